@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+// The configuration model: gvpe.conf syntax and evaluation order (GVPE 3.1) plus dvpe's own
+// directives (cipher suite, engine layout, control socket). Three phases (STYLE.md §5):
+//   parse    -> plain structs below, every value remembers the file:line it came from;
+//   validate -> every cross-reference and limit checked, no hardware touched;
+//   apply    -> done by the daemon (pmd/engine setup) from a validated `config`.
+// Errors never abort: load_config() returns them as `file:line: message` diagnostics.
+// Threads: control thread only (and dvpectl). docs/config.md documents every directive.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/result.hh"
+
+namespace control {
+
+/// Where a value came from; line 0 means "command line" (file is then "<cmdline>").
+struct location {
+    std::string file;
+    int line = 0;
+};
+
+/// One warning or error, printed as `file:line: message`.
+struct diagnostic {
+    location where;
+    std::string message;
+    [[nodiscard]] std::string str() const;
+};
+
+/// Limits of the configuration (STYLE.md §5: named constants grouped by topic).
+namespace limits {
+inline constexpr unsigned max_node_id = 4095;      // 12-bit ids on the wire, as GVPE
+inline constexpr unsigned max_serial_len = 16;     // GVPE's serial is 16 bytes
+inline constexpr unsigned max_ports = 16;
+inline constexpr unsigned max_queues_per_port = 16;
+inline constexpr unsigned max_lcores = 128;        // RTE_MAX_LCORE in Debian's DPDK
+inline constexpr unsigned max_burst = 256;
+inline constexpr unsigned min_mtu = 576;
+inline constexpr unsigned max_mtu = 9600;
+inline constexpr unsigned max_include_depth = 16;
+}  // namespace limits
+
+enum class connect_mode : uint8_t { always, ondemand, never, disabled };
+
+/// GVPE's protocol bitmask, exchanged in the handshake (gvpe.md §1.3).
+enum protocol_bit : uint8_t {
+    proto_udp = 0x01,
+    proto_rawip = 0x02,
+    proto_tcp = 0x04,
+    proto_icmp = 0x08,
+    proto_dns = 0x10,
+};
+
+enum class port_role : uint8_t { wan, overlay };
+
+/// `port = NAME ROLE DEVARGS` (dvpe). DEVARGS is the rest of the line, e.g.
+/// `net_af_packet0,iface=veth0` or a PCI address `0000:01:00.0`.
+struct port_conf {
+    std::string name;
+    port_role role = port_role::wan;
+    std::string devargs;
+    location where;
+};
+
+/// An IPv4 or IPv6 address in network byte order.
+struct ip_addr {
+    bool v6 = false;
+    std::array<uint8_t, 16> bytes{};  // v4 uses bytes[0..3]
+    [[nodiscard]] std::string str() const;
+    static std::optional<ip_addr> parse(std::string_view s);
+    bool operator==(const ip_addr&) const = default;
+};
+
+/// `wan-address = PORT ADDR/PREFIX` (dvpe): an address the engine owns on a wan port.
+struct wan_address {
+    std::string port;
+    ip_addr addr;
+    uint8_t prefix = 32;
+    location where;
+};
+
+/// `wan-gateway = PORT ADDR` (dvpe): the next hop for off-link underlay destinations.
+struct wan_gateway {
+    std::string port;
+    ip_addr addr;
+    location where;
+};
+
+/// `neighbour = PORT ADDR MAC` (dvpe): a static neighbour entry (no ARP/NDP needed).
+struct neighbour_conf {
+    std::string port;
+    ip_addr addr;
+    std::array<uint8_t, 6> mac{};
+    location where;
+};
+
+/// `queue-map = PORT QUEUE LCORE` (dvpe): rx queue QUEUE of PORT is polled by worker LCORE.
+struct queue_map_entry {
+    std::string port;
+    unsigned queue = 0;
+    unsigned lcore = 0;
+    location where;
+};
+
+/// dvpe's engine layout for one node (node-specific: set as a default or in a node section).
+struct engine_layout {
+    unsigned control_lcore = 0;                 // control-lcore = N (DPDK main lcore)
+    std::vector<unsigned> worker_lcores;        // worker-lcores = 1,2-3 (default: {1})
+    location worker_lcores_where;
+    std::vector<port_conf> ports;               // port = NAME ROLE DEVARGS (repeatable)
+    std::vector<wan_address> wan_addresses;     // wan-address = PORT ADDR/PREFIX (repeatable)
+    std::vector<wan_gateway> wan_gateways;      // wan-gateway = PORT ADDR (repeatable, one per family)
+    std::vector<neighbour_conf> neighbours;     // neighbour = PORT ADDR MAC (repeatable)
+    std::vector<queue_map_entry> queue_map;     // queue-map = PORT QUEUE LCORE (default: see docs)
+    unsigned burst_size = 32;                   // burst-size
+    unsigned rx_descriptors = 1024;             // rx-descriptors
+    unsigned tx_descriptors = 1024;             // tx-descriptors
+    unsigned mbufs = 0;                         // mbufs (0: sized from the layout)
+    unsigned mbuf_cache = 256;                  // mbuf-cache
+    bool hugepages = true;                      // hugepages = yes|no (no: EAL --no-huge)
+    unsigned memory_mb = 0;                     // memory-mb (EAL -m; 0: DPDK default / 512 without hugepages)
+    unsigned tx_drain_us = 100;                 // tx-drain-us
+    unsigned idle_sleep_us = 100;               // idle-sleep-us (0: never sleep, for benchmarks)
+    unsigned idle_polls = 1024;                 // idle-polls: empty polls before sleeping
+    std::string eal_args;                       // eal-args = rest of line, appended to EAL argv
+};
+
+/// Settings that GVPE allows per node (or as defaults copied into later `node` sections).
+struct node_conf {
+    std::string name;
+    unsigned id = 0;                  // positional (1..) unless node-id is given
+    bool explicit_id = false;
+    location where;                   // the `node` line
+
+    std::string hostname;             // host or IP; for the local node also the bind address
+    location hostname_where;
+    uint16_t udp_port = 655;
+    uint16_t tcp_port = 655;
+    std::string dns_hostname;
+    uint16_t dns_port = 0;
+    std::string dns_domain;
+    uint8_t protocols = 0;            // protocol_bit mask from enable-*
+    connect_mode connect = connect_mode::always;
+    unsigned router_priority = 0;
+    std::vector<std::string> allow_direct;  // node names or "*"
+    std::vector<std::string> deny_direct;
+    bool compress = true;             // accepted, no effect (as GVPE 3.1)
+    bool inherit_tos = false;         // GVPE's real default (gvpe.md §1.9)
+    double max_retry = 3600;
+    double max_ttl = 60;
+    unsigned max_queue = 512;         // values < 1 raised to 1
+    bool low_power = false;
+    std::string if_up_data;
+
+    engine_layout engine;             // dvpe
+};
+
+enum class log_level : uint8_t { noise, trace, debug, info, notice, warn, error, critical };
+
+/// Global settings (gvpe.md §1.2) plus dvpe's globals.
+struct global_conf {
+    log_level loglevel = log_level::info;  // honoured (GVPE ignores it: gvpe.md §1.9)
+    bool loglevel_set = false;
+    unsigned mtu = 1500;
+    std::string ifname;
+    bool ifpersist = false;
+    uint8_t ip_proto = 47;
+    uint8_t icmp_type = 0;
+    double keepalive = 60;
+    double rekey = 3607;
+    uint32_t nfmark = 0;
+    std::string if_up = "if-up";
+    std::string node_up, node_down, node_change;
+    std::string pid_file = "/run/dvpe/%s.pid";
+    std::string private_key = "hostkey";
+    std::string seed_device = "/dev/urandom";
+    double seed_interval = 3613;
+    std::string serial;
+    std::string chroot, chuid, chgid, chuser;
+    std::string http_proxy_host, http_proxy_auth;
+    uint16_t http_proxy_port = 0;
+    std::string dns_forw_host = "127.0.0.1";
+    uint16_t dns_forw_port = 53;
+    bool dns_case_preserving = true;
+    unsigned dns_max_outstanding = 100;
+    double dns_overlap_factor = 0.5, dns_send_interval = 0.01, dns_timeout_factor = 8;
+
+    // dvpe
+    std::string cipher = "aes256-gcm";     // cipher = aes128-gcm|aes256-gcm|chacha20-poly1305|null
+    std::string crypto_backend = "auto";   // crypto-backend = auto|ipsec-mb|libsodium|...
+    std::string control_socket = "/run/dvpe/%s.sock";
+};
+
+struct config {
+    std::string confdir;
+    global_conf global;
+    std::vector<node_conf> nodes;     // file order; nodes[i].id is the wire id
+    size_t self = 0;                  // index into nodes of the node we run as
+    std::vector<diagnostic> warnings; // unimplemented directives etc., each once with file:line
+
+    [[nodiscard]] const node_conf& self_node() const { return nodes[self]; }
+    /// The overlay (TAP) MTU handed to the interface and to if-up: mtu - 66 as GVPE 3.1.
+    [[nodiscard]] unsigned overlay_mtu() const { return global.mtu - 66; }
+    /// `%s` in a path replaced by the local node name; relative paths resolved against confdir.
+    [[nodiscard]] std::string expand_path(std::string_view fmt) const;
+    /// Node lookup by name (nullptr if unknown).
+    [[nodiscard]] const node_conf* find_node(std::string_view name) const;
+};
+
+struct load_options {
+    std::string confdir = "/etc/dvpe";
+    std::string nodename;                 // may be empty for tools that need no local node
+    std::vector<std::string> overrides;   // "var=value" or "node.var=value" (gvpe(8))
+    unsigned n_cpus = 0;                  // for lcore validation; 0 = this machine's count
+};
+
+/// Reads CONFDIR/gvpe.conf (falling back to CONFDIR/dvpe.conf), applies overrides, validates.
+/// Returns the config, or every error found (each `file:line: message`).
+result<config, std::vector<diagnostic>> load_config(const load_options& opt);
+
+/// Same, from text in memory (`include` still reads files relative to opt.confdir).
+result<config, std::vector<diagnostic>> load_config_text(std::string_view text, std::string_view filename,
+                                                         const load_options& opt);
+
+/// Helpers shared with dvpectl and the daemon.
+std::string_view to_string(connect_mode m);
+std::string_view to_string(port_role r);
+std::string_view to_string(log_level l);
+std::optional<log_level> parse_log_level(std::string_view s);
+/// "udp,rawip"-style name list of a protocol mask, e.g. for `dvpectl config`.
+std::string protocols_string(uint8_t mask);
+/// Node n's overlay MAC: fe:fd:80:00:HH:LL.
+std::array<uint8_t, 6> node_mac(unsigned id);
+std::string mac_string(const std::array<uint8_t, 6>& mac);
+
+}  // namespace control
