@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+// dvpectl's output for people: the `status` and `config` replies of the control socket
+// (docs/control.md has the schemas) rendered as aligned text tables. Pure functions of the JSON
+// they are given, so tests feed them fixed replies. Missing or mistyped fields print as 0 / "-"
+// instead of throwing: a newer or older daemon must not make the CLI crash.
+// Threads: any (no state).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace control {
+
+/// A text table: a header row, then rows; columns separated by two spaces, each as wide as its
+/// widest cell. Right-aligned columns are for numbers. Trailing spaces are trimmed.
+class text_table {
+public:
+    /// \param header column titles; \param right which columns are right-aligned (may be shorter).
+    explicit text_table(std::vector<std::string> header, std::vector<bool> right = {});
+    void add_row(std::vector<std::string> cells);
+    [[nodiscard]] size_t n_rows() const noexcept { return _rows.size(); }
+    /// Every line ends with '\n'; \p indent is prepended to each.
+    [[nodiscard]] std::string str(const std::string& indent = "") const;
+
+private:
+    std::vector<std::string> _header;
+    std::vector<bool> _right;
+    std::vector<std::vector<std::string>> _rows;
+};
+
+/// `status` for people: a node line, then the ports, workers and non-zero drops tables.
+/// With \p previous (an earlier `status` reply of the same daemon), rates over the interval
+/// between the two samples (from uptime_s) are shown instead of totals where it matters:
+/// packets/s and Mbit/s per port, packets/s, empty polls and busy time per worker, drops/s.
+std::string format_status(const nlohmann::json& status, const nlohmann::json* previous = nullptr);
+
+/// `config` for people: the header lines and the node table of `gvpectrl -s`
+/// (`ID# MAC Conmode Node Prot Host:Port RPrio`).
+std::string format_config(const nlohmann::json& config);
+
+/// `help` for people: one line per command.
+std::string format_help(const nlohmann::json& help);
+
+/// 12.5 -> "0:00:12", 90061 -> "1d 01:01:01".
+std::string format_duration(double seconds);
+/// A value such as rekey or keepalive: integral values without decimals ("3607"), others with
+/// up to 3 significant decimals ("0.5").
+std::string format_number(double v);
+/// "host:port", "[v6]:port", or "-:port" when there is no hostname.
+std::string format_host_port(const std::string& host, uint64_t port);
+
+}  // namespace control
