@@ -19,7 +19,8 @@
 
 namespace control {
 
-/// Where a value came from; line 0 means "command line" (file is then "<cmdline>").
+/// Where a value came from. Command-line overrides use file "<cmdline>" and line N = the 1-based
+/// index of the override; line 0 refers to a whole file (e.g. "unknown node" errors).
 struct location {
     std::string file;
     int line = 0;
@@ -43,6 +44,11 @@ inline constexpr unsigned max_burst = 256;
 inline constexpr unsigned min_mtu = 576;
 inline constexpr unsigned max_mtu = 9600;
 inline constexpr unsigned max_include_depth = 16;
+inline constexpr unsigned max_queues_per_lcore = 16;  // rx queues one worker polls (l3fwd's cap)
+inline constexpr unsigned min_descriptors = 64;       // rx-/tx-descriptors: power of two in this range
+inline constexpr unsigned max_descriptors = 16384;
+inline constexpr unsigned max_mbuf_cache = 512;       // RTE_MEMPOOL_CACHE_MAX_SIZE
+inline constexpr unsigned max_us_setting = 1000000;   // tx-drain-us, idle-sleep-us: at most 1 s
 }  // namespace limits
 
 enum class connect_mode : uint8_t { always, ondemand, never, disabled };
@@ -110,6 +116,7 @@ struct queue_map_entry {
 /// dvpe's engine layout for one node (node-specific: set as a default or in a node section).
 struct engine_layout {
     unsigned control_lcore = 0;                 // control-lcore = N (DPDK main lcore)
+    location control_lcore_where;
     std::vector<unsigned> worker_lcores;        // worker-lcores = 1,2-3 (default: {1})
     location worker_lcores_where;
     std::vector<port_conf> ports;               // port = NAME ROLE DEVARGS (repeatable)
@@ -120,7 +127,8 @@ struct engine_layout {
     unsigned burst_size = 32;                   // burst-size
     unsigned rx_descriptors = 1024;             // rx-descriptors
     unsigned tx_descriptors = 1024;             // tx-descriptors
-    unsigned mbufs = 0;                         // mbufs (0: sized from the layout)
+    unsigned mbufs = 0;                         // mbufs (0: sized from the layout, required_mbufs())
+    location mbufs_where;
     unsigned mbuf_cache = 256;                  // mbuf-cache
     bool hugepages = true;                      // hugepages = yes|no (no: EAL --no-huge)
     unsigned memory_mb = 0;                     // memory-mb (EAL -m; 0: DPDK default / 512 without hugepages)
@@ -128,6 +136,7 @@ struct engine_layout {
     unsigned idle_sleep_us = 100;               // idle-sleep-us (0: never sleep, for benchmarks)
     unsigned idle_polls = 1024;                 // idle-polls: empty polls before sleeping
     std::string eal_args;                       // eal-args = rest of line, appended to EAL argv
+                                                // (repeated eal-args lines are joined with a space)
 };
 
 /// Settings that GVPE allows per node (or as defaults copied into later `node` sections).
@@ -135,6 +144,7 @@ struct node_conf {
     std::string name;
     unsigned id = 0;                  // positional (1..) unless node-id is given
     bool explicit_id = false;
+    location id_where;                // the `node-id` line when explicit_id
     location where;                   // the `node` line
 
     std::string hostname;             // host or IP; for the local node also the bind address
@@ -149,6 +159,8 @@ struct node_conf {
     unsigned router_priority = 0;
     std::vector<std::string> allow_direct;  // node names or "*"
     std::vector<std::string> deny_direct;
+    std::vector<location> allow_direct_where;  // parallel to allow_direct
+    std::vector<location> deny_direct_where;   // parallel to deny_direct
     bool compress = true;             // accepted, no effect (as GVPE 3.1)
     bool inherit_tos = false;         // GVPE's real default (gvpe.md §1.9)
     double max_retry = 3600;
@@ -198,6 +210,8 @@ struct global_conf {
 
 struct config {
     std::string confdir;
+    std::string file;                 // the main config file as opened (CONFDIR/gvpe.conf)
+    std::string nodename;             // load_options::nodename ("" for tools)
     global_conf global;
     std::vector<node_conf> nodes;     // file order; nodes[i].id is the wire id
     size_t self = 0;                  // index into nodes of the node we run as
@@ -226,6 +240,35 @@ result<config, std::vector<diagnostic>> load_config(const load_options& opt);
 /// Same, from text in memory (`include` still reads files relative to opt.confdir).
 result<config, std::vector<diagnostic>> load_config_text(std::string_view text, std::string_view filename,
                                                          const load_options& opt);
+
+/// Phase 2 (config_validate.cc), run by load_config*() after parsing and overrides: checks every
+/// cross-reference and limit and fills the defaults that depend on the whole layout (worker
+/// queue map, wan-address from a literal hostname). Appends warnings to cfg.warnings; returns
+/// every error found (empty: valid). Engine checks apply to the local node only.
+std::vector<diagnostic> validate_config(config& cfg, const load_options& opt);
+
+/// Mbufs the layout needs at least: rx descriptors of every rx queue, a tx ring per port per
+/// worker, one burst per worker in flight, and a mempool cache per lcore (workers + control).
+/// An empty queue map counts one rx queue per port (the default map). docs/config.md.
+unsigned required_mbufs(const engine_layout& e);
+
+/// Where a directive may appear and what dvpe does with it (for docs, tests and dvpectl).
+enum class directive_scope : uint8_t { global, node, structural };
+enum class directive_support : uint8_t {
+    supported,    // parsed and stored; dvpe uses it (or its subsystem is on the roadmap)
+    ignored,      // recognised for GVPE compatibility but has no effect: warns once with file:line
+};
+struct directive_info {
+    std::string_view name;
+    directive_scope scope;
+    directive_support support;
+    std::string_view note;  // for ignored directives: why
+};
+/// Every directive the parser recognises, GVPE's and dvpe's, in documentation order.
+std::vector<directive_info> directives();
+
+/// Parses a boolean as gvpe.conf accepts it: yes/no, true/false, on/off, 1/0 (case-insensitive).
+std::optional<bool> parse_bool(std::string_view s);
 
 /// Helpers shared with dvpectl and the daemon.
 std::string_view to_string(connect_mode m);
