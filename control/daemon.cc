@@ -1,1 +1,463 @@
 // SPDX-License-Identifier: MIT
+// dvped bring-up, control loop and teardown; see daemon.hh.
+#include "control/daemon.hh"
+
+#include <fcntl.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "control/control_socket.hh"
+#include "control/log.hh"
+
+namespace control {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+constexpr unsigned control_ring_size = 4096;
+constexpr unsigned from_control_ring_size = 1024;
+
+bool devargs_has_key(const std::string& devargs, const std::string& key) {
+    size_t pos = 0;
+    while ((pos = devargs.find(',', pos)) != std::string::npos) {
+        ++pos;
+        if (devargs.compare(pos, key.size() + 1, key + "=") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool driver_is(const std::string& devargs, std::string_view driver) {
+    std::string name = pmd::devargs_name(devargs);
+    if (name.compare(0, driver.size(), driver) != 0) {
+        return false;
+    }
+    return std::all_of(name.begin() + static_cast<long>(driver.size()), name.end(),
+                       [](char c) { return c >= '0' && c <= '9'; });
+}
+
+rte_ether_addr to_ether(const std::array<uint8_t, 6>& a) {
+    rte_ether_addr e{};
+    std::memcpy(e.addr_bytes, a.data(), 6);
+    return e;
+}
+
+std::string ipv4_str(rte_be32_t a) {
+    ip_addr ip;
+    std::memcpy(ip.bytes.data(), &a, 4);
+    return ip.str();
+}
+
+rte_be32_t ipv4_of(const ip_addr& a) {
+    rte_be32_t v;
+    std::memcpy(&v, a.bytes.data(), 4);
+    return v;
+}
+
+bool same_subnet_v4(rte_be32_t a, rte_be32_t b, unsigned prefix) {
+    if (prefix == 0) {
+        return true;
+    }
+    uint32_t mask = prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1);
+    return (rte_be_to_cpu_32(a) & mask) == (rte_be_to_cpu_32(b) & mask);
+}
+
+}  // namespace
+
+queue_layout compute_queue_layout(const config& cfg) {
+    const engine_layout& l = cfg.self_node().engine;
+    queue_layout out;
+    const size_t n_ports = l.ports.size();
+    const auto n_workers = static_cast<unsigned>(l.worker_lcores.size());
+    out.n_rxq.assign(n_ports, 0);
+    out.n_txq.assign(n_ports, static_cast<uint16_t>(n_workers));
+    auto port_index = [&](const std::string& name) -> size_t {
+        for (size_t i = 0; i < n_ports; ++i) {
+            if (l.ports[i].name == name) {
+                return i;
+            }
+        }
+        return n_ports;
+    };
+    if (l.queue_map.empty()) {
+        for (size_t i = 0; i < n_ports; ++i) {
+            out.queues.push_back({l.ports[i].name, 0, l.worker_lcores[i % n_workers]});
+        }
+    } else {
+        for (const auto& q : l.queue_map) {
+            out.queues.push_back({q.port, q.queue, q.lcore});
+        }
+    }
+    for (const auto& q : out.queues) {
+        size_t i = port_index(q.port);
+        if (i < n_ports) {
+            out.n_rxq[i] = std::max<uint16_t>(out.n_rxq[i], static_cast<uint16_t>(q.queue + 1));
+        }
+    }
+    for (size_t i = 0; i < n_ports; ++i) {
+        std::string devargs = l.ports[i].devargs;
+        if (out.n_rxq[i] == 0) {
+            out.n_rxq[i] = 1;  // a port nobody polls still needs a queue to start; validation warned
+        }
+        if (driver_is(devargs, "net_af_packet")) {
+            // net_af_packet ties rx and tx queues together (qpairs) and fans incoming packets out
+            // over all of its sockets, so every rx queue it has must be polled.
+            uint16_t pairs = std::max(out.n_rxq[i], out.n_txq[i]);
+            if (!devargs_has_key(devargs, "qpairs")) {
+                devargs += ",qpairs=" + std::to_string(pairs);
+                out.notes.push_back("port " + l.ports[i].name + ": added qpairs=" + std::to_string(pairs));
+            }
+            for (uint16_t q = out.n_rxq[i]; q < pairs; ++q) {
+                unsigned lcore = l.worker_lcores[q % n_workers];
+                out.queues.push_back({l.ports[i].name, q, lcore});
+                out.notes.push_back("port " + l.ports[i].name + ": rx queue " + std::to_string(q) +
+                                    " (net_af_packet fanout) polled by lcore " + std::to_string(lcore));
+            }
+            out.n_rxq[i] = pairs;
+        }
+        if (l.ports[i].role == port_role::overlay && driver_is(devargs, "net_tap") &&
+            !devargs_has_key(devargs, "iface") && !cfg.global.ifname.empty()) {
+            devargs += ",iface=" + cfg.global.ifname;
+            out.notes.push_back("port " + l.ports[i].name + ": interface name " + cfg.global.ifname + " from ifname");
+        }
+        out.devargs.push_back(devargs);
+    }
+    return out;
+}
+
+daemon::daemon(config cfg) : _cfg(std::move(cfg)), _started(std::chrono::steady_clock::now()) {
+    try {
+        setup();
+    } catch (...) {
+        teardown();
+        throw;
+    }
+}
+
+daemon::~daemon() { teardown(); }
+
+void daemon::request_stop() noexcept { g_stop.store(true, std::memory_order_relaxed); }
+
+void daemon::setup() {
+    const node_conf& self = _cfg.self_node();
+    const engine_layout& l = self.engine;
+    queue_layout ql = compute_queue_layout(_cfg);
+    for (const auto& n : ql.notes) {
+        log::info(n);
+    }
+
+    // 1. EAL
+    pmd::eal_options eo;
+    eo.file_prefix = "dvpe-" + self.name;
+    eo.main_lcore = l.control_lcore;
+    eo.worker_lcores = l.worker_lcores;
+    eo.hugepages = l.hugepages;
+    eo.memory_mb = l.memory_mb;
+    for (size_t i = 0; i < l.ports.size(); ++i) {
+        if (pmd::is_pci_devargs(ql.devargs[i])) {
+            eo.pci_allow.push_back(ql.devargs[i]);
+        }
+    }
+    eo.extra_args = l.eal_args;
+    eo.log_level = log::enabled(log_level::debug) ? "*:info" : "*:warning";
+    _eal = std::make_unique<pmd::eal>(eo);
+
+    // 2. mempool: rx rings full, tx rings full, one burst in flight and a cache per lcore, rings
+    unsigned n_workers = static_cast<unsigned>(l.worker_lcores.size());
+    unsigned need = 0;
+    for (size_t i = 0; i < l.ports.size(); ++i) {
+        need += ql.n_rxq[i] * l.rx_descriptors + ql.n_txq[i] * l.tx_descriptors;
+    }
+    need += (n_workers + 1) * (l.burst_size * 2 + l.mbuf_cache) + control_ring_size + n_workers * from_control_ring_size;
+    unsigned n_mbufs = l.mbufs != 0 ? l.mbufs : std::max(need, 8192u);
+    if (n_mbufs < need) {
+        log::warn("mbufs = " + std::to_string(n_mbufs) + " is below the " + std::to_string(need) +
+                  " this layout can hold in flight; expect rx drops (rx_nombuf)");
+    }
+    _pool = pmd::create_pool("dvpe_pool", n_mbufs, l.mbuf_cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE);
+    log::info("mempool: " + std::to_string(n_mbufs) + " mbufs of " + std::to_string(RTE_MBUF_DEFAULT_BUF_SIZE) +
+              " bytes" + (l.hugepages ? "" : " (no hugepages)"));
+
+    // 3. ports
+    for (size_t i = 0; i < l.ports.size(); ++i) {
+        const port_conf& pc = l.ports[i];
+        pmd::port_setup s;
+        s.name = pc.name;
+        s.devargs = ql.devargs[i];
+        s.n_rxq = ql.n_rxq[i];
+        s.n_txq = ql.n_txq[i];
+        s.rx_desc = static_cast<uint16_t>(l.rx_descriptors);
+        s.tx_desc = static_cast<uint16_t>(l.tx_descriptors);
+        s.pool = _pool;
+        if (pc.role == port_role::overlay) {
+            s.mtu = static_cast<uint16_t>(_cfg.overlay_mtu());
+            s.mac = to_ether(node_mac(self.id));
+            s.promiscuous = true;  // a bridged site LAN carries foreign MACs
+        }
+        daemon_port dp;
+        dp.conf = pc;
+        dp.n_rxq = s.n_rxq;
+        dp.n_txq = s.n_txq;
+        try {
+            dp.info = pmd::open_port(s);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(pc.where.file + ":" + std::to_string(pc.where.line) + ": " + e.what());
+        }
+        for (const auto& f : dp.info.fallbacks) {
+            log::notice("port " + pc.name + " (" + dp.info.driver + "): " + f);
+        }
+        log::info("port " + pc.name + ": " + std::string(to_string(pc.role)) + ", " + dp.info.driver + " port " +
+                  std::to_string(dp.info.port_id) + ", mac " + pmd::mac_str(dp.info.mac) + ", mtu " +
+                  std::to_string(dp.info.mtu) + ", " + std::to_string(dp.n_rxq) + " rx / " +
+                  std::to_string(dp.n_txq) + " tx queues");
+        _ports.push_back(std::move(dp));
+    }
+
+    // 4. the read-only port table the workers use
+    _port_table.index_of.fill(-1);
+    for (size_t i = 0; i < _ports.size(); ++i) {
+        engine::port_ctx& pc = _port_table.ports[i];
+        pc.port_id = _ports[i].info.port_id;
+        pc.role = _ports[i].conf.role == port_role::wan ? engine::port_role::wan : engine::port_role::overlay;
+        pc.mac = _ports[i].info.mac;
+        for (const auto& wa : l.wan_addresses) {
+            if (wa.port == _ports[i].conf.name && !wa.addr.v6 && pc.n_ipv4 < engine::limits::max_port_ipv4) {
+                pc.ipv4[pc.n_ipv4++] = ipv4_of(wa.addr);
+            }
+        }
+        _port_table.index_of[pc.port_id] = static_cast<int8_t>(i);
+    }
+    _port_table.n_ports = static_cast<uint16_t>(_ports.size());
+
+    // 5. neighbours: static entries, gateways, and on-link peers
+    auto port_id_of = [&](const std::string& name) -> int {
+        for (const auto& p : _ports) {
+            if (p.conf.name == name) {
+                return p.info.port_id;
+            }
+        }
+        return -1;
+    };
+    for (const auto& n : l.neighbours) {
+        if (!n.addr.v6 && port_id_of(n.port) >= 0) {
+            _neigh.add_static(static_cast<uint16_t>(port_id_of(n.port)), ipv4_of(n.addr), to_ether(n.mac));
+        }
+    }
+    for (const auto& g : l.wan_gateways) {
+        if (!g.addr.v6 && port_id_of(g.port) >= 0) {
+            _neigh.want(static_cast<uint16_t>(port_id_of(g.port)), ipv4_of(g.addr));
+        }
+    }
+    for (const auto& n : _cfg.nodes) {
+        if (&n == &self) {
+            continue;
+        }
+        auto ip = ip_addr::parse(n.hostname);
+        if (!ip || ip->v6) {
+            continue;  // names are resolved by the data-plane issue; IPv6 neighbours use NDP there
+        }
+        for (const auto& wa : l.wan_addresses) {
+            if (!wa.addr.v6 && same_subnet_v4(ipv4_of(wa.addr), ipv4_of(*ip), wa.prefix) && port_id_of(wa.port) >= 0) {
+                _neigh.want(static_cast<uint16_t>(port_id_of(wa.port)), ipv4_of(*ip));
+                break;
+            }
+        }
+    }
+
+    // 6. rings and workers
+    _to_control = rte_ring_create("dvpe_to_ctl", control_ring_size, static_cast<int>(rte_socket_id()),
+                                  RING_F_SC_DEQ);
+    if (_to_control == nullptr) {
+        throw std::runtime_error(std::string("cannot create the control ring: ") + rte_strerror(rte_errno));
+    }
+    for (unsigned w = 0; w < n_workers; ++w) {
+        std::string name = "dvpe_from_ctl" + std::to_string(w);
+        rte_ring* r = rte_ring_create(name.c_str(), from_control_ring_size, static_cast<int>(rte_socket_id()),
+                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (r == nullptr) {
+            throw std::runtime_error("cannot create ring " + name + ": " + rte_strerror(rte_errno));
+        }
+        _from_control.push_back(r);
+    }
+    for (unsigned w = 0; w < n_workers; ++w) {
+        engine::worker_setup ws;
+        ws.lcore_id = l.worker_lcores[w];
+        ws.worker_idx = w;
+        ws.ports = &_port_table;
+        ws.burst_size = l.burst_size;
+        ws.tx_drain_us = l.tx_drain_us;
+        ws.idle_sleep_us = l.idle_sleep_us;
+        ws.idle_polls = l.idle_polls;
+        ws.to_control = _to_control;
+        ws.from_control = _from_control[w];
+        for (const auto& q : ql.queues) {
+            if (q.lcore == ws.lcore_id) {
+                int pid = port_id_of(q.port);
+                if (pid >= 0) {
+                    ws.rx_queues.push_back({static_cast<uint16_t>(pid), static_cast<uint16_t>(q.queue)});
+                }
+            }
+        }
+        _workers.push_back(std::make_unique<engine::worker>(ws));
+    }
+    for (auto& w : _workers) {
+        if (int rc = rte_eal_remote_launch(engine::worker::launch, w.get(), w->setup().lcore_id); rc != 0) {
+            throw std::runtime_error("cannot launch worker on lcore " + std::to_string(w->setup().lcore_id) + ": " +
+                                     rte_strerror(-rc));
+        }
+        _workers_running = true;
+    }
+    for (const auto& w : _workers) {
+        std::string qs;
+        for (const auto& q : w->setup().rx_queues) {
+            qs += " " + std::to_string(q.port_id) + "/" + std::to_string(q.queue_id);
+        }
+        log::info("worker lcore " + std::to_string(w->setup().lcore_id) + " polls port/queue" + qs);
+    }
+
+    // 7. control socket
+    _socket_path = _cfg.expand_path(_cfg.global.control_socket);
+    auto srv = control_server::open(_socket_path);
+    if (!srv) {
+        throw std::runtime_error(srv.error());
+    }
+    _server = std::move(srv.value());
+    _server->add_command("status", "node, ports, workers and drop counters", [this](const nlohmann::json&) {
+        return status_json();
+    });
+    _server->add_command("config", "the node table (as gvpectrl -s)", [this](const nlohmann::json&) {
+        return config_json();
+    });
+    _server->add_command("neighbours", "the underlay neighbour (ARP) table", [this](const nlohmann::json&) {
+        return neighbours_json();
+    });
+    log::info("control socket " + _socket_path);
+
+    // 8. pid file
+    _pid_path = _cfg.expand_path(_cfg.global.pid_file);
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(_pid_path).parent_path(), ec);
+    std::ofstream(_pid_path) << getpid() << "\n";
+}
+
+void daemon::teardown() noexcept {
+    for (auto& w : _workers) {
+        w->stop();
+    }
+    if (_workers_running) {
+        rte_eal_mp_wait_lcore();
+        _workers_running = false;
+    }
+    _workers.clear();
+    _server.reset();
+    auto free_ring = [](rte_ring* r) {
+        if (r == nullptr) {
+            return;
+        }
+        void* m;
+        while (rte_ring_dequeue(r, &m) == 0) {
+            rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+        }
+        rte_ring_free(r);
+    };
+    free_ring(_to_control);
+    _to_control = nullptr;
+    for (rte_ring* r : _from_control) {
+        free_ring(r);
+    }
+    _from_control.clear();
+    for (auto& p : _ports) {
+        pmd::close_port(p.info);
+    }
+    _ports.clear();
+    if (_pool != nullptr) {
+        rte_mempool_free(_pool);
+        _pool = nullptr;
+    }
+    _eal.reset();
+    if (!_pid_path.empty()) {
+        unlink(_pid_path.c_str());
+        _pid_path.clear();
+    }
+}
+
+void daemon::handle_control_packets() {
+    void* objs[64];
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst(_to_control, objs, 64, nullptr)) != 0) {
+        for (unsigned i = 0; i < n; ++i) {
+            auto* m = static_cast<rte_mbuf*>(objs[i]);
+            if (auto sender = engine::parse_arp_sender(m)) {
+                if (_neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
+                    log::info("neighbour " + ipv4_str(sender->first) + " is at " + pmd::mac_str(sender->second));
+                }
+            }
+            rte_pktmbuf_free(m);
+        }
+    }
+}
+
+void daemon::resolve_neighbours() {
+    const uint64_t hz = rte_get_tsc_hz();
+    for (auto* e : _neigh.due(rte_rdtsc(), 60 * hz, hz)) {
+        // Ask from our first address on that port that shares the target's subnet (or the first).
+        const engine::port_ctx* pc = nullptr;
+        for (unsigned i = 0; i < _port_table.n_ports; ++i) {
+            if (_port_table.ports[i].port_id == e->port_id) {
+                pc = &_port_table.ports[i];
+            }
+        }
+        if (pc == nullptr || pc->n_ipv4 == 0) {
+            continue;
+        }
+        rte_be32_t src = pc->ipv4[0];
+        for (const auto& wa : _cfg.self_node().engine.wan_addresses) {
+            if (!wa.addr.v6 && same_subnet_v4(ipv4_of(wa.addr), e->ip, wa.prefix)) {
+                src = ipv4_of(wa.addr);
+                break;
+            }
+        }
+        rte_mbuf* m = engine::build_arp_request(_pool, e->port_id, pc->mac, src, e->ip);
+        if (m == nullptr) {
+            continue;
+        }
+        // The control thread has no tx queue of its own: worker 0 sends for it.
+        if (rte_ring_sp_enqueue(_from_control[0], m) != 0) {
+            rte_pktmbuf_free(m);
+        }
+    }
+}
+
+void daemon::control_iteration() {
+    _server->poll(10);
+    handle_control_packets();
+    uint64_t now = rte_rdtsc();
+    if (now >= _next_neigh_tsc) {
+        resolve_neighbours();
+        _next_neigh_tsc = now + rte_get_tsc_hz() / 4;
+    }
+}
+
+void daemon::run() {
+    log::notice("dvped " + _cfg.self_node().name + " (node id " + std::to_string(_cfg.self_node().id) + ") running");
+    while (!g_stop.load(std::memory_order_relaxed)) {
+        control_iteration();
+    }
+    log::notice("dvped " + _cfg.self_node().name + " stopping");
+}
+
+}  // namespace control

@@ -1,2 +1,156 @@
 // SPDX-License-Identifier: MIT
-int main() { return 0; }
+// dvped: runs one dvpe node. Command line as gvpe(8):
+//   dvped [-c CONFDIR] [-D] [-l LEVEL] [--check] NODENAME [var=value | node.var=value ...]
+// Loads and validates the config (errors are `file:line: message`, exit 1), then applies it
+// (control/daemon.hh) and runs until SIGTERM/SIGINT.
+#include <fcntl.h>
+#include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "control/config.hh"
+#include "control/daemon.hh"
+#include "control/log.hh"
+
+namespace {
+
+constexpr const char* usage_text =
+    "usage: dvped [-c CONFDIR] [-D] [-l LEVEL] [--check] NODENAME [var=value | node.var=value ...]\n"
+    "\n"
+    "Runs the dvpe node NODENAME of the mesh configured in CONFDIR/gvpe.conf.\n"
+    "  -c, --config DIR   configuration directory (default /etc/dvpe)\n"
+    "  -D, --foreground   do not detach; log to stderr as well as syslog\n"
+    "  -l, --log-level L  noise|trace|debug|info|notice|warn|error|critical (default info)\n"
+    "      --check        load and validate the configuration, print warnings and exit\n"
+    "  -h, --help         this text\n"
+    "var=value overrides a setting after the file is read (as a global default);\n"
+    "node.var=value overrides it in that node's section.\n";
+
+void on_signal(int) { control::daemon::request_stop(); }
+
+int usage_error(const std::string& msg) {
+    std::cerr << "dvped: " << msg << "\n" << usage_text;
+    return 2;
+}
+
+void daemonize() {
+    pid_t pid = fork();
+    if (pid < 0) {
+        std::perror("dvped: fork");
+        std::exit(1);
+    }
+    if (pid > 0) {
+        std::exit(0);
+    }
+    setsid();
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2) {
+            close(fd);
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    control::load_options opt;
+    bool foreground = false;
+    bool check_only = false;
+    std::optional<control::log_level> cli_level;
+    static const option long_opts[] = {{"config", required_argument, nullptr, 'c'},
+                                       {"foreground", no_argument, nullptr, 'D'},
+                                       {"log-level", required_argument, nullptr, 'l'},
+                                       {"check", no_argument, nullptr, 'C'},
+                                       {"help", no_argument, nullptr, 'h'},
+                                       {nullptr, 0, nullptr, 0}};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "c:Dl:h", long_opts, nullptr)) != -1) {
+        switch (c) {
+        case 'c':
+            opt.confdir = optarg;
+            break;
+        case 'D':
+            foreground = true;
+            break;
+        case 'l':
+            cli_level = control::parse_log_level(optarg);
+            if (!cli_level) {
+                return usage_error(std::string("unknown log level '") + optarg + "'");
+            }
+            break;
+        case 'C':
+            check_only = true;
+            break;
+        case 'h':
+            std::cout << usage_text;
+            return 0;
+        default:
+            return usage_error(std::string("unknown or incomplete option '") + argv[optind - 1] + "'");
+        }
+    }
+    if (optind >= argc) {
+        return usage_error("missing NODENAME");
+    }
+    opt.nodename = argv[optind++];
+    for (; optind < argc; ++optind) {
+        std::string a = argv[optind];
+        if (a.find('=') == std::string::npos) {
+            return usage_error("argument '" + a + "' is not var=value");
+        }
+        opt.overrides.push_back(a);
+    }
+
+    auto cfg = control::load_config(opt);
+    if (!cfg) {
+        for (const auto& d : cfg.error()) {
+            std::cerr << d.str() << "\n";
+        }
+        std::cerr << "dvped: configuration has errors, not starting\n";
+        return 1;
+    }
+    for (const auto& w : cfg->warnings) {
+        std::cerr << w.str() << "\n";
+    }
+    control::log::set_level(cli_level ? *cli_level : cfg->global.loglevel);
+    if (check_only) {
+        std::cout << "configuration ok: " << cfg->nodes.size() << " nodes, running as " << cfg->self_node().name
+                  << " (id " << cfg->self_node().id << ")\n";
+        return 0;
+    }
+    if (!foreground) {
+        daemonize();
+        control::log::set_stderr(false);
+    }
+    control::log::use_syslog("dvped");
+
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    try {
+        control::daemon d(std::move(cfg.value()));
+        d.run();
+    } catch (const std::exception& e) {
+        control::log::error(std::string("dvped: ") + e.what());
+        if (!foreground) {
+            // stderr is /dev/null after daemonize; syslog has it.
+        }
+        return 1;
+    }
+    return 0;
+}

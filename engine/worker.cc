@@ -1,1 +1,294 @@
 // SPDX-License-Identifier: MIT
+// Worker lcore loop and the WAN slow-path answers (ARP, ICMP echo); see worker.hh.
+// Loop shape after dpdk:examples/l3fwd/l3fwd_lpm.c lpm_main_loop (STYLE.md §3).
+#include "engine/worker.hh"
+
+#include <rte_arp.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#include <stdexcept>
+
+namespace engine {
+
+namespace {
+
+struct tx_err_ctx {
+    worker_stats* stats;
+};
+
+// Called by rte_eth_tx_buffer_flush for packets the queue did not take: count and free.
+void tx_error_cb(rte_mbuf** unsent, uint16_t count, void* userdata) {
+    auto* st = static_cast<worker_stats*>(userdata);
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < count; ++i) {
+        bytes += rte_pktmbuf_pkt_len(unsent[i]);
+        rte_pktmbuf_free(unsent[i]);
+    }
+    st->drop(drop_reason::tx_failed, count);
+    // They were counted as tx when buffered; take them back out.
+    st->tx_packets.add(-static_cast<uint64_t>(count));
+    st->tx_bytes.add(-bytes);
+}
+
+}  // namespace
+
+worker::worker(const worker_setup& s) : _s(s) {
+    if (_s.burst_size == 0 || _s.burst_size > limits::max_burst) {
+        throw std::runtime_error("worker: bad burst size " + std::to_string(_s.burst_size));
+    }
+    if (_s.rx_queues.size() > limits::max_rxq_per_worker) {
+        throw std::runtime_error("worker: too many rx queues");
+    }
+    for (unsigned i = 0; i < _s.ports->n_ports; ++i) {
+        uint16_t pid = _s.ports->ports[i].port_id;
+        auto* b = static_cast<rte_eth_dev_tx_buffer*>(
+            rte_zmalloc_socket("dvpe_txb", RTE_ETH_TX_BUFFER_SIZE(_s.burst_size), RTE_CACHE_LINE_SIZE,
+                               static_cast<int>(rte_lcore_to_socket_id(_s.lcore_id))));
+        if (b == nullptr) {
+            throw std::runtime_error("worker: cannot allocate tx buffer");
+        }
+        rte_eth_tx_buffer_init(b, static_cast<uint16_t>(_s.burst_size));
+        rte_eth_tx_buffer_set_err_callback(b, tx_error_cb, &_stats);
+        _txb[pid] = b;
+        _tx_ports.push_back(pid);
+    }
+}
+
+worker::~worker() {
+    for (uint16_t pid : _tx_ports) {
+        rte_free(_txb[pid]);
+    }
+}
+
+void worker::drop(rte_mbuf* m, drop_reason r) noexcept {
+    _stats.drop(r);
+    rte_pktmbuf_free(m);
+}
+
+void worker::send(rte_mbuf* m, uint16_t port_id) noexcept {
+    _stats.tx_packets.add();
+    _stats.tx_bytes.add(rte_pktmbuf_pkt_len(m));
+    rte_eth_tx_buffer(port_id, static_cast<uint16_t>(_s.worker_idx), _txb[port_id], m);
+}
+
+void worker::to_control(rte_mbuf* m) noexcept {
+    if (rte_ring_mp_enqueue(_s.to_control, m) != 0) [[unlikely]] {
+        drop(m, drop_reason::control_ring_full);
+        return;
+    }
+    _stats.to_control.add();
+}
+
+void worker::flush_all() noexcept {
+    for (uint16_t pid : _tx_ports) {
+        rte_eth_tx_buffer_flush(pid, static_cast<uint16_t>(_s.worker_idx), _txb[pid]);
+    }
+}
+
+void worker::drain_control() noexcept {
+    rte_mbuf* pkts[limits::max_burst];
+    unsigned n = rte_ring_sc_dequeue_burst(_s.from_control, reinterpret_cast<void**>(pkts), _s.burst_size, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        uint16_t pid = pkts[i]->port;
+        if (pid >= RTE_MAX_ETHPORTS || _txb[pid] == nullptr) [[unlikely]] {
+            drop(pkts[i], drop_reason::tx_failed);
+            continue;
+        }
+        _stats.from_control.add();
+        send(pkts[i], pid);
+    }
+}
+
+// ARP (RFC 826): answer requests for our addresses in place; give replies (and gratuitous
+// announcements) to the control thread, which owns the neighbour table.
+void worker::handle_arp(rte_mbuf* m, const port_ctx& port) noexcept {
+    if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) [[unlikely]] {
+        drop(m, drop_reason::bad_length);
+        return;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+    if (arp->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) || arp->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
+        arp->arp_hlen != RTE_ETHER_ADDR_LEN || arp->arp_plen != 4) [[unlikely]] {
+        drop(m, drop_reason::unhandled_arp);
+        return;
+    }
+    if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST) && port.owns_ipv4(arp->arp_data.arp_tip)) {
+        const rte_be32_t asker_ip = arp->arp_data.arp_sip;
+        const rte_be32_t asked_ip = arp->arp_data.arp_tip;
+        arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
+        arp->arp_data.arp_tha = arp->arp_data.arp_sha;
+        arp->arp_data.arp_tip = asker_ip;
+        arp->arp_data.arp_sha = port.mac;
+        arp->arp_data.arp_sip = asked_ip;
+        eth->dst_addr = eth->src_addr;
+        eth->src_addr = port.mac;
+        _stats.arp_replies.add();
+        send(m, port.port_id);
+        return;
+    }
+    if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REPLY) ||
+        (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST) && arp->arp_data.arp_sip == arp->arp_data.arp_tip)) {
+        to_control(m);  // learn the sender's MAC (reply or gratuitous ARP)
+        return;
+    }
+    drop(m, drop_reason::not_for_us);
+}
+
+// IPv4 to one of our WAN addresses: ICMP echo is answered here (RFC 792), everything else is
+// counted. VPN transports (udp, rawip, icmp type) join in the data-plane issue.
+void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
+    uint32_t len = rte_pktmbuf_data_len(m);
+    if (len < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) [[unlikely]] {
+        drop(m, drop_reason::bad_length);
+        return;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    uint32_t ihl = rte_ipv4_hdr_len(ip);
+    uint32_t total = rte_be_to_cpu_16(ip->total_length);
+    if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || total < ihl ||
+        total > len - sizeof(rte_ether_hdr)) [[unlikely]] {
+        drop(m, drop_reason::bad_ip_header);
+        return;
+    }
+    if (!port.owns_ipv4(ip->dst_addr)) {
+        drop(m, drop_reason::not_for_us);
+        return;
+    }
+    if (rte_ipv4_cksum(ip) != 0 && ip->hdr_checksum != 0xffff) {
+        // rte_ipv4_cksum() over a header with a correct checksum yields 0 (or 0xffff).
+        drop(m, drop_reason::bad_ip_header);
+        return;
+    }
+    if ((ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+        drop(m, drop_reason::ip_fragment);
+        return;
+    }
+    if (ip->next_proto_id != IPPROTO_ICMP) {
+        drop(m, drop_reason::unhandled_protocol);
+        return;
+    }
+    uint32_t icmp_len = total - ihl;
+    if (icmp_len < sizeof(rte_icmp_hdr)) [[unlikely]] {
+        drop(m, drop_reason::bad_length);
+        return;
+    }
+    auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<uint8_t*>(ip) + ihl);
+    if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
+        drop(m, drop_reason::unhandled_icmp);
+        return;
+    }
+    // Reply in place: swap addresses, type 0, fresh checksums.
+    rte_be32_t peer = ip->src_addr;
+    ip->src_addr = ip->dst_addr;
+    ip->dst_addr = peer;
+    ip->time_to_live = 64;
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+    icmp->icmp_cksum = 0;
+    icmp->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(icmp, icmp_len));
+    eth->dst_addr = eth->src_addr;
+    eth->src_addr = port.mac;
+    // Trim Ethernet padding so the reply is exactly as long as the request's IP packet.
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(len - sizeof(rte_ether_hdr) - total));
+    _stats.icmp_echo_replies.add();
+    send(m, port.port_id);
+}
+
+void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {
+    if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) [[unlikely]] {
+        drop(m, drop_reason::bad_length);
+        return;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    if (!rte_is_same_ether_addr(&eth->dst_addr, &port.mac) && !rte_is_broadcast_ether_addr(&eth->dst_addr)) {
+        drop(m, drop_reason::not_for_us);
+        return;
+    }
+    switch (eth->ether_type) {
+    case RTE_BE16(RTE_ETHER_TYPE_ARP):
+        handle_arp(m, port);
+        return;
+    case RTE_BE16(RTE_ETHER_TYPE_IPV4):
+        handle_ipv4(m, port);
+        return;
+    case RTE_BE16(RTE_ETHER_TYPE_IPV6):
+        drop(m, drop_reason::unhandled_protocol);  // IPv6 underlay: data-plane issue
+        return;
+    default:
+        drop(m, drop_reason::unknown_ethertype);
+        return;
+    }
+}
+
+void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) noexcept {
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        bytes += rte_pktmbuf_pkt_len(pkts[i]);
+    }
+    _stats.rx_packets.add(n);
+    _stats.rx_bytes.add(bytes);
+    if (port.role == port_role::overlay) {
+        // No sessions exist yet: the encrypted data path lands in the data-plane issue.
+        for (uint16_t i = 0; i < n; ++i) {
+            drop(pkts[i], drop_reason::no_session);
+        }
+        return;
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+        process_wan(pkts[i], port);
+    }
+}
+
+int worker::run() noexcept {
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t drain_cycles = hz / 1000000 * _s.tx_drain_us;
+    uint64_t next_flush = rte_rdtsc() + drain_cycles;
+    unsigned idle_run = 0;
+    rte_mbuf* pkts[limits::max_burst];
+    const auto burst = static_cast<uint16_t>(_s.burst_size);
+
+    while (!_stop.load(std::memory_order_relaxed)) {
+        uint64_t start = rte_rdtsc();
+        bool busy = false;
+        for (const rx_queue_ref& q : _s.rx_queues) {
+            uint16_t n = rte_eth_rx_burst(q.port_id, q.queue_id, pkts, burst);
+            _stats.polls.add();
+            if (n == 0) {
+                _stats.empty_polls.add();
+                continue;
+            }
+            busy = true;
+            process_burst(pkts, n, _s.ports->ports[static_cast<unsigned>(_s.ports->index_of[q.port_id])]);
+        }
+        if (!rte_ring_empty(_s.from_control)) [[unlikely]] {
+            drain_control();
+            busy = true;
+        }
+        uint64_t now = rte_rdtsc();
+        if (now >= next_flush) [[unlikely]] {
+            flush_all();
+            next_flush = now + drain_cycles;
+        }
+        if (busy) {
+            idle_run = 0;
+            _stats.busy_cycles.add(now - start);
+        } else if (_s.idle_sleep_us != 0 && ++idle_run >= _s.idle_polls) [[unlikely]] {
+            // A quiet gateway does not burn its cores, and several nodes can share a CPU.
+            flush_all();
+            rte_delay_us_sleep(_s.idle_sleep_us);
+            _stats.idle_sleeps.add();
+        }
+    }
+    flush_all();
+    return 0;
+}
+
+}  // namespace engine

@@ -1,1 +1,73 @@
 // SPDX-License-Identifier: MIT
+// EAL argument construction and lifetime; see eal.hh.
+#include "pmd/eal.hh"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include <sstream>
+#include <stdexcept>
+
+namespace pmd {
+
+std::vector<std::string> build_eal_args(const eal_options& opt) {
+    std::vector<std::string> a{opt.program};
+    std::string lcores = std::to_string(opt.main_lcore);
+    for (unsigned l : opt.worker_lcores) {
+        lcores += "," + std::to_string(l);
+    }
+    a.push_back("-l");
+    a.push_back(lcores);
+    a.push_back("--main-lcore");
+    a.push_back(std::to_string(opt.main_lcore));
+    if (!opt.file_prefix.empty()) {
+        a.push_back("--file-prefix");
+        a.push_back(opt.file_prefix);
+    }
+    if (!opt.hugepages) {
+        a.push_back("--no-huge");
+        a.push_back("-m");
+        a.push_back(std::to_string(opt.memory_mb ? opt.memory_mb : 512));
+    } else {
+        if (opt.memory_mb) {
+            a.push_back("-m");
+            a.push_back(std::to_string(opt.memory_mb));
+        }
+        // Hugepage files are unlinked right after mapping: nothing is left in hugetlbfs
+        // even if the daemon is killed.
+        a.push_back("--huge-unlink");
+    }
+    if (opt.pci_allow.empty()) {
+        a.push_back("--no-pci");
+    } else {
+        for (const auto& p : opt.pci_allow) {
+            a.push_back("-a");
+            a.push_back(p);
+        }
+    }
+    if (!opt.log_level.empty()) {
+        a.push_back("--log-level=" + opt.log_level);
+    }
+    std::istringstream extra(opt.extra_args);
+    for (std::string w; extra >> w;) {
+        a.push_back(w);
+    }
+    return a;
+}
+
+eal::eal(const eal_options& opt) {
+    auto args = build_eal_args(opt);
+    std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
+    for (auto& s : args) {
+        argv.push_back(s.data());
+    }
+    argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
+        throw std::runtime_error(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
+    }
+}
+
+eal::~eal() { rte_eal_cleanup(); }
+
+}  // namespace pmd

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// The dvped daemon: applies a validated config (phase 3 of config loading) to the machine —
+// EAL, mempool, ports with their roles, pinned worker lcores, rings between workers and the
+// control thread, the control socket — then runs the control loop on the main lcore until
+// SIGTERM/SIGINT, and tears everything down in reverse order.
+// Threads: constructed, run and destroyed on the main thread (which becomes the control thread).
+#pragma once
+
+#include <rte_ring.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "control/config.hh"
+#include "engine/neighbour.hh"
+#include "engine/worker.hh"
+#include "pmd/eal.hh"
+#include "pmd/port.hh"
+
+namespace control {
+
+class control_server;
+
+/// One port as the daemon set it up.
+struct daemon_port {
+    port_conf conf;
+    pmd::port_info info;
+    uint16_t n_rxq = 1;
+    uint16_t n_txq = 1;
+};
+
+/// The (port, queue, lcore) map after defaults and driver adjustments.
+struct resolved_queue {
+    std::string port;
+    unsigned queue = 0;
+    unsigned lcore = 0;
+};
+
+/// Computes the per-port queue counts and the final queue map for the local node: the config's
+/// queue-map or its default (port i queue 0 -> worker i mod n), plus, for drivers whose rx and tx
+/// queue counts are tied (net_af_packet's qpairs), the extra rx queues spread over the workers.
+/// Pure function; unit-tested.
+struct queue_layout {
+    std::vector<resolved_queue> queues;
+    std::vector<uint16_t> n_rxq;  // per port, config order
+    std::vector<uint16_t> n_txq;
+    std::vector<std::string> devargs;  // per port, with dvpe's additions (e.g. qpairs=N, iface=IFNAME)
+    std::vector<std::string> notes;    // what was added, for the log
+};
+queue_layout compute_queue_layout(const config& cfg);
+
+class daemon {
+public:
+    /// Applies the config. Throws std::runtime_error naming what failed (startup is fatal).
+    explicit daemon(config cfg);
+    ~daemon();
+    daemon(const daemon&) = delete;
+    daemon& operator=(const daemon&) = delete;
+
+    /// The control loop; returns when stop was requested (signal or request_stop()).
+    void run();
+    /// Async-signal-safe.
+    static void request_stop() noexcept;
+
+    nlohmann::json status_json() const;
+    nlohmann::json config_json() const;
+    nlohmann::json neighbours_json() const;
+
+private:
+    void setup();
+    void teardown() noexcept;
+    void control_iteration();
+    void handle_control_packets();
+    void resolve_neighbours();
+
+    config _cfg;
+    std::chrono::steady_clock::time_point _started;
+    std::unique_ptr<pmd::eal> _eal;
+    rte_mempool* _pool = nullptr;
+    std::vector<daemon_port> _ports;
+    engine::port_table _port_table{};
+    rte_ring* _to_control = nullptr;
+    std::vector<rte_ring*> _from_control;
+    std::vector<std::unique_ptr<engine::worker>> _workers;
+    bool _workers_running = false;
+    engine::neighbour_table _neigh;
+    std::unique_ptr<control_server> _server;
+    std::string _socket_path;
+    std::string _pid_path;
+    uint64_t _next_neigh_tsc = 0;
+};
+
+}  // namespace control

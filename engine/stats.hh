@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// Per-lcore counters and the fixed list of drop reasons (STYLE.md §3 "Stats", §6 drop reasons).
+// Each worker writes only its own cache-aligned block; the control thread sums them when it
+// answers `status`. Counters are relaxed atomics written by a single thread: on x86-64 an
+// increment is a plain load/add/store, and the reader never sees a torn value.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace engine {
+
+/// A single-writer counter: only its owning lcore calls add(); anyone may load().
+class counter {
+public:
+    void add(uint64_t n = 1) noexcept { _v.store(_v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    [[nodiscard]] uint64_t load() const noexcept { return _v.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<uint64_t> _v{0};
+};
+
+/// Why a packet was dropped. Every packet a worker receives leaves exactly one way: sent,
+/// handed to the control thread, or dropped with one of these reasons.
+enum class drop_reason : uint8_t {
+    bad_length,          // shorter than the headers it claims
+    unknown_ethertype,   // neither ARP, IPv4 nor IPv6
+    not_for_us,          // unicast frame or packet for an address that is not ours
+    bad_ip_header,       // IPv4 version/header length/total length/checksum wrong
+    ip_fragment,         // fragment addressed to us (the engine does not reassemble)
+    unhandled_protocol,  // IP protocol to our address that nothing here speaks
+    unhandled_icmp,      // ICMP to our address other than echo request
+    unhandled_arp,       // ARP that is neither a request for us nor a reply
+    control_ring_full,   // the control thread's ring was full
+    no_session,          // overlay frame for a node without a session
+    tx_failed,           // the tx queue stayed full
+    count_
+};
+
+inline constexpr size_t n_drop_reasons = static_cast<size_t>(drop_reason::count_);
+
+/// Names used by the control socket, dvpectl and tests (snake_case: telemetry-safe keys).
+inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
+    "bad_length",   "unknown_ethertype", "not_for_us",        "bad_ip_header", "ip_fragment", "unhandled_protocol",
+    "unhandled_icmp", "unhandled_arp",   "control_ring_full", "no_session",    "tx_failed",
+};
+
+constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }
+
+/// One worker's counters. Cache-aligned so two workers never share a line.
+struct alignas(64) worker_stats {
+    counter rx_packets, rx_bytes;
+    counter tx_packets, tx_bytes;      // handed to the port's tx queue successfully
+    counter polls, empty_polls, idle_sleeps;
+    counter busy_cycles;               // TSC cycles spent in non-empty iterations
+    counter arp_replies;               // ARP requests for our addresses answered
+    counter icmp_echo_replies;         // ICMP echo requests to our addresses answered
+    counter to_control;                // packets handed to the control thread
+    counter from_control;              // packets the control thread asked us to send
+    std::array<counter, n_drop_reasons> drops;
+
+    void drop(drop_reason r, uint64_t n = 1) noexcept { drops[static_cast<size_t>(r)].add(n); }
+};
+
+}  // namespace engine

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+// The worker lcore: polls its fixed (port, rx queue) pairs in bursts, answers ARP and ICMP echo
+// for the node's WAN addresses on the spot, hands ARP replies to the control thread (which owns
+// the neighbour table), transmits what the control thread asks it to, and counts every other
+// packet by port and drop reason. Encrypted forwarding (DESIGN.md §1 passes: classify -> group
+// by peer -> AEAD -> encapsulate) plugs into process_burst() in the data-plane issue.
+//
+// Threads: a worker object is built on the main thread at startup (it allocates everything it
+// will ever need there), then run() executes on its own pinned lcore and touches nothing but its
+// own state, its tx queues, the read-only port table and its two rings. stats() may be read from
+// any thread.
+#pragma once
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "engine/stats.hh"
+
+struct rte_eth_dev_tx_buffer;
+
+namespace engine {
+
+namespace limits {
+inline constexpr unsigned max_ports = 16;
+inline constexpr unsigned max_rxq_per_worker = 64;
+inline constexpr unsigned max_port_ipv4 = 8;
+inline constexpr unsigned max_burst = 256;
+}  // namespace limits
+
+enum class port_role : uint8_t { wan, overlay };
+
+/// What a worker knows about a port. Immutable while workers run.
+struct port_ctx {
+    uint16_t port_id = 0;
+    port_role role = port_role::wan;
+    rte_ether_addr mac{};
+    uint8_t n_ipv4 = 0;
+    std::array<rte_be32_t, limits::max_port_ipv4> ipv4{};  // our addresses on this port
+
+    [[nodiscard]] bool owns_ipv4(rte_be32_t a) const noexcept {
+        for (unsigned i = 0; i < n_ipv4; ++i) {
+            if (ipv4[i] == a) {
+                return true;
+            }
+        }
+        return false;
+    }
+};
+
+/// All ports, indexed by DPDK port id (port ids are small and dense for one process).
+struct port_table {
+    uint16_t n_ports = 0;
+    std::array<port_ctx, limits::max_ports> ports{};
+    std::array<int8_t, RTE_MAX_ETHPORTS> index_of{};  // port id -> index in ports, -1 if not ours
+};
+
+struct rx_queue_ref {
+    uint16_t port_id;
+    uint16_t queue_id;
+};
+
+struct worker_setup {
+    unsigned lcore_id = 0;
+    unsigned worker_idx = 0;             // 0..n_workers-1; also this worker's tx queue on every port
+    std::vector<rx_queue_ref> rx_queues;
+    const port_table* ports = nullptr;
+    unsigned burst_size = 32;
+    unsigned tx_drain_us = 100;
+    unsigned idle_sleep_us = 100;        // 0: never sleep
+    unsigned idle_polls = 1024;
+    rte_ring* to_control = nullptr;      // MP/SC, shared by all workers
+    rte_ring* from_control = nullptr;    // SP/SC, this worker's; mbuf->port names the tx port
+};
+
+class worker {
+public:
+    /// Allocates tx buffers; throws std::runtime_error (startup only).
+    explicit worker(const worker_setup& s);
+    ~worker();
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    /// The lcore loop; returns when stop() was called. Never blocks, allocates or locks.
+    int run() noexcept;
+    /// Any thread: asks run() to return after its current iteration.
+    void stop() noexcept { _stop.store(true, std::memory_order_relaxed); }
+
+    [[nodiscard]] const worker_stats& stats() const noexcept { return _stats; }
+    [[nodiscard]] const worker_setup& setup() const noexcept { return _s; }
+
+    /// Entry point for rte_eal_remote_launch (arg is a worker*).
+    static int launch(void* arg) noexcept { return static_cast<worker*>(arg)->run(); }
+
+private:
+    void process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) noexcept;
+    void process_wan(rte_mbuf* m, const port_ctx& port) noexcept;
+    void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
+    void handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept;
+    void send(rte_mbuf* m, uint16_t port_id) noexcept;
+    void to_control(rte_mbuf* m) noexcept;
+    void drop(rte_mbuf* m, drop_reason r) noexcept;
+    void drain_control() noexcept;
+    void flush_all() noexcept;
+
+    worker_setup _s;
+    worker_stats _stats;
+    std::atomic<bool> _stop{false};
+    std::array<rte_eth_dev_tx_buffer*, RTE_MAX_ETHPORTS> _txb{};
+    std::vector<uint16_t> _tx_ports;  // ports we hold a tx buffer for
+};
+
+}  // namespace engine
