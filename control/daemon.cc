@@ -117,7 +117,7 @@ queue_layout compute_queue_layout(const config& cfg) {
             // net_af_packet ties rx and tx queues together (qpairs) and fans incoming packets out
             // over all of its sockets, so every rx queue it has must be polled.
             uint16_t pairs = std::max(out.n_rxq[i], out.n_txq[i]);
-            if (!devargs_has_key(devargs, "qpairs")) {
+            if (pairs > 1 && !devargs_has_key(devargs, "qpairs")) {
                 devargs += ",qpairs=" + std::to_string(pairs);
                 out.notes.push_back("port " + l.ports[i].name + ": added qpairs=" + std::to_string(pairs));
             }

@@ -39,7 +39,12 @@ def drops_total(status):
 class BringUp(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        overrides = ["hugepages=yes"] if os.environ.get("DVPE_HUGEPAGES") == "1" else []
+        overrides = []
+        if os.environ.get("DVPE_HUGEPAGES") == "1":
+            free = int([l.split()[1] for l in open("/proc/meminfo") if l.startswith("HugePages_Free")][0])
+            if free < 256:
+                raise unittest.SkipTest("needs 256 free hugepages (scripts/hugepages.sh), have %d" % free)
+            overrides = ["hugepages=yes"]
         cls.mesh = tb.Mesh({"alpha": "10.77.0.1", "beta": "10.77.0.2"}, CONFDIR, overrides=overrides)
         try:
             for n in cls.mesh.nodes.values():

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The whole dvpe test suite, from a clean checkout on Debian 12 (run as root):
+#   1. installs missing Debian packages, reserves hugepages;
+#   2. builds twice with -Werror: release (build-ci) and ASan+UBSan (build-asan);
+#   3. runs the unit tests under ASan+UBSan, then every suite (unit, kat, integration) on the
+#      release build; integration tests build meshes of dvped in network namespaces;
+#   4. prints one closing line "N passed, N failed, N skipped" and exits non-zero on any failure.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+start=$(date +%s)
+
+scripts/install-deps.sh || exit 1
+if ! scripts/hugepages.sh 512 >/dev/null 2>&1; then
+  echo "test: could not reserve hugepages; hugepage variants of the integration tests will skip"
+fi
+
+echo "== build (release, -Werror)"
+scripts/build.sh build-ci -Dwerror=true -Dbuildtype=release || { echo "0 passed, 1 failed"; exit 1; }
+echo "== build (ASan+UBSan, -Werror)"
+scripts/build.sh build-asan -Dwerror=true -Dsanitize=true -Dbenchmarks=disabled -Dbuildtype=debug \
+  || { echo "0 passed, 1 failed"; exit 1; }
+
+echo "== unit tests under ASan+UBSan"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 >/dev/null
+echo "== all suites on the release build"
+meson test -C build-ci --print-errorlogs --num-processes 2 >/dev/null
+
+echo "== results ($(( $(date +%s) - start ))s)"
+python3 scripts/test-summary.py build-asan/meson-logs/testlog.json build-ci/meson-logs/testlog.json

@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: MIT
+"""dvped refuses bad input with a clear message and a non-zero exit, never a crash (issue 2).
+
+Each case writes a gvpe.conf into a temp dir (the demo config with one change) and runs dvped
+on it: malformed directives, an unknown node name, bad devargs (caught by validation, and caught
+when DPDK cannot probe the device), lcore maps that do not fit, and bad command lines.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dvpe_netns as tb  # noqa: E402
+
+DEMO = open(os.path.join(tb.TOP, "configs", "demo", "gvpe.conf")).read()
+
+
+def line_of(text, needle):
+    for i, l in enumerate(text.splitlines(), start=1):
+        if needle in l:
+            return i
+    raise AssertionError("%r not in config" % needle)
+
+
+class ConfigErrors(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="dvpe-cfg-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def run_dvped(self, conf, *args, timeout=60):
+        with open(os.path.join(self.dir, "gvpe.conf"), "w") as f:
+            f.write(conf)
+        cmd = [tb.dvped_bin(), "-c", self.dir, "-D"] + list(args) + [
+            "control-socket=" + os.path.join(self.dir, "%s.sock"), "pid-file=" + os.path.join(self.dir, "%s.pid")]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        self.assertGreaterEqual(r.returncode, 0, "dvped died from a signal:\n" + r.stdout)
+        self.assertNotIn("Segmentation", r.stdout)
+        return r
+
+    def assert_error_at(self, r, line, *words):
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("gvpe.conf:%d:" % line, r.stdout)
+        for w in words:
+            self.assertIn(w, r.stdout)
+
+    def test_malformed_value(self):
+        conf = DEMO.replace("connect = always", "connect = sometimes")
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assert_error_at(r, line_of(conf, "connect = sometimes"), "sometimes")
+
+    def test_malformed_number(self):
+        conf = DEMO.replace("udp-port = 655", "udp-port = 65536x")
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assert_error_at(r, line_of(conf, "udp-port = 65536x"), "udp-port")
+
+    def test_unknown_node(self):
+        r = self.run_dvped(DEMO, "gamma", "--check")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("gamma", r.stdout)
+        self.assertIn("gvpe.conf", r.stdout)
+
+    def test_bad_devargs_syntax(self):
+        conf = DEMO.replace("net_af_packet0,iface=wan-alpha", "net_af_packet0,iface")
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assert_error_at(r, line_of(conf, "net_af_packet0,iface"), "wan0")
+
+    def test_unknown_driver(self):
+        conf = DEMO.replace("net_af_packet0,iface=wan-alpha", "net_foo0,iface=wan-alpha")
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assert_error_at(r, line_of(conf, "net_foo0"), "net_foo")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to start DPDK")
+    def test_devargs_that_cannot_be_probed(self):
+        # Valid syntax, but the interface does not exist: DPDK fails at probe time, and dvped
+        # names the port and its config line, then exits cleanly.
+        conf = DEMO.replace("net_af_packet0,iface=wan-alpha", "net_af_packet0,iface=nonexistent9")
+        r = self.run_dvped(conf, "alpha")
+        self.assert_error_at(r, line_of(conf, "nonexistent9"), "wan0")
+
+    def test_lcore_beyond_cpus(self):
+        conf = DEMO.replace("worker-lcores = 1", "worker-lcores = 1,%d" % (os.cpu_count() + 5))
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assert_error_at(r, line_of(conf, "worker-lcores = 1,"), str(os.cpu_count() + 5))
+
+    def test_queue_map_to_non_worker(self):
+        conf = DEMO.replace("wan-address = wan0 10.77.0.1/24", "wan-address = wan0 10.77.0.1/24\nqueue-map = wan0 0 0")
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assert_error_at(r, line_of(conf, "queue-map = wan0 0 0"), "lcore")
+
+    def test_control_lcore_is_worker(self):
+        conf = DEMO.replace("control-lcore = 0", "control-lcore = 1")
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("gvpe.conf:", r.stdout)
+
+    def test_unknown_directive_warns_but_loads(self):
+        conf = DEMO + "\nfrobnicate = yes\n"
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("gvpe.conf:%d:" % line_of(conf, "frobnicate"), r.stdout)
+
+    def test_missing_config_dir(self):
+        r = subprocess.run([tb.dvped_bin(), "-c", "/nonexistent/dvpe", "alpha", "--check"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("/nonexistent/dvpe", r.stdout)
+
+    def test_command_line_errors(self):
+        for args, word in ((["-c", self.dir], "missing NODENAME"), (["--bogus", "alpha"], "--bogus"),
+                           (["-l", "loud", "alpha"], "loud"), (["alpha", "notanoverride"], "notanoverride")):
+            r = subprocess.run([tb.dvped_bin()] + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            self.assertEqual(r.returncode, 2, (args, r.stdout))
+            self.assertIn(word, r.stdout)
+
+    def test_bad_override(self):
+        r = self.run_dvped(DEMO, "alpha", "mtu=abc", "--check")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("mtu", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
