@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// aead_key and aead_context construction (control thread / startup) and destruction: key
+// expansion through the chosen backend into a heap key_state that is wiped with sodium_memzero when
+// the key dies, and the per-worker IPsec-MB managers. The hot-path members are inline in aead.hh.
+#include <new>
+#include <string>
+
+#include <sodium/utils.h>
+
+#include "crypto/aead.hh"
+#include "crypto/aead/detail.hh"
+
+namespace crypto {
+namespace detail {
+
+void key_state_deleter::operator()(key_state* k) const noexcept {
+    sodium_memzero(k, sizeof *k);
+    delete k;
+}
+
+void context_state_deleter::operator()(context_state* c) const noexcept {
+    for (IMB_MGR* m : c->mgr) {
+        if (m != nullptr) {
+            free_mb_mgr(m);
+        }
+    }
+    sodium_memzero(c->chacha_tag, sizeof c->chacha_tag);
+    delete c;
+}
+
+}  // namespace detail
+
+result<aead_key> aead_key::create(aead_choice choice, std::span<const uint8_t> key) {
+    const detail::backend_desc* d = detail::find_backend(choice.cipher, choice.impl);
+    if (d == nullptr) {
+        return failure{"crypto backend '" + std::string(name(choice.impl)) + "' does not implement " +
+                     std::string(name(choice.cipher)) + " in this binary"};
+    }
+    if (!d->available()) {
+        return failure{"crypto backend '" + std::string(name(choice.impl)) + "' cannot run on this CPU"};
+    }
+    if (choice.cipher != suite::null && key.size() != key_len(choice.cipher)) {
+        return failure{std::string(name(choice.cipher)) + " needs a " + std::to_string(key_len(choice.cipher)) +
+                     "-byte key, got " + std::to_string(key.size())};
+    }
+    std::unique_ptr<detail::key_state, detail::key_state_deleter> st(new (std::nothrow) detail::key_state{});
+    if (!st) {
+        return failure{"out of memory expanding a key"};
+    }
+    if (const char* err = d->expand_key(*st, key); err != nullptr) {
+        return failure{std::string(name(choice.cipher)) + "/" + std::string(name(choice.impl)) + ": " + err};
+    }
+    return aead_key(choice.cipher, choice.impl, d->seal, d->open, std::move(st));
+}
+
+result<aead_context> aead_context::create() {
+    std::unique_ptr<detail::context_state, detail::context_state_deleter> st(
+        new (std::nothrow) detail::context_state{});
+    if (!st) {
+        return failure{"out of memory creating a crypto context"};
+    }
+    for (size_t i = 0; i < detail::n_imb_arch; ++i) {
+        const auto a = static_cast<detail::imb_arch>(i);
+        if (detail::imb_arch_available(a)) {
+            st->mgr[i] = detail::imb_alloc(a);
+            if (st->mgr[i] == nullptr) {
+                return failure{"cannot allocate an IPsec-MB manager"};
+            }
+        }
+    }
+    return aead_context(std::move(st));
+}
+
+}  // namespace crypto

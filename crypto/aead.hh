@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+// The AEAD interface of crypto/: burst seal/open of packets in place, one call per burst and per
+// key (STYLE.md §3: dispatch once per burst, no virtual call or allocation per packet).
+//
+// Contents, by execution context:
+//   * startup / control thread: suite and backend names, the registry (select_aead), key creation
+//     (aead_key::create, once per session and direction), context creation (one per worker);
+//   * worker lcores (hot path, noexcept): aead_context::seal_burst / open_burst.
+// Backends and the rules for picking one are described in docs/crypto.md; the implementations live
+// in crypto/aead/<backend>/ and are listed by crypto/aead/registry.cc.
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "crypto/result.hh"
+
+namespace crypto {
+
+// ---- suites, backends, sizes ------------------------------------------------------------------
+
+/// Cipher suites (config: `cipher = aes128-gcm | aes256-gcm | chacha20-poly1305 | null`).
+enum class suite : uint8_t { aes128_gcm, aes256_gcm, chacha20_poly1305, null };
+inline constexpr size_t n_suites = 4;
+
+/// Implementations (config: `crypto-backend = auto | ipsec-mb | ipsec-mb-avx2 | ipsec-mb-avx |
+/// ipsec-mb-sse | libsodium | null`). `ipsec_mb` is the tuned one: it switches IPsec-MB kernels by
+/// packet size inside a burst; the `ipsec_mb_<isa>` ones pin a single IPsec-MB manager.
+enum class backend : uint8_t { ipsec_mb, ipsec_mb_avx2, ipsec_mb_avx, ipsec_mb_sse, libsodium, null };
+inline constexpr size_t n_backends = 6;
+
+inline constexpr size_t aead_nonce_len = 12;  ///< 96-bit nonce for every suite
+inline constexpr size_t aead_tag_len = 16;    ///< 128-bit tag for every suite (null writes zeros)
+inline constexpr size_t aead_max_key_len = 32;
+
+/// Key length in bytes of a suite (null: 0, any key is accepted and ignored).
+[[nodiscard]] constexpr size_t key_len(suite s) noexcept {
+    switch (s) {
+    case suite::aes128_gcm: return 16;
+    case suite::aes256_gcm: return 32;
+    case suite::chacha20_poly1305: return 32;
+    case suite::null: return 0;
+    }
+    return 0;
+}
+
+/// False only for `null`: no confidentiality, no authentication. dvped must log loudly when a
+/// session uses a suite for which this is false.
+[[nodiscard]] constexpr bool authenticated(suite s) noexcept { return s != suite::null; }
+
+[[nodiscard]] std::string_view name(suite s) noexcept;
+[[nodiscard]] std::string_view name(backend b) noexcept;
+/// Parses a config name; nullopt if unknown (whether compiled in or not).
+[[nodiscard]] std::optional<suite> parse_suite(std::string_view name) noexcept;
+/// Parses a backend name other than "auto"; nullopt if unknown.
+[[nodiscard]] std::optional<backend> parse_backend(std::string_view name) noexcept;
+
+// ---- registry (startup, control thread) -------------------------------------------------------
+
+/// True if the suite was compiled in (meson options suite_*, generated crypto/suites.hh).
+[[nodiscard]] bool compiled_in(suite s) noexcept;
+
+/// True if (s, b) is compiled in, implemented, and this CPU can run it (the backend's CPU probe).
+/// Thread-safe; the probe runs once per process.
+[[nodiscard]] bool available(suite s, backend b) noexcept;
+
+/// One row per compiled-in (suite, backend) pair, in preference order (the order "auto" tries).
+struct backend_status {
+    suite cipher;
+    backend impl;
+    bool available;
+};
+[[nodiscard]] std::vector<backend_status> list_backends();
+
+/// A resolved, runnable (suite, backend) pair.
+struct aead_choice {
+    suite cipher;
+    backend impl;
+};
+
+struct select_options {
+    /// The null suite is refused unless the caller (config: an explicit opt-in) sets this.
+    bool allow_null = false;
+};
+
+/// Resolves config names to a runnable pair. `backend_name` "auto" (or empty) picks the first
+/// available backend of the suite in preference order. Errors are returned as readable messages:
+/// unknown suite or backend, suite not compiled in, backend not implementing the suite, backend
+/// not runnable on this CPU, null without opt-in. Never throws for bad input, never aborts.
+[[nodiscard]] result<aead_choice> select_aead(std::string_view cipher, std::string_view backend_name = "auto",
+                                              select_options opts = {});
+
+// ---- the hot-path types -----------------------------------------------------------------------
+
+/// One packet of a burst. Sealed and opened in place: `data[0, len)` is plaintext/ciphertext,
+/// `aad[0, aad_len)` is authenticated only, `nonce` points to 12 bytes (never reused per key),
+/// `tag` to 16 bytes (written by seal, checked by open). `data` must be non-null even when len == 0.
+/// dvpe's data plane passes the mbuf payload, the clear header before it as AAD and the tag
+/// appended after the payload.
+struct aead_packet {
+    uint8_t* data;
+    uint32_t len;
+    uint32_t aad_len;
+    const uint8_t* aad;
+    const uint8_t* nonce;
+    uint8_t* tag;
+};
+static_assert(sizeof(aead_packet) == 40, "aead_packet is meant to stay 40 bytes: 32 per burst fit in 20 lines");
+
+namespace detail {
+struct key_state;
+struct context_state;
+struct backend_desc;
+using seal_fn = void (*)(context_state&, const key_state&, std::span<aead_packet>) noexcept;
+using open_fn = uint32_t (*)(context_state&, const key_state&, std::span<aead_packet>, uint8_t*) noexcept;
+struct key_state_deleter {
+    void operator()(key_state* k) const noexcept;  // wipes (sodium_memzero), then frees
+};
+struct context_state_deleter {
+    void operator()(context_state* c) const noexcept;
+};
+}  // namespace detail
+
+/// A session key expanded for one backend (AES round keys and GHASH tables, libsodium state, or
+/// the raw ChaCha20 key), created once per session and direction on the control thread and then
+/// read-only: any number of workers may use it concurrently. Move-only; the key material is wiped
+/// with sodium_memzero when the key is destroyed. The key must outlive every burst using it
+/// (control retires keys after an RCU grace period).
+class aead_key {
+public:
+    /// Expands `key` (exactly key_len(choice.cipher) bytes) for `choice`. Errors: wrong key length,
+    /// backend not available, library failure.
+    [[nodiscard]] static result<aead_key> create(aead_choice choice, std::span<const uint8_t> key);
+
+    aead_key(aead_key&&) noexcept = default;
+    aead_key& operator=(aead_key&&) noexcept = default;
+    aead_key(const aead_key&) = delete;
+    aead_key& operator=(const aead_key&) = delete;
+    ~aead_key() = default;
+
+    [[nodiscard]] suite cipher() const noexcept { return _cipher; }
+    [[nodiscard]] backend impl() const noexcept { return _impl; }
+    [[nodiscard]] bool authenticated() const noexcept { return crypto::authenticated(_cipher); }
+
+private:
+    aead_key(suite s, backend b, detail::seal_fn seal, detail::open_fn open,
+             std::unique_ptr<detail::key_state, detail::key_state_deleter> st) noexcept
+        : _seal(seal), _open(open), _state(std::move(st)), _cipher(s), _impl(b) {}
+    friend class aead_context;
+
+    detail::seal_fn _seal;
+    detail::open_fn _open;
+    std::unique_ptr<detail::key_state, detail::key_state_deleter> _state;
+    suite _cipher;
+    backend _impl;
+};
+
+/// Per-worker crypto state: one IPsec-MB manager per usable ISA and scratch space. Created at
+/// startup (allocates); not thread-safe: exactly one lcore uses a context. Move-only.
+class aead_context {
+public:
+    /// Allocates and initializes the IPsec-MB managers this CPU can run (never AVX-512).
+    [[nodiscard]] static result<aead_context> create();
+
+    aead_context(aead_context&&) noexcept = default;
+    aead_context& operator=(aead_context&&) noexcept = default;
+    aead_context(const aead_context&) = delete;
+    aead_context& operator=(const aead_context&) = delete;
+    ~aead_context() = default;
+
+    /// Encrypts every packet of `pkts` in place under `key` and writes its tag. One indirect call
+    /// per burst. Hot path: worker lcore owning this context.
+    void seal_burst(const aead_key& key, std::span<aead_packet> pkts) noexcept {
+        key._seal(*_state, *key._state, pkts);
+    }
+
+    /// Verifies and decrypts every packet of `pkts` in place under `key`. Writes ok[i] = 1 if packet
+    /// i authenticated, 0 if not; \returns the number of authenticated packets. The data of a packet
+    /// that failed is unspecified (it may hold unauthenticated plaintext): drop it. Tags are compared
+    /// in constant time. `ok.size()` must be at least `pkts.size()`. Hot path.
+    uint32_t open_burst(const aead_key& key, std::span<aead_packet> pkts, std::span<uint8_t> ok) noexcept {
+        assert(ok.size() >= pkts.size());
+        return key._open(*_state, *key._state, pkts, ok.data());
+    }
+
+private:
+    explicit aead_context(std::unique_ptr<detail::context_state, detail::context_state_deleter> st) noexcept
+        : _state(std::move(st)) {}
+
+    std::unique_ptr<detail::context_state, detail::context_state_deleter> _state;
+};
+
+}  // namespace crypto

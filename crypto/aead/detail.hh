@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// Internal to crypto/ (not included outside it): the layout behind aead_key and aead_context and
+// the descriptor every AEAD backend exports to the registry (crypto/aead/registry.cc), in the
+// manner of fastd:src/crypto/cipher/ciphers.c.in. A backend = a CPU probe, a key expansion
+// function and two burst functions; the registry copies the burst function pointers into the
+// aead_key so the hot path makes one indirect call per burst.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <intel-ipsec-mb.h>
+#include <sodium/crypto_aead_aes256gcm.h>
+
+#include "crypto/aead.hh"
+
+namespace crypto::detail {
+
+/// IPsec-MB managers dvpe uses. AVX-512 is deliberately absent: init_mb_mgr_avx512() crashes and
+/// the VAES-AVX512 GCM kernels SIGILL on the reference machine (reference/crypto-ceilings.md).
+enum class imb_arch : uint8_t { sse, avx, avx2 };
+inline constexpr size_t n_imb_arch = 3;
+
+/// Expanded key material of every backend (only the part of the selected backend is used).
+/// Heap-allocated once per session, 64-byte aligned, wiped by key_state_deleter.
+struct alignas(64) key_state {
+    /// IPsec-MB GCM: [0] = kernel for packets shorter than `size_threshold`, [1] = for the rest.
+    /// The gcm_key_data layouts differ between the gen2 (AVX/SSE) and gen4 (AVX2) kernels, so each
+    /// kernel gets the key precomputed by its own manager.
+    gcm_key_data gcm_kd[2];
+    aes_gcm_enc_dec_t gcm_enc[2];
+    aes_gcm_enc_dec_t gcm_dec[2];
+    /// Packets with len >= size_threshold use slot [1] (GCM kernel or ChaCha20 manager).
+    uint32_t size_threshold;
+    /// IPsec-MB ChaCha20-Poly1305: the manager per slot.
+    imb_arch chacha_arch[2];
+    /// ChaCha20-Poly1305 key (IPsec-MB job API and libsodium take the raw key).
+    alignas(16) uint8_t raw_key[32];
+    /// libsodium AES-256-GCM expanded key (crypto_aead_aes256gcm_beforenm).
+    crypto_aead_aes256gcm_state sodium_aes;
+};
+
+/// Per-worker state behind aead_context.
+struct alignas(64) context_state {
+    /// One manager per ISA this CPU runs (nullptr otherwise); GCM uses the kernels directly, the
+    /// ChaCha20-Poly1305 job API needs the manager's job queue.
+    IMB_MGR* mgr[n_imb_arch];
+    /// Computed tags of in-flight ChaCha20-Poly1305 open jobs, indexed by the job's slot in its
+    /// manager's queue (unique among in-flight jobs).
+    alignas(64) uint8_t chacha_tag[n_imb_arch][IMB_MAX_JOBS][aead_tag_len];
+};
+
+/// What a backend exports to the registry.
+struct backend_desc {
+    suite cipher;
+    backend impl;
+    /// CPU probe: can this backend run here? Cheap after the first call.
+    bool (*available)() noexcept;
+    /// What the CPU or library lacks when available() is false (for the error message).
+    std::string_view requirement;
+    /// Fills the backend's part of `ks` from a key of key_len(cipher) bytes; nullptr on success,
+    /// else a static error message.
+    const char* (*expand_key)(key_state& ks, std::span<const uint8_t> key) noexcept;
+    seal_fn seal;
+    open_fn open;
+};
+
+/// Registry, in preference order ("auto" = first available of the suite).
+std::span<const backend_desc* const> all_backends() noexcept;
+/// The descriptor of (s, b) if compiled in, else nullptr.
+const backend_desc* find_backend(suite s, backend b) noexcept;
+
+/// The IPsec-MB side (crypto/aead/ipsec_mb/ipsec_mb.cc).
+bool imb_arch_available(imb_arch a) noexcept;
+/// A new, initialized manager (alloc_mb_mgr(0) + init_mb_mgr_<isa>), nullptr on failure.
+IMB_MGR* imb_alloc(imb_arch a) noexcept;
+/// A process-wide manager of that ISA, used only to read kernel function pointers and expand keys
+/// (the direct GCM API does not touch manager state). Must be available.
+const IMB_MGR& imb_reference(imb_arch a) noexcept;
+
+// Backend descriptors (defined only when their suite is compiled in).
+extern const backend_desc ipsec_mb_aes128_gcm, ipsec_mb_avx2_aes128_gcm, ipsec_mb_avx_aes128_gcm,
+    ipsec_mb_sse_aes128_gcm;
+extern const backend_desc ipsec_mb_aes256_gcm, ipsec_mb_avx2_aes256_gcm, ipsec_mb_avx_aes256_gcm,
+    ipsec_mb_sse_aes256_gcm, libsodium_aes256_gcm;
+extern const backend_desc ipsec_mb_chacha20_poly1305, ipsec_mb_avx2_chacha20_poly1305,
+    ipsec_mb_avx_chacha20_poly1305, ipsec_mb_sse_chacha20_poly1305, libsodium_chacha20_poly1305;
+extern const backend_desc null_null;
+
+/// Size thresholds of the tuned `ipsec-mb` backend (bytes of payload; >= threshold -> slot [1]).
+/// Chosen by perf/crypto (docs/crypto.md has the numbers).
+inline constexpr uint32_t gcm_large_threshold = 256;     // AVX2 gen4 kernel below, AVX gen2 from here
+inline constexpr uint32_t chacha_large_threshold = 256;  // SSE manager below, AVX2 from here
+
+}  // namespace crypto::detail

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// IPsec-MB AES-128-GCM and AES-256-GCM through the direct single-call API (IMB_AES*_GCM_ENC/DEC,
+// i.e. the manager's gcm*_enc/dec kernels), the fastest path measured on AVX2 CPUs: the JOB/BURST
+// APIs only add per-packet cost in IPsec-MB 1.3 (DESIGN.md §5, reference/crypto-ceilings.md).
+//
+// Backends defined here:
+//   ipsec-mb       the AVX2 (gen4) kernel for packets < gcm_large_threshold, the AVX (gen2) kernel
+//                  from there up; both precomputed at key creation (their gcm_key_data differ);
+//   ipsec-mb-avx2, ipsec-mb-avx, ipsec-mb-sse   one manager's kernel for every size.
+// The kernels do not use manager state, so the burst loops call the function pointers captured in
+// the key; the context's managers are not needed here.
+#include "crypto/aead/detail.hh"
+#include "crypto/secret.hh"
+#include "crypto/suites.hh"
+
+namespace crypto::detail {
+namespace {
+
+template <imb_arch A, imb_arch B>
+bool gcm_available() noexcept {
+    return imb_arch_available(A) && imb_arch_available(B);
+}
+
+// Slot [0] = Small's kernel, slot [1] = Large's kernel.
+template <size_t KeyBytes, imb_arch Small, imb_arch Large>
+const char* gcm_expand(key_state& ks, std::span<const uint8_t> key) noexcept {
+    static_assert(KeyBytes == 16 || KeyBytes == 32);
+    if (key.size() != KeyBytes) {
+        return "wrong key length";
+    }
+    constexpr imb_arch arch[2] = {Small, Large};
+    for (size_t k = 0; k < 2; ++k) {
+        const IMB_MGR& m = imb_reference(arch[k]);
+        if constexpr (KeyBytes == 16) {
+            m.gcm128_pre(key.data(), &ks.gcm_kd[k]);
+            ks.gcm_enc[k] = m.gcm128_enc;
+            ks.gcm_dec[k] = m.gcm128_dec;
+        } else {
+            m.gcm256_pre(key.data(), &ks.gcm_kd[k]);
+            ks.gcm_enc[k] = m.gcm256_enc;
+            ks.gcm_dec[k] = m.gcm256_dec;
+        }
+    }
+    return nullptr;
+}
+
+// Adaptive: pick the kernel slot by payload size (compile-time threshold). Fixed: always slot 0.
+template <bool Adaptive>
+inline size_t gcm_slot(uint32_t len) noexcept {
+    if constexpr (Adaptive) {
+        return len >= gcm_large_threshold ? 1 : 0;
+    } else {
+        return 0;
+    }
+}
+
+template <bool Adaptive>
+void gcm_seal(context_state& /*cs*/, const key_state& ks, std::span<aead_packet> pkts) noexcept {
+    gcm_context_data ctx;
+    for (const aead_packet& p : pkts) {
+        const size_t k = gcm_slot<Adaptive>(p.len);
+        ks.gcm_enc[k](&ks.gcm_kd[k], &ctx, p.data, p.data, p.len, p.nonce, p.aad, p.aad_len, p.tag,
+                      aead_tag_len);
+    }
+    secure_zero(&ctx, sizeof ctx);  // holds GHASH state and a keystream block of the last packet
+}
+
+template <bool Adaptive>
+uint32_t gcm_open(context_state& /*cs*/, const key_state& ks, std::span<aead_packet> pkts, uint8_t* ok) noexcept {
+    gcm_context_data ctx;
+    alignas(16) uint8_t tag[aead_tag_len];
+    uint32_t n_ok = 0;
+    for (size_t i = 0; i < pkts.size(); ++i) {
+        const aead_packet& p = pkts[i];
+        const size_t k = gcm_slot<Adaptive>(p.len);
+        ks.gcm_dec[k](&ks.gcm_kd[k], &ctx, p.data, p.data, p.len, p.nonce, p.aad, p.aad_len, tag,
+                      aead_tag_len);
+        const bool good = equal_ct16(tag, p.tag);
+        ok[i] = static_cast<uint8_t>(good);
+        n_ok += static_cast<uint32_t>(good);
+    }
+    secure_zero(&ctx, sizeof ctx);
+    return n_ok;
+}
+
+constexpr std::string_view req_avx2 = "an IPsec-MB AVX2 manager (AVX2, BMI2, AES-NI, PCLMULQDQ)";
+constexpr std::string_view req_avx = "an IPsec-MB AVX manager (AVX, AES-NI, PCLMULQDQ)";
+constexpr std::string_view req_sse = "an IPsec-MB SSE manager (SSE4.2, AES-NI, PCLMULQDQ)";
+
+using enum imb_arch;
+
+}  // namespace
+
+#if DVPE_SUITE_AES128_GCM
+const backend_desc ipsec_mb_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb, &gcm_available<avx2, avx>,
+    req_avx2, &gcm_expand<16, avx2, avx>, &gcm_seal<true>, &gcm_open<true>};
+const backend_desc ipsec_mb_avx2_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_avx2, &gcm_available<avx2, avx2>,
+    req_avx2, &gcm_expand<16, avx2, avx2>, &gcm_seal<false>, &gcm_open<false>};
+const backend_desc ipsec_mb_avx_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_avx, &gcm_available<avx, avx>,
+    req_avx, &gcm_expand<16, avx, avx>, &gcm_seal<false>, &gcm_open<false>};
+const backend_desc ipsec_mb_sse_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_sse, &gcm_available<sse, sse>,
+    req_sse, &gcm_expand<16, sse, sse>, &gcm_seal<false>, &gcm_open<false>};
+#endif
+
+#if DVPE_SUITE_AES256_GCM
+const backend_desc ipsec_mb_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb, &gcm_available<avx2, avx>,
+    req_avx2, &gcm_expand<32, avx2, avx>, &gcm_seal<true>, &gcm_open<true>};
+const backend_desc ipsec_mb_avx2_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_avx2, &gcm_available<avx2, avx2>,
+    req_avx2, &gcm_expand<32, avx2, avx2>, &gcm_seal<false>, &gcm_open<false>};
+const backend_desc ipsec_mb_avx_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_avx, &gcm_available<avx, avx>,
+    req_avx, &gcm_expand<32, avx, avx>, &gcm_seal<false>, &gcm_open<false>};
+const backend_desc ipsec_mb_sse_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_sse, &gcm_available<sse, sse>,
+    req_sse, &gcm_expand<32, sse, sse>, &gcm_seal<false>, &gcm_open<false>};
+#endif
+
+}  // namespace crypto::detail

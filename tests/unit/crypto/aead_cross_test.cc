@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: MIT
+// Differential tests of the AEAD backends (STYLE.md §9 "Differential/property"): every backend of
+// a suite must produce byte-identical ciphertext and tags in place, for random sizes 0..9000 in
+// bursts that mix sizes across the kernel-switch thresholds, and open what the others sealed.
+// Also: a burst mixing authentic and tampered packets opens exactly the authentic ones; bursts
+// longer than the IPsec-MB job queue; the null suite when compiled in.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "crypto/aead.hh"
+#include "crypto/aead/detail.hh"
+#include "tests/unit/crypto/test_util.hh"
+
+namespace crypto::test {
+namespace {
+
+constexpr suite real_suites[] = {suite::aes128_gcm, suite::aes256_gcm, suite::chacha20_poly1305};
+
+std::vector<backend> runnable(suite s) {
+    std::vector<backend> out;
+    for (const backend_status& b : list_backends()) {
+        if (b.cipher == s && b.available) {
+            out.push_back(b.impl);
+        }
+    }
+    return out;
+}
+
+// Sizes: every edge that matters (empty, partial blocks, the 256-byte kernel switch, a 1420-byte
+// packet, jumbo) plus random ones up to 9000.
+std::vector<uint32_t> test_sizes(std::mt19937& rng, size_t n_random) {
+    std::vector<uint32_t> sizes = {0,   1,   15,  16,  17,  31,  32,  63,   64,   65,   127,  128,
+                                   129, 255, 256, 257, 511, 512, 1023, 1420, 1500, 4096, 8192, 9000};
+    std::uniform_int_distribution<uint32_t> d(0, 9000);
+    for (size_t i = 0; i < n_random; ++i) {
+        sizes.push_back(d(rng));
+    }
+    std::shuffle(sizes.begin(), sizes.end(), rng);
+    return sizes;
+}
+
+void fill(std::mt19937& rng, std::span<uint8_t> b) {
+    for (auto& x : b) {
+        x = static_cast<uint8_t>(rng());
+    }
+}
+
+class aead_cross : public ::testing::TestWithParam<suite> {};
+
+TEST_P(aead_cross, every_backend_agrees_in_place) {
+    const suite s = GetParam();
+    if (!compiled_in(s)) {
+        GTEST_SKIP() << name(s) << " not compiled in";
+    }
+    const std::vector<backend> impls = runnable(s);
+    if (impls.size() < 2) {
+        GTEST_SKIP() << "fewer than two runnable backends for " << name(s);
+    }
+    std::mt19937 rng(0xd17e + static_cast<unsigned>(s));
+    const std::vector<uint32_t> sizes = test_sizes(rng, 100);
+
+    std::vector<uint8_t> key(key_len(s));
+    fill(rng, key);
+    std::vector<aead_key> keys;
+    for (backend b : impls) {
+        keys.push_back(make_key(s, b, key));
+    }
+
+    // Reference: plaintexts; each backend seals a copy of every burst in place.
+    std::vector<owned_packet> plain(sizes.size());
+    std::uniform_int_distribution<size_t> aad_len(0, 40);
+    for (size_t i = 0; i < sizes.size(); ++i) {
+        plain[i].buf.resize(sizes[i]);
+        fill(rng, plain[i].buf);
+        plain[i].aad.resize(aad_len(rng));
+        fill(rng, plain[i].aad);
+        fill(rng, plain[i].nonce);
+    }
+
+    std::vector<std::vector<owned_packet>> sealed(impls.size(), plain);
+    for (size_t bi = 0; bi < impls.size(); ++bi) {
+        for (size_t off = 0; off < plain.size(); off += 32) {
+            std::vector<aead_packet> v;
+            for (size_t i = off; i < std::min(plain.size(), off + 32); ++i) {
+                v.push_back(sealed[bi][i].view());
+            }
+            context().seal_burst(keys[bi], v);
+        }
+    }
+    for (size_t bi = 1; bi < impls.size(); ++bi) {
+        for (size_t i = 0; i < plain.size(); ++i) {
+            SCOPED_TRACE(std::string(name(impls[bi])) + " vs " + std::string(name(impls[0])) +
+                         " len=" + std::to_string(sizes[i]));
+            ASSERT_EQ(sealed[bi][i].buf, sealed[0][i].buf);
+            ASSERT_EQ(sealed[bi][i].tag, sealed[0][i].tag);
+        }
+    }
+    if (plain.size() > 0 && sizes[0] > 0) {
+        EXPECT_NE(sealed[0][0].buf, plain[0].buf) << "ciphertext equals plaintext";
+    }
+
+    // Every backend opens what backend 0 sealed.
+    for (size_t bi = 0; bi < impls.size(); ++bi) {
+        SCOPED_TRACE(std::string(name(impls[bi])) + " opens");
+        std::vector<owned_packet> work = sealed[0];
+        std::vector<aead_packet> v;
+        for (auto& p : work) {
+            v.push_back(p.view());
+        }
+        std::vector<uint8_t> ok(v.size(), 0);
+        ASSERT_EQ(context().open_burst(keys[bi], v, ok), v.size());
+        for (size_t i = 0; i < work.size(); ++i) {
+            ASSERT_EQ(work[i].buf, plain[i].buf) << "len=" << sizes[i];
+        }
+    }
+}
+
+TEST_P(aead_cross, mixed_burst_opens_exactly_the_good_packets) {
+    const suite s = GetParam();
+    if (!compiled_in(s)) {
+        GTEST_SKIP() << name(s) << " not compiled in";
+    }
+    for (backend b : runnable(s)) {
+        SCOPED_TRACE(std::string(name(b)));
+        std::mt19937 rng(42);
+        std::vector<uint8_t> key(key_len(s));
+        fill(rng, key);
+        const aead_key k = make_key(s, b, key);
+        std::vector<uint8_t> other_key = key;
+        other_key[0] ^= 1;
+        const aead_key wrong = make_key(s, b, other_key);
+
+        constexpr size_t n = 32;
+        std::vector<owned_packet> pkts(n);
+        std::vector<std::vector<uint8_t>> plain(n);
+        std::uniform_int_distribution<uint32_t> len(0, 1600);
+        for (size_t i = 0; i < n; ++i) {
+            pkts[i].buf.resize(len(rng));
+            fill(rng, pkts[i].buf);
+            pkts[i].aad.resize(16);
+            fill(rng, pkts[i].aad);
+            fill(rng, pkts[i].nonce);
+            plain[i] = pkts[i].buf;
+        }
+        std::vector<aead_packet> v;
+        for (auto& p : pkts) {
+            v.push_back(p.view());
+        }
+        // Packets i % 3 == 1 are sealed under the wrong key; i % 3 == 2 are tampered after sealing.
+        std::vector<aead_packet> good_v, wrong_v;
+        for (size_t i = 0; i < n; ++i) {
+            (i % 3 == 1 ? wrong_v : good_v).push_back(v[i]);
+        }
+        context().seal_burst(k, good_v);
+        context().seal_burst(wrong, wrong_v);
+        for (size_t i = 2; i < n; i += 3) {
+            switch ((i / 3) % 4) {
+            case 0: pkts[i].tag[i % 16] ^= 1; break;
+            case 1: pkts[i].aad[3] ^= 0x40; break;
+            case 2:
+                if (!pkts[i].buf.empty()) {
+                    pkts[i].buf[pkts[i].buf.size() / 2] ^= 2;
+                } else {
+                    pkts[i].tag[0] ^= 2;
+                }
+                break;
+            case 3: pkts[i].nonce[0] ^= 0x80; break;
+            }
+        }
+        std::vector<uint8_t> ok(n, 0xff);
+        const uint32_t n_ok = context().open_burst(k, v, ok);
+        uint32_t expected_ok = 0;
+        for (size_t i = 0; i < n; ++i) {
+            const bool good = i % 3 == 0;
+            expected_ok += good ? 1 : 0;
+            EXPECT_EQ(ok[i], good ? 1 : 0) << "packet " << i;
+            if (good) {
+                EXPECT_EQ(pkts[i].buf, plain[i]) << "packet " << i;
+            }
+        }
+        EXPECT_EQ(n_ok, expected_ok);
+    }
+}
+
+// More packets in one burst than an IPsec-MB job queue holds (the ChaCha20 job path recycles
+// queue slots and their tag scratch).
+TEST_P(aead_cross, burst_longer_than_job_queue) {
+    const suite s = GetParam();
+    if (!compiled_in(s)) {
+        GTEST_SKIP() << name(s) << " not compiled in";
+    }
+    for (backend b : runnable(s)) {
+        SCOPED_TRACE(std::string(name(b)));
+        std::mt19937 rng(7);
+        std::vector<uint8_t> key(key_len(s));
+        fill(rng, key);
+        const aead_key k = make_key(s, b, key);
+        const size_t n = IMB_MAX_JOBS + 77;
+        std::vector<owned_packet> pkts(n);
+        std::uniform_int_distribution<uint32_t> len(0, 400);
+        for (auto& p : pkts) {
+            p.buf.resize(len(rng));
+            fill(rng, p.buf);
+            fill(rng, p.nonce);
+        }
+        const std::vector<owned_packet> plain = pkts;
+        std::vector<aead_packet> v;
+        for (auto& p : pkts) {
+            v.push_back(p.view());
+        }
+        context().seal_burst(k, v);
+        pkts[n - 1].tag[5] ^= 1;
+        pkts[3].tag[5] ^= 1;
+        std::vector<uint8_t> ok(n, 0);
+        EXPECT_EQ(context().open_burst(k, v, ok), n - 2);
+        EXPECT_EQ(ok[3], 0);
+        EXPECT_EQ(ok[n - 1], 0);
+        for (size_t i = 0; i < n; ++i) {
+            if (i != 3 && i != n - 1) {
+                ASSERT_EQ(ok[i], 1) << i;
+                ASSERT_EQ(pkts[i].buf, plain[i].buf) << i;
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(suites, aead_cross, ::testing::ValuesIn(real_suites),
+                         [](const auto& info) {
+                             std::string n(name(info.param));
+                             std::replace(n.begin(), n.end(), '-', '_');
+                             return n;
+                         });
+
+TEST(aead_null, passes_through_when_compiled_in) {
+    if (!compiled_in(suite::null)) {
+        GTEST_SKIP() << "null suite not compiled in (meson option suite_null)";
+    }
+    auto choice = select_aead("null", "auto", {.allow_null = true});
+    ASSERT_TRUE(choice) << choice.error();
+    const aead_key k = make_key(suite::null, choice->impl, {});
+    EXPECT_FALSE(k.authenticated());
+    owned_packet p;
+    p.buf = {1, 2, 3};
+    p.tag.fill(0xaa);
+    aead_packet v = p.view();
+    context().seal_burst(k, {&v, 1});
+    EXPECT_EQ(p.buf, (std::vector<uint8_t>{1, 2, 3}));
+    EXPECT_EQ(p.tag, (std::array<uint8_t, 16>{}));
+    uint8_t ok = 0;
+    EXPECT_EQ(context().open_burst(k, {&v, 1}, {&ok, 1}), 1U);
+    EXPECT_EQ(ok, 1);
+}
+
+}  // namespace
+}  // namespace crypto::test
