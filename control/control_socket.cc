@@ -56,7 +56,9 @@ result<std::monostate, std::string> make_dirs(const std::string& dir, mode_t mod
         if (part.empty()) {
             continue;
         }
-        if (::mkdir(part.c_str(), mode) != 0 && errno != EEXIST) {
+        if (::mkdir(part.c_str(), mode) == 0) {
+            (void)::chmod(part.c_str(), mode);  // the exact mode, whatever the umask
+        } else if (errno != EEXIST) {
             return unexpected{"cannot create directory " + part + ": " + errno_string(errno)};
         }
     }
