@@ -57,6 +57,7 @@ worker::worker(const worker_setup& s) : _s(s) {
         _txb[pid] = b;
         _tx_ports.push_back(pid);
     }
+    _drain_cycles = rte_get_tsc_hz() / 1000000 * _s.tx_drain_us;
 }
 
 worker::~worker() {
@@ -247,45 +248,47 @@ void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) no
     }
 }
 
-int worker::run() noexcept {
-    const uint64_t hz = rte_get_tsc_hz();
-    const uint64_t drain_cycles = hz / 1000000 * _s.tx_drain_us;
-    uint64_t next_flush = rte_rdtsc() + drain_cycles;
-    unsigned idle_run = 0;
+bool worker::iterate() noexcept {
     rte_mbuf* pkts[limits::max_burst];
     const auto burst = static_cast<uint16_t>(_s.burst_size);
+    const uint64_t start = rte_rdtsc();
+    bool busy = false;
+    for (const rx_queue_ref& q : _s.rx_queues) {
+        uint16_t n = rte_eth_rx_burst(q.port_id, q.queue_id, pkts, burst);
+        _stats.polls.add();
+        if (n == 0) {
+            _stats.empty_polls.add();
+            continue;
+        }
+        busy = true;
+        process_burst(pkts, n, _s.ports->ports[static_cast<unsigned>(_s.ports->index_of[q.port_id])]);
+    }
+    if (!rte_ring_empty(_s.from_control)) [[unlikely]] {
+        drain_control();
+        busy = true;
+    }
+    const uint64_t now = rte_rdtsc();
+    if (now >= _next_flush) [[unlikely]] {
+        flush_all();
+        _next_flush = now + _drain_cycles;
+    }
+    if (busy) {
+        _idle_run = 0;
+        _stats.busy_cycles.add(now - start);
+    } else if (_s.idle_sleep_us != 0 && ++_idle_run >= _s.idle_polls) [[unlikely]] {
+        // A quiet gateway does not burn its cores, and several nodes can share a CPU.
+        flush_all();
+        rte_delay_us_sleep(_s.idle_sleep_us);
+        _stats.idle_sleeps.add();
+    }
+    return busy;
+}
 
+int worker::run() noexcept {
+    _drain_cycles = rte_get_tsc_hz() / 1000000 * _s.tx_drain_us;
+    _next_flush = rte_rdtsc() + _drain_cycles;
     while (!_stop.load(std::memory_order_relaxed)) {
-        uint64_t start = rte_rdtsc();
-        bool busy = false;
-        for (const rx_queue_ref& q : _s.rx_queues) {
-            uint16_t n = rte_eth_rx_burst(q.port_id, q.queue_id, pkts, burst);
-            _stats.polls.add();
-            if (n == 0) {
-                _stats.empty_polls.add();
-                continue;
-            }
-            busy = true;
-            process_burst(pkts, n, _s.ports->ports[static_cast<unsigned>(_s.ports->index_of[q.port_id])]);
-        }
-        if (!rte_ring_empty(_s.from_control)) [[unlikely]] {
-            drain_control();
-            busy = true;
-        }
-        uint64_t now = rte_rdtsc();
-        if (now >= next_flush) [[unlikely]] {
-            flush_all();
-            next_flush = now + drain_cycles;
-        }
-        if (busy) {
-            idle_run = 0;
-            _stats.busy_cycles.add(now - start);
-        } else if (_s.idle_sleep_us != 0 && ++idle_run >= _s.idle_polls) [[unlikely]] {
-            // A quiet gateway does not burn its cores, and several nodes can share a CPU.
-            flush_all();
-            rte_delay_us_sleep(_s.idle_sleep_us);
-            _stats.idle_sleeps.add();
-        }
+        iterate();
     }
     flush_all();
     return 0;

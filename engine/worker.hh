@@ -88,6 +88,10 @@ public:
 
     /// The lcore loop; returns when stop() was called. Never blocks, allocates or locks.
     int run() noexcept;
+    /// One loop iteration (poll every queue once, drain the control ring, flush tx when the
+    /// drain timer expired). Returns true if it did any work. run() is this in a loop; tests
+    /// call it directly.
+    bool iterate() noexcept;
     /// Any thread: asks run() to return after its current iteration.
     void stop() noexcept { _stop.store(true, std::memory_order_relaxed); }
 
@@ -113,6 +117,9 @@ private:
     std::atomic<bool> _stop{false};
     std::array<rte_eth_dev_tx_buffer*, RTE_MAX_ETHPORTS> _txb{};
     std::vector<uint16_t> _tx_ports;  // ports we hold a tx buffer for
+    uint64_t _drain_cycles = 0;
+    uint64_t _next_flush = 0;
+    unsigned _idle_run = 0;
 };
 
 }  // namespace engine
