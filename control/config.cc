@@ -305,6 +305,11 @@ struct setter_ctx {
         errors.push_back({where, std::string(key) + ": " + msg});
         failed = true;
     }
+    /// An error that names its subject itself (e.g. "port wan0: ...").
+    void error_raw(const std::string& msg) {
+        errors.push_back({where, msg});
+        failed = true;
+    }
     void bad_value(const std::string& expected) { error("bad value " + quote(value) + ": expected " + expected); }
 
     std::optional<uint64_t> uint(uint64_t lo, uint64_t hi) {
@@ -488,7 +493,7 @@ void set_port(setter_ctx& c, node_conf& n) {
     } else if (w[1] == "overlay") {
         p.role = port_role::overlay;
     } else {
-        c.error("port " + p.name + ": bad role " + quote(w[1]) + ": expected wan or overlay");
+        c.error_raw("port " + p.name + ": bad role " + quote(w[1]) + ": expected wan or overlay");
         return;
     }
     // DEVARGS: everything after ROLE, verbatim (it may contain '=' and ','); validated later.

@@ -481,9 +481,13 @@ private:
             return;
         }
         if (e.queue_map.empty()) {
-            // Default: port i (in file order) gets rx queue 0, polled by worker i mod n.
-            for (size_t i = 0; i < e.ports.size(); ++i) {
-                e.queue_map.push_back({e.ports[i].name, 0, workers[i % workers.size()], e.ports[i].where});
+            // Default: port i (in file order) gets rx queue 0, polled by worker i mod n. A duplicate
+            // port name is already an error; it gets no queue of its own.
+            std::set<std::string> mapped;
+            for (const port_conf& p : e.ports) {
+                if (mapped.insert(p.name).second) {
+                    e.queue_map.push_back({p.name, 0, workers[(mapped.size() - 1) % workers.size()], p.where});
+                }
             }
         }
         std::map<std::string, std::set<unsigned>> queues;  // port -> queue ids
