@@ -757,7 +757,7 @@ const std::vector<directive_entry>& table() {
              n.deny_direct_where.push_back(c.where);
          },
          nullptr},
-        {"compress", N, IGN, "dvpe does not compress (GVPE 3.1 ignores it too)", TOK,
+        {"compress", N, IGN, "dvpe does not compress; GVPE 3.1 ignores it too", TOK,
          node_bool<&node_conf::compress>, nullptr},
         {"inherit-tos", N, OK, {}, TOK, node_bool<&node_conf::inherit_tos>, nullptr},
         {"max-retry", N, OK, {}, TOK, node_number<&node_conf::max_retry, false>, nullptr},
