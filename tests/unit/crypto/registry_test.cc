@@ -89,6 +89,12 @@ TEST(aead_registry, errors_are_messages) {
         {"aes128-gcm", "libsodium", false, "does not implement aes128-gcm"},
         {"aes128-gcm", "null", false, "does not implement aes128-gcm"},
 #endif
+#if !DVPE_SUITE_AES128_GCM
+        {"aes128-gcm", "auto", false, "not compiled into this binary (meson option suite_aes128_gcm=false)"},
+#endif
+#if !DVPE_SUITE_CHACHA20_POLY1305
+        {"chacha20-poly1305", "libsodium", false, "not compiled into this binary"},
+#endif
 #if DVPE_SUITE_NULL
         {"null", "auto", false, "must be enabled explicitly"},
         {"null", "ipsec-mb", true, "does not implement null"},
