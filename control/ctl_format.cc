@@ -133,7 +133,7 @@ std::string queues_string(const json& worker) {
 }
 
 uint64_t port_drops(const json& p) {
-    return get_u64(p, "rx_missed") + get_u64(p, "rx_nombuf") + get_u64(p, "tx_errors");
+    return get_u64(p, "rx_missed") + get_u64(p, "rx_nombuf") + get_u64(p, "rx_errors") + get_u64(p, "tx_errors");
 }
 
 }  // namespace
