@@ -26,15 +26,14 @@ inline constexpr size_t n_imb_arch = 3;
 /// Expanded key material of every backend (only the part of the selected backend is used).
 /// Heap-allocated once per session, 64-byte aligned, wiped by key_state_deleter.
 struct alignas(64) key_state {
-    /// IPsec-MB GCM: [0] = kernel for packets shorter than `size_threshold`, [1] = for the rest.
+    /// IPsec-MB GCM: [0] = the AVX2 (gen4) kernel, [1] = the AVX (gen2) one, see gcm_use_gen2().
+    /// Fixed-manager backends put the same kernel in both.
     /// The gcm_key_data layouts differ between the gen2 (AVX/SSE) and gen4 (AVX2) kernels, so each
     /// kernel gets the key precomputed by its own manager.
     gcm_key_data gcm_kd[2];
     aes_gcm_enc_dec_t gcm_enc[2];
     aes_gcm_enc_dec_t gcm_dec[2];
-    /// Packets with len >= size_threshold use slot [1] (GCM kernel or ChaCha20 manager).
-    uint32_t size_threshold;
-    /// IPsec-MB ChaCha20-Poly1305: the manager per slot.
+    /// IPsec-MB ChaCha20-Poly1305: the manager below / from chacha_large_threshold.
     imb_arch chacha_arch[2];
     /// ChaCha20-Poly1305 key (IPsec-MB job API and libsodium take the raw key).
     alignas(16) uint8_t raw_key[32];
@@ -89,9 +88,15 @@ extern const backend_desc ipsec_mb_chacha20_poly1305, ipsec_mb_avx2_chacha20_pol
     ipsec_mb_avx_chacha20_poly1305, ipsec_mb_sse_chacha20_poly1305, libsodium_chacha20_poly1305;
 extern const backend_desc null_null;
 
-/// Size thresholds of the tuned `ipsec-mb` backend (bytes of payload; >= threshold -> slot [1]).
-/// Chosen by perf/crypto (docs/crypto.md has the numbers).
-inline constexpr uint32_t gcm_large_threshold = 256;     // AVX2 gen4 kernel below, AVX gen2 from here
-inline constexpr uint32_t chacha_large_threshold = 256;  // SSE manager below, AVX2 from here
+/// Kernel choice of the tuned `ipsec-mb` backend (measured with perf/crypto, numbers in
+/// docs/crypto.md). AES-GCM: the AVX (gen2) kernel runs 8 blocks (128 B) per loop and is faster
+/// than the AVX2 (gen4) kernel only when the tail after the last full 128 B is short (under 32 B)
+/// or the packet is long enough to amortize any tail; otherwise, and below 384 B, gen4 wins.
+[[nodiscard]] constexpr bool gcm_use_gen2(uint32_t len) noexcept {
+    return len >= 384 && ((len & 127U) < 32 || len >= 2048);
+}
+/// ChaCha20-Poly1305: the SSE manager below this size (about 1.5x faster at 64-192 B), AVX2 from
+/// here (even at 224-320 B, ahead from 384 B, 1.35x at 1420 B).
+inline constexpr uint32_t chacha_large_threshold = 256;
 
 }  // namespace crypto::detail

@@ -11,6 +11,7 @@
 // of one state yields the other. Counters: Mpps and Gbit/s of payload.
 //
 // Run: taskset -c 1 build/perf/crypto/aead_bench [--benchmark_filter=...]
+//      (AEAD_BENCH_SIZES=192,320 in the environment replaces the list of sizes.)
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -35,7 +36,27 @@ using crypto::suite;
 
 constexpr size_t burst = 32;
 constexpr uint32_t aad_len = 16;
-constexpr uint32_t sizes[] = {64, 128, 256, 512, 1024, 1420, 8192};
+constexpr uint32_t default_sizes[] = {64, 128, 256, 512, 1024, 1420, 8192};
+
+// AEAD_BENCH_SIZES=192,320,384 replaces the size list (used to tune the kernel-switch thresholds).
+std::vector<uint32_t> sizes_to_run() {
+    std::vector<uint32_t> out;
+    if (const char* env = std::getenv("AEAD_BENCH_SIZES"); env != nullptr && *env != '\0') {
+        for (const char* p = env; *p != '\0';) {
+            char* end = nullptr;
+            const unsigned long v = std::strtoul(p, &end, 10);
+            if (end == p) {
+                break;
+            }
+            out.push_back(static_cast<uint32_t>(v));
+            p = *end == ',' ? end + 1 : end;
+        }
+    }
+    if (out.empty()) {
+        out.assign(std::begin(default_sizes), std::end(default_sizes));
+    }
+    return out;
+}
 
 struct free_deleter {
     void operator()(void* p) const noexcept { std::free(p); }
@@ -167,7 +188,7 @@ using crypto::detail::imb_arch;
 // Which manager the backend uses for this packet size (the wrapper decides the same per packet).
 imb_arch gcm_arch(backend b, uint32_t len) {
     switch (b) {
-    case backend::ipsec_mb: return len >= crypto::detail::gcm_large_threshold ? imb_arch::avx : imb_arch::avx2;
+    case backend::ipsec_mb: return crypto::detail::gcm_use_gen2(len) ? imb_arch::avx : imb_arch::avx2;
     case backend::ipsec_mb_avx2: return imb_arch::avx2;
     case backend::ipsec_mb_avx: return imb_arch::avx;
     default: return imb_arch::sse;
@@ -388,7 +409,7 @@ int main(int argc, char** argv) {
             continue;
         }
         const std::string base = std::string(crypto::name(bs.cipher)) + "/" + std::string(crypto::name(bs.impl));
-        for (uint32_t len : sizes) {
+        for (uint32_t len : sizes_to_run()) {
             for (bool seal : {true, false}) {
                 const std::string op = seal ? "seal/" : "open/";
                 const std::string sz = "/" + std::to_string(len);

@@ -4,8 +4,9 @@
 // APIs only add per-packet cost in IPsec-MB 1.3 (DESIGN.md §5, reference/crypto-ceilings.md).
 //
 // Backends defined here:
-//   ipsec-mb       the AVX2 (gen4) kernel for packets < gcm_large_threshold, the AVX (gen2) kernel
-//                  from there up; both precomputed at key creation (their gcm_key_data differ);
+//   ipsec-mb       per packet, the AVX2 (gen4) or the AVX (gen2) kernel, whichever is faster for its
+//                  length (gcm_use_gen2 in detail.hh); both keys precomputed at key creation (their
+//                  gcm_key_data layouts differ);
 //   ipsec-mb-avx2, ipsec-mb-avx, ipsec-mb-sse   one manager's kernel for every size.
 // The kernels do not use manager state, so the burst loops call the function pointers captured in
 // the key; the context's managers are not needed here.
@@ -44,11 +45,11 @@ const char* gcm_expand(key_state& ks, std::span<const uint8_t> key) noexcept {
     return nullptr;
 }
 
-// Adaptive: pick the kernel slot by payload size (compile-time threshold). Fixed: always slot 0.
+// Adaptive: pick the kernel slot by payload length (no branch: an index). Fixed: always slot 0.
 template <bool Adaptive>
 inline size_t gcm_slot(uint32_t len) noexcept {
     if constexpr (Adaptive) {
-        return len >= gcm_large_threshold ? 1 : 0;
+        return static_cast<size_t>(gcm_use_gen2(len));
     } else {
         return 0;
     }
