@@ -861,6 +861,40 @@ TEST(ConfigErrors, AllErrorsAreReportedNotJustTheFirst) {
                                            "t.conf:8: allow-direct: unknown node 'ghost' (expected a node name or *)"}));
 }
 
+TEST(ConfigErrors, GarbageNeverCrashes) {
+    // Odd inputs and a deterministic soup of tokens: the loader must return, never crash or throw.
+    const std::vector<std::string> odd = {
+        "=", "==== = =", "on", "on !", "on ! !", "on a on b on c mtu 1400", std::string(100000, 'x'),
+        "node = " + std::string(5000, 'n'), std::string("mtu\0= 1400", 11), "port = = = =", "port p wan ,,,",
+        "wan-address = wan0 /", "wan-address = wan0 1.2.3.4/", "queue-map = wan0 - -", "worker-lcores = -",
+        "worker-lcores = 1-", "include %", "include %%s", "neighbour = a b c", "#", "\t\r", "\xff\xfe"};
+    for (const std::string& line : odd) {
+        (void)load_config_text(std::string(base) + line + "\n", "t.conf", opts());
+    }
+    const char* vocab[] = {"node", "on", "!alpha", "alpha", "global", "=", "port", "wan", "overlay", "net_null0",
+                           "net_tap0,iface=x", "wan0", "tap0", "10.0.0.1/24", "::1/129", "queue-map", "0", "1", "17",
+                           "worker-lcores", "1-3", "hostname", "mtu", "yes", "include", "%s", "#", "wan-gateway",
+                           "neighbour", "02:00:00:00:00:01", "node-id", "4095", "allow-direct", "*", "mbufs"};
+    uint32_t seed = 12345;
+    auto rnd = [&seed](uint32_t n) {
+        seed = seed * 1103515245U + 12345U;
+        return (seed >> 16) % n;
+    };
+    for (int round = 0; round < 300; ++round) {
+        std::string text = base;
+        for (uint32_t l = rnd(12); l > 0; --l) {
+            for (uint32_t t = rnd(6); t > 0; --t) {
+                text += vocab[rnd(sizeof vocab / sizeof vocab[0])];
+                text += ' ';
+            }
+            text += '\n';
+        }
+        load_options o = opts(rnd(2) == 0 ? "alpha" : "");
+        o.overrides = {std::string(vocab[rnd(sizeof vocab / sizeof vocab[0])]) + "=" + vocab[rnd(sizeof vocab / sizeof vocab[0])]};
+        (void)load_config_text(text, "t.conf", o);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation: the node table
 // ---------------------------------------------------------------------------------------------
