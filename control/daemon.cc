@@ -20,6 +20,7 @@
 
 #include "control/control_socket.hh"
 #include "control/log.hh"
+#include "crypto/init.hh"
 
 namespace control {
 
@@ -139,6 +140,20 @@ queue_layout compute_queue_layout(const config& cfg) {
     return out;
 }
 
+crypto::aead_choice resolve_cipher(const config& cfg) {
+    if (!crypto::init()) {
+        throw std::runtime_error("cannot initialise the crypto library (libsodium)");
+    }
+    crypto::select_options so;
+    so.allow_null = cfg.global.cipher == "null";
+    auto c = crypto::select_aead(cfg.global.cipher, cfg.global.crypto_backend, so);
+    if (!c) {
+        throw std::runtime_error("cipher " + cfg.global.cipher + " (crypto-backend " + cfg.global.crypto_backend +
+                                 "): " + c.error());
+    }
+    return *c;
+}
+
 daemon::daemon(config cfg) : _cfg(std::move(cfg)), _started(std::chrono::steady_clock::now()) {
     try {
         setup();
@@ -155,6 +170,15 @@ void daemon::request_stop() noexcept { g_stop.store(true, std::memory_order_rela
 void daemon::setup() {
     const node_conf& self = _cfg.self_node();
     const engine_layout& l = self.engine;
+    _cipher = resolve_cipher(_cfg);
+    log::info("cipher " + std::string(crypto::name(_cipher.cipher)) + " with backend " +
+              std::string(crypto::name(_cipher.impl)));
+    if (!crypto::authenticated(_cipher.cipher)) {
+        for (int i = 0; i < 3; ++i) {
+            log::warn("*** cipher null: traffic is neither encrypted nor authenticated. Benchmarks and trusted "
+                      "links only. ***");
+        }
+    }
     queue_layout ql = compute_queue_layout(_cfg);
     for (const auto& n : ql.notes) {
         log::info(n);

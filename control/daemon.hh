@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/config.hh"
+#include "crypto/aead.hh"
 #include "engine/neighbour.hh"
 #include "engine/worker.hh"
 #include "pmd/eal.hh"
@@ -54,6 +55,12 @@ struct queue_layout {
 };
 queue_layout compute_queue_layout(const config& cfg);
 
+/// Resolves `cipher` and `crypto-backend` to a runnable AEAD (crypto/ registry and CPU probe).
+/// Throws std::runtime_error saying why not: unknown, not compiled in, not runnable on this CPU.
+/// The null suite is accepted only when named explicitly (`cipher = null`) in a build with
+/// -Dsuite_null=true; the caller logs loudly when it is used.
+crypto::aead_choice resolve_cipher(const config& cfg);
+
 class daemon {
 public:
     /// Applies the config. Throws std::runtime_error naming what failed (startup is fatal).
@@ -79,6 +86,7 @@ private:
     void resolve_neighbours();
 
     config _cfg;
+    crypto::aead_choice _cipher{};
     std::chrono::steady_clock::time_point _started;
     std::unique_ptr<pmd::eal> _eal;
     rte_mempool* _pool = nullptr;

@@ -125,6 +125,13 @@ int main(int argc, char** argv) {
     }
     control::log::set_level(cli_level ? *cli_level : cfg->global.loglevel);
     if (check_only) {
+        try {
+            auto c = control::resolve_cipher(cfg.value());
+            std::cout << "cipher " << crypto::name(c.cipher) << " with backend " << crypto::name(c.impl) << "\n";
+        } catch (const std::exception& e) {
+            std::cerr << "dvped: " << e.what() << "\n";
+            return 1;
+        }
         std::cout << "configuration ok: " << cfg->nodes.size() << " nodes, running as " << cfg->self_node().name
                   << " (id " << cfg->self_node().id << ")\n";
         return 0;
