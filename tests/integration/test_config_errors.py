@@ -117,6 +117,17 @@ class ConfigErrors(unittest.TestCase):
             self.assertEqual(r.returncode, 2, (args, r.stdout))
             self.assertIn(word, r.stdout)
 
+    def test_cipher_not_compiled_in(self):
+        # The default build has no null suite (meson -Dsuite_null=false).
+        r = self.run_dvped(DEMO.replace("cipher = aes256-gcm", "cipher = null"), "alpha", "--check")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("not compiled", r.stdout)
+
+    def test_unknown_crypto_backend(self):
+        r = self.run_dvped(DEMO, "alpha", "crypto-backend=turbo", "--check")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("turbo", r.stdout)
+
     def test_bad_override(self):
         r = self.run_dvped(DEMO, "alpha", "mtu=abc", "--check")
         self.assertEqual(r.returncode, 1, r.stdout)
