@@ -14,7 +14,13 @@ import sys
 passed = failed = skipped = 0
 rows = []
 for path in sys.argv[1:]:
-    with open(path) as f:
+    try:
+        f = open(path)
+    except OSError as e:
+        print("no test log %s (%s): the test run did not start" % (path, e.strerror))
+        failed += 1
+        continue
+    with f:
         for line in f:
             t = json.loads(line)
             out = (t.get("stdout") or "") + (t.get("stderr") or "")
@@ -27,7 +33,6 @@ for path in sys.argv[1:]:
                 fl = int(m2.group(1)) if m2 else 0
                 m3 = re.search(r"\[  SKIPPED \] (\d+) tests?", out)
                 s = int(m3.group(1)) if m3 else 0
-                p -= 0
             elif re.search(r"^Ran (\d+) tests?", out, re.M):
                 n = int(re.search(r"^Ran (\d+) tests?", out, re.M).group(1))
                 fails = sum(int(x) for x in re.findall(r"(?:failures|errors)=(\d+)", out))

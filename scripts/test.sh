@@ -24,9 +24,11 @@ scripts/build.sh build-asan -Dwerror=true -Dsanitize=true -Dbenchmarks=disabled 
 
 echo "== unit tests under ASan+UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 >/dev/null
+meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 > build-asan/test-output.txt 2>&1 \
+  || tail -n 60 build-asan/test-output.txt
 echo "== all suites on the release build"
-meson test -C build-ci --print-errorlogs --num-processes 2 >/dev/null
+meson test -C build-ci --print-errorlogs --num-processes 2 > build-ci/test-output.txt 2>&1 \
+  || tail -n 60 build-ci/test-output.txt
 
 echo "== results ($(( $(date +%s) - start ))s)"
 python3 scripts/test-summary.py build-asan/meson-logs/testlog.json build-ci/meson-logs/testlog.json
