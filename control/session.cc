@@ -1,0 +1,2 @@
+// SPDX-License-Identifier: MIT
+// Per-peer session state machine (see session.hh).
