@@ -30,8 +30,7 @@ std::vector<backend> runnable(suite s) {
 }
 
 // Sizes: every edge that matters (empty, partial blocks, the kernel switches at 256/384/2048 B and
-// 32 B past a multiple of 128, a 1420-byte
-// packet, jumbo) plus random ones up to 9000.
+// 32 B past a multiple of 128, a 1420-byte packet, jumbo) plus random ones up to 9000.
 std::vector<uint32_t> test_sizes(std::mt19937& rng, size_t n_random) {
     std::vector<uint32_t> sizes = {0, 1, 15, 16, 17, 31, 32, 63, 64, 65, 127, 128, 383, 384, 415, 416, 2047, 2048,
                                    129, 255, 256, 257, 511, 512, 1023, 1420, 1500, 4096, 8192, 9000};
