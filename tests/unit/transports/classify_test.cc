@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+// transports/classify: one crafted frame per reason (table-driven, numbered), plus Ethernet
+// padding, IPv4 options and a random-mutation sweep that must never read out of bounds
+// (ASan) and whose ok results always lie inside the frame.
+#include "frames.hh"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace transport {
+namespace {
+
+using namespace transport::test;
+using frame = std::vector<uint8_t>;
+
+uint8_t* ip_of(frame& f) { return f.data() + 14; }
+void set16(uint8_t* p, uint16_t v) {
+    p[0] = static_cast<uint8_t>(v >> 8);
+    p[1] = static_cast<uint8_t>(v);
+}
+
+struct reason_case {
+    const char* name;
+    kind k;             // frame built with this kind (dvpe packet of 64 bytes)
+    std::function<void(frame&, local_config&)> mutate;
+    classify_reason expect;
+};
+
+const reason_case reason_cases[] = {
+    // ---- ok (baseline per kind) ----
+    {"udp4 ok", kind::udp4, [](frame&, local_config&) {}, classify_reason::ok},
+    {"udp6 ok", kind::udp6, [](frame&, local_config&) {}, classify_reason::ok},
+    {"rawip4 ok", kind::rawip4, [](frame&, local_config&) {}, classify_reason::ok},
+    {"rawip6 ok", kind::rawip6, [](frame&, local_config&) {}, classify_reason::ok},
+    {"icmp4 ok", kind::icmp4, [](frame&, local_config&) {}, classify_reason::ok},
+    {"icmp6 ok", kind::icmp6, [](frame&, local_config&) {}, classify_reason::ok},
+    // ---- bad_length ----
+    {"runt below Ethernet header", kind::udp4, [](frame& f, local_config&) { f.resize(13); }, classify_reason::bad_length},
+    {"IPv4 header truncated", kind::udp4, [](frame& f, local_config&) { f.resize(14 + 19); }, classify_reason::bad_length},
+    {"IPv4 total length beyond frame", kind::udp4, [](frame& f, local_config&) { f.resize(f.size() - 1); },
+     classify_reason::bad_length},
+    {"IPv6 header truncated", kind::udp6, [](frame& f, local_config&) { f.resize(14 + 39); }, classify_reason::bad_length},
+    {"IPv6 payload length beyond frame", kind::rawip6, [](frame& f, local_config&) { f.resize(f.size() - 1); },
+     classify_reason::bad_length},
+    {"rawip4 dvpe packet shorter than common header", kind::rawip4,
+     [](frame& f, local_config&) {
+         f.resize(14 + 20 + 7);
+         set16(ip_of(f) + 2, 27);
+         fix_ip4_checksum(f);
+     },
+     classify_reason::bad_length},
+    {"udp6 dvpe packet shorter than common header", kind::udp6,
+     [](frame& f, local_config&) {
+         f.resize(14 + 40 + 8 + 7);
+         set16(ip_of(f) + 4, 15);
+         set16(ip_of(f) + 44, 15);
+     },
+     classify_reason::bad_length},
+    // ---- not_ours ----
+    {"ARP", kind::udp4, [](frame& f, local_config&) { set16(f.data() + 12, 0x0806); }, classify_reason::not_ours},
+    {"VLAN tag", kind::udp4, [](frame& f, local_config&) { set16(f.data() + 12, 0x8100); }, classify_reason::not_ours},
+    {"IPv4 to another address", kind::udp4,
+     [](frame& f, local_config&) {
+         ip_of(f)[19] ^= 1;
+         fix_ip4_checksum(f);
+     },
+     classify_reason::not_ours},
+    {"IPv4 without an IPv4 address", kind::rawip4, [](frame&, local_config& c) { c.has_ipv4 = false; },
+     classify_reason::not_ours},
+    {"IPv6 to another address", kind::udp6, [](frame& f, local_config&) { ip_of(f)[39] ^= 1; }, classify_reason::not_ours},
+    {"IPv6 without an IPv6 address", kind::icmp6, [](frame&, local_config& c) { c.has_ipv6 = false; },
+     classify_reason::not_ours},
+    {"UDP to another port", kind::udp4, [](frame&, local_config& c) { c.udp_port = 656; }, classify_reason::not_ours},
+    {"ICMP echo request", kind::icmp4, [](frame& f, local_config&) { ip_of(f)[20] = 8; }, classify_reason::not_ours},
+    {"ICMPv6 echo request", kind::icmp6, [](frame& f, local_config&) { ip_of(f)[40] = 128; }, classify_reason::not_ours},
+    {"ICMP type ours but icmp disabled", kind::icmp4,
+     [](frame&, local_config& c) { c.enabled &= static_cast<uint8_t>(~kind_bit(kind::icmp4)); }, classify_reason::not_ours},
+    {"TCP to us", kind::rawip4,
+     [](frame& f, local_config&) {
+         ip_of(f)[9] = 6;
+         fix_ip4_checksum(f);
+     },
+     classify_reason::not_ours},
+    {"IPv6 no next header", kind::rawip6, [](frame& f, local_config&) { ip_of(f)[6] = 59; }, classify_reason::not_ours},
+    {"IPv4 fragment of a foreign protocol", kind::rawip4,
+     [](frame& f, local_config&) {
+         ip_of(f)[9] = 6;
+         ip_of(f)[6] |= 0x20;
+         fix_ip4_checksum(f);
+     },
+     classify_reason::not_ours},
+    // ---- bad_ip_header ----
+    {"IPv4 version 5", kind::udp4,
+     [](frame& f, local_config&) {
+         ip_of(f)[0] = 0x55;
+         fix_ip4_checksum(f);
+     },
+     classify_reason::bad_ip_header},
+    {"IPv4 IHL 4", kind::udp4, [](frame& f, local_config&) { ip_of(f)[0] = 0x44; }, classify_reason::bad_ip_header},
+    {"IPv4 total length below IHL", kind::udp4,
+     [](frame& f, local_config&) {
+         set16(ip_of(f) + 2, 19);
+         fix_ip4_checksum(f);
+     },
+     classify_reason::bad_ip_header},
+    {"IPv4 header checksum", kind::rawip4, [](frame& f, local_config&) { ip_of(f)[11] ^= 1; }, classify_reason::bad_ip_header},
+    {"IPv4 header bit flip", kind::rawip4, [](frame& f, local_config&) { ip_of(f)[8] ^= 0x10; },
+     classify_reason::bad_ip_header},
+    {"IPv6 version 4", kind::udp6, [](frame& f, local_config&) { ip_of(f)[0] = 0x40; }, classify_reason::bad_ip_header},
+    {"IPv6 payload length 0", kind::udp6, [](frame& f, local_config&) { set16(ip_of(f) + 4, 0); },
+     classify_reason::bad_ip_header},
+    // ---- fragment ----
+    {"IPv4 more fragments", kind::udp4,
+     [](frame& f, local_config&) {
+         ip_of(f)[6] |= 0x20;
+         fix_ip4_checksum(f);
+     },
+     classify_reason::fragment},
+    {"IPv4 fragment offset", kind::icmp4,
+     [](frame& f, local_config&) {
+         ip_of(f)[7] = 0x10;
+         fix_ip4_checksum(f);
+     },
+     classify_reason::fragment},
+    {"IPv4 last fragment of rawip", kind::rawip4,
+     [](frame& f, local_config&) {
+         set16(ip_of(f) + 6, 0x0100);  // DF clear, MF clear, offset 256
+         fix_ip4_checksum(f);
+     },
+     classify_reason::fragment},
+    {"IPv6 fragment header, UDP inside", kind::udp6,
+     [](frame& f, local_config&) {
+         ip_of(f)[6] = 44;
+         ip_of(f)[40] = 17;
+     },
+     classify_reason::fragment},
+    {"IPv6 fragment header, foreign protocol", kind::udp6,
+     [](frame& f, local_config&) {
+         ip_of(f)[6] = 44;
+         ip_of(f)[40] = 6;
+     },
+     classify_reason::not_ours},
+    // ---- ipv6_ext_header ----
+    {"IPv6 hop-by-hop", kind::udp6, [](frame& f, local_config&) { ip_of(f)[6] = 0; }, classify_reason::ipv6_ext_header},
+    {"IPv6 routing header", kind::udp6, [](frame& f, local_config&) { ip_of(f)[6] = 43; }, classify_reason::ipv6_ext_header},
+    {"IPv6 destination options", kind::udp6, [](frame& f, local_config&) { ip_of(f)[6] = 60; },
+     classify_reason::ipv6_ext_header},
+    {"IPv6 rawip on an extension number is rawip", kind::rawip6,
+     [](frame& f, local_config& c) {
+         ip_of(f)[6] = 253;
+         c.ip_proto = 253;
+     },
+     classify_reason::ok},
+    // ---- bad_udp_length ----
+    {"UDP length 7", kind::udp4, [](frame& f, local_config&) { set16(ip_of(f) + 24, 7); }, classify_reason::bad_udp_length},
+    {"UDP length beyond IP payload", kind::udp4,
+     [](frame& f, local_config&) { set16(ip_of(f) + 24, static_cast<uint16_t>(f.size() - 14 - 20 + 1)); },
+     classify_reason::bad_udp_length},
+    {"UDP header truncated by IP length", kind::udp4,
+     [](frame& f, local_config&) {
+         set16(ip_of(f) + 2, 20 + 4);
+         fix_ip4_checksum(f);
+     },
+     classify_reason::bad_udp_length},
+    {"UDP/IPv6 length beyond IP payload", kind::udp6,
+     [](frame& f, local_config&) { set16(ip_of(f) + 44, static_cast<uint16_t>(f.size() - 14 - 40 + 2)); },
+     classify_reason::bad_udp_length},
+    // ---- bad_icmp ----
+    {"ICMP code 0 (an ordinary echo reply)", kind::icmp4, [](frame& f, local_config&) { ip_of(f)[21] = 0; },
+     classify_reason::bad_icmp},
+    {"ICMPv6 code 254", kind::icmp6, [](frame& f, local_config&) { ip_of(f)[41] = 254; }, classify_reason::bad_icmp},
+    // ---- disabled_transport ----
+    {"udp4 disabled", kind::udp4, [](frame&, local_config& c) { c.enabled = kind_bit(kind::udp6); },
+     classify_reason::disabled_transport},
+    {"udp6 disabled", kind::udp6, [](frame&, local_config& c) { c.enabled = kind_bit(kind::udp4); },
+     classify_reason::disabled_transport},
+    {"rawip4 disabled", kind::rawip4, [](frame&, local_config& c) { c.enabled = kind_bit(kind::rawip6); },
+     classify_reason::disabled_transport},
+    {"rawip6 disabled", kind::rawip6, [](frame&, local_config& c) { c.enabled = 0; }, classify_reason::disabled_transport},
+    // ---- shapes that are fine ----
+    {"UDP datagram shorter than IP payload", kind::udp4,
+     [](frame& f, local_config&) { set16(ip_of(f) + 24, static_cast<uint16_t>(f.size() - 14 - 20 - 10)); },
+     classify_reason::ok},
+};
+
+TEST(classify, every_reason) {
+    static_assert(sizeof(reason_cases) / sizeof(reason_cases[0]) > 40);
+    bool seen[n_classify_reasons] = {};
+    size_t i = 0;
+    for (const reason_case& c : reason_cases) {
+        ++i;
+        frame f = make_frame(c.k, 64, static_cast<uint32_t>(i));
+        local_config cfg = config_b();
+        c.mutate(f, cfg);
+        const classify_result r = classify(f.data(), static_cast<uint32_t>(f.size()), cfg);
+        EXPECT_EQ(classify_reason_name(r.reason), classify_reason_name(c.expect)) << "case " << i << ": " << c.name;
+        seen[static_cast<size_t>(r.reason)] = true;
+        if (r.reason == classify_reason::ok || r.reason == classify_reason::bad_icmp ||
+            r.reason == classify_reason::disabled_transport) {
+            EXPECT_EQ(r.k, c.k) << "case " << i << ": " << c.name;
+        }
+    }
+    for (size_t r = 0; r < n_classify_reasons; ++r) {
+        EXPECT_TRUE(seen[r]) << "no case for " << classify_reason_names[r];
+    }
+}
+
+TEST(classify, padding_of_short_frames_is_ignored) {
+    for (kind k : {kind::rawip4, kind::icmp4, kind::udp4}) {
+        frame f = make_frame(k, 8);  // 42..50 bytes: below Ethernet's 60-byte minimum
+        ASSERT_LT(f.size(), 60u);
+        f.resize(60, 0xee);
+        const classify_result r = classify(f.data(), static_cast<uint32_t>(f.size()), config_b());
+        ASSERT_EQ(r.reason, classify_reason::ok) << kind_name(k);
+        EXPECT_EQ(r.dvpe_len, 8) << kind_name(k);
+    }
+    frame f = make_frame(kind::rawip6, 8);
+    f.resize(f.size() + 30, 0xee);  // trailer after an IPv6 packet too
+    const classify_result r = classify(f.data(), static_cast<uint32_t>(f.size()), config_b());
+    ASSERT_EQ(r.reason, classify_reason::ok);
+    EXPECT_EQ(r.dvpe_len, 8);
+}
+
+TEST(classify, ipv4_options_are_skipped) {
+    const auto dvpe = random_bytes(40, 3);
+    frame plain = make_frame(kind::udp4, dvpe, endpoints_a_to_b(kind::udp4));
+    frame f;
+    f.resize(plain.size() + 8);
+    std::memcpy(f.data(), plain.data(), 34);                      // Ethernet + IPv4 header
+    std::memset(f.data() + 34, 1, 8);                             // 8 bytes of NOP options
+    std::memcpy(f.data() + 42, plain.data() + 34, plain.size() - 34);
+    ip_of(f)[0] = 0x47;
+    set16(ip_of(f) + 2, static_cast<uint16_t>(f.size() - 14));
+    fix_ip4_checksum(f);
+    const classify_result r = classify(f.data(), static_cast<uint32_t>(f.size()), config_b());
+    ASSERT_EQ(r.reason, classify_reason::ok);
+    EXPECT_EQ(r.dvpe_offset, 14 + 28 + 8);
+    EXPECT_EQ(r.dvpe_len, 40);
+    EXPECT_EQ(std::memcmp(f.data() + r.dvpe_offset, dvpe.data(), 40), 0);
+}
+
+TEST(classify, reason_names_are_counter_keys) {
+    for (std::string_view n : classify_reason_names) {
+        ASSERT_FALSE(n.empty());
+        for (char ch : n) {
+            EXPECT_TRUE((ch >= 'a' && ch <= 'z') || ch == '_' || (ch >= '0' && ch <= '9')) << n;
+        }
+    }
+}
+
+// Random byte flips and truncations of valid frames: never out of bounds (ASan), and an ok
+// result always lies inside the frame and is at least a common header long.
+TEST(classify, random_mutations_stay_in_bounds) {
+    std::mt19937 rng(2024);
+    const local_config cfg = config_b();
+    size_t n_ok = 0;
+    for (int iter = 0; iter < 20000; ++iter) {
+        const kind k = static_cast<kind>(rng() % n_kinds);
+        frame f = make_frame(k, 8 + rng() % 100, rng());
+        const int flips = static_cast<int>(rng() % 4);
+        for (int j = 0; j < flips; ++j) {
+            f[rng() % std::min<size_t>(f.size(), 70)] ^= static_cast<uint8_t>(1u << (rng() % 8));
+        }
+        if (rng() % 4 == 0) {
+            f.resize(rng() % (f.size() + 1));
+        }
+        // Copy into an exactly sized heap buffer so ASan sees any overread.
+        std::unique_ptr<uint8_t[]> buf(new uint8_t[f.size()]);
+        if (!f.empty()) {
+            std::memcpy(buf.get(), f.data(), f.size());
+        }
+        const classify_result r = classify(buf.get(), static_cast<uint32_t>(f.size()), cfg);
+        if (r.reason == classify_reason::ok) {
+            ++n_ok;
+            ASSERT_GE(r.dvpe_len, sizeof(dvpe_header));
+            ASSERT_LE(size_t{r.dvpe_offset} + r.dvpe_len, f.size());
+        }
+    }
+    EXPECT_GT(n_ok, 1000u);
+}
+
+}  // namespace
+}  // namespace transport

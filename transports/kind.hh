@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// The six underlay transports and their declared sizes (STYLE.md §4 "Headroom is declared, not
+// guessed"): pmd/ sizes mbuf headroom from headroom(), the engine derives the overlay MTU from
+// inner_l3_overhead(). GVPE semantics (reference: GVPE 3.1 "Transports"), over IPv4 and IPv6:
+//   udp    Ethernet | IP | UDP (dst = receiver's udp-port, src = per sender lane) | dvpe packet
+//   rawip  Ethernet | IP (protocol / next header = ip-proto, default 47)           | dvpe packet
+//   icmp   Ethernet | IP | ICMP or ICMPv6 (type = icmp-type, code 255, checksum)  | dvpe packet
+// Outer IP headers never carry options or extension headers.
+//
+// Threads: constants and pure functions; any thread.
+#pragma once
+
+#include "transports/wire.hh"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace transport {
+
+enum class kind : uint8_t { udp4, udp6, rawip4, rawip6, icmp4, icmp6 };
+inline constexpr size_t n_kinds = 6;
+
+inline constexpr std::array<std::string_view, n_kinds> kind_names = {
+    "udp4", "udp6", "rawip4", "rawip6", "icmp4", "icmp6",
+};
+
+[[nodiscard]] constexpr std::string_view kind_name(kind k) noexcept { return kind_names[static_cast<size_t>(k)]; }
+
+/// Bit of `k` in an enabled-transports mask (local_config::enabled).
+[[nodiscard]] constexpr uint8_t kind_bit(kind k) noexcept { return static_cast<uint8_t>(1u << static_cast<unsigned>(k)); }
+inline constexpr uint8_t all_kinds = (1u << n_kinds) - 1;
+
+[[nodiscard]] constexpr bool is_ipv6(kind k) noexcept {
+    return k == kind::udp6 || k == kind::rawip6 || k == kind::icmp6;
+}
+[[nodiscard]] constexpr bool is_udp(kind k) noexcept { return k == kind::udp4 || k == kind::udp6; }
+[[nodiscard]] constexpr bool is_rawip(kind k) noexcept { return k == kind::rawip4 || k == kind::rawip6; }
+[[nodiscard]] constexpr bool is_icmp(kind k) noexcept { return k == kind::icmp4 || k == kind::icmp6; }
+
+// ---- Sizes -------------------------------------------------------------------------------------
+
+inline constexpr uint16_t ether_header_size = 14;
+inline constexpr uint16_t ipv4_header_size = 20;
+inline constexpr uint16_t ipv6_header_size = 40;
+inline constexpr uint16_t udp_header_size = 8;
+inline constexpr uint16_t icmp_header_size = 4;  ///< type, code, checksum (GVPE: payload follows)
+
+/// IP protocol numbers / IPv6 next headers the transports use.
+inline constexpr uint8_t ipproto_icmp = 1;
+inline constexpr uint8_t ipproto_udp = 17;
+inline constexpr uint8_t ipproto_icmpv6 = 58;
+/// ICMP code of every dvpe icmp packet (GVPE's).
+inline constexpr uint8_t icmp_code = 255;
+
+[[nodiscard]] constexpr uint16_t ip_header_size(kind k) noexcept {
+    return is_ipv6(k) ? ipv6_header_size : ipv4_header_size;
+}
+
+[[nodiscard]] constexpr uint16_t l4_header_size(kind k) noexcept {
+    return is_udp(k) ? udp_header_size : is_icmp(k) ? icmp_header_size : 0;
+}
+
+/// Outer bytes that count against the underlay (IP) MTU: IP header + UDP/ICMP header.
+[[nodiscard]] constexpr uint16_t overhead(kind k) noexcept { return ip_header_size(k) + l4_header_size(k); }
+
+/// Outer bytes written before the dvpe header, Ethernet included: what write_outer() needs in
+/// front of the dvpe packet.
+[[nodiscard]] constexpr uint16_t headroom(kind k) noexcept { return ether_header_size + overhead(k); }
+
+/// Bytes the underlay IP packet adds to the inner L3 packet (data message without full_frame:
+/// outer IP + UDP/ICMP, dvpe data header, the inner ethertype, AEAD tag). Overlay MTU =
+/// underlay MTU - this. GVPE's figure over IPv4 is 42/46/50 for rawip/icmp/udp.
+[[nodiscard]] constexpr uint16_t inner_l3_overhead(kind k) noexcept {
+    return static_cast<uint16_t>(overhead(k) + data_overhead + 2);
+}
+
+inline constexpr uint16_t max_headroom = 14 + 40 + 8;
+
+static_assert(headroom(kind::udp4) == 42 && headroom(kind::rawip4) == 34 && headroom(kind::icmp4) == 38);
+static_assert(headroom(kind::udp6) == 62 && headroom(kind::rawip6) == 54 && headroom(kind::icmp6) == 58);
+static_assert(max_headroom == headroom(kind::udp6));
+static_assert(inner_l3_overhead(kind::rawip4) == 54 && inner_l3_overhead(kind::icmp4) == 58 &&
+              inner_l3_overhead(kind::udp4) == 62);
+static_assert(inner_l3_overhead(kind::rawip6) == 74 && inner_l3_overhead(kind::icmp6) == 78 &&
+              inner_l3_overhead(kind::udp6) == 82);
+
+/// ICMPv6 type to use for an `icmp-type` value: the ICMPv4 echo types map to their ICMPv6
+/// counterparts (0 echo reply -> 129, 8 echo request -> 128), anything else is used as is.
+/// Types below 128 are ICMPv6 *error* messages, which stateful firewalls drop as unrelated and
+/// the Linux stack tries to parse as errors, so the default must not be 0 over IPv6.
+[[nodiscard]] constexpr uint8_t icmp6_type_for(uint8_t icmp_type) noexcept {
+    return icmp_type == 0 ? 129 : icmp_type == 8 ? 128 : icmp_type;
+}
+
+}  // namespace transport
