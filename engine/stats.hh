@@ -36,6 +36,17 @@ enum class drop_reason : uint8_t {
     control_ring_full,   // the control thread's ring was full
     no_session,          // overlay frame for a node without a session
     tx_failed,           // the tx queue stayed full
+    disabled_transport,  // a dvpe transport this node does not speak (enable-*)
+    bad_header,          // dvpe header: version, type, node ids, lane or size wrong
+    unknown_node,        // overlay destination MAC or wire source id is no configured node
+    to_self,             // overlay frame addressed to our own node MAC
+    unknown_key,         // data packet for a key id we do not have (any more)
+    replayed,            // counter seen before or older than the replay window
+    auth_failed,         // AEAD tag did not verify
+    not_router,          // packet for another node, and we do not relay (router-priority 0)
+    no_route,            // packet to relay, but no session to its destination
+    no_overlay,          // decrypted frame, but this node has no overlay port
+    no_buffer,           // no mbuf (broadcast copy) or no head/tailroom for the headers
     count_
 };
 
@@ -45,6 +56,8 @@ inline constexpr size_t n_drop_reasons = static_cast<size_t>(drop_reason::count_
 inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
     "bad_length",   "unknown_ethertype", "not_for_us",        "bad_ip_header", "ip_fragment", "unhandled_protocol",
     "unhandled_icmp", "unhandled_arp",   "control_ring_full", "no_session",    "tx_failed",
+    "disabled_transport", "bad_header",  "unknown_node",      "to_self",       "unknown_key", "replayed",
+    "auth_failed",    "not_router",      "no_route",          "no_overlay",    "no_buffer",
 };
 
 constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }
@@ -59,9 +72,29 @@ struct alignas(64) worker_stats {
     counter icmp_echo_replies;         // ICMP echo requests to our addresses answered
     counter to_control;                // packets handed to the control thread
     counter from_control;              // packets the control thread asked us to send
+    counter encrypted;                 // overlay frames sealed and sent (a broadcast counts once)
+    counter decrypted;                 // data packets opened and delivered to the overlay
+    counter keepalives;                // authenticated empty data packets (consumed)
+    counter relayed;                   // packets for another node forwarded unchanged
     std::array<counter, n_drop_reasons> drops;
 
     void drop(drop_reason r, uint64_t n = 1) noexcept { drops[static_cast<size_t>(r)].add(n); }
+
+    /// Every received packet leaves exactly one way; this is the sum of those ways.
+    [[nodiscard]] uint64_t accounted() const noexcept {
+        uint64_t d = 0;
+        for (const auto& c : drops) {
+            d += c.load();
+        }
+        return d + arp_replies.load() + icmp_echo_replies.load() + to_control.load() + encrypted.load() +
+               decrypted.load() + keepalives.load() + relayed.load();
+    }
+};
+
+/// Per-peer traffic of one worker, indexed by node id; control sums over workers.
+struct node_stats {
+    counter tx_packets, tx_bytes;      // sealed towards the node (overlay frame bytes)
+    counter rx_packets, rx_bytes;      // opened from the node (overlay frame bytes)
 };
 
 }  // namespace engine

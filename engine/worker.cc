@@ -58,6 +58,18 @@ worker::worker(const worker_setup& s) : _s(s) {
         _tx_ports.push_back(pid);
     }
     _drain_cycles = rte_get_tsc_hz() / 1000000 * _s.tx_drain_us;
+    if (_s.snapshot != nullptr) {
+        auto ctx = crypto::aead_context::create();
+        if (!ctx) {
+            throw std::runtime_error("worker: cannot create the crypto context: " + ctx.error());
+        }
+        _crypto.emplace(std::move(ctx.value()));
+        _lanes.resize(limits::max_node_id + 1);
+        if (_s.qsbr != nullptr) {
+            _s.qsbr->register_reader(_s.worker_idx);
+        }
+    }
+    _peer_stats = std::vector<node_stats>(limits::max_node_id + 1);
 }
 
 worker::~worker() {
@@ -237,18 +249,31 @@ void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) no
     _stats.rx_packets.add(n);
     _stats.rx_bytes.add(bytes);
     if (port.role == port_role::overlay) {
-        // No sessions exist yet: the encrypted data path lands in the data-plane issue.
-        for (uint16_t i = 0; i < n; ++i) {
-            drop(pkts[i], drop_reason::no_session);
+        if (_snap != nullptr) {
+            egress_burst(pkts, n, *_snap);
+        } else {
+            for (uint16_t i = 0; i < n; ++i) {
+                drop(pkts[i], drop_reason::no_session);  // no data plane configured
+            }
         }
         return;
     }
     for (uint16_t i = 0; i < n; ++i) {
-        process_wan(pkts[i], port);
+        if (i + 3 < n) {
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+        }
+        if (_snap == nullptr || !ingress_dvpe(pkts[i], port, *_snap)) {
+            process_wan(pkts[i], port);
+        }
+    }
+    if (_n_open != 0) {
+        open_flush(*_snap);
     }
 }
 
 bool worker::iterate() noexcept {
+    // One snapshot per iteration; the quiescent state at the end releases it (engine/rcu.hh).
+    _snap = _s.snapshot != nullptr ? _s.snapshot->get() : nullptr;
     rte_mbuf* pkts[limits::max_burst];
     const auto burst = static_cast<uint16_t>(_s.burst_size);
     const uint64_t start = rte_rdtsc();
@@ -278,9 +303,19 @@ bool worker::iterate() noexcept {
     } else if (_s.idle_sleep_us != 0 && ++_idle_run >= _s.idle_polls) [[unlikely]] {
         // A quiet gateway does not burn its cores, and several nodes can share a CPU.
         flush_all();
+        if (_s.qsbr != nullptr) {
+            _s.qsbr->offline(_s.worker_idx);  // a sleeping worker never delays the control thread
+        }
         rte_delay_us_sleep(_s.idle_sleep_us);
+        if (_s.qsbr != nullptr) {
+            _s.qsbr->online(_s.worker_idx);
+        }
         _stats.idle_sleeps.add();
     }
+    if (_s.qsbr != nullptr) {
+        _s.qsbr->quiescent(_s.worker_idx);
+    }
+    _snap = nullptr;
     return busy;
 }
 

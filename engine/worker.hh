@@ -17,9 +17,13 @@
 
 #include <array>
 #include <atomic>
+#include <optional>
 #include <cstdint>
 #include <vector>
 
+#include "crypto/aead.hh"
+#include "engine/rcu.hh"
+#include "engine/snapshot.hh"
 #include "engine/stats.hh"
 
 struct rte_eth_dev_tx_buffer;
@@ -76,6 +80,11 @@ struct worker_setup {
     unsigned idle_polls = 1024;
     rte_ring* to_control = nullptr;      // MP/SC, shared by all workers
     rte_ring* from_control = nullptr;    // SP/SC, this worker's; mbuf->port names the tx port
+    // The encrypted data plane (null: only the WAN slow path runs, as before sessions exist).
+    const published<dataplane_snapshot>* snapshot = nullptr;
+    rcu* qsbr = nullptr;                 // this worker is RCU reader `worker_idx`
+    rte_mempool* pool = nullptr;         // for broadcast copies
+    crypto::aead_choice cipher{};        // for this worker's crypto context
 };
 
 class worker {
@@ -96,6 +105,8 @@ public:
     void stop() noexcept { _stop.store(true, std::memory_order_relaxed); }
 
     [[nodiscard]] const worker_stats& stats() const noexcept { return _stats; }
+    /// Per-node counters, indexed by node id (size limits::max_node_id + 1).
+    [[nodiscard]] const std::vector<node_stats>& peer_stats() const noexcept { return _peer_stats; }
     [[nodiscard]] const worker_setup& setup() const noexcept { return _s; }
 
     /// Entry point for rte_eal_remote_launch (arg is a worker*).
@@ -103,7 +114,15 @@ public:
 
 private:
     void process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) noexcept;
+    /// Returns true if the packet is a dvpe data packet kept for the batched open pass.
     void process_wan(rte_mbuf* m, const port_ctx& port) noexcept;
+    // Encrypted data path (datapath.cc)
+    void egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot& s) noexcept;
+    bool seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept;
+    void seal_flush(const dataplane_snapshot& s) noexcept;
+    bool ingress_dvpe(rte_mbuf* m, const port_ctx& port, const dataplane_snapshot& s) noexcept;
+    void open_flush(const dataplane_snapshot& s) noexcept;
+    void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
     void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
     void handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept;
     void send(rte_mbuf* m, uint16_t port_id) noexcept;
@@ -117,6 +136,42 @@ private:
     std::atomic<bool> _stop{false};
     std::array<rte_eth_dev_tx_buffer*, RTE_MAX_ETHPORTS> _txb{};
     std::vector<uint16_t> _tx_ports;  // ports we hold a tx buffer for
+    const dataplane_snapshot* _snap = nullptr;  // valid for one iteration (RCU)
+    std::optional<crypto::aead_context> _crypto;
+
+    // Lanes: this worker's send counter per node, restarted when the send key changes.
+    struct lane_state {
+        uint64_t counter = 0;
+        uint32_t generation = 0;
+    };
+    std::vector<lane_state> _lanes;         // index = node id
+    std::vector<node_stats> _peer_stats;    // index = node id
+
+    // Per-burst scratch (no allocation after startup, STYLE.md §3).
+    struct seal_item {
+        rte_mbuf* m;
+        const peer_entry* p;
+        uint8_t* outer;                      // start of the outer headers
+        uint16_t dvpe_len;
+        uint16_t frame_len;                  // overlay bytes, for per-node counters
+    };
+    struct open_item {
+        rte_mbuf* m;
+        const peer_entry* p;
+        const rx_key_slot* slot;
+        replay* window;
+        uint64_t counter;
+        uint16_t dvpe_offset;
+        uint16_t payload_len;
+        bool full_frame;
+    };
+    static constexpr unsigned max_items = limits::max_burst;
+    std::array<seal_item, max_items> _seal{};
+    std::array<open_item, max_items> _open{};
+    std::array<crypto::aead_packet, max_items> _aead{};
+    std::array<std::array<uint8_t, 12>, max_items> _nonce{};
+    std::array<uint8_t, max_items> _ok{};
+    unsigned _n_seal = 0, _n_open = 0;
     uint64_t _drain_cycles = 0;
     uint64_t _next_flush = 0;
     unsigned _idle_run = 0;
