@@ -30,7 +30,9 @@ struct alignas(64) key_state {
     /// Fixed-manager backends put the same kernel in both.
     /// The gcm_key_data layouts differ between the gen2 (AVX/SSE) and gen4 (AVX2) kernels, so each
     /// kernel gets the key precomputed by its own manager.
-    gcm_key_data gcm_kd[2];
+    struct alignas(64) gcm_slot {
+        gcm_key_data kd;  // 1008 bytes: padded so each slot starts on a cache line
+    } gcm_kd[2];
     aes_gcm_enc_dec_t gcm_enc[2];
     aes_gcm_enc_dec_t gcm_dec[2];
     /// IPsec-MB ChaCha20-Poly1305: the manager below / from chacha_large_threshold.
