@@ -5,9 +5,9 @@
 // big-endian checksum. Pieces may be summed separately and added as long as each starts at an
 // even offset of the checksummed message (true for every piece here: headers of even size).
 //
-// ones_sum() is the payload pass of the ICMP/ICMPv6 and UDP/IPv6 checksums: 8 bytes per load into
-// two 64-bit accumulators, about twice as fast as DPDK 22.11's 16-bit rte_raw_cksum loop (see
-// perf/transports, "checksum" benchmarks).
+// ones_sum() is the payload pass of the ICMP/ICMPv6 and UDP/IPv6 checksums: SSE2, 32 bytes per
+// step into four vectors of 32-bit lanes, about 15% faster at 1420 B than DPDK 22.11's
+// rte_raw_cksum (which GCC auto-vectorizes); see perf/transports, BM_checksum_*.
 //
 // Threads: pure functions; any thread.
 #pragma once
@@ -16,52 +16,63 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace transport::csum {
 
 /// Adds the bytes [p, p+len) to `sum` as 16-bit one's complement words (unfolded; fold() it).
 /// `len` may be odd: the last byte is padded with a zero byte, as RFC 1071 requires.
+/// Precondition: len < 512 KiB (the vector lanes hold 32-bit partial sums).
 [[nodiscard]] inline uint64_t ones_sum(const uint8_t* p, size_t len, uint64_t sum = 0) noexcept {
-    // Each 64-bit load is split into two 32-bit halves added into 64-bit accumulators: no carry
-    // is lost for any length below 2^32 * 4 bytes, and 2^32 == 1 (mod 0xffff) keeps it a valid
-    // one's complement sum of the 16-bit words.
-    uint64_t a = sum;
-    uint64_t b = 0;
-    while (len >= 32) {
-        uint64_t w[4];
-        std::memcpy(w, p, sizeof(w));
-        a += (w[0] & 0xffffffffu) + (w[1] & 0xffffffffu) + (w[2] & 0xffffffffu) + (w[3] & 0xffffffffu);
-        b += (w[0] >> 32) + (w[1] >> 32) + (w[2] >> 32) + (w[3] >> 32);
-        p += 32;
-        len -= 32;
+#if defined(__SSE2__)
+    // 32 bytes per step: the 16-bit words are widened to 32-bit lanes of four accumulators;
+    // a lane takes at most len / 32 words of <= 0xffff.
+    if (len >= 32) {
+        const __m128i zero = _mm_setzero_si128();
+        __m128i a0 = zero;
+        __m128i a1 = zero;
+        __m128i a2 = zero;
+        __m128i a3 = zero;
+        do {
+            const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+            const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+            a0 = _mm_add_epi32(a0, _mm_unpacklo_epi16(v0, zero));
+            a1 = _mm_add_epi32(a1, _mm_unpackhi_epi16(v0, zero));
+            a2 = _mm_add_epi32(a2, _mm_unpacklo_epi16(v1, zero));
+            a3 = _mm_add_epi32(a3, _mm_unpackhi_epi16(v1, zero));
+            p += 32;
+            len -= 32;
+        } while (len >= 32);
+        // Adding the four accumulators still fits 32 bits (4 * len / 32 * 0xffff < 2^32 for len <
+        // 512 KiB); then widen to two 64-bit lanes.
+        const __m128i s = _mm_add_epi32(_mm_add_epi32(a0, a1), _mm_add_epi32(a2, a3));
+        const __m128i s64 = _mm_add_epi64(_mm_unpacklo_epi32(s, zero), _mm_unpackhi_epi32(s, zero));
+        sum += static_cast<uint64_t>(_mm_cvtsi128_si64(s64)) +
+               static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(s64, s64)));
     }
-    while (len >= 8) {
-        uint64_t w;
-        std::memcpy(&w, p, sizeof(w));
-        a += w & 0xffffffffu;
-        b += w >> 32;
-        p += 8;
-        len -= 8;
-    }
-    if (len >= 4) {
+#endif
+    while (len >= 4) {
         uint32_t w;
         std::memcpy(&w, p, sizeof(w));
-        a += w;
+        sum += w;
         p += 4;
         len -= 4;
     }
     if (len >= 2) {
         uint16_t w;
         std::memcpy(&w, p, sizeof(w));
-        a += w;
+        sum += w;
         p += 2;
         len -= 2;
     }
     if (len != 0) {
         uint16_t w = 0;
         std::memcpy(&w, p, 1);  // the byte goes first in memory: zero padding after it
-        a += w;
+        sum += w;
     }
-    return a + b;
+    return sum;
 }
 
 /// Folds a 64-bit sum to 16 bits (not complemented).
