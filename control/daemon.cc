@@ -317,8 +317,14 @@ void daemon::setup() {
         }
         _from_control.push_back(r);
     }
+    _rcu = std::make_unique<engine::rcu>(n_workers);
+    _snap = std::make_unique<engine::published<engine::dataplane_snapshot>>(*_rcu);
     for (unsigned w = 0; w < n_workers; ++w) {
         engine::worker_setup ws;
+        ws.snapshot = _snap.get();
+        ws.qsbr = _rcu.get();
+        ws.pool = _pool;
+        ws.cipher = _cipher;
         ws.lcore_id = l.worker_lcores[w];
         ws.worker_idx = w;
         ws.ports = &_port_table;
@@ -353,7 +359,16 @@ void daemon::setup() {
         log::info("worker lcore " + std::to_string(w->setup().lcore_id) + " polls port/queue" + qs);
     }
 
-    // 7. control socket
+    // 7. sessions: keys, the session manager, the first snapshot
+    std::vector<std::string> wan_ports;
+    for (const auto& p : l.ports) {
+        if (p.role == port_role::wan) {
+            wan_ports.push_back(p.name);
+        }
+    }
+    setup_sessions(wan_ports);
+
+    // 8. control socket
     _socket_path = _cfg.expand_path(_cfg.global.control_socket);
     auto srv = control_server::open(_socket_path);
     if (!srv) {
@@ -366,12 +381,14 @@ void daemon::setup() {
     _server->add_command("config", "the node table (as gvpectrl -s)", [this](const nlohmann::json&) {
         return config_json();
     });
+    _server->add_command("peers", "per-peer session state, handshake and traffic counters",
+                         [this](const nlohmann::json&) { return nlohmann::json{{"ok", true}, {"peers", peers_json()}}; });
     _server->add_command("neighbours", "the underlay neighbour (ARP) table", [this](const nlohmann::json&) {
         return neighbours_json();
     });
     log::info("control socket " + _socket_path);
 
-    // 8. pid file
+    // 9. pid file
     _pid_path = _cfg.expand_path(_cfg.global.pid_file);
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(_pid_path).parent_path(), ec);
@@ -387,6 +404,10 @@ void daemon::teardown() noexcept {
         _workers_running = false;
     }
     _workers.clear();
+    _snap.reset();
+    _rcu.reset();  // frees what was retired
+    _sessions.reset();
+    _peers.reset();
     _server.reset();
     auto free_ring = [](rte_ring* r) {
         if (r == nullptr) {
@@ -428,7 +449,10 @@ void daemon::handle_control_packets() {
             if (auto sender = engine::parse_arp_sender(m)) {
                 if (_neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
                     log::info("neighbour " + ipv4_str(sender->first) + " is at " + pmd::mac_str(sender->second));
+                    update_paths();
                 }
+            } else if (_sessions) {
+                on_handshake_mbuf(m);
             }
             rte_pktmbuf_free(m);
         }
@@ -469,6 +493,7 @@ void daemon::resolve_neighbours() {
 void daemon::control_iteration() {
     _server->poll(10);
     handle_control_packets();
+    sessions_iteration();
     uint64_t now = rte_rdtsc();
     if (now >= _next_neigh_tsc) {
         resolve_neighbours();

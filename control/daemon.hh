@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,7 +20,10 @@
 
 #include "control/config.hh"
 #include "crypto/aead.hh"
+#include "control/peer_table.hh"
+#include "control/session.hh"
 #include "engine/neighbour.hh"
+#include "engine/rcu.hh"
 #include "engine/worker.hh"
 #include "pmd/eal.hh"
 #include "pmd/port.hh"
@@ -84,6 +89,18 @@ private:
     void control_iteration();
     void handle_control_packets();
     void resolve_neighbours();
+    // sessions and the data plane (daemon_sessions.cc)
+    void setup_sessions(const std::vector<std::string>& wan_ports);
+    void sessions_iteration();
+    void on_handshake_mbuf(rte_mbuf* m);
+    void execute(session::actions& acts);
+    void send_handshake(const session::send_handshake& a);
+    void send_keepalive(uint16_t peer);
+    void transmit(rte_mbuf* m);
+    void update_paths();
+    void feedback(handshake::clock_reading now, session::actions& acts);
+    handshake::clock_reading clock_now() const;
+    nlohmann::json peers_json() const;
 
     config _cfg;
     crypto::aead_choice _cipher{};
@@ -101,6 +118,22 @@ private:
     std::string _socket_path;
     std::string _pid_path;
     uint64_t _next_neigh_tsc = 0;
+
+    // sessions and the data plane
+    std::unique_ptr<engine::rcu> _rcu;
+    std::unique_ptr<engine::published<engine::dataplane_snapshot>> _snap;
+    engine::dataplane_snapshot _base;                 // self, overlay port, local transports
+    std::unique_ptr<session::manager> _sessions;
+    std::unique_ptr<peer_table> _peers;
+    std::optional<crypto::aead_context> _ctl_crypto;  // keepalives sealed by the control thread
+    bool _dirty = false;                              // republish the snapshot
+    struct peer_feedback {
+        uint64_t rx = 0, keepalives = 0, tx = 0, no_session = 0;
+    };
+    std::map<uint16_t, peer_feedback> _feedback;
+    std::map<uint16_t, std::vector<uint8_t>> _learned_endpoint;  // from handshakes, for peers without hostname
+    uint64_t _next_feedback_tsc = 0;
+    uint64_t _handshakes_unsent = 0;                  // no path / no buffer
 };
 
 }  // namespace control

@@ -95,7 +95,78 @@ nlohmann::json daemon::status_json() const {
     }
     j["workers"] = workers;
     j["drops"] = drops_json(total);
+    j["peers"] = peers_json();
     return j;
+}
+
+nlohmann::json daemon::peers_json() const {
+    nlohmann::json arr = nlohmann::json::array();
+    if (!_sessions) {
+        return arr;
+    }
+    const auto now = clock_now();
+    for (uint16_t id : _sessions->peer_ids()) {
+        auto st = _sessions->status(id, now);
+        if (!st) {
+            continue;
+        }
+        std::string name;
+        for (const auto& n : _cfg.nodes) {
+            if (n.id == id) {
+                name = n.name;
+            }
+        }
+        uint64_t rxp = 0, rxb = 0, txp = 0, txb = 0, ka = 0;
+        for (const auto& w : _workers) {
+            const auto& ns = w->peer_stats()[id];
+            rxp += ns.rx_packets.load();
+            rxb += ns.rx_bytes.load();
+            txp += ns.tx_packets.load();
+            txb += ns.tx_bytes.load();
+            ka += ns.keepalives.load();
+        }
+        nlohmann::json failed = nlohmann::json::object();
+        for (size_t r = 0; r < handshake::n_reject; ++r) {
+            if (st->stats.failed[r] != 0) {
+                failed[std::string(handshake::reject_names[r])] = st->stats.failed[r];
+            }
+        }
+        const peer_path* path = _peers->path(id);
+        nlohmann::json jp = {{"id", id},
+                             {"name", name},
+                             {"state", std::string(session::to_string(st->state))},
+                             {"connect", std::string(to_string(st->connect))},
+                             {"handshake_in_progress", st->handshake_in_progress},
+                             {"key_id", st->current_key_id},
+                             {"key_age_s", static_cast<double>(st->key_age_ns) / 1e9},
+                             {"last_handshake_age_s", st->stats.last_handshake_ns
+                                                          ? static_cast<double>(now.mono_ns - st->stats.last_handshake_ns) / 1e9
+                                                          : -1.0},
+                             {"initiations_sent", st->stats.initiations_sent},
+                             {"responses_sent", st->stats.responses_sent},
+                             {"cookie_replies_sent", st->stats.cookie_replies_sent},
+                             {"handshakes_received", st->stats.handshakes_received},
+                             {"handshakes_completed", st->stats.handshakes_completed},
+                             {"handshakes_failed", failed},
+                             {"rekeys", st->stats.rekeys},
+                             {"ups", st->stats.ups},
+                             {"downs", st->stats.downs},
+                             {"rx_packets", rxp},
+                             {"rx_bytes", rxb},
+                             {"tx_packets", txp},
+                             {"tx_bytes", txb},
+                             {"keepalives_received", ka}};
+        if (path != nullptr) {
+            ip_addr ip;
+            ip.v6 = path->ip.v6;
+            ip.bytes = path->ip.bytes;
+            jp["transport"] = std::string(transport::kind_name(path->kind));
+            jp["address"] = ip.str();
+            jp["next_hop_resolved"] = path->next_hop_mac.has_value();
+        }
+        arr.push_back(jp);
+    }
+    return arr;
 }
 
 nlohmann::json daemon::config_json() const {

@@ -144,7 +144,8 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot&
             continue;
         }
         if (!p->tx_ready) {
-            drop(m, drop_reason::no_session);  // ondemand queueing: handshake issue
+            _peer_stats[dst].no_session.add();  // tells the control thread there is demand
+            drop(m, drop_reason::no_session);
             continue;
         }
         const bool full = !rte_is_same_ether_addr(&eth->src_addr, &s.self_mac);
@@ -301,8 +302,11 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             drop(m, drop_reason::replayed);  // a duplicate within this burst
             continue;
         }
+        node_stats& ns = _peer_stats[it.p->node_id];
+        ns.last_rx_key_id.set(it.slot->key_id);
         if (it.payload_len == 0) {
             _stats.keepalives.add();
+            ns.keepalives.add();
             rte_pktmbuf_free(m);
             continue;
         }
@@ -324,7 +328,6 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             drop(m, drop_reason::bad_length);
             continue;
         }
-        node_stats& ns = _peer_stats[it.p->node_id];
         ns.rx_packets.add();
         ns.rx_bytes.add(rte_pktmbuf_data_len(m));
         _stats.decrypted.add();

@@ -74,6 +74,9 @@ struct dataplane_snapshot {
     transport::local_config local{};         // our underlay addresses and transports
     std::vector<peer_entry> peers;           // index = node id; [0] unused
     std::vector<uint16_t> broadcast_to;      // peers with tx_ready, for broadcast/multicast
+    /// Keeps what the raw pointers above point at (keys, windows) alive as long as this
+    /// snapshot: control owns them through shared_ptrs; workers never touch this.
+    std::vector<std::shared_ptr<const void>> owned;
 
     [[nodiscard]] const peer_entry* peer(uint16_t id) const noexcept {
         return id != 0 && id < peers.size() && peers[id].node_id == id ? &peers[id] : nullptr;

@@ -17,6 +17,7 @@ class counter {
 public:
     void add(uint64_t n = 1) noexcept { _v.store(_v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
     [[nodiscard]] uint64_t load() const noexcept { return _v.load(std::memory_order_relaxed); }
+    void set(uint64_t v) noexcept { _v.store(v, std::memory_order_relaxed); }
 
 private:
     std::atomic<uint64_t> _v{0};
@@ -95,6 +96,9 @@ struct alignas(64) worker_stats {
 struct node_stats {
     counter tx_packets, tx_bytes;      // sealed towards the node (overlay frame bytes)
     counter rx_packets, rx_bytes;      // opened from the node (overlay frame bytes)
+    counter keepalives;                // authenticated empty packets from the node
+    counter no_session;                // frames for the node dropped for want of a session
+    counter last_rx_key_id;            // key id of the latest authenticated packet (for rekey)
 };
 
 }  // namespace engine

@@ -16,6 +16,7 @@ at interpreter exit and on SIGTERM, so a failing test leaves no namespace or dae
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -155,7 +156,10 @@ class Mesh:
     def __init__(self, nodes, confdir, overrides=(), prefix=24):
         self.tag = "dv%d" % (os.getpid() % 100000)
         self.workdir = tempfile.mkdtemp(prefix="dvpe-test-")
-        self.confdir = confdir
+        # A private copy of the config directory with fresh keys for every node (GVPE layout).
+        self.confdir = os.path.join(self.workdir, "conf")
+        shutil.copytree(confdir, self.confdir)
+        sh([dvpectl_bin(), "-c", self.confdir, "keygen", "-G"])
         self.overrides = list(overrides)
         self.underlay = self.tag + "-u"
         self.underlay_ip = "10.77.0.254"

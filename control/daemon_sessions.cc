@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: MIT
+// The daemon's session glue on the control thread: loads the node keys, runs the session
+// manager (control/session.hh) with real time, feeds it handshake messages from the workers'
+// control ring and data-plane activity from the per-peer counters, and executes its actions —
+// handshake and keepalive packets through worker 0's ring, key changes published to the workers
+// as a new RCU snapshot (engine/rcu.hh), node events to the log (hooks: see docs/architecture.md).
+// Threads: control thread only.
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <time.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "control/daemon.hh"
+#include "control/keys.hh"
+#include "control/log.hh"
+#include "transports/classify.hh"
+#include "transports/outer.hh"
+#include "transports/wire.hh"
+
+namespace control {
+
+namespace {
+
+template <class... Ts>
+struct overloaded : Ts... {
+    using Ts::operator()...;
+};
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
+
+// A handshake source address as the session manager sees it (opaque to it): enough to answer.
+struct source_addr {
+    transport::kind k;
+    uint16_t port_id;
+    transport::ip_address ip;
+    uint16_t udp_port;
+    rte_ether_addr mac;
+};
+constexpr size_t source_len = 1 + 2 + 16 + 1 + 2 + 6;
+
+std::vector<uint8_t> encode(const source_addr& a) {
+    std::vector<uint8_t> b(source_len);
+    b[0] = static_cast<uint8_t>(a.k);
+    std::memcpy(&b[1], &a.port_id, 2);
+    std::memcpy(&b[3], a.ip.bytes.data(), 16);
+    b[19] = a.ip.v6 ? 1 : 0;
+    std::memcpy(&b[20], &a.udp_port, 2);
+    std::memcpy(&b[22], a.mac.addr_bytes, 6);
+    return b;
+}
+
+std::optional<source_addr> decode(std::span<const uint8_t> b) {
+    if (b.size() != source_len || b[0] >= transport::n_kinds) {
+        return std::nullopt;
+    }
+    source_addr a{};
+    a.k = static_cast<transport::kind>(b[0]);
+    std::memcpy(&a.port_id, &b[1], 2);
+    std::memcpy(a.ip.bytes.data(), &b[3], 16);
+    a.ip.v6 = b[19] != 0;
+    std::memcpy(&a.udp_port, &b[20], 2);
+    std::memcpy(a.mac.addr_bytes, &b[22], 6);
+    return a;
+}
+
+transport::ip_address to_tip(const ip_addr& a) {
+    transport::ip_address t;
+    t.bytes = a.bytes;
+    t.v6 = a.v6;
+    return t;
+}
+
+bool same_subnet(const ip_addr& a, const ip_addr& b, unsigned prefix) {
+    if (a.v6 != b.v6) {
+        return false;
+    }
+    const unsigned bits = a.v6 ? 128 : 32;
+    prefix = std::min(prefix, bits);
+    for (unsigned i = 0; i < prefix; ++i) {
+        const unsigned byte = i / 8, bit = 7 - i % 8;
+        if (((a.bytes[byte] >> bit) & 1) != ((b.bytes[byte] >> bit) & 1)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+handshake::clock_reading daemon::clock_now() const {
+    timespec mono{}, wall{};
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &wall);
+    return {static_cast<uint64_t>(mono.tv_sec) * 1000000000ULL + static_cast<uint64_t>(mono.tv_nsec),
+            static_cast<uint64_t>(wall.tv_sec) * 1000000000ULL + static_cast<uint64_t>(wall.tv_nsec)};
+}
+
+void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
+    const node_conf& self = _cfg.self_node();
+    std::vector<std::string> warnings;
+    auto kp = load_node_keys(_cfg, &warnings);
+    for (const auto& w : warnings) {
+        log::warn(w);
+    }
+    if (!kp) {
+        throw std::runtime_error(kp.error() + " (generate keys with: dvpectl -c " + _cfg.confdir + " keygen -G)");
+    }
+    session::conf sc;
+    sc.self.node_id = static_cast<uint16_t>(self.id);
+    sc.self.static_private = crypto::secret<32>(std::span<const uint8_t, 32>(kp->priv.bytes));
+    sc.self.static_public = kp->pub.bytes;
+    sc.self.serial = handshake::make_serial(_cfg.global.serial);
+    sc.self.protocols = self.protocols;
+    sc.self_connect = self.connect;
+    sc.self_low_power = self.low_power;
+    sc.keepalive_s = _cfg.global.keepalive;
+    sc.rekey_s = _cfg.global.rekey;
+    _sessions = std::make_unique<session::manager>(std::move(sc));
+    _peers = std::make_unique<peer_table>(_cipher, static_cast<unsigned>(self.engine.worker_lcores.size()),
+                                          static_cast<uint16_t>(self.id));
+    auto ctx = crypto::aead_context::create();
+    if (!ctx) {
+        throw std::runtime_error("cannot create the control thread's crypto context: " + ctx.error());
+    }
+    _ctl_crypto.emplace(std::move(ctx.value()));
+
+    // What the workers need besides peers: who we are, where decrypted frames go, what we speak.
+    _base.self_id = static_cast<uint16_t>(self.id);
+    const auto mac = node_mac(self.id);
+    std::copy(mac.begin(), mac.end(), _base.self_mac.addr_bytes);
+    for (const auto& p : _ports) {
+        if (p.conf.role == port_role::overlay && !_base.has_overlay) {
+            _base.has_overlay = true;
+            _base.overlay_port_id = p.info.port_id;
+        }
+    }
+    _base.router = self.router_priority >= 1;
+    for (const auto& wa : self.engine.wan_addresses) {
+        if (std::find(wan_ports.begin(), wan_ports.end(), wa.port) == wan_ports.end()) {
+            continue;
+        }
+        if (!wa.addr.v6 && !_base.local.has_ipv4) {
+            _base.local.has_ipv4 = true;
+            std::memcpy(&_base.local.ipv4, wa.addr.bytes.data(), 4);
+        } else if (wa.addr.v6 && !_base.local.has_ipv6) {
+            _base.local.has_ipv6 = true;
+            _base.local.ipv6 = wa.addr.bytes;
+        }
+    }
+    _base.local.udp_port = self.udp_port;
+    _base.local.ip_proto = _cfg.global.ip_proto;
+    _base.local.icmp_type = _cfg.global.icmp_type;
+    _base.local.icmp6_type = transport::icmp6_type_for(_cfg.global.icmp_type);
+    uint8_t enabled = 0;
+    if (self.protocols & proto_udp) {
+        enabled |= transport::kind_bit(transport::kind::udp4) | transport::kind_bit(transport::kind::udp6);
+    }
+    if (self.protocols & proto_rawip) {
+        enabled |= transport::kind_bit(transport::kind::rawip4) | transport::kind_bit(transport::kind::rawip6);
+    }
+    if (self.protocols & proto_icmp) {
+        enabled |= transport::kind_bit(transport::kind::icmp4) | transport::kind_bit(transport::kind::icmp6);
+    }
+    _base.local.enabled = enabled;
+
+    const auto now = clock_now();
+    session::actions acts;
+    for (const auto& n : _cfg.nodes) {
+        if (n.id == self.id) {
+            continue;
+        }
+        auto pub = load_public_key(public_key_path(_cfg, n.name));
+        if (!pub) {
+            log::warn("node " + n.name + ": " + pub.error() + "; no session with it");
+            continue;
+        }
+        if (!_sessions->set_peer(session::make_peer_conf(n, pub->bytes), now, acts)) {
+            log::warn("node " + n.name + ": public key refused by the handshake");
+        }
+    }
+    update_paths();
+    execute(acts);
+    _snap->publish(_peers->build(_base));
+}
+
+// Where each peer is: its hostname if that is an IP literal, else the address its last
+// handshake came from; then our WAN address of the same family, the next hop (on-link: the
+// peer itself, else the port's gateway) and its MAC from the neighbour table.
+void daemon::update_paths() {
+    const node_conf& self = _cfg.self_node();
+    for (const auto& n : _cfg.nodes) {
+        if (n.id == self.id) {
+            continue;
+        }
+        std::optional<ip_addr> ip = ip_addr::parse(n.hostname);
+        uint16_t udp_port = n.udp_port;
+        if (!ip) {
+            auto it = _learned_endpoint.find(static_cast<uint16_t>(n.id));
+            if (it != _learned_endpoint.end()) {
+                if (auto src = decode(it->second)) {
+                    ip_addr a;
+                    a.v6 = src->ip.v6;
+                    a.bytes = src->ip.bytes;
+                    ip = a;
+                }
+            }
+        }
+        if (!ip) {
+            continue;
+        }
+        auto kind = choose_transport(self.protocols, n.protocols, ip->v6);
+        if (!kind) {
+            continue;
+        }
+        for (const auto& wa : self.engine.wan_addresses) {
+            if (wa.addr.v6 != ip->v6) {
+                continue;
+            }
+            const daemon_port* dp = nullptr;
+            for (const auto& p : _ports) {
+                if (p.conf.name == wa.port) {
+                    dp = &p;
+                }
+            }
+            if (dp == nullptr) {
+                continue;
+            }
+            peer_path path;
+            path.kind = *kind;
+            path.ip = to_tip(*ip);
+            path.udp_port = udp_port;
+            path.port_id = dp->info.port_id;
+            path.src_ip = to_tip(wa.addr);
+            path.src_mac = dp->info.mac;
+            std::optional<ip_addr> hop;
+            if (same_subnet(wa.addr, *ip, wa.prefix)) {
+                hop = ip;
+            } else {
+                for (const auto& g : self.engine.wan_gateways) {
+                    if (g.port == wa.port && g.addr.v6 == ip->v6) {
+                        hop = g.addr;
+                    }
+                }
+            }
+            if (hop && !hop->v6) {
+                rte_be32_t h;
+                std::memcpy(&h, hop->bytes.data(), 4);
+                _neigh.want(dp->info.port_id, h);
+                if (auto mac = _neigh.lookup(dp->info.port_id, h)) {
+                    path.next_hop_mac = *mac;
+                }
+            } else if (hop) {
+                for (const auto& nb : self.engine.neighbours) {  // IPv6: static neighbours (no NDP yet)
+                    if (nb.addr == *hop) {
+                        rte_ether_addr m;
+                        std::memcpy(m.addr_bytes, nb.mac.data(), 6);
+                        path.next_hop_mac = m;
+                    }
+                }
+            }
+            const peer_path* old = _peers->path(static_cast<uint16_t>(n.id));
+            bool changed = old == nullptr || old->kind != path.kind || !(old->ip == path.ip) ||
+                           old->udp_port != path.udp_port || old->next_hop_mac.has_value() != path.next_hop_mac.has_value() ||
+                           (path.next_hop_mac && !rte_is_same_ether_addr(&*old->next_hop_mac, &*path.next_hop_mac));
+            if (changed) {
+                _peers->set_path(static_cast<uint16_t>(n.id), path);
+                _dirty = true;
+            }
+            break;
+        }
+    }
+}
+
+void daemon::transmit(rte_mbuf* m) {
+    // The control thread has no tx queue of its own: worker 0 sends for it.
+    if (rte_ring_sp_enqueue(_from_control[0], m) != 0) {
+        rte_pktmbuf_free(m);
+        ++_handshakes_unsent;
+    }
+}
+
+void daemon::send_handshake(const session::send_handshake& a) {
+    const auto len = static_cast<uint16_t>(a.bytes.size());
+    std::optional<transport::outer_template> tmpl;
+    uint16_t port_id = 0;
+    if (!a.destination.empty()) {
+        auto src = decode(a.destination);
+        if (!src) {
+            ++_handshakes_unsent;
+            return;
+        }
+        for (const auto& p : _ports) {
+            if (p.info.port_id == src->port_id) {
+                transport::endpoint_pair ep;
+                ep.src_mac = p.info.mac;
+                ep.dst_mac = src->mac;
+                ep.src_ip = transport::is_ipv6(src->k) ? transport::ip_address::from_v6(
+                                                             *reinterpret_cast<const uint8_t(*)[16]>(_base.local.ipv6.data()))
+                                                       : transport::ip_address::from_v4(_base.local.ipv4);
+                ep.dst_ip = src->ip;
+                // The answer goes to the peer's configured udp-port, not to the source port:
+                // senders use one source port per lane (for the receiver's RSS), and a receiver
+                // only accepts its own udp-port (docs/protocol.md). NAT port mapping is not
+                // supported on the udp transport.
+                ep.dst_port = 655;
+                for (const auto& n : _cfg.nodes) {
+                    if (n.id == a.peer) {
+                        ep.dst_port = n.udp_port;
+                    }
+                }
+                ep.ip_proto = _cfg.global.ip_proto;
+                ep.icmp_type = transport::is_ipv6(src->k) ? transport::icmp6_type_for(_cfg.global.icmp_type)
+                                                          : _cfg.global.icmp_type;
+                tmpl = transport::build_template(src->k, ep);
+                port_id = p.info.port_id;
+            }
+        }
+    } else if (const peer_path* path = _peers->path(a.peer); path != nullptr && path->next_hop_mac) {
+        transport::endpoint_pair ep;
+        ep.src_mac = path->src_mac;
+        ep.dst_mac = *path->next_hop_mac;
+        ep.src_ip = path->src_ip;
+        ep.dst_ip = path->ip;
+        ep.dst_port = path->udp_port;
+        ep.ip_proto = _cfg.global.ip_proto;
+        ep.icmp_type = transport::is_ipv6(path->kind) ? transport::icmp6_type_for(_cfg.global.icmp_type)
+                                                      : _cfg.global.icmp_type;
+        tmpl = transport::build_template(path->kind, ep);
+        port_id = path->port_id;
+    }
+    if (!tmpl) {
+        ++_handshakes_unsent;  // no path yet (neighbour unresolved): the retry timer tries again
+        return;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(_pool);
+    if (m == nullptr) {
+        ++_handshakes_unsent;
+        return;
+    }
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(tmpl->len + len)));
+    std::memcpy(p + tmpl->len, a.bytes.data(), len);
+    transport::write_outer(*tmpl, p, len, static_cast<uint16_t>(40000 + (_base.self_id % 64) * 16 + 15));
+    m->port = port_id;
+    transmit(m);
+}
+
+// An empty authenticated data packet with the current send key, on the control thread's own
+// lane (engine::limits::max_lanes - 1) so it never shares a counter with a worker.
+void daemon::send_keepalive(uint16_t peer) {
+    auto cs = _peers->control_sender(peer);
+    if (!cs) {
+        return;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(_pool);
+    if (m == nullptr) {
+        return;
+    }
+    const uint16_t dvpe_len = transport::data_overhead;
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(cs->tmpl->len + dvpe_len)));
+    auto* dh = reinterpret_cast<transport::data_header*>(p + cs->tmpl->len);
+    constexpr uint16_t lane = engine::limits::max_lanes - 1;
+    (void)transport::init_data_header(*dh, _base.self_id, peer, cs->key_id, lane, cs->counter, false);
+    auto nonce = transport::nonce(lane, cs->counter);
+    uint8_t* tag = p + cs->tmpl->len + sizeof(transport::data_header);
+    crypto::aead_packet pk{tag, 0, sizeof(transport::data_header), reinterpret_cast<uint8_t*>(dh), nonce.data(), tag};
+    _ctl_crypto->seal_burst(*cs->key, std::span<crypto::aead_packet>(&pk, 1));
+    transport::write_outer(*cs->tmpl, p, dvpe_len, static_cast<uint16_t>(40000 + (_base.self_id % 64) * 16 + 15));
+    _peers->bump_control_counter(peer);
+    m->port = cs->port_id;
+    transmit(m);
+}
+
+void daemon::execute(session::actions& acts) {
+    for (auto& a : acts) {
+        std::visit(overloaded{
+                       [&](session::send_handshake& x) { send_handshake(x); },
+                       [&](session::install_keys& x) {
+                           _peers->install(x.keys, x.role == session::key_role::current);
+                           _dirty = true;
+                       },
+                       [&](session::promote_keys& x) {
+                           _peers->promote(x.peer, x.recv_key_id);
+                           _dirty = true;
+                       },
+                       [&](session::retire_key& x) {
+                           _peers->retire(x.peer, x.key_id);
+                           _dirty = true;
+                       },
+                       [&](session::send_keepalive& x) { send_keepalive(x.peer); },
+                       [&](session::event& x) {
+                           const node_conf* n = nullptr;
+                           for (const auto& c : _cfg.nodes) {
+                               if (c.id == x.peer) {
+                                   n = &c;
+                               }
+                           }
+                           log::notice("node " + (n ? n->name : std::to_string(x.peer)) + " " +
+                                       std::string(session::to_string(x.kind)));
+                       },
+                   },
+                   a);
+    }
+    acts.clear();
+}
+
+void daemon::on_handshake_mbuf(rte_mbuf* m) {
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    const auto c = transport::classify(frame, rte_pktmbuf_data_len(m), _base.local);
+    if (c.reason != transport::classify_reason::ok) {
+        return;
+    }
+    source_addr src{};
+    src.k = c.k;
+    src.port_id = m->port;
+    src.ip = c.src_ip;
+    src.udp_port = c.src_port;
+    std::memcpy(src.mac.addr_bytes, frame + 6, 6);
+    const auto bytes = encode(src);
+    std::span<const uint8_t> msg(frame + c.dvpe_offset, c.dvpe_len);
+    const bool under_load = rte_ring_count(_to_control) > rte_ring_get_capacity(_to_control) / 2;
+    session::actions acts;
+    _sessions->on_handshake_packet(msg, bytes, clock_now(), under_load, acts);
+    // A peer without a configured address is reached where its handshakes come from.
+    if (msg.size() >= sizeof(transport::dvpe_header)) {
+        const auto* h = reinterpret_cast<const transport::dvpe_header*>(msg.data());
+        const uint16_t from = transport::src_id(*h);
+        for (const auto& a : acts) {
+            if (const auto* ik = std::get_if<session::install_keys>(&a); ik != nullptr && ik->keys.peer_id == from) {
+                _learned_endpoint[from] = bytes;
+                update_paths();
+            }
+        }
+    }
+    execute(acts);
+}
+
+// Data-plane activity per peer, from the workers' counters (no per-packet messages).
+void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
+    for (uint16_t id : _sessions->peer_ids()) {
+        peer_feedback cur;
+        uint8_t key_id = 0;
+        for (const auto& w : _workers) {
+            const auto& ns = w->peer_stats()[id];
+            cur.rx += ns.rx_packets.load();
+            cur.keepalives += ns.keepalives.load();
+            cur.tx += ns.tx_packets.load();
+            cur.no_session += ns.no_session.load();
+            if (ns.rx_packets.load() + ns.keepalives.load() != 0) {
+                key_id = static_cast<uint8_t>(ns.last_rx_key_id.load());
+            }
+        }
+        peer_feedback& last = _feedback[id];
+        if (cur.rx != last.rx) {
+            _sessions->on_authenticated_packet(id, key_id, false, now, acts);
+        } else if (cur.keepalives != last.keepalives) {
+            _sessions->on_authenticated_packet(id, key_id, true, now, acts);
+        }
+        if (cur.tx != last.tx) {
+            _sessions->on_data_sent(id, now);
+        }
+        if (cur.no_session != last.no_session) {
+            _sessions->on_packets_queued(id, now, acts);
+        }
+        last = cur;
+    }
+}
+
+void daemon::sessions_iteration() {
+    const auto now = clock_now();
+    session::actions acts;
+    const uint64_t tsc = rte_rdtsc();
+    if (tsc >= _next_feedback_tsc) {
+        feedback(now, acts);
+        update_paths();
+        _next_feedback_tsc = tsc + rte_get_tsc_hz() / 20;  // 50 ms
+    }
+    _sessions->tick(now, acts);
+    execute(acts);
+    if (_dirty) {
+        _snap->publish(_peers->build(_base));
+        _dirty = false;
+    }
+    _rcu->poll();
+}
+
+}  // namespace control
