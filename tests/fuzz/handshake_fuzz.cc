@@ -13,6 +13,7 @@
 // random inputs as a unit test.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>

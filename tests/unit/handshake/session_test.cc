@@ -152,11 +152,6 @@ struct sim {
             const bool ok = it != x.recv.end() && it->second == p.key;
             if (!p.keepalive) {
                 ++(ok ? data_delivered : data_lost);
-                if (!ok && getenv("SIM_DEBUG")) {
-                    fprintf(stderr, "lost at %.3f to node %d key %u (has:", now / 1e9, i, p.key_id);
-                    for (auto& [k, v] : x.recv) fprintf(stderr, " %u", k);
-                    fprintf(stderr, ")\n");
-                }
             }
             if (ok) {
                 x.m->on_authenticated_packet(x.peer, p.key_id, p.keepalive, clock_at(now), out);
