@@ -47,7 +47,7 @@ const char* gcm_expand(key_state& ks, std::span<const uint8_t> key) noexcept {
 
 // One GCM call on kernel slot [0] or [1]. The adaptive backend branches to one of two call sites
 // instead of indexing the pointer arrays with the computed slot: measured on open at 512-1024 B,
-// the indexed form ran 6-11 % slower than a fixed kernel, the two call sites as fast (each site's
+// the indexed form ran 4-11 % slower than a fixed kernel, the two call sites as fast (each site's
 // target is always the same, and the branch follows the burst's size mix).
 template <bool Adaptive, bool Seal>
 inline void gcm_call(const key_state& ks, gcm_context_data& ctx, const aead_packet& p, uint8_t* tag) noexcept {
