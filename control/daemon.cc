@@ -21,6 +21,7 @@
 #include "control/control_socket.hh"
 #include "control/log.hh"
 #include "crypto/init.hh"
+#include "transports/kind.hh"
 
 namespace control {
 
@@ -140,6 +141,26 @@ queue_layout compute_queue_layout(const config& cfg) {
     return out;
 }
 
+unsigned overlay_mtu(const config& cfg) {
+    const node_conf& self = cfg.self_node();
+    bool v4 = false, v6 = false;
+    for (const auto& wa : self.engine.wan_addresses) {
+        (wa.addr.v6 ? v6 : v4) = true;
+    }
+    unsigned worst = 0;
+    for (auto k : {transport::kind::udp4, transport::kind::udp6, transport::kind::rawip4, transport::kind::rawip6,
+                   transport::kind::icmp4, transport::kind::icmp6}) {
+        const bool fam = transport::is_ipv6(k) ? v6 : v4;
+        const bool on = (transport::is_udp(k) && (self.protocols & proto_udp)) ||
+                        (transport::is_rawip(k) && (self.protocols & proto_rawip)) ||
+                        (transport::is_icmp(k) && (self.protocols & proto_icmp));
+        if (fam && on) {
+            worst = std::max<unsigned>(worst, transport::inner_l3_overhead(k));
+        }
+    }
+    return std::min(cfg.global.mtu - 66, cfg.global.mtu - worst);
+}
+
 crypto::aead_choice resolve_cipher(const config& cfg) {
     if (!crypto::init()) {
         throw std::runtime_error("cannot initialise the crypto library (libsodium)");
@@ -228,7 +249,7 @@ void daemon::setup() {
         s.tx_desc = static_cast<uint16_t>(l.tx_descriptors);
         s.pool = _pool;
         if (pc.role == port_role::overlay) {
-            s.mtu = static_cast<uint16_t>(_cfg.overlay_mtu());
+            s.mtu = static_cast<uint16_t>(overlay_mtu(_cfg));
             s.mac = to_ether(node_mac(self.id));
             s.promiscuous = true;  // a bridged site LAN carries foreign MACs
         }

@@ -60,6 +60,10 @@ struct queue_layout {
 };
 queue_layout compute_queue_layout(const config& cfg);
 
+/// The overlay (TAP) MTU: the smaller of GVPE's `mtu - 66` and `mtu` minus the largest overhead
+/// of the transports this node can use (IPv6 underlay costs 20 bytes more; docs/protocol.md).
+unsigned overlay_mtu(const config& cfg);
+
 /// Resolves `cipher` and `crypto-backend` to a runnable AEAD (crypto/ registry and CPU probe).
 /// Throws std::runtime_error saying why not: unknown, not compiled in, not runnable on this CPU.
 /// The null suite is accepted only when named explicitly (`cipher = null`) in a build with

@@ -232,6 +232,8 @@ void daemon::update_paths() {
             path.kind = *kind;
             path.ip = to_tip(*ip);
             path.udp_port = udp_port;
+            path.ip_proto = _cfg.global.ip_proto;
+            path.icmp_type = ip->v6 ? transport::icmp6_type_for(_cfg.global.icmp_type) : _cfg.global.icmp_type;
             path.port_id = dp->info.port_id;
             path.src_ip = to_tip(wa.addr);
             path.src_mac = dp->info.mac;
@@ -263,7 +265,8 @@ void daemon::update_paths() {
             }
             const peer_path* old = _peers->path(static_cast<uint16_t>(n.id));
             bool changed = old == nullptr || old->kind != path.kind || !(old->ip == path.ip) ||
-                           old->udp_port != path.udp_port || old->next_hop_mac.has_value() != path.next_hop_mac.has_value() ||
+                           old->udp_port != path.udp_port || old->icmp_type != path.icmp_type ||
+                           old->ip_proto != path.ip_proto || old->next_hop_mac.has_value() != path.next_hop_mac.has_value() ||
                            (path.next_hop_mac && !rte_is_same_ether_addr(&*old->next_hop_mac, &*path.next_hop_mac));
             if (changed) {
                 _peers->set_path(static_cast<uint16_t>(n.id), path);
@@ -325,9 +328,8 @@ void daemon::send_handshake(const session::send_handshake& a) {
         ep.src_ip = path->src_ip;
         ep.dst_ip = path->ip;
         ep.dst_port = path->udp_port;
-        ep.ip_proto = _cfg.global.ip_proto;
-        ep.icmp_type = transport::is_ipv6(path->kind) ? transport::icmp6_type_for(_cfg.global.icmp_type)
-                                                      : _cfg.global.icmp_type;
+        ep.ip_proto = path->ip_proto;
+        ep.icmp_type = path->icmp_type;
         tmpl = transport::build_template(path->kind, ep);
         port_id = path->port_id;
     }

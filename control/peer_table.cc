@@ -107,6 +107,8 @@ void peer_table::set_path(uint16_t id, const peer_path& path) {
     ep.src_ip = path.src_ip;
     ep.dst_ip = path.ip;
     ep.dst_port = path.udp_port;
+    ep.ip_proto = path.ip_proto;
+    ep.icmp_type = path.icmp_type;
     auto t = transport::build_template(path.kind, ep);
     if (t) {
         p.tmpl = std::make_shared<transport::outer_template>(*t);

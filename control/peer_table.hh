@@ -35,6 +35,8 @@ struct peer_path {
     transport::kind kind = transport::kind::udp4;
     transport::ip_address ip;          // the peer's underlay address
     uint16_t udp_port = 655;           // the peer's udp-port
+    uint8_t ip_proto = 47;             // rawip: ip-proto
+    uint8_t icmp_type = 0;             // icmp: icmp-type (already mapped for ICMPv6)
     uint16_t port_id = 0;              // our WAN port towards it
     transport::ip_address src_ip;      // our address on that port
     rte_ether_addr src_mac{};

@@ -91,6 +91,10 @@ nlohmann::json daemon::status_json() const {
                            {"icmp_echo_replies", s.icmp_echo_replies.load()},
                            {"to_control", s.to_control.load()},
                            {"from_control", s.from_control.load()},
+                           {"encrypted", s.encrypted.load()},
+                           {"decrypted", s.decrypted.load()},
+                           {"keepalives", s.keepalives.load()},
+                           {"relayed", s.relayed.load()},
                            {"drops", drops_json(d)}});
     }
     j["workers"] = workers;
@@ -178,7 +182,7 @@ nlohmann::json daemon::config_json() const {
     j["node_id"] = self.id;
     j["nodes_count"] = _cfg.nodes.size();
     j["mtu"] = g.mtu;
-    j["overlay_mtu"] = _cfg.overlay_mtu();
+    j["overlay_mtu"] = overlay_mtu(_cfg);
     j["rekey"] = g.rekey;
     j["keepalive"] = g.keepalive;
     j["ifname"] = g.ifname;

@@ -68,6 +68,11 @@ def control_request(path, req, timeout=5.0):
         s.close()
 
 
+def wan_mac(i):
+    """The WAN MAC the test bed gives the i-th node (1-based, in Mesh order)."""
+    return "02:77:00:00:00:%02x" % i
+
+
 _live = []
 
 
@@ -186,6 +191,8 @@ class Mesh:
             wan, upl = "wan-" + name, "u-" + name
             sh(["ip", "link", "add", wan, "netns", n.ns, "type", "veth", "peer", "name", upl, "netns", self.underlay])
             sh(["ip", "link", "set", upl, "master", "br0", "up"], ns=self.underlay)
+            # Deterministic WAN MACs, so configs can name static (IPv6) neighbours.
+            sh(["ip", "link", "set", wan, "address", wan_mac(len(self.nodes))], ns=n.ns)
             sh(["ip", "link", "set", wan, "up"], ns=n.ns)
 
     @staticmethod
