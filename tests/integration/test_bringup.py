@@ -102,7 +102,8 @@ class BringUp(unittest.TestCase):
         for name in ("alpha", "beta"):
             st = self.node(name).ctl("status")
             for w in st["workers"]:
-                handled = w["arp_replies"] + w["icmp_echo_replies"] + w["to_control"] + sum(w["drops"].values())
+                handled = (w["arp_replies"] + w["icmp_echo_replies"] + w["to_control"] + sum(w["drops"].values()) +
+                           w["encrypted"] + w["decrypted"] + w["keepalives"] + w["relayed"])
                 self.assertEqual(w["rx_packets"], handled, json.dumps(w, indent=1))
             # the wan port's own rx counter agrees with what the workers saw on it
             wan = [p for p in st["ports"] if p["name"] == "wan0"][0]
@@ -132,7 +133,7 @@ class BringUp(unittest.TestCase):
     def test_7_config_reply(self):
         c = self.node("alpha").ctl("config")
         self.assertTrue(c["ok"])
-        self.assertEqual([x["name"] for x in c["nodes"]], ["alpha", "beta"])
+        self.assertEqual([x["name"] for x in c["nodes"]], ["alpha", "beta", "gamma"])
         self.assertEqual(c["overlay_mtu"], 1434)
         self.assertTrue(c["nodes"][0]["self"])
 
