@@ -14,6 +14,17 @@ namespace control {
 
 namespace {
 
+// "bad mac1" -> "bad_mac1": control-socket and telemetry keys are [A-Za-z0-9_].
+std::string key_name(std::string_view s) {
+    std::string k(s);
+    for (char& c : k) {
+        if (c == ' ' || c == '-') {
+            c = '_';
+        }
+    }
+    return k;
+}
+
 nlohmann::json drops_json(const std::array<uint64_t, engine::n_drop_reasons>& d) {
     nlohmann::json j = nlohmann::json::object();
     for (size_t r = 0; r < engine::n_drop_reasons; ++r) {
@@ -100,6 +111,23 @@ nlohmann::json daemon::status_json() const {
     j["workers"] = workers;
     j["drops"] = drops_json(total);
     j["peers"] = peers_json();
+    if (_sessions) {
+        const auto& hc = _sessions->protocol().stats();
+        nlohmann::json rej = nlohmann::json::object();
+        for (size_t r = 0; r < handshake::n_reject; ++r) {
+            rej[key_name(handshake::reject_names[r])] = hc.rejected[r];
+        }
+        j["handshake"] = {{"received_initiations", hc.received_initiations},
+                          {"received_responses", hc.received_responses},
+                          {"received_cookie_replies", hc.received_cookie_replies},
+                          {"sent_initiations", hc.sent_initiations},
+                          {"sent_responses", hc.sent_responses},
+                          {"sent_cookie_replies", hc.sent_cookie_replies},
+                          {"completed_initiator", hc.completed_initiator},
+                          {"completed_responder", hc.completed_responder},
+                          {"unsent", _handshakes_unsent},
+                          {"rejected", rej}};
+    }
     return j;
 }
 
@@ -132,7 +160,7 @@ nlohmann::json daemon::peers_json() const {
         nlohmann::json failed = nlohmann::json::object();
         for (size_t r = 0; r < handshake::n_reject; ++r) {
             if (st->stats.failed[r] != 0) {
-                failed[std::string(handshake::reject_names[r])] = st->stats.failed[r];
+                failed[key_name(handshake::reject_names[r])] = st->stats.failed[r];
             }
         }
         const peer_path* path = _peers->path(id);

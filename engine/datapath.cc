@@ -129,6 +129,15 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot&
                 }
                 sent_any |= seal_one(c, s.peers[id], s, true);
             }
+            if (s.broadcast_to.size() + 1 < s.peers.size()) [[unlikely]] {
+                // Some peers have no session: tell the control thread there is demand (ondemand
+                // peers connect on it, e.g. on the ARP request that precedes any unicast).
+                for (const peer_entry& p : s.peers) {
+                    if (p.node_id != 0 && !p.tx_ready) {
+                        _peer_stats[p.node_id].no_session.add();
+                    }
+                }
+            }
             if (sent_any) {
                 _stats.encrypted.add();
                 rte_pktmbuf_free(m);
