@@ -175,7 +175,8 @@ crypto::aead_choice resolve_cipher(const config& cfg) {
     return *c;
 }
 
-daemon::daemon(config cfg) : _cfg(std::move(cfg)), _started(std::chrono::steady_clock::now()) {
+daemon::daemon(config cfg, daemon_options opt)
+    : _cfg(std::move(cfg)), _opt(opt), _started(std::chrono::steady_clock::now()) {
     try {
         setup();
     } catch (...) {
@@ -191,6 +192,18 @@ void daemon::request_stop() noexcept { g_stop.store(true, std::memory_order_rela
 void daemon::setup() {
     const node_conf& self = _cfg.self_node();
     const engine_layout& l = self.engine;
+    if (_opt.benchmark_static_keys) {
+        for (const auto& p : l.ports) {
+            if (!driver_is(p.devargs, "net_pcap") && !driver_is(p.devargs, "net_null") &&
+                !driver_is(p.devargs, "net_ring")) {
+                throw std::runtime_error("--benchmark-static-keys refused: port " + p.name + " (" + p.devargs +
+                                         ") is not net_pcap, net_null or net_ring; fixed keys never touch a network");
+            }
+        }
+        for (int i = 0; i < 3; ++i) {
+            log::warn("*** BENCHMARK MODE: fixed, public session keys, no handshakes. Never use on a network. ***");
+        }
+    }
     _cipher = resolve_cipher(_cfg);
     log::info("cipher " + std::string(crypto::name(_cipher.cipher)) + " with backend " +
               std::string(crypto::name(_cipher.impl)));
@@ -387,7 +400,12 @@ void daemon::setup() {
             wan_ports.push_back(p.name);
         }
     }
-    setup_sessions(wan_ports);
+    if (_opt.benchmark_static_keys) {
+        setup_base(wan_ports);
+        install_benchmark_keys();
+    } else {
+        setup_sessions(wan_ports);
+    }
 
     // 8. control socket
     _socket_path = _cfg.expand_path(_cfg.global.control_socket);
@@ -473,7 +491,7 @@ void daemon::handle_control_packets() {
                     update_paths();
                 }
             } else if (_sessions) {
-                on_handshake_mbuf(m);
+                on_handshake_mbuf(m);  // benchmark mode: handshakes are ignored
             }
             rte_pktmbuf_free(m);
         }

@@ -70,10 +70,20 @@ unsigned overlay_mtu(const config& cfg);
 /// -Dsuite_null=true; the caller logs loudly when it is used.
 crypto::aead_choice resolve_cipher(const config& cfg);
 
+struct daemon_options {
+    /// BENCHMARK ONLY: no handshakes; every pair of nodes uses fixed keys derived from the two
+    /// node ids (anyone can compute them). Refused unless every port is net_pcap, net_null or
+    /// net_ring, so it cannot run on a real network. For perf/ (docs/performance.md).
+    bool benchmark_static_keys = false;
+};
+
+/// The fixed session key node `from` uses to send to node `to` in benchmark mode.
+std::array<uint8_t, 32> benchmark_key(uint16_t from, uint16_t to);
+
 class daemon {
 public:
     /// Applies the config. Throws std::runtime_error naming what failed (startup is fatal).
-    explicit daemon(config cfg);
+    explicit daemon(config cfg, daemon_options opt = {});
     ~daemon();
     daemon(const daemon&) = delete;
     daemon& operator=(const daemon&) = delete;
@@ -95,6 +105,8 @@ private:
     void resolve_neighbours();
     // sessions and the data plane (daemon_sessions.cc)
     void setup_sessions(const std::vector<std::string>& wan_ports);
+    void setup_base(const std::vector<std::string>& wan_ports);
+    void install_benchmark_keys();
     void sessions_iteration();
     void on_handshake_mbuf(rte_mbuf* m);
     void execute(session::actions& acts);
@@ -107,6 +119,7 @@ private:
     nlohmann::json peers_json() const;
 
     config _cfg;
+    daemon_options _opt;
     crypto::aead_choice _cipher{};
     std::chrono::steady_clock::time_point _started;
     std::unique_ptr<pmd::eal> _eal;

@@ -16,6 +16,7 @@
 #include "control/daemon.hh"
 #include "control/keys.hh"
 #include "control/log.hh"
+#include "crypto/hash.hh"
 #include "transports/classify.hh"
 #include "transports/outer.hh"
 #include "transports/wire.hh"
@@ -119,6 +120,31 @@ void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
     sc.keepalive_s = _cfg.global.keepalive;
     sc.rekey_s = _cfg.global.rekey;
     _sessions = std::make_unique<session::manager>(std::move(sc));
+
+    setup_base(wan_ports);
+
+    const auto now = clock_now();
+    session::actions acts;
+    for (const auto& n : _cfg.nodes) {
+        if (n.id == self.id) {
+            continue;
+        }
+        auto pub = load_public_key(public_key_path(_cfg, n.name));
+        if (!pub) {
+            log::warn("node " + n.name + ": " + pub.error() + "; no session with it");
+            continue;
+        }
+        if (!_sessions->set_peer(session::make_peer_conf(n, pub->bytes), now, acts)) {
+            log::warn("node " + n.name + ": public key refused by the handshake");
+        }
+    }
+    update_paths();
+    execute(acts);
+    _snap->publish(_peers->build(_base));
+}
+
+void daemon::setup_base(const std::vector<std::string>& wan_ports) {
+    const node_conf& self = _cfg.self_node();
     _peers = std::make_unique<peer_table>(_cipher, static_cast<unsigned>(self.engine.worker_lcores.size()),
                                           static_cast<uint16_t>(self.id));
     auto ctx = crypto::aead_context::create();
@@ -126,7 +152,6 @@ void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
         throw std::runtime_error("cannot create the control thread's crypto context: " + ctx.error());
     }
     _ctl_crypto.emplace(std::move(ctx.value()));
-
     // What the workers need besides peers: who we are, where decrypted frames go, what we speak.
     _base.self_id = static_cast<uint16_t>(self.id);
     const auto mac = node_mac(self.id);
@@ -166,23 +191,31 @@ void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
     }
     _base.local.enabled = enabled;
 
-    const auto now = clock_now();
-    session::actions acts;
+}
+
+std::array<uint8_t, 32> benchmark_key(uint16_t from, uint16_t to) {
+    const std::string label = "dvpe benchmark key " + std::to_string(from) + "->" + std::to_string(to);
+    std::array<uint8_t, 32> k{};
+    (void)crypto::blake2b(k, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(label.data()), label.size()));
+    return k;
+}
+
+// Benchmark mode: sessions with every peer from fixed keys (key id 1 both ways), no handshake.
+void daemon::install_benchmark_keys() {
+    const node_conf& self = _cfg.self_node();
     for (const auto& n : _cfg.nodes) {
         if (n.id == self.id) {
             continue;
         }
-        auto pub = load_public_key(public_key_path(_cfg, n.name));
-        if (!pub) {
-            log::warn("node " + n.name + ": " + pub.error() + "; no session with it");
-            continue;
-        }
-        if (!_sessions->set_peer(session::make_peer_conf(n, pub->bytes), now, acts)) {
-            log::warn("node " + n.name + ": public key refused by the handshake");
-        }
+        handshake::session_keys k;
+        k.peer_id = static_cast<uint16_t>(n.id);
+        k.send_key_id = 1;
+        k.recv_key_id = 1;
+        k.send = crypto::secret<32>(std::span<const uint8_t, 32>(benchmark_key(static_cast<uint16_t>(self.id), k.peer_id)));
+        k.recv = crypto::secret<32>(std::span<const uint8_t, 32>(benchmark_key(k.peer_id, static_cast<uint16_t>(self.id))));
+        _peers->install(k, true);
     }
     update_paths();
-    execute(acts);
     _snap->publish(_peers->build(_base));
 }
 
@@ -471,6 +504,19 @@ void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
 }
 
 void daemon::sessions_iteration() {
+    if (!_sessions) {  // benchmark mode: paths only
+        const uint64_t t = rte_rdtsc();
+        if (t >= _next_feedback_tsc) {
+            update_paths();
+            _next_feedback_tsc = t + rte_get_tsc_hz() / 20;
+        }
+        if (_dirty) {
+            _snap->publish(_peers->build(_base));
+            _dirty = false;
+        }
+        _rcu->poll();
+        return;
+    }
     const auto now = clock_now();
     session::actions acts;
     const uint64_t tsc = rte_rdtsc();

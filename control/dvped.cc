@@ -29,6 +29,9 @@ constexpr const char* usage_text =
     "  -D, --foreground   do not detach; log to stderr as well as syslog\n"
     "  -l, --log-level L  noise|trace|debug|info|notice|warn|error|critical (default info)\n"
     "      --check        load and validate the configuration, print warnings and exit\n"
+    "      --benchmark-static-keys\n"
+    "                     BENCHMARK ONLY: fixed public keys, no handshakes; refused unless every\n"
+    "                     port is net_pcap, net_null or net_ring (perf/, docs/performance.md)\n"
     "  -h, --help         this text\n"
     "var=value overrides a setting after the file is read (as a global default);\n"
     "node.var=value overrides it in that node's section.\n";
@@ -67,11 +70,13 @@ int main(int argc, char** argv) {
     control::load_options opt;
     bool foreground = false;
     bool check_only = false;
+    control::daemon_options dopt;
     std::optional<control::log_level> cli_level;
     static const option long_opts[] = {{"config", required_argument, nullptr, 'c'},
                                        {"foreground", no_argument, nullptr, 'D'},
                                        {"log-level", required_argument, nullptr, 'l'},
                                        {"check", no_argument, nullptr, 'C'},
+                                       {"benchmark-static-keys", no_argument, nullptr, 'B'},
                                        {"help", no_argument, nullptr, 'h'},
                                        {nullptr, 0, nullptr, 0}};
     int c;
@@ -92,6 +97,9 @@ int main(int argc, char** argv) {
             break;
         case 'C':
             check_only = true;
+            break;
+        case 'B':
+            dopt.benchmark_static_keys = true;
             break;
         case 'h':
             std::cout << usage_text;
@@ -150,7 +158,7 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     try {
-        control::daemon d(std::move(cfg.value()));
+        control::daemon d(std::move(cfg.value()), dopt);
         d.run();
     } catch (const std::exception& e) {
         control::log::error(std::string("dvped: ") + e.what());

@@ -133,7 +133,7 @@ nlohmann::json daemon::status_json() const {
 
 nlohmann::json daemon::peers_json() const {
     nlohmann::json arr = nlohmann::json::array();
-    if (!_sessions) {
+    if (!_sessions || !_peers) {
         return arr;
     }
     const auto now = clock_now();
