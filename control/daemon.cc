@@ -285,6 +285,20 @@ void daemon::setup() {
         _ports.push_back(std::move(dp));
     }
 
+    // Hook scripts: if-up once the overlay interface exists (asynchronous, serialised).
+    _hooks = std::make_unique<hook_runner>(_cfg);
+    for (size_t i = 0; i < l.ports.size(); ++i) {
+        if (l.ports[i].role == port_role::overlay) {
+            std::string dev = ql.devargs[i];
+            std::string ifname = _cfg.global.ifname;
+            if (auto pos = dev.find(",iface="); pos != std::string::npos) {
+                ifname = dev.substr(pos + 7, dev.find(',', pos + 7) - (pos + 7));
+            }
+            _hooks->on_if_up(ifname, overlay_mtu(_cfg));
+            break;
+        }
+    }
+
     // 4. the read-only port table the workers use
     _port_table.index_of.fill(-1);
     for (size_t i = 0; i < _ports.size(); ++i) {
@@ -443,6 +457,10 @@ void daemon::teardown() noexcept {
         _workers_running = false;
     }
     _workers.clear();
+    if (_hooks) {
+        _hooks->drain(std::chrono::milliseconds(2000));
+        _hooks.reset();
+    }
     _snap.reset();
     _rcu.reset();  // frees what was retired
     _sessions.reset();
@@ -533,6 +551,7 @@ void daemon::control_iteration() {
     _server->poll(10);
     handle_control_packets();
     sessions_iteration();
+    _hooks->poll();
     uint64_t now = rte_rdtsc();
     if (now >= _next_neigh_tsc) {
         resolve_neighbours();

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/config.hh"
+#include "control/hooks.hh"
 #include "crypto/aead.hh"
 #include "control/peer_table.hh"
 #include "control/session.hh"
@@ -151,6 +152,7 @@ private:
     std::map<uint16_t, std::vector<uint8_t>> _learned_endpoint;  // from handshakes, for peers without hostname
     uint64_t _next_feedback_tsc = 0;
     uint64_t _handshakes_unsent = 0;                  // no path / no buffer
+    std::unique_ptr<hook_runner> _hooks;              // if-up, node-up/down/change scripts
 };
 
 }  // namespace control

@@ -434,6 +434,22 @@ void daemon::execute(session::actions& acts) {
                            }
                            log::notice("node " + (n ? n->name : std::to_string(x.peer)) + " " +
                                        std::string(session::to_string(x.kind)));
+                           std::string proto = "udp", ipstr;
+                           uint16_t port = 0;
+                           if (const peer_path* pp = _peers->path(x.peer)) {
+                               proto = transport::is_udp(pp->kind) ? "udp" : transport::is_rawip(pp->kind) ? "rawip" : "icmp";
+                               ip_addr ip;
+                               ip.v6 = pp->ip.v6;
+                               ip.bytes = pp->ip.bytes;
+                               ipstr = ip.str();
+                               port = transport::is_udp(pp->kind) ? pp->udp_port : 0;
+                           }
+                           const std::string si = hook_destsi(proto, ipstr, port);
+                           switch (x.kind) {
+                           case session::event_kind::node_up: _hooks->on_node_up(x.peer, si, ipstr, port); break;
+                           case session::event_kind::node_down: _hooks->on_node_down(x.peer, si, ipstr, port); break;
+                           case session::event_kind::node_change: _hooks->on_node_change(x.peer, si, ipstr, port); break;
+                           }
                        },
                    },
                    a);

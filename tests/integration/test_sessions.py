@@ -206,5 +206,56 @@ print(n)
             mesh.cleanup()
 
 
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class Hooks(unittest.TestCase):
+    def test_if_up_node_up_node_down_environment(self):
+        out = tempfile.mkdtemp(prefix="dvpe-hooks-")
+        conf = to.write_conf(["alpha", "beta"], "udp", extra="if-up = if-up.sh\nnode-up = node-up.sh\n"
+                                                             "node-down = node-down.sh\nkeepalive = 3\n"
+                                                             "if-up-data = hello")
+        for name in ("if-up", "node-up", "node-down"):
+            path = os.path.join(conf, name + ".sh")
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\nenv > %s/%s-$NODENAME-$$.env\n" % (out, name))
+            os.chmod(path, 0o755)
+        try:
+            mesh = tb.Mesh(to.node_ips(["alpha", "beta"], False), conf)
+        finally:
+            shutil.rmtree(conf)
+
+        def envs(kind, node):
+            res = []
+            for f in sorted(os.listdir(out)):
+                if f.startswith("%s-%s-" % (kind, node)):
+                    with open(os.path.join(out, f)) as fh:
+                        res.append(dict(l.rstrip("\n").split("=", 1) for l in fh if "=" in l))
+            return res
+
+        try:
+            a, b = mesh.nodes["alpha"], mesh.nodes["beta"]
+            a.start()
+            b.start()
+            wait_for(lambda: envs("node-up", "alpha"), 20, "node-up on alpha")
+            (ifup,) = envs("if-up", "alpha")
+            for k, v in {"IFNAME": "dvpe0", "MTU": "1434", "NODENAME": "alpha", "NODEID": "1",
+                         "MAC": "fe:fd:80:00:00:01", "NODES": "2", "NODENAME_2": "beta",
+                         "MAC_2": "fe:fd:80:00:00:02", "IFUPDATA": "hello", "CONFBASE": mesh.confdir}.items():
+                self.assertEqual(ifup.get(k), v, k)
+            up = envs("node-up", "alpha")[0]
+            for k, v in {"DESTNODE": "beta", "DESTID": "2", "STATE": "up", "DESTSI": "udp/10.77.0.2:655",
+                         "DESTIP": "10.77.0.2", "DESTPORT": "655", "NODENAME": "alpha"}.items():
+                self.assertEqual(up.get(k), v, k)
+            # beta goes away: alpha declares it down after keepalive + 15 s of silence
+            b.stop()
+            wait_for(lambda: envs("node-down", "alpha"), 30, "node-down on alpha")
+            down = envs("node-down", "alpha")[0]
+            self.assertEqual(down.get("STATE"), "down")
+            self.assertEqual(down.get("DESTNODE"), "beta")
+            self.assertEqual(len(envs("node-up", "alpha")), 1)  # no rekey-driven down/up pairs
+        finally:
+            mesh.cleanup()
+            shutil.rmtree(out)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
