@@ -301,7 +301,9 @@ private:
         const engine_layout& e = n.engine;
         location wl = e.worker_lcores_where.file.empty() ? n.where : e.worker_lcores_where;
         location cl = e.control_lcore_where.file.empty() ? n.where : e.control_lcore_where;
-        unsigned cpus = n_cpus();
+        // With `eal-args = --lcores ...` the EAL maps lcore ids to CPUs itself (several lcores may
+        // share a CPU), so lcore ids are only bounded by RTE_MAX_LCORE; the EAL checks the map.
+        unsigned cpus = e.eal_args.find("--lcores") != std::string::npos ? limits::max_lcores : n_cpus();
         std::set<unsigned> seen;
         for (unsigned l : e.worker_lcores) {
             if (!seen.insert(l).second) {

@@ -147,6 +147,7 @@ private:
     bool _dirty = false;                              // republish the snapshot
     struct peer_feedback {
         uint64_t rx = 0, keepalives = 0, tx = 0, no_session = 0;
+        bool counter_limit_reported = false;
     };
     std::map<uint16_t, peer_feedback> _feedback;
     std::map<uint16_t, std::vector<uint8_t>> _learned_endpoint;  // from handshakes, for peers without hostname

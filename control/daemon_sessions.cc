@@ -489,16 +489,22 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
 }
 
 // Data-plane activity per peer, from the workers' counters (no per-packet messages).
+// A lane rekeys after 2^48 packets under one key (far below the 2^60 the replay window
+// accepts, and far beyond what `rekey` seconds carry at line rate).
+constexpr uint64_t counter_rekey_limit = uint64_t{1} << 48;
+
 void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
     for (uint16_t id : _sessions->peer_ids()) {
         peer_feedback cur;
         uint8_t key_id = 0;
+        uint64_t max_counter = 0;
         for (const auto& w : _workers) {
             const auto& ns = w->peer_stats()[id];
             cur.rx += ns.rx_packets.load();
             cur.keepalives += ns.keepalives.load();
             cur.tx += ns.tx_packets.load();
             cur.no_session += ns.no_session.load();
+            max_counter = std::max(max_counter, ns.tx_counter.load());
             if (ns.rx_packets.load() + ns.keepalives.load() != 0) {
                 key_id = static_cast<uint8_t>(ns.last_rx_key_id.load());
             }
@@ -514,6 +520,13 @@ void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
         }
         if (cur.no_session != last.no_session) {
             _sessions->on_packets_queued(id, now, acts);
+        }
+        // Rekey long before a lane counter could approach the nonce space (docs/protocol.md).
+        if (max_counter > counter_rekey_limit && !last.counter_limit_reported) {
+            _sessions->on_counter_limit(id, now, acts);
+            cur.counter_limit_reported = true;
+        } else {
+            cur.counter_limit_reported = max_counter > counter_rekey_limit && last.counter_limit_reported;
         }
         last = cur;
     }

@@ -70,6 +70,7 @@ bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot
         lane.counter = 0;
     }
     const uint64_t ctr = lane.counter++;
+    _peer_stats[p.node_id].tx_counter.set(lane.counter);
     auto* dh = reinterpret_cast<transport::data_header*>(outer + p.tmpl.len);
     (void)transport::init_data_header(*dh, s.self_id, p.node_id, p.tx_key_id, static_cast<uint16_t>(_s.worker_idx),
                                       ctr, full_frame);
@@ -270,7 +271,7 @@ bool worker::ingress_dvpe(rte_mbuf* m, const port_ctx&, const dataplane_snapshot
     }
     const uint64_t ctr = transport::counter(*h);
     replay* w = &slot->windows->at(_s.worker_idx, lane);
-    if (!w->would_accept(ctr)) {
+    if (!w->would_accept(ctr) && !_s.benchmark_replay_off) {  // benchmark_replay_off: worker.hh
         drop(m, drop_reason::replayed);
         return true;
     }
@@ -307,7 +308,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             continue;
         }
         // Only an authenticated counter moves the window (a forged one must not).
-        if (!it.window->accept(it.counter)) {
+        if (!it.window->accept(it.counter) && !_s.benchmark_replay_off) {
             drop(m, drop_reason::replayed);  // a duplicate within this burst
             continue;
         }

@@ -99,6 +99,7 @@ struct node_stats {
     counter keepalives;                // authenticated empty packets from the node
     counter no_session;                // frames for the node dropped for want of a session
     counter last_rx_key_id;            // key id of the latest authenticated packet (for rekey)
+    counter tx_counter;                // this worker's lane counter under the current send key
 };
 
 }  // namespace engine

@@ -16,8 +16,10 @@ std::vector<std::string> build_eal_args(const eal_options& opt) {
     for (unsigned l : opt.worker_lcores) {
         lcores += "," + std::to_string(l);
     }
-    a.push_back("-l");
-    a.push_back(lcores);
+    if (opt.extra_args.find("--lcores") == std::string::npos) {  // --lcores maps them itself
+        a.push_back("-l");
+        a.push_back(lcores);
+    }
     a.push_back("--main-lcore");
     a.push_back(std::to_string(opt.main_lcore));
     if (!opt.file_prefix.empty()) {

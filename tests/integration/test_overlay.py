@@ -174,6 +174,38 @@ class Transports(unittest.TestCase):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class TwoWorkers(unittest.TestCase):
+    """Two worker lcores per node (three lcores mapped onto the two CPUs with --lcores): the
+    multiqueue TAP spreads inner flows over both workers, each seals on its own lane with its own
+    UDP source port, and the receiver's net_af_packet fan-out spreads the lanes over its workers."""
+
+    def test_several_flows_use_both_workers_on_both_sides(self):
+        extra = "\n".join(["worker-lcores = 1,2", "eal-args = --lcores=0@0,1@1,2@1",
+                            "queue-map = wan0 0 1", "queue-map = wan0 1 2", "queue-map = tap0 0 1",
+                            "queue-map = tap0 1 2"])
+        m = OverlayMesh(["alpha", "beta"], "udp", extra=extra)
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            srv = subprocess.Popen(["ip", "netns", "exec", b.ns, "iperf3", "-s", "-1"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            r = a.sh(["iperf3", "-c", overlay_ip(2), "-t", "4", "-P", "8", "-J"], check=False)
+            srv.wait(15)
+            self.assertEqual(r.returncode, 0, r.stdout[-1500:])
+            for n in (a, b):
+                st = n.ctl("status")
+                self.assertEqual([w["lcore"] for w in st["workers"]], [1, 2])
+                for w in st["workers"]:
+                    self.assertGreater(w["rx_packets"], 100, (n.name, w))
+                    self.assertGreater(w["encrypted"] + w["decrypted"], 100, (n.name, w))
+                d = st["drops"]
+                self.assertEqual(d["auth_failed"], 0, d)
+                self.assertEqual(d["replayed"], 0, d)
+        finally:
+            m.cleanup()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Mesh3(unittest.TestCase):
     def test_three_nodes_all_pairs(self):
         names = ["alpha", "beta", "gamma"]

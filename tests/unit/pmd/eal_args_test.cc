@@ -31,6 +31,17 @@ TEST(eal_args, hugepages_and_pci) {
     EXPECT_EQ(pmd::build_eal_args(o), want);
 }
 
+TEST(eal_args, lcores_map_replaces_the_list) {
+    pmd::eal_options o;
+    o.main_lcore = 0;
+    o.worker_lcores = {1, 2};
+    o.hugepages = false;
+    o.extra_args = "--lcores=0@0,1@1,2@1";
+    std::vector<std::string> want{"dvped", "--main-lcore", "0", "--no-huge", "-m", "512", "--no-pci",
+                                  "--lcores=0@0,1@1,2@1"};
+    EXPECT_EQ(pmd::build_eal_args(o), want);
+}
+
 TEST(devargs, pci_or_vdev) {
     EXPECT_TRUE(pmd::is_pci_devargs("0000:01:00.0"));
     EXPECT_TRUE(pmd::is_pci_devargs("01:00.1"));
