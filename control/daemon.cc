@@ -201,7 +201,8 @@ void daemon::setup() {
             }
         }
         for (int i = 0; i < 3; ++i) {
-            log::warn("*** BENCHMARK MODE: fixed, public session keys, no handshakes. Never use on a network. ***");
+            log::warn("*** BENCHMARK MODE: fixed, public session keys, no handshakes, replay window ignored. Never use "
+                      "on a network. ***");
         }
     }
     _cipher = resolve_cipher(_cfg);
@@ -373,6 +374,7 @@ void daemon::setup() {
         ws.qsbr = _rcu.get();
         ws.pool = _pool;
         ws.cipher = _cipher;
+        ws.benchmark_replay_off = _opt.benchmark_static_keys;  // BENCHMARK ONLY (engine/worker.hh)
         ws.lcore_id = l.worker_lcores[w];
         ws.worker_idx = w;
         ws.ports = &_port_table;

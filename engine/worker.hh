@@ -85,6 +85,10 @@ struct worker_setup {
     rcu* qsbr = nullptr;                 // this worker is RCU reader `worker_idx`
     rte_mempool* pool = nullptr;         // for broadcast copies
     crypto::aead_choice cipher{};        // for this worker's crypto context
+    // BENCHMARK ONLY (dvped --benchmark-static-keys, perf/dataplane_bench.py): the replay window
+    // is still consulted (same cost) but its verdict is ignored, so a looped capture decrypts on
+    // every pass. Never set otherwise.
+    bool benchmark_replay_off = false;
 };
 
 class worker {
