@@ -16,6 +16,7 @@
 #include "control/daemon.hh"
 #include "control/keys.hh"
 #include "control/log.hh"
+#include "control/routing.hh"
 #include "crypto/hash.hh"
 #include "transports/classify.hh"
 #include "transports/outer.hh"
@@ -224,8 +225,13 @@ void daemon::install_benchmark_keys() {
 // peer itself, else the port's gateway) and its MAC from the neighbour table.
 void daemon::update_paths() {
     const node_conf& self = _cfg.self_node();
+    std::vector<const node_conf*> routed;
     for (const auto& n : _cfg.nodes) {
         if (n.id == self.id) {
+            continue;
+        }
+        if (!admits_direct(self, n) || !admits_direct(n, self)) {
+            routed.push_back(&n);  // allow-direct / deny-direct: only through a router
             continue;
         }
         std::optional<ip_addr> ip = ip_addr::parse(n.hostname);
@@ -246,6 +252,7 @@ void daemon::update_paths() {
         }
         auto kind = choose_transport(self.protocols, n.protocols, ip->v6);
         if (!kind) {
+            routed.push_back(&n);  // no common transport: only through a router
             continue;
         }
         for (const auto& wa : self.engine.wan_addresses) {
@@ -299,13 +306,37 @@ void daemon::update_paths() {
             const peer_path* old = _peers->path(static_cast<uint16_t>(n.id));
             bool changed = old == nullptr || old->kind != path.kind || !(old->ip == path.ip) ||
                            old->udp_port != path.udp_port || old->icmp_type != path.icmp_type ||
-                           old->ip_proto != path.ip_proto || old->next_hop_mac.has_value() != path.next_hop_mac.has_value() ||
+                           old->ip_proto != path.ip_proto || old->via != path.via || old->next_hop_mac.has_value() != path.next_hop_mac.has_value() ||
                            (path.next_hop_mac && !rte_is_same_ether_addr(&*old->next_hop_mac, &*path.next_hop_mac));
             if (changed) {
                 _peers->set_path(static_cast<uint16_t>(n.id), path);
                 _dirty = true;
             }
             break;
+        }
+    }
+    // Peers we may not or cannot reach directly go through the router GVPE's rules pick among
+    // the nodes we have a session with; the packets keep the peer as dvpe destination.
+    auto connected = [&](unsigned id) {
+        if (!_sessions) {
+            return _peers->path(static_cast<uint16_t>(id)) != nullptr;
+        }
+        auto st = _sessions->status(static_cast<uint16_t>(id), clock_now());
+        return st && st->state == session::peer_state::up;
+    };
+    for (const node_conf* n : routed) {
+        const peer_path* old = _peers->path(static_cast<uint16_t>(n->id));
+        auto r = find_router(_cfg, self, *n, connected);
+        const peer_path* rp = r ? _peers->path(static_cast<uint16_t>(*r)) : nullptr;
+        if (rp == nullptr || rp->via != 0) {
+            continue;
+        }
+        peer_path p = *rp;
+        p.via = static_cast<uint16_t>(*r);
+        if (old == nullptr || old->via != p.via || old->next_hop_mac.has_value() != p.next_hop_mac.has_value()) {
+            log::info("node " + n->name + " is reached through router node " + std::to_string(*r));
+            _peers->set_path(static_cast<uint16_t>(n->id), p);
+            _dirty = true;
         }
     }
 }

@@ -41,6 +41,7 @@ struct peer_path {
     transport::ip_address src_ip;      // our address on that port
     rte_ether_addr src_mac{};
     std::optional<rte_ether_addr> next_hop_mac;  // resolved neighbour (peer or gateway)
+    uint16_t via = 0;                  // router node carrying our packets to the peer (0: direct)
 };
 
 class peer_table {

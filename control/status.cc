@@ -195,6 +195,7 @@ nlohmann::json daemon::peers_json() const {
             jp["transport"] = std::string(transport::kind_name(path->kind));
             jp["address"] = ip.str();
             jp["next_hop_resolved"] = path->next_hop_mac.has_value();
+            jp["via"] = path->via;
         }
         arr.push_back(jp);
     }

@@ -221,6 +221,42 @@ class Mesh3(unittest.TestCase):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class Routed(unittest.TestCase):
+    """GVPE routing: alpha and beta may not talk directly (deny-direct), gamma is a router
+    (router-priority 2): their handshake and their traffic go through gamma, which relays the
+    sealed packets without holding any key of the alpha-beta session."""
+
+    def test_deny_direct_goes_through_router(self):
+        conf = write_conf(["alpha", "beta", "gamma"], "udp")
+        with open(os.path.join(conf, "gvpe.conf"), "a") as f:
+            f.write("\nnode = alpha\ndeny-direct = beta\nnode = gamma\nrouter-priority = 2\n")
+        m = OverlayMesh.__new__(OverlayMesh)
+        m.names = ["alpha", "beta", "gamma"]
+        try:
+            m.mesh = tb.Mesh(node_ips(m.names, False), conf)
+        finally:
+            subprocess.run(["rm", "-rf", conf])
+        try:
+            for i, n in enumerate(m.names, start=1):
+                m.node(n).start()
+                m.node(n).sh(["ip", "addr", "add", "10.88.0.%d/24" % i, "dev", "dvpe0"])
+            m.wait_up(timeout=30)
+            self.assertEqual(m.peer("alpha", "beta")["via"], 3)
+            self.assertEqual(m.peer("beta", "alpha")["via"], 3)
+            self.assertEqual(m.peer("alpha", "gamma")["via"], 0)
+            relayed0 = sum(w["relayed"] for w in m.node("gamma").ctl("status")["workers"])
+            r = m.node("alpha").sh(["ping", "-c", "4", "-i", "0.2", "-W", "2", overlay_ip(2)], check=False)
+            self.assertIn("4 received", r.stdout, r.stdout)
+            relayed = sum(w["relayed"] for w in m.node("gamma").ctl("status")["workers"]) - relayed0
+            self.assertGreaterEqual(relayed, 8)  # 4 requests + 4 replies, relayed sealed
+            for n in m.names:
+                d = m.node(n).ctl("status")["drops"]
+                self.assertEqual(d["auth_failed"], 0, d)
+        finally:
+            m.mesh.cleanup()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Attacks(unittest.TestCase):
     """Forged and replayed packets written into the underlay bridge."""
 
