@@ -468,6 +468,12 @@ void daemon::teardown() noexcept {
     _sessions.reset();
     _peers.reset();
     _server.reset();
+    for (auto& [peer, q] : _queued) {
+        for (auto& f : q) {
+            rte_pktmbuf_free(f.m);
+        }
+    }
+    _queued.clear();
     auto free_ring = [](rte_ring* r) {
         if (r == nullptr) {
             return;
@@ -505,6 +511,10 @@ void daemon::handle_control_packets() {
     while ((n = rte_ring_sc_dequeue_burst(_to_control, objs, 64, nullptr)) != 0) {
         for (unsigned i = 0; i < n; ++i) {
             auto* m = static_cast<rte_mbuf*>(objs[i]);
+            if (_base.has_overlay && m->port == _base.overlay_port_id) {
+                queue_frame(m);  // an overlay frame waiting for its session; owns m now
+                continue;
+            }
             if (auto sender = engine::parse_arp_sender(m)) {
                 if (_neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
                     log::info("neighbour " + ipv4_str(sender->first) + " is at " + pmd::mac_str(sender->second));

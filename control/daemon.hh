@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <optional>
 #include <memory>
@@ -154,6 +155,17 @@ private:
     uint64_t _next_feedback_tsc = 0;
     uint64_t _handshakes_unsent = 0;                  // no path / no buffer
     std::unique_ptr<hook_runner> _hooks;              // if-up, node-up/down/change scripts
+    // Overlay frames for peers without a session, oldest first (GVPE's max-queue/max-ttl).
+    struct queued_frame {
+        rte_mbuf* m;
+        uint64_t expires_tsc;
+    };
+    std::map<uint16_t, std::deque<queued_frame>> _queued;
+    uint64_t _queue_dropped = 0;                      // oldest dropped for max-queue, or expired
+    uint64_t _queue_sent = 0;                         // sent once the session came up
+    void queue_frame(rte_mbuf* m);
+    void flush_queues();
+    bool seal_from_control(uint16_t peer, rte_mbuf* m);
 };
 
 }  // namespace control

@@ -191,6 +191,7 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
         enabled |= transport::kind_bit(transport::kind::icmp4) | transport::kind_bit(transport::kind::icmp6);
     }
     _base.local.enabled = enabled;
+    _base.queue_without_session = true;
 
 }
 
@@ -439,6 +440,103 @@ void daemon::send_keepalive(uint16_t peer) {
     transmit(m);
 }
 
+void daemon::queue_frame(rte_mbuf* m) {
+    const auto peer = static_cast<uint16_t>(m->hash.usr);
+    const node_conf* n = nullptr;
+    for (const auto& c : _cfg.nodes) {
+        if (c.id == peer) {
+            n = &c;
+        }
+    }
+    if (n == nullptr) {
+        rte_pktmbuf_free(m);
+        ++_queue_dropped;
+        return;
+    }
+    // All queues together may hold at most a quarter of the mempool, so waiting frames can
+    // never starve the ports of buffers.
+    size_t total = 0;
+    for (const auto& [id, pq] : _queued) {
+        total += pq.size();
+    }
+    if (total >= _pool->size / 4) {
+        rte_pktmbuf_free(m);
+        ++_queue_dropped;
+        return;
+    }
+    auto& q = _queued[peer];
+    while (q.size() >= std::max(1u, n->max_queue)) {  // GVPE drops the oldest first
+        rte_pktmbuf_free(q.front().m);
+        q.pop_front();
+        ++_queue_dropped;
+    }
+    q.push_back({m, rte_rdtsc() + static_cast<uint64_t>(n->max_ttl * static_cast<double>(rte_get_tsc_hz()))});
+}
+
+// Seals one queued overlay frame on the control thread's lane and sends it (the rare path;
+// workers seal everything else). MACs are elided as the workers do.
+bool daemon::seal_from_control(uint16_t peer, rte_mbuf* m) {
+    auto cs = _peers->control_sender(peer);
+    if (!cs || m->nb_segs != 1 || rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) {
+        return false;
+    }
+    const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    const auto mac = node_mac(peer);
+    rte_ether_addr peer_mac;
+    std::copy(mac.begin(), mac.end(), peer_mac.addr_bytes);
+    const bool full = !rte_is_same_ether_addr(&eth->src_addr, &_base.self_mac) ||
+                      !rte_is_same_ether_addr(&eth->dst_addr, &peer_mac);
+    if (!full) {
+        rte_pktmbuf_adj(m, 2 * RTE_ETHER_ADDR_LEN);
+    }
+    const auto payload_len = static_cast<uint16_t>(rte_pktmbuf_data_len(m));
+    auto* outer = reinterpret_cast<uint8_t*>(
+        rte_pktmbuf_prepend(m, static_cast<uint16_t>(cs->tmpl->len + sizeof(transport::data_header))));
+    auto* tag = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, transport::aead_tag_size));
+    if (outer == nullptr || tag == nullptr) {
+        return false;
+    }
+    auto* dh = reinterpret_cast<transport::data_header*>(outer + cs->tmpl->len);
+    constexpr uint16_t lane = engine::limits::max_lanes - 1;
+    (void)transport::init_data_header(*dh, _base.self_id, peer, cs->key_id, lane, cs->counter, full);
+    auto nonce = transport::nonce(lane, cs->counter);
+    crypto::aead_packet pk{reinterpret_cast<uint8_t*>(dh) + sizeof(transport::data_header), payload_len,
+                           sizeof(transport::data_header), reinterpret_cast<uint8_t*>(dh), nonce.data(), tag};
+    _ctl_crypto->seal_burst(*cs->key, std::span<crypto::aead_packet>(&pk, 1));
+    transport::write_outer(*cs->tmpl, outer,
+                           static_cast<uint16_t>(sizeof(transport::data_header) + payload_len + transport::aead_tag_size),
+                           static_cast<uint16_t>(40000 + (_base.self_id % 64) * 16 + 15));
+    _peers->bump_control_counter(peer);
+    m->port = cs->port_id;
+    transmit(m);
+    return true;
+}
+
+void daemon::flush_queues() {
+    const uint64_t now = rte_rdtsc();
+    for (auto it = _queued.begin(); it != _queued.end();) {
+        auto& q = it->second;
+        while (!q.empty() && q.front().expires_tsc <= now) {  // max-ttl
+            rte_pktmbuf_free(q.front().m);
+            q.pop_front();
+            ++_queue_dropped;
+        }
+        if (_peers->control_sender(it->first)) {
+            while (!q.empty()) {
+                rte_mbuf* m = q.front().m;
+                q.pop_front();
+                if (seal_from_control(it->first, m)) {
+                    ++_queue_sent;
+                } else {
+                    rte_pktmbuf_free(m);
+                    ++_queue_dropped;
+                }
+            }
+        }
+        it = q.empty() ? _queued.erase(it) : std::next(it);
+    }
+}
+
 void daemon::execute(session::actions& acts) {
     for (auto& a : acts) {
         std::visit(overloaded{
@@ -590,6 +688,9 @@ void daemon::sessions_iteration() {
     if (_dirty) {
         _snap->publish(_peers->build(_base));
         _dirty = false;
+    }
+    if (!_queued.empty()) {
+        flush_queues();
     }
     _rcu->poll();
 }

@@ -149,6 +149,7 @@ std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::data
     s->has_overlay = base.has_overlay;
     s->overlay_port_id = base.overlay_port_id;
     s->router = base.router;
+    s->queue_without_session = base.queue_without_session;
     s->local = base.local;
     uint16_t max_id = 0;
     for (const auto& [id, p] : _peers) {

@@ -126,6 +126,8 @@ nlohmann::json daemon::status_json() const {
                           {"completed_initiator", hc.completed_initiator},
                           {"completed_responder", hc.completed_responder},
                           {"unsent", _handshakes_unsent},
+                          {"queued_frames_sent", _queue_sent},
+                          {"queued_frames_dropped", _queue_dropped},
                           {"rejected", rej}};
     }
     return j;

@@ -155,7 +155,12 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot&
         }
         if (!p->tx_ready) {
             _peer_stats[dst].no_session.add();  // tells the control thread there is demand
-            drop(m, drop_reason::no_session);
+            if (s.queue_without_session) {
+                m->hash.usr = dst;              // control queues it until the session is up
+                to_control(m);
+            } else {
+                drop(m, drop_reason::no_session);
+            }
             continue;
         }
         const bool full = !rte_is_same_ether_addr(&eth->src_addr, &s.self_mac);

@@ -71,6 +71,8 @@ struct dataplane_snapshot {
     bool has_overlay = false;
     uint16_t overlay_port_id = 0;            // where decrypted frames are delivered
     bool router = false;                     // router-priority >= 1: relay packets for others
+    bool queue_without_session = false;      // hand frames for peers without a session to control
+                                             // (max-queue/max-ttl) instead of dropping them
     transport::local_config local{};         // our underlay addresses and transports
     std::vector<peer_entry> peers;           // index = node id; [0] unused
     std::vector<uint16_t> broadcast_to;      // peers with tx_ready, for broadcast/multicast

@@ -60,6 +60,31 @@ class ConnectModes(unittest.TestCase):
         finally:
             m.cleanup()
 
+    def test_ondemand_queues_the_first_frame(self):
+        # With a static overlay neighbour (as GVPE's example if-up sets) the very first frame is
+        # a unicast: it waits in the max-queue queue while the handshake runs, then is sent.
+        m = to.OverlayMesh.__new__(to.OverlayMesh)
+        conf = to.write_conf(["alpha", "beta"], "udp", extra="connect = ondemand")
+        try:
+            m.names = ["alpha", "beta"]
+            m.mesh = tb.Mesh(to.node_ips(m.names, False), conf)
+        finally:
+            shutil.rmtree(conf)
+        try:
+            for i, n in enumerate(m.names, start=1):
+                m.node(n).start()
+                m.node(n).sh(["ip", "addr", "add", "10.88.0.%d/24" % i, "dev", "dvpe0"])
+                other = 3 - i
+                m.node(n).sh(["ip", "neigh", "add", "10.88.0.%d" % other, "lladdr", "fe:fd:80:00:00:%02x" % other,
+                              "dev", "dvpe0", "nud", "permanent"])
+            a = m.node("alpha")
+            time.sleep(1)
+            r = a.sh(["ping", "-c", "1", "-W", "5", "10.88.0.2"], check=False)
+            self.assertIn("1 received", r.stdout, r.stdout)
+            self.assertGreaterEqual(a.ctl("status")["handshake"]["queued_frames_sent"], 1)
+        finally:
+            m.cleanup()
+
     def test_never_accepts_but_does_not_initiate(self):
         # Everyone's entry for beta says never: alpha never initiates to beta; beta (whose entry
         # for alpha says always) does, and alpha accepts.
