@@ -178,7 +178,7 @@ hook_runner::~hook_runner() {
     if (_run) {
         signal_group(SIGKILL);
         int status = 0;
-        while (::waitpid(_run->pid, &status, 0) < 0 && errno == EINTR) {
+        while (!_run->reaped && ::waitpid(_run->pid, &status, 0) < 0 && errno == EINTR) {
         }
         log::warn("hooks: " + describe(_run->j) + " killed at shutdown");
         _run.reset();
@@ -314,10 +314,11 @@ void hook_runner::start_next() {
         envp.push_back(const_cast<char*>(s.c_str()));  // posix_spawn's signature; not written
     }
     envp.push_back(nullptr);
-    // As GVPE: /bin/sh -c; the path is quoted so a CONFDIR with spaces works.
+    // As GVPE: /bin/sh -c. The path is quoted so a CONFDIR with spaces works, and exec'd so the
+    // script is the process we spawned (no extra shell in between).
     std::string sh = "/bin/sh";
     std::string dash_c = "-c";
-    std::string cmd = shell_quote(j.path);
+    std::string cmd = "exec " + shell_quote(j.path);
     char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
 
     // The child: its own process group (so a timeout kills the script's children too), default
@@ -359,25 +360,38 @@ void hook_runner::start_next() {
 }
 
 void hook_runner::signal_group(int sig) {
-    // The child leads its own group (POSIX_SPAWN_SETPGROUP); fall back to the pid alone.
-    if (::kill(-_run->pid, sig) != 0) {
+    // The child leads its own group (POSIX_SPAWN_SETPGROUP), which outlives it while any member
+    // is left (Linux reuses no pid that is still a pgid); fall back to the pid while unreaped.
+    if (::kill(-_run->pid, sig) != 0 && !_run->reaped) {
         ::kill(_run->pid, sig);
     }
 }
 
 void hook_runner::check_running() {
-    int status = 0;
-    const pid_t w = ::waitpid(_run->pid, &status, WNOHANG);
-    if (w == _run->pid) {
-        finish(status);
-        return;
+    if (!_run->reaped) {
+        int status = 0;
+        const pid_t w = ::waitpid(_run->pid, &status, WNOHANG);
+        if (w == _run->pid) {
+            if (!_run->term_sent) {
+                finish(status);
+                return;
+            }
+            // Timed out and the script is gone, but what it started may ignore SIGTERM: the
+            // slot stays busy (runs stay serialised) until its group is empty or the grace ends.
+            _run->reaped = true;
+        } else if (w < 0 && errno != EINTR) {
+            // ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN?). The status is lost.
+            ++_counters.failed;
+            log::error("hooks: " + describe(_run->j) + ": exit status lost (" + errno_text(errno) +
+                       "); SIGCHLD must not be ignored");
+            _run.reset();
+            return;
+        }
     }
-    if (w < 0 && errno != EINTR) {
-        // ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN?). The status is lost.
-        ++_counters.failed;
-        log::error("hooks: " + describe(_run->j) + ": exit status lost (" + errno_text(errno) +
-                   "); SIGCHLD must not be ignored");
-        _run.reset();
+    // Done when the timed-out script's group is empty, or SIGKILL went out (orphans that are
+    // zombies still count as members until init reaps them: do not wait for that).
+    if (_run->reaped && (_run->kill_sent || ::kill(-_run->pid, 0) != 0)) {
+        finish(0);
         return;
     }
     if (_opt.timeout.count() <= 0) {
@@ -394,7 +408,10 @@ void hook_runner::check_running() {
     } else if (_run->term_sent && !_run->kill_sent && now >= _run->kill_at) {
         signal_group(SIGKILL);
         _run->kill_sent = true;
-        log::warn("hooks: " + describe(_run->j) + " ignored SIGTERM; sent SIGKILL");
+        log::warn("hooks: " + describe(_run->j) + ": process group still alive after SIGTERM; sent SIGKILL");
+        if (_run->reaped) {
+            finish(0);  // only orphans were left; SIGKILL cannot be ignored
+        }
     }
 }
 
@@ -438,7 +455,7 @@ void hook_runner::drain(std::chrono::milliseconds max) {
     if (_run) {
         signal_group(SIGKILL);
         int status = 0;
-        while (::waitpid(_run->pid, &status, 0) < 0 && errno == EINTR) {
+        while (!_run->reaped && ::waitpid(_run->pid, &status, 0) < 0 && errno == EINTR) {
         }
         if (!_run->term_sent) {
             ++_counters.timed_out;

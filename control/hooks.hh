@@ -146,6 +146,7 @@ private:
         std::chrono::steady_clock::time_point kill_at;  // valid when term_sent
         bool term_sent = false;
         bool kill_sent = false;
+        bool reaped = false;  // after a timeout: the script exited, its group may linger
     };
 
     void enqueue(job j);
