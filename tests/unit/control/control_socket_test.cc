@@ -310,7 +310,7 @@ TEST(control_server, pipelining_client_that_does_not_read) {
     }
     EXPECT_LT(f.srv->counters().requests, uint64_t(n));  // held back
     EXPECT_EQ(test::exchange(*f.srv, other, "{\"cmd\":\"ping\"}\n")["pong"], true);
-    auto rr = test::read_lines(*f.srv, c, n);
+    auto rr = test::read_lines(*f.srv, c, n, std::chrono::seconds(60));  // 10 MB of replies: slow under ASan on a busy machine
     size_t start = 0;
     int next = 0;
     for (size_t nl; (nl = rr.data.find('\n', start)) != std::string::npos; start = nl + 1) {

@@ -90,7 +90,7 @@ struct read_result {
 /// Polls the server and reads until \p n_lines newlines arrived, the connection closed, or
 /// \p timeout passed.
 inline read_result read_lines(control_server& srv, int fd, size_t n_lines,
-                              std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+                              std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     read_result r;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     char buf[65536];
