@@ -140,7 +140,8 @@ std::vector<std::string> hook_environment(const config& cfg, std::string_view if
         env.push_back(var("DESTIP", ev->destip));
         env.push_back(var("DESTPORT", std::to_string(ev->destport)));
         env.push_back(var("STATE", state_name(ev->kind)));
-        if (const size_t slash = ev->destsi.find('/'); slash != std::string::npos && slash > 0) {
+        if (const size_t slash = ev->destsi.find('/');
+            slash != std::string::npos && slash > 0 && !ev->destip.empty()) {
             const bool v6 = ev->destip.find(':') != std::string::npos;
             env.push_back(var("DVPE_TRANSPORT", ev->destsi.substr(0, slash) + (v6 ? "6" : "4")));
         }

@@ -58,7 +58,7 @@ struct hook_event {
 /// every node n (n = its wire id, the 1-based position unless node-id is given) NODENAME_n MAC_n
 /// IFUPDATA_n, then for a node event (\p ev non-null) DESTNODE DESTID DESTSI DESTIP DESTPORT
 /// STATE and dvpe's DVPE_TRANSPORT (udp4, rawip6, ...: DESTSI's protocol plus the family of
-/// DESTIP; left out when DESTSI is empty). Pure: does not read the process environment.
+/// DESTIP; left out when DESTSI or DESTIP is empty). Pure: does not read the process environment.
 /// \param ifname the overlay interface name (IFNAME)
 /// \param mtu the overlay MTU handed to the interface (MTU)
 /// \param ev the node event, or nullptr for if-up

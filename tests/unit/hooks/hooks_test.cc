@@ -231,6 +231,13 @@ TEST(HookEnvironment, NodeEventsTable) {
         // 4: an id not in the config: DESTNODE is the number; no DESTSI: no DVPE_TRANSPORT
         {{hook_kind::node_down, 99, "", "", 0},
          {"DESTNODE=99", "DESTID=99", "DESTSI=", "DESTIP=", "DESTPORT=0", "STATE=down"}},
+        // 5: no known address (DESTIP empty): no DVPE_TRANSPORT either
+        {{hook_kind::node_down, 2, "udp/:0", "", 0},
+         {"DESTNODE=b", "DESTID=2", "DESTSI=udp/:0", "DESTIP=", "DESTPORT=0", "STATE=down"}},
+        // 6: icmp over IPv6
+        {{hook_kind::node_up, 7, "icmp/[fd00::7]:0", "fd00::7", 0},
+         {"DESTNODE=c", "DESTID=7", "DESTSI=icmp/[fd00::7]:0", "DESTIP=fd00::7", "DESTPORT=0", "STATE=up",
+          "DVPE_TRANSPORT=icmp6"}},
     };
     const std::vector<std::string> head = hook_environment(cfg, "dvpe0", 1434, nullptr);
     int i = 0;
