@@ -59,9 +59,9 @@ class ConfigErrors(unittest.TestCase):
         self.assert_error_at(r, line_of(conf, "udp-port = 65536x"), "udp-port")
 
     def test_unknown_node(self):
-        r = self.run_dvped(DEMO, "gamma", "--check")
+        r = self.run_dvped(DEMO, "zeta", "--check")
         self.assertEqual(r.returncode, 1, r.stdout)
-        self.assertIn("gamma", r.stdout)
+        self.assertIn("zeta", r.stdout)
         self.assertIn("gvpe.conf", r.stdout)
 
     def test_bad_devargs_syntax(self):
