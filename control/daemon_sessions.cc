@@ -573,7 +573,7 @@ void daemon::execute(session::actions& acts) {
                                ipstr = ip.str();
                                port = transport::is_udp(pp->kind) ? pp->udp_port : 0;
                            }
-                           const std::string si = hook_destsi(proto, ipstr, port);
+                           const std::string si = ipstr.empty() ? std::string() : hook_destsi(proto, ipstr, port);
                            switch (x.kind) {
                            case session::event_kind::node_up: _hooks->on_node_up(x.peer, si, ipstr, port); break;
                            case session::event_kind::node_down: _hooks->on_node_down(x.peer, si, ipstr, port); break;
