@@ -305,6 +305,23 @@ std::string format_status(const json& st, const json* previous) {
     }
     out += '\n';
 
+    // Peers: session state, path and traffic (absent from daemons without sessions).
+    const json& peers = get_array(st, "peers");
+    if (!peers.empty()) {
+        text_table pt({"PEER", "ID", "STATE", "VIA", "TRANSPORT", "ADDRESS", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
+                       "KEY AGE", "HANDSHAKES"},
+                      {false, true, false, true, false, false, true, true, true, true, true, true});
+        for (const auto& p : peers) {
+            const double age = get_double(p, "key_age_s");
+            pt.add_row({get_str(p, "name"), u64(get_u64(p, "id")), get_str(p, "state"),
+                        get_u64(p, "via") != 0 ? u64(get_u64(p, "via")) : "-", get_str(p, "transport"),
+                        get_str(p, "address"), u64(get_u64(p, "rx_packets")), u64(get_u64(p, "rx_bytes")),
+                        u64(get_u64(p, "tx_packets")), u64(get_u64(p, "tx_bytes")),
+                        age > 0 ? format_duration(age) : "-", u64(get_u64(p, "handshakes_completed"))});
+        }
+        out += pt.str() + '\n';
+    }
+
     // Drops by reason, non-zero only (the reply lists every reason of the fixed list).
     const json& drops = get_object(st, "drops");
     const json& prev_drops = previous != nullptr ? get_object(*previous, "drops") : empty_object();
