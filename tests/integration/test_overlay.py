@@ -50,6 +50,19 @@ def write_conf(nodes, transport, v6=False, extra=""):
     return d
 
 
+def make_mesh(nodes, transport="udp", v6=False, extra="", append=""):
+    """A Mesh (not started) for `nodes` with a generated config; `append` goes after the node
+    sections (e.g. "node = beta\nconnect = never")."""
+    conf = write_conf(nodes, transport, v6, extra)
+    try:
+        if append:
+            with open(os.path.join(conf, "gvpe.conf"), "a") as f:
+                f.write("\n" + append + "\n")
+        return tb.Mesh(node_ips(nodes, v6), conf)
+    finally:
+        subprocess.run(["rm", "-rf", conf])
+
+
 def node_ips(nodes, v6):
     return {n: (("fd77::%d" % i) if v6 else ("10.77.0.%d" % i)) for i, n in enumerate(nodes, start=1)}
 
@@ -57,11 +70,7 @@ def node_ips(nodes, v6):
 class OverlayMesh:
     def __init__(self, nodes, transport, v6=False, extra=""):
         self.names = nodes
-        conf = write_conf(nodes, transport, v6, extra)
-        try:
-            self.mesh = tb.Mesh(node_ips(nodes, v6), conf)
-        finally:
-            subprocess.run(["rm", "-rf", conf])
+        self.mesh = make_mesh(nodes, transport, v6, extra)
         try:
             for n in self.mesh.nodes.values():
                 n.start()
@@ -227,15 +236,9 @@ class Routed(unittest.TestCase):
     sealed packets without holding any key of the alpha-beta session."""
 
     def test_deny_direct_goes_through_router(self):
-        conf = write_conf(["alpha", "beta", "gamma"], "udp")
-        with open(os.path.join(conf, "gvpe.conf"), "a") as f:
-            f.write("\nnode = alpha\ndeny-direct = beta\nnode = gamma\nrouter-priority = 2\n")
         m = OverlayMesh.__new__(OverlayMesh)
         m.names = ["alpha", "beta", "gamma"]
-        try:
-            m.mesh = tb.Mesh(node_ips(m.names, False), conf)
-        finally:
-            subprocess.run(["rm", "-rf", conf])
+        m.mesh = make_mesh(m.names, append="node = alpha\ndeny-direct = beta\nnode = gamma\nrouter-priority = 2")
         try:
             for i, n in enumerate(m.names, start=1):
                 m.node(n).start()

@@ -40,12 +40,8 @@ def wait_for(pred, timeout, what):
 class ConnectModes(unittest.TestCase):
     def test_ondemand_connects_on_traffic(self):
         m = to.OverlayMesh.__new__(to.OverlayMesh)
-        conf = to.write_conf(["alpha", "beta"], "udp", extra="connect = ondemand")
-        try:
-            m.names = ["alpha", "beta"]
-            m.mesh = tb.Mesh(to.node_ips(m.names, False), conf)
-        finally:
-            shutil.rmtree(conf)
+        m.names = ["alpha", "beta"]
+        m.mesh = to.make_mesh(m.names, extra="connect = ondemand")
         try:
             for i, n in enumerate(m.names, start=1):
                 m.node(n).start()
@@ -64,12 +60,8 @@ class ConnectModes(unittest.TestCase):
         # With a static overlay neighbour (as GVPE's example if-up sets) the very first frame is
         # a unicast: it waits in the max-queue queue while the handshake runs, then is sent.
         m = to.OverlayMesh.__new__(to.OverlayMesh)
-        conf = to.write_conf(["alpha", "beta"], "udp", extra="connect = ondemand")
-        try:
-            m.names = ["alpha", "beta"]
-            m.mesh = tb.Mesh(to.node_ips(m.names, False), conf)
-        finally:
-            shutil.rmtree(conf)
+        m.names = ["alpha", "beta"]
+        m.mesh = to.make_mesh(m.names, extra="connect = ondemand")
         try:
             for i, n in enumerate(m.names, start=1):
                 m.node(n).start()
@@ -88,15 +80,7 @@ class ConnectModes(unittest.TestCase):
     def test_never_accepts_but_does_not_initiate(self):
         # Everyone's entry for beta says never: alpha never initiates to beta; beta (whose entry
         # for alpha says always) does, and alpha accepts.
-        extra = ""
-        conf = to.write_conf(["alpha", "beta"], "udp")
-        with open(os.path.join(conf, "gvpe.conf"), "a") as f:
-            f.write("\nnode = beta\nconnect = never\n")
-        try:
-            mesh = tb.Mesh(to.node_ips(["alpha", "beta"], False), conf)
-        finally:
-            shutil.rmtree(conf)
-        del extra
+        mesh = to.make_mesh(["alpha", "beta"], append="node = beta\nconnect = never")
         try:
             a, b = mesh.nodes["alpha"], mesh.nodes["beta"]
             a.start()
@@ -108,13 +92,7 @@ class ConnectModes(unittest.TestCase):
             mesh.cleanup()
 
     def test_disabled_never_comes_up(self):
-        conf = to.write_conf(["alpha", "beta"], "udp")
-        with open(os.path.join(conf, "gvpe.conf"), "a") as f:
-            f.write("\nnode = beta\nconnect = disabled\n")
-        try:
-            mesh = tb.Mesh(to.node_ips(["alpha", "beta"], False), conf)
-        finally:
-            shutil.rmtree(conf)
+        mesh = to.make_mesh(["alpha", "beta"], append="node = beta\nconnect = disabled")
         try:
             a, b = mesh.nodes["alpha"], mesh.nodes["beta"]
             a.start()
@@ -145,11 +123,7 @@ class ConnectModes(unittest.TestCase):
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Keys(unittest.TestCase):
     def test_wrong_key_never_up_and_counted(self):
-        conf = to.write_conf(["alpha", "beta"], "udp")
-        try:
-            mesh = tb.Mesh(to.node_ips(["alpha", "beta"], False), conf)
-        finally:
-            shutil.rmtree(conf)
+        mesh = to.make_mesh(["alpha", "beta"])
         beta_dir = tempfile.mkdtemp(prefix="dvpe-beta-")
         try:
             # beta runs with a fresh key pair that alpha does not know
@@ -175,11 +149,7 @@ class Keys(unittest.TestCase):
             shutil.rmtree(beta_dir)
 
     def test_mismatched_private_key_refuses_to_start(self):
-        conf = to.write_conf(["alpha", "beta"], "udp")
-        try:
-            mesh = tb.Mesh(to.node_ips(["alpha", "beta"], False), conf)
-        finally:
-            shutil.rmtree(conf)
+        mesh = to.make_mesh(["alpha", "beta"])
         try:
             shutil.copy(os.path.join(mesh.confdir, "hostkeys", "beta"), os.path.join(mesh.confdir, "hostkeys", "alpha"))
             a = mesh.nodes["alpha"]
@@ -193,11 +163,7 @@ class Keys(unittest.TestCase):
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Flood(unittest.TestCase):
     def test_garbage_flood_leaves_handshakes_working(self):
-        conf = to.write_conf(["alpha", "beta"], "udp")
-        try:
-            mesh = tb.Mesh(to.node_ips(["alpha", "beta"], False), conf)
-        finally:
-            shutil.rmtree(conf)
+        mesh = to.make_mesh(["alpha", "beta"])
         try:
             a, b = mesh.nodes["alpha"], mesh.nodes["beta"]
             a.start()
