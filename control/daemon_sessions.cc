@@ -276,6 +276,7 @@ void daemon::update_paths() {
             path.ip_proto = _cfg.global.ip_proto;
             path.icmp_type = ip->v6 ? transport::icmp6_type_for(_cfg.global.icmp_type) : _cfg.global.icmp_type;
             path.port_id = dp->info.port_id;
+            path.mtu = dp->info.mtu != 0 ? dp->info.mtu : static_cast<uint16_t>(_cfg.global.mtu);
             path.src_ip = to_tip(wa.addr);
             path.src_mac = dp->info.mac;
             std::optional<ip_addr> hop;

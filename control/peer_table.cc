@@ -175,6 +175,7 @@ std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::data
             e.tx_key_id = p.current->key_id;
             e.tx_generation = p.current->generation;
             e.tx_port_id = p.path->port_id;
+            e.tx_mtu = p.path->mtu;
             e.udp_sport_base = static_cast<uint16_t>(40000 + (_self % 64) * 16);
             e.tmpl = *p.tmpl;
             s->owned.push_back(p.current->key);

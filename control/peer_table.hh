@@ -38,6 +38,7 @@ struct peer_path {
     uint8_t ip_proto = 47;             // rawip: ip-proto
     uint8_t icmp_type = 0;             // icmp: icmp-type (already mapped for ICMPv6)
     uint16_t port_id = 0;              // our WAN port towards it
+    uint16_t mtu = 1500;               // that port's MTU
     transport::ip_address src_ip;      // our address on that port
     rte_ether_addr src_mac{};
     std::optional<rte_ether_addr> next_hop_mac;  // resolved neighbour (peer or gateway)

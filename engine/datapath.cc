@@ -58,6 +58,11 @@ bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot
         rte_pktmbuf_adj(m, mac_pair_len);
     }
     const auto payload_len = static_cast<uint16_t>(rte_pktmbuf_data_len(m));
+    // The IP packet on the wire is everything after the outer Ethernet header.
+    if (p.tmpl.len - transport::ether_header_size + hdr_len + payload_len + tag_len > p.tx_mtu) [[unlikely]] {
+        drop(m, drop_reason::too_big);  // TODO(ICMP too big toward the sender, issue 5): count only
+        return false;
+    }
     auto* outer = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(hdr_len + p.tmpl.len)));
     auto* tag = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, tag_len));
     if (outer == nullptr || tag == nullptr) [[unlikely]] {

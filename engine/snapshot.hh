@@ -59,6 +59,7 @@ struct peer_entry {
     uint32_t tx_generation = 0;              // new for every send key: lanes restart their counter
     const crypto::aead_key* tx_key = nullptr;
     uint16_t tx_port_id = 0;                 // the WAN port towards the peer (or its router)
+    uint16_t tx_mtu = 1500;                  // that port's MTU: larger sealed packets are dropped
     uint16_t udp_sport_base = 0;             // lane w uses udp_sport_base + w
     rte_ether_addr mac{};                    // the peer's overlay MAC fe:fd:80:00:HH:LL
     std::array<rx_key_slot, limits::rx_keys_per_peer> rx{};

@@ -48,6 +48,7 @@ enum class drop_reason : uint8_t {
     no_route,            // packet to relay, but no session to its destination
     no_overlay,          // decrypted frame, but this node has no overlay port
     no_buffer,           // no mbuf (broadcast copy) or no head/tailroom for the headers
+    too_big,             // sealed packet would exceed the WAN MTU (overlay frame above the overlay MTU)
     count_
 };
 
@@ -59,6 +60,7 @@ inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
     "unhandled_icmp", "unhandled_arp",   "control_ring_full", "no_session",    "tx_failed",
     "disabled_transport", "bad_header",  "unknown_node",      "to_self",       "unknown_key", "replayed",
     "auth_failed",    "not_router",      "no_route",          "no_overlay",    "no_buffer",
+    "too_big",
 };
 
 constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }

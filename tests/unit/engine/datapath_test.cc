@@ -221,6 +221,7 @@ protected:
             ASSERT_TRUE(t.has_value());
             e.tmpl = *t;
             e.tx_port_id = n.wan.id;
+            e.tx_mtu = 1500;
             e.udp_sport_base = 40000;
             e.tx_ready = true;
             s->broadcast_to.push_back(p);
@@ -328,6 +329,18 @@ TEST_P(datapath, unicast_frames_arrive_byte_for_byte) {
     EXPECT_EQ(_nodes[2].w->stats().decrypted.load(), 5u);
     EXPECT_EQ(_nodes[2].w->peer_stats()[1].rx_packets.load(), 5u);
     EXPECT_EQ(_nodes[1].w->peer_stats()[2].tx_packets.load(), 5u);
+    expect_accounted();
+}
+
+TEST_P(datapath, frames_above_the_wan_mtu_are_counted_not_sent) {
+    // 1500-byte WAN MTU: an IPv4 udp packet carries at most 1500 - 20 - 8 - 32 = 1440 plaintext
+    // bytes (ethertype + L3) for the MACs-elided frame; one byte more is too big.
+    const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
+    inject(_nodes[1].ovl.rx, overlay_frame(node_mac(2), node_mac(1), max_plain - 2));      // fits
+    inject(_nodes[1].ovl.rx, overlay_frame(node_mac(2), node_mac(1), max_plain - 2 + 1));  // too big
+    run(1);
+    EXPECT_EQ(take(_nodes[1].wan.tx).size(), 1u);
+    EXPECT_EQ(drops(1, engine::drop_reason::too_big), 1u);
     expect_accounted();
 }
 
