@@ -138,6 +138,9 @@ class Env:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        # DPDK leaves its runtime dirs behind; ours are the file prefixes of n1, n2 and testpmd.
+        for prefix in ("dvpe-n1", "dvpe-n2", "dvpe-dpbench-tp"):
+            shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
         if not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
         else:
