@@ -3,7 +3,7 @@
 
     ns <tag>-u   bridge br0 (underlay; raw frames injected and captured here)
        |  u-<node>
-    <tag>-<node>   dvped: wan0 = net_af_packet on wan-<node> (02:77:00:00:00:0N)
+    <tag>-<node>   dvped: wan0 = net_af_packet on wan-<node> (02:77:00:00:00:0N; TwoWorkers: a memif)
                    tap0 = net_tap dvpe0 (fe:fd:80:00:00:0N), overlay address 10.88.0.N/24
 
 For each transport (udp, rawip, icmp) over IPv4 and IPv6: sessions come up, ping and iperf3 TCP
@@ -25,8 +25,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dvpe_netns as tb  # noqa: E402
 
 
-def write_conf(nodes, transport, v6=False, extra=""):
-    """nodes: list of names; returns a confdir with gvpe.conf for them."""
+def af_packet_wan(i, name):
+    return "net_af_packet0,iface=wan-%s" % name
+
+
+def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan):
+    """nodes: list of names; returns a confdir with gvpe.conf for them. wan(i, name) gives the
+    devargs of node i's WAN port (default: net_af_packet on its veth)."""
     d = tempfile.mkdtemp(prefix="dvpe-conf-")
     lines = [
         "enable-%s = yes" % transport,
@@ -38,7 +43,7 @@ def write_conf(nodes, transport, v6=False, extra=""):
     for i, name in enumerate(nodes, start=1):
         ip = ("fd77::%d" % i) if v6 else ("10.77.0.%d" % i)
         lines += ["", "node = %s" % name, "hostname = %s" % ip,
-                  "port = wan0 wan net_af_packet0,iface=wan-%s" % name,
+                  "port = wan0 wan %s" % wan(i, name),
                   "port = tap0 overlay net_tap0",
                   "wan-address = wan0 %s/%d" % (ip, 64 if v6 else 24)]
         if v6:
@@ -50,10 +55,10 @@ def write_conf(nodes, transport, v6=False, extra=""):
     return d
 
 
-def make_mesh(nodes, transport="udp", v6=False, extra="", append=""):
+def make_mesh(nodes, transport="udp", v6=False, extra="", append="", wan=af_packet_wan):
     """A Mesh (not started) for `nodes` with a generated config; `append` goes after the node
     sections (e.g. "node = beta\nconnect = never")."""
-    conf = write_conf(nodes, transport, v6, extra)
+    conf = write_conf(nodes, transport, v6, extra, wan)
     try:
         if append:
             with open(os.path.join(conf, "gvpe.conf"), "a") as f:
@@ -68,9 +73,9 @@ def node_ips(nodes, v6):
 
 
 class OverlayMesh:
-    def __init__(self, nodes, transport, v6=False, extra=""):
+    def __init__(self, nodes, transport, v6=False, extra="", wan=af_packet_wan):
         self.names = nodes
-        self.mesh = make_mesh(nodes, transport, v6, extra)
+        self.mesh = make_mesh(nodes, transport, v6, extra, wan=wan)
         try:
             for n in self.mesh.nodes.values():
                 n.start()
@@ -184,21 +189,34 @@ class Transports(unittest.TestCase):
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class TwoWorkers(unittest.TestCase):
-    """Two worker lcores per node (three lcores mapped onto the two CPUs with --lcores): the
-    multiqueue TAP spreads inner flows over both workers, each seals on its own lane with its own
-    UDP source port, and the receiver's net_af_packet fan-out spreads the lanes over its workers."""
+    """Two worker lcores per node (three lcores mapped onto the two CPUs with --lcores), the WAN
+    a two-queue memif between the nodes. Each worker seals on its own lane and sends on its own
+    tx queue; memif hands tx queue i to the other side's rx queue i, so lane i is opened by the
+    receiver's worker i and neither the lane-to-queue mapping nor the test depends on a kernel
+    flow hash (net_af_packet's fan-out hashes with a per-boot seed: two lanes share a queue there
+    half of the time). The multiqueue TAP spreads the 16 inner TCP flows over the workers (a flow
+    stays on the queue its replies arrive on, so all 16 on one worker has odds 2^-15)."""
 
     def test_several_flows_use_both_workers_on_both_sides(self):
         extra = "\n".join(["worker-lcores = 1,2", "eal-args = --lcores=0@0,1@1,2@1",
                             "queue-map = wan0 0 1", "queue-map = wan0 1 2", "queue-map = tap0 0 1",
                             "queue-map = tap0 1 2"])
-        m = OverlayMesh(["alpha", "beta"], "udp", extra=extra)
+        sockdir = tempfile.mkdtemp(prefix="dvpe-memif-")
+
+        def memif_wan(i, name):
+            return "net_memif0,role=%s,id=0,socket=%s/wan.sock,socket-abstract=no,mac=%s" % (
+                "server" if i == 1 else "client", sockdir, tb.wan_mac(i))
+        try:
+            m = OverlayMesh(["alpha", "beta"], "udp", extra=extra, wan=memif_wan)
+        except Exception:
+            subprocess.run(["rm", "-rf", sockdir])
+            raise
         try:
             a, b = m.node("alpha"), m.node("beta")
             srv = subprocess.Popen(["ip", "netns", "exec", b.ns, "iperf3", "-s", "-1"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
-            r = a.sh(["iperf3", "-c", overlay_ip(2), "-t", "4", "-P", "8", "-J"], check=False)
+            r = a.sh(["iperf3", "-c", overlay_ip(2), "-t", "4", "-P", "16", "-J"], check=False)
             srv.wait(15)
             self.assertEqual(r.returncode, 0, r.stdout[-1500:])
             for n in (a, b):
@@ -212,6 +230,7 @@ class TwoWorkers(unittest.TestCase):
                 self.assertEqual(d["replayed"], 0, d)
         finally:
             m.cleanup()
+            subprocess.run(["rm", "-rf", sockdir])
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
