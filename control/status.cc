@@ -100,6 +100,7 @@ nlohmann::json daemon::status_json() const {
                            {"busy_cycles", s.busy_cycles.load()},
                            {"arp_replies", s.arp_replies.load()},
                            {"icmp_echo_replies", s.icmp_echo_replies.load()},
+                           {"too_big_answers", s.too_big_answers.load()},
                            {"to_control", s.to_control.load()},
                            {"from_control", s.from_control.load()},
                            {"encrypted", s.encrypted.load()},

@@ -20,6 +20,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/worker.hh"
@@ -32,6 +33,7 @@ namespace engine {
 namespace {
 
 constexpr uint16_t mac_pair_len = 2 * RTE_ETHER_ADDR_LEN;
+constexpr int ether_type_len = 2;
 constexpr uint16_t hdr_len = sizeof(transport::data_header);
 constexpr uint16_t tag_len = transport::aead_tag_size;
 
@@ -54,14 +56,19 @@ bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot
         return false;
     }
     const auto frame_len = static_cast<uint16_t>(rte_pktmbuf_data_len(m));
+    const auto payload_len = static_cast<uint16_t>(full_frame ? frame_len : frame_len - mac_pair_len);
+    // The IP packet on the wire is everything after the outer Ethernet header.
+    const int room = p.tx_mtu - (p.tmpl.len - transport::ether_header_size + hdr_len + tag_len);
+    if (payload_len > room) [[unlikely]] {
+        // The largest inner IP packet that fits: the payload also carries the ethertype (MACs
+        // elided) or the whole Ethernet header.
+        const int inner_mtu = room - (full_frame ? transport::ether_header_size : ether_type_len);
+        answer_too_big(m, static_cast<uint16_t>(std::max(inner_mtu, 0)), s.overlay_port_id);
+        drop(m, drop_reason::too_big);
+        return false;
+    }
     if (!full_frame) {
         rte_pktmbuf_adj(m, mac_pair_len);
-    }
-    const auto payload_len = static_cast<uint16_t>(rte_pktmbuf_data_len(m));
-    // The IP packet on the wire is everything after the outer Ethernet header.
-    if (p.tmpl.len - transport::ether_header_size + hdr_len + payload_len + tag_len > p.tx_mtu) [[unlikely]] {
-        drop(m, drop_reason::too_big);  // TODO(ICMP too big toward the sender, issue 5): count only
-        return false;
     }
     auto* outer = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(hdr_len + p.tmpl.len)));
     auto* tag = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, tag_len));

@@ -79,6 +79,8 @@ struct alignas(64) worker_stats {
     counter decrypted;                 // data packets opened and delivered to the overlay
     counter keepalives;                // authenticated empty data packets (consumed)
     counter relayed;                   // packets for another node forwarded unchanged
+    counter too_big_answers;           // ICMP/ICMPv6 "too big" sent for oversize overlay frames
+                                       // (sent, not received: not part of accounted())
     std::array<counter, n_drop_reasons> drops;
 
     void drop(drop_reason r, uint64_t n = 1) noexcept { drops[static_cast<size_t>(r)].add(n); }

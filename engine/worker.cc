@@ -58,6 +58,7 @@ worker::worker(const worker_setup& s) : _s(s) {
         _tx_ports.push_back(pid);
     }
     _drain_cycles = rte_get_tsc_hz() / 1000000 * _s.tx_drain_us;
+    _too_big_limit.set_hz(rte_get_tsc_hz());
     if (_s.snapshot != nullptr) {
         auto ctx = crypto::aead_context::create();
         if (!ctx) {
@@ -213,6 +214,33 @@ void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
     rte_pktmbuf_trim(m, static_cast<uint16_t>(len - sizeof(rte_ether_hdr) - total));
     _stats.icmp_echo_replies.add();
     send(m, port.port_id);
+}
+
+void worker::answer_too_big(const rte_mbuf* m, uint16_t inner_mtu, uint16_t overlay_port) noexcept {
+    if (_s.pool == nullptr || m->nb_segs != 1) [[unlikely]] {
+        return;
+    }
+    if (!_too_big_limit.allow(rte_rdtsc())) {
+        return;
+    }
+    rte_mbuf* a = rte_pktmbuf_alloc(_s.pool);
+    if (a == nullptr) {
+        return;
+    }
+    if (rte_pktmbuf_tailroom(a) < too_big_max_answer) [[unlikely]] {
+        rte_pktmbuf_free(a);
+        return;
+    }
+    const size_t n = build_too_big(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), inner_mtu,
+                                   rte_pktmbuf_mtod(a, uint8_t*));
+    if (n == 0) {
+        rte_pktmbuf_free(a);
+        return;
+    }
+    a->data_len = static_cast<uint16_t>(n);
+    a->pkt_len = static_cast<uint32_t>(n);
+    _stats.too_big_answers.add();
+    send(a, overlay_port);
 }
 
 void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {

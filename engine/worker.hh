@@ -25,6 +25,7 @@
 #include "engine/rcu.hh"
 #include "engine/snapshot.hh"
 #include "engine/stats.hh"
+#include "engine/too_big.hh"
 
 struct rte_eth_dev_tx_buffer;
 
@@ -129,6 +130,9 @@ private:
     void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
     void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
     void handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept;
+    /// ICMP/ICMPv6 "too big" toward the sender of the oversize overlay frame m (which the
+    /// caller still owns and drops), out of the overlay port; rate-limited (too_big.hh).
+    void answer_too_big(const rte_mbuf* m, uint16_t inner_mtu, uint16_t overlay_port) noexcept;
     void send(rte_mbuf* m, uint16_t port_id) noexcept;
     void to_control(rte_mbuf* m) noexcept;
     void drop(rte_mbuf* m, drop_reason r) noexcept;
@@ -179,6 +183,7 @@ private:
     uint64_t _drain_cycles = 0;
     uint64_t _next_flush = 0;
     unsigned _idle_run = 0;
+    too_big_limiter _too_big_limit;
 };
 
 }  // namespace engine

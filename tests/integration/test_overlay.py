@@ -234,6 +234,59 @@ class TwoWorkers(unittest.TestCase):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class PathMtu(unittest.TestCase):
+    """The TAP MTU raised above what the WAN carries (an operator's mistake, or a bridged LAN with
+    jumbo frames): oversize frames are dropped as too_big and answered with ICMP "fragmentation
+    needed" / ICMPv6 "packet too big", so the kernel learns the path MTU and TCP keeps working."""
+
+    def test_too_big_is_answered_and_the_kernel_learns_the_path_mtu(self):
+        m = OverlayMesh(["alpha", "beta"], "udp")
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            # What the udp4 path really carries (docs/protocol.md: 1500 - 62); the TAP's own MTU
+            # is GVPE's mtu - 66 = 1434, 4 bytes below it.
+            mtu = 1500 - 62
+            self.assertEqual(int(a.sh(["cat", "/sys/class/net/dvpe0/mtu"]).stdout), 1434)
+            for i, n in enumerate((a, b), start=1):
+                n.sh(["ip", "link", "set", "dvpe0", "mtu", "1600"])
+                n.sh(["sysctl", "-qw", "net.ipv6.conf.dvpe0.disable_ipv6=0"])
+                n.sh(["ip", "addr", "add", "fd88::%d/64" % i, "dev", "dvpe0", "nodad"])
+            # IPv4, DF set: the first echo is answered with "frag needed", the next ones fail locally.
+            r = a.sh(["ping", "-M", "do", "-s", "1500", "-c", "3", "-i", "0.2", "-W", "1", overlay_ip(2)], check=False)
+            self.assertIn("mtu = %d" % mtu, r.stdout + r.stderr, r.stdout + r.stderr)
+            route = a.sh(["ip", "route", "get", overlay_ip(2)]).stdout
+            self.assertIn("mtu %d" % mtu, route)
+            r = a.sh(["ping", "-M", "do", "-s", str(mtu - 28), "-c", "2", "-i", "0.2", "-W", "2", overlay_ip(2)], check=False)
+            self.assertIn("2 received", r.stdout)
+            # IPv6: "packet too big"; the overlay MTU is the same number for an inner IPv6 packet.
+            r = a.sh(["ping", "-6", "-s", "1500", "-c", "3", "-i", "0.2", "-W", "1", "fd88::2"], check=False)
+            route = a.sh(["ip", "-6", "route", "get", "fd88::2"]).stdout
+            self.assertIn("mtu %d" % mtu, route, r.stdout + r.stderr)
+            r = a.sh(["ping", "-6", "-M", "do", "-s", str(mtu - 48), "-c", "2", "-i", "0.2", "-W", "2", "fd88::2"],
+                     check=False)
+            self.assertIn("2 received", r.stdout, r.stdout + r.stderr)
+            # TCP with 1600-byte interfaces at both ends: the first full segments are answered and
+            # the connection carries on at the path MTU.
+            srv = subprocess.Popen(["ip", "netns", "exec", b.ns, "iperf3", "-s", "-1"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            r = a.sh(["iperf3", "-c", overlay_ip(2), "-t", "2", "-J"], check=False)
+            srv.wait(15)
+            self.assertEqual(r.returncode, 0, r.stdout[-1500:])
+            self.assertGreater(json.loads(r.stdout)["end"]["sum_received"]["bytes"], 1000000)
+            st = a.ctl("status")
+            answers = sum(w["too_big_answers"] for w in st["workers"])
+            self.assertGreaterEqual(answers, 2)
+            self.assertGreaterEqual(st["drops"]["too_big"], answers)
+            for w in st["workers"]:
+                self.assertEqual(w["rx_packets"], w["arp_replies"] + w["icmp_echo_replies"] + w["to_control"]
+                                 + sum(w["drops"].values()) + w["encrypted"] + w["decrypted"] + w["keepalives"]
+                                 + w["relayed"], json.dumps(w))
+        finally:
+            m.cleanup()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Mesh3(unittest.TestCase):
     def test_three_nodes_all_pairs(self):
         names = ["alpha", "beta", "gamma"]

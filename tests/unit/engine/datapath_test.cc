@@ -344,6 +344,30 @@ TEST_P(datapath, frames_above_the_wan_mtu_are_counted_not_sent) {
     expect_accounted();
 }
 
+TEST_P(datapath, an_oversize_ipv4_packet_is_answered_with_fragmentation_needed) {
+    const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
+    const size_t l3 = max_plain - 2 + 1;  // one byte above what fits with the MACs elided
+    frame f = overlay_frame(node_mac(2), node_mac(1), l3);
+    const uint8_t ip[20] = {0x45, 0, static_cast<uint8_t>(l3 >> 8), static_cast<uint8_t>(l3), 0, 0, 0x40, 0, 64, 17,
+                            0, 0, 10, 88, 0, 1, 10, 88, 0, 2};
+    std::memcpy(f.data() + 14, ip, sizeof(ip));
+    inject(_nodes[1].ovl.rx, f);
+    run(1);
+    EXPECT_TRUE(take(_nodes[1].wan.tx).empty());
+    EXPECT_EQ(drops(1, engine::drop_reason::too_big), 1u);
+    auto back = take(_nodes[1].ovl.tx);
+    ASSERT_EQ(back.size(), 1u);
+    const frame& a = back[0];
+    ASSERT_EQ(a.size(), 14u + 576u);
+    EXPECT_EQ(0, std::memcmp(a.data(), f.data() + 6, 6));  // to the sender, from the node it wrote to
+    EXPECT_EQ(0, std::memcmp(a.data() + 6, f.data(), 6));
+    EXPECT_EQ(a[14 + 20], 3);
+    EXPECT_EQ(a[14 + 21], 4);
+    EXPECT_EQ(static_cast<size_t>(a[14 + 26] << 8 | a[14 + 27]), max_plain - 2);  // the overlay MTU
+    EXPECT_EQ(_nodes[1].w->stats().too_big_answers.load(), 1u);
+    expect_accounted();
+}
+
 TEST_P(datapath, foreign_macs_travel_as_full_frames) {
     rte_ether_addr lan_host{{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}};
     frame f = overlay_frame(node_mac(2), lan_host, 100);
