@@ -77,6 +77,11 @@ def free_hugepages():
     return 0
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
 def ctl(sock_path, cmd, timeout=5.0):
     """One request on dvped's control socket (docs/control.md); returns the decoded reply."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -229,7 +234,11 @@ class Testpmd:
                 self.logf.write(rest)
         except (OSError, ValueError):
             pass
-        self.logf.close()
+        for f in (self.proc.stdin, self.proc.stdout, self.logf):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass
 
 
 def _numbers_after(text, key):
@@ -482,7 +491,7 @@ class LoadTest:
         lt = self
         self.write_config()
         self.log("loadtest: %s overlay, %d B frames, %s, %.1f s of traffic; load average before: %s"
-                 % (self.overlay, self.size, self.cipher, self.seconds, " ".join(open("/proc/loadavg").read().split()[:3])))
+                 % (self.overlay, self.size, self.cipher, self.seconds, " ".join(loadavg())))
         # A is the WAN memif server, so it starts first; each dvped is the server of its overlay port.
         for i in (1, 2):
             self.nodes[i] = Dvped(lt, self.names[i])
@@ -569,7 +578,7 @@ class LoadTest:
         received = sink_port["rx_packets"]
         return {
             "overlay": self.overlay, "size": self.size, "cipher": self.cipher, "seconds": round(traffic_s, 3),
-            "loadavg": open("/proc/loadavg").read().split()[:3],
+            "loadavg": loadavg(),
             "generator": {"tx_packets": sent, "tx_bytes": gen_port["tx_bytes"],
                           "refused": gen_fwd["tx_dropped"]},
             "sink": {"rx_packets": received, "rx_bytes": sink_port["rx_bytes"]},
