@@ -523,71 +523,8 @@ class LoadTest:
         return res
 
     def evaluate(self, before, after, s0, s1, gen_port, gen_fwd, sink_port, sink_fwd, traffic_s):
-        a, b = delta(after[1], before[1]), delta(after[2], before[2])
-        a_drops, b_drops = nonzero_drops(a), nonzero_drops(b)
-        b_ingress_drops = sum(v for k, v in b_drops.items() if k != "tx_failed")
-        checks = []
-
-        def check(what, lhs, rhs, why=""):
-            checks.append({"check": what, "lhs": lhs, "rhs": rhs, "ok": lhs == rhs, "why": why})
-
-        # Preconditions of the per-port attributions below: during the run nothing but the
-        # generator's frames moved (no handshake, keepalive or ARP in either direction).
-        check("A wan rx_packets (nothing comes back from B)", a["wan_rx_packets"], 0)
-        check("B wan tx_packets (B sends nothing back)", b["wan_tx_packets"], 0)
-        check("A ovl tx_packets (A delivers nothing)", a["ovl_tx_packets"], 0)
-        # hop 1: generator -> node A's overlay port
-        check("gen TX-packets == A ovl rx_packets", gen_port["tx_packets"], a["ovl_rx_packets"])
-        check("gen TX-bytes == A ovl rx_bytes", gen_port["tx_bytes"], a["ovl_rx_bytes"])
-        check("A worker rx_packets == A ovl rx_packets", a["worker_rx_packets"], a["ovl_rx_packets"])
-        # node A: every frame sealed for B or dropped with a reason
-        check("A ovl rx_packets == A encrypted + A drops",
-              a["ovl_rx_packets"], a["worker_encrypted"] + sum(a_drops.values()) - a_drops.get("tx_failed", 0),
-              "drops on A other than tx_failed: %s" % {k: v for k, v in a_drops.items() if k != "tx_failed"})
-        check("A peer tx_packets == A encrypted", a["peer_tx_packets"], a["worker_encrypted"])
-        check("A peer tx_bytes == frames x size", a["peer_tx_bytes"], a["peer_tx_packets"] * self.size)
-        # hop 2: A's WAN -> B's WAN (memif: a packet the ring took is received)
-        check("A peer tx_packets == A wan tx_packets + A tx_failed", a["peer_tx_packets"],
-              a["wan_tx_packets"] + a_drops.get("tx_failed", 0), "tx_failed on A = WAN tx ring full (B behind)")
-        check("A wan tx_packets == B wan rx_packets", a["wan_tx_packets"], b["wan_rx_packets"])
-        check("A wan tx_bytes == B wan rx_bytes", a["wan_tx_bytes"], b["wan_rx_bytes"])
-        check("A peer tx_packets == B peer rx_packets + A tx_failed + B ingress drops", a["peer_tx_packets"],
-              b["peer_rx_packets"] + a_drops.get("tx_failed", 0) + b_ingress_drops,
-              "B ingress drops: %s" % {k: v for k, v in b_drops.items() if k != "tx_failed"})
-        # node B: every WAN packet opened and delivered, or dropped with a reason
-        check("B wan rx_packets == B peer rx_packets + B ingress drops", b["wan_rx_packets"],
-              b["peer_rx_packets"] + b_ingress_drops)
-        check("B peer rx_packets == B decrypted", b["peer_rx_packets"], b["worker_decrypted"])
-        check("B peer rx_bytes == frames x size", b["peer_rx_bytes"], b["peer_rx_packets"] * self.size)
-        check("B peer rx_packets == B ovl tx_packets + B tx_failed", b["peer_rx_packets"],
-              b["ovl_tx_packets"] + b_drops.get("tx_failed", 0), "tx_failed on B = overlay tx ring full (sink behind)")
-        # hop 3: node B's overlay port -> sink
-        check("B ovl tx_packets == sink RX-packets", b["ovl_tx_packets"], sink_port["rx_packets"])
-        check("B ovl tx_bytes == sink RX-bytes", b["ovl_tx_bytes"], sink_port["rx_bytes"])
-        check("sink RX-packets (port) == sink forward RX-packets", sink_port["rx_packets"], sink_fwd["rx_packets"])
-        for n, d in (("A", a), ("B", b)):
-            for k in ("auth_failed", "replayed", "unknown_key"):
-                check("%s drops %s" % (n, k), d["drop_" + k], 0)
-
-        # rates over the sampled interval (after the warm-up, while the generator ran)
-        dt_a = s1[1]["uptime_s"] - s0[1]["uptime_s"]
-        dt_b = s1[2]["uptime_s"] - s0[2]["uptime_s"]
-        accepted = (s1[1]["ovl_rx_packets"] - s0[1]["ovl_rx_packets"]) / dt_a if dt_a > 0 else 0.0
-        delivered = (s1[2]["ovl_tx_packets"] - s0[2]["ovl_tx_packets"]) / dt_b if dt_b > 0 else 0.0
-        sent = gen_port["tx_packets"]
-        received = sink_port["rx_packets"]
-        return {
-            "overlay": self.overlay, "size": self.size, "cipher": self.cipher, "seconds": round(traffic_s, 3),
-            "loadavg": loadavg(),
-            "generator": {"tx_packets": sent, "tx_bytes": gen_port["tx_bytes"],
-                          "refused": gen_fwd["tx_dropped"]},
-            "sink": {"rx_packets": received, "rx_bytes": sink_port["rx_bytes"]},
-            "node_a": a, "node_b": b, "drops_a": a_drops, "drops_b": b_drops,
-            "accepted_mpps": accepted / 1e6, "delivered_mpps": delivered / 1e6,
-            "delivered_gbps": delivered * self.size * 8 / 1e9,
-            "lost": sent - received, "loss": (sent - received) / sent if sent else 0.0,
-            "checks": checks, "ok": sent > 0 and received > 0 and all(c["ok"] for c in checks),
-        }
+        return evaluate(self.overlay, self.size, self.cipher, before, after, s0, s1, gen_port, gen_fwd,
+                        sink_port, sink_fwd, traffic_s)
 
     def cleanup(self):
         if self._cleaned:
@@ -618,22 +555,156 @@ class LoadTest:
                 shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def evaluate(overlay, size, cipher, before, after, s0, s1, gen_port, gen_fwd, sink_port, sink_fwd, traffic_s):
+    """The hop-by-hop comparison. before/after/s0/s1: {1: snapshot of node A, 2: of node B};
+    gen_port/sink_port: the generator's tx and the sink's rx counters (packets, bytes); gen_fwd,
+    sink_fwd, s0 and s1 may be None (a run driven by pktgen: no testpmd forward statistics, no
+    samples for rates)."""
+    a, b = delta(after[1], before[1]), delta(after[2], before[2])
+    a_drops, b_drops = nonzero_drops(a), nonzero_drops(b)
+    b_ingress_drops = sum(v for k, v in b_drops.items() if k != "tx_failed")
+    checks = []
+
+    def check(what, lhs, rhs, why=""):
+        checks.append({"check": what, "lhs": lhs, "rhs": rhs, "ok": lhs == rhs, "why": why})
+
+    # Preconditions of the per-port attributions below: during the run nothing but the
+    # generator's frames moved (no handshake, keepalive or ARP in either direction).
+    check("A wan rx_packets (nothing comes back from B)", a["wan_rx_packets"], 0)
+    check("B wan tx_packets (B sends nothing back)", b["wan_tx_packets"], 0)
+    check("A ovl tx_packets (A delivers nothing)", a["ovl_tx_packets"], 0)
+    # hop 1: generator -> node A's overlay port
+    check("gen TX-packets == A ovl rx_packets", gen_port["tx_packets"], a["ovl_rx_packets"])
+    check("gen TX-bytes == A ovl rx_bytes", gen_port["tx_bytes"], a["ovl_rx_bytes"])
+    check("A worker rx_packets == A ovl rx_packets", a["worker_rx_packets"], a["ovl_rx_packets"])
+    # node A: every frame sealed for B or dropped with a reason
+    check("A ovl rx_packets == A encrypted + A drops",
+          a["ovl_rx_packets"], a["worker_encrypted"] + sum(a_drops.values()) - a_drops.get("tx_failed", 0),
+          "drops on A other than tx_failed: %s" % {k: v for k, v in a_drops.items() if k != "tx_failed"})
+    check("A peer tx_packets == A encrypted", a["peer_tx_packets"], a["worker_encrypted"])
+    check("A peer tx_bytes == frames x size", a["peer_tx_bytes"], a["peer_tx_packets"] * size)
+    # hop 2: A's WAN -> B's WAN (memif: a packet the ring took is received)
+    check("A peer tx_packets == A wan tx_packets + A tx_failed", a["peer_tx_packets"],
+          a["wan_tx_packets"] + a_drops.get("tx_failed", 0), "tx_failed on A = WAN tx ring full (B behind)")
+    check("A wan tx_packets == B wan rx_packets", a["wan_tx_packets"], b["wan_rx_packets"])
+    check("A wan tx_bytes == B wan rx_bytes", a["wan_tx_bytes"], b["wan_rx_bytes"])
+    check("A peer tx_packets == B peer rx_packets + A tx_failed + B ingress drops", a["peer_tx_packets"],
+          b["peer_rx_packets"] + a_drops.get("tx_failed", 0) + b_ingress_drops,
+          "B ingress drops: %s" % {k: v for k, v in b_drops.items() if k != "tx_failed"})
+    # node B: every WAN packet opened and delivered, or dropped with a reason
+    check("B wan rx_packets == B peer rx_packets + B ingress drops", b["wan_rx_packets"],
+          b["peer_rx_packets"] + b_ingress_drops)
+    check("B peer rx_packets == B decrypted", b["peer_rx_packets"], b["worker_decrypted"])
+    check("B peer rx_bytes == frames x size", b["peer_rx_bytes"], b["peer_rx_packets"] * size)
+    check("B peer rx_packets == B ovl tx_packets + B tx_failed", b["peer_rx_packets"],
+          b["ovl_tx_packets"] + b_drops.get("tx_failed", 0), "tx_failed on B = overlay tx ring full (sink behind)")
+    # hop 3: node B's overlay port -> sink
+    check("B ovl tx_packets == sink RX-packets", b["ovl_tx_packets"], sink_port["rx_packets"])
+    check("B ovl tx_bytes == sink RX-bytes", b["ovl_tx_bytes"], sink_port["rx_bytes"])
+    if sink_fwd is not None:
+        check("sink RX-packets (port) == sink forward RX-packets", sink_port["rx_packets"], sink_fwd["rx_packets"])
+    for n, d in (("A", a), ("B", b)):
+        for k in ("auth_failed", "replayed", "unknown_key"):
+            check("%s drops %s" % (n, k), d["drop_" + k], 0)
+
+    # rates over the sampled interval (after the warm-up, while the generator ran)
+    accepted = delivered = None
+    if s0 is not None and s1 is not None:
+        dt_a = s1[1]["uptime_s"] - s0[1]["uptime_s"]
+        dt_b = s1[2]["uptime_s"] - s0[2]["uptime_s"]
+        accepted = (s1[1]["ovl_rx_packets"] - s0[1]["ovl_rx_packets"]) / dt_a if dt_a > 0 else 0.0
+        delivered = (s1[2]["ovl_tx_packets"] - s0[2]["ovl_tx_packets"]) / dt_b if dt_b > 0 else 0.0
+    sent = gen_port["tx_packets"]
+    received = sink_port["rx_packets"]
+    return {
+        "overlay": overlay, "size": size, "cipher": cipher, "seconds": round(traffic_s, 3),
+        "loadavg": loadavg(),
+        "generator": {"tx_packets": sent, "tx_bytes": gen_port["tx_bytes"],
+                      "refused": gen_fwd["tx_dropped"] if gen_fwd else None},
+        "sink": {"rx_packets": received, "rx_bytes": sink_port["rx_bytes"]},
+        "node_a": a, "node_b": b, "drops_a": a_drops, "drops_b": b_drops,
+        "accepted_mpps": None if accepted is None else accepted / 1e6,
+        "delivered_mpps": None if delivered is None else delivered / 1e6,
+        "delivered_gbps": None if delivered is None else delivered * size * 8 / 1e9,
+        "lost": sent - received, "loss": (sent - received) / sent if sent else 0.0,
+        "checks": checks, "ok": sent > 0 and received > 0 and all(c["ok"] for c in checks),
+    }
+
+
+def compare_dir(d):
+    """A run driven by pktgen (configs/loadtest/pktgen-loadtest.lua): reads both nodes' status
+    before and after ({a,b}-{before,after}.json, from `dvpectl status --json`) and pktgen's
+    counters (pktgen.txt, "key value" lines) from directory d and compares them like a run here."""
+    def load(name):
+        path = os.path.join(d, name)
+        try:
+            with open(path) as f:
+                j = json.load(f)
+        except OSError as e:
+            raise LoadTestError("cannot read %s: %s" % (path, e.strerror)) from None
+        except ValueError as e:
+            raise LoadTestError("%s is not JSON: %s" % (path, e)) from None
+        if not isinstance(j, dict) or "ports" not in j or "node" not in j:
+            raise LoadTestError("%s is not the reply of `dvpectl NODE status --json`" % path)
+        return j
+    st = {k: load(k + ".json") for k in ("a-before", "a-after", "b-before", "b-after")}
+    name_a, name_b = st["a-before"]["node"]["name"], st["b-before"]["node"]["name"]
+    if st["a-after"]["node"]["name"] != name_a or st["b-after"]["node"]["name"] != name_b:
+        raise LoadTestError("the before and after files of %s are from different nodes" % d)
+    if st["a-after"]["uptime_s"] < st["a-before"]["uptime_s"] or st["b-after"]["uptime_s"] < st["b-before"]["uptime_s"]:
+        raise LoadTestError("a dvped restarted between the before and after files of %s" % d)
+    path = os.path.join(d, "pktgen.txt")
+    pg = {}
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 2 or not parts[1].isdigit():
+                    raise LoadTestError("%s:%d: expected 'key value', got %r" % (path, n, line.strip()))
+                pg[parts[0]] = int(parts[1])
+    except OSError as e:
+        raise LoadTestError("cannot read %s: %s" % (path, e.strerror)) from None
+    for k in ("size", "port0_opackets", "port0_obytes", "port1_ipackets", "port1_ibytes"):
+        if k not in pg:
+            raise LoadTestError("%s has no %s" % (path, k))
+    try:
+        before = {1: snapshot(st["a-before"], name_b), 2: snapshot(st["b-before"], name_a)}
+        after = {1: snapshot(st["a-after"], name_b), 2: snapshot(st["b-after"], name_a)}
+    except KeyError as e:
+        raise LoadTestError("the status files in %s lack %s (dvpectl older than the daemon?)" % (d, e)) from None
+    res = evaluate(port_of(st["a-before"], "ovl0")["driver"], pg["size"], "pktgen", before, after, None, None,
+                   {"tx_packets": pg["port0_opackets"], "tx_bytes": pg["port0_obytes"]}, None,
+                   {"rx_packets": pg["port1_ipackets"], "rx_bytes": pg["port1_ibytes"]}, None,
+                   st["a-after"]["uptime_s"] - st["a-before"]["uptime_s"])
+    res["nodes"] = [name_a, name_b]
+    return res
+
+
 def report(res, out=sys.stdout):
     p = lambda *a: print(*a, file=out)  # noqa: E731
     a, b = res["node_a"], res["node_b"]
-    p("dvpe load test: %s overlay ports, memif WAN, %d B frames, %s, %.1f s of traffic (load average %s)"
-      % (res["overlay"], res["size"], res["cipher"], res["seconds"], " ".join(res["loadavg"])))
-    p("")
-    p("  delivered   %.3f Mpps = %.3f Gbit/s of %d B frames (node B overlay tx, after the warm-up)"
-      % (res["delivered_mpps"], res["delivered_gbps"], res["size"]))
-    p("  accepted    %.3f Mpps (node A overlay rx)" % res["accepted_mpps"])
+    if res["cipher"] == "pktgen":
+        p("dvpe load test driven by pktgen: nodes %s -> %s, %s overlay ports, %d B frames, %.1f s between the "
+          "status snapshots" % (res["nodes"][0], res["nodes"][1], res["overlay"], res["size"], res["seconds"]))
+        p("")
+        p("  rates: see pktgen's screen (or dvpectl NODE status --watch during the run)")
+    else:
+        p("dvpe load test: %s overlay ports, memif WAN, %d B frames, %s, %.1f s of traffic (load average %s)"
+          % (res["overlay"], res["size"], res["cipher"], res["seconds"], " ".join(res["loadavg"])))
+        p("")
+        p("  delivered   %.3f Mpps = %.3f Gbit/s of %d B frames (node B overlay tx, after the warm-up)"
+          % (res["delivered_mpps"], res["delivered_gbps"], res["size"]))
+        p("  accepted    %.3f Mpps (node A overlay rx)" % res["accepted_mpps"])
     p("  loss        %d of %d frames = %.2f %% between generator and sink"
       % (res["lost"], res["generator"]["tx_packets"], 100 * res["loss"]))
     p("")
     p("  %-44s %14s" % ("hop", "packets"))
-    rows = [("generator sent (port TX-packets)", res["generator"]["tx_packets"]),
-            ("  refused by the generator's port (ring full)", res["generator"]["refused"]),
-            ("node A overlay rx", a["ovl_rx_packets"]),
+    rows = [("generator sent (port TX-packets)", res["generator"]["tx_packets"])]
+    if res["generator"]["refused"] is not None:
+        rows.append(("  refused by the generator's port (ring full)", res["generator"]["refused"]))
+    rows += [("node A overlay rx", a["ovl_rx_packets"]),
             ("node A sealed for B (peer tx)", a["peer_tx_packets"]),
             ("node A WAN tx", a["wan_tx_packets"]),
             ("node B WAN rx", b["wan_rx_packets"]),
@@ -652,10 +723,11 @@ def report(res, out=sys.stdout):
     for c in res["checks"]:
         p("  %-4s %-72s %d %s %d%s" % ("ok" if c["ok"] else "FAIL", c["check"], c["lhs"], "==" if c["ok"] else "!=",
                                        c["rhs"], ("   [" + c["why"] + "]") if c["why"] and not c["ok"] else ""))
-    p("")
-    p("This is a functional check on a 2-vCPU machine shared by four busy-polling DPDK threads (generator,")
-    p("node A, node B, sink) and other tenants: the numbers are honest but are not a speed record. The per-core")
-    p("data-plane figures are perf/dataplane_bench.py's (docs/performance.md).")
+    if res["cipher"] != "pktgen":
+        p("")
+        p("This is a functional check on a 2-vCPU machine shared by four busy-polling DPDK threads (generator,")
+        p("node A, node B, sink) and other tenants: the numbers are honest but are not a speed record. The per-core")
+        p("data-plane figures are perf/dataplane_bench.py's (docs/performance.md).")
     p("result: %s" % ("PASS" if res["ok"] else "FAIL"))
 
 
@@ -669,7 +741,17 @@ def main():
     ap.add_argument("--cipher", default="aes256-gcm", choices=["aes128-gcm", "aes256-gcm", "chacha20-poly1305"])
     ap.add_argument("--json-out", help="write the result (every counter and check) to this file")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (config, keys, logs)")
+    ap.add_argument("--compare", metavar="DIR", help="run nothing: compare the files a pktgen run with "
+                    "configs/loadtest/pktgen-loadtest.lua wrote to DIR (docs/loadtest.md)")
     args = ap.parse_args()
+    if args.compare:
+        try:
+            res = compare_dir(args.compare)
+        except LoadTestError as e:
+            print("loadtest: %s" % e, file=sys.stderr)
+            return 1
+        report(res)
+        return 0 if res["ok"] else 1
     if not MIN_FRAME <= args.size <= MAX_FRAME:
         ap.error("--size %d is outside %d..%d (the overlay MTU %d plus the Ethernet header)"
                  % (args.size, MIN_FRAME, MAX_FRAME, OVERLAY_MTU))
