@@ -30,6 +30,7 @@ per-core data-plane figures come from perf/dataplane_bench.py.
     perf/loadtest.py --build build-ci                 # memif, 64 B frames, 3 s of traffic
     perf/loadtest.py --build build-ci --overlay vhost --size 1024 --seconds 5
     perf/loadtest.py --build build-ci --json-out result.json --keep
+    perf/loadtest.py --compare DIR      # check a pktgen-dpdk run (configs/loadtest, docs/loadtest.md)
 
 Exit status: 0 when traffic went through and every counter check held, 1 otherwise, 2 on bad
 usage. Only python3's standard library (the integration test imports this file).
@@ -488,13 +489,12 @@ class LoadTest:
             self.cleanup()
 
     def _run(self):
-        lt = self
         self.write_config()
         self.log("loadtest: %s overlay, %d B frames, %s, %.1f s of traffic; load average before: %s"
                  % (self.overlay, self.size, self.cipher, self.seconds, " ".join(loadavg())))
         # A is the WAN memif server, so it starts first; each dvped is the server of its overlay port.
         for i in (1, 2):
-            self.nodes[i] = Dvped(lt, self.names[i])
+            self.nodes[i] = Dvped(self, self.names[i])
             self.nodes[i].wait_ready()
         self.wait_sessions()
         # Sink on CPU 0 beside node B's worker, generator on CPU 1 beside node A's.
