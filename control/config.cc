@@ -830,6 +830,7 @@ const std::vector<directive_entry>& table() {
         {"idle-sleep-us", N, OK, {}, TOK, engine_uint<&engine_layout::idle_sleep_us, 0, limits::max_us_setting>,
          nullptr},
         {"idle-polls", N, OK, {}, TOK, engine_uint<&engine_layout::idle_polls, 0, 0xffffffffULL>, nullptr},
+        {"wan-fragment", N, OK, {}, TOK, engine_bool<&engine_layout::wan_fragment>, nullptr},
         {"eal-args", N, OK, {}, REST,
          [](setter_ctx& c, node_conf& n) {
              if (!n.engine.eal_args.empty()) {

@@ -49,6 +49,8 @@ inline constexpr unsigned min_descriptors = 64;       // rx-/tx-descriptors: pow
 inline constexpr unsigned max_descriptors = 16384;
 inline constexpr unsigned max_mbuf_cache = 512;       // RTE_MEMPOOL_CACHE_MAX_SIZE
 inline constexpr unsigned max_us_setting = 1000000;   // tx-drain-us, idle-sleep-us: at most 1 s
+inline constexpr unsigned reassembly_mbufs = 32 * 8;  // per worker: engine::limits::reassembly_packets
+                                                       // x RTE_LIBRTE_IP_FRAG_MAX_FRAG (daemon.cc asserts)
 }  // namespace limits
 
 enum class connect_mode : uint8_t { always, ondemand, never, disabled };
@@ -135,6 +137,8 @@ struct engine_layout {
     unsigned tx_drain_us = 100;                 // tx-drain-us
     unsigned idle_sleep_us = 100;               // idle-sleep-us (0: never sleep, for benchmarks)
     unsigned idle_polls = 1024;                 // idle-polls: empty polls before sleeping
+    bool wan_fragment = false;                  // wan-fragment = yes|no: oversize sealed packets are
+                                                // sent as outer fragments (no: ICMP too big + drop)
     std::string eal_args;                       // eal-args = rest of line, appended to EAL argv
                                                 // (repeated eal-args lines are joined with a space)
 };
@@ -218,8 +222,11 @@ struct config {
     std::vector<diagnostic> warnings; // unimplemented directives etc., each once with file:line
 
     [[nodiscard]] const node_conf& self_node() const { return nodes[self]; }
-    /// The overlay (TAP) MTU handed to the interface and to if-up: mtu - 66 as GVPE 3.1.
-    [[nodiscard]] unsigned overlay_mtu() const { return global.mtu - 66; }
+    /// The overlay (TAP) MTU before the daemon's transport check: mtu - 66 as GVPE 3.1, or mtu
+    /// with wan-fragment (the daemon's overlay_mtu() may lower the former for IPv6 transports).
+    [[nodiscard]] unsigned overlay_mtu() const {
+        return !nodes.empty() && self_node().engine.wan_fragment ? global.mtu : global.mtu - 66;
+    }
     /// `%s` in a path replaced by the local node name; relative paths resolved against confdir.
     [[nodiscard]] std::string expand_path(std::string_view fmt) const;
     /// Node lookup by name (nullptr if unknown).

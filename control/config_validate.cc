@@ -553,6 +553,7 @@ unsigned required_mbufs(const engine_layout& e) {
     uint64_t need = n_rx * e.rx_descriptors                       // filled rx rings
                     + e.ports.size() * n_workers * e.tx_descriptors  // a tx ring per port per worker
                     + n_workers * e.burst_size                     // one burst in flight per worker
+                    + n_workers * limits::reassembly_mbufs         // outer fragments being reassembled
                     + (n_workers + 1) * e.mbuf_cache;              // per-lcore caches (+ control lcore)
     return static_cast<unsigned>(std::min<uint64_t>(need, 0xffffffffULL));
 }

@@ -23,6 +23,10 @@
 #include "crypto/init.hh"
 #include "transports/kind.hh"
 
+static_assert(control::limits::reassembly_mbufs ==
+                  engine::limits::reassembly_packets * RTE_LIBRTE_IP_FRAG_MAX_FRAG,
+              "required_mbufs() reserves what the workers' reassembly tables can hold");
+
 namespace control {
 
 namespace {
@@ -142,6 +146,9 @@ queue_layout compute_queue_layout(const config& cfg) {
 }
 
 unsigned overlay_mtu(const config& cfg) {
+    if (cfg.self_node().engine.wan_fragment) {
+        return cfg.global.mtu;  // oversize sealed packets are fragmented: a full-size overlay
+    }
     const node_conf& self = cfg.self_node();
     bool v4 = false, v6 = false;
     for (const auto& wa : self.engine.wan_addresses) {
@@ -375,6 +382,7 @@ void daemon::setup() {
         ws.pool = _pool;
         ws.cipher = _cipher;
         ws.benchmark_replay_off = _opt.benchmark_static_keys;  // BENCHMARK ONLY (engine/worker.hh)
+        ws.wan_fragment = l.wan_fragment;
         ws.lcore_id = l.worker_lcores[w];
         ws.worker_idx = w;
         ws.ports = &_port_table;

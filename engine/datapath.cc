@@ -59,7 +59,8 @@ bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot
     const auto payload_len = static_cast<uint16_t>(full_frame ? frame_len : frame_len - mac_pair_len);
     // The IP packet on the wire is everything after the outer Ethernet header.
     const int room = p.tx_mtu - (p.tmpl.len - transport::ether_header_size + hdr_len + tag_len);
-    if (payload_len > room) [[unlikely]] {
+    const bool fragment = payload_len > room;
+    if (fragment && !_s.wan_fragment) [[unlikely]] {
         // The largest inner IP packet that fits: the payload also carries the ethertype (MACs
         // elided) or the whole Ethernet header.
         const int inner_mtu = room - (full_frame ? transport::ether_header_size : ether_type_len);
@@ -90,7 +91,7 @@ bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot
     _nonce[i] = transport::nonce(static_cast<uint16_t>(_s.worker_idx), ctr);
     _aead[i] = crypto::aead_packet{reinterpret_cast<uint8_t*>(dh) + hdr_len, payload_len, hdr_len,
                                    reinterpret_cast<const uint8_t*>(dh), _nonce[i].data(), tag};
-    _seal[i] = seal_item{m, &p, outer, static_cast<uint16_t>(hdr_len + payload_len + tag_len), frame_len};
+    _seal[i] = seal_item{m, &p, outer, static_cast<uint16_t>(hdr_len + payload_len + tag_len), frame_len, fragment};
     if (_n_seal == max_items) [[unlikely]] {
         seal_flush(s);
     }
@@ -116,7 +117,11 @@ void worker::seal_flush(const dataplane_snapshot&) noexcept {
         node_stats& ns = _peer_stats[it.p->node_id];
         ns.tx_packets.add();
         ns.tx_bytes.add(it.frame_len);
-        send(it.m, it.p->tx_port_id);
+        if (it.fragment) [[unlikely]] {
+            send_fragments(it.m, *it.p);
+        } else {
+            send(it.m, it.p->tx_port_id);
+        }
     }
 }
 
@@ -202,7 +207,7 @@ void worker::relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const p
     send(m, to.tx_port_id);
 }
 
-bool worker::ingress_dvpe(rte_mbuf* m, const port_ctx&, const dataplane_snapshot& s) noexcept {
+bool worker::ingress_dvpe(rte_mbuf* m, const port_ctx& port, const dataplane_snapshot& s) noexcept {
     const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
     const uint32_t len = rte_pktmbuf_data_len(m);
     const transport::classify_result c = transport::classify(frame, len, s.local);
@@ -219,8 +224,7 @@ bool worker::ingress_dvpe(rte_mbuf* m, const port_ctx&, const dataplane_snapshot
         drop(m, drop_reason::bad_ip_header);
         return true;
     case transport::classify_reason::fragment:
-        drop(m, drop_reason::ip_fragment);
-        return true;
+        return reassemble(m, port, s);
     case transport::classify_reason::ipv6_ext_header:
         drop(m, drop_reason::unhandled_protocol);
         return true;

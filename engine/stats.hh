@@ -30,13 +30,14 @@ enum class drop_reason : uint8_t {
     unknown_ethertype,   // neither ARP, IPv4 nor IPv6
     not_for_us,          // unicast frame or packet for an address that is not ours
     bad_ip_header,       // IPv4 version/header length/total length/checksum wrong
-    ip_fragment,         // fragment addressed to us (the engine does not reassemble)
+    ip_fragment,         // fragment to our address of a protocol no dvpe transport uses
     unhandled_protocol,  // IP protocol to our address that nothing here speaks
     unhandled_icmp,      // ICMP to our address other than echo request
     unhandled_arp,       // ARP that is neither a request for us nor a reply
     control_ring_full,   // the control thread's ring was full
     no_session,          // overlay frame for a node without a session
-    tx_failed,           // the tx queue stayed full
+    tx_failed,           // the tx queue stayed full (counted after the packet left one of the
+                         // other ways: not part of accounted())
     disabled_transport,  // a dvpe transport this node does not speak (enable-*)
     bad_header,          // dvpe header: version, type, node ids, lane or size wrong
     unknown_node,        // overlay destination MAC or wire source id is no configured node
@@ -81,18 +82,25 @@ struct alignas(64) worker_stats {
     counter relayed;                   // packets for another node forwarded unchanged
     counter too_big_answers;           // ICMP/ICMPv6 "too big" sent for oversize overlay frames
                                        // (sent, not received: not part of accounted())
+    counter fragmented;                // sealed packets sent as outer fragments (wan-fragment)
+    counter fragments_in;              // outer fragments taken by the reassembly table
+    counter reassembled;               // whole packets the table gave back (then handled as usual)
     std::array<counter, n_drop_reasons> drops;
 
     void drop(drop_reason r, uint64_t n = 1) noexcept { drops[static_cast<size_t>(r)].add(n); }
 
     /// Every received packet leaves exactly one way; this is the sum of those ways.
     [[nodiscard]] uint64_t accounted() const noexcept {
+        // tx_failed is not a way out: the packet had already left one (sealed, answered, ...)
+        // when the tx queue refused it.
         uint64_t d = 0;
-        for (const auto& c : drops) {
-            d += c.load();
+        for (size_t i = 0; i < drops.size(); ++i) {
+            d += i == static_cast<size_t>(drop_reason::tx_failed) ? 0 : drops[i].load();
         }
+        // A reassembled packet is handled once more (it is in some other term); its fragments
+        // are in fragments_in. Fragments that never complete stay in fragments_in only.
         return d + arp_replies.load() + icmp_echo_replies.load() + to_control.load() + encrypted.load() +
-               decrypted.load() + keepalives.load() + relayed.load();
+               decrypted.load() + keepalives.load() + relayed.load() + fragments_in.load() - reassembled.load();
     }
 };
 

@@ -13,6 +13,9 @@
 
 #include <stdexcept>
 
+#include "transports/fragment.hh"
+#include "transports/kind.hh"
+
 namespace engine {
 
 namespace {
@@ -66,6 +69,15 @@ worker::worker(const worker_setup& s) : _s(s) {
         }
         _crypto.emplace(std::move(ctx.value()));
         _lanes.resize(limits::max_node_id + 1);
+        // Outer reassembly: a small table (the WAN MTU is sized so that only peers with
+        // wan-fragment, or a path that fragments, ever send fragments).
+        const uint64_t max_cycles = rte_get_tsc_hz() / 1000 * limits::reassembly_timeout_ms;
+        _frag_tbl = rte_ip_frag_table_create(limits::reassembly_packets / 4, 4, limits::reassembly_packets, max_cycles,
+                                             static_cast<int>(rte_lcore_to_socket_id(_s.lcore_id)));
+        if (_frag_tbl == nullptr) {
+            throw std::runtime_error("worker: cannot create the reassembly table");
+        }
+        _frag_id = static_cast<uint32_t>(_s.worker_idx) << 24;
         if (_s.qsbr != nullptr) {
             _s.qsbr->register_reader(_s.worker_idx);
         }
@@ -74,6 +86,10 @@ worker::worker(const worker_setup& s) : _s(s) {
 }
 
 worker::~worker() {
+    if (_frag_tbl != nullptr) {
+        rte_ip_frag_free_death_row(&_death_row, 0);
+        rte_ip_frag_table_destroy(_frag_tbl);
+    }
     for (uint16_t pid : _tx_ports) {
         rte_free(_txb[pid]);
     }
@@ -241,6 +257,76 @@ void worker::answer_too_big(const rte_mbuf* m, uint16_t inner_mtu, uint16_t over
     a->pkt_len = static_cast<uint32_t>(n);
     _stats.too_big_answers.add();
     send(a, overlay_port);
+}
+
+void worker::send_fragments(rte_mbuf* m, const peer_entry& p) noexcept {
+    const bool v6 = transport::is_ipv6(p.tmpl.k);
+    const transport::fragment_plan plan = transport::plan_fragments(v6, rte_pktmbuf_data_len(m), p.tx_mtu);
+    std::array<rte_mbuf*, transport::max_fragments> out{};
+    if (plan.count == 0) [[unlikely]] {
+        drop(m, drop_reason::too_big);
+        return;
+    }
+    if (_s.pool == nullptr || rte_pktmbuf_alloc_bulk(_s.pool, out.data(), plan.count) != 0) [[unlikely]] {
+        drop(m, drop_reason::no_buffer);
+        return;
+    }
+    // IPv4 identifications wrap after 65536 fragmented packets of this worker; the lane bits
+    // keep workers apart for IPv6. A misassembled packet cannot pass the AEAD.
+    const uint32_t id = ++_frag_id;
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    for (unsigned k = 0; k < plan.count; ++k) {
+        rte_mbuf* f = out[k];
+        const size_t n = transport::write_fragment(frame, v6, plan, k, id, rte_pktmbuf_mtod(f, uint8_t*));
+        f->data_len = static_cast<uint16_t>(n);
+        f->pkt_len = static_cast<uint32_t>(n);
+    }
+    rte_pktmbuf_free(m);
+    _stats.fragmented.add();
+    for (unsigned k = 0; k < plan.count; ++k) {
+        send(out[k], p.tx_port_id);
+    }
+}
+
+bool worker::reassemble(rte_mbuf* m, const port_ctx& port, const dataplane_snapshot& s) noexcept {
+    _stats.fragments_in.add();
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    m->l2_len = sizeof(rte_ether_hdr);
+    rte_mbuf* whole = nullptr;
+    const uint64_t now = rte_rdtsc();
+    if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+        m->l3_len = rte_ipv4_hdr_len(ip);
+        whole = rte_ipv4_frag_reassemble_packet(_frag_tbl, &_death_row, m, now, ip);
+        if (whole != nullptr) {
+            // The library leaves the checksum 0; classify() checks it.
+            auto* wip = rte_pktmbuf_mtod_offset(whole, rte_ipv4_hdr*, whole->l2_len);
+            wip->hdr_checksum = 0;
+            wip->hdr_checksum = rte_ipv4_cksum(wip);
+        }
+    } else {
+        // classify() returns `fragment` for IPv6 only with the fragment header right after the
+        // IPv6 header.
+        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+        m->l3_len = sizeof(rte_ipv6_hdr) + sizeof(rte_ipv6_fragment_ext);
+        whole = rte_ipv6_frag_reassemble_packet(_frag_tbl, &_death_row, m, now, ip,
+                                                reinterpret_cast<rte_ipv6_fragment_ext*>(ip + 1));
+    }
+    if (_death_row.cnt != 0) {
+        rte_ip_frag_free_death_row(&_death_row, 0);  // bad, duplicate or timed-out fragments
+    }
+    if (whole == nullptr) {
+        return true;  // kept until the rest arrives (or freed above)
+    }
+    _stats.reassembled.add();
+    if (whole->nb_segs > 1 && rte_pktmbuf_linearize(whole) != 0) [[unlikely]] {
+        drop(whole, drop_reason::no_buffer);  // larger than one mbuf's data room
+        return true;
+    }
+    if (!ingress_dvpe(whole, port, s)) {
+        process_wan(whole, port);  // not for the data path after all: the slow path counts it
+    }
+    return true;
 }
 
 void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {

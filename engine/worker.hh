@@ -12,6 +12,7 @@
 #pragma once
 
 #include <rte_ether.h>
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -36,6 +37,10 @@ inline constexpr unsigned max_ports = 16;
 inline constexpr unsigned max_rxq_per_worker = 64;
 inline constexpr unsigned max_port_ipv4 = 8;
 inline constexpr unsigned max_burst = 256;
+// Outer reassembly per worker: packets in progress (each holds up to RTE_LIBRTE_IP_FRAG_MAX_FRAG
+// mbufs; control's required_mbufs() reserves them) and how long a packet may take to complete.
+inline constexpr unsigned reassembly_packets = 32;
+inline constexpr unsigned reassembly_timeout_ms = 2000;
 }  // namespace limits
 
 enum class port_role : uint8_t { wan, overlay };
@@ -90,6 +95,9 @@ struct worker_setup {
     // is still consulted (same cost) but its verdict is ignored, so a looped capture decrypts on
     // every pass. Never set otherwise.
     bool benchmark_replay_off = false;
+    // wan-fragment = yes: sealed packets above the WAN MTU are sent as outer fragments instead
+    // of being dropped with an ICMP "too big" answer. Reassembly is always on.
+    bool wan_fragment = false;
 };
 
 class worker {
@@ -133,6 +141,12 @@ private:
     /// ICMP/ICMPv6 "too big" toward the sender of the oversize overlay frame m (which the
     /// caller still owns and drops), out of the overlay port; rate-limited (too_big.hh).
     void answer_too_big(const rte_mbuf* m, uint16_t inner_mtu, uint16_t overlay_port) noexcept;
+    /// Sends the sealed packet m (outer headers written) as fragments of at most the peer's
+    /// tx_mtu; consumes m.
+    void send_fragments(rte_mbuf* m, const peer_entry& p) noexcept;
+    /// Feeds an outer fragment for us to the reassembly table; consumes m (returns true, as
+    /// ingress_dvpe() does for what it takes). A completed packet goes through ingress_dvpe().
+    bool reassemble(rte_mbuf* m, const port_ctx& port, const dataplane_snapshot& s) noexcept;
     void send(rte_mbuf* m, uint16_t port_id) noexcept;
     void to_control(rte_mbuf* m) noexcept;
     void drop(rte_mbuf* m, drop_reason r) noexcept;
@@ -162,6 +176,7 @@ private:
         uint8_t* outer;                      // start of the outer headers
         uint16_t dvpe_len;
         uint16_t frame_len;                  // overlay bytes, for per-node counters
+        bool fragment;                       // above the WAN MTU: send as outer fragments
     };
     struct open_item {
         rte_mbuf* m;
@@ -184,6 +199,10 @@ private:
     uint64_t _next_flush = 0;
     unsigned _idle_run = 0;
     too_big_limiter _too_big_limit;
+    // Outer fragments (wan-fragment; reassembly of what peers fragmented).
+    rte_ip_frag_tbl* _frag_tbl = nullptr;
+    rte_ip_frag_death_row _death_row{};
+    uint32_t _frag_id = 0;
 };
 
 }  // namespace engine

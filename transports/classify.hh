@@ -13,9 +13,10 @@
 //   transport the protocol / next header selects it; for IPv4 the header checksum is verified,
 //             UDP and ICMP checksums are not: the AEAD authenticates the dvpe packet, and a
 //             corrupted outer header can only misdirect a packet to a drop, never into the overlay.
-//   fragment  an IPv4 fragment (MF or offset) or an IPv6 fragment header, for a protocol one of
-//             our enabled transports uses: dvpe does not reassemble (the overlay MTU is sized so
-//             that outer packets are never fragmented).
+//   fragment  an IPv4 fragment (MF or offset) or an IPv6 fragment header right after the IPv6
+//             header, for a protocol one of our enabled transports uses: the worker reassembles
+//             it (wan-fragment on the sending node, or a path that fragments) and classifies the
+//             whole packet again.
 //   IPv6 extension headers are not parsed: dvpe's own packets never carry any, and skipping
 //   hop-by-hop/routing/destination options to reach a transport would only widen what an
 //   attacker can make a worker walk. A packet to us whose next header is one of them is

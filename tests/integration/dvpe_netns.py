@@ -68,6 +68,16 @@ def control_request(path, req, timeout=5.0):
         s.close()
 
 
+def balance(w):
+    """The ways out of one worker's received packets (docs/architecture.md): rx_packets must equal
+    it. tx_failed is not one of them: it counts packets that had already left one way (sealed,
+    answered, fragmented...) and were then refused by a full tx queue. A reassembled packet is
+    handled once more after its fragments went into the table."""
+    drops = sum(v for k, v in w["drops"].items() if k != "tx_failed")
+    return (w["arp_replies"] + w["icmp_echo_replies"] + w["to_control"] + drops + w["encrypted"] + w["decrypted"]
+            + w["keepalives"] + w["relayed"] + w["fragments_in"] - w["reassembled"])
+
+
 def wan_mac(i):
     """The WAN MAC the test bed gives the i-th node (1-based, in Mesh order)."""
     return "02:77:00:00:00:%02x" % i

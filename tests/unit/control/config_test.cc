@@ -274,6 +274,7 @@ const std::vector<directive_case>& directive_cases() {
         {"tx-drain-us = 50", [](C, N n) { return n.engine.tx_drain_us == 50; }},
         {"idle-sleep-us = 0", [](C, N n) { return n.engine.idle_sleep_us == 0; }},
         {"idle-polls = 10", [](C, N n) { return n.engine.idle_polls == 10; }},
+        {"wan-fragment = yes", [](C, N n) { return n.engine.wan_fragment; }},
         {"eal-args = --no-pci --log-level=lib.eal:debug",
          [](C, N n) { return n.engine.eal_args == "--no-pci --log-level=lib.eal:debug"; }},
         {"eal-args = --no-pci\neal-args --in-memory",
@@ -777,6 +778,7 @@ TEST(ConfigErrors, BadValues) {
         {"max-queue = x", "max-queue: bad value 'x': expected an integer <= 1000000"},
         {"enable-udp = maybe", "enable-udp: bad value 'maybe': expected yes/no, true/false, on/off or 1/0"},
         {"hugepages = y", "hugepages: bad value 'y': expected yes/no, true/false, on/off or 1/0"},
+        {"wan-fragment = maybe", "wan-fragment: bad value 'maybe': expected yes/no, true/false, on/off or 1/0"},
         {"connect = sometimes", "connect: bad value 'sometimes': expected always, ondemand, never or disabled"},
         {"loglevel = loud",
          "loglevel: bad value 'loud': expected noise, trace, debug, info, notice, warn, error or critical"},
@@ -1010,10 +1012,11 @@ TEST(ConfigValidate, Layout) {
          {"t.conf:3: port wan0: queue-map queues must be contiguous from 0 (queue 1 is missing)"}},
         {"queue-map = wan0 1 1\nqueue-map = tap0 0 1",
          {"t.conf:3: port wan0: queue-map queues must be contiguous from 0 (queue 0 is missing)"}},
-        // mbufs: base needs 2 rx queues * 1024 + 2 ports * 1 worker * 1024 + 32 + 2 caches * 256 = 4640
-        {"mbufs = 4640", {}},
-        {"mbufs = 4639",
-         {"t.conf:6: mbufs: 4639 is too few for this layout: it needs at least 4640 (0 sizes the pool automatically)"}},
+        // mbufs: base needs 2 rx queues * 1024 + 2 ports * 1 worker * 1024 + 32 + 256 (reassembly)
+        // + 2 caches * 256 = 4896
+        {"mbufs = 4896", {}},
+        {"mbufs = 4895",
+         {"t.conf:6: mbufs: 4895 is too few for this layout: it needs at least 4896 (0 sizes the pool automatically)"}},
     };
     for (const layout_case& lc : cases) {
         SCOPED_TRACE(lc.lines);
@@ -1177,13 +1180,14 @@ TEST(ConfigDefaults, RequiredMbufs) {
     e.worker_lcores = {1, 2};
     e.ports = {port_conf{"a", port_role::wan, "net_null0", {}}, port_conf{"b", port_role::overlay, "net_tap0", {}}};
     // Default map: 2 rx queues.
-    EXPECT_EQ(required_mbufs(e), 2U * 1024 + 2U * 2 * 1024 + 2U * 32 + 3U * 256);
+    // rx rings + tx rings per port and worker + a burst per worker + reassembly per worker + caches
+    EXPECT_EQ(required_mbufs(e), 2U * 1024 + 2U * 2 * 1024 + 2U * 32 + 2U * 256 + 3U * 256);
     e.queue_map = {{"a", 0, 1, {}}, {"a", 1, 2, {}}, {"b", 0, 1, {}}};
     e.rx_descriptors = 512;
     e.tx_descriptors = 256;
     e.burst_size = 64;
     e.mbuf_cache = 0;
-    EXPECT_EQ(required_mbufs(e), 3U * 512 + 2U * 2 * 256 + 2U * 64);
+    EXPECT_EQ(required_mbufs(e), 3U * 512 + 2U * 2 * 256 + 2U * 64 + 2U * 256);
 }
 
 // ---------------------------------------------------------------------------------------------

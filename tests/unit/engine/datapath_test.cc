@@ -164,6 +164,7 @@ protected:
             s.qsbr = n.rcu.get();
             s.pool = g_pool;
             s.cipher = cipher();
+            s.wan_fragment = id == 3;  // node 3 fragments oversize packets, nodes 1 and 2 answer ICMP
             n.w = std::make_unique<engine::worker>(s);
         }
         for (uint16_t id = 1; id <= n_nodes; ++id) {
@@ -256,7 +257,9 @@ protected:
     static void inject(rte_ring* r, const frame& f) {
         rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
         ASSERT_NE(m, nullptr);
-        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+        char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(f.size()));
+        ASSERT_NE(d, nullptr) << "frame of " << f.size() << " bytes does not fit an mbuf";
+        std::memcpy(d, f.data(), f.size());
         ASSERT_EQ(rte_ring_enqueue(r, m), 0);
     }
 
@@ -365,6 +368,63 @@ TEST_P(datapath, an_oversize_ipv4_packet_is_answered_with_fragmentation_needed) 
     EXPECT_EQ(a[14 + 21], 4);
     EXPECT_EQ(static_cast<size_t>(a[14 + 26] << 8 | a[14 + 27]), max_plain - 2);  // the overlay MTU
     EXPECT_EQ(_nodes[1].w->stats().too_big_answers.load(), 1u);
+    expect_accounted();
+}
+
+TEST_P(datapath, wan_fragment_sends_outer_fragments_and_the_receiver_reassembles_them) {
+    // Node 3 (wan-fragment = yes) to node 2: a frame 300 bytes above what one packet carries
+    // leaves as two outer fragments; node 2 reassembles them in either order.
+    const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
+    for (bool reverse : {false, true}) {
+        frame f = overlay_frame(node_mac(2), node_mac(3), max_plain - 2 + 300);
+        inject(_nodes[3].ovl.rx, f);
+        run(3);
+        auto wire = take(_nodes[3].wan.tx);
+        ASSERT_EQ(wire.size(), 2u);
+        for (const frame& w : wire) {
+            EXPECT_LE(w.size() - 14, 1500u);
+        }
+        if (reverse) {
+            std::swap(wire[0], wire[1]);
+        }
+        inject(_nodes[2].wan.rx, wire[0]);
+        run(2);
+        EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());  // half a packet: held
+        inject(_nodes[2].wan.rx, wire[1]);
+        run(2);
+        auto out = take(_nodes[2].ovl.tx);
+        ASSERT_EQ(out.size(), 1u) << "reverse " << reverse;
+        EXPECT_EQ(out[0], f);
+    }
+    const auto& s3 = _nodes[3].w->stats();
+    const auto& s2 = _nodes[2].w->stats();
+    EXPECT_EQ(s3.fragmented.load(), 2u);
+    EXPECT_EQ(s3.encrypted.load(), 2u);
+    EXPECT_EQ(drops(3, engine::drop_reason::too_big), 0u);
+    EXPECT_EQ(s2.fragments_in.load(), 4u);
+    EXPECT_EQ(s2.reassembled.load(), 2u);
+    EXPECT_EQ(s2.decrypted.load(), 2u);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[3].rx_packets.load(), 2u);
+    expect_accounted();
+}
+
+TEST_P(datapath, a_lone_or_forged_fragment_never_reaches_the_overlay) {
+    const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
+    inject(_nodes[3].ovl.rx, overlay_frame(node_mac(2), node_mac(3), max_plain + 100));
+    run(3);
+    auto wire = take(_nodes[3].wan.tx);
+    ASSERT_EQ(wire.size(), 2u);
+    // The second half alone, then the first half with its ciphertext flipped: the reassembled
+    // packet fails the AEAD.
+    inject(_nodes[2].wan.rx, wire[1]);
+    run(2);
+    frame bad = wire[0];
+    bad[bad.size() - 1] ^= 0x55;
+    inject(_nodes[2].wan.rx, bad);
+    run(2);
+    EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
+    EXPECT_EQ(_nodes[2].w->stats().reassembled.load(), 1u);
+    EXPECT_EQ(drops(2, engine::drop_reason::auth_failed), 1u);
     expect_accounted();
 }
 
