@@ -82,6 +82,20 @@ struct ip_addr {
     [[nodiscard]] std::string str() const;
     static std::optional<ip_addr> parse(std::string_view s);
     bool operator==(const ip_addr&) const = default;
+    /// Same family and the first `prefix` bits equal (prefix clamped to the family's width).
+    [[nodiscard]] bool same_subnet(const ip_addr& o, unsigned prefix) const {
+        if (v6 != o.v6) {
+            return false;
+        }
+        prefix = prefix < (v6 ? 128u : 32u) ? prefix : (v6 ? 128u : 32u);
+        for (unsigned i = 0; i < prefix; ++i) {
+            const unsigned byte = i / 8, bit = 7 - i % 8;
+            if (((bytes[byte] >> bit) & 1) != ((o.bytes[byte] >> bit) & 1)) {
+                return false;
+            }
+        }
+        return true;
+    }
 };
 
 /// `wan-address = PORT ADDR/PREFIX` (dvpe): an address the engine owns on a wan port.

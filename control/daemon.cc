@@ -74,14 +74,6 @@ rte_be32_t ipv4_of(const ip_addr& a) {
     return v;
 }
 
-bool same_subnet_v4(rte_be32_t a, rte_be32_t b, unsigned prefix) {
-    if (prefix == 0) {
-        return true;
-    }
-    uint32_t mask = prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1);
-    return (rte_be_to_cpu_32(a) & mask) == (rte_be_to_cpu_32(b) & mask);
-}
-
 }  // namespace
 
 queue_layout compute_queue_layout(const config& cfg) {
@@ -273,6 +265,9 @@ void daemon::setup() {
             s.mtu = static_cast<uint16_t>(overlay_mtu(_cfg));
             s.mac = to_ether(node_mac(self.id));
             s.promiscuous = true;  // a bridged site LAN carries foreign MACs
+        } else {
+            s.all_multicast = std::any_of(l.wan_addresses.begin(), l.wan_addresses.end(),
+                                          [&](const wan_address& wa) { return wa.port == pc.name && wa.addr.v6; });
         }
         daemon_port dp;
         dp.conf = pc;
@@ -318,6 +313,9 @@ void daemon::setup() {
             if (wa.port == _ports[i].conf.name && !wa.addr.v6 && pc.n_ipv4 < engine::limits::max_port_ipv4) {
                 pc.ipv4[pc.n_ipv4++] = ipv4_of(wa.addr);
             }
+            if (wa.port == _ports[i].conf.name && wa.addr.v6 && pc.n_ipv6 < engine::limits::max_port_ipv6) {
+                std::memcpy(pc.ipv6[pc.n_ipv6++].data(), wa.addr.bytes.data(), 16);
+            }
         }
         _port_table.index_of[pc.port_id] = static_cast<int8_t>(i);
     }
@@ -333,13 +331,13 @@ void daemon::setup() {
         return -1;
     };
     for (const auto& n : l.neighbours) {
-        if (!n.addr.v6 && port_id_of(n.port) >= 0) {
-            _neigh.add_static(static_cast<uint16_t>(port_id_of(n.port)), ipv4_of(n.addr), to_ether(n.mac));
+        if (port_id_of(n.port) >= 0) {
+            _neigh.add_static(static_cast<uint16_t>(port_id_of(n.port)), to_neigh(n.addr), to_ether(n.mac));
         }
     }
     for (const auto& g : l.wan_gateways) {
-        if (!g.addr.v6 && port_id_of(g.port) >= 0) {
-            _neigh.want(static_cast<uint16_t>(port_id_of(g.port)), ipv4_of(g.addr));
+        if (port_id_of(g.port) >= 0) {
+            _neigh.want(static_cast<uint16_t>(port_id_of(g.port)), to_neigh(g.addr));
         }
     }
     for (const auto& n : _cfg.nodes) {
@@ -347,12 +345,12 @@ void daemon::setup() {
             continue;
         }
         auto ip = ip_addr::parse(n.hostname);
-        if (!ip || ip->v6) {
-            continue;  // names are resolved by the data-plane issue; IPv6 neighbours use NDP there
+        if (!ip) {
+            continue;  // a host name: its address comes from its handshakes (update_paths)
         }
         for (const auto& wa : l.wan_addresses) {
-            if (!wa.addr.v6 && same_subnet_v4(ipv4_of(wa.addr), ipv4_of(*ip), wa.prefix) && port_id_of(wa.port) >= 0) {
-                _neigh.want(static_cast<uint16_t>(port_id_of(wa.port)), ipv4_of(*ip));
+            if (wa.addr.same_subnet(*ip, wa.prefix) && port_id_of(wa.port) >= 0) {
+                _neigh.want(static_cast<uint16_t>(port_id_of(wa.port)), to_neigh(*ip));
                 break;
             }
         }
@@ -446,7 +444,7 @@ void daemon::setup() {
     });
     _server->add_command("peers", "per-peer session state, handshake and traffic counters",
                          [this](const nlohmann::json&) { return nlohmann::json{{"ok", true}, {"peers", peers_json()}}; });
-    _server->add_command("neighbours", "the underlay neighbour (ARP) table", [this](const nlohmann::json&) {
+    _server->add_command("neighbours", "the underlay neighbour table (ARP, NDP)", [this](const nlohmann::json&) {
         return neighbours_json();
     });
     log::info("control socket " + _socket_path);
@@ -528,6 +526,11 @@ void daemon::handle_control_packets() {
                     log::info("neighbour " + ipv4_str(sender->first) + " is at " + pmd::mac_str(sender->second));
                     update_paths();
                 }
+            } else if (auto target = engine::parse_neighbour_advertisement(m)) {
+                if (_neigh.learn(m->port, target->first, target->second, rte_rdtsc())) {
+                    log::info("neighbour " + target->first.str() + " is at " + pmd::mac_str(target->second));
+                    update_paths();
+                }
             } else if (_sessions) {
                 on_handshake_mbuf(m);  // benchmark mode: handshakes are ignored
             }
@@ -539,24 +542,42 @@ void daemon::handle_control_packets() {
 void daemon::resolve_neighbours() {
     const uint64_t hz = rte_get_tsc_hz();
     for (auto* e : _neigh.due(rte_rdtsc(), 60 * hz, hz)) {
-        // Ask from our first address on that port that shares the target's subnet (or the first).
         const engine::port_ctx* pc = nullptr;
         for (unsigned i = 0; i < _port_table.n_ports; ++i) {
             if (_port_table.ports[i].port_id == e->port_id) {
                 pc = &_port_table.ports[i];
             }
         }
-        if (pc == nullptr || pc->n_ipv4 == 0) {
-            continue;
-        }
-        rte_be32_t src = pc->ipv4[0];
-        for (const auto& wa : _cfg.self_node().engine.wan_addresses) {
-            if (!wa.addr.v6 && same_subnet_v4(ipv4_of(wa.addr), e->ip, wa.prefix)) {
-                src = ipv4_of(wa.addr);
-                break;
+        // Ask from our first address on that port that shares the target's subnet (or the
+        // first of its family): ARP for IPv4, a neighbour solicitation for IPv6.
+        const ip_addr target = [&] {
+            ip_addr a;
+            a.v6 = e->ip.v6;
+            a.bytes = e->ip.b;
+            return a;
+        }();
+        const ip_addr* src = nullptr;
+        std::string port_name;
+        for (const auto& p : _ports) {
+            if (p.info.port_id == e->port_id) {
+                port_name = p.conf.name;
             }
         }
-        rte_mbuf* m = engine::build_arp_request(_pool, e->port_id, pc->mac, src, e->ip);
+        for (const auto& wa : _cfg.self_node().engine.wan_addresses) {
+            if (wa.port == port_name && wa.addr.v6 == target.v6 &&
+                (src == nullptr || (wa.addr.same_subnet(target, wa.prefix)))) {
+                src = &wa.addr;
+                if (wa.addr.same_subnet(target, wa.prefix)) {
+                    break;
+                }
+            }
+        }
+        if (pc == nullptr || src == nullptr) {
+            continue;
+        }
+        rte_mbuf* m = target.v6 ? engine::build_neighbour_solicitation(_pool, e->port_id, pc->mac, src->bytes.data(),
+                                                                         target.bytes.data())
+                                : engine::build_arp_request(_pool, e->port_id, pc->mac, ipv4_of(*src), e->ip.v4());
         if (m == nullptr) {
             continue;
         }

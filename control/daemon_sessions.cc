@@ -75,21 +75,6 @@ transport::ip_address to_tip(const ip_addr& a) {
     return t;
 }
 
-bool same_subnet(const ip_addr& a, const ip_addr& b, unsigned prefix) {
-    if (a.v6 != b.v6) {
-        return false;
-    }
-    const unsigned bits = a.v6 ? 128 : 32;
-    prefix = std::min(prefix, bits);
-    for (unsigned i = 0; i < prefix; ++i) {
-        const unsigned byte = i / 8, bit = 7 - i % 8;
-        if (((a.bytes[byte] >> bit) & 1) != ((b.bytes[byte] >> bit) & 1)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 }  // namespace
 
 handshake::clock_reading daemon::clock_now() const {
@@ -280,7 +265,7 @@ void daemon::update_paths() {
             path.src_ip = to_tip(wa.addr);
             path.src_mac = dp->info.mac;
             std::optional<ip_addr> hop;
-            if (same_subnet(wa.addr, *ip, wa.prefix)) {
+            if (wa.addr.same_subnet(*ip, wa.prefix)) {
                 hop = ip;
             } else {
                 for (const auto& g : self.engine.wan_gateways) {
@@ -289,20 +274,11 @@ void daemon::update_paths() {
                     }
                 }
             }
-            if (hop && !hop->v6) {
-                rte_be32_t h;
-                std::memcpy(&h, hop->bytes.data(), 4);
+            if (hop) {
+                const auto h = to_neigh(*hop);  // ARP or NDP keeps it resolved; static entries win
                 _neigh.want(dp->info.port_id, h);
                 if (auto mac = _neigh.lookup(dp->info.port_id, h)) {
                     path.next_hop_mac = *mac;
-                }
-            } else if (hop) {
-                for (const auto& nb : self.engine.neighbours) {  // IPv6: static neighbours (no NDP yet)
-                    if (nb.addr == *hop) {
-                        rte_ether_addr m;
-                        std::memcpy(m.addr_bytes, nb.mac.data(), 6);
-                        path.next_hop_mac = m;
-                    }
                 }
             }
             const peer_path* old = _peers->path(static_cast<uint16_t>(n.id));

@@ -254,7 +254,8 @@ nlohmann::json daemon::neighbours_json() const {
     const uint64_t now = rte_rdtsc();
     for (const auto& e : _neigh.entries()) {
         ip_addr ip;
-        std::memcpy(ip.bytes.data(), &e.ip, 4);
+        ip.v6 = e.ip.v6;
+        ip.bytes = e.ip.b;
         static constexpr const char* states[] = {"incomplete", "reachable", "stale", "permanent"};
         std::string port;
         for (const auto& p : _ports) {

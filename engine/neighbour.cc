@@ -2,9 +2,13 @@
 // ARP request construction and the control thread's neighbour table; see neighbour.hh.
 #include "engine/neighbour.hh"
 
+#include <arpa/inet.h>
 #include <rte_arp.h>
+#include <rte_ip.h>
 
 #include <cstring>
+
+#include "transports/checksum.hh"
 
 namespace engine {
 
@@ -52,7 +56,105 @@ std::optional<std::pair<rte_be32_t, rte_ether_addr>> parse_arp_sender(const rte_
     return std::make_pair(arp->arp_data.arp_sip, arp->arp_data.arp_sha);
 }
 
-void neighbour_table::add_static(uint16_t port_id, rte_be32_t ip, const rte_ether_addr& mac) {
+std::string neigh_ip::str() const {
+    char buf[INET6_ADDRSTRLEN] = {};
+    inet_ntop(v6 ? AF_INET6 : AF_INET, b.data(), buf, sizeof(buf));
+    return buf;
+}
+
+namespace {
+
+constexpr size_t ip6_len = 40;
+constexpr size_t nd_len = 24;      // type, code, checksum, flags/reserved, target
+constexpr size_t lladdr_opt = 8;   // type, length (in 8-byte units), MAC
+
+}  // namespace
+
+uint16_t icmp6_checksum(const uint8_t* ip6, const uint8_t* msg, size_t len) noexcept {
+    uint8_t pseudo[8] = {};
+    pseudo[2] = static_cast<uint8_t>(len >> 8);
+    pseudo[3] = static_cast<uint8_t>(len);
+    pseudo[7] = 58;
+    uint64_t sum = transport::csum::ones_sum(ip6 + 8, 32);
+    sum = transport::csum::ones_sum(pseudo, sizeof(pseudo), sum);
+    return transport::csum::finish(transport::csum::ones_sum(msg, len, sum));
+}
+
+rte_mbuf* build_neighbour_solicitation(rte_mempool* pool, uint16_t port_id, const rte_ether_addr& sender_mac,
+                                       const uint8_t* sender_ip6, const uint8_t* target_ip6) noexcept {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    if (m == nullptr) {
+        return nullptr;
+    }
+    constexpr uint16_t len = sizeof(rte_ether_hdr) + ip6_len + nd_len + lladdr_opt;
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, len));
+    if (eth == nullptr) {
+        rte_pktmbuf_free(m);
+        return nullptr;
+    }
+    std::memset(eth, 0, len);
+    // Solicited-node multicast ff02::1:ffXX:XXXX and its MAC 33:33:ff:XX:XX:XX (RFC 4291 §2.7.1).
+    const uint8_t mac[6] = {0x33, 0x33, 0xff, target_ip6[13], target_ip6[14], target_ip6[15]};
+    std::memcpy(&eth->dst_addr, mac, 6);
+    eth->src_addr = sender_mac;
+    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV6);
+    auto* ip = reinterpret_cast<uint8_t*>(eth + 1);
+    ip[0] = 0x60;
+    ip[5] = nd_len + lladdr_opt;
+    ip[6] = 58;
+    ip[7] = 255;
+    std::memcpy(ip + 8, sender_ip6, 16);
+    const uint8_t group[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target_ip6[13], target_ip6[14],
+                               target_ip6[15]};
+    std::memcpy(ip + 24, group, 16);
+    uint8_t* ns = ip + ip6_len;
+    ns[0] = 135;
+    std::memcpy(ns + 8, target_ip6, 16);
+    ns[24] = 1;  // source link-layer address
+    ns[25] = 1;
+    std::memcpy(ns + 26, sender_mac.addr_bytes, 6);
+    const uint16_t c = icmp6_checksum(ip, ns, nd_len + lladdr_opt);
+    std::memcpy(ns + 2, &c, 2);
+    m->port = port_id;
+    return m;
+}
+
+std::optional<std::pair<neigh_ip, rte_ether_addr>> parse_neighbour_advertisement(const rte_mbuf* m) noexcept {
+    const size_t len = rte_pktmbuf_data_len(m);
+    if (len < sizeof(rte_ether_hdr) + ip6_len + nd_len) {
+        return std::nullopt;
+    }
+    const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
+        return std::nullopt;
+    }
+    const auto* ip = reinterpret_cast<const uint8_t*>(eth + 1);
+    const size_t plen = static_cast<size_t>(ip[4] << 8 | ip[5]);
+    if (ip[6] != 58 || ip[7] != 255 || plen < nd_len || sizeof(rte_ether_hdr) + ip6_len + plen > len) {
+        return std::nullopt;  // RFC 4861 §7.1.2: hop limit 255, ICMPv6 right after the header
+    }
+    const uint8_t* na = ip + ip6_len;
+    if (na[0] != 136 || na[1] != 0 || icmp6_checksum(ip, na, plen) != 0 || (na[8] == 0xff)) {
+        return std::nullopt;  // not an NA, bad checksum, or a multicast target
+    }
+    rte_ether_addr mac = eth->src_addr;
+    for (size_t o = nd_len; o + 2 <= plen;) {
+        const size_t olen = static_cast<size_t>(na[o + 1]) * 8;
+        if (olen == 0 || o + olen > plen) {
+            return std::nullopt;  // RFC 4861 §7.1.2: no zero-length options
+        }
+        if (na[o] == 2 && olen >= 8) {  // target link-layer address
+            std::memcpy(mac.addr_bytes, na + o + 2, 6);
+        }
+        o += olen;
+    }
+    if (!rte_is_unicast_ether_addr(&mac) || rte_is_zero_ether_addr(&mac)) {
+        return std::nullopt;
+    }
+    return std::make_pair(neigh_ip::of6(na + 8), mac);
+}
+
+void neighbour_table::add_static(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac) {
     entry& e = _t[{port_id, ip}];
     e.port_id = port_id;
     e.ip = ip;
@@ -60,7 +162,7 @@ void neighbour_table::add_static(uint16_t port_id, rte_be32_t ip, const rte_ethe
     e.st = state::permanent;
 }
 
-void neighbour_table::want(uint16_t port_id, rte_be32_t ip) {
+void neighbour_table::want(uint16_t port_id, const neigh_ip& ip) {
     auto [it, inserted] = _t.try_emplace({port_id, ip});
     if (inserted) {
         it->second.port_id = port_id;
@@ -68,7 +170,7 @@ void neighbour_table::want(uint16_t port_id, rte_be32_t ip) {
     }
 }
 
-bool neighbour_table::learn(uint16_t port_id, rte_be32_t ip, const rte_ether_addr& mac, uint64_t now_tsc) {
+bool neighbour_table::learn(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac, uint64_t now_tsc) {
     auto it = _t.find({port_id, ip});
     if (it == _t.end() || it->second.st == state::permanent) {
         return false;
@@ -82,7 +184,7 @@ bool neighbour_table::learn(uint16_t port_id, rte_be32_t ip, const rte_ether_add
     return changed;
 }
 
-std::optional<rte_ether_addr> neighbour_table::lookup(uint16_t port_id, rte_be32_t ip) const {
+std::optional<rte_ether_addr> neighbour_table::lookup(uint16_t port_id, const neigh_ip& ip) const {
     auto it = _t.find({port_id, ip});
     if (it == _t.end() || it->second.st == state::incomplete) {
         return std::nullopt;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Underlay neighbour resolution (ARP, RFC 826) for WAN next hops. The table is owned by the
-// control thread: workers answer ARP requests themselves but hand ARP replies to control, which
-// learns them here and asks again when an entry goes stale. Static entries (`neighbour` in the
-// config) never expire and are never overwritten by ARP. The data-plane issue publishes the
-// resolved MACs to workers inside its per-peer header templates.
+// Underlay neighbour resolution for WAN next hops: ARP (RFC 826) for IPv4, Neighbor Discovery
+// (RFC 4861) for IPv6. The table is owned by the control thread: workers answer ARP requests and
+// neighbour solicitations for our addresses themselves but hand ARP replies and neighbour
+// advertisements to control, which learns them here and asks again when an entry goes stale.
+// Static entries (`neighbour` in the config) never expire and are never overwritten. The
+// resolved MACs reach the workers inside the per-peer header templates.
 // Threads: control thread only.
 #pragma once
 
@@ -11,13 +12,57 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include <array>
+#include <compare>
 #include <cstdint>
+#include <cstring>
 #include <map>
+#include <string>
 #include <optional>
 #include <utility>
 #include <vector>
 
 namespace engine {
+
+/// An underlay address of either family (IPv4 in the first 4 bytes, network order).
+struct neigh_ip {
+    bool v6 = false;
+    std::array<uint8_t, 16> b{};
+
+    static neigh_ip of4(rte_be32_t a) noexcept {
+        neigh_ip n;
+        std::memcpy(n.b.data(), &a, 4);
+        return n;
+    }
+    static neigh_ip of6(const uint8_t* a) noexcept {
+        neigh_ip n;
+        n.v6 = true;
+        std::memcpy(n.b.data(), a, 16);
+        return n;
+    }
+    [[nodiscard]] rte_be32_t v4() const noexcept {
+        rte_be32_t a;
+        std::memcpy(&a, b.data(), 4);
+        return a;
+    }
+    [[nodiscard]] std::string str() const;
+    auto operator<=>(const neigh_ip&) const = default;
+};
+
+/// The ICMPv6 checksum field value for the message [msg, msg+len) inside the IPv6 packet at ip6
+/// (RFC 4443 §2.3: with the pseudo-header). Over a message whose checksum field is filled in,
+/// the result is 0 when it verifies.
+uint16_t icmp6_checksum(const uint8_t* ip6, const uint8_t* msg, size_t len) noexcept;
+
+/// Builds a neighbour solicitation for target (RFC 4861 §7.2.2): to its solicited-node
+/// multicast address and MAC, hop limit 255, with our link-layer address. nullptr if the pool
+/// is empty.
+rte_mbuf* build_neighbour_solicitation(rte_mempool* pool, uint16_t port_id, const rte_ether_addr& sender_mac,
+                                       const uint8_t* sender_ip6, const uint8_t* target_ip6) noexcept;
+
+/// Target (IPv6, MAC) of a neighbour advertisement a worker handed over (the target link-layer
+/// address option, else the Ethernet source); nullopt if the frame is not a valid one.
+std::optional<std::pair<neigh_ip, rte_ether_addr>> parse_neighbour_advertisement(const rte_mbuf* m) noexcept;
 
 /// Builds a broadcast ARP request "who has target_ip, tell sender_ip" on port_id.
 /// Returns nullptr if the pool is empty.
@@ -33,7 +78,7 @@ public:
     enum class state : uint8_t { incomplete, reachable, stale, permanent };
     struct entry {
         uint16_t port_id = 0;
-        rte_be32_t ip = 0;
+        neigh_ip ip;
         rte_ether_addr mac{};
         state st = state::incomplete;
         uint64_t updated_tsc = 0;
@@ -41,20 +86,31 @@ public:
         uint32_t requests = 0;
     };
 
-    void add_static(uint16_t port_id, rte_be32_t ip, const rte_ether_addr& mac);
+    void add_static(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac);
     /// Marks ip as wanted (a next hop): the control loop keeps it resolved.
-    void want(uint16_t port_id, rte_be32_t ip);
+    void want(uint16_t port_id, const neigh_ip& ip);
     /// Learns from a reply; only wanted or already known addresses are stored (no table flooding).
     /// Returns true if the entry changed.
-    bool learn(uint16_t port_id, rte_be32_t ip, const rte_ether_addr& mac, uint64_t now_tsc);
-    [[nodiscard]] std::optional<rte_ether_addr> lookup(uint16_t port_id, rte_be32_t ip) const;
+    bool learn(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac, uint64_t now_tsc);
+    [[nodiscard]] std::optional<rte_ether_addr> lookup(uint16_t port_id, const neigh_ip& ip) const;
+    // IPv4 forms.
+    void add_static(uint16_t port_id, rte_be32_t ip, const rte_ether_addr& mac) {
+        add_static(port_id, neigh_ip::of4(ip), mac);
+    }
+    void want(uint16_t port_id, rte_be32_t ip) { want(port_id, neigh_ip::of4(ip)); }
+    bool learn(uint16_t port_id, rte_be32_t ip, const rte_ether_addr& mac, uint64_t now_tsc) {
+        return learn(port_id, neigh_ip::of4(ip), mac, now_tsc);
+    }
+    [[nodiscard]] std::optional<rte_ether_addr> lookup(uint16_t port_id, rte_be32_t ip) const {
+        return lookup(port_id, neigh_ip::of4(ip));
+    }
     /// Entries that need an ARP request now (incomplete, or reachable for longer than
     /// reachable_cycles). Updates their request time; retries at most once per retry_cycles.
     std::vector<entry*> due(uint64_t now_tsc, uint64_t reachable_cycles, uint64_t retry_cycles);
     [[nodiscard]] std::vector<entry> entries() const;
 
 private:
-    std::map<std::pair<uint16_t, rte_be32_t>, entry> _t;
+    std::map<std::pair<uint16_t, neigh_ip>, entry> _t;
 };
 
 }  // namespace engine

@@ -3,6 +3,8 @@
 // Loop shape after dpdk:examples/l3fwd/l3fwd_lpm.c lpm_main_loop (STYLE.md §3).
 #include "engine/worker.hh"
 
+#include "engine/neighbour.hh"
+
 #include <rte_arp.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -329,13 +331,131 @@ bool worker::reassemble(rte_mbuf* m, const port_ctx& port, const dataplane_snaps
     return true;
 }
 
+// IPv6 to one of our WAN addresses (or its solicited-node group): Neighbor Discovery
+// (RFC 4861) and echo (RFC 4443) are handled here, the dvpe transports before this in
+// ingress_dvpe(). Neighbour solicitations for our addresses are answered in place; neighbour
+// advertisements go to the control thread's neighbour table; everything else is counted.
+void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
+    constexpr uint32_t ip6_len = 40;
+    const uint32_t len = rte_pktmbuf_data_len(m);
+    if (len < sizeof(rte_ether_hdr) + ip6_len) [[unlikely]] {
+        drop(m, drop_reason::bad_length);
+        return;
+    }
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    auto* ip = reinterpret_cast<uint8_t*>(eth + 1);
+    const uint32_t plen = static_cast<uint32_t>(ip[4] << 8 | ip[5]);
+    if ((ip[0] >> 4) != 6) [[unlikely]] {
+        drop(m, drop_reason::bad_ip_header);
+        return;
+    }
+    if (sizeof(rte_ether_hdr) + ip6_len + plen > len) [[unlikely]] {
+        drop(m, drop_reason::bad_length);
+        return;
+    }
+    const int ours = port.ipv6_index(ip + 24);
+    if (ours < 0 && !port.solicited_node_of_ours(ip + 24)) {
+        drop(m, drop_reason::not_for_us);
+        return;
+    }
+    if (ip[6] != 58) {
+        drop(m, drop_reason::unhandled_protocol);
+        return;
+    }
+    uint8_t* icmp = ip + ip6_len;
+    if (plen < 8 || icmp6_checksum(ip, icmp, plen) != 0) {
+        drop(m, drop_reason::bad_length);  // truncated or corrupted ICMPv6
+        return;
+    }
+    const uint8_t type = icmp[0];
+    if (type == 135 && ip[7] == 255 && icmp[1] == 0 && plen >= 24) {
+        // Neighbour solicitation (RFC 4861 §7.1.1 checks: hop limit 255, code 0, >= 24 bytes).
+        const int target = port.ipv6_index(icmp + 8);
+        static constexpr uint8_t unspecified[16] = {};
+        const bool dad = std::memcmp(ip + 8, unspecified, 16) == 0;
+        if (target < 0) {
+            drop(m, drop_reason::not_for_us);
+            return;
+        }
+        // The asker's link-layer address: its option, else the frame's source.
+        rte_ether_addr asker = eth->src_addr;
+        for (uint32_t o = 24; o + 2 <= plen;) {
+            const uint32_t olen = static_cast<uint32_t>(icmp[o + 1]) * 8;
+            if (olen == 0 || o + olen > plen) {
+                drop(m, drop_reason::unhandled_icmp);  // malformed options (§7.1.1)
+                return;
+            }
+            if (icmp[o] == 1 && olen >= 8) {
+                std::memcpy(asker.addr_bytes, icmp + o + 2, 6);
+            }
+            o += olen;
+        }
+        // Advertisement in place: to the asker (all-nodes for DAD), from the target address,
+        // Solicited + Override, our MAC as the target link-layer address.
+        static constexpr uint8_t all_nodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        std::memcpy(ip + 24, dad ? all_nodes : ip + 8, 16);
+        std::memcpy(ip + 8, port.ipv6[static_cast<unsigned>(target)].data(), 16);
+        ip[4] = 0;
+        ip[5] = 32;
+        ip[7] = 255;
+        icmp[0] = 136;
+        icmp[1] = 0;
+        icmp[2] = icmp[3] = 0;
+        icmp[4] = dad ? 0x20 : 0x60;  // S (not for DAD) + O
+        icmp[5] = icmp[6] = icmp[7] = 0;
+        icmp[24] = 2;
+        icmp[25] = 1;
+        std::memcpy(icmp + 26, port.mac.addr_bytes, 6);
+        const uint16_t c = icmp6_checksum(ip, icmp, 32);
+        std::memcpy(icmp + 2, &c, 2);
+        if (dad) {
+            const uint8_t mc[6] = {0x33, 0x33, 0, 0, 0, 1};
+            std::memcpy(eth->dst_addr.addr_bytes, mc, 6);
+        } else {
+            eth->dst_addr = asker;
+        }
+        eth->src_addr = port.mac;
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(len - (sizeof(rte_ether_hdr) + ip6_len + 32)));
+        _stats.arp_replies.add();  // address resolution answered (ARP or NDP)
+        send(m, port.port_id);
+        return;
+    }
+    if (type == 136 && ip[7] == 255) {
+        to_control(m);  // neighbour advertisement: the control thread learns the target's MAC
+        return;
+    }
+    if (type == 128 && icmp[1] == 0 && ours >= 0) {
+        // Echo request to our unicast address: reply in place.
+        uint8_t peer[16];
+        std::memcpy(peer, ip + 8, 16);
+        std::memcpy(ip + 8, ip + 24, 16);
+        std::memcpy(ip + 24, peer, 16);
+        ip[7] = 64;
+        icmp[0] = 129;
+        icmp[2] = icmp[3] = 0;
+        const uint16_t c = icmp6_checksum(ip, icmp, plen);
+        std::memcpy(icmp + 2, &c, 2);
+        eth->dst_addr = eth->src_addr;
+        eth->src_addr = port.mac;
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(len - (sizeof(rte_ether_hdr) + ip6_len + plen)));
+        _stats.icmp_echo_replies.add();
+        send(m, port.port_id);
+        return;
+    }
+    drop(m, drop_reason::unhandled_icmp);
+}
+
 void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {
     if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) [[unlikely]] {
         drop(m, drop_reason::bad_length);
         return;
     }
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-    if (!rte_is_same_ether_addr(&eth->dst_addr, &port.mac) && !rte_is_broadcast_ether_addr(&eth->dst_addr)) {
+    // Ours, broadcast (ARP), or IPv6 multicast 33:33:... (solicited-node groups for NDP; the
+    // IPv6 handler checks the group).
+    if (!rte_is_same_ether_addr(&eth->dst_addr, &port.mac) && !rte_is_broadcast_ether_addr(&eth->dst_addr) &&
+        !(eth->dst_addr.addr_bytes[0] == 0x33 && eth->dst_addr.addr_bytes[1] == 0x33 &&
+          eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6))) {
         drop(m, drop_reason::not_for_us);
         return;
     }
@@ -347,7 +467,7 @@ void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {
         handle_ipv4(m, port);
         return;
     case RTE_BE16(RTE_ETHER_TYPE_IPV6):
-        drop(m, drop_reason::unhandled_protocol);  // IPv6 underlay: data-plane issue
+        handle_ipv6(m, port);
         return;
     default:
         drop(m, drop_reason::unknown_ethertype);

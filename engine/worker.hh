@@ -20,6 +20,7 @@
 #include <atomic>
 #include <optional>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "crypto/aead.hh"
@@ -36,6 +37,7 @@ namespace limits {
 inline constexpr unsigned max_ports = 16;
 inline constexpr unsigned max_rxq_per_worker = 64;
 inline constexpr unsigned max_port_ipv4 = 8;
+inline constexpr unsigned max_port_ipv6 = 8;
 inline constexpr unsigned max_burst = 256;
 // Outer reassembly per worker: packets in progress (each holds up to RTE_LIBRTE_IP_FRAG_MAX_FRAG
 // mbufs; control's required_mbufs() reserves them) and how long a packet may take to complete.
@@ -52,6 +54,32 @@ struct port_ctx {
     rte_ether_addr mac{};
     uint8_t n_ipv4 = 0;
     std::array<rte_be32_t, limits::max_port_ipv4> ipv4{};  // our addresses on this port
+
+    uint8_t n_ipv6 = 0;
+    std::array<std::array<uint8_t, 16>, limits::max_port_ipv6> ipv6{};  // our IPv6 addresses here
+
+    /// Index of our IPv6 address equal to a, or -1.
+    [[nodiscard]] int ipv6_index(const uint8_t* a) const noexcept {
+        for (unsigned i = 0; i < n_ipv6; ++i) {
+            if (std::memcmp(ipv6[i].data(), a, 16) == 0) {
+                return static_cast<int>(i);
+            }
+        }
+        return -1;
+    }
+    /// True if a is the solicited-node multicast group of one of our IPv6 addresses.
+    [[nodiscard]] bool solicited_node_of_ours(const uint8_t* a) const noexcept {
+        static constexpr uint8_t prefix[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
+        if (std::memcmp(a, prefix, sizeof(prefix)) != 0) {
+            return false;
+        }
+        for (unsigned i = 0; i < n_ipv6; ++i) {
+            if (std::memcmp(ipv6[i].data() + 13, a + 13, 3) == 0) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     [[nodiscard]] bool owns_ipv4(rte_be32_t a) const noexcept {
         for (unsigned i = 0; i < n_ipv4; ++i) {
@@ -138,6 +166,7 @@ private:
     void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
     void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
     void handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept;
+    void handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept;
     /// ICMP/ICMPv6 "too big" toward the sender of the oversize overlay frame m (which the
     /// caller still owns and drops), out of the overlay port; rate-limited (too_big.hh).
     void answer_too_big(const rte_mbuf* m, uint16_t inner_mtu, uint16_t overlay_port) noexcept;

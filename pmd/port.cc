@@ -165,6 +165,12 @@ port_info open_port(const port_setup& s) {
             info.fallbacks.push_back("promiscuous mode unavailable");
         }
     }
+    if (s.all_multicast && !s.promiscuous) {
+        if (int rc = rte_eth_allmulticast_enable(port_id); rc != 0) {
+            info.fallbacks.push_back("all-multicast mode unavailable (IPv6 neighbour solicitations to "
+                                     "solicited-node groups may not arrive)");
+        }
+    }
     rte_eth_macaddr_get(port_id, &info.mac);
     rte_eth_dev_get_mtu(port_id, &info.mtu);
     return info;

@@ -28,6 +28,7 @@ struct port_setup {
     uint16_t mtu = 0;                        // 0: leave the driver's default
     std::optional<rte_ether_addr> mac;       // set as the port's MAC if given
     bool promiscuous = false;
+    bool all_multicast = false;  // WAN ports: IPv6 solicited-node groups for Neighbor Discovery
 };
 
 struct port_info {

@@ -30,7 +30,7 @@ def af_packet_wan(i, name):
     return "net_af_packet0,iface=wan-%s" % name
 
 
-def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan):
+def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True):
     """nodes: list of names; returns a confdir with gvpe.conf for them. wan(i, name) gives the
     devargs of node i's WAN port (default: net_af_packet on its veth)."""
     d = tempfile.mkdtemp(prefix="dvpe-conf-")
@@ -47,7 +47,7 @@ def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan):
                   "port = wan0 wan %s" % wan(i, name),
                   "port = tap0 overlay net_tap0",
                   "wan-address = wan0 %s/%d" % (ip, 64 if v6 else 24)]
-        if v6:
+        if v6 and static_neighbours:
             for j in range(1, len(nodes) + 1):
                 if j != i:
                     lines.append("neighbour = wan0 fd77::%d %s" % (j, tb.wan_mac(j)))
@@ -56,10 +56,10 @@ def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan):
     return d
 
 
-def make_mesh(nodes, transport="udp", v6=False, extra="", append="", wan=af_packet_wan):
+def make_mesh(nodes, transport="udp", v6=False, extra="", append="", wan=af_packet_wan, static_neighbours=True):
     """A Mesh (not started) for `nodes` with a generated config; `append` goes after the node
     sections (e.g. "node = beta\nconnect = never")."""
-    conf = write_conf(nodes, transport, v6, extra, wan)
+    conf = write_conf(nodes, transport, v6, extra, wan, static_neighbours)
     try:
         if append:
             with open(os.path.join(conf, "gvpe.conf"), "a") as f:
@@ -74,9 +74,9 @@ def node_ips(nodes, v6):
 
 
 class OverlayMesh:
-    def __init__(self, nodes, transport, v6=False, extra="", wan=af_packet_wan):
+    def __init__(self, nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True):
         self.names = nodes
-        self.mesh = make_mesh(nodes, transport, v6, extra, wan=wan)
+        self.mesh = make_mesh(nodes, transport, v6, extra, wan=wan, static_neighbours=static_neighbours)
         try:
             for n in self.mesh.nodes.values():
                 n.start()
@@ -364,6 +364,40 @@ class WanFragment(unittest.TestCase):
 
     def test_ipv6_underlay(self):
         self.run_case(True)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class NeighbourDiscovery(unittest.TestCase):
+    """IPv6 underlay without a single static neighbour: the nodes find each other's MACs with
+    neighbour solicitations (RFC 4861), answer the kernel's, and answer ICMPv6 echo."""
+
+    def test_ipv6_underlay_resolves_itself(self):
+        m = OverlayMesh(["alpha", "beta"], "udp", True, static_neighbours=False)
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            for src, dst in ((a, 2), (b, 1)):
+                r = src.sh(["ping", "-c", "3", "-i", "0.2", "-W", "2", overlay_ip(dst)], check=False)
+                self.assertIn("3 received", r.stdout, r.stdout + r.stderr + m.diagnostics())
+            for n, other in ((a, "fd77::2"), (b, "fd77::1")):
+                nb = [e for e in n.ctl("neighbours")["neighbours"] if e["ip"] == other]
+                self.assertEqual(len(nb), 1, nb)
+                self.assertEqual(nb[0]["state"], "reachable")
+                self.assertEqual(nb[0]["mac"], tb.wan_mac(2 if other == "fd77::2" else 1))
+            # The kernel in the underlay namespace resolves and pings dvped's WAN address.
+            u = m.mesh.underlay
+            tb.sh(["sysctl", "-qw", "net.ipv6.conf.br0.disable_ipv6=0"], ns=u)
+            tb.sh(["ip", "addr", "add", "fd77::254/64", "dev", "br0", "nodad"], ns=u)
+            r = tb.sh(["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "fd77::1"], ns=u, check=False)
+            self.assertIn("3 received", r.stdout, r.stdout + r.stderr + m.diagnostics())
+            neigh = tb.sh(["ip", "-6", "neigh", "show", "fd77::1"], ns=u).stdout
+            self.assertIn(tb.wan_mac(1), neigh.lower())
+            st = a.ctl("status")
+            self.assertGreaterEqual(sum(w["icmp_echo_replies"] for w in st["workers"]), 3)
+            self.assertGreaterEqual(sum(w["arp_replies"] for w in st["workers"]), 1)
+            for w in st["workers"]:
+                self.assertEqual(w["rx_packets"], tb.balance(w), json.dumps(w))
+        finally:
+            m.cleanup()
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")

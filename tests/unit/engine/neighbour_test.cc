@@ -5,6 +5,9 @@
 
 #include <rte_ip.h>
 
+#include <array>
+#include <cstring>
+
 #include "engine/neighbour.hh"
 
 namespace {
@@ -51,6 +54,102 @@ TEST(neighbour_table, due_requests_and_rate_limit) {
     ASSERT_EQ(d.size(), 1u);
     EXPECT_EQ(d[0]->st, engine::neighbour_table::state::stale);
     EXPECT_TRUE(t.lookup(0, ip1).has_value());    // stale entries are still used
+}
+
+TEST(neighbour_table, ipv6_entries_are_their_own_keys) {
+    engine::neighbour_table t;
+    uint8_t a6[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const auto v6 = engine::neigh_ip::of6(a6);
+    uint8_t a4as6[16] = {10, 0, 0, 1};
+    EXPECT_FALSE(t.learn(0, v6, mac_a, 1));  // not wanted
+    t.want(0, v6);
+    EXPECT_TRUE(t.learn(0, v6, mac_a, 2));
+    EXPECT_TRUE(t.lookup(0, v6).has_value());
+    EXPECT_FALSE(t.lookup(0, ip1).has_value());  // 10.0.0.1 is not fd77::1 nor its first bytes
+    EXPECT_FALSE(t.lookup(0, engine::neigh_ip::of6(a4as6)).has_value());
+    EXPECT_EQ(v6.str(), "fd77::1");
+    EXPECT_EQ(engine::neigh_ip::of4(ip1).str(), "10.0.0.1");
+}
+
+// A neighbour advertisement in a stack mbuf (parse only reads buf_addr/data_off/data_len).
+struct na_frame {
+    std::array<uint8_t, 14 + 40 + 32> b{};
+    rte_mbuf m{};
+
+    na_frame() {
+        const uint8_t src[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+        const uint8_t dst[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        std::memcpy(b.data() + 6, mac_b.addr_bytes, 6);
+        b[12] = 0x86;
+        b[13] = 0xdd;
+        uint8_t* ip = b.data() + 14;
+        ip[0] = 0x60;
+        ip[5] = 32;
+        ip[6] = 58;
+        ip[7] = 255;
+        std::memcpy(ip + 8, src, 16);
+        std::memcpy(ip + 24, dst, 16);
+        uint8_t* na = ip + 40;
+        na[0] = 136;
+        na[4] = 0x60;
+        std::memcpy(na + 8, src, 16);
+        na[24] = 2;
+        na[25] = 1;
+        std::memcpy(na + 26, mac_a.addr_bytes, 6);
+        fix();
+        m.buf_addr = b.data();
+        m.data_off = 0;
+        m.data_len = static_cast<uint16_t>(b.size());
+        m.pkt_len = m.data_len;
+    }
+    void fix() {
+        uint8_t* ip = b.data() + 14;
+        ip[40 + 2] = ip[40 + 3] = 0;
+        const uint16_t c = engine::icmp6_checksum(ip, ip + 40, 32);
+        std::memcpy(ip + 42, &c, 2);
+    }
+};
+
+TEST(neighbour_discovery, advertisement_parsing) {
+    na_frame f;
+    auto r = engine::parse_neighbour_advertisement(&f.m);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->first.str(), "fd77::2");
+    EXPECT_TRUE(rte_is_same_ether_addr(&r->second, &mac_a));  // the option wins over the frame source
+    {
+        na_frame g;
+        g.b[14 + 7] = 64;  // not from the link (RFC 4861 §7.1.2)
+        g.fix();
+        EXPECT_FALSE(engine::parse_neighbour_advertisement(&g.m).has_value());
+    }
+    {
+        na_frame g;
+        g.b[14 + 40 + 30] ^= 1;  // corrupted: checksum fails
+        EXPECT_FALSE(engine::parse_neighbour_advertisement(&g.m).has_value());
+    }
+    {
+        na_frame g;
+        g.b[14 + 40 + 25] = 0;  // zero-length option
+        g.fix();
+        EXPECT_FALSE(engine::parse_neighbour_advertisement(&g.m).has_value());
+    }
+    {
+        na_frame g;
+        g.b[14 + 40 + 8] = 0xff;  // multicast target
+        g.fix();
+        EXPECT_FALSE(engine::parse_neighbour_advertisement(&g.m).has_value());
+    }
+    {
+        na_frame g;
+        g.b[14 + 40] = 135;  // a solicitation, not an advertisement
+        g.fix();
+        EXPECT_FALSE(engine::parse_neighbour_advertisement(&g.m).has_value());
+    }
+    {
+        na_frame g;
+        g.m.data_len = 14 + 40 + 20;  // truncated
+        EXPECT_FALSE(engine::parse_neighbour_advertisement(&g.m).has_value());
+    }
 }
 
 }  // namespace
