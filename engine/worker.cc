@@ -83,12 +83,6 @@ void worker::drop(rte_mbuf* m, drop_reason r) noexcept {
     rte_pktmbuf_free(m);
 }
 
-void worker::send(rte_mbuf* m, uint16_t port_id) noexcept {
-    _stats.tx_packets.add();
-    _stats.tx_bytes.add(rte_pktmbuf_pkt_len(m));
-    rte_eth_tx_buffer(port_id, static_cast<uint16_t>(_s.worker_idx), _txb[port_id], m);
-}
-
 void worker::to_control(rte_mbuf* m) noexcept {
     if (rte_ring_mp_enqueue(_s.to_control, m) != 0) [[unlikely]] {
         drop(m, drop_reason::control_ring_full);
@@ -98,6 +92,7 @@ void worker::to_control(rte_mbuf* m) noexcept {
 }
 
 void worker::flush_all() noexcept {
+    commit_tx_stats();  // before the flushes: their error callback subtracts unsent packets
     for (uint16_t pid : _tx_ports) {
         rte_eth_tx_buffer_flush(pid, static_cast<uint16_t>(_s.worker_idx), _txb[pid]);
     }
@@ -115,6 +110,7 @@ void worker::drain_control() noexcept {
         _stats.from_control.add();
         send(pkts[i], pid);
     }
+    commit_tx_stats();
 }
 
 // ARP (RFC 826): answer requests for our addresses in place; give replies (and gratuitous
@@ -256,8 +252,10 @@ void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) no
                 drop(pkts[i], drop_reason::no_session);  // no data plane configured
             }
         }
+        commit_tx_stats();
         return;
     }
+    _rx_last.head = 0;  // lookups of the last burst may belong to an older snapshot
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
@@ -269,6 +267,7 @@ void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) no
     if (_n_open != 0) {
         open_flush(*_snap);
     }
+    commit_tx_stats();
 }
 
 bool worker::iterate() noexcept {

@@ -11,6 +11,7 @@
 // any thread.
 #pragma once
 
+#include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -25,8 +26,6 @@
 #include "engine/rcu.hh"
 #include "engine/snapshot.hh"
 #include "engine/stats.hh"
-
-struct rte_eth_dev_tx_buffer;
 
 namespace engine {
 
@@ -121,15 +120,28 @@ private:
     /// Returns true if the packet is a dvpe data packet kept for the batched open pass.
     void process_wan(rte_mbuf* m, const port_ctx& port) noexcept;
     // Encrypted data path (datapath.cc)
+    /// classify() and its drops for frames classify_fast() did not take: 1 = a dvpe packet at
+    /// `d`, 0 = not ours (the WAN slow path's), -1 = dropped.
+    int classify_slow(rte_mbuf* m, const uint8_t* frame, uint32_t len, const dataplane_snapshot& s,
+                      transport::dvpe_span& d) noexcept;
     void egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot& s) noexcept;
     bool seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept;
     void seal_flush(const dataplane_snapshot& s) noexcept;
+    /// Outer headers and tx of the sealed packets [begin, end) to `p` (transport K); returns
+    /// their overlay frame bytes.
+    template <transport::kind K>
+    uint64_t finish_sealed(unsigned begin, unsigned end, const peer_entry& p) noexcept;
     bool ingress_dvpe(rte_mbuf* m, const port_ctx& port, const dataplane_snapshot& s) noexcept;
     void open_flush(const dataplane_snapshot& s) noexcept;
     void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
     void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
     void handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept;
-    void send(rte_mbuf* m, uint16_t port_id) noexcept;
+    void send(rte_mbuf* m, uint16_t port_id) noexcept { send(m, port_id, rte_pktmbuf_pkt_len(m)); }
+    /// Buffers `m` (of `bytes` bytes) for tx on `port_id`; the tx counters are committed once per
+    /// burst (commit_tx_stats) and always before a flush, whose error callback takes unsent
+    /// packets back out of them.
+    void send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept;
+    void commit_tx_stats() noexcept;
     void to_control(rte_mbuf* m) noexcept;
     void drop(rte_mbuf* m, drop_reason r) noexcept;
     void drain_control() noexcept;
@@ -176,9 +188,42 @@ private:
     std::array<std::array<uint8_t, 12>, max_items> _nonce{};
     std::array<uint8_t, max_items> _ok{};
     unsigned _n_seal = 0, _n_open = 0;
+    // Ingress: the lookups of the last data header seen (peer, key slot, replay window), keyed
+    // by its first 8 bytes without the flags; valid for one burst (one snapshot). A run of
+    // packets from one sender lane under one key skips the checks and lookups after the first.
+    struct rx_route {
+        uint64_t head = 0;  // 0: empty (a data header never starts with a zero byte)
+        const peer_entry* p = nullptr;
+        const rx_key_slot* slot = nullptr;
+        replay* window = nullptr;
+    };
+    rx_route _rx_last{};
+    // tx packets/bytes sent since the last commit_tx_stats() (plain: only this lcore).
+    uint64_t _tx_pending_packets = 0, _tx_pending_bytes = 0;
     uint64_t _drain_cycles = 0;
     uint64_t _next_flush = 0;
     unsigned _idle_run = 0;
 };
+
+inline void worker::commit_tx_stats() noexcept {
+    if (_tx_pending_packets != 0) {
+        _stats.tx_packets.add(_tx_pending_packets);
+        _stats.tx_bytes.add(_tx_pending_bytes);
+        _tx_pending_packets = 0;
+        _tx_pending_bytes = 0;
+    }
+}
+
+inline void worker::send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept {
+    ++_tx_pending_packets;
+    _tx_pending_bytes += bytes;
+    // rte_eth_tx_buffer(), with the counters committed before its flush.
+    rte_eth_dev_tx_buffer* b = _txb[port_id];
+    b->pkts[b->length++] = m;
+    if (b->length >= b->size) {
+        commit_tx_stats();
+        rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(_s.worker_idx), b);
+    }
+}
 
 }  // namespace engine
