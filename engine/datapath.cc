@@ -48,7 +48,7 @@ inline uint16_t node_of_mac(const rte_ether_addr& a) noexcept {
 
 // ---- egress --------------------------------------------------------------------------------
 
-bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept {
+inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept {
     if (m->nb_segs != 1) [[unlikely]] {
         drop(m, drop_reason::bad_length);  // overlay ports deliver one segment per frame
         return false;
@@ -79,15 +79,22 @@ bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot
     uint8_t* dh = outer + p.tmpl.len;
 
     lane_state& lane = _lanes[p.node_id];
+    const auto lane_id = static_cast<uint16_t>(_s.worker_idx);
     if (lane.generation != p.tx_generation) {
         lane.generation = p.tx_generation;
         lane.counter = 0;
     }
+    // The header's first 8 bytes change only with the send key (or our node id).
+    const uint64_t head_for = uint64_t{p.tx_generation} | uint64_t{s.self_id} << 32 | uint64_t{p.tx_key_id} << 48 |
+                              uint64_t{1} << 63;  // never 0, the initial head_for
+    if (lane.head_for != head_for) [[unlikely]] {
+        // Node ids of a snapshot are valid (control builds it); the bytes are init_data_header()'s.
+        lane.head_for = head_for;
+        lane.head = transport::data_header_head(s.self_id, p.node_id, p.tx_key_id, lane_id, false);
+    }
     const uint64_t ctr = lane.counter++;  // node_stats::tx_counter follows in seal_flush
-    const auto lane_id = static_cast<uint16_t>(_s.worker_idx);
-    // Node ids of a snapshot are valid (control builds it); the header is init_data_header()'s.
-    transport::store_data_header(dh, transport::data_header_head(s.self_id, p.node_id, p.tx_key_id, lane_id, full_frame),
-                                 ctr);
+    constexpr uint64_t full_frame_flag = transport::detail::bytes_word(0, transport::data_flag_full_frame, 0, 0, 0, 0, 0, 0);
+    transport::store_data_header(dh, lane.head | (full_frame ? full_frame_flag : 0), ctr);
     const unsigned i = _n_seal++;
     transport::store_nonce(_nonce[i].data(), lane_id, ctr);
     _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
@@ -142,6 +149,7 @@ void worker::seal_flush(const dataplane_snapshot&) noexcept {
 
 void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot& s) noexcept {
     uint64_t encrypted = 0;
+    _tx_last.p = nullptr;  // the lookup of an earlier burst may belong to an older snapshot
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         if (i + 3 < n) {
@@ -180,6 +188,15 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot&
             }
             continue;
         }
+        // The MAC pair of the last unicast frame: same peer, same choice of full frame.
+        uint64_t macs_lo;
+        uint32_t macs_hi;
+        std::memcpy(&macs_lo, eth, 8);
+        std::memcpy(&macs_hi, reinterpret_cast<const uint8_t*>(eth) + 8, 4);
+        if (macs_lo == _tx_last.macs_lo && macs_hi == _tx_last.macs_hi && _tx_last.p != nullptr) {
+            encrypted += seal_one(m, *_tx_last.p, s, _tx_last.full_frame);
+            continue;
+        }
         const uint16_t dst = node_of_mac(eth->dst_addr);
         const peer_entry* p = s.peer(dst);
         if (p == nullptr) [[unlikely]] {
@@ -197,6 +214,7 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot&
             continue;
         }
         const bool full = !rte_is_same_ether_addr(&eth->src_addr, &s.self_mac);
+        _tx_last = tx_route{macs_lo, macs_hi, p, full};
         encrypted += seal_one(m, *p, s, full);
     }
     if (_n_seal != 0) {
@@ -222,49 +240,66 @@ void worker::relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const p
     send(m, to.tx_port_id);
 }
 
-int worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uint32_t len, const dataplane_snapshot& s,
-                          transport::dvpe_span& d) noexcept {
+worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uint32_t len,
+                                         const dataplane_snapshot& s) noexcept {
     const transport::classify_result c = transport::classify(frame, len, s.local);
+    drop_reason r = drop_reason::bad_header;
     switch (c.reason) {
     case transport::classify_reason::ok:
-        d = transport::dvpe_span{c.dvpe_offset, c.dvpe_len};
-        return 1;
+        return {{c.dvpe_offset, c.dvpe_len}, false};
     case transport::classify_reason::not_ours:
-        return 0;  // ARP, echo to us, foreign traffic: the slow path decides
+        return {{}, false};  // ARP, echo to us, foreign traffic: the slow path decides
     case transport::classify_reason::bad_length:
     case transport::classify_reason::bad_udp_length:
-        drop(m, drop_reason::bad_length);
-        return -1;
+        r = drop_reason::bad_length;
+        break;
     case transport::classify_reason::bad_ip_header:
-        drop(m, drop_reason::bad_ip_header);
-        return -1;
+        r = drop_reason::bad_ip_header;
+        break;
     case transport::classify_reason::fragment:
-        drop(m, drop_reason::ip_fragment);
-        return -1;
+        r = drop_reason::ip_fragment;
+        break;
     case transport::classify_reason::ipv6_ext_header:
-        drop(m, drop_reason::unhandled_protocol);
-        return -1;
+        r = drop_reason::unhandled_protocol;
+        break;
     case transport::classify_reason::bad_icmp:
-        drop(m, drop_reason::unhandled_icmp);
-        return -1;
+        r = drop_reason::unhandled_icmp;
+        break;
     case transport::classify_reason::disabled_transport:
-        drop(m, drop_reason::disabled_transport);
-        return -1;
+        r = drop_reason::disabled_transport;
+        break;
     }
-    drop(m, drop_reason::bad_header);  // not reached: every reason is handled above
-    return -1;
+    drop(m, r);
+    return {{}, true};
 }
 
-bool worker::ingress_dvpe(rte_mbuf* m, const port_ctx&, const dataplane_snapshot& s) noexcept {
+void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {
+    _rx_last.head = 0;  // the lookups of an earlier burst may belong to an older snapshot
+    for (uint16_t i = 0; i < n; ++i) {
+        if (i + 3 < n) {
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+        }
+        if (!ingress_dvpe(pkts[i], port, s)) {
+            process_wan(pkts[i], port);
+        }
+    }
+    if (_n_open != 0) {
+        open_flush(s);
+    }
+}
+
+inline bool worker::ingress_dvpe(rte_mbuf* m, const port_ctx&, const dataplane_snapshot& s) noexcept {
     auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
     const uint32_t len = rte_pktmbuf_data_len(m);
     // The expected shape (IPv4 to us on one of our transports) in a few compares; everything
     // else, and every reason to drop, is classify()'s.
     transport::dvpe_span d = transport::classify_fast(frame, len, s.local);
     if (d.dvpe_len == 0) {
-        if (const int r = classify_slow(m, frame, len, s, d); r <= 0) {
-            return r < 0;
+        const slow_result r = classify_slow(m, frame, len, s);
+        if (r.d.dvpe_len == 0) {
+            return r.dropped;
         }
+        d = r.d;
     }
     uint8_t* dh = frame + d.dvpe_offset;
     const auto* h = reinterpret_cast<const transport::data_header*>(dh);

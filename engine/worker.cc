@@ -255,17 +255,12 @@ void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) no
         commit_tx_stats();
         return;
     }
-    _rx_last.head = 0;  // lookups of the last burst may belong to an older snapshot
-    for (uint16_t i = 0; i < n; ++i) {
-        if (i + 3 < n) {
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
-        }
-        if (_snap == nullptr || !ingress_dvpe(pkts[i], port, *_snap)) {
+    if (_snap != nullptr) {
+        ingress_burst(pkts, n, port, *_snap);
+    } else {
+        for (uint16_t i = 0; i < n; ++i) {
             process_wan(pkts[i], port);
         }
-    }
-    if (_n_open != 0) {
-        open_flush(*_snap);
     }
     commit_tx_stats();
 }

@@ -120,12 +120,18 @@ private:
     /// Returns true if the packet is a dvpe data packet kept for the batched open pass.
     void process_wan(rte_mbuf* m, const port_ctx& port) noexcept;
     // Encrypted data path (datapath.cc)
-    /// classify() and its drops for frames classify_fast() did not take: 1 = a dvpe packet at
-    /// `d`, 0 = not ours (the WAN slow path's), -1 = dropped.
-    int classify_slow(rte_mbuf* m, const uint8_t* frame, uint32_t len, const dataplane_snapshot& s,
-                      transport::dvpe_span& d) noexcept;
+    /// classify() and its drops for frames classify_fast() did not take: a dvpe packet (dvpe_len
+    /// != 0), or dvpe_len 0 and `dropped` false = not ours (the WAN slow path's).
+    struct slow_result {
+        transport::dvpe_span d;
+        bool dropped;
+    };
+    slow_result classify_slow(rte_mbuf* m, const uint8_t* frame, uint32_t len, const dataplane_snapshot& s) noexcept;
+    /// A burst from a WAN port: dvpe packets through ingress_dvpe(), the rest to process_wan().
+    void ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept;
     void egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot& s) noexcept;
-    bool seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept;
+    [[gnu::always_inline]] bool seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s,
+                                         bool full_frame) noexcept;
     void seal_flush(const dataplane_snapshot& s) noexcept;
     /// Outer headers and tx of the sealed packets [begin, end) to `p` (transport K); returns
     /// their overlay frame bytes.
@@ -159,6 +165,8 @@ private:
     struct lane_state {
         uint64_t counter = 0;
         uint32_t generation = 0;
+        uint64_t head_for = 0;  // head_tag() of the sender, key and generation `head` is for
+        uint64_t head = 0;      // data_header_head() without the flags
     };
     std::vector<lane_state> _lanes;         // index = node id
     std::vector<node_stats> _peer_stats;    // index = node id
@@ -198,6 +206,15 @@ private:
         replay* window = nullptr;
     };
     rx_route _rx_last{};
+    // Egress: the last unicast frame's MAC pair (the first 12 bytes as two words) and what it
+    // resolved to (a peer with a session); valid for one burst.
+    struct tx_route {
+        uint64_t macs_lo = 0;   // destination MAC + 2 bytes of the source MAC
+        uint32_t macs_hi = 0;   // the rest of the source MAC
+        const peer_entry* p = nullptr;  // null: empty
+        bool full_frame = false;
+    };
+    tx_route _tx_last{};
     // tx packets/bytes sent since the last commit_tx_stats() (plain: only this lcore).
     uint64_t _tx_pending_packets = 0, _tx_pending_bytes = 0;
     uint64_t _drain_cycles = 0;

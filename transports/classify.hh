@@ -280,9 +280,12 @@ struct dvpe_span {
         return {};
     }
     // Header checksum: the same sum as csum::ones_sum(ip, 20), as five 32-bit words.
-    uint32_t w[5];
-    std::memcpy(w, ip, sizeof(w));
-    if (csum::fold(uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4]) != 0xffff) {
+    const auto w = [ip](unsigned k) noexcept {
+        uint32_t v;
+        std::memcpy(&v, ip + 4 * k, 4);
+        return uint64_t{v};
+    };
+    if (csum::fold(w(0) + w(1) + w(2) + w(3) + w(4)) != 0xffff) {
         return {};
     }
     if (total < ipv4_header_size) {
