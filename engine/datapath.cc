@@ -20,6 +20,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include <array>
 #include <cstring>
 
 #include "engine/worker.hh"
@@ -392,6 +393,10 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
     const unsigned n = _n_open;
     _n_open = 0;
     uint64_t decrypted = 0;
+    // Loaded once: the stores into packets below may alias anything for the compiler.
+    const bool replay_off = _s.benchmark_replay_off;
+    const bool has_overlay = s.has_overlay;
+    const uint16_t overlay_port = s.overlay_port_id;
     // Per run of packets that share a receive key (and so a peer): one AEAD call, one update of
     // the peer's counters.
     for (unsigned i = 0; i < n;) {
@@ -404,6 +409,9 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                             std::span<uint8_t>(&_ok[i], j - i));
         const peer_entry& p = *_open[i].p;
         node_stats& ns = _peer_stats[p.node_id];
+        std::array<uint8_t, mac_pair_len> macs;  // the rebuilt Ethernet addresses: us, the peer
+        std::memcpy(macs.data(), &s.self_mac, RTE_ETHER_ADDR_LEN);
+        std::memcpy(macs.data() + RTE_ETHER_ADDR_LEN, &p.mac, RTE_ETHER_ADDR_LEN);
         uint64_t rx_packets = 0;
         uint64_t rx_bytes = 0;
         bool authenticated = false;
@@ -415,7 +423,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 continue;
             }
             // Only an authenticated counter moves the window (a forged one must not).
-            if (!it.window->accept(it.counter) && !_s.benchmark_replay_off) {
+            if (!it.window->accept(it.counter) && !replay_off) {
                 drop(m, drop_reason::replayed);  // a duplicate within this burst
                 continue;
             }
@@ -426,7 +434,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 rte_pktmbuf_free(m);
                 continue;
             }
-            if (!s.has_overlay) [[unlikely]] {
+            if (!has_overlay) [[unlikely]] {
                 drop(m, drop_reason::no_overlay);
                 continue;
             }
@@ -442,9 +450,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 m->pkt_len = frame_len;
                 tx_len = frame_len;
                 if (!it.full_frame) {
-                    auto* macs = rte_pktmbuf_mtod(m, rte_ether_addr*);
-                    macs[0] = s.self_mac;
-                    macs[1] = p.mac;
+                    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), macs.data(), mac_pair_len);
                 } else if (it.payload_len < sizeof(rte_ether_hdr)) [[unlikely]] {
                     drop(m, drop_reason::bad_length);
                     continue;
@@ -453,13 +459,12 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 rte_pktmbuf_adj(m, static_cast<uint16_t>(it.dvpe_offset + hdr_len));
                 rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - it.payload_len));
                 if (!it.full_frame) {
-                    auto* macs = reinterpret_cast<rte_ether_addr*>(rte_pktmbuf_prepend(m, mac_pair_len));
-                    if (macs == nullptr) [[unlikely]] {
+                    auto* front = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, mac_pair_len));
+                    if (front == nullptr) [[unlikely]] {
                         drop(m, drop_reason::no_buffer);
                         continue;
                     }
-                    macs[0] = s.self_mac;
-                    macs[1] = p.mac;
+                    std::memcpy(front, macs.data(), mac_pair_len);
                 } else if (it.payload_len < sizeof(rte_ether_hdr)) [[unlikely]] {
                     drop(m, drop_reason::bad_length);
                     continue;
@@ -469,7 +474,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             }
             ++rx_packets;
             rx_bytes += frame_len;
-            send(m, s.overlay_port_id, tx_len);
+            send(m, overlay_port, tx_len);
         }
         if (authenticated) {
             ns.last_rx_key_id.set(slot->key_id);
