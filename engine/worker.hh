@@ -165,8 +165,8 @@ private:
     struct lane_state {
         uint64_t counter = 0;
         uint32_t generation = 0;
-        uint64_t head_for = 0;  // head_tag() of the sender, key and generation `head` is for
-        uint64_t head = 0;      // data_header_head() without the flags
+        uint64_t head_for = 0;  // (generation, our node id, key id) `head` was built for; 0: none
+        uint64_t head = 0;      // data_header_head() without the flags (seal_one)
     };
     std::vector<lane_state> _lanes;         // index = node id
     std::vector<node_stats> _peer_stats;    // index = node id
