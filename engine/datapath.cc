@@ -110,12 +110,15 @@ template <transport::kind K>
 uint64_t worker::finish_sealed(unsigned begin, unsigned end, const peer_entry& p) noexcept {
     const auto sport = static_cast<uint16_t>(p.udp_sport_base + _s.worker_idx);
     uint64_t frame_bytes = 0;
+    uint64_t wire_bytes = 0;
     for (unsigned i = begin; i < end; ++i) {
         const seal_item& it = _seal[i];
         transport::write_outer<K>(p.tmpl, it.outer, it.dvpe_len, sport);
         frame_bytes += it.frame_len;
-        send(it.m, p.tx_port_id, transport::headroom(K) + it.dvpe_len);
+        wire_bytes += transport::headroom(K) + it.dvpe_len;
+        _out[i - begin] = it.m;
     }
+    send_bulk(p.tx_port_id, _out.data(), end - begin, wire_bytes);
     return frame_bytes;
 }
 
@@ -414,6 +417,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         std::memcpy(macs.data() + RTE_ETHER_ADDR_LEN, &p.mac, RTE_ETHER_ADDR_LEN);
         uint64_t rx_packets = 0;
         uint64_t rx_bytes = 0;
+        uint64_t tx_bytes = 0;
         bool authenticated = false;
         for (; i < j; ++i) {
             open_item& it = _open[i];
@@ -474,11 +478,13 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             }
             ++rx_packets;
             rx_bytes += frame_len;
-            send(m, overlay_port, tx_len);
+            tx_bytes += tx_len;
+            _out[rx_packets - 1] = m;  // sent together after the run, in order
         }
         if (authenticated) {
             ns.last_rx_key_id.set(slot->key_id);
         }
+        send_bulk(overlay_port, _out.data(), static_cast<unsigned>(rx_packets), tx_bytes);
         ns.rx_packets.add(rx_packets);
         ns.rx_bytes.add(rx_bytes);
         decrypted += rx_packets;

@@ -16,10 +16,12 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <optional>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "crypto/aead.hh"
@@ -147,6 +149,10 @@ private:
     /// burst (commit_tx_stats) and always before a flush, whose error callback takes unsent
     /// packets back out of them.
     void send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept;
+    /// send() for `n` packets to one port (`bytes` in all), copied into the tx buffer in chunks:
+    /// the same flushes at the same points, without a per-packet chain through the buffer's
+    /// length in memory.
+    void send_bulk(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t bytes) noexcept;
     void commit_tx_stats() noexcept;
     void to_control(rte_mbuf* m) noexcept;
     void drop(rte_mbuf* m, drop_reason r) noexcept;
@@ -195,6 +201,7 @@ private:
     std::array<crypto::aead_packet, max_items> _aead{};
     std::array<std::array<uint8_t, 12>, max_items> _nonce{};
     std::array<uint8_t, max_items> _ok{};
+    std::array<rte_mbuf*, max_items> _out{};  // a run's packets for send_bulk()
     unsigned _n_seal = 0, _n_open = 0;
     // Ingress: the lookups of the last data header seen (peer, key slot, replay window), keyed
     // by its first 8 bytes without the flags; valid for one burst (one snapshot). A run of
@@ -240,6 +247,24 @@ inline void worker::send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept
     if (b->length >= b->size) {
         commit_tx_stats();
         rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(_s.worker_idx), b);
+    }
+}
+
+inline void worker::send_bulk(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t bytes) noexcept {
+    _tx_pending_packets += n;
+    _tx_pending_bytes += bytes;
+    rte_eth_dev_tx_buffer* b = _txb[port_id];
+    while (n != 0) {
+        // A buffer is flushed as soon as it is full, so there is always room for one.
+        const unsigned k = std::min<unsigned>(n, static_cast<unsigned>(b->size - b->length));
+        std::memcpy(&b->pkts[b->length], pkts, k * sizeof(rte_mbuf*));
+        b->length = static_cast<uint16_t>(b->length + k);
+        pkts += k;
+        n -= k;
+        if (b->length >= b->size) {
+            commit_tx_stats();
+            rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(_s.worker_idx), b);
+        }
     }
 }
 
