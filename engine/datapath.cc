@@ -278,21 +278,23 @@ worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uin
 }
 
 void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {
-    _rx_last.head = 0;  // the lookups of an earlier burst may belong to an older snapshot
+    // Nothing cached from an earlier burst: that may have been an older snapshot.
+    ingress_state st{{}, _n_open, _s.worker_idx, _s.benchmark_replay_off};
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
         }
-        if (!ingress_dvpe(pkts[i], port, s)) {
+        if (!ingress_dvpe(pkts[i], s, st)) {
             process_wan(pkts[i], port);
         }
     }
+    _n_open = st.n_open;
     if (_n_open != 0) {
         open_flush(s);
     }
 }
 
-inline bool worker::ingress_dvpe(rte_mbuf* m, const port_ctx&, const dataplane_snapshot& s) noexcept {
+inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingress_state& st) noexcept {
     auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
     const uint32_t len = rte_pktmbuf_data_len(m);
     // The expected shape (IPv4 to us on one of our transports) in a few compares; everything
@@ -312,7 +314,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const port_ctx&, const dataplane_s
     constexpr uint64_t flags_mask =
         ~transport::detail::bytes_word(0, transport::data_flag_full_frame, 0, 0, 0, 0, 0, 0);
     const uint64_t head = transport::detail::load64(dh) & flags_mask;
-    if (head != _rx_last.head) {
+    if (head != st.last.head) {
         if (d.dvpe_len < sizeof(transport::dvpe_header)) [[unlikely]] {
             drop(m, drop_reason::bad_length);
             return true;
@@ -369,25 +371,27 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const port_ctx&, const dataplane_s
             drop(m, drop_reason::bad_header);
             return true;
         }
-        _rx_last = rx_route{head, p, slot, &slot->windows->at(_s.worker_idx, lane)};
+        st.last = rx_route{head, p, slot, &slot->windows->at(st.worker, lane)};
     } else if (d.dvpe_len < transport::data_overhead) [[unlikely]] {
         drop(m, drop_reason::bad_length);  // the one check above that depends on more than `head`
         return true;
     }
     const uint64_t ctr = transport::counter(*h);
-    replay* w = _rx_last.window;
-    if (!w->would_accept(ctr) && !_s.benchmark_replay_off) {  // benchmark_replay_off: worker.hh
+    replay* w = st.last.window;
+    if (!w->would_accept(ctr) && !st.replay_off) {  // benchmark_replay_off: worker.hh
         drop(m, drop_reason::replayed);
         return true;
     }
-    const unsigned i = _n_open++;
+    const unsigned i = st.n_open++;
     const auto payload_len = static_cast<uint16_t>(d.dvpe_len - transport::data_overhead);
     transport::store_nonce_from_header(_nonce[i].data(), dh);
     _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
-    _open[i] = open_item{m, _rx_last.p, _rx_last.slot, w, ctr, d.dvpe_offset, payload_len,
+    _open[i] = open_item{m, st.last.p, st.last.slot, w, ctr, d.dvpe_offset, payload_len,
                          (transport::flags(*h) & transport::data_flag_full_frame) != 0};
-    if (_n_open == max_items) [[unlikely]] {
+    if (st.n_open == max_items) [[unlikely]] {
+        _n_open = st.n_open;
         open_flush(s);
+        st.n_open = 0;
     }
     return true;
 }

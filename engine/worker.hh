@@ -139,7 +139,8 @@ private:
     /// their overlay frame bytes.
     template <transport::kind K>
     uint64_t finish_sealed(unsigned begin, unsigned end, const peer_entry& p) noexcept;
-    bool ingress_dvpe(rte_mbuf* m, const port_ctx& port, const dataplane_snapshot& s) noexcept;
+    struct ingress_state;
+    bool ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingress_state& st) noexcept;
     void open_flush(const dataplane_snapshot& s) noexcept;
     void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
     void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
@@ -203,8 +204,10 @@ private:
     std::array<uint8_t, max_items> _ok{};
     std::array<rte_mbuf*, max_items> _out{};  // a run's packets for send_bulk()
     unsigned _n_seal = 0, _n_open = 0;
-    // Ingress: the lookups of the last data header seen (peer, key slot, replay window), keyed
-    // by its first 8 bytes without the flags; valid for one burst (one snapshot). A run of
+    // Ingress state of one burst, a local of ingress_burst() (kept in registers: under
+    // -fno-strict-aliasing, members would be reloaded after every store into a packet).
+    // `last` holds the lookups of the last data header seen (peer, key slot, replay window),
+    // keyed by its first 8 bytes without the flags; valid for one burst (one snapshot): a run of
     // packets from one sender lane under one key skips the checks and lookups after the first.
     struct rx_route {
         uint64_t head = 0;  // 0: empty (a data header never starts with a zero byte)
@@ -212,7 +215,12 @@ private:
         const rx_key_slot* slot = nullptr;
         replay* window = nullptr;
     };
-    rx_route _rx_last{};
+    struct ingress_state {
+        rx_route last;
+        unsigned n_open;     // items in _open/_aead/_nonce (_n_open while open_flush runs)
+        unsigned worker;     // _s.worker_idx
+        bool replay_off;     // _s.benchmark_replay_off
+    };
     // Egress: the last unicast frame's MAC pair (the first 12 bytes as two words) and what it
     // resolved to (a peer with a session); valid for one burst.
     struct tx_route {
