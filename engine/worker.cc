@@ -102,12 +102,6 @@ void worker::drop(rte_mbuf* m, drop_reason r) noexcept {
     rte_pktmbuf_free(m);
 }
 
-void worker::send(rte_mbuf* m, uint16_t port_id) noexcept {
-    _stats.tx_packets.add();
-    _stats.tx_bytes.add(rte_pktmbuf_pkt_len(m));
-    rte_eth_tx_buffer(port_id, static_cast<uint16_t>(_s.worker_idx), _txb[port_id], m);
-}
-
 void worker::to_control(rte_mbuf* m) noexcept {
     if (rte_ring_mp_enqueue(_s.to_control, m) != 0) [[unlikely]] {
         drop(m, drop_reason::control_ring_full);
@@ -117,6 +111,7 @@ void worker::to_control(rte_mbuf* m) noexcept {
 }
 
 void worker::flush_all() noexcept {
+    commit_tx_stats();  // before the flushes: their error callback subtracts unsent packets
     for (uint16_t pid : _tx_ports) {
         rte_eth_tx_buffer_flush(pid, static_cast<uint16_t>(_s.worker_idx), _txb[pid]);
     }
@@ -134,6 +129,7 @@ void worker::drain_control() noexcept {
         _stats.from_control.add();
         send(pkts[i], pid);
     }
+    commit_tx_stats();
 }
 
 // ARP (RFC 826): answer requests for our addresses in place; give replies (and gratuitous
@@ -290,7 +286,7 @@ void worker::send_fragments(rte_mbuf* m, const peer_entry& p) noexcept {
     }
 }
 
-bool worker::reassemble(rte_mbuf* m, const port_ctx& port, const dataplane_snapshot& s) noexcept {
+rte_mbuf* worker::reassemble(rte_mbuf* m) noexcept {
     _stats.fragments_in.add();
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     m->l2_len = sizeof(rte_ether_hdr);
@@ -318,17 +314,14 @@ bool worker::reassemble(rte_mbuf* m, const port_ctx& port, const dataplane_snaps
         rte_ip_frag_free_death_row(&_death_row, 0);  // bad, duplicate or timed-out fragments
     }
     if (whole == nullptr) {
-        return true;  // kept until the rest arrives (or freed above)
+        return nullptr;  // kept until the rest arrives (or freed above)
     }
     _stats.reassembled.add();
     if (whole->nb_segs > 1 && rte_pktmbuf_linearize(whole) != 0) [[unlikely]] {
         drop(whole, drop_reason::no_buffer);  // larger than one mbuf's data room
-        return true;
+        return nullptr;
     }
-    if (!ingress_dvpe(whole, port, s)) {
-        process_wan(whole, port);  // not for the data path after all: the slow path counts it
-    }
-    return true;
+    return whole;
 }
 
 // IPv6 to one of our WAN addresses (or its solicited-node group): Neighbor Discovery
@@ -490,19 +483,17 @@ void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) no
                 drop(pkts[i], drop_reason::no_session);  // no data plane configured
             }
         }
+        commit_tx_stats();
         return;
     }
-    for (uint16_t i = 0; i < n; ++i) {
-        if (i + 3 < n) {
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
-        }
-        if (_snap == nullptr || !ingress_dvpe(pkts[i], port, *_snap)) {
+    if (_snap != nullptr) {
+        ingress_burst(pkts, n, port, *_snap);
+    } else {
+        for (uint16_t i = 0; i < n; ++i) {
             process_wan(pkts[i], port);
         }
     }
-    if (_n_open != 0) {
-        open_flush(*_snap);
-    }
+    commit_tx_stats();
 }
 
 bool worker::iterate() noexcept {

@@ -11,11 +11,13 @@
 // any thread.
 #pragma once
 
+#include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <optional>
@@ -28,8 +30,6 @@
 #include "engine/snapshot.hh"
 #include "engine/stats.hh"
 #include "engine/too_big.hh"
-
-struct rte_eth_dev_tx_buffer;
 
 namespace engine {
 
@@ -158,10 +158,26 @@ private:
     /// Returns true if the packet is a dvpe data packet kept for the batched open pass.
     void process_wan(rte_mbuf* m, const port_ctx& port) noexcept;
     // Encrypted data path (datapath.cc)
+    /// classify() and its drops for frames classify_fast() did not take: a dvpe packet (dvpe_len
+    /// != 0), or dvpe_len 0 and `dropped` false = not ours (the WAN slow path's).
+    struct slow_result {
+        transport::dvpe_span d;
+        bool dropped;
+        rte_mbuf* whole = nullptr;  // an outer fragment completed this packet (reassemble())
+    };
+    slow_result classify_slow(rte_mbuf* m, const uint8_t* frame, uint32_t len, const dataplane_snapshot& s) noexcept;
+    /// A burst from a WAN port: dvpe packets through ingress_dvpe(), the rest to process_wan().
+    void ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept;
     void egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot& s) noexcept;
-    bool seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept;
+    [[gnu::always_inline]] bool seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s,
+                                         bool full_frame) noexcept;
     void seal_flush(const dataplane_snapshot& s) noexcept;
-    bool ingress_dvpe(rte_mbuf* m, const port_ctx& port, const dataplane_snapshot& s) noexcept;
+    /// Outer headers and tx of the sealed packets [begin, end) to `p` (transport K); returns
+    /// their overlay frame bytes.
+    template <transport::kind K>
+    uint64_t finish_sealed(unsigned begin, unsigned end, const peer_entry& p) noexcept;
+    struct ingress_state;
+    bool ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingress_state& st) noexcept;
     void open_flush(const dataplane_snapshot& s) noexcept;
     void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
     void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
@@ -173,10 +189,19 @@ private:
     /// Sends the sealed packet m (outer headers written) as fragments of at most the peer's
     /// tx_mtu; consumes m.
     void send_fragments(rte_mbuf* m, const peer_entry& p) noexcept;
-    /// Feeds an outer fragment for us to the reassembly table; consumes m (returns true, as
-    /// ingress_dvpe() does for what it takes). A completed packet goes through ingress_dvpe().
-    bool reassemble(rte_mbuf* m, const port_ctx& port, const dataplane_snapshot& s) noexcept;
-    void send(rte_mbuf* m, uint16_t port_id) noexcept;
+    /// Feeds an outer fragment for us to the reassembly table (consumes m). Returns the whole
+    /// packet, one segment with a valid header, once its last fragment arrived; else nullptr.
+    rte_mbuf* reassemble(rte_mbuf* m) noexcept;
+    void send(rte_mbuf* m, uint16_t port_id) noexcept { send(m, port_id, rte_pktmbuf_pkt_len(m)); }
+    /// Buffers `m` (of `bytes` bytes) for tx on `port_id`; the tx counters are committed once per
+    /// burst (commit_tx_stats) and always before a flush, whose error callback takes unsent
+    /// packets back out of them.
+    void send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept;
+    /// send() for `n` packets to one port (`bytes` in all), copied into the tx buffer in chunks:
+    /// the same flushes at the same points, without a per-packet chain through the buffer's
+    /// length in memory.
+    void send_bulk(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t bytes) noexcept;
+    void commit_tx_stats() noexcept;
     void to_control(rte_mbuf* m) noexcept;
     void drop(rte_mbuf* m, drop_reason r) noexcept;
     void drain_control() noexcept;
@@ -194,6 +219,8 @@ private:
     struct lane_state {
         uint64_t counter = 0;
         uint32_t generation = 0;
+        uint64_t head_for = 0;  // (generation, our node id, key id) `head` was built for; 0: none
+        uint64_t head = 0;      // data_header_head() without the flags (seal_one)
     };
     std::vector<lane_state> _lanes;         // index = node id
     std::vector<node_stats> _peer_stats;    // index = node id
@@ -223,7 +250,36 @@ private:
     std::array<crypto::aead_packet, max_items> _aead{};
     std::array<std::array<uint8_t, 12>, max_items> _nonce{};
     std::array<uint8_t, max_items> _ok{};
+    std::array<rte_mbuf*, max_items> _out{};  // a run's packets for send_bulk()
     unsigned _n_seal = 0, _n_open = 0;
+    // Ingress state of one burst, a local of ingress_burst() (kept in registers: under
+    // -fno-strict-aliasing, members would be reloaded after every store into a packet).
+    // `last` holds the lookups of the last data header seen (peer, key slot, replay window),
+    // keyed by its first 8 bytes without the flags; valid for one burst (one snapshot): a run of
+    // packets from one sender lane under one key skips the checks and lookups after the first.
+    struct rx_route {
+        uint64_t head = 0;  // 0: empty (a data header never starts with a zero byte)
+        const peer_entry* p = nullptr;
+        const rx_key_slot* slot = nullptr;
+        replay* window = nullptr;
+    };
+    struct ingress_state {
+        rx_route last;
+        unsigned n_open;     // items in _open/_aead/_nonce (_n_open while open_flush runs)
+        unsigned worker;     // _s.worker_idx
+        bool replay_off;     // _s.benchmark_replay_off
+    };
+    // Egress: the last unicast frame's MAC pair (the first 12 bytes as two words) and what it
+    // resolved to (a peer with a session); valid for one burst.
+    struct tx_route {
+        uint64_t macs_lo = 0;   // destination MAC + 2 bytes of the source MAC
+        uint32_t macs_hi = 0;   // the rest of the source MAC
+        const peer_entry* p = nullptr;  // null: empty
+        bool full_frame = false;
+    };
+    tx_route _tx_last{};
+    // tx packets/bytes sent since the last commit_tx_stats() (plain: only this lcore).
+    uint64_t _tx_pending_packets = 0, _tx_pending_bytes = 0;
     uint64_t _drain_cycles = 0;
     uint64_t _next_flush = 0;
     unsigned _idle_run = 0;
@@ -233,5 +289,44 @@ private:
     rte_ip_frag_death_row _death_row{};
     uint32_t _frag_id = 0;
 };
+
+inline void worker::commit_tx_stats() noexcept {
+    if (_tx_pending_packets != 0) {
+        _stats.tx_packets.add(_tx_pending_packets);
+        _stats.tx_bytes.add(_tx_pending_bytes);
+        _tx_pending_packets = 0;
+        _tx_pending_bytes = 0;
+    }
+}
+
+inline void worker::send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept {
+    ++_tx_pending_packets;
+    _tx_pending_bytes += bytes;
+    // rte_eth_tx_buffer(), with the counters committed before its flush.
+    rte_eth_dev_tx_buffer* b = _txb[port_id];
+    b->pkts[b->length++] = m;
+    if (b->length >= b->size) {
+        commit_tx_stats();
+        rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(_s.worker_idx), b);
+    }
+}
+
+inline void worker::send_bulk(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t bytes) noexcept {
+    _tx_pending_packets += n;
+    _tx_pending_bytes += bytes;
+    rte_eth_dev_tx_buffer* b = _txb[port_id];
+    while (n != 0) {
+        // A buffer is flushed as soon as it is full, so there is always room for one.
+        const unsigned k = std::min<unsigned>(n, static_cast<unsigned>(b->size - b->length));
+        std::memcpy(&b->pkts[b->length], pkts, k * sizeof(rte_mbuf*));
+        b->length = static_cast<uint16_t>(b->length + k);
+        pkts += k;
+        n -= k;
+        if (b->length >= b->size) {
+            commit_tx_stats();
+            rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(_s.worker_idx), b);
+        }
+    }
+}
 
 }  // namespace engine

@@ -251,4 +251,79 @@ template <bool V6>
     return detail::fail(classify_reason::not_ours);
 }
 
+/// Where classify_fast() found the dvpe packet; dvpe_len == 0: not the fast shape.
+struct dvpe_span {
+    uint16_t dvpe_offset = 0;
+    uint16_t dvpe_len = 0;
+};
+
+/// The common case of classify() with a handful of compares: an IPv4 packet without options
+/// to our address, not a fragment, on udp4 (our port), rawip4 or icmp4, with a well-formed
+/// length and header checksum. Returns the dvpe packet's offset and length exactly as classify()
+/// would (`reason == ok`, same `dvpe_offset`/`dvpe_len`), or dvpe_len 0 for every other frame,
+/// which the caller then hands to classify() for the full checks and the reason. Never returns a
+/// span for a frame classify() would not accept (tests/unit/transports/classify_test.cc checks
+/// both against each other). Does not report the source address (the data path does not need
+/// it). Hot: workers call it per WAN packet.
+[[nodiscard]] inline dvpe_span classify_fast(const uint8_t* frame, uint32_t len, const local_config& cfg) noexcept {
+    constexpr uint32_t l3 = ether_header_size;
+    constexpr uint32_t l4 = ether_header_size + ipv4_header_size;
+    if (len < l4 + sizeof(dvpe_header) || detail::load16(frame + 12) != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+        frame[l3] != 0x45 || !cfg.has_ipv4) {
+        return {};
+    }
+    const uint8_t* ip = frame + l3;
+    uint32_t dst;
+    std::memcpy(&dst, ip + 16, 4);
+    const uint32_t total = rte_be_to_cpu_16(detail::load16(ip + 2));
+    if (dst != cfg.ipv4 || total > len - l3 ||
+        (detail::load16(ip + 6) & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+        return {};
+    }
+    // Header checksum: the same sum as csum::ones_sum(ip, 20), as five 32-bit words.
+    const auto w = [ip](unsigned k) noexcept {
+        uint32_t v;
+        std::memcpy(&v, ip + 4 * k, 4);
+        return uint64_t{v};
+    };
+    // fold(sum) == 0xffff exactly when sum is a non-zero multiple of 0xffff (folding keeps the
+    // value mod 0xffff and maps a non-zero sum into 1..0xffff); sum > 0 as ip[0] == 0x45. The
+    // modulo is a multiply, a shorter dependency chain than the four folding steps.
+    const uint64_t sum = (w(0) + w(1)) + (w(2) + w(3)) + w(4);
+    if (sum % 0xffff != 0) {
+        return {};
+    }
+    if (total < ipv4_header_size) {
+        return {};
+    }
+    const uint32_t l4_len = total - ipv4_header_size;
+    const uint8_t proto = ip[9];
+    const uint8_t* l4p = frame + l4;
+    if (proto == ipproto_udp) {
+        if (l4_len < udp_header_size || rte_be_to_cpu_16(detail::load16(l4p + 2)) != cfg.udp_port ||
+            !(cfg.enabled & kind_bit(kind::udp4))) {
+            return {};
+        }
+        const uint32_t ulen = rte_be_to_cpu_16(detail::load16(l4p + 4));
+        if (ulen > l4_len || ulen < udp_header_size + sizeof(dvpe_header)) {
+            return {};
+        }
+        return {static_cast<uint16_t>(l4 + udp_header_size), static_cast<uint16_t>(ulen - udp_header_size)};
+    }
+    if (proto == ipproto_icmp) {
+        if (l4_len < icmp_header_size + sizeof(dvpe_header) || l4p[0] != cfg.icmp_type || l4p[1] != icmp_code ||
+            !(cfg.enabled & kind_bit(kind::icmp4))) {
+            return {};
+        }
+        return {static_cast<uint16_t>(l4 + icmp_header_size), static_cast<uint16_t>(l4_len - icmp_header_size)};
+    }
+    if (proto == cfg.ip_proto) {
+        if (l4_len < sizeof(dvpe_header) || !(cfg.enabled & kind_bit(kind::rawip4))) {
+            return {};
+        }
+        return {static_cast<uint16_t>(l4), static_cast<uint16_t>(l4_len)};
+    }
+    return {};
+}
+
 }  // namespace transport

@@ -187,6 +187,20 @@ const reason_case reason_cases[] = {
      classify_reason::ok},
 };
 
+// classify_fast() is a subset of classify(): a span only where classify() says ok, with the same
+// offset and length; and it does find the plain IPv4 shapes (no options, kinds udp4/rawip4/icmp4).
+void expect_fast_agrees(const uint8_t* f, uint32_t len, const local_config& cfg, const classify_result& r,
+                        const std::string& what) {
+    const dvpe_span fast = classify_fast(f, len, cfg);
+    if (fast.dvpe_len != 0) {
+        ASSERT_EQ(classify_reason_name(r.reason), "ok") << what;
+        EXPECT_EQ(fast.dvpe_offset, r.dvpe_offset) << what;
+        EXPECT_EQ(fast.dvpe_len, r.dvpe_len) << what;
+    } else if (r.reason == classify_reason::ok && !is_ipv6(r.k) && len > 14 && f[14] == 0x45) {
+        ADD_FAILURE() << what << ": classify() accepts an option-less IPv4 frame the fast path missed";
+    }
+}
+
 TEST(classify, every_reason) {
     static_assert(sizeof(reason_cases) / sizeof(reason_cases[0]) > 40);
     bool seen[n_classify_reasons] = {};
@@ -198,6 +212,7 @@ TEST(classify, every_reason) {
         c.mutate(f, cfg);
         const classify_result r = classify(f.data(), static_cast<uint32_t>(f.size()), cfg);
         EXPECT_EQ(classify_reason_name(r.reason), classify_reason_name(c.expect)) << "case " << i << ": " << c.name;
+        expect_fast_agrees(f.data(), static_cast<uint32_t>(f.size()), cfg, r, c.name);
         seen[static_cast<size_t>(r.reason)] = true;
         if (r.reason == classify_reason::ok || r.reason == classify_reason::bad_icmp ||
             r.reason == classify_reason::disabled_transport) {
@@ -274,6 +289,9 @@ TEST(classify, random_mutations_stay_in_bounds) {
             std::memcpy(buf.get(), f.data(), f.size());
         }
         const classify_result r = classify(buf.get(), static_cast<uint32_t>(f.size()), cfg);
+        if (f.size() > 14) {
+            expect_fast_agrees(buf.get(), static_cast<uint32_t>(f.size()), cfg, r, "iteration " + std::to_string(iter));
+        }
         if (r.reason == classify_reason::ok) {
             ++n_ok;
             ASSERT_GE(r.dvpe_len, sizeof(dvpe_header));
@@ -281,6 +299,44 @@ TEST(classify, random_mutations_stay_in_bounds) {
         }
     }
     EXPECT_GT(n_ok, 1000u);
+}
+
+// The fast path against classify() under other node configurations: transports disabled,
+// another port, ICMP type or raw IP protocol, no IPv4 address.
+TEST(classify, fast_path_agrees_under_every_config) {
+    std::mt19937 rng(77);
+    size_t n_fast = 0;
+    for (int iter = 0; iter < 20000; ++iter) {
+        local_config cfg = config_b();
+        cfg.enabled = static_cast<uint8_t>(rng() % 4 == 0 ? rng() & all_kinds : all_kinds);
+        if (rng() % 8 == 0) {
+            cfg.udp_port = static_cast<uint16_t>(cfg.udp_port + 1);
+        }
+        if (rng() % 8 == 0) {
+            cfg.icmp_type = static_cast<uint8_t>(rng() % 4 == 0 ? 8 : cfg.icmp_type + 1);
+        }
+        if (rng() % 8 == 0) {
+            cfg.ip_proto = static_cast<uint8_t>(rng() % 3 == 0 ? 17 : rng() % 3 == 0 ? 1 : cfg.ip_proto + 1);
+        }
+        if (rng() % 16 == 0) {
+            cfg.has_ipv4 = false;
+        }
+        const kind k = static_cast<kind>(rng() % n_kinds);
+        frame f = make_frame(k, rng() % 80, rng());
+        if (rng() % 2 == 0) {
+            f[rng() % std::min<size_t>(f.size(), 60)] ^= static_cast<uint8_t>(1u << (rng() % 8));
+        }
+        if (rng() % 8 == 0) {
+            f.resize(f.size() + rng() % 20, 0);  // Ethernet padding
+        }
+        std::unique_ptr<uint8_t[]> buf(new uint8_t[f.size()]);
+        std::memcpy(buf.get(), f.data(), f.size());
+        const auto len = static_cast<uint32_t>(f.size());
+        const classify_result r = classify(buf.get(), len, cfg);
+        expect_fast_agrees(buf.get(), len, cfg, r, "iteration " + std::to_string(iter));
+        n_fast += classify_fast(buf.get(), len, cfg).dvpe_len != 0;
+    }
+    EXPECT_GT(n_fast, 3000u);
 }
 
 }  // namespace

@@ -95,6 +95,36 @@ TEST(wire, nonce_is_lane_u32_then_counter_u64_big_endian) {
     EXPECT_NE(nonce(0xffff, 0), nonce(0, 0xffff));
 }
 
+// The word-wise forms of the data path write the very bytes of init_data_header() and nonce().
+TEST(wire, word_stores_match_the_byte_forms) {
+    const uint16_t ids[] = {1, 2, 0x0ff, 0x100, 0x123, 0xabc, 0xfff};
+    const uint16_t lanes[] = {0, 1, 15, 0x00ff, 0x0100, 0xbeef, 0xffff};
+    const uint64_t ctrs[] = {0, 1, 0xff, 0x0102030405060708ull, 0xa1a2a3a4a5a6a7a8ull, ~0ull};
+    for (uint16_t src : ids) {
+        for (uint16_t dst : ids) {
+            for (uint16_t l : lanes) {
+                for (uint64_t c : ctrs) {
+                    for (bool full : {false, true}) {
+                        const auto key_id = static_cast<uint8_t>(src ^ dst ^ l);
+                        data_header want{};
+                        ASSERT_TRUE(init_data_header(want, src, dst, key_id, l, c, full));
+                        uint8_t got[16];
+                        store_data_header(got, data_header_head(src, dst, key_id, l, full), c);
+                        ASSERT_EQ(std::memcmp(got, &want, 16), 0) << src << " " << dst << " " << l << " " << c;
+                        uint8_t n1[nonce_size];
+                        uint8_t n2[nonce_size];
+                        store_nonce(n1, l, c);
+                        store_nonce_from_header(n2, got);
+                        const nonce_bytes n = nonce(l, c);
+                        ASSERT_EQ(std::memcmp(n1, n.data(), nonce_size), 0) << l << " " << c;
+                        ASSERT_EQ(std::memcmp(n2, n.data(), nonce_size), 0) << l << " " << c;
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST(wire, validate_header_cases) {
     struct vcase {
         const char* name;
