@@ -32,6 +32,8 @@ namespace control {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
+std::atomic<bool> g_dump{false};
 
 constexpr unsigned control_ring_size = 4096;
 constexpr unsigned from_control_ring_size = 1024;
@@ -187,6 +189,8 @@ daemon::daemon(config cfg, daemon_options opt)
 daemon::~daemon() { teardown(); }
 
 void daemon::request_stop() noexcept { g_stop.store(true, std::memory_order_relaxed); }
+void daemon::request_reload() noexcept { g_reload.store(true, std::memory_order_relaxed); }
+void daemon::request_dump() noexcept { g_dump.store(true, std::memory_order_relaxed); }
 
 void daemon::setup() {
     const node_conf& self = _cfg.self_node();
@@ -442,6 +446,8 @@ void daemon::setup() {
     _server->add_command("config", "the node table (as gvpectrl -s)", [this](const nlohmann::json&) {
         return config_json();
     });
+    _server->add_command("reload", "re-read the configuration and apply it, or refuse it whole (as SIGHUP)",
+                         [this](const nlohmann::json&) { return reload("control socket"); });
     _server->add_command("peers", "per-peer session state, handshake and traffic counters",
                          [this](const nlohmann::json&) { return nlohmann::json{{"ok", true}, {"peers", peers_json()}}; });
     _server->add_command("neighbours", "the underlay neighbour table (ARP, NDP)", [this](const nlohmann::json&) {
@@ -590,6 +596,12 @@ void daemon::resolve_neighbours() {
 
 void daemon::control_iteration() {
     _server->poll(10);
+    if (g_reload.exchange(false, std::memory_order_relaxed)) {
+        (void)reload("SIGHUP");
+    }
+    if (g_dump.exchange(false, std::memory_order_relaxed)) {
+        dump_status();
+    }
     handle_control_packets();
     sessions_iteration();
     _hooks->poll();

@@ -86,6 +86,11 @@ struct daemon_options {
     /// node ids (anyone can compute them). Refused unless every port is net_pcap, net_null or
     /// net_ring, so it cannot run on a real network. For perf/ (docs/performance.md).
     bool benchmark_static_keys = false;
+    /// How the running config was loaded (confdir, node name, command-line overrides): a reload
+    /// (SIGHUP, `dvpectl reload`) reads the same. Empty nodename: reload unavailable.
+    load_options reload_from;
+    /// `-l LEVEL` was given: a reload keeps it instead of the config's `loglevel`.
+    bool log_level_from_cli = false;
 };
 
 /// The fixed session key node `from` uses to send to node `to` in benchmark mode.
@@ -103,6 +108,16 @@ public:
     void run();
     /// Async-signal-safe.
     static void request_stop() noexcept;
+    /// Async-signal-safe: the control loop reloads the configuration (SIGHUP).
+    static void request_reload() noexcept;
+    /// Async-signal-safe: the control loop logs a status dump (SIGUSR1, as GVPE).
+    static void request_dump() noexcept;
+
+    /// Re-reads the configuration and applies it, or refuses it whole (control/reload.hh,
+    /// docs/config.md "Reloading"). The reply says which; `trigger` is for the log.
+    nlohmann::json reload(const std::string& trigger);
+    /// Logs every peer's state and counters at notice level (GVPE's USR1 dump).
+    void dump_status() const;
 
     nlohmann::json status_json() const;
     nlohmann::json config_json() const;
@@ -170,6 +185,10 @@ private:
         uint64_t expires_tsc;
     };
     std::map<uint16_t, std::deque<queued_frame>> _queued;
+    std::array<uint8_t, 32> _self_pub{};              // our static public key (reload: unchanged?)
+    // Reloads: counts and the last outcome, for `status`.
+    uint64_t _reloads_applied = 0, _reloads_refused = 0;
+    nlohmann::json _last_reload;
     uint64_t _queue_dropped = 0;                      // oldest dropped for max-queue, or expired
     uint64_t _queue_sent = 0;                         // sent once the session came up
     void queue_frame(rte_mbuf* m);

@@ -99,6 +99,7 @@ void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
     sc.self.node_id = static_cast<uint16_t>(self.id);
     sc.self.static_private = crypto::secret<32>(std::span<const uint8_t, 32>(kp->priv.bytes));
     sc.self.static_public = kp->pub.bytes;
+    _self_pub = kp->pub.bytes;
     sc.self.serial = handshake::make_serial(_cfg.global.serial);
     sc.self.protocols = self.protocols;
     sc.self_connect = self.connect;

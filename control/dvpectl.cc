@@ -67,6 +67,9 @@ Commands:
         the node table as `gvpectrl -s` prints it: ID#, MAC, connect mode, node,
         protocols, host:port (udp-port), router priority; header with node count,
         this node, MTUs, rekey and keepalive intervals, interface and cipher.
+  reload [--json]
+        make the daemon re-read its configuration (as SIGHUP) and print what changed, or
+        why it refused (nothing changes then; exit status 1). See docs/config.md.
   commands
         the commands the daemon's control socket accepts.
   raw JSON
@@ -100,7 +103,7 @@ struct options {
 };
 
 bool is_command(const std::string& s) {
-    return s == "status" || s == "config" || s == "keygen" || s == "raw" || s == "commands";
+    return s == "status" || s == "config" || s == "keygen" || s == "raw" || s == "commands" || s == "reload";
 }
 
 unsigned long parse_number(const std::string& what, const std::string& s, unsigned long max) {
@@ -415,6 +418,38 @@ int cmd_config(const options& o, bool as_json, const std::string& path) {
     return exit_ok;
 }
 
+int cmd_reload(const options& o, bool as_json, const std::string& path) {
+    auto r = request(path, json{{"cmd", "reload"}}, o.timeout_ms, true);
+    if (!r) {
+        return exit_failure;
+    }
+    const bool ok = r->is_object() && r->value("ok", false) == true;
+    if (as_json) {
+        std::cout << r->dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+        return ok ? exit_ok : exit_failure;
+    }
+    auto lines = [&](const char* key, const char* prefix, std::FILE* f) {
+        if (r->contains(key) && (*r)[key].is_array()) {
+            for (const auto& c : (*r)[key]) {
+                if (c.is_string()) {
+                    std::fprintf(f, "%s%s\n", prefix, c.get<std::string>().c_str());
+                }
+            }
+        }
+    };
+    if (!ok) {
+        std::fprintf(stderr, "dvpectl: %s\n", r->value("error", std::string("reload failed")).c_str());
+        lines("details", "  ", stderr);
+        return exit_failure;
+    }
+    const auto& changes = (*r)["changes"];
+    std::printf("reload applied: %zu nodes, %s\n", static_cast<size_t>(r->value("nodes", 0)),
+                changes.empty() ? "nothing changed" : (std::to_string(changes.size()) + " changes:").c_str());
+    lines("changes", "  ", stdout);
+    lines("warnings", "  warning: ", stdout);
+    return exit_ok;
+}
+
 int cmd_commands(const options& o, const std::string& path) {
     auto r = request(path, json{{"cmd", "help"}}, o.timeout_ms);
     if (!r) {
@@ -485,6 +520,8 @@ int run(const std::vector<std::string>& argv) {
         st = parse_status_args(o.args);
     } else if (o.command == "config") {
         as_json = parse_json_flag("config", o.args);
+    } else if (o.command == "reload") {
+        as_json = parse_json_flag("reload", o.args);
     } else if (o.command == "commands") {
         if (!o.args.empty()) {
             throw usage_error{"commands takes no arguments"};
@@ -505,6 +542,9 @@ int run(const std::vector<std::string>& argv) {
     }
     if (o.command == "commands") {
         return cmd_commands(o, path);
+    }
+    if (o.command == "reload") {
+        return cmd_reload(o, as_json, path);
     }
     return cmd_raw(o, raw_req, path);
 }

@@ -2,7 +2,8 @@
 // dvped: runs one dvpe node. Command line as gvpe(8):
 //   dvped [-c CONFDIR] [-D] [-l LEVEL] [--check] NODENAME [var=value | node.var=value ...]
 // Loads and validates the config (errors are `file:line: message`, exit 1), then applies it
-// (control/daemon.hh) and runs until SIGTERM/SIGINT.
+// (control/daemon.hh) and runs until SIGTERM/SIGINT. SIGHUP reloads the configuration (the same
+// directory and overrides), SIGUSR1 logs a status dump; SIGUSR2 and SIGALRM are ignored.
 #include <fcntl.h>
 #include <getopt.h>
 #include <sys/stat.h>
@@ -34,9 +35,13 @@ constexpr const char* usage_text =
     "                     port is net_pcap, net_null or net_ring (perf/, docs/performance.md)\n"
     "  -h, --help         this text\n"
     "var=value overrides a setting after the file is read (as a global default);\n"
-    "node.var=value overrides it in that node's section.\n";
+    "node.var=value overrides it in that node's section.\n"
+    "Signals: TERM/INT stop, HUP reloads the configuration (as `dvpectl reload`), USR1 logs a\n"
+    "status dump; USR2 and ALRM are ignored.\n";
 
 void on_signal(int) { control::daemon::request_stop(); }
+void on_hup(int) { control::daemon::request_reload(); }
+void on_usr1(int) { control::daemon::request_dump(); }
 
 int usage_error(const std::string& msg) {
     std::cerr << "dvped: " << msg << "\n" << usage_text;
@@ -155,9 +160,17 @@ int main(int argc, char** argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
+    sa.sa_handler = on_hup;  // reload the configuration (GVPE only reconnected)
+    sigaction(SIGHUP, &sa, nullptr);
+    sa.sa_handler = on_usr1;  // status dump to the log, as GVPE
+    sigaction(SIGUSR1, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);  // GVPE: nothing
+    signal(SIGALRM, SIG_IGN);  // gvpectrl -k accepts it; nothing to do here
 
     try {
+        dopt.reload_from = opt;
+        dopt.log_level_from_cli = cli_level.has_value();
         control::daemon d(std::move(cfg.value()), dopt);
         d.run();
     } catch (const std::exception& e) {

@@ -223,6 +223,8 @@ protocol::~protocol() = default;
 
 uint16_t protocol::node_id() const noexcept { return _impl->self.node_id; }
 
+void protocol::set_serial(const std::array<uint8_t, serial_len>& serial) noexcept { _impl->self.serial = serial; }
+
 bool protocol::set_peer(uint16_t id, const std::array<uint8_t, key_len>& pub, bool accept) {
     impl& m = *_impl;
     if (id == 0 || id > max_node_id || id == m.self.node_id) {

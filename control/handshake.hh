@@ -287,6 +287,9 @@ public:
 
     [[nodiscard]] const counters& stats() const noexcept { return _stats; }
     [[nodiscard]] uint16_t node_id() const noexcept;
+    /// A new config `serial` (reload): sent and compared from the next message on; sessions
+    /// already up are not touched.
+    void set_serial(const std::array<uint8_t, serial_len>& serial) noexcept;
 
 private:
     struct impl;

@@ -115,6 +115,16 @@ void peer_table::set_path(uint16_t id, const peer_path& path) {
     }
 }
 
+void peer_table::clear_path(uint16_t id) {
+    auto it = _peers.find(id);
+    if (it != _peers.end()) {
+        it->second.path.reset();
+        it->second.tmpl.reset();
+    }
+}
+
+void peer_table::erase(uint16_t id) { _peers.erase(id); }
+
 const peer_path* peer_table::path(uint16_t id) const {
     auto it = _peers.find(id);
     return it == _peers.end() || !it->second.path ? nullptr : &*it->second.path;

@@ -59,6 +59,10 @@ public:
     /// Forgets everything about a peer (node down).
     void clear(uint16_t peer);
     void set_path(uint16_t peer, const peer_path& p);
+    /// Forgets the path (reload: the node's address, transport or direct/routed rule changed).
+    void clear_path(uint16_t peer);
+    /// Forgets the peer entirely (reload: the node left the configuration).
+    void erase(uint16_t peer);
     [[nodiscard]] const peer_path* path(uint16_t peer) const;
 
     /// The send key the control thread itself uses for keepalives, and its own lane counter.

@@ -129,6 +129,16 @@ void manager::remove_peer(uint16_t id, clock_reading now, actions& out) {
     _proto.remove_peer(id);
 }
 
+void manager::set_local(const std::array<uint8_t, handshake::serial_len>& serial, connect_mode self_connect,
+                        bool self_low_power, double keepalive_s, double rekey_s) noexcept {
+    _conf.self.serial = serial;
+    _proto.set_serial(serial);
+    _conf.self_connect = self_connect;
+    _conf.self_low_power = self_low_power;
+    _conf.keepalive_s = keepalive_s;
+    _conf.rekey_s = rekey_s;
+}
+
 // ---- building blocks ----------------------------------------------------------------------------
 
 void manager::send_initiation(peer_session& p, clock_reading now, actions& out) {

@@ -154,6 +154,11 @@ public:
     /// (node_down if it was up). \returns false for an id/key the handshake core refuses.
     [[nodiscard]] bool set_peer(const peer_conf& pc, clock_reading now, actions& out);
     void remove_peer(uint16_t id, clock_reading now, actions& out);
+    /// The local node's settings a reload may change: `serial` (checked from the next handshake
+    /// on), its own connect mode and low-power, the keepalive and rekey intervals (the running
+    /// timers follow at the next tick).
+    void set_local(const std::array<uint8_t, handshake::serial_len>& serial, connect_mode self_connect,
+                   bool self_low_power, double keepalive_s, double rekey_s) noexcept;
 
     // --- events from the daemon ---
 

@@ -42,6 +42,9 @@ nlohmann::json daemon::status_json() const {
     j["node"] = {{"name", self.name}, {"id", self.id}, {"mac", mac_string(node_mac(self.id))}};
     j["uptime_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - _started).count();
     j["tsc_hz"] = rte_get_tsc_hz();
+    j["reload"] = {{"applied", _reloads_applied},
+                   {"refused", _reloads_refused},
+                   {"last", _last_reload.is_null() ? nlohmann::json::object() : _last_reload}};
 
     nlohmann::json ports = nlohmann::json::array();
     for (const auto& p : _ports) {

@@ -526,6 +526,27 @@ TEST(config, key_change_and_disable_take_the_session_down) {
     EXPECT_FALSE(s.n[0].m->set_peer(pc, clock_at(s.now), out));  // low-order key refused
 }
 
+TEST(config, set_local_serial_applies_from_the_next_handshake) {
+    // A reload changes the serial on A only: the running session stays, the next rekey
+    // handshake meets B's old serial and is refused as serial_mismatch on both sides.
+    sim s(connect_mode::always, connect_mode::always, 10, 30);
+    s.run_until(1 * sec);
+    ASSERT_EQ(s.state(0), ss::peer_state::up);
+    s.n[0].m->set_local(hs::make_serial("2"), connect_mode::always, false, 10, 30);
+    s.run_until(20 * sec, true);
+    EXPECT_EQ(s.state(0), ss::peer_state::up);
+    EXPECT_EQ(s.status(0).stats.failed[static_cast<size_t>(hs::reject::serial_mismatch)], 0U);
+    s.run_until(90 * sec);
+    EXPECT_GT(s.status(0).stats.failed[static_cast<size_t>(hs::reject::serial_mismatch)] +
+                  s.status(1).stats.failed[static_cast<size_t>(hs::reject::serial_mismatch)],
+              0U);
+    // B gets the same serial by its own reload: they connect again
+    s.n[1].m->set_local(hs::make_serial("2"), connect_mode::always, false, 10, 30);
+    s.run_until(200 * sec);
+    EXPECT_EQ(s.state(0), ss::peer_state::up);
+    EXPECT_EQ(s.state(1), ss::peer_state::up);
+}
+
 TEST(config, make_peer_conf_from_node_conf) {
     control::node_conf n;
     n.id = 7;

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+// The daemon's configuration reload (SIGHUP, `{"cmd":"reload"}`) and GVPE's USR1 status dump.
+// What may change live and what needs a restart: control/reload.hh; the operator's view:
+// docs/config.md "Reloading". All or nothing: the new files are loaded and validated, the
+// restart-only settings and our own key compared, and only then is anything touched.
+// Threads: control thread only.
+#include <rte_mbuf.h>
+
+#include <ctime>
+
+#include "control/daemon.hh"
+#include "control/keys.hh"
+#include "control/log.hh"
+#include "control/reload.hh"
+
+namespace control {
+
+namespace {
+
+std::string wall_clock() {
+    char buf[32];
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+}  // namespace
+
+nlohmann::json daemon::reload(const std::string& trigger) {
+    log::notice("reload (" + trigger + "): reading the configuration in " + _opt.reload_from.confdir);
+    auto refuse = [&](const std::string& why, const std::vector<std::string>& details) {
+        ++_reloads_refused;
+        log::error("reload refused: " + why + "; the running configuration stays");
+        for (const auto& d : details) {
+            log::error("  " + d);
+        }
+        _last_reload = {{"time", wall_clock()}, {"trigger", trigger}, {"ok", false}, {"error", why},
+                        {"details", details}};
+        return nlohmann::json{{"ok", false}, {"error", "reload refused: " + why}, {"details", details}};
+    };
+    if (_opt.reload_from.nodename.empty() || _opt.benchmark_static_keys || !_sessions) {
+        return refuse("this daemon was not started from a configuration directory it can re-read", {});
+    }
+
+    auto loaded = load_config(_opt.reload_from);
+    if (!loaded) {
+        std::vector<std::string> errs;
+        for (const auto& d : loaded.error()) {
+            errs.push_back(d.str());
+        }
+        return refuse("the configuration has errors", errs);
+    }
+    config next = std::move(loaded.value());
+    std::vector<std::string> restart = restart_only_changes(_cfg, next);
+    std::vector<std::string> key_warnings;
+    auto kp = load_node_keys(next, &key_warnings);
+    if (!kp) {
+        restart.push_back("private key: " + kp.error());
+    } else if (kp->pub.bytes != _self_pub) {
+        restart.push_back("private key: the key pair of this node changed");
+    }
+    if (!restart.empty()) {
+        return refuse("these settings need a restart of dvped", restart);
+    }
+    // Every other node's public key, before anything changes.
+    std::map<unsigned, std::array<uint8_t, 32>> pubs;
+    std::vector<std::string> warnings;
+    for (const auto& n : next.nodes) {
+        if (n.id == next.self_node().id) {
+            continue;
+        }
+        auto pub = load_public_key(public_key_path(next, n.name));
+        if (pub) {
+            pubs[n.id] = pub->bytes;
+        } else {
+            warnings.push_back("node " + n.name + ": " + pub.error() + "; no session with it");
+        }
+    }
+
+    // Apply. First what leaves (executed under the old config, so node-down hooks and logs
+    // still know the node's name), then the new config and the new or changed peers.
+    std::vector<std::string> changes = live_changes(_cfg, next);
+    const auto now = clock_now();
+    session::actions acts;
+    std::map<unsigned, const node_conf*> after;
+    for (const auto& n : next.nodes) {
+        after[n.id] = &n;
+    }
+    const node_conf& self = _cfg.self_node();
+    const node_conf& nself = next.self_node();
+    const bool self_rules = self.allow_direct != nself.allow_direct || self.deny_direct != nself.deny_direct;
+    for (const auto& n : _cfg.nodes) {
+        if (n.id == self.id) {
+            continue;
+        }
+        const auto id = static_cast<uint16_t>(n.id);
+        auto it = after.find(n.id);
+        const bool gone = it == after.end() || it->second->name != n.name || !pubs.count(n.id);
+        const peer_path* path = _peers->path(id);
+        if (gone) {
+            _sessions->remove_peer(id, now, acts);
+            _peers->erase(id);
+            _learned_endpoint.erase(id);
+            if (auto q = _queued.find(id); q != _queued.end()) {
+                for (auto& f : q->second) {
+                    rte_pktmbuf_free(f.m);
+                    ++_queue_dropped;
+                }
+                _queued.erase(q);
+            }
+        } else if (self_rules || path_inputs_changed(n, *it->second) || (path != nullptr && path->via != 0)) {
+            _peers->clear_path(id);  // update_paths() below computes it afresh
+        }
+        _dirty = true;
+    }
+    execute(acts);
+
+    _cfg = std::move(next);
+    _hooks->reconfigure(_cfg);
+    if (!_opt.log_level_from_cli) {
+        log::set_level(_cfg.global.loglevel);
+    }
+    const node_conf& s = _cfg.self_node();
+    _sessions->set_local(handshake::make_serial(_cfg.global.serial), s.connect, s.low_power, _cfg.global.keepalive,
+                         _cfg.global.rekey);
+    _base.router = s.router_priority >= 1;
+    for (const auto& n : _cfg.nodes) {
+        auto pk = pubs.find(n.id);
+        if (n.id == s.id || pk == pubs.end()) {
+            continue;
+        }
+        if (!_sessions->set_peer(session::make_peer_conf(n, pk->second), now, acts)) {
+            warnings.push_back("node " + n.name + ": public key refused by the handshake");
+        }
+    }
+    update_paths();
+    execute(acts);
+    _snap->publish(_peers->build(_base));
+    _dirty = false;
+
+    ++_reloads_applied;
+    for (const auto& w : warnings) {
+        log::warn(w);
+    }
+    for (const auto& w : _cfg.warnings) {
+        log::warn(w.str());
+    }
+    log::notice("reload applied: " + std::to_string(_cfg.nodes.size()) + " nodes, " + std::to_string(changes.size()) +
+                " change" + (changes.size() == 1 ? "" : "s"));
+    for (const auto& c : changes) {
+        log::notice("  " + c);
+    }
+    _last_reload = {{"time", wall_clock()}, {"trigger", trigger}, {"ok", true}, {"changes", changes},
+                    {"warnings", warnings}};
+    return nlohmann::json{{"ok", true}, {"nodes", _cfg.nodes.size()}, {"changes", changes}, {"warnings", warnings}};
+}
+
+void daemon::dump_status() const {
+    log::notice("BEGIN status dump (node " + _cfg.self_node().name + ", " + std::to_string(_cfg.nodes.size()) +
+                " nodes)");
+    for (const auto& p : peers_json()) {
+        std::string line = "node " + p.value("name", std::string()) + " (id " + std::to_string(p.value("id", 0)) +
+                           "): " + p.value("state", std::string()) + ", connect " + p.value("connect", std::string());
+        if (p.contains("transport")) {
+            line += ", " + p["transport"].get<std::string>();
+        }
+        if (p.contains("address")) {
+            line += " " + p["address"].get<std::string>();
+        }
+        if (p.value("via", 0) != 0) {
+            line += " via node " + std::to_string(p.value("via", 0));
+        }
+        line += ", key " + std::to_string(p.value("key_id", 0)) + " age " +
+                std::to_string(static_cast<long>(p.value("key_age_s", 0.0))) + " s, rx " +
+                std::to_string(p.value("rx_packets", uint64_t{0})) + " pkts / " +
+                std::to_string(p.value("rx_bytes", uint64_t{0})) + " B, tx " +
+                std::to_string(p.value("tx_packets", uint64_t{0})) + " pkts / " +
+                std::to_string(p.value("tx_bytes", uint64_t{0})) + " B";
+        log::notice(line);
+    }
+    log::notice("END status dump");
+}
+
+}  // namespace control

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: MIT
+"""Configuration reload and GVPE's signals on real dvped nodes in network namespaces.
+
+    ns <tag>-u  bridge br0 10.77.0.254/24
+    <tag>-alpha, <tag>-beta, <tag>-gamma: dvped, udp transport, TAP overlay 10.88.0.N
+
+A node joins a running mesh: alpha and beta run with a config that lacks gamma, the config
+gains gamma, alpha reloads through `dvpectl reload` and beta through SIGHUP, gamma starts, and
+traffic flows between all three; then gamma leaves again the same way. A reload that changes a
+restart-only setting (mtu) or does not parse is refused whole: the daemon keeps running with
+the old config and its sessions. A connect-mode change takes a session down (the peer's
+packets under the old keys are dropped as unknown_key) and back up. SIGUSR1
+logs a status dump; SIGUSR2 is ignored.
+"""
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dvpe_netns as tb  # noqa: E402
+import test_overlay as to  # noqa: E402
+
+
+def peers(node):
+    return {p["name"]: p for p in node.ctl("peers")["peers"]}
+
+
+def wait_for(pred, timeout, what, diag=lambda: ""):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for %s %s" % (what, diag()))
+
+
+def dvpectl_reload(node):
+    return tb.sh([tb.dvpectl_bin(), "-S", node.sock, "reload"], check=False)
+
+
+def reloads(node):
+    return node.ctl("status")["reload"]
+
+
+def ping(node, ip, count=5):
+    # 5 sent, at most one lost: a rekey or ARP refresh may eat one (see test_overlay.py)
+    r = node.sh(["ping", "-c", str(count), "-i", "0.2", "-W", "2", ip], check=False)
+    return r
+
+
+class Base(unittest.TestCase):
+    def start(self, names, running, edit=None):
+        """A mesh of namespaces for `names` with a config for all of them (edit(text) -> text
+        changes what is written first); the `running` nodes start with overlay 10.88.0.N."""
+        self.names = names
+        self.mesh = to.make_mesh(names)
+        self.conf = os.path.join(self.mesh.confdir, "gvpe.conf")
+        with open(self.conf) as f:
+            self.full = f.read()
+        if edit is not None:
+            self.write(edit(self.full))
+        for n in running:
+            self.run_node(n)
+
+    def run_node(self, n):
+        self.node(n).start()
+        self.node(n).sh(["ip", "addr", "add", "10.88.0.%d/24" % (self.names.index(n) + 1), "dev", "dvpe0"])
+
+    def tearDown(self):
+        self.mesh.cleanup()
+
+    def write(self, text):
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def node(self, name):
+        return self.mesh.nodes[name]
+
+    def wait_up(self, name, other, timeout=20):
+        wait_for(lambda: peers(self.node(name)).get(other, {}).get("state") == "up", timeout,
+                 "%s -> %s up" % (name, other), lambda: str(peers(self.node(name))) + self.node(name).log()[-3000:])
+
+    def assert_ping(self, name, ip):
+        r = ping(self.node(name), ip)
+        self.assertRegex(r.stdout, r" [45] received", r.stdout + self.node(name).log()[-2000:])
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class JoinAndLeave(Base):
+    def test_node_joins_and_leaves_a_running_mesh(self):
+        def drop_gamma(text):
+            return text[:text.index("\nnode = gamma")] + "\n"
+        self.start(["alpha", "beta", "gamma"], running=["alpha", "beta"], edit=drop_gamma)
+        full, without_gamma = self.full, drop_gamma(self.full)
+        a, b, g = self.node("alpha"), self.node("beta"), self.node("gamma")
+        self.wait_up("alpha", "beta")
+        self.assertEqual(sorted(peers(a)), ["beta"])
+
+        # gamma joins: alpha through dvpectl, beta through SIGHUP
+        self.write(full)
+        r = dvpectl_reload(a)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("added gamma (id 3)", r.stdout)
+        b.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: reloads(b)["applied"] == 1, 10, "beta's SIGHUP reload", lambda: b.log()[-2000:])
+        self.assertTrue(reloads(b)["last"]["ok"])
+        self.assertEqual(reloads(b)["last"]["trigger"], "SIGHUP")
+        self.assertIn("added gamma (id 3)", reloads(b)["last"]["changes"])
+        self.assertEqual(sorted(peers(a)), ["beta", "gamma"])
+        # the session alpha-beta is untouched by the reload
+        self.assertEqual(peers(a)["beta"]["ups"], 1)
+        self.assertEqual(peers(a)["beta"]["state"], "up")
+
+        self.run_node("gamma")
+        for x, y in (("alpha", "gamma"), ("beta", "gamma"), ("gamma", "alpha"), ("gamma", "beta")):
+            self.wait_up(x, y)
+        self.assert_ping("alpha", "10.88.0.3")
+        self.assert_ping("beta", "10.88.0.3")
+        self.assert_ping("gamma", "10.88.0.1")
+
+        # gamma leaves alpha's configuration: its session and path are gone, nothing reaches it
+        self.write(without_gamma)
+        r = dvpectl_reload(a)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("removed gamma (id 3)", r.stdout)
+        self.assertEqual(sorted(peers(a)), ["beta"])
+        r = ping(a, "10.88.0.3", count=3)
+        self.assertIn(" 0 received", r.stdout)
+        self.assertEqual(peers(a)["beta"]["ups"], 1)
+        self.assert_ping("alpha", "10.88.0.2")
+        self.assertEqual(reloads(a)["applied"], 2)
+        self.assertEqual(reloads(a)["refused"], 0)
+        for n in ("alpha", "beta", "gamma"):
+            self.assertIsNone(self.node(n).proc.poll(), n + " exited")
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class Refused(Base):
+    def test_restart_only_and_broken_configs_change_nothing(self):
+        self.start(["alpha", "beta"], running=["alpha", "beta"])
+        a = self.node("alpha")
+        self.wait_up("alpha", "beta")
+        self.wait_up("beta", "alpha")
+
+        self.write(self.full.replace("mtu = 1500", "mtu = 1400"))
+        r = dvpectl_reload(a)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("need a restart", r.stderr)
+        self.assertIn("mtu: 1500 -> 1400", r.stderr)
+
+        self.write(self.full.replace("mtu = 1500", "mtu = banana"))
+        r = dvpectl_reload(a)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("the configuration has errors", r.stderr)
+        self.assertRegex(r.stderr, r"gvpe\.conf:\d+: ", r.stderr)
+
+        st = reloads(a)
+        self.assertEqual((st["applied"], st["refused"]), (0, 2))
+        self.assertFalse(st["last"]["ok"])
+        self.assertEqual(a.ctl("config")["mtu"], 1500)
+        self.assertEqual(peers(a)["beta"]["state"], "up")
+        self.assertEqual(peers(a)["beta"]["ups"], 1)
+        self.assert_ping("alpha", "10.88.0.2")
+
+        # back to the running config: applies, with nothing to change
+        self.write(self.full)
+        a.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: reloads(a)["applied"] == 1, 10, "SIGHUP reload")
+        self.assertEqual(reloads(a)["last"]["changes"], [])
+        self.assertEqual(peers(a)["beta"]["ups"], 1)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class LiveChanges(Base):
+    def test_connect_mode_change_and_gvpe_signals(self):
+        self.start(["alpha", "beta"], running=["alpha", "beta"])
+        a, b = self.node("alpha"), self.node("beta")
+        self.wait_up("alpha", "beta")
+        self.assert_ping("alpha", "10.88.0.2")
+
+        # alpha disables beta: the session goes down and stays down (beta's attempts are refused)
+        self.write(self.full + "\nnode = beta\nconnect = disabled\n")
+        r = dvpectl_reload(a)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("beta: connect: always -> disabled", r.stdout)
+        self.assertNotEqual(peers(a)["beta"]["state"], "up")
+        r = ping(a, "10.88.0.2", count=3)
+        self.assertIn(" 0 received", r.stdout)
+        # beta still holds the old keys (until its keepalive runs out): what it sends is
+        # dropped by alpha as unknown_key, nothing reaches alpha's overlay
+        before = a.ctl("status")["drops"].get("unknown_key", 0)
+        r = ping(b, "10.88.0.1", count=3)
+        self.assertIn(" 0 received", r.stdout)
+        self.assertGreaterEqual(a.ctl("status")["drops"]["unknown_key"], before + 3)
+
+        # and enables it again: a new session, traffic flows
+        self.write(self.full)
+        r = dvpectl_reload(a)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("beta: connect: disabled -> always", r.stdout)
+        self.wait_up("alpha", "beta")
+        self.assertEqual(peers(a)["beta"]["ups"], 2)
+        self.assert_ping("alpha", "10.88.0.2")
+
+        # GVPE's USR1: a status dump in the log; USR2 (and ALRM): ignored
+        a.proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: "END status dump" in a.log(), 10, "the USR1 dump")
+        self.assertRegex(a.log(), r"node beta \(id 2\): up, connect always, udp4 10\.77\.0\.2")
+        a.proc.send_signal(signal.SIGUSR2)
+        a.proc.send_signal(signal.SIGALRM)
+        time.sleep(0.5)
+        self.assertIsNone(a.proc.poll())
+        self.assertTrue(a.ctl("status")["ok"])
+        self.assertIsNone(b.proc.poll())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
