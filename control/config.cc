@@ -775,8 +775,7 @@ const std::vector<directive_entry>& table() {
              n.max_queue = neg || *q < 1 ? 1 : static_cast<unsigned>(*q);
          },
          nullptr},
-        {"low-power", N, IGN, "dvpe has no low-power retry schedule yet", TOK, node_bool<&node_conf::low_power>,
-         nullptr},
+        {"low-power", N, OK, {}, TOK, node_bool<&node_conf::low_power>, nullptr},
         {"if-up-data", N, OK, {}, TOK, node_string<&node_conf::if_up_data>, nullptr},
 
         // dvpe globals.

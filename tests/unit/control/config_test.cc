@@ -370,7 +370,7 @@ TEST(ConfigDirectives, IgnoredDirectiveList) {
         "http-proxy-host", "http-proxy-port", "http-proxy-auth", "dns-forw-host", "dns-forw-port",
         "dns-case-preserving", "dns-max-outstanding", "dns-overlap-factor", "dns-send-interval",
         "dns-timeout-factor", "tcp-port", "dns-hostname", "dns-port", "dns-domain", "enable-tcp", "enable-dns",
-        "compress", "low-power"};
+        "compress"};
     EXPECT_EQ(ignored, expected);
 }
 
