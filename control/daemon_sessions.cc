@@ -265,6 +265,7 @@ void daemon::update_paths() {
             path.mtu = dp->info.mtu != 0 ? dp->info.mtu : static_cast<uint16_t>(_cfg.global.mtu);
             path.src_ip = to_tip(wa.addr);
             path.src_mac = dp->info.mac;
+            path.inherit_tos = n.inherit_tos;
             std::optional<ip_addr> hop;
             if (wa.addr.same_subnet(*ip, wa.prefix)) {
                 hop = ip;
@@ -285,7 +286,8 @@ void daemon::update_paths() {
             const peer_path* old = _peers->path(static_cast<uint16_t>(n.id));
             bool changed = old == nullptr || old->kind != path.kind || !(old->ip == path.ip) ||
                            old->udp_port != path.udp_port || old->icmp_type != path.icmp_type ||
-                           old->ip_proto != path.ip_proto || old->via != path.via || old->next_hop_mac.has_value() != path.next_hop_mac.has_value() ||
+                           old->ip_proto != path.ip_proto || old->via != path.via || old->inherit_tos != path.inherit_tos ||
+                           old->next_hop_mac.has_value() != path.next_hop_mac.has_value() ||
                            (path.next_hop_mac && !rte_is_same_ether_addr(&*old->next_hop_mac, &*path.next_hop_mac));
             if (changed) {
                 _peers->set_path(static_cast<uint16_t>(n.id), path);
@@ -312,7 +314,9 @@ void daemon::update_paths() {
         }
         peer_path p = *rp;
         p.via = static_cast<uint16_t>(*r);
-        if (old == nullptr || old->via != p.via || old->next_hop_mac.has_value() != p.next_hop_mac.has_value()) {
+        p.inherit_tos = n->inherit_tos;
+        if (old == nullptr || old->via != p.via || old->inherit_tos != p.inherit_tos ||
+            old->next_hop_mac.has_value() != p.next_hop_mac.has_value()) {
             log::info("node " + n->name + " is reached through router node " + std::to_string(*r));
             _peers->set_path(static_cast<uint16_t>(n->id), p);
             _dirty = true;

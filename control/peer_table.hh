@@ -43,6 +43,7 @@ struct peer_path {
     rte_ether_addr src_mac{};
     std::optional<rte_ether_addr> next_hop_mac;  // resolved neighbour (peer or gateway)
     uint16_t via = 0;                  // router node carrying our packets to the peer (0: direct)
+    bool inherit_tos = false;          // the peer's inherit-tos: outer TOS from the inner DSCP
 };
 
 class peer_table {

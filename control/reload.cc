@@ -99,6 +99,7 @@ std::vector<setting> node_settings(const node_conf& n, bool local) {
     s.emplace_back("max-ttl", num(n.max_ttl));
     s.emplace_back("max-queue", std::to_string(n.max_queue));
     s.emplace_back("low-power", yes_no(n.low_power));
+    s.emplace_back("inherit-tos", yes_no(n.inherit_tos));
     s.emplace_back("if-up-data", quoted(n.if_up_data));
     return s;
 }
@@ -170,7 +171,8 @@ std::vector<std::string> live_changes(const config& running, const config& next)
 
 bool path_inputs_changed(const node_conf& a, const node_conf& b) {
     return a.name != b.name || a.hostname != b.hostname || a.udp_port != b.udp_port || a.protocols != b.protocols ||
-           a.allow_direct != b.allow_direct || a.deny_direct != b.deny_direct;
+           a.allow_direct != b.allow_direct || a.deny_direct != b.deny_direct ||
+           a.inherit_tos != b.inherit_tos;
 }
 
 }  // namespace control

@@ -30,7 +30,7 @@ std::vector<std::string> restart_only_changes(const config& running, const confi
 std::vector<std::string> live_changes(const config& running, const config& next);
 
 /// Whether the path towards `a`'s node must be recomputed when it becomes `b` (same id): its
-/// name, address, ports, protocols or direct/routed rules changed.
+/// name, address, ports, protocols, direct/routed rules or inherit-tos changed.
 bool path_inputs_changed(const node_conf& a, const node_conf& b);
 
 }  // namespace control

@@ -60,6 +60,10 @@ inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_s
     // headers and the data header go in front, the tag room behind, as one edit of data_off /
     // data_len / pkt_len (what rte_pktmbuf_adj, _prepend and _append would do one after another).
     const uint16_t frame_len = m->data_len;  // >= an Ethernet header (egress_burst)
+    uint8_t tos = 0;
+    if (p.tos_mask != 0) [[unlikely]] {
+        tos = transport::inner_dscp(rte_pktmbuf_mtod(m, const uint8_t*), frame_len) & p.tos_mask;
+    }
     const unsigned strip = full_frame ? 0 : mac_pair_len;
     const auto payload_len = static_cast<uint16_t>(frame_len - strip);
     // The IP packet on the wire is everything after the outer Ethernet header.
@@ -107,7 +111,7 @@ inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_s
     const unsigned i = _n_seal++;
     transport::store_nonce(_nonce[i].data(), lane_id, ctr);
     _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
-    _seal[i] = seal_item{m, &p, outer, static_cast<uint16_t>(hdr_len + payload_len + tag_len), frame_len, fragment};
+    _seal[i] = seal_item{m, &p, outer, static_cast<uint16_t>(hdr_len + payload_len + tag_len), frame_len, fragment, tos};
     if (_n_seal == max_items) [[unlikely]] {
         seal_flush(s);
     }
@@ -122,7 +126,7 @@ uint64_t worker::finish_sealed(unsigned begin, unsigned end, const peer_entry& p
     unsigned n_out = 0;
     for (unsigned i = begin; i < end; ++i) {
         const seal_item& it = _seal[i];
-        transport::write_outer<K>(p.tmpl, it.outer, it.dvpe_len, sport);
+        transport::write_outer<K>(p.tmpl, it.outer, it.dvpe_len, sport, it.tos);
         frame_bytes += it.frame_len;
         if (it.fragment) [[unlikely]] {
             // wan-fragment: what is queued goes first, so the peer sees the packets in order.

@@ -62,6 +62,7 @@ struct peer_entry {
     uint16_t tx_mtu = 1500;                  // that port's MTU: larger sealed packets are dropped
     uint16_t udp_sport_base = 0;             // lane w uses udp_sport_base + w
     rte_ether_addr mac{};                    // the peer's overlay MAC fe:fd:80:00:HH:LL
+    uint8_t tos_mask = 0;                    // inherit-tos: 0xfc (inner DSCP -> outer TOS), else 0
     std::array<rx_key_slot, limits::rx_keys_per_peer> rx{};
     transport::outer_template tmpl{};        // Ethernet + IP + UDP/ICMP towards the peer
 };

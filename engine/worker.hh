@@ -233,6 +233,7 @@ private:
         uint16_t dvpe_len;
         uint16_t frame_len;                  // overlay bytes, for per-node counters
         bool fragment;                       // above the WAN MTU: send as outer fragments
+        uint8_t tos;                         // outer TOS / traffic class (inherit-tos)
     };
     struct open_item {
         rte_mbuf* m;

@@ -119,6 +119,7 @@ class Env:
     def __init__(self, args):
         self.args = args
         self.build = args.build
+        self.settings = list(args.set)  # --set VAR=VALUE, passed to every dvped
         self.dvped = os.path.join(self.build, "control", "dvped")
         self.aead_bench = os.path.join(self.build, "perf", "crypto", "aead_bench")
         self.tmp = tempfile.mkdtemp(prefix="dvpe-dpbench-")
@@ -191,7 +192,7 @@ class Dvped:
         self.env = env
         self.sock = os.path.join(confdir, "%s.sock" % node)
         self.logf = open(os.path.join(confdir, "dvped-%s-%s.log" % (node, suite)), "w+")
-        cmd = [env.dvped, "-D", "-c", confdir, "--benchmark-static-keys", node, "cipher=" + suite]
+        cmd = [env.dvped, "-D", "-c", confdir, "--benchmark-static-keys", node, "cipher=" + suite] + env.settings
         self.p = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
         env.procs.append(self.p)
         deadline = time.time() + 30
@@ -415,6 +416,8 @@ def main():
     ap.add_argument("--workers", default="1",
                     help="worker counts to run, e.g. 1,2 (two workers on a 2-CPU machine share CPU 0 with "
                          "the control thread: a functional check, not a speed figure)")
+    ap.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
+                    help="extra dvped command-line setting for both nodes, e.g. inherit-tos=yes (repeatable)")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.suites = "64,1420", "aes256-gcm"

@@ -122,13 +122,34 @@ inline void store32(uint8_t* p, uint32_t v) noexcept { std::memcpy(p, &v, 4); }
 
 }  // namespace detail
 
+/// The DSCP of the IPv4 or IPv6 packet in an overlay Ethernet frame, as the upper six bits of
+/// a TOS / traffic-class byte (`inherit-tos`); 0 for other ethertypes (VLAN tags included) or a
+/// frame too short to hold the byte. ECN is not copied: the outer header stays Not-ECT, RFC
+/// 6040's compatibility mode, so no decapsulation rule is needed.
+[[nodiscard]] inline uint8_t inner_dscp(const uint8_t* frame, uint16_t len) noexcept {
+    if (len < ether_header_size + 2) {
+        return 0;
+    }
+    const unsigned type = unsigned{frame[12]} << 8 | frame[13];
+    const uint8_t* ip = frame + ether_header_size;
+    if (type == RTE_ETHER_TYPE_IPV4) {
+        return static_cast<uint8_t>(ip[1] & 0xfc);
+    }
+    if (type == RTE_ETHER_TYPE_IPV6) {
+        return static_cast<uint8_t>(((ip[0] & 0x0f) << 4 | ip[1] >> 4) & 0xfc);
+    }
+    return 0;
+}
+
 /// Writes the outer header of transport `K` at `dst` (the start of the headroom) in front of the
 /// dvpe packet of `dvpe_len` bytes, which must already lie contiguous at `dst + headroom(K)`
 /// (the ICMP and UDP/IPv6 checksums read it). `udp_src_port` (host order) is the sender lane's
 /// port: the UDP source port for udp, and the seed of the IPv6 flow label for every IPv6 kind.
+/// `tos` is the outer IPv4 TOS / IPv6 traffic class (0 unless `inherit-tos`: inner_dscp()).
 /// Precondition: t.k == K, dvpe_len <= 65535 - overhead(K) (IPv4) or 65535 - l4_header_size(K).
 template <kind K>
-inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len, uint16_t udp_src_port) noexcept {
+inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len, uint16_t udp_src_port,
+                        uint8_t tos = 0) noexcept {
     constexpr uint16_t hl = headroom(K);
     assert(t.k == K && t.len == hl);
     std::memcpy(dst, t.bytes, hl);
@@ -140,10 +161,11 @@ inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len
 
     if constexpr (!is_ipv6(K)) {
         const uint16_t total_be = rte_cpu_to_be_16(static_cast<uint16_t>(ipv4_header_size + l4_len));
+        ip[1] = tos;  // the template's is 0, and so is its share of ip4_partial
         detail::store16(ip + 2, total_be);
-        detail::store16(ip + 10, csum::finish(uint64_t{t.ip4_partial} + total_be));
+        detail::store16(ip + 10, csum::finish(uint64_t{t.ip4_partial} + total_be + rte_cpu_to_be_16(uint16_t{tos})));
     } else {
-        detail::store32(ip, rte_cpu_to_be_32(0x60000000u | detail::flow_label(udp_src_port)));
+        detail::store32(ip, rte_cpu_to_be_32(0x60000000u | uint32_t{tos} << 20 | detail::flow_label(udp_src_port)));
         detail::store16(ip + 4, l4_len_be);
     }
 
@@ -171,14 +193,15 @@ inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len
 
 /// Runtime dispatch on t.k; the burst loop should prefer the template per kind (one dispatch
 /// per peer group, STYLE.md §3).
-inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len, uint16_t udp_src_port) noexcept {
+inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len, uint16_t udp_src_port,
+                        uint8_t tos = 0) noexcept {
     switch (t.k) {
-    case kind::udp4: write_outer<kind::udp4>(t, dst, dvpe_len, udp_src_port); break;
-    case kind::udp6: write_outer<kind::udp6>(t, dst, dvpe_len, udp_src_port); break;
-    case kind::rawip4: write_outer<kind::rawip4>(t, dst, dvpe_len, udp_src_port); break;
-    case kind::rawip6: write_outer<kind::rawip6>(t, dst, dvpe_len, udp_src_port); break;
-    case kind::icmp4: write_outer<kind::icmp4>(t, dst, dvpe_len, udp_src_port); break;
-    case kind::icmp6: write_outer<kind::icmp6>(t, dst, dvpe_len, udp_src_port); break;
+    case kind::udp4: write_outer<kind::udp4>(t, dst, dvpe_len, udp_src_port, tos); break;
+    case kind::udp6: write_outer<kind::udp6>(t, dst, dvpe_len, udp_src_port, tos); break;
+    case kind::rawip4: write_outer<kind::rawip4>(t, dst, dvpe_len, udp_src_port, tos); break;
+    case kind::rawip6: write_outer<kind::rawip6>(t, dst, dvpe_len, udp_src_port, tos); break;
+    case kind::icmp4: write_outer<kind::icmp4>(t, dst, dvpe_len, udp_src_port, tos); break;
+    case kind::icmp6: write_outer<kind::icmp6>(t, dst, dvpe_len, udp_src_port, tos); break;
     }
 }
 

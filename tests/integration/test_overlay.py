@@ -416,6 +416,56 @@ class Mesh3(unittest.TestCase):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class InheritTos(unittest.TestCase):
+    """inherit-tos = yes for beta: alpha's sealed packets to beta carry the DSCP of the inner
+    packet in their outer IPv4 header (ECN not copied), seen on the underlay bridge; beta's
+    packets to alpha (inherit-tos = no for alpha) keep TOS 0."""
+
+    CAPTURE = r'''
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((sys.argv[1], 0)); s.settimeout(1)
+deadline = time.time() + 6
+tos = set()
+while time.time() < deadline and len(tos) < 8:
+    try:
+        f, addr = s.recvfrom(4096)
+    except socket.timeout:
+        continue
+    if addr[2] == socket.PACKET_OUTGOING: continue
+    # IPv4 UDP to port 655 carrying a dvpe data message (type 1) of a 200-byte ping
+    if f[12:14] == b"\x08\x00" and f[23] == 17 and f[36:38] == b"\x02\x8f" and f[42] == 1 and len(f) > 250:
+        tos.add(f[15])
+print(" ".join(str(t) for t in sorted(tos)))
+'''
+
+    def outer_tos(self, m, sender, receiver_ip, qos):
+        cap = subprocess.Popen(["ip", "netns", "exec", m.mesh.underlay, sys.executable, "-c", self.CAPTURE,
+                                "u-" + sender], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        r = m.node(sender).sh(["ping", "-c", "4", "-i", "0.2", "-s", "200", "-Q", qos, receiver_ip], check=False)
+        self.assertIn("4 received", r.stdout, r.stdout)
+        out, _ = cap.communicate(15)
+        return [int(x) for x in out.split()]
+
+    def test_outer_header_carries_the_inner_dscp(self):
+        m = OverlayMesh.__new__(OverlayMesh)
+        m.names = ["alpha", "beta"]
+        m.mesh = make_mesh(m.names, append="node = beta\ninherit-tos = yes")
+        try:
+            for i, n in enumerate(m.names, start=1):
+                m.node(n).start()
+                m.node(n).sh(["ip", "addr", "add", overlay_ip(i) + "/24", "dev", "dvpe0"])
+            m.wait_up()
+            # EF (DSCP 46) with ECN ECT(1): the outer TOS is 0xb8, ECN cleared
+            self.assertEqual(self.outer_tos(m, "alpha", overlay_ip(2), "0xb9"), [0xb8])
+            self.assertEqual(self.outer_tos(m, "alpha", overlay_ip(2), "0x28"), [0x28])
+            self.assertEqual(self.outer_tos(m, "beta", overlay_ip(1), "0xb8"), [0])
+        finally:
+            m.cleanup()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Routed(unittest.TestCase):
     """GVPE routing: alpha and beta may not talk directly (deny-direct), gamma is a router
     (router-priority 2): their handshake and their traffic go through gamma, which relays the

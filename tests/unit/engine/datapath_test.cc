@@ -179,7 +179,7 @@ protected:
     }
 
     // Builds node `id`'s snapshot: sessions with every other node over the test's transport.
-    void publish(uint16_t id, bool router, uint8_t rx_key_id = 5) {
+    void publish(uint16_t id, bool router, uint8_t rx_key_id = 5, uint8_t tos_mask = 0) {
         node& n = _nodes[id];
         const transport::kind k = GetParam();
         const bool v6 = transport::is_ipv6(k);
@@ -224,6 +224,7 @@ protected:
             e.tx_port_id = n.wan.id;
             e.tx_mtu = 1500;
             e.udp_sport_base = 40000;
+            e.tos_mask = tos_mask;
             e.tx_ready = true;
             s->broadcast_to.push_back(p);
         }
@@ -332,6 +333,31 @@ TEST_P(datapath, unicast_frames_arrive_byte_for_byte) {
     EXPECT_EQ(_nodes[2].w->stats().decrypted.load(), 5u);
     EXPECT_EQ(_nodes[2].w->peer_stats()[1].rx_packets.load(), 5u);
     EXPECT_EQ(_nodes[1].w->peer_stats()[2].tx_packets.load(), 5u);
+    expect_accounted();
+}
+
+// The outer TOS / traffic class of the sealed packet (0 when the family's byte is absent).
+uint8_t outer_tos(const frame& w, transport::kind k) {
+    const uint8_t* ip = w.data() + transport::ether_header_size;
+    return transport::is_ipv6(k) ? static_cast<uint8_t>((ip[0] & 0x0f) << 4 | ip[1] >> 4) : ip[1];
+}
+
+TEST_P(datapath, inherit_tos_copies_the_inner_dscp_to_the_outer_header) {
+    frame ef = overlay_frame(node_mac(2), node_mac(1), 60);
+    ef[15] = 0xb9;  // IPv4 TOS: DSCP 46 (EF), ECN 1
+    EXPECT_EQ(outer_tos(seal_1_to_2(ef), GetParam()), 0) << "inherit-tos off: outer TOS 0";
+    publish(1, false, 5, 0xfc);
+    frame wire = seal_1_to_2(ef);
+    EXPECT_EQ(outer_tos(wire, GetParam()), 0xb8) << "DSCP copied, ECN not";
+    frame v6 = overlay_frame(node_mac(2), node_mac(1), 60);
+    v6[12] = 0x86, v6[13] = 0xdd, v6[14] = 0x62, v6[15] = 0x80;  // IPv6, traffic class 0x28 (AF11)
+    EXPECT_EQ(outer_tos(seal_1_to_2(v6), GetParam()), 0x28);
+    // the receiver accepts it as any other packet (the IPv4 header checksum covers the TOS)
+    inject(_nodes[2].wan.rx, wire);
+    run(2);
+    auto out = take(_nodes[2].ovl.tx);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], ef);
     expect_accounted();
 }
 

@@ -66,14 +66,14 @@ inline std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
 
 /// A complete frame A -> B of kind k around `dvpe` (resize + memcpy: no vector::insert, GCC 12).
 inline std::vector<uint8_t> make_frame(kind k, const std::vector<uint8_t>& dvpe, const endpoint_pair& ep,
-                                       uint16_t sport = lane_port) {
+                                       uint16_t sport = lane_port, uint8_t tos = 0) {
     const auto t = build_template(k, ep);
     std::vector<uint8_t> f;
     f.resize(headroom(k) + dvpe.size());
     if (!dvpe.empty()) {
         std::memcpy(f.data() + headroom(k), dvpe.data(), dvpe.size());
     }
-    write_outer(*t, f.data(), static_cast<uint16_t>(dvpe.size()), sport);
+    write_outer(*t, f.data(), static_cast<uint16_t>(dvpe.size()), sport, tos);
     return f;
 }
 

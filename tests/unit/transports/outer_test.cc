@@ -55,7 +55,8 @@ TEST(outer, family_mismatch_is_rejected) {
 }
 
 // Field-by-field check of one frame, independent of classify().
-void check_fields(kind k, const std::vector<uint8_t>& f, size_t dvpe_len, uint16_t sport, uint8_t ttl = 64) {
+void check_fields(kind k, const std::vector<uint8_t>& f, size_t dvpe_len, uint16_t sport, uint8_t ttl = 64,
+                  uint8_t tos = 0) {
     SCOPED_TRACE(std::string(kind_name(k)) + " dvpe_len=" + std::to_string(dvpe_len));
     ASSERT_EQ(f.size(), headroom(k) + dvpe_len);
     EXPECT_EQ(std::memcmp(f.data(), mac_b.addr_bytes, 6), 0);
@@ -67,7 +68,7 @@ void check_fields(kind k, const std::vector<uint8_t>& f, size_t dvpe_len, uint16
     if (!is_ipv6(k)) {
         EXPECT_EQ(be16_at(f.data() + 12), 0x0800);
         EXPECT_EQ(ip[0], 0x45);
-        EXPECT_EQ(ip[1], 0);  // DSCP 0, ECN 0
+        EXPECT_EQ(ip[1], tos);  // DSCP (0 unless inherit-tos), ECN 0
         EXPECT_EQ(be16_at(ip + 2), 20 + l4_len);
         EXPECT_EQ(be16_at(ip + 4), 0);       // identification
         EXPECT_EQ(be16_at(ip + 6), 0x4000);  // DF, offset 0
@@ -83,8 +84,8 @@ void check_fields(kind k, const std::vector<uint8_t>& f, size_t dvpe_len, uint16
         EXPECT_EQ(std::memcmp(ip + 16, &ip4_b, 4), 0);
     } else {
         EXPECT_EQ(be16_at(f.data() + 12), 0x86dd);
-        EXPECT_EQ(ip[0], 0x60);
-        EXPECT_EQ(ip[1] & 0xf0, 0);  // traffic class 0
+        EXPECT_EQ(ip[0] >> 4, 6);  // version
+        EXPECT_EQ((ip[0] & 0x0f) << 4 | ip[1] >> 4, tos);  // traffic class (0 unless inherit-tos)
         const uint32_t label = uint32_t{ip[1] & 0x0fu} << 16 | uint32_t{ip[2]} << 8 | ip[3];
         EXPECT_EQ(label, detail::flow_label(sport));
         EXPECT_EQ(be16_at(ip + 4), l4_len);
@@ -146,6 +147,31 @@ TEST(outer, every_lane_port_and_ttl) {
             check_fields(k, f, 100, static_cast<uint16_t>(sport), 3);
         }
     }
+}
+
+TEST(outer, tos_is_written_and_checksummed_for_every_kind) {
+    const local_config cfg = config_b();
+    for (kind k : all) {
+        for (unsigned tos = 0; tos < 256; tos += 4) {  // every DSCP
+            const auto f = make_frame(k, random_bytes(77, tos), endpoints_a_to_b(k), lane_port, static_cast<uint8_t>(tos));
+            check_fields(k, f, 77, lane_port, 64, static_cast<uint8_t>(tos));
+            EXPECT_EQ(classify(f.data(), static_cast<uint32_t>(f.size()), cfg).reason, classify_reason::ok);
+        }
+    }
+}
+
+TEST(outer, inner_dscp_of_ipv4_ipv6_and_others) {
+    std::vector<uint8_t> f(60, 0);
+    f[12] = 0x08, f[13] = 0x00, f[14] = 0x45, f[15] = 0xbb;  // IPv4, TOS DSCP 46 (EF) + ECN 3
+    EXPECT_EQ(inner_dscp(f.data(), 60), 0xb8);
+    EXPECT_EQ(inner_dscp(f.data(), 16), 0xb8);
+    EXPECT_EQ(inner_dscp(f.data(), 15), 0) << "too short for the TOS byte";
+    f[12] = 0x86, f[13] = 0xdd, f[14] = 0x62, f[15] = 0xe5;  // IPv6, traffic class 0x2e
+    EXPECT_EQ(inner_dscp(f.data(), 60), 0x2c);
+    f[12] = 0x81, f[13] = 0x00;  // VLAN: not looked into
+    EXPECT_EQ(inner_dscp(f.data(), 60), 0);
+    f[12] = 0x08, f[13] = 0x06;  // ARP
+    EXPECT_EQ(inner_dscp(f.data(), 60), 0);
 }
 
 TEST(outer, udp6_zero_checksum_is_sent_as_ffff) {
