@@ -610,6 +610,10 @@ void daemon::control_iteration() {
         resolve_neighbours();
         _next_neigh_tsc = now + rte_get_tsc_hz() / 4;
     }
+    if (now >= _next_dns_tsc) {
+        resolve_hostnames();
+        _next_dns_tsc = now + rte_get_tsc_hz() / 4;
+    }
 }
 
 void daemon::run() {

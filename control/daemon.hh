@@ -23,6 +23,7 @@
 #include "control/hooks.hh"
 #include "crypto/aead.hh"
 #include "control/peer_table.hh"
+#include "control/resolver.hh"
 #include "control/session.hh"
 #include "engine/neighbour.hh"
 #include "engine/rcu.hh"
@@ -129,6 +130,7 @@ private:
     void control_iteration();
     void handle_control_packets();
     void resolve_neighbours();
+    void resolve_hostnames();
     // sessions and the data plane (daemon_sessions.cc)
     void setup_sessions(const std::vector<std::string>& wan_ports);
     void setup_base(const std::vector<std::string>& wan_ports);
@@ -185,6 +187,17 @@ private:
         uint64_t expires_tsc;
     };
     std::map<uint16_t, std::deque<queued_frame>> _queued;
+    // Peers whose hostname is a DNS name (not an IP literal): looked up off the control thread.
+    struct dns_state {
+        std::string name;             // the hostname looked up
+        std::optional<ip_addr> addr;  // the address used (kept when a later lookup fails)
+        std::string error;            // the last failure ("" after a success)
+        uint64_t next_tsc = 0;        // next lookup
+        uint64_t lookups = 0, failures = 0;
+    };
+    std::unique_ptr<resolver> _resolver;
+    std::map<uint16_t, dns_state> _dns;
+    uint64_t _next_dns_tsc = 0;
     std::array<uint8_t, 32> _self_pub{};              // our static public key (reload: unchanged?)
     // Reloads: counts and the last outcome, for `status`.
     uint64_t _reloads_applied = 0, _reloads_refused = 0;

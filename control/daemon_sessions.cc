@@ -223,6 +223,12 @@ void daemon::update_paths() {
         }
         std::optional<ip_addr> ip = ip_addr::parse(n.hostname);
         uint16_t udp_port = n.udp_port;
+        if (!ip && !n.hostname.empty()) {  // a DNS name: its last good answer (resolve_hostnames)
+            auto it = _dns.find(static_cast<uint16_t>(n.id));
+            if (it != _dns.end() && it->second.name == n.hostname) {
+                ip = it->second.addr;
+            }
+        }
         if (!ip) {
             auto it = _learned_endpoint.find(static_cast<uint16_t>(n.id));
             if (it != _learned_endpoint.end()) {
@@ -321,6 +327,86 @@ void daemon::update_paths() {
             _peers->set_path(static_cast<uint16_t>(n->id), p);
             _dirty = true;
         }
+    }
+}
+
+// Hostnames that are DNS names: looked up by the resolver thread at start, then again every
+// dns_refresh_up_s while the peer is up and every dns_retry_s while it is not (GVPE looked up
+// before every connect attempt, blocking). A failed lookup keeps the last good address; a
+// changed answer moves the path at once. The first address of a family this node has a
+// wan-address for is used, in getaddrinfo's order.
+void daemon::resolve_hostnames() {
+    constexpr uint64_t dns_refresh_up_s = 60, dns_retry_s = 10;
+    if (!_sessions) {
+        return;  // benchmark mode: no peers to find
+    }
+    const node_conf& self = _cfg.self_node();
+    bool have_v4 = false, have_v6 = false;
+    for (const auto& wa : self.engine.wan_addresses) {
+        (wa.addr.v6 ? have_v6 : have_v4) = true;
+    }
+    const uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz();
+    bool moved = false;
+    if (_resolver) {
+        for (auto& a : _resolver->poll()) {
+            for (auto& [id, d] : _dns) {
+                if (d.name != a.name) {
+                    continue;
+                }
+                ++d.lookups;
+                const std::string who = "node " + std::to_string(id) + " hostname " + d.name;
+                std::optional<ip_addr> pick;
+                for (const auto& ip : a.addrs) {
+                    if (ip.v6 ? have_v6 : have_v4) {
+                        pick = ip;
+                        break;
+                    }
+                }
+                std::string err = a.error;
+                if (!pick && err.empty()) {
+                    err = "no address of a family this node has a wan-address for";
+                }
+                if (!pick) {
+                    ++d.failures;
+                    if (err != d.error) {
+                        log::warn(who + ": " + err + (d.addr ? "; keeping " + d.addr->str() : "; not reachable yet"));
+                    }
+                    d.error = err;
+                    continue;
+                }
+                d.error.clear();
+                if (d.addr != pick) {
+                    log::notice(who + " is " + pick->str() + (d.addr ? " (was " + d.addr->str() + ")" : ""));
+                    d.addr = pick;
+                    moved = true;
+                }
+            }
+        }
+    }
+    // The set of names follows the configuration (reload included).
+    std::map<uint16_t, dns_state> keep;
+    for (const auto& n : _cfg.nodes) {
+        if (n.id == self.id || n.hostname.empty() || ip_addr::parse(n.hostname)) {
+            continue;
+        }
+        const auto id = static_cast<uint16_t>(n.id);
+        auto it = _dns.find(id);
+        dns_state d = it != _dns.end() && it->second.name == n.hostname ? std::move(it->second) : dns_state{};
+        d.name = n.hostname;
+        if (now >= d.next_tsc) {
+            if (!_resolver) {
+                _resolver = std::make_unique<resolver>();
+            }
+            _resolver->request(d.name);
+            auto st = _sessions->status(id, clock_now());
+            const bool up = st && st->state == session::peer_state::up;
+            d.next_tsc = now + hz * (up && d.addr ? dns_refresh_up_s : dns_retry_s);
+        }
+        keep.emplace(id, std::move(d));
+    }
+    _dns.swap(keep);
+    if (moved) {
+        update_paths();
     }
 }
 

@@ -206,6 +206,13 @@ nlohmann::json daemon::peers_json() const {
             jp["next_hop_resolved"] = path->next_hop_mac.has_value();
             jp["via"] = path->via;
         }
+        if (auto d = _dns.find(id); d != _dns.end()) {
+            jp["hostname"] = d->second.name;
+            jp["dns"] = {{"address", d->second.addr ? d->second.addr->str() : std::string()},
+                         {"error", d->second.error},
+                         {"lookups", d->second.lookups},
+                         {"failures", d->second.failures}};
+        }
         arr.push_back(jp);
     }
     return arr;

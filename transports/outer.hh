@@ -91,8 +91,8 @@ struct endpoint_pair {
 /// zero lengths and checksums; the partial sums let write_outer() finish the checksums cheaply.
 /// Metadata first so that a udp4 template's used bytes (12 + 42) share one cache line.
 struct alignas(64) outer_template {
-    uint32_t ip4_partial = 0;  ///< IPv4: unfolded sum of the IPv4 header (total length and checksum 0)
-    uint32_t l4_partial = 0;   ///< udp6/icmp4/icmp6: unfolded sum of the packet-independent words
+    uint32_t ip4_partial = 0;  ///< IPv4: sum of the IPv4 header folded to 16 bits (TOS, total length and checksum 0)
+    uint32_t l4_partial = 0;   ///< udp6/icmp4/icmp6: sum of the packet-independent words, folded to 16 bits
     kind k = kind::udp4;
     uint8_t len = 0;           ///< == headroom(k)
     checksum_mode udp6_checksum = checksum_mode::software;

@@ -466,6 +466,66 @@ print(" ".join(str(t) for t in sorted(tos)))
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class DnsHostnames(unittest.TestCase):
+    """A peer's hostname is a DNS name, as gvpe.conf files have them: alpha finds beta through
+    getaddrinfo (its namespace's /etc/hosts, bind-mounted by `ip netns exec` from
+    /etc/netns/NS/hosts) and is the only one to initiate (connect = never for alpha), so the
+    session exists only if the lookup worked. gamma's name does not resolve: counted and
+    reported, nothing else is affected."""
+
+    def test_peer_found_by_name(self):
+        names = ["alpha", "beta", "gamma"]
+        m = OverlayMesh.__new__(OverlayMesh)
+        m.names = names
+        m.mesh = make_mesh(names, append="node = alpha\nconnect = never")
+        etc = []
+        try:
+            conf = os.path.join(m.mesh.confdir, "gvpe.conf")
+            with open(conf) as f:
+                text = f.read()
+            text = text.replace("hostname = 10.77.0.2", "hostname = beta.dvpe.test")
+            text = text.replace("hostname = 10.77.0.3", "hostname = gamma.dvpe.test")
+            with open(conf, "w") as f:
+                f.write(text)
+            d = "/etc/netns/%s" % m.node("alpha").ns
+            os.makedirs(d, exist_ok=True)
+            etc.append(d)
+            with open(os.path.join(d, "hosts"), "w") as f:
+                f.write("127.0.0.1 localhost\n10.77.0.2 beta.dvpe.test\n")
+            with open(os.path.join(d, "resolv.conf"), "w") as f:
+                f.write("nameserver 127.0.0.1\n")  # nothing listens: unknown names fail at once
+            for i, n in enumerate(names[:2], start=1):
+                m.node(n).start()
+                m.node(n).sh(["ip", "addr", "add", overlay_ip(i) + "/24", "dev", "dvpe0"])
+            a = m.node("alpha")
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                p = {x["name"]: x for x in a.ctl("peers")["peers"]}
+                if p["beta"]["state"] == "up" and p["gamma"].get("dns", {}).get("failures", 0) >= 1:
+                    break
+                time.sleep(0.3)
+            p = {x["name"]: x for x in a.ctl("peers")["peers"]}
+            self.assertEqual(p["beta"]["state"], "up", json.dumps(p) + a.log()[-2000:])
+            self.assertEqual(p["beta"]["hostname"], "beta.dvpe.test")
+            self.assertEqual(p["beta"]["dns"]["address"], "10.77.0.2")
+            self.assertEqual(p["beta"]["address"], "10.77.0.2")
+            self.assertGreaterEqual(p["beta"]["initiations_sent"], 1)
+            self.assertGreaterEqual(p["gamma"]["dns"]["failures"], 1, json.dumps(p["gamma"]))
+            self.assertNotEqual(p["gamma"]["dns"]["error"], "")
+            self.assertNotIn("address", p["gamma"])
+            self.assertIn("gamma.dvpe.test", a.log())
+            self.assertIn("hostname beta.dvpe.test is 10.77.0.2", a.log())
+            # beta (connect = never towards alpha) answered, it did not initiate
+            self.assertEqual({x["name"]: x for x in m.node("beta").ctl("peers")["peers"]}["alpha"]["initiations_sent"], 0)
+            r = a.sh(["ping", "-c", "3", "-i", "0.2", "-W", "2", overlay_ip(2)], check=False)
+            self.assertIn("3 received", r.stdout, r.stdout)
+        finally:
+            m.cleanup()
+            for d in etc:
+                subprocess.run(["rm", "-rf", d])
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Routed(unittest.TestCase):
     """GVPE routing: alpha and beta may not talk directly (deny-direct), gamma is a router
     (router-priority 2): their handshake and their traffic go through gamma, which relays the
