@@ -60,10 +60,6 @@ inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_s
     // headers and the data header go in front, the tag room behind, as one edit of data_off /
     // data_len / pkt_len (what rte_pktmbuf_adj, _prepend and _append would do one after another).
     const uint16_t frame_len = m->data_len;  // >= an Ethernet header (egress_burst)
-    uint8_t tos = 0;
-    if (p.tos_mask != 0) [[unlikely]] {
-        tos = transport::inner_dscp(rte_pktmbuf_mtod(m, const uint8_t*), frame_len) & p.tos_mask;
-    }
     const unsigned strip = full_frame ? 0 : mac_pair_len;
     const auto payload_len = static_cast<uint16_t>(frame_len - strip);
     // The IP packet on the wire is everything after the outer Ethernet header.
@@ -111,14 +107,14 @@ inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_s
     const unsigned i = _n_seal++;
     transport::store_nonce(_nonce[i].data(), lane_id, ctr);
     _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
-    _seal[i] = seal_item{m, &p, outer, static_cast<uint16_t>(hdr_len + payload_len + tag_len), frame_len, fragment, tos};
+    _seal[i] = seal_item{m, &p, outer, static_cast<uint16_t>(hdr_len + payload_len + tag_len), frame_len, fragment};
     if (_n_seal == max_items) [[unlikely]] {
         seal_flush(s);
     }
     return true;
 }
 
-template <transport::kind K>
+template <transport::kind K, bool Tos>
 uint64_t worker::finish_sealed(unsigned begin, unsigned end, const peer_entry& p) noexcept {
     const auto sport = static_cast<uint16_t>(p.udp_sport_base + _s.worker_idx);
     uint64_t frame_bytes = 0;
@@ -126,7 +122,7 @@ uint64_t worker::finish_sealed(unsigned begin, unsigned end, const peer_entry& p
     unsigned n_out = 0;
     for (unsigned i = begin; i < end; ++i) {
         const seal_item& it = _seal[i];
-        transport::write_outer<K>(p.tmpl, it.outer, it.dvpe_len, sport, it.tos);
+        transport::write_outer<K>(p.tmpl, it.outer, it.dvpe_len, sport, Tos ? it.tos : uint8_t{0});
         frame_bytes += it.frame_len;
         if (it.fragment) [[unlikely]] {
             // wan-fragment: what is queued goes first, so the peer sees the packets in order.
@@ -154,15 +150,27 @@ void worker::seal_flush(const dataplane_snapshot&) noexcept {
         while (j < n && _seal[j].p == &p) {
             ++j;
         }
+        const bool tos = p.tos_mask != 0;
+        if (tos) [[unlikely]] {
+            // inherit-tos: the inner DSCP, read while the payload is still plaintext. The payload
+            // starts with the ethertype (MACs elided) or the whole Ethernet header.
+            for (unsigned x = i; x < j; ++x) {
+                seal_item& it = _seal[x];
+                const crypto::aead_packet& a = _aead[x];
+                const bool full = a.len == it.frame_len;
+                const uint8_t* frame = full ? a.data : a.data - mac_pair_len;  // the MAC bytes are not read
+                it.tos = transport::inner_dscp(frame, it.frame_len) & p.tos_mask;
+            }
+        }
         _crypto->seal_burst(*p.tx_key, std::span<crypto::aead_packet>(&_aead[i], j - i));
         uint64_t frame_bytes = 0;
         switch (p.tmpl.k) {
-        case transport::kind::udp4: frame_bytes = finish_sealed<transport::kind::udp4>(i, j, p); break;
-        case transport::kind::udp6: frame_bytes = finish_sealed<transport::kind::udp6>(i, j, p); break;
-        case transport::kind::rawip4: frame_bytes = finish_sealed<transport::kind::rawip4>(i, j, p); break;
-        case transport::kind::rawip6: frame_bytes = finish_sealed<transport::kind::rawip6>(i, j, p); break;
-        case transport::kind::icmp4: frame_bytes = finish_sealed<transport::kind::icmp4>(i, j, p); break;
-        case transport::kind::icmp6: frame_bytes = finish_sealed<transport::kind::icmp6>(i, j, p); break;
+        case transport::kind::udp4: frame_bytes = finish<transport::kind::udp4>(i, j, p, tos); break;
+        case transport::kind::udp6: frame_bytes = finish<transport::kind::udp6>(i, j, p, tos); break;
+        case transport::kind::rawip4: frame_bytes = finish<transport::kind::rawip4>(i, j, p, tos); break;
+        case transport::kind::rawip6: frame_bytes = finish<transport::kind::rawip6>(i, j, p, tos); break;
+        case transport::kind::icmp4: frame_bytes = finish<transport::kind::icmp4>(i, j, p, tos); break;
+        case transport::kind::icmp6: frame_bytes = finish<transport::kind::icmp6>(i, j, p, tos); break;
         }
         node_stats& ns = _peer_stats[p.node_id];
         ns.tx_packets.add(j - i);

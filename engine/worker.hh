@@ -173,9 +173,14 @@ private:
                                          bool full_frame) noexcept;
     void seal_flush(const dataplane_snapshot& s) noexcept;
     /// Outer headers and tx of the sealed packets [begin, end) to `p` (transport K); returns
-    /// their overlay frame bytes.
-    template <transport::kind K>
+    /// their overlay frame bytes. Tos: write each item's outer TOS (inherit-tos peers); without
+    /// it the template's 0 stays and write_outer does nothing extra.
+    template <transport::kind K, bool Tos>
     uint64_t finish_sealed(unsigned begin, unsigned end, const peer_entry& p) noexcept;
+    template <transport::kind K>
+    uint64_t finish(unsigned begin, unsigned end, const peer_entry& p, bool tos) noexcept {
+        return tos ? finish_sealed<K, true>(begin, end, p) : finish_sealed<K, false>(begin, end, p);
+    }
     struct ingress_state;
     bool ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingress_state& st) noexcept;
     void open_flush(const dataplane_snapshot& s) noexcept;
@@ -233,7 +238,8 @@ private:
         uint16_t dvpe_len;
         uint16_t frame_len;                  // overlay bytes, for per-node counters
         bool fragment;                       // above the WAN MTU: send as outer fragments
-        uint8_t tos;                         // outer TOS / traffic class (inherit-tos)
+        uint8_t tos = 0;                     // outer TOS / traffic class: set by seal_flush for
+                                             // inherit-tos peers only, read only for them
     };
     struct open_item {
         rte_mbuf* m;

@@ -161,7 +161,9 @@ inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len
 
     if constexpr (!is_ipv6(K)) {
         const uint16_t total_be = rte_cpu_to_be_16(static_cast<uint16_t>(ipv4_header_size + l4_len));
-        ip[1] = tos;  // the template's is 0, and so is its share of ip4_partial
+        if (tos != 0) {  // the template's is 0, and so is its share of ip4_partial
+            ip[1] = tos;
+        }
         detail::store16(ip + 2, total_be);
         detail::store16(ip + 10, csum::finish(uint64_t{t.ip4_partial} + total_be + rte_cpu_to_be_16(uint16_t{tos})));
     } else {
