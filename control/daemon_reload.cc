@@ -91,6 +91,7 @@ nlohmann::json daemon::reload(const std::string& trigger) {
     const node_conf& self = _cfg.self_node();
     const node_conf& nself = next.self_node();
     const bool self_rules = self.allow_direct != nself.allow_direct || self.deny_direct != nself.deny_direct;
+    std::vector<uint16_t> removed;
     for (const auto& n : _cfg.nodes) {
         if (n.id == self.id) {
             continue;
@@ -101,21 +102,24 @@ nlohmann::json daemon::reload(const std::string& trigger) {
         const peer_path* path = _peers->path(id);
         if (gone) {
             _sessions->remove_peer(id, now, acts);
-            _peers->erase(id);
-            _learned_endpoint.erase(id);
-            if (auto q = _queued.find(id); q != _queued.end()) {
-                for (auto& f : q->second) {
-                    rte_pktmbuf_free(f.m);
-                    ++_queue_dropped;
-                }
-                _queued.erase(q);
-            }
+            removed.push_back(id);
         } else if (self_rules || path_inputs_changed(n, *it->second) || (path != nullptr && path->via != 0)) {
             _peers->clear_path(id);  // update_paths() below computes it afresh
         }
         _dirty = true;
     }
-    execute(acts);
+    execute(acts);  // node-down hooks see the node's name and address
+    for (uint16_t id : removed) {
+        _peers->erase(id);
+        _learned_endpoint.erase(id);
+        if (auto q = _queued.find(id); q != _queued.end()) {
+            for (auto& f : q->second) {
+                rte_pktmbuf_free(f.m);
+                ++_queue_dropped;
+            }
+            _queued.erase(q);
+        }
+    }
 
     _cfg = std::move(next);
     _hooks->reconfigure(_cfg);
