@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // dvped bring-up, control loop and teardown; see daemon.hh.
 #include "control/daemon.hh"
+#include "control/telemetry.hh"
 
 #include <fcntl.h>
 #include <rte_cycles.h>
@@ -404,6 +405,15 @@ void daemon::setup() {
         }
         _workers.push_back(std::make_unique<engine::worker>(ws));
     }
+    {
+        telemetry_source ts;
+        ts.node = _cfg.self_node().name;
+        ts.node_id = _cfg.self_node().id;
+        for (const auto& w : _workers) {
+            ts.workers.push_back(&w->stats());
+        }
+        telemetry_attach(std::move(ts));
+    }
     for (auto& w : _workers) {
         if (int rc = rte_eal_remote_launch(engine::worker::launch, w.get(), w->setup().lcore_id); rc != 0) {
             throw std::runtime_error("cannot launch worker on lcore " + std::to_string(w->setup().lcore_id) + ": " +
@@ -463,6 +473,7 @@ void daemon::setup() {
 }
 
 void daemon::teardown() noexcept {
+    telemetry_detach();
     for (auto& w : _workers) {
         w->stop();
     }

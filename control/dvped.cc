@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 // dvped: runs one dvpe node. Command line as gvpe(8):
-//   dvped [-c CONFDIR] [-D] [-l LEVEL] [--check] NODENAME [var=value | node.var=value ...]
+//   dvped [-c CONFDIR] [-D] [-l LEVEL] [-L] [--check] NODENAME [var=value | node.var=value ...]
 // Loads and validates the config (errors are `file:line: message`, exit 1), then applies it
 // (control/daemon.hh) and runs until SIGTERM/SIGINT. SIGHUP reloads the configuration (the same
 // directory and overrides), SIGUSR1 logs a status dump; SIGUSR2 and SIGALRM are ignored.
 #include <fcntl.h>
 #include <getopt.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -23,12 +25,13 @@
 namespace {
 
 constexpr const char* usage_text =
-    "usage: dvped [-c CONFDIR] [-D] [-l LEVEL] [--check] NODENAME [var=value | node.var=value ...]\n"
+    "usage: dvped [-c CONFDIR] [-D] [-l LEVEL] [-L] [--check] NODENAME [var=value | node.var=value ...]\n"
     "\n"
     "Runs the dvpe node NODENAME of the mesh configured in CONFDIR/gvpe.conf.\n"
     "  -c, --config DIR   configuration directory (default /etc/dvpe)\n"
     "  -D, --foreground   do not detach; log to stderr as well as syslog\n"
     "  -l, --log-level L  noise|trace|debug|info|notice|warn|error|critical (default info)\n"
+    "  -L, --mlock        lock all memory (mlockall), as gvpe -L; hugepages are never swapped anyway\n"
     "      --check        load and validate the configuration, print warnings and exit\n"
     "      --benchmark-static-keys\n"
     "                     BENCHMARK ONLY: fixed public keys, no handshakes; refused unless every\n"
@@ -80,13 +83,15 @@ int main(int argc, char** argv) {
     static const option long_opts[] = {{"config", required_argument, nullptr, 'c'},
                                        {"foreground", no_argument, nullptr, 'D'},
                                        {"log-level", required_argument, nullptr, 'l'},
+                                       {"mlock", no_argument, nullptr, 'L'},
                                        {"check", no_argument, nullptr, 'C'},
                                        {"benchmark-static-keys", no_argument, nullptr, 'B'},
                                        {"help", no_argument, nullptr, 'h'},
                                        {nullptr, 0, nullptr, 0}};
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "c:Dl:h", long_opts, nullptr)) != -1) {
+    bool mlock = false;
+    while ((c = getopt_long(argc, argv, "c:Dl:Lh", long_opts, nullptr)) != -1) {
         switch (c) {
         case 'c':
             opt.confdir = optarg;
@@ -99,6 +104,9 @@ int main(int argc, char** argv) {
             if (!cli_level) {
                 return usage_error(std::string("unknown log level '") + optarg + "'");
             }
+            break;
+        case 'L':
+            mlock = true;
             break;
         case 'C':
             check_only = true;
@@ -154,6 +162,11 @@ int main(int argc, char** argv) {
         control::log::set_stderr(false);
     }
     control::log::use_syslog("dvped");
+    if (mlock && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+        const int e = errno;
+        control::log::error(std::string("dvped: -L: mlockall: ") + std::strerror(e) + " (needs CAP_IPC_LOCK or RLIMIT_MEMLOCK)");
+        return 1;
+    }
 
     struct sigaction sa{};
     sa.sa_handler = on_signal;

@@ -89,6 +89,13 @@ struct alignas(64) worker_stats {
 
     void drop(drop_reason r, uint64_t n = 1) noexcept { drops[static_cast<size_t>(r)].add(n); }
 
+    /// Every scalar counter with its name (telemetry, and anything else that lists them all).
+    struct field {
+        std::string_view name;
+        counter worker_stats::*member;
+    };
+    static constexpr std::array<field, 20> fields();
+
     /// Every received packet leaves exactly one way; this is the sum of those ways.
     [[nodiscard]] uint64_t accounted() const noexcept {
         // tx_failed is not a way out: the packet had already left one (sealed, answered, ...)
@@ -105,6 +112,31 @@ struct alignas(64) worker_stats {
 };
 
 /// Per-peer traffic of one worker, indexed by node id; control sums over workers.
+constexpr std::array<worker_stats::field, 20> worker_stats::fields() {
+    return {{{"rx_packets", &worker_stats::rx_packets},
+             {"rx_bytes", &worker_stats::rx_bytes},
+             {"tx_packets", &worker_stats::tx_packets},
+             {"tx_bytes", &worker_stats::tx_bytes},
+             {"polls", &worker_stats::polls},
+             {"empty_polls", &worker_stats::empty_polls},
+             {"idle_sleeps", &worker_stats::idle_sleeps},
+             {"busy_cycles", &worker_stats::busy_cycles},
+             {"arp_replies", &worker_stats::arp_replies},
+             {"icmp_echo_replies", &worker_stats::icmp_echo_replies},
+             {"to_control", &worker_stats::to_control},
+             {"from_control", &worker_stats::from_control},
+             {"encrypted", &worker_stats::encrypted},
+             {"decrypted", &worker_stats::decrypted},
+             {"keepalives", &worker_stats::keepalives},
+             {"relayed", &worker_stats::relayed},
+             {"too_big_answers", &worker_stats::too_big_answers},
+             {"fragmented", &worker_stats::fragmented},
+             {"fragments_in", &worker_stats::fragments_in},
+             {"reassembled", &worker_stats::reassembled}}};
+}
+static_assert(sizeof(worker_stats) == (sizeof(counter) * (20 + n_drop_reasons) + 63) / 64 * 64,
+              "a counter added to worker_stats belongs in worker_stats::fields() too");
+
 struct node_stats {
     counter tx_packets, tx_bytes;      // sealed towards the node (overlay frame bytes)
     counter rx_packets, rx_bytes;      // opened from the node (overlay frame bytes)

@@ -112,8 +112,8 @@ class Node:
         self.log_path = os.path.join(mesh.workdir, name + ".log")
         self.sock = os.path.join(mesh.workdir, name + ".sock")
 
-    def start(self, extra_overrides=(), wait=True, log_level="info", confdir=None):
-        args = [dvped_bin(), "-c", confdir or self.mesh.confdir, "-D", "-l", log_level, self.name,
+    def start(self, extra_overrides=(), wait=True, log_level="info", confdir=None, options=()):
+        args = [dvped_bin(), "-c", confdir or self.mesh.confdir, "-D", "-l", log_level] + list(options) + [self.name,
                 "control-socket=" + os.path.join(self.mesh.workdir, "%s.sock"),
                 "pid-file=" + os.path.join(self.mesh.workdir, "%s.pid")]
         args += list(self.mesh.overrides) + list(extra_overrides)

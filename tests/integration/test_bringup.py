@@ -48,7 +48,7 @@ class BringUp(unittest.TestCase):
         cls.mesh = tb.Mesh({"alpha": "10.77.0.1", "beta": "10.77.0.2"}, CONFDIR, overrides=overrides)
         try:
             for n in cls.mesh.nodes.values():
-                n.start()
+                n.start(options=["-L"] if n.name == "alpha" else [])  # gvpe -L: mlockall
         except Exception:
             cls.mesh.cleanup()
             raise
@@ -143,6 +143,45 @@ class BringUp(unittest.TestCase):
         self.assertIn("wan0", r.stdout)
         r = tb.sh([tb.dvpectl_bin(), "-S", n.sock, "config"])
         self.assertRegex(r.stdout, re.compile(r"fe:fd:80:00:00:01.*alpha", re.S))
+
+    def test_8b_mlock_option(self):
+        def locked_kb(n):
+            with open("/proc/%d/status" % n.proc.pid) as f:
+                return int([l.split()[1] for l in f if l.startswith("VmLck:")][0])
+        self.assertGreater(locked_kb(self.node("alpha")), 10000, "alpha runs with -L")
+        self.assertEqual(locked_kb(self.node("beta")), 0)
+
+    def test_8c_dpdk_telemetry(self):
+        # dvpe's counters beside /ethdev/* on DPDK's telemetry socket (dpdk-telemetry.py -f dvpe-alpha)
+        import socket
+        path = "/var/run/dpdk/dvpe-alpha/dpdk_telemetry.v2"
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(5)
+        s.connect(path)
+        json.loads(s.recv(16384).decode())  # the greeting: version, pid, max_output_len
+
+        def ask(cmd):
+            s.send(cmd.encode())
+            return json.loads(s.recv(65536).decode())
+        info = ask("/dvpe/info")["/dvpe/info"]
+        self.assertEqual((info["node"], info["node_id"], info["workers"]), ("alpha", 1, 1))
+        # the same counters as the control socket (read before and after: traffic may arrive)
+        st1 = self.node("alpha").ctl("status")
+        tel = ask("/dvpe/stats")["/dvpe/stats"]
+        w0 = ask("/dvpe/worker,0")["/dvpe/worker"]
+        st2 = self.node("alpha").ctl("status")
+        for key, get in (("rx_packets", lambda st: sum(w["rx_packets"] for w in st["workers"])),
+                         ("icmp_echo_replies", lambda st: sum(w["icmp_echo_replies"] for w in st["workers"])),
+                         ("drop_not_for_us", lambda st: st["drops"]["not_for_us"])):
+            self.assertLessEqual(get(st1), tel[key], key)
+            self.assertLessEqual(tel[key], w0[key], key)  # one worker: its counters are the sums
+            self.assertLessEqual(w0[key], get(st2), key)
+        self.assertGreaterEqual(tel["icmp_echo_replies"], 5)  # test_3's pings
+        self.assertIsNone(ask("/dvpe/worker,7")["/dvpe/worker"])  # no such worker: an error, not a crash
+        self.assertIsNone(ask("/dvpe/worker,x")["/dvpe/worker"])
+        self.assertIn("/dvpe/stats", ask("/")["/"])
+        s.close()
+        self.assertTrue(self.node("alpha").ctl("status")["ok"])
 
     def test_9_sigterm_stops_cleanly(self):
         n = self.node("beta")

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+// dvpe's counters in DPDK telemetry, beside /ethdev/stats on the same socket
+// (/var/run/dpdk/<file-prefix>/dpdk_telemetry.v2; dpdk-telemetry.py -f dvpe-NODE):
+//   /dvpe/info       node name and id, number of workers
+//   /dvpe/stats      every worker counter summed over the workers, then drops by reason
+//   /dvpe/worker,N   the same for worker N (0-based, the order of worker-lcores)
+// For operators whose DPDK tooling already speaks telemetry; the control socket (docs/control.md)
+// stays the full interface (sessions, peers, config).
+// Threads: the callbacks run on DPDK's telemetry thread and read only the workers' relaxed
+// atomic counters; attach/detach run on the control thread and exclude the callbacks by a mutex.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/stats.hh"
+
+namespace control {
+
+struct telemetry_source {
+    std::string node;
+    unsigned node_id = 0;
+    std::vector<const engine::worker_stats*> workers;  // valid until telemetry_detach()
+};
+
+/// Publishes `s` (registers the commands with DPDK on first use; after rte_eal_init).
+void telemetry_attach(telemetry_source s);
+/// Stops publishing; returns after any callback in progress (the workers may go after this).
+void telemetry_detach();
+
+}  // namespace control
