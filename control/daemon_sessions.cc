@@ -24,6 +24,9 @@
 
 namespace control {
 
+static_assert(transport::udp_lanes == engine::limits::max_lanes && transport::control_lane == engine::limits::max_lanes - 1,
+              "one UDP source port per sender lane");
+
 namespace {
 
 template <class... Ts>
@@ -163,6 +166,7 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
         }
     }
     _base.local.udp_port = self.udp_port;
+    _base.local.udp_lane_base = transport::udp_lane_port_base(static_cast<uint16_t>(self.id));
     _base.local.ip_proto = _cfg.global.ip_proto;
     _base.local.icmp_type = _cfg.global.icmp_type;
     _base.local.icmp6_type = transport::icmp6_type_for(_cfg.global.icmp_type);
@@ -243,7 +247,21 @@ void daemon::update_paths() {
         if (!ip) {
             continue;
         }
-        auto kind = choose_transport(self.protocols, n.protocols, ip->v6);
+        // udp-port 0: the peer connects out only; udp data goes to the port its last handshake
+        // came from (a lane port of it, or the NAT's mapping of one), and not at all before.
+        uint8_t theirs = n.protocols;
+        if (n.udp_port == 0) {
+            std::optional<source_addr> src;
+            if (auto it = _learned_endpoint.find(static_cast<uint16_t>(n.id)); it != _learned_endpoint.end()) {
+                src = decode(it->second);
+            }
+            if (src && transport::is_udp(src->k)) {
+                udp_port = src->udp_port;
+            } else {
+                theirs = static_cast<uint8_t>(theirs & ~proto_udp);
+            }
+        }
+        auto kind = choose_transport(self.protocols, theirs, ip->v6);
         if (!kind) {
             routed.push_back(&n);  // no common transport: only through a router
             continue;
@@ -439,12 +457,13 @@ void daemon::send_handshake(const session::send_handshake& a) {
                 ep.dst_ip = src->ip;
                 // The answer goes to the peer's configured udp-port, not to the source port:
                 // senders use one source port per lane (for the receiver's RSS), and a receiver
-                // only accepts its own udp-port (docs/protocol.md). NAT port mapping is not
-                // supported on the udp transport.
+                // only accepts its own udp-port (docs/protocol.md). A peer with udp-port 0
+                // connects out only: it is answered at the source port (one of its lane
+                // ports, which it accepts; through a NAT, the mapping of that port).
                 ep.dst_port = 655;
                 for (const auto& n : _cfg.nodes) {
                     if (n.id == a.peer) {
-                        ep.dst_port = n.udp_port;
+                        ep.dst_port = n.udp_port != 0 ? n.udp_port : src->udp_port;
                     }
                 }
                 ep.ip_proto = _cfg.global.ip_proto;
@@ -468,6 +487,9 @@ void daemon::send_handshake(const session::send_handshake& a) {
     }
     if (!tmpl) {
         ++_handshakes_unsent;  // no path yet (neighbour unresolved): the retry timer tries again
+        if (a.destination.empty()) {
+            _sessions->on_initiation_unsent(a.peer);  // an initiation: not pending on the wire
+        }
         return;
     }
     rte_mbuf* m = rte_pktmbuf_alloc(_pool);
@@ -477,7 +499,7 @@ void daemon::send_handshake(const session::send_handshake& a) {
     }
     auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(tmpl->len + len)));
     std::memcpy(p + tmpl->len, a.bytes.data(), len);
-    transport::write_outer(*tmpl, p, len, static_cast<uint16_t>(40000 + (_base.self_id % 64) * 16 + 15));
+    transport::write_outer(*tmpl, p, len, static_cast<uint16_t>(transport::udp_lane_port_base(_base.self_id) + transport::control_lane));
     m->port = port_id;
     transmit(m);
 }
@@ -502,7 +524,7 @@ void daemon::send_keepalive(uint16_t peer) {
     uint8_t* tag = p + cs->tmpl->len + sizeof(transport::data_header);
     crypto::aead_packet pk{tag, 0, sizeof(transport::data_header), reinterpret_cast<uint8_t*>(dh), nonce.data(), tag};
     _ctl_crypto->seal_burst(*cs->key, std::span<crypto::aead_packet>(&pk, 1));
-    transport::write_outer(*cs->tmpl, p, dvpe_len, static_cast<uint16_t>(40000 + (_base.self_id % 64) * 16 + 15));
+    transport::write_outer(*cs->tmpl, p, dvpe_len, static_cast<uint16_t>(transport::udp_lane_port_base(_base.self_id) + transport::control_lane));
     _peers->bump_control_counter(peer);
     m->port = cs->port_id;
     transmit(m);
@@ -573,7 +595,7 @@ bool daemon::seal_from_control(uint16_t peer, rte_mbuf* m) {
     _ctl_crypto->seal_burst(*cs->key, std::span<crypto::aead_packet>(&pk, 1));
     transport::write_outer(*cs->tmpl, outer,
                            static_cast<uint16_t>(sizeof(transport::data_header) + payload_len + transport::aead_tag_size),
-                           static_cast<uint16_t>(40000 + (_base.self_id % 64) * 16 + 15));
+                           static_cast<uint16_t>(transport::udp_lane_port_base(_base.self_id) + transport::control_lane));
     _peers->bump_control_counter(peer);
     m->port = cs->port_id;
     transmit(m);

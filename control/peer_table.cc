@@ -187,7 +187,7 @@ std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::data
             e.tx_port_id = p.path->port_id;
             e.tx_mtu = p.path->mtu;
             e.tos_mask = p.path->inherit_tos ? 0xfc : 0;
-            e.udp_sport_base = static_cast<uint16_t>(40000 + (_self % 64) * 16);
+            e.udp_sport_base = transport::udp_lane_port_base(_self);
             e.tmpl = *p.tmpl;
             s->owned.push_back(p.current->key);
             s->broadcast_to.push_back(id);

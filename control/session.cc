@@ -139,6 +139,8 @@ void manager::set_local(const std::array<uint8_t, handshake::serial_len>& serial
     _conf.rekey_s = rekey_s;
 }
 
+void manager::on_initiation_unsent(uint16_t peer) noexcept { _proto.cancel_initiation(peer); }
+
 // ---- building blocks ----------------------------------------------------------------------------
 
 void manager::send_initiation(peer_session& p, clock_reading now, actions& out) {

@@ -176,6 +176,11 @@ public:
     void on_data_sent(uint16_t peer, clock_reading now) noexcept;
     /// A send counter of the current keys passed the rekey limit.
     void on_counter_limit(uint16_t peer, clock_reading now, actions& out);
+    /// The initiation last emitted for `peer` could not be sent (no path, e.g. a udp-port 0
+    /// peer before its first handshake): it is forgotten, so that the peer's own initiation is
+    /// answered instead of losing the simultaneous-initiation race to a message that never left.
+    /// The retry series goes on.
+    void on_initiation_unsent(uint16_t peer) noexcept;
     /// An authenticated packet came from a new source address (roaming): node_change if up.
     void on_endpoint_changed(uint16_t peer, actions& out);
 

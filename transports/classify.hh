@@ -69,12 +69,20 @@ struct local_config {
     std::array<uint8_t, 16> ipv6{};    ///< our underlay IPv6 address (if has_ipv6)
     bool has_ipv4 = false;
     bool has_ipv6 = false;
-    uint16_t udp_port = 655;           ///< our `udp-port`, host order
+    uint16_t udp_port = 655;           ///< our `udp-port`, host order; 0: our lane ports instead
+    uint16_t udp_lane_base = 0;        ///< udp_lane_port_base(our node id), for udp_port 0
     uint8_t ip_proto = 47;             ///< `ip-proto` (config must not pick 1, 17 or 58)
     uint8_t icmp_type = 0;             ///< `icmp-type` for ICMPv4
     uint8_t icmp6_type = 129;          ///< icmp6_type_for(icmp-type)
     uint8_t enabled = all_kinds;       ///< kind_bit() mask of the transports we speak
 };
+
+/// Whether a UDP packet to `port` (host order) is for us: our `udp-port`, or with `udp-port = 0`
+/// (a node that only connects out) one of our lane ports, where peers answer its handshakes
+/// and send its data.
+[[nodiscard]] constexpr bool accepts_udp_port(const local_config& cfg, uint16_t port) noexcept {
+    return cfg.udp_port != 0 ? port == cfg.udp_port : static_cast<uint16_t>(port - cfg.udp_lane_base) < udp_lanes;
+}
 
 /// What classify() found. On ok: `k`, `dvpe_offset`/`dvpe_len` (frame-relative; the dvpe
 /// packet is at least a common header long), `src_ip`, `src_port` (udp, host order; else 0).
@@ -126,7 +134,7 @@ template <bool V6>
         if (l4_len < udp_header_size) [[unlikely]] {
             return fail(classify_reason::bad_udp_length, k_udp);
         }
-        if (rte_be_to_cpu_16(load16(l4 + 2)) != cfg.udp_port) {
+        if (!accepts_udp_port(cfg, rte_be_to_cpu_16(load16(l4 + 2)))) {
             return fail(classify_reason::not_ours);
         }
         if (!(cfg.enabled & kind_bit(k_udp))) [[unlikely]] {
@@ -300,7 +308,7 @@ struct dvpe_span {
     const uint8_t proto = ip[9];
     const uint8_t* l4p = frame + l4;
     if (proto == ipproto_udp) {
-        if (l4_len < udp_header_size || rte_be_to_cpu_16(detail::load16(l4p + 2)) != cfg.udp_port ||
+        if (l4_len < udp_header_size || !accepts_udp_port(cfg, rte_be_to_cpu_16(detail::load16(l4p + 2))) ||
             !(cfg.enabled & kind_bit(kind::udp4))) {
             return {};
         }

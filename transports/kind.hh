@@ -86,6 +86,15 @@ static_assert(inner_l3_overhead(kind::rawip4) == 54 && inner_l3_overhead(kind::i
 static_assert(inner_l3_overhead(kind::rawip6) == 74 && inner_l3_overhead(kind::icmp6) == 78 &&
               inner_l3_overhead(kind::udp6) == 82);
 
+/// UDP source ports of a node's sender lanes: lane w (worker w; 15 is the control thread's)
+/// sends from udp_lane_port_base(node) + w, so receivers' RSS spreads the lanes. A node with
+/// `udp-port = 0` (GVPE: peers cannot connect to it, it connects out) receives on these ports.
+inline constexpr uint16_t udp_lanes = 16;
+inline constexpr uint16_t control_lane = udp_lanes - 1;
+[[nodiscard]] constexpr uint16_t udp_lane_port_base(uint16_t node_id) noexcept {
+    return static_cast<uint16_t>(40000 + (node_id % 64) * udp_lanes);
+}
+
 /// ICMPv6 type to use for an `icmp-type` value: the ICMPv4 echo types map to their ICMPv6
 /// counterparts (0 echo reply -> 129, 8 echo request -> 128), anything else is used as is.
 /// Types below 128 are ICMPv6 *error* messages, which stateful firewalls drop as unrelated and

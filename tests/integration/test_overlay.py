@@ -526,6 +526,37 @@ class DnsHostnames(unittest.TestCase):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class ConnectOutOnly(unittest.TestCase):
+    """GVPE's `udp-port = 0` (a laptop: peers cannot connect to it, it connects out): beta has
+    no port of its own; alpha answers its handshakes at their source port (beta's control
+    lane) and sends its data there, and beta accepts its lane ports. Before beta's first
+    handshake alpha has no way to reach it."""
+
+    def test_udp_port_zero_connects_out(self):
+        m = OverlayMesh.__new__(OverlayMesh)
+        m.names = ["alpha", "beta"]
+        m.mesh = make_mesh(m.names, append="node = beta\nudp-port = 0")
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            a.start()
+            time.sleep(2)
+            pa = {x["name"]: x for x in a.ctl("peers")["peers"]}["beta"]
+            self.assertNotIn("address", pa, "no path to a udp-port 0 node before it connects")
+            b.start()
+            for i, n in enumerate(m.names, start=1):
+                m.node(n).sh(["ip", "addr", "add", overlay_ip(i) + "/24", "dev", "dvpe0"])
+            m.wait_up()
+            for x, ip in ((a, overlay_ip(2)), (b, overlay_ip(1))):
+                r = x.sh(["ping", "-c", "4", "-i", "0.2", "-W", "2", ip], check=False)
+                self.assertRegex(r.stdout, r" [34] received", r.stdout + m.diagnostics())
+            st = b.ctl("status")
+            self.assertEqual(st["drops"]["auth_failed"], 0)
+            self.assertGreater(sum(w["decrypted"] for w in st["workers"]), 0)
+        finally:
+            m.cleanup()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Routed(unittest.TestCase):
     """GVPE routing: alpha and beta may not talk directly (deny-direct), gamma is a router
     (router-priority 2): their handshake and their traffic go through gamma, which relays the

@@ -37,6 +37,7 @@ struct node_sim {
     std::vector<uint8_t> last_initiation;
     size_t max_recv_keys = 0;
     uint64_t keepalives = 0;
+    bool no_path = false;  ///< initiations cannot be sent (the daemon reports them unsent)
 };
 
 struct packet {
@@ -89,6 +90,10 @@ struct sim {
                 if (h->bytes[0] == 2) {
                     x.initiations_at.push_back(now);
                     x.last_initiation = h->bytes;
+                    if (x.no_path) {
+                        x.m->on_initiation_unsent(x.peer);
+                        continue;
+                    }
                 }
                 if (link_up) {
                     in_flight.push_back({1 - i, packet{true, std::move(h->bytes)}});
@@ -545,6 +550,19 @@ TEST(config, set_local_serial_applies_from_the_next_handshake) {
     s.run_until(200 * sec);
     EXPECT_EQ(s.state(0), ss::peer_state::up);
     EXPECT_EQ(s.state(1), ss::peer_state::up);
+}
+
+TEST(simultaneous, an_unsent_initiation_does_not_win_the_race) {
+    // A (id 1, the lower id, which wins simultaneous initiations) has no path to B (B has
+    // udp-port 0 and has not connected yet): its initiations are reported unsent, so B's
+    // initiation is answered at once instead of being ignored in favour of A's.
+    sim s(connect_mode::always, connect_mode::always);
+    s.n[0].no_path = true;
+    s.run_until(1 * sec);
+    EXPECT_EQ(s.state(0), ss::peer_state::up);
+    EXPECT_EQ(s.state(1), ss::peer_state::up);
+    EXPECT_EQ(s.status(0).stats.simultaneous_dropped, 0U);
+    EXPECT_GE(s.n[0].initiations_at.size(), 1U);
 }
 
 TEST(config, make_peer_conf_from_node_conf) {

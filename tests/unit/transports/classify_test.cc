@@ -75,6 +75,18 @@ const reason_case reason_cases[] = {
     {"IPv6 without an IPv6 address", kind::icmp6, [](frame&, local_config& c) { c.has_ipv6 = false; },
      classify_reason::not_ours},
     {"UDP to another port", kind::udp4, [](frame&, local_config& c) { c.udp_port = 656; }, classify_reason::not_ours},
+    {"udp-port 0: a port outside our lane ports", kind::udp6,
+     [](frame&, local_config& c) {
+         c.udp_port = 0;
+         c.udp_lane_base = port_b + 1;
+     },
+     classify_reason::not_ours},
+    {"udp-port 0: a port below our lane ports", kind::udp4,
+     [](frame&, local_config& c) {
+         c.udp_port = 0;
+         c.udp_lane_base = port_b - udp_lanes;
+     },
+     classify_reason::not_ours},
     {"ICMP echo request", kind::icmp4, [](frame& f, local_config&) { ip_of(f)[20] = 8; }, classify_reason::not_ours},
     {"ICMPv6 echo request", kind::icmp6, [](frame& f, local_config&) { ip_of(f)[40] = 128; }, classify_reason::not_ours},
     {"ICMP type ours but icmp disabled", kind::icmp4,
@@ -258,6 +270,27 @@ TEST(classify, ipv4_options_are_skipped) {
     EXPECT_EQ(std::memcmp(f.data() + r.dvpe_offset, dvpe.data(), 40), 0);
 }
 
+TEST(classify, udp_port_zero_accepts_exactly_the_lane_ports) {
+    local_config cfg = config_b();
+    cfg.udp_port = 0;
+    cfg.udp_lane_base = udp_lane_port_base(2);
+    for (unsigned port = 0; port < 65536; ++port) {
+        const bool lane = port >= cfg.udp_lane_base && port < unsigned{cfg.udp_lane_base} + udp_lanes;
+        ASSERT_EQ(accepts_udp_port(cfg, static_cast<uint16_t>(port)), lane) << port;
+    }
+    for (kind k : {kind::udp4, kind::udp6}) {
+        endpoint_pair ep = endpoints_a_to_b(k);
+        ep.dst_port = static_cast<uint16_t>(cfg.udp_lane_base + control_lane);
+        frame f = make_frame(k, random_bytes(40, 9), ep);
+        const classify_result r = classify(f.data(), static_cast<uint32_t>(f.size()), cfg);
+        EXPECT_EQ(classify_reason_name(r.reason), "ok") << kind_name(k);
+        expect_fast_agrees(f.data(), static_cast<uint32_t>(f.size()), cfg, r, "lane port");
+        ep.dst_port = 0;  // port 0 itself is never ours
+        frame g = make_frame(k, random_bytes(40, 9), ep);
+        EXPECT_EQ(classify(g.data(), static_cast<uint32_t>(g.size()), cfg).reason, classify_reason::not_ours);
+    }
+}
+
 TEST(classify, reason_names_are_counter_keys) {
     for (std::string_view n : classify_reason_names) {
         ASSERT_FALSE(n.empty());
@@ -311,6 +344,9 @@ TEST(classify, fast_path_agrees_under_every_config) {
         cfg.enabled = static_cast<uint8_t>(rng() % 4 == 0 ? rng() & all_kinds : all_kinds);
         if (rng() % 8 == 0) {
             cfg.udp_port = static_cast<uint16_t>(cfg.udp_port + 1);
+        } else if (rng() % 8 == 0) {  // udp-port 0: the frame's port 655 may be one of our lane ports
+            cfg.udp_port = 0;
+            cfg.udp_lane_base = static_cast<uint16_t>(port_b - rng() % 20);
         }
         if (rng() % 8 == 0) {
             cfg.icmp_type = static_cast<uint8_t>(rng() % 4 == 0 ? 8 : cfg.icmp_type + 1);
