@@ -632,6 +632,7 @@ void daemon::run() {
     while (!g_stop.load(std::memory_order_relaxed)) {
         control_iteration();
     }
+    say_goodbye();
     log::notice("dvped " + _cfg.self_node().name + " stopping");
 }
 

@@ -139,7 +139,8 @@ private:
     void on_handshake_mbuf(rte_mbuf* m);
     void execute(session::actions& acts);
     void send_handshake(const session::send_handshake& a);
-    void send_keepalive(uint16_t peer);
+    void send_keepalive(uint16_t peer, bool close = false);
+    void say_goodbye();
     void transmit(rte_mbuf* m);
     void update_paths();
     void feedback(handshake::clock_reading now, session::actions& acts);
@@ -173,7 +174,7 @@ private:
     std::optional<crypto::aead_context> _ctl_crypto;  // keepalives sealed by the control thread
     bool _dirty = false;                              // republish the snapshot
     struct peer_feedback {
-        uint64_t rx = 0, keepalives = 0, tx = 0, no_session = 0;
+        uint64_t rx = 0, keepalives = 0, tx = 0, no_session = 0, closes = 0;
         bool counter_limit_reported = false;
     };
     std::map<uint16_t, peer_feedback> _feedback;

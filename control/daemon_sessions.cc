@@ -506,7 +506,7 @@ void daemon::send_handshake(const session::send_handshake& a) {
 
 // An empty authenticated data packet with the current send key, on the control thread's own
 // lane (engine::limits::max_lanes - 1) so it never shares a counter with a worker.
-void daemon::send_keepalive(uint16_t peer) {
+void daemon::send_keepalive(uint16_t peer, bool close) {
     auto cs = _peers->control_sender(peer);
     if (!cs) {
         return;
@@ -520,6 +520,9 @@ void daemon::send_keepalive(uint16_t peer) {
     auto* dh = reinterpret_cast<transport::data_header*>(p + cs->tmpl->len);
     constexpr uint16_t lane = engine::limits::max_lanes - 1;
     (void)transport::init_data_header(*dh, _base.self_id, peer, cs->key_id, lane, cs->counter, false);
+    if (close) {
+        transport::set_version_flags(*dh, transport::data_flag_close);  // in the AAD: authenticated
+    }
     auto nonce = transport::nonce(lane, cs->counter);
     uint8_t* tag = p + cs->tmpl->len + sizeof(transport::data_header);
     crypto::aead_packet pk{tag, 0, sizeof(transport::data_header), reinterpret_cast<uint8_t*>(dh), nonce.data(), tag};
@@ -528,6 +531,32 @@ void daemon::send_keepalive(uint16_t peer) {
     _peers->bump_control_counter(peer);
     m->port = cs->port_id;
     transmit(m);
+}
+
+// At shutdown, as GVPE's RESET: every peer with a session gets an authenticated close message
+// (an empty data message with data_flag_close) so it takes the session down at once instead of
+// after `keepalive`; then the workers get a moment to send them before they stop.
+void daemon::say_goodbye() {
+    if (!_sessions || _from_control.empty()) {
+        return;
+    }
+    const auto now = clock_now();
+    unsigned n = 0;
+    for (uint16_t id : _sessions->peer_ids()) {
+        auto st = _sessions->status(id, now);
+        if (st && st->state == session::peer_state::up) {
+            send_keepalive(id, true);
+            ++n;
+        }
+    }
+    if (n == 0) {
+        return;
+    }
+    for (int i = 0; i < 100 && rte_ring_count(_from_control[0]) != 0; ++i) {
+        rte_delay_us_sleep(1000);
+    }
+    rte_delay_us_sleep(2000 + 2 * _cfg.self_node().engine.tx_drain_us);  // the worker's tx buffer drains
+    log::info("sent a close message to " + std::to_string(n) + " peer" + (n == 1 ? "" : "s"));
 }
 
 void daemon::queue_frame(rte_mbuf* m) {
@@ -723,6 +752,7 @@ void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
             cur.keepalives += ns.keepalives.load();
             cur.tx += ns.tx_packets.load();
             cur.no_session += ns.no_session.load();
+            cur.closes += ns.closes.load();
             max_counter = std::max(max_counter, ns.tx_counter.load());
             if (ns.rx_packets.load() + ns.keepalives.load() != 0) {
                 key_id = static_cast<uint8_t>(ns.last_rx_key_id.load());
@@ -739,6 +769,9 @@ void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
         }
         if (cur.no_session != last.no_session) {
             _sessions->on_packets_queued(id, now, acts);
+        }
+        if (cur.closes != last.closes) {
+            _sessions->on_peer_closed(id, now, acts);  // it is stopping: node-down now, not after keepalive
         }
         // Rekey long before a lane counter could approach the nonce space (docs/protocol.md).
         if (max_counter > counter_rekey_limit && !last.counter_limit_reported) {

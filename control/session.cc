@@ -141,6 +141,14 @@ void manager::set_local(const std::array<uint8_t, handshake::serial_len>& serial
 
 void manager::on_initiation_unsent(uint16_t peer) noexcept { _proto.cancel_initiation(peer); }
 
+void manager::on_peer_closed(uint16_t peer, clock_reading now, actions& out) {
+    (void)now;
+    if (peer_session* p = find(peer); p != nullptr && p->state != peer_state::down) {
+        ++p->stats.closes_received;
+        go_down(*p, out);
+    }
+}
+
 // ---- building blocks ----------------------------------------------------------------------------
 
 void manager::send_initiation(peer_session& p, clock_reading now, actions& out) {

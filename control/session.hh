@@ -126,6 +126,7 @@ struct peer_stats {
     uint64_t simultaneous_dropped = 0;  ///< peer initiations ignored because ours has priority
     uint64_t rekeys = 0;
     uint64_t ups = 0, downs = 0;
+    uint64_t closes_received = 0;      ///< close messages (the peer stopping) that took the session down
     uint64_t last_handshake_ns = 0;  ///< mono time of the last completed handshake (0: never)
 };
 
@@ -181,6 +182,9 @@ public:
     /// answered instead of losing the simultaneous-initiation race to a message that never left.
     /// The retry series goes on.
     void on_initiation_unsent(uint16_t peer) noexcept;
+    /// The peer sent an authenticated close message (it is stopping, GVPE's RESET): the session
+    /// goes down now (node_down) instead of after the keepalive timeout.
+    void on_peer_closed(uint16_t peer, clock_reading now, actions& out);
     /// An authenticated packet came from a new source address (roaming): node_change if up.
     void on_endpoint_changed(uint16_t peer, actions& out);
 

@@ -191,6 +191,7 @@ nlohmann::json daemon::peers_json() const {
                              {"handshakes_failed", failed},
                              {"rekeys", st->stats.rekeys},
                              {"ups", st->stats.ups},
+                             {"closes_received", st->stats.closes_received},
                              {"downs", st->stats.downs},
                              {"rx_packets", rxp},
                              {"rx_bytes", rxb},

@@ -476,6 +476,10 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             if (it.payload_len == 0) {
                 _stats.keepalives.add();
                 ns.keepalives.add();
+                const auto* kh = rte_pktmbuf_mtod_offset(m, const transport::data_header*, it.dvpe_offset);
+                if (transport::flags(*kh) & transport::data_flag_close) [[unlikely]] {
+                    ns.closes.add();  // the control thread takes the session down (feedback)
+                }
                 rte_pktmbuf_free(m);
                 continue;
             }

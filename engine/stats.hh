@@ -141,6 +141,7 @@ struct node_stats {
     counter tx_packets, tx_bytes;      // sealed towards the node (overlay frame bytes)
     counter rx_packets, rx_bytes;      // opened from the node (overlay frame bytes)
     counter keepalives;                // authenticated empty packets from the node
+    counter closes;                    // ... of them with the close flag: the node is stopping
     counter no_session;                // frames for the node dropped for want of a session
     counter last_rx_key_id;            // key id of the latest authenticated packet (for rekey)
     counter tx_counter;                // this worker's lane counter under the current send key

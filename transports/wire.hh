@@ -41,6 +41,9 @@ inline constexpr uint16_t max_node_id = 4095;
 /// Data message flag (low nibble of `version_flags`): the plaintext starts at the destination
 /// MAC instead of the ethertype (bridged site LANs).
 inline constexpr uint8_t data_flag_full_frame = 0x01;
+/// Data message flag on an empty (keepalive) message: the sender is shutting down (GVPE's
+/// RESET). Authenticated like any data message; receivers that predate it see a keepalive.
+inline constexpr uint8_t data_flag_close = 0x02;
 
 inline constexpr size_t aead_tag_size = 16;
 inline constexpr size_t nonce_size = 12;

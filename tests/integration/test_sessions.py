@@ -121,6 +121,24 @@ class ConnectModes(unittest.TestCase):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class Shutdown(unittest.TestCase):
+    def test_stopping_node_tells_its_peers(self):
+        # GVPE's RESET: a node stopping on SIGTERM sends an authenticated close message, so
+        # its peers take the session down (node-down) at once instead of after keepalive (60 s).
+        m = to.OverlayMesh(["alpha", "beta"], "udp")
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            self.assertEqual(b.stop(), 0)
+            self.assertIn("sent a close message to 1 peer", b.log())
+            wait_for(lambda: peer(a, "beta")["state"] != "up", 3, "alpha takes beta down")
+            p = peer(a, "beta")
+            self.assertEqual((p["downs"], p["closes_received"]), (1, 1))
+            self.assertIn("node beta down", a.log())
+        finally:
+            m.cleanup()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Keys(unittest.TestCase):
     def test_wrong_key_never_up_and_counted(self):
         mesh = to.make_mesh(["alpha", "beta"])

@@ -130,7 +130,7 @@ std::array<uint8_t, 32> key_bytes(uint16_t from, uint16_t to) {
 }
 
 class datapath : public ::testing::TestWithParam<transport::kind> {
-protected:
+public:  // helpers below the fixture use it too
     static constexpr uint16_t n_nodes = 3;
 
     void SetUp() override {
@@ -575,28 +575,54 @@ TEST_P(datapath, routers_relay_without_keys_others_refuse) {
     expect_accounted();
 }
 
-TEST_P(datapath, keepalive_is_consumed) {
-    // An empty authenticated data packet: a full frame flag with no payload is a keepalive.
-    frame wire = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 0));
-    const size_t hl = transport::headroom(GetParam());
-    // Cut the plaintext to zero bytes is not possible after sealing; build one by sealing an
-    // empty payload through the AEAD directly with node 1's key.
+// An empty data message sealed with node 1's key towards node 2 (a keepalive), with `flags`.
+frame keepalive_1_to_2(datapath& t, const frame& model, uint64_t counter, uint8_t flags) {
+    const size_t hl = transport::headroom(t.GetParam());
     frame ka(hl + 32);
-    std::memcpy(ka.data(), wire.data(), hl + 16);
+    std::memcpy(ka.data(), model.data(), hl + 16);
     auto* dh = reinterpret_cast<transport::data_header*>(ka.data() + hl);
-    transport::set_counter(*dh, 1000);
+    transport::set_counter(*dh, counter);
+    transport::set_version_flags(*dh, flags);
     auto key = crypto::aead_key::create(cipher(), key_bytes(1, 2));
-    ASSERT_TRUE(key.has_value());
+    EXPECT_TRUE(key.has_value());
     auto ctx = crypto::aead_context::create();
-    ASSERT_TRUE(ctx.has_value());
-    auto n = transport::nonce(transport::lane(*dh), 1000);
+    EXPECT_TRUE(ctx.has_value());
+    auto n = transport::nonce(transport::lane(*dh), counter);
     crypto::aead_packet pk{ka.data() + hl + 16, 0, 16, ka.data() + hl, n.data(), ka.data() + hl + 16};
     ctx->seal_burst(*key, std::span<crypto::aead_packet>(&pk, 1));
-    transport::write_outer(*transport::build_template(GetParam(), endpoints(1, 2)), ka.data(), 32, 40000);
-    inject(_nodes[2].wan.rx, ka);
+    transport::write_outer(*transport::build_template(t.GetParam(), t.endpoints(1, 2)), ka.data(), 32, 40000);
+    return ka;
+}
+
+TEST_P(datapath, keepalive_is_consumed) {
+    // An empty authenticated data packet: sealed through the AEAD directly with node 1's key
+    // (cutting a sealed frame's plaintext to zero bytes is not possible).
+    frame wire = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 0));
+    inject(_nodes[2].wan.rx, keepalive_1_to_2(*this, wire, 1000, 0));
     run(2);
     EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
     EXPECT_EQ(_nodes[2].w->stats().keepalives.load(), 1u);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].closes.load(), 0u);
+    expect_accounted();
+}
+
+TEST_P(datapath, close_message_is_counted_for_the_control_thread) {
+    frame wire = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 0));
+    frame close = keepalive_1_to_2(*this, wire, 1001, transport::data_flag_close);
+    inject(_nodes[2].wan.rx, close);
+    run(2);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].closes.load(), 1u);
+    EXPECT_EQ(_nodes[2].w->stats().keepalives.load(), 1u);
+    // the flag is authenticated (header = AAD): flipped onto a plain keepalive it fails
+    frame forged = keepalive_1_to_2(*this, wire, 1002, 0);
+    forged[transport::headroom(GetParam()) + 1] |= transport::data_flag_close;
+    inject(_nodes[2].wan.rx, forged);
+    // and a replayed close is a replay
+    inject(_nodes[2].wan.rx, close);
+    run(2);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].closes.load(), 1u);
+    EXPECT_EQ(drops(2, engine::drop_reason::auth_failed), 1u);
+    EXPECT_EQ(drops(2, engine::drop_reason::replayed), 1u);
     expect_accounted();
 }
 

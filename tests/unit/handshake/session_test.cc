@@ -565,6 +565,26 @@ TEST(simultaneous, an_unsent_initiation_does_not_win_the_race) {
     EXPECT_GE(s.n[0].initiations_at.size(), 1U);
 }
 
+TEST(events, close_message_takes_the_session_down_at_once) {
+    sim s(connect_mode::always, connect_mode::always);
+    s.run_until(1 * sec);
+    ASSERT_EQ(s.state(0), ss::peer_state::up);
+    s.link_up = false;  // B stopped after its close message
+    ss::actions out;
+    s.n[0].m->on_peer_closed(2, clock_at(s.now), out);
+    s.apply(0, out);
+    EXPECT_EQ(s.state(0), ss::peer_state::down);
+    EXPECT_EQ(s.count(0, event_kind::node_down), 1U);
+    EXPECT_TRUE(s.n[0].recv.empty()) << "every receive key retired";
+    EXPECT_EQ(s.status(0).stats.closes_received, 1U);
+    s.n[0].m->on_peer_closed(2, clock_at(s.now), out);  // a second one changes nothing
+    s.apply(0, out);
+    EXPECT_EQ(s.status(0).stats.closes_received, 1U);
+    s.link_up = true;  // B is back: `always` reconnects
+    s.run_until(30 * sec);
+    EXPECT_EQ(s.state(0), ss::peer_state::up);
+}
+
 TEST(config, make_peer_conf_from_node_conf) {
     control::node_conf n;
     n.id = 7;
