@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -137,14 +138,17 @@ constexpr std::array<worker_stats::field, 20> worker_stats::fields() {
 static_assert(sizeof(worker_stats) == (sizeof(counter) * (20 + n_drop_reasons) + 63) / 64 * 64,
               "a counter added to worker_stats belongs in worker_stats::fields() too");
 
-struct node_stats {
+/// Per worker and peer. The eight counters the data path writes fill one cache line (so a
+/// packet touches one line of its peer's stats); the rare ones follow on the next.
+struct alignas(64) node_stats {
     counter tx_packets, tx_bytes;      // sealed towards the node (overlay frame bytes)
     counter rx_packets, rx_bytes;      // opened from the node (overlay frame bytes)
     counter keepalives;                // authenticated empty packets from the node
-    counter closes;                    // ... of them with the close flag: the node is stopping
     counter no_session;                // frames for the node dropped for want of a session
     counter last_rx_key_id;            // key id of the latest authenticated packet (for rekey)
     counter tx_counter;                // this worker's lane counter under the current send key
+    counter closes;                    // empty packets with the close flag: the node is stopping
 };
+static_assert(offsetof(node_stats, closes) == 64, "the hot counters in the first cache line");
 
 }  // namespace engine
