@@ -566,10 +566,13 @@ TEST_F(HookRunner, DrainGivesUpAfterMax) {
 TEST_F(HookRunner, ScriptGetsDefaultSignalsAndNoStdin) {
     // The daemon ignores SIGPIPE; the script must not inherit that (nor a blocked mask).
     ::signal(SIGPIPE, SIG_IGN);
+    // grep reads its own status after exec: it has the mask the script's shell had, without
+    // racing that shell (reading /proc/$$/status from a child caught the shell mid-fork with
+    // every signal blocked, once under ASan timing).
     write_script(_d / "node-up",
-                 "grep -E '^(SigIgn|SigBlk)' /proc/$$/status > \"$DVPE_HOOK_TEST_OUT/sig\"\n"
                  "if read -r line; then echo got > \"$DVPE_HOOK_TEST_OUT/stdin\"; else echo eof > "
-                 "\"$DVPE_HOOK_TEST_OUT/stdin\"; fi");
+                 "\"$DVPE_HOOK_TEST_OUT/stdin\"; fi\n"
+                 "exec grep -E '^(SigIgn|SigBlk)' /proc/self/status > \"$DVPE_HOOK_TEST_OUT/sig\"");
     const config cfg = make_config(_d);
     hook_runner r(cfg, fast_opts());
     r.on_node_up(2, "udp/10.77.0.2:655", "10.77.0.2", 655);
