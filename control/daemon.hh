@@ -145,6 +145,7 @@ private:
     void update_paths();
     void feedback(handshake::clock_reading now, session::actions& acts);
     handshake::clock_reading clock_now() const;
+    uint16_t ctl_sport(uint16_t fixed) const;
     nlohmann::json peers_json() const;
 
     config _cfg;

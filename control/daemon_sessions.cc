@@ -80,6 +80,12 @@ transport::ip_address to_tip(const ip_addr& a) {
 
 }  // namespace
 
+// The source port of a packet the control thread sends: the control lane's, or `fixed` (our
+// udp-port) towards a udp-port 0 peer (peer_path::sport_fixed).
+uint16_t daemon::ctl_sport(uint16_t fixed) const {
+    return fixed != 0 ? fixed : static_cast<uint16_t>(transport::udp_lane_port_base(_base.self_id) + transport::control_lane);
+}
+
 handshake::clock_reading daemon::clock_now() const {
     timespec mono{}, wall{};
     clock_gettime(CLOCK_MONOTONIC, &mono);
@@ -250,6 +256,7 @@ void daemon::update_paths() {
         // udp-port 0: the peer connects out only; udp data goes to the port its last handshake
         // came from (a lane port of it, or the NAT's mapping of one), and not at all before.
         uint8_t theirs = n.protocols;
+        uint16_t sport_fixed = 0;
         if (n.udp_port == 0) {
             std::optional<source_addr> src;
             if (auto it = _learned_endpoint.find(static_cast<uint16_t>(n.id)); it != _learned_endpoint.end()) {
@@ -257,6 +264,7 @@ void daemon::update_paths() {
             }
             if (src && transport::is_udp(src->k)) {
                 udp_port = src->udp_port;
+                sport_fixed = self.udp_port;  // 0 when we connect out too: lanes as usual
             } else {
                 theirs = static_cast<uint8_t>(theirs & ~proto_udp);
             }
@@ -290,6 +298,7 @@ void daemon::update_paths() {
             path.src_ip = to_tip(wa.addr);
             path.src_mac = dp->info.mac;
             path.inherit_tos = n.inherit_tos;
+            path.sport_fixed = transport::is_udp(*kind) ? sport_fixed : 0;
             std::optional<ip_addr> hop;
             if (wa.addr.same_subnet(*ip, wa.prefix)) {
                 hop = ip;
@@ -311,6 +320,7 @@ void daemon::update_paths() {
             bool changed = old == nullptr || old->kind != path.kind || !(old->ip == path.ip) ||
                            old->udp_port != path.udp_port || old->icmp_type != path.icmp_type ||
                            old->ip_proto != path.ip_proto || old->via != path.via || old->inherit_tos != path.inherit_tos ||
+                           old->sport_fixed != path.sport_fixed ||
                            old->next_hop_mac.has_value() != path.next_hop_mac.has_value() ||
                            (path.next_hop_mac && !rte_is_same_ether_addr(&*old->next_hop_mac, &*path.next_hop_mac));
             if (changed) {
@@ -440,6 +450,7 @@ void daemon::send_handshake(const session::send_handshake& a) {
     const auto len = static_cast<uint16_t>(a.bytes.size());
     std::optional<transport::outer_template> tmpl;
     uint16_t port_id = 0;
+    uint16_t sport_fixed = 0;
     if (!a.destination.empty()) {
         auto src = decode(a.destination);
         if (!src) {
@@ -464,6 +475,9 @@ void daemon::send_handshake(const session::send_handshake& a) {
                 for (const auto& n : _cfg.nodes) {
                     if (n.id == a.peer) {
                         ep.dst_port = n.udp_port != 0 ? n.udp_port : src->udp_port;
+                        if (n.udp_port == 0 && transport::is_udp(src->k)) {
+                            sport_fixed = _cfg.self_node().udp_port;  // the port its NAT maps back
+                        }
                     }
                 }
                 ep.ip_proto = _cfg.global.ip_proto;
@@ -484,6 +498,7 @@ void daemon::send_handshake(const session::send_handshake& a) {
         ep.icmp_type = path->icmp_type;
         tmpl = transport::build_template(path->kind, ep);
         port_id = path->port_id;
+        sport_fixed = path->sport_fixed;
     }
     if (!tmpl) {
         ++_handshakes_unsent;  // no path yet (neighbour unresolved): the retry timer tries again
@@ -499,7 +514,7 @@ void daemon::send_handshake(const session::send_handshake& a) {
     }
     auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(tmpl->len + len)));
     std::memcpy(p + tmpl->len, a.bytes.data(), len);
-    transport::write_outer(*tmpl, p, len, static_cast<uint16_t>(transport::udp_lane_port_base(_base.self_id) + transport::control_lane));
+    transport::write_outer(*tmpl, p, len, ctl_sport(sport_fixed));
     m->port = port_id;
     transmit(m);
 }
@@ -527,7 +542,7 @@ void daemon::send_keepalive(uint16_t peer, bool close) {
     uint8_t* tag = p + cs->tmpl->len + sizeof(transport::data_header);
     crypto::aead_packet pk{tag, 0, sizeof(transport::data_header), reinterpret_cast<uint8_t*>(dh), nonce.data(), tag};
     _ctl_crypto->seal_burst(*cs->key, std::span<crypto::aead_packet>(&pk, 1));
-    transport::write_outer(*cs->tmpl, p, dvpe_len, static_cast<uint16_t>(transport::udp_lane_port_base(_base.self_id) + transport::control_lane));
+    transport::write_outer(*cs->tmpl, p, dvpe_len, ctl_sport(cs->sport_fixed));
     _peers->bump_control_counter(peer);
     m->port = cs->port_id;
     transmit(m);
@@ -624,7 +639,7 @@ bool daemon::seal_from_control(uint16_t peer, rte_mbuf* m) {
     _ctl_crypto->seal_burst(*cs->key, std::span<crypto::aead_packet>(&pk, 1));
     transport::write_outer(*cs->tmpl, outer,
                            static_cast<uint16_t>(sizeof(transport::data_header) + payload_len + transport::aead_tag_size),
-                           static_cast<uint16_t>(transport::udp_lane_port_base(_base.self_id) + transport::control_lane));
+                           ctl_sport(cs->sport_fixed));
     _peers->bump_control_counter(peer);
     m->port = cs->port_id;
     transmit(m);

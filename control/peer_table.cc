@@ -142,7 +142,7 @@ std::optional<peer_table::control_send> peer_table::control_sender(uint16_t id) 
     }
     peer& p = it->second;
     return control_send{p.current->key.get(), p.current->key_id, p.current->control_counter, p.tmpl.get(),
-                        p.path->port_id};
+                        p.path->port_id, p.path->sport_fixed};
 }
 
 void peer_table::bump_control_counter(uint16_t id) {
@@ -187,7 +187,8 @@ std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::data
             e.tx_port_id = p.path->port_id;
             e.tx_mtu = p.path->mtu;
             e.tos_mask = p.path->inherit_tos ? 0xfc : 0;
-            e.udp_sport_base = transport::udp_lane_port_base(_self);
+            e.udp_sport_base = p.path->sport_fixed != 0 ? p.path->sport_fixed : transport::udp_lane_port_base(_self);
+            e.udp_sport_step = p.path->sport_fixed != 0 ? 0 : 1;
             e.tmpl = *p.tmpl;
             s->owned.push_back(p.current->key);
             s->broadcast_to.push_back(id);

@@ -44,6 +44,9 @@ struct peer_path {
     std::optional<rte_ether_addr> next_hop_mac;  // resolved neighbour (peer or gateway)
     uint16_t via = 0;                  // router node carrying our packets to the peer (0: direct)
     bool inherit_tos = false;          // the peer's inherit-tos: outer TOS from the inner DSCP
+    uint16_t sport_fixed = 0;          // udp to a udp-port 0 peer: every packet from our udp-port
+                                       // (a NAT in front of it only maps replies to the port it
+                                       // sent to); 0: one source port per lane
 };
 
 class peer_table {
@@ -73,6 +76,7 @@ public:
         uint64_t counter = 0;
         const transport::outer_template* tmpl = nullptr;
         uint16_t port_id = 0;
+        uint16_t sport_fixed = 0;  // as peer_path::sport_fixed (0: the control lane's port)
     };
     std::optional<control_send> control_sender(uint16_t peer);
     void bump_control_counter(uint16_t peer);

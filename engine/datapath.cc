@@ -116,7 +116,7 @@ inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_s
 
 template <transport::kind K, bool Tos>
 uint64_t worker::finish_sealed(unsigned begin, unsigned end, const peer_entry& p) noexcept {
-    const auto sport = static_cast<uint16_t>(p.udp_sport_base + _s.worker_idx);
+    const auto sport = static_cast<uint16_t>(p.udp_sport_base + _s.worker_idx * p.udp_sport_step);
     uint64_t frame_bytes = 0;
     uint64_t wire_bytes = 0;
     unsigned n_out = 0;
@@ -268,7 +268,7 @@ void worker::relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const p
         drop(m, drop_reason::no_buffer);
         return;
     }
-    transport::write_outer(to.tmpl, outer, dvpe_len, static_cast<uint16_t>(to.udp_sport_base + _s.worker_idx));
+    transport::write_outer(to.tmpl, outer, dvpe_len, static_cast<uint16_t>(to.udp_sport_base + _s.worker_idx * to.udp_sport_step));
     _stats.relayed.add();
     send(m, to.tx_port_id);
 }

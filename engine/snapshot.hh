@@ -63,6 +63,8 @@ struct peer_entry {
     uint16_t udp_sport_base = 0;             // lane w uses udp_sport_base + w
     rte_ether_addr mac{};                    // the peer's overlay MAC fe:fd:80:00:HH:LL
     uint8_t tos_mask = 0;                    // inherit-tos: 0xfc (inner DSCP -> outer TOS), else 0
+    uint8_t udp_sport_step = 1;              // 0 for a udp-port 0 peer: every lane sends from
+                                             // udp_sport_base (our udp-port), which its NAT maps back
     std::array<rx_key_slot, limits::rx_keys_per_peer> rx{};
     transport::outer_template tmpl{};        // Ethernet + IP + UDP/ICMP towards the peer
 };

@@ -556,6 +556,52 @@ class ConnectOutOnly(unittest.TestCase):
             m.cleanup()
 
 
+    def test_udp_port_zero_behind_a_port_rewriting_nat(self):
+        # beta sits on its own subnet 10.78.0.0/24 behind the underlay namespace, which routes
+        # and masquerades it with random source ports (nftables): alpha only ever sees
+        # 10.77.0.254:<some port>, learns that from beta's handshake and sends there.
+        m = OverlayMesh.__new__(OverlayMesh)
+        m.names = ["alpha", "beta"]
+        m.mesh = make_mesh(m.names)
+        try:
+            conf = os.path.join(m.mesh.confdir, "gvpe.conf")
+            with open(conf) as f:
+                text = f.read()
+            text = text.replace("hostname = 10.77.0.2\n", "udp-port = 0\n")
+            text = text.replace("wan-address = wan0 10.77.0.2/24",
+                                "wan-address = wan0 10.78.0.2/24\nwan-gateway = wan0 10.78.0.254")
+            with open(conf, "w") as f:
+                f.write(text)
+            u = m.mesh.underlay_sh
+            u(["ip", "link", "set", "u-beta", "nomaster"])
+            u(["ip", "addr", "add", "10.78.0.254/24", "dev", "u-beta"])
+            u(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            u(["nft", "add", "table", "ip", "dvpenat"])
+            u(["nft", "add", "chain", "ip", "dvpenat", "post", "{ type nat hook postrouting priority 100 ; }"])
+            u(["nft", "add", "rule", "ip", "dvpenat", "post", "ip", "saddr", "10.78.0.0/24", "oifname", "br0",
+               "counter", "masquerade", "random"])
+            a, b = m.node("alpha"), m.node("beta")
+            for i, n in enumerate(m.names, start=1):
+                m.node(n).start()
+                m.node(n).sh(["ip", "addr", "add", overlay_ip(i) + "/24", "dev", "dvpe0"])
+            try:
+                m.wait_up(15)
+            except AssertionError:
+                print(m.diagnostics(), u(["nft", "list", "ruleset"]).stdout,
+                      json.dumps(a.ctl("status")["handshake"]), json.dumps(b.ctl("status")["handshake"]),
+                      json.dumps(b.ctl("status")["workers"]), u(["ip", "neigh"]).stdout)
+                raise
+            pa = {x["name"]: x for x in a.ctl("peers")["peers"]}["beta"]
+            self.assertEqual(pa["address"], "10.77.0.254", json.dumps(pa))
+            for x, ip in ((a, overlay_ip(2)), (b, overlay_ip(1))):
+                r = x.sh(["ping", "-c", "4", "-i", "0.2", "-W", "2", ip], check=False)
+                self.assertRegex(r.stdout, r" [34] received", r.stdout + m.diagnostics())
+            rules = u(["nft", "list", "ruleset"]).stdout
+            self.assertRegex(rules, r"packets [1-9]", rules)  # beta's traffic went through the NAT
+        finally:
+            m.cleanup()
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class Routed(unittest.TestCase):
     """GVPE routing: alpha and beta may not talk directly (deny-direct), gamma is a router
