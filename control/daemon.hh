@@ -135,6 +135,9 @@ private:
     void setup_sessions(const std::vector<std::string>& wan_ports);
     void setup_base(const std::vector<std::string>& wan_ports);
     void install_benchmark_keys();
+    /// Every node of _cfg with a key in `pubs` becomes, or is updated as, a session peer.
+    void set_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, handshake::clock_reading now,
+                   session::actions& acts, std::vector<std::string>& warnings);
     void sessions_iteration();
     void on_handshake_mbuf(rte_mbuf* m);
     void execute(session::actions& acts);
@@ -200,7 +203,7 @@ private:
     std::unique_ptr<resolver> _resolver;
     std::map<uint16_t, dns_state> _dns;
     uint64_t _next_dns_tsc = 0;
-    std::array<uint8_t, 32> _self_pub{};              // our static public key (reload: unchanged?)
+    std::array<uint8_t, 32> _self_pub{};              // our static public key (a reload may not change it)
     // Reloads: counts and the last outcome, for `status`.
     uint64_t _reloads_applied = 0, _reloads_refused = 0;
     nlohmann::json _last_reload;

@@ -54,8 +54,8 @@ nlohmann::json daemon::reload(const std::string& trigger) {
     }
     config next = std::move(loaded.value());
     std::vector<std::string> restart = restart_only_changes(_cfg, next);
-    std::vector<std::string> key_warnings;
-    auto kp = load_node_keys(next, &key_warnings);
+    std::vector<std::string> warnings;
+    auto kp = load_node_keys(next, &warnings);  // permission warnings, logged if it applies
     if (!kp) {
         restart.push_back("private key: " + kp.error());
     } else if (kp->pub.bytes != _self_pub) {
@@ -65,29 +65,13 @@ nlohmann::json daemon::reload(const std::string& trigger) {
         return refuse("these settings need a restart of dvped", restart);
     }
     // Every other node's public key, before anything changes.
-    std::map<unsigned, std::array<uint8_t, 32>> pubs;
-    std::vector<std::string> warnings;
-    for (const auto& n : next.nodes) {
-        if (n.id == next.self_node().id) {
-            continue;
-        }
-        auto pub = load_public_key(public_key_path(next, n.name));
-        if (pub) {
-            pubs[n.id] = pub->bytes;
-        } else {
-            warnings.push_back("node " + n.name + ": " + pub.error() + "; no session with it");
-        }
-    }
+    const auto pubs = load_peer_public_keys(next, warnings);
 
     // Apply. First what leaves (executed under the old config, so node-down hooks and logs
     // still know the node's name), then the new config and the new or changed peers.
     std::vector<std::string> changes = live_changes(_cfg, next);
     const auto now = clock_now();
     session::actions acts;
-    std::map<unsigned, const node_conf*> after;
-    for (const auto& n : next.nodes) {
-        after[n.id] = &n;
-    }
     const node_conf& self = _cfg.self_node();
     const node_conf& nself = next.self_node();
     const bool self_rules = self.allow_direct != nself.allow_direct || self.deny_direct != nself.deny_direct;
@@ -97,16 +81,14 @@ nlohmann::json daemon::reload(const std::string& trigger) {
             continue;
         }
         const auto id = static_cast<uint16_t>(n.id);
-        auto it = after.find(n.id);
-        const bool gone = it == after.end() || it->second->name != n.name || !pubs.count(n.id);
+        const node_conf* now_n = same_node_in(next, n);
         const peer_path* path = _peers->path(id);
-        if (gone) {
+        if (now_n == nullptr || !pubs.count(n.id)) {
             _sessions->remove_peer(id, now, acts);
             removed.push_back(id);
-        } else if (self_rules || path_inputs_changed(n, *it->second) || (path != nullptr && path->via != 0)) {
+        } else if (self_rules || path_inputs_changed(n, *now_n) || (path != nullptr && path->via != 0)) {
             _peers->clear_path(id);  // update_paths() below computes it afresh
         }
-        _dirty = true;
     }
     execute(acts);  // node-down hooks see the node's name and address
     for (uint16_t id : removed) {
@@ -130,15 +112,7 @@ nlohmann::json daemon::reload(const std::string& trigger) {
     _sessions->set_local(handshake::make_serial(_cfg.global.serial), s.connect, s.low_power, _cfg.global.keepalive,
                          _cfg.global.rekey);
     _base.router = s.router_priority >= 1;
-    for (const auto& n : _cfg.nodes) {
-        auto pk = pubs.find(n.id);
-        if (n.id == s.id || pk == pubs.end()) {
-            continue;
-        }
-        if (!_sessions->set_peer(session::make_peer_conf(n, pk->second), now, acts)) {
-            warnings.push_back("node " + n.name + ": public key refused by the handshake");
-        }
-    }
+    set_peers(pubs, now, acts, warnings);
     update_paths();
     execute(acts);
     _snap->publish(_peers->build(_base));

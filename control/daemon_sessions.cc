@@ -24,9 +24,6 @@
 
 namespace control {
 
-static_assert(transport::udp_lanes == engine::limits::max_lanes && transport::control_lane == engine::limits::max_lanes - 1,
-              "one UDP source port per sender lane");
-
 namespace {
 
 template <class... Ts>
@@ -121,22 +118,27 @@ void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
 
     const auto now = clock_now();
     session::actions acts;
-    for (const auto& n : _cfg.nodes) {
-        if (n.id == self.id) {
-            continue;
-        }
-        auto pub = load_public_key(public_key_path(_cfg, n.name));
-        if (!pub) {
-            log::warn("node " + n.name + ": " + pub.error() + "; no session with it");
-            continue;
-        }
-        if (!_sessions->set_peer(session::make_peer_conf(n, pub->bytes), now, acts)) {
-            log::warn("node " + n.name + ": public key refused by the handshake");
-        }
+    warnings.clear();
+    set_peers(load_peer_public_keys(_cfg, warnings), now, acts, warnings);
+    for (const auto& w : warnings) {
+        log::warn(w);
     }
     update_paths();
     execute(acts);
     _snap->publish(_peers->build(_base));
+}
+
+void daemon::set_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, handshake::clock_reading now,
+                       session::actions& acts, std::vector<std::string>& warnings) {
+    for (const auto& n : _cfg.nodes) {
+        auto pk = pubs.find(n.id);
+        if (n.id == _cfg.self_node().id || pk == pubs.end()) {
+            continue;
+        }
+        if (!_sessions->set_peer(session::make_peer_conf(n, pk->second), now, acts)) {
+            warnings.push_back("node " + n.name + ": public key refused by the handshake");
+        }
+    }
 }
 
 void daemon::setup_base(const std::vector<std::string>& wan_ports) {
@@ -520,7 +522,7 @@ void daemon::send_handshake(const session::send_handshake& a) {
 }
 
 // An empty authenticated data packet with the current send key, on the control thread's own
-// lane (engine::limits::max_lanes - 1) so it never shares a counter with a worker.
+// lane (transport::control_lane) so it never shares a counter with a worker.
 void daemon::send_keepalive(uint16_t peer, bool close) {
     auto cs = _peers->control_sender(peer);
     if (!cs) {
@@ -533,7 +535,7 @@ void daemon::send_keepalive(uint16_t peer, bool close) {
     const uint16_t dvpe_len = transport::data_overhead;
     auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(cs->tmpl->len + dvpe_len)));
     auto* dh = reinterpret_cast<transport::data_header*>(p + cs->tmpl->len);
-    constexpr uint16_t lane = engine::limits::max_lanes - 1;
+    constexpr uint16_t lane = transport::control_lane;
     (void)transport::init_data_header(*dh, _base.self_id, peer, cs->key_id, lane, cs->counter, false);
     if (close) {
         transport::set_version_flags(*dh, transport::data_flag_close);  // in the AAD: authenticated
@@ -631,7 +633,7 @@ bool daemon::seal_from_control(uint16_t peer, rte_mbuf* m) {
         return false;
     }
     auto* dh = reinterpret_cast<transport::data_header*>(outer + cs->tmpl->len);
-    constexpr uint16_t lane = engine::limits::max_lanes - 1;
+    constexpr uint16_t lane = transport::control_lane;
     (void)transport::init_data_header(*dh, _base.self_id, peer, cs->key_id, lane, cs->counter, full);
     auto nonce = transport::nonce(lane, cs->counter);
     crypto::aead_packet pk{reinterpret_cast<uint8_t*>(dh) + sizeof(transport::data_header), payload_len,

@@ -396,6 +396,23 @@ result<std::vector<generated_key>, std::string> generate_missing_keys(const conf
     return done;
 }
 
+std::map<unsigned, std::array<uint8_t, x25519_key_bytes>> load_peer_public_keys(const config& cfg,
+                                                                                std::vector<std::string>& warnings) {
+    std::map<unsigned, std::array<uint8_t, x25519_key_bytes>> out;
+    for (const auto& n : cfg.nodes) {
+        if (n.id == cfg.self_node().id) {
+            continue;
+        }
+        auto pub = load_public_key(public_key_path(cfg, n.name));
+        if (pub) {
+            out[n.id] = pub->bytes;
+        } else {
+            warnings.push_back("node " + n.name + ": " + pub.error() + "; no session with it");
+        }
+    }
+    return out;
+}
+
 result<x25519_keypair, std::string> load_node_keys(const config& cfg, std::vector<std::string>* warnings) {
     if (cfg.nodes.empty() || cfg.self >= cfg.nodes.size()) {
         return unexpected{std::string("no local node in the configuration")};

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -105,6 +106,11 @@ struct generated_key {
 /// node whose private key file already exists (without a public one) is an error.
 /// \returns the pairs made (empty if every node has a key), or why nothing was written.
 result<std::vector<generated_key>, std::string> generate_missing_keys(const config& cfg);
+
+/// The public key of every node but the local one, by node id. A node whose pubkey/NODE cannot
+/// be read is left out with a warning in \p warnings ("...; no session with it").
+std::map<unsigned, std::array<uint8_t, x25519_key_bytes>> load_peer_public_keys(const config& cfg,
+                                                                                std::vector<std::string>& warnings);
 
 /// dvped's startup check: the private key of the local node and pubkey/SELF, which must match.
 /// \returns the pair, or an error naming both files. Permission warnings go to \p warnings.

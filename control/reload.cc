@@ -2,7 +2,6 @@
 // Configuration reload: the comparison of two configs (control/reload.hh).
 #include "control/reload.hh"
 
-#include <map>
 #include <sstream>
 #include <utility>
 
@@ -138,35 +137,32 @@ std::vector<std::string> live_changes(const config& running, const config& next)
     diff(live_globals(running), live_globals(next), "", out);
     diff(node_settings(running.self_node(), true), node_settings(next.self_node(), true),
          running.self_node().name + " (this node): ", out);
-    std::map<unsigned, const node_conf*> before, after;
-    for (const auto& n : running.nodes) {
-        before[n.id] = &n;
-    }
-    for (const auto& n : next.nodes) {
-        after[n.id] = &n;
-    }
     const unsigned self = running.self_node().id;
-    for (const auto& [id, a] : before) {
-        if (id == self) {
-            continue;
-        }
-        auto it = after.find(id);
-        if (it == after.end() || it->second->name != a->name) {
-            out.push_back("removed " + a->name + " (id " + std::to_string(id) + ")");
+    for (const auto& a : running.nodes) {
+        if (a.id != self && same_node_in(next, a) == nullptr) {
+            out.push_back("removed " + a.name + " (id " + std::to_string(a.id) + ")");
         }
     }
-    for (const auto& [id, b] : after) {
-        if (id == self) {
+    for (const auto& b : next.nodes) {
+        if (b.id == self) {
             continue;
         }
-        auto it = before.find(id);
-        if (it == before.end() || it->second->name != b->name) {
-            out.push_back("added " + b->name + " (id " + std::to_string(id) + ")");
-            continue;
+        if (const node_conf* a = same_node_in(running, b)) {
+            diff(node_settings(*a, false), node_settings(b, false), b.name + ": ", out);
+        } else {
+            out.push_back("added " + b.name + " (id " + std::to_string(b.id) + ")");
         }
-        diff(node_settings(*it->second, false), node_settings(*b, false), b->name + ": ", out);
     }
     return out;
+}
+
+const node_conf* same_node_in(const config& in, const node_conf& n) {
+    for (const auto& x : in.nodes) {
+        if (x.id == n.id) {
+            return x.name == n.name ? &x : nullptr;
+        }
+    }
+    return nullptr;
 }
 
 bool path_inputs_changed(const node_conf& a, const node_conf& b) {

@@ -29,6 +29,10 @@ std::vector<std::string> restart_only_changes(const config& running, const confi
 /// "DIRECTIVE: OLD -> NEW". Keys are compared by the daemon (files), not here.
 std::vector<std::string> live_changes(const config& running, const config& next);
 
+/// The node of `in` that stands where `n` stood: the same id and the same name (ids are
+/// positional, so another name at that id is another node). nullptr if there is none.
+const node_conf* same_node_in(const config& in, const node_conf& n);
+
 /// Whether the path towards `a`'s node must be recomputed when it becomes `b` (same id): its
 /// name, address, ports, protocols, direct/routed rules or inherit-tos changed.
 bool path_inputs_changed(const node_conf& a, const node_conf& b);

@@ -128,6 +128,10 @@ class JoinAndLeave(Base):
         self.assertEqual(sorted(peers(a)), ["beta"])
         r = ping(a, "10.88.0.3", count=3)
         self.assertIn(" 0 received", r.stdout)
+        # gamma still holds its session: what it sends alpha now counts as unknown_node there
+        before = a.ctl("status")["drops"]["unknown_node"]
+        ping(g, "10.88.0.1", count=3)
+        self.assertGreaterEqual(a.ctl("status")["drops"]["unknown_node"], before + 3)
         self.assertEqual(peers(a)["beta"]["ups"], 1)
         self.assert_ping("alpha", "10.88.0.2")
         self.assertEqual(reloads(a)["applied"], 2)
