@@ -39,7 +39,7 @@ void peer_table::install(const handshake::session_keys& k, bool current) {
     peer& p = _peers[k.peer_id];
     recv_key rk;
     rk.key = make_key(k.recv);
-    rk.windows = std::shared_ptr<engine::rx_windows>(engine::rx_windows::create(_n_workers));
+    rk.windows = std::shared_ptr<engine::rx_windows>(engine::rx_windows::create());
     rk.key_id = k.recv_key_id;
     std::erase_if(p.rx, [&](const recv_key& r) { return r.key_id == k.recv_key_id; });
     if (p.rx.size() >= engine::limits::rx_keys_per_peer) {

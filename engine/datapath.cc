@@ -47,6 +47,24 @@ inline uint16_t node_of_mac(const rte_ether_addr& a) noexcept {
     return static_cast<uint16_t>(b[4] << 8 | b[5]);
 }
 
+/// First 8 bytes of a data header as ingress_dvpe() compares them: the flags nibble masked off.
+constexpr uint64_t head_flags_mask =
+    ~transport::detail::bytes_word(0, transport::data_flag_full_frame, 0, 0, 0, 0, 0, 0);
+/// The key of an empty rx_route cache: a flag bit set, so no masked head can equal it.
+constexpr uint64_t no_route_head = ~head_flags_mask;
+static_assert(no_route_head != 0 && (no_route_head & head_flags_mask) == 0);
+
+/// A WAN packet's dvpe packet lies in its first segment (classify() only reads that one): what
+/// other segments hold is not part of it and must never be delivered or relayed with it.
+inline void keep_first_segment(rte_mbuf* m) noexcept {
+    if (m->next != nullptr) {
+        rte_pktmbuf_free(m->next);
+        m->next = nullptr;
+        m->nb_segs = 1;
+    }
+    m->pkt_len = m->data_len;
+}
+
 }  // namespace
 
 // ---- egress --------------------------------------------------------------------------------
@@ -261,6 +279,9 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot&
 void worker::relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept {
     // Strip the outer headers we received and put the ones towards `to` in front: the dvpe
     // packet itself (header, ciphertext, tag) is forwarded unchanged, without any key.
+    if (m->nb_segs != 1) [[unlikely]] {
+        keep_first_segment(m);
+    }
     rte_pktmbuf_adj(m, dvpe_offset);
     rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - dvpe_len));
     auto* outer = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, to.tmpl.len));
@@ -308,7 +329,7 @@ worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uin
 
 void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {
     // Nothing cached from an earlier burst: that may have been an older snapshot.
-    ingress_state st{{}, _n_open, _s.worker_idx, _s.benchmark_replay_off};
+    ingress_state st{{no_route_head, nullptr, nullptr, nullptr}, _n_open, _s.worker_idx, _s.benchmark_replay_off};
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
@@ -348,9 +369,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
     const auto* h = reinterpret_cast<const transport::data_header*>(dh);
     // The first 8 bytes without the flags nibble: type, version, node ids, key id, lane. Equal to
     // the last packet's: it passed every check below up to the lane, and the lookups are known.
-    constexpr uint64_t flags_mask =
-        ~transport::detail::bytes_word(0, transport::data_flag_full_frame, 0, 0, 0, 0, 0, 0);
-    const uint64_t head = transport::detail::load64(dh) & flags_mask;
+    const uint64_t head = transport::detail::load64(dh) & head_flags_mask;
     if (head != st.last.head) {
         if (d.dvpe_len < sizeof(transport::dvpe_header)) [[unlikely]] {
             drop(m, drop_reason::bad_length);
@@ -408,14 +427,14 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
             drop(m, drop_reason::bad_header);
             return true;
         }
-        st.last = rx_route{head, p, slot, &slot->windows->at(st.worker, lane)};
+        st.last = rx_route{head, p, slot, &slot->windows->at(lane)};
     } else if (d.dvpe_len < transport::data_overhead) [[unlikely]] {
         drop(m, drop_reason::bad_length);  // the one check above that depends on more than `head`
         return true;
     }
     const uint64_t ctr = transport::counter(*h);
-    replay* w = st.last.window;
-    if (!w->would_accept(ctr) && !st.replay_off) {  // benchmark_replay_off: worker.hh
+    lane_window* w = st.last.window;
+    if (!w->w.would_accept(ctr) && !st.replay_off) {  // benchmark_replay_off: worker.hh
         drop(m, drop_reason::replayed);
         return true;
     }
@@ -456,20 +475,37 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         std::array<uint8_t, mac_pair_len> macs;  // the rebuilt Ethernet addresses: us, the peer
         std::memcpy(macs.data(), &s.self_mac, RTE_ETHER_ADDR_LEN);
         std::memcpy(macs.data() + RTE_ETHER_ADDR_LEN, &p.mac, RTE_ETHER_ADDR_LEN);
+        // The replay verdicts of the authenticated packets, under their windows' locks (a
+        // window is shared by every worker that may receive its lane): taken once per run of
+        // packets from one sender lane. _ok: 0 auth failed, 1 deliver, 2 replayed.
+        lane_window* held = nullptr;
+        for (unsigned x = i; x < j; ++x) {
+            if (!_ok[x]) {
+                continue;
+            }
+            lane_window* lw = _open[x].window;
+            if (lw != held) {
+                if (held != nullptr) {
+                    rte_spinlock_unlock(&held->lock);
+                }
+                rte_spinlock_lock(&lw->lock);
+                held = lw;
+            }
+            // Only an authenticated counter moves the window (a forged one must not).
+            _ok[x] = lw->w.accept(_open[x].counter) || replay_off ? 1 : 2;
+        }
+        if (held != nullptr) {
+            rte_spinlock_unlock(&held->lock);
+        }
         uint64_t rx_packets = 0;
         uint64_t rx_bytes = 0;
-        uint64_t tx_bytes = 0;
         bool authenticated = false;
         for (; i < j; ++i) {
             open_item& it = _open[i];
             rte_mbuf* m = it.m;
-            if (!_ok[i]) {
-                drop(m, drop_reason::auth_failed);
-                continue;
-            }
-            // Only an authenticated counter moves the window (a forged one must not).
-            if (!it.window->accept(it.counter) && !replay_off) {
-                drop(m, drop_reason::replayed);  // a duplicate within this burst
+            if (_ok[i] != 1) {
+                // auth failed, or a duplicate within this burst / one another worker took first
+                drop(m, _ok[i] == 0 ? drop_reason::auth_failed : drop_reason::replayed);
                 continue;
             }
             authenticated = true;
@@ -487,49 +523,30 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 drop(m, drop_reason::no_overlay);
                 continue;
             }
-            uint16_t frame_len;
-            uint32_t tx_len;
-            if (m->nb_segs == 1) {
-                // Outer headers and data header off the front, the tag off the back, the MAC
-                // pair back in front: one edit (adj + trim + prepend of the multi-segment path).
-                const unsigned macs_len = it.full_frame ? 0 : mac_pair_len;
-                frame_len = static_cast<uint16_t>(it.payload_len + macs_len);
-                m->data_off = static_cast<uint16_t>(m->data_off + it.dvpe_offset + hdr_len - macs_len);
-                m->data_len = frame_len;
-                m->pkt_len = frame_len;
-                tx_len = frame_len;
-                if (!it.full_frame) {
-                    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), macs.data(), mac_pair_len);
-                } else if (it.payload_len < sizeof(rte_ether_hdr)) [[unlikely]] {
-                    drop(m, drop_reason::bad_length);
-                    continue;
-                }
-            } else {
-                rte_pktmbuf_adj(m, static_cast<uint16_t>(it.dvpe_offset + hdr_len));
-                rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - it.payload_len));
-                if (!it.full_frame) {
-                    auto* front = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, mac_pair_len));
-                    if (front == nullptr) [[unlikely]] {
-                        drop(m, drop_reason::no_buffer);
-                        continue;
-                    }
-                    std::memcpy(front, macs.data(), mac_pair_len);
-                } else if (it.payload_len < sizeof(rte_ether_hdr)) [[unlikely]] {
-                    drop(m, drop_reason::bad_length);
-                    continue;
-                }
-                frame_len = rte_pktmbuf_data_len(m);
-                tx_len = rte_pktmbuf_pkt_len(m);
+            if (m->nb_segs != 1) [[unlikely]] {
+                keep_first_segment(m);
+            }
+            // Outer headers and data header off the front, the tag off the back, the MAC pair
+            // back in front: one edit of data_off / data_len / pkt_len (adj + trim + prepend).
+            const unsigned macs_len = it.full_frame ? 0 : mac_pair_len;
+            const auto frame_len = static_cast<uint16_t>(it.payload_len + macs_len);
+            m->data_off = static_cast<uint16_t>(m->data_off + it.dvpe_offset + hdr_len - macs_len);
+            m->data_len = frame_len;
+            m->pkt_len = frame_len;
+            if (!it.full_frame) {
+                std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), macs.data(), mac_pair_len);
+            } else if (it.payload_len < sizeof(rte_ether_hdr)) [[unlikely]] {
+                drop(m, drop_reason::bad_length);
+                continue;
             }
             ++rx_packets;
             rx_bytes += frame_len;
-            tx_bytes += tx_len;
             _out[rx_packets - 1] = m;  // sent together after the run, in order
         }
         if (authenticated) {
             ns.last_rx_key_id.set(slot->key_id);
         }
-        send_bulk(overlay_port, _out.data(), static_cast<unsigned>(rx_packets), tx_bytes);
+        send_bulk(overlay_port, _out.data(), static_cast<unsigned>(rx_packets), rx_bytes);
         ns.rx_packets.add(rx_packets);
         ns.rx_bytes.add(rx_bytes);
         decrypted += rx_packets;

@@ -18,7 +18,13 @@
 // Internally bit positions are c + 1 so that position 0 of the zeroed ring means "nothing yet"
 // (as WireGuard's counter.c).
 //
-// Threads: single writer, the worker that owns the (peer, lane) state; no atomics, no locks.
+// Threads: one writer at a time (accept/reset), serialised by the caller: a receive key's window
+// for a sender lane is shared by every worker that may receive that lane (engine/snapshot.hh
+// lane_window holds it with its lock). would_accept() may run concurrently with a writer: every
+// word is read and written with relaxed atomic accesses (plain moves on x86), the top with
+// release/acquire, so a reader that sees a new top also sees the blocks cleared for it. A racing
+// would_accept() can only answer "accept" for a counter that accept() will then refuse, or
+// "refuse" for one that fell out of the window: it is a filter, accept() is the verdict.
 #pragma once
 
 #include <cstdint>
@@ -44,13 +50,14 @@ public:
             return false;
         }
         const uint64_t pos = counter + 1;
-        if (pos > _top) {
+        const uint64_t top = __atomic_load_n(&_top, __ATOMIC_ACQUIRE);
+        if (pos > top) {
             return true;
         }
-        if (counter + window_size < _top) [[unlikely]] {
+        if (counter + window_size < top) [[unlikely]] {
             return false;  // older than the window
         }
-        return (_ring[block_of(pos)] & bit_of(pos)) == 0;
+        return (__atomic_load_n(&_ring[block_of(pos)], __ATOMIC_RELAXED) & bit_of(pos)) == 0;
     }
 
     /// Records `counter` after its tag verified (step 3). Returns false, and changes nothing,
@@ -67,29 +74,32 @@ public:
             const uint64_t diff = pos / block_bits - cur;
             const uint64_t n = diff < n_blocks ? diff : n_blocks;
             for (uint64_t i = 1; i <= n; ++i) {
-                _ring[(cur + i) % n_blocks] = 0;
+                __atomic_store_n(&_ring[(cur + i) % n_blocks], uint64_t{0}, __ATOMIC_RELAXED);
             }
-            _top = pos;
+            __atomic_store_n(&_top, pos, __ATOMIC_RELEASE);
         } else if (counter + window_size < _top) [[unlikely]] {
             return false;
         }
-        uint64_t& block = _ring[block_of(pos)];
+        uint64_t* block = &_ring[block_of(pos)];
         const uint64_t bit = bit_of(pos);
-        if (block & bit) [[unlikely]] {
+        const uint64_t old = __atomic_load_n(block, __ATOMIC_RELAXED);
+        if (old & bit) [[unlikely]] {
             return false;
         }
-        block |= bit;
+        __atomic_store_n(block, old | bit, __ATOMIC_RELAXED);
         return true;
     }
 
     /// Forgets every counter (new key).
     void reset() noexcept {
-        std::memset(_ring, 0, sizeof(_ring));
-        _top = 0;
+        for (auto& b : _ring) {
+            __atomic_store_n(&b, uint64_t{0}, __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&_top, uint64_t{0}, __ATOMIC_RELEASE);
     }
 
     /// Highest accepted counter + 1; 0 when nothing was accepted.
-    [[nodiscard]] uint64_t top() const noexcept { return _top; }
+    [[nodiscard]] uint64_t top() const noexcept { return __atomic_load_n(&_top, __ATOMIC_ACQUIRE); }
 
 private:
     static constexpr uint64_t block_of(uint64_t pos) noexcept { return (pos / block_bits) % n_blocks; }
@@ -99,7 +109,7 @@ private:
     uint64_t _ring[n_blocks] = {};  // bit (pos % 64) of block (pos / 64) % n_blocks
 };
 
-static_assert(replay_window<>::window_size >= 8192, "DESIGN.md §4: at least 8192 packets");
+static_assert(replay_window<>::window_size >= 8192, "docs/protocol.md: at least 8192 packets");
 static_assert(sizeof(replay_window<>) == (8 + 8 * replay_window<>::n_blocks + 63) / 64 * 64,
               "8 + 129 * 8 bytes, rounded up to whole cache lines: 1088");
 

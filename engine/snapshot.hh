@@ -4,13 +4,18 @@
 // index-based, no pointers into control structures except the AEAD keys and replay windows,
 // whose lifetime control guarantees until the snapshot that references them is retired.
 //
-// Lanes (DESIGN.md §4): worker w seals every packet it sends with lane w and its own counter for
-// that (peer, send key); the receiver keeps one replay window per (its worker, peer, key slot,
-// sender lane). Both are single-writer: a worker only touches its own counters and windows.
+// Lanes and nonces (docs/protocol.md "Lanes, nonces and replay"): worker w seals every packet it
+// sends with lane w and its own counter for that (peer, send key); the control thread seals on
+// transport::control_lane, which no worker may have (config validation and the worker refuse
+// it), so (key, lane, counter) -- the AEAD nonce -- never repeats. The receiver keeps ONE replay
+// window per (peer, receive key, sender lane), shared by all its workers: the outer headers are
+// not authenticated, so a packet re-sent with another source port or address may reach any
+// worker, and must meet the same window there.
 // Threads: built and published by the control thread; read by workers.
 #pragma once
 
 #include <rte_ether.h>
+#include <rte_spinlock.h>
 
 #include <array>
 #include <cstdint>
@@ -32,16 +37,22 @@ inline constexpr unsigned rx_keys_per_peer = 3;   // previous, current, next (ma
 
 using replay = replay_window<8192>;
 
-/// Replay windows of one receive key: [worker][sender lane]. Owned by control, written only
-/// by the worker whose row it is.
+/// The replay window of one sender lane under one receive key. Any worker may receive the lane;
+/// accept() runs under `lock` (workers take it once per run of packets from the lane, in
+/// open_flush), would_accept() without it (replay.hh says why that is safe).
+struct alignas(64) lane_window {
+    rte_spinlock_t lock = RTE_SPINLOCK_INITIALIZER;
+    replay w;
+};
+
+/// Replay windows of one receive key, one per sender lane. Owned by control (kept alive by
+/// every snapshot that points at them), written by the workers under each window's lock.
 struct rx_windows {
-    unsigned n_workers = 0;
-    std::unique_ptr<replay[]> w;  // n_workers * limits::max_lanes
-    replay& at(unsigned worker, unsigned lane) noexcept { return w[worker * limits::max_lanes + lane]; }
-    static std::unique_ptr<rx_windows> create(unsigned n_workers) {
+    std::unique_ptr<lane_window[]> w;  // limits::max_lanes
+    lane_window& at(unsigned lane) noexcept { return w[lane]; }
+    static std::unique_ptr<rx_windows> create() {
         auto r = std::make_unique<rx_windows>();
-        r->n_workers = n_workers;
-        r->w = std::make_unique<replay[]>(n_workers * limits::max_lanes);
+        r->w = std::make_unique<lane_window[]>(limits::max_lanes);
         return r;
     }
 };

@@ -49,6 +49,13 @@ worker::worker(const worker_setup& s) : _s(s) {
     if (_s.rx_queues.size() > limits::max_rxq_per_worker) {
         throw std::runtime_error("worker: too many rx queues");
     }
+    if (_s.worker_idx >= transport::control_lane) {
+        // Worker w seals on lane w; the control thread seals on control_lane with counters of
+        // its own: a worker there would repeat AEAD nonces (config validation refuses it first).
+        throw std::runtime_error("worker: worker " + std::to_string(_s.worker_idx) + " would seal on the control lane " +
+                                 std::to_string(transport::control_lane) + " (at most " +
+                                 std::to_string(transport::control_lane) + " workers)");
+    }
     for (unsigned i = 0; i < _s.ports->n_ports; ++i) {
         uint16_t pid = _s.ports->ports[i].port_id;
         auto* b = static_cast<rte_eth_dev_tx_buffer*>(

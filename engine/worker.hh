@@ -245,7 +245,7 @@ private:
         rte_mbuf* m;
         const peer_entry* p;
         const rx_key_slot* slot;
-        replay* window;
+        lane_window* window;
         uint64_t counter;
         uint16_t dvpe_offset;
         uint16_t payload_len;
@@ -264,11 +264,13 @@ private:
     // `last` holds the lookups of the last data header seen (peer, key slot, replay window),
     // keyed by its first 8 bytes without the flags; valid for one burst (one snapshot): a run of
     // packets from one sender lane under one key skips the checks and lookups after the first.
+    // The empty cache's key, no_route_head, has a flag bit set: no packet's masked head can
+    // equal it (a zero head once did, and skipped every check with a null window).
     struct rx_route {
-        uint64_t head = 0;  // 0: empty (a data header never starts with a zero byte)
+        uint64_t head = 0;
         const peer_entry* p = nullptr;
         const rx_key_slot* slot = nullptr;
-        replay* window = nullptr;
+        lane_window* window = nullptr;
     };
     struct ingress_state {
         rx_route last;

@@ -216,7 +216,7 @@ public:  // helpers below the fixture use it too
             e.tx_key_id = 5;  // the peers' receive key id
             e.tx_generation = 1;
             n.keys.push_back(std::make_unique<crypto::aead_key>(std::move(rx.value())));
-            n.windows.push_back(engine::rx_windows::create(1));
+            n.windows.push_back(engine::rx_windows::create());
             e.rx[0] = {n.keys.back().get(), n.windows.back().get(), rx_key_id};
             auto t = transport::build_template(k, endpoints(id, p));
             ASSERT_TRUE(t.has_value());
@@ -269,8 +269,12 @@ public:  // helpers below the fixture use it too
         void* o;
         while (rte_ring_dequeue(r, &o) == 0) {
             auto* m = static_cast<rte_mbuf*>(o);
-            auto* d = rte_pktmbuf_mtod(m, uint8_t*);
-            out.emplace_back(d, d + rte_pktmbuf_data_len(m));
+            frame f(rte_pktmbuf_pkt_len(m));  // every segment
+            const void* d = rte_pktmbuf_read(m, 0, static_cast<uint32_t>(f.size()), f.data());
+            if (d != nullptr && d != f.data()) {
+                std::memcpy(f.data(), d, f.size());
+            }
+            out.push_back(std::move(f));
             rte_pktmbuf_free(m);
         }
         return out;
@@ -623,6 +627,160 @@ TEST_P(datapath, close_message_is_counted_for_the_control_thread) {
     EXPECT_EQ(_nodes[2].w->peer_stats()[1].closes.load(), 1u);
     EXPECT_EQ(drops(2, engine::drop_reason::auth_failed), 1u);
     EXPECT_EQ(drops(2, engine::drop_reason::replayed), 1u);
+    expect_accounted();
+}
+
+// Security review finding: a dvpe packet whose first 8 header bytes are zero equalled the
+// empty per-burst lookup cache of ingress_burst, skipped every check and dereferenced a null
+// replay window (one unauthenticated packet killed the daemon). It must be an ordinary drop,
+// first in a burst and after a valid packet alike.
+TEST_P(datapath, a_zero_header_is_dropped_not_trusted) {
+    const size_t hl = transport::headroom(GetParam());
+    frame wire = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));
+    ASSERT_GT(wire.size(), hl + 32);
+    frame zero(wire.begin(), wire.begin() + static_cast<ptrdiff_t>(hl));  // outer headers, then zeros
+    zero.resize(wire.size(), 0);
+    frame zero_head = wire;
+    std::fill_n(zero_head.begin() + static_cast<ptrdiff_t>(hl), 8, uint8_t{0});
+    inject(_nodes[2].wan.rx, zero);       // first of its burst
+    inject(_nodes[2].wan.rx, zero_head);
+    inject(_nodes[2].wan.rx, wire);       // a genuine packet still gets through
+    inject(_nodes[2].wan.rx, zero);       // and after it
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    EXPECT_EQ(drops(2, engine::drop_reason::bad_header), 3u);  // version 0
+    expect_accounted();
+}
+
+// A second worker of node 2 (index 1): its own WAN and overlay ring ports (two tx queues: a worker
+// sends on the queue of its index) and RCU, reading a copy of node 2's snapshot -- the same keys
+// and replay windows, as dvped's workers share one snapshot.
+struct second_worker {
+    rte_ring* wan_rx = nullptr;
+    std::array<rte_ring*, 2> wan_tx{}, ovl_tx{};
+    rte_ring* ovl_rx = nullptr;
+    uint16_t wan_id = 0, ovl_id = 0;
+    engine::port_table table{};
+    rte_ring* to_ctl = nullptr;
+    rte_ring* from_ctl = nullptr;
+    std::unique_ptr<engine::rcu> rcu;
+    std::unique_ptr<engine::published<engine::dataplane_snapshot>> snap;
+    std::unique_ptr<engine::worker> w;
+
+    static uint16_t port(const std::string& name, rte_ring*& rx, std::array<rte_ring*, 2>& tx) {
+        rx = rte_ring_create((name + "r").c_str(), 2048, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        for (unsigned q = 0; q < 2; ++q) {
+            tx[q] = rte_ring_create((name + "t" + std::to_string(q)).c_str(), 2048, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        }
+        const int id = rte_eth_from_rings(name.c_str(), &rx, 1, tx.data(), 2, 0);
+        EXPECT_GE(id, 0);
+        const auto pid = static_cast<uint16_t>(id);
+        rte_eth_conf conf{};
+        EXPECT_EQ(rte_eth_dev_configure(pid, 1, 2, &conf), 0);
+        EXPECT_EQ(rte_eth_rx_queue_setup(pid, 0, 256, 0, nullptr, g_pool), 0);
+        for (uint16_t q = 0; q < 2; ++q) {
+            EXPECT_EQ(rte_eth_tx_queue_setup(pid, q, 256, 0, nullptr), 0);
+        }
+        EXPECT_EQ(rte_eth_dev_start(pid), 0);
+        return pid;
+    }
+
+    second_worker(const node& n, const std::string& tag) {
+        wan_id = port(tag + "w", wan_rx, wan_tx);
+        ovl_id = port(tag + "o", ovl_rx, ovl_tx);
+        table.index_of.fill(-1);
+        table.ports[0] = {wan_id, engine::port_role::wan, wan_mac(n.id), 0, {}};
+        table.ports[1] = {ovl_id, engine::port_role::overlay, node_mac(n.id), 0, {}};
+        table.index_of[wan_id] = 0;
+        table.index_of[ovl_id] = 1;
+        table.n_ports = 2;
+        to_ctl = rte_ring_create((tag + "c").c_str(), 1024, 0, RING_F_SC_DEQ);
+        from_ctl = rte_ring_create((tag + "f").c_str(), 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        rcu = std::make_unique<engine::rcu>(2);
+        snap = std::make_unique<engine::published<engine::dataplane_snapshot>>(*rcu);
+        auto s = std::make_unique<engine::dataplane_snapshot>(*n.snap->get());
+        s->overlay_port_id = ovl_id;
+        snap->publish(std::move(s));
+        engine::worker_setup ws;
+        ws.worker_idx = 1;
+        ws.rx_queues = {{wan_id, 0}, {ovl_id, 0}};
+        ws.ports = &table;
+        ws.tx_drain_us = 0;
+        ws.idle_sleep_us = 0;
+        ws.to_control = to_ctl;
+        ws.from_control = from_ctl;
+        ws.snapshot = snap.get();
+        ws.qsbr = rcu.get();
+        ws.pool = g_pool;
+        ws.cipher = cipher();
+        w = std::make_unique<engine::worker>(ws);
+    }
+    ~second_worker() {
+        w.reset();
+        snap.reset();
+        rcu.reset();
+        for (uint16_t id : {wan_id, ovl_id}) {
+            rte_eth_dev_stop(id);
+            rte_eth_dev_close(id);
+        }
+        for (rte_ring* r : {wan_rx, ovl_rx, wan_tx[0], wan_tx[1], ovl_tx[0], ovl_tx[1], to_ctl, from_ctl}) {
+            free_ring(r);
+        }
+    }
+    void run() {
+        for (int i = 0; i < 4; ++i) {
+            w->iterate();
+        }
+    }
+    size_t delivered() { return datapath::take(ovl_tx[1]).size() + datapath::take(ovl_tx[0]).size(); }
+};
+
+// Security review finding: replay windows were kept per (receiving worker, sender lane), and
+// the outer header is not authenticated, so a captured packet re-sent with another UDP source
+// port (another RSS queue, another worker) was accepted again. The window is the sender
+// lane's, whichever worker receives.
+TEST_P(datapath, a_sealed_packet_is_delivered_once_whichever_worker_receives_it) {
+    static int seq = 0;
+    second_worker w2(_nodes[2], "dpw2n" + std::to_string(++seq));
+    std::vector<frame> wire;
+    for (int i = 0; i < 3; ++i) {
+        wire.push_back(seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64 + i)));
+    }
+    inject(_nodes[2].wan.rx, wire[0]);
+    run(2);
+    inject(w2.wan_rx, wire[0]);  // the same packet at the other worker: a replay
+    inject(w2.wan_rx, wire[1]);  // a new one there: delivered
+    w2.run();
+    inject(_nodes[2].wan.rx, wire[1]);  // and back: a replay
+    inject(_nodes[2].wan.rx, wire[2]);
+    inject(w2.wan_rx, wire[2]);
+    run(2);
+    w2.run();
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size() + w2.delivered(), 3u);
+    EXPECT_EQ(drops(2, engine::drop_reason::replayed) +
+                  w2.w->stats().drops[static_cast<size_t>(engine::drop_reason::replayed)].load(),
+              3u);
+    const auto& s = w2.w->stats();
+    EXPECT_EQ(s.rx_packets.load(), s.accounted());
+    expect_accounted();
+}
+
+// Multi-segment packets from a WAN port: the dvpe packet must lie in the first segment, and
+// what follows in other segments is not part of it (never delivered with the frame).
+TEST_P(datapath, a_chained_packet_delivers_only_the_authenticated_bytes) {
+    frame f = overlay_frame(node_mac(2), node_mac(1), 100);
+    frame wire = seal_1_to_2(f);
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    rte_mbuf* tail = rte_pktmbuf_alloc(g_pool);
+    ASSERT_TRUE(m != nullptr && tail != nullptr);
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(wire.size())), wire.data(), wire.size());
+    std::memset(rte_pktmbuf_append(tail, 700), 0xab, 700);  // trailing junk in a second segment
+    ASSERT_EQ(rte_pktmbuf_chain(m, tail), 0);
+    ASSERT_EQ(rte_ring_enqueue(_nodes[2].wan.rx, m), 0);
+    run(2);
+    auto out = take(_nodes[2].ovl.tx);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], f);
     expect_accounted();
 }
 

@@ -241,6 +241,20 @@ protected:
     std::unique_ptr<engine::worker> _w;
 };
 
+// Security review finding: with 16 workers, worker 15 sealed on lane 15, the control thread's
+// lane, both with counters from 0 under the same key -- AEAD nonce reuse. A worker index that is
+// the control lane (or beyond) is refused.
+TEST_F(worker_fixture, a_worker_on_the_control_lane_is_refused) {
+    engine::worker_setup s = _w->setup();
+    s.worker_idx = transport::control_lane;
+    EXPECT_THROW(engine::worker w(s), std::runtime_error);
+    s.worker_idx = transport::control_lane + 1;
+    EXPECT_THROW(engine::worker w(s), std::runtime_error);
+    s.worker_idx = transport::control_lane - 1;  // the last lane a worker may have
+    s.rx_queues.clear();
+    EXPECT_NO_THROW(engine::worker w(s));
+}
+
 TEST_F(worker_fixture, arp_request_for_us_is_answered_in_place) {
     inject(_wan_rx, eth({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, peer_mac, RTE_ETHER_TYPE_ARP,
                         arp(RTE_ARP_OP_REQUEST, peer_mac, peer_ip, our_ip)));
