@@ -738,7 +738,10 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     std::span<const uint8_t> msg(frame + c.dvpe_offset, c.dvpe_len);
     const bool under_load = rte_ring_count(_to_control) > rte_ring_get_capacity(_to_control) / 2;
     session::actions acts;
-    _sessions->on_handshake_packet(msg, bytes, clock_now(), under_load, acts);
+    // The rate limit counts per source IP (IPv6: per /64), never per port or MAC: a flood that
+    // rotates its UDP source port must not get a fresh bucket per message.
+    const std::span<const uint8_t> source_ip(c.src_ip.bytes.data(), c.src_ip.v6 ? 16 : 4);
+    _sessions->on_handshake_packet(msg, bytes, clock_now(), under_load, acts, source_ip);
     // A peer without a configured address is reached where its handshakes come from.
     if (msg.size() >= sizeof(transport::dvpe_header)) {
         const auto* h = reinterpret_cast<const transport::dvpe_header*>(msg.data());

@@ -352,7 +352,7 @@ result<initiation, create_error> protocol::create_initiation(uint16_t peer_id, c
 // ---- consume ----------------------------------------------------------------------------------
 
 consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t> source, clock_reading now,
-                           bool under_load) {
+                           bool under_load, std::span<const uint8_t> source_ip) {
     impl& m = *_impl;
     consumed c;
     auto reject_with = [&](reject r) -> consumed& {
@@ -430,7 +430,7 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         ++_stats.sent_cookie_replies;
         return reject_with(reject::cookie_required);
     }
-    if (!m.limiter.allow(source, now.mono_ns)) [[unlikely]] {
+    if (!m.limiter.allow(source_ip.empty() ? source : source_ip, now.mono_ns)) [[unlikely]] {
         return reject_with(reject::rate_limited);
     }
 

@@ -270,11 +270,15 @@ public:
 
     /// Consumes one message of type 2, 3 or 4. Never throws for bad input.
     /// \param msg        the dvpe message, common header first, nothing after it
-    /// \param source     the transport's source address bytes (opaque; keys the rate limiter and
-    ///                   the cookie)
+    /// \param source     the transport's source address bytes (opaque; keys the cookie, and
+    ///                   answers go there)
     /// \param under_load the caller's handshake queue is filling: demand a valid mac2
+    /// \param source_ip  the sender's IP address (4 or 16 bytes), which keys the per-source rate
+    ///                   limit: an IPv6 address counts by its /64 prefix, and transport ports are
+    ///                   not part of it, so rotating the UDP source port draws from the same
+    ///                   bucket. Empty: `source` itself keys it (callers whose source is an address).
     consumed consume(std::span<const uint8_t> msg, std::span<const uint8_t> source, clock_reading now,
-                     bool under_load);
+                     bool under_load, std::span<const uint8_t> source_ip = {});
 
     // --- key ids ---
 

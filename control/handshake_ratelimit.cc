@@ -9,6 +9,8 @@ namespace control::handshake {
 namespace {
 constexpr uint64_t ns_per_s = 1'000'000'000;
 constexpr uint64_t gc_interval_ns = ns_per_s;
+constexpr size_t ipv6_len = 16;
+constexpr size_t ipv6_prefix_len = 8;  // a /64
 }  // namespace
 
 rate_limiter::rate_limiter(uint32_t rate_per_s, uint32_t burst, size_t max_sources)
@@ -25,13 +27,15 @@ void rate_limiter::collect(uint64_t now_ns) {
     _last_gc_ns = now_ns;
 }
 
-bool rate_limiter::allow(std::span<const uint8_t> source, uint64_t now_ns) {
+bool rate_limiter::allow(std::span<const uint8_t> source_ip, uint64_t now_ns) {
     if (_cost_ns == 0) {
         return true;
     }
     if (now_ns - _last_gc_ns >= gc_interval_ns || now_ns < _last_gc_ns) {
         collect(now_ns);
     }
+    const std::span<const uint8_t> source =
+        source_ip.size() == ipv6_len ? source_ip.first(ipv6_prefix_len) : source_ip;
     std::string key(reinterpret_cast<const char*>(source.data()), source.size());
     auto it = _table.find(key);
     if (it == _table.end()) {

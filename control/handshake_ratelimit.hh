@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Per-source token bucket for handshake messages (WireGuard's ratelimiter.c, in the sans-IO core
-// so it is testable): each source address (opaque bytes from the transport) may send `burst`
-// messages at once and `rate_per_s` on average. Tokens are counted in nanoseconds of credit so
+// so it is testable): each source may send `burst` messages at once and `rate_per_s` on average.
+// A source is the sender's IP address, never its port (a flood rotating UDP source ports would
+// otherwise get a fresh bucket per message): a 16-byte (IPv6) address counts by its /64 prefix
+// as in WireGuard, since one host commonly holds a whole /64; any other length as it is. Tokens are counted in nanoseconds of credit so
 // the refill is exact integer arithmetic. The table is bounded: full buckets are collected once
 // per second, and a new source is refused while the table is full (a flood from many sources
 // cannot grow memory). rate_per_s == 0 disables the limiter.
@@ -20,9 +22,9 @@ class rate_limiter {
 public:
     rate_limiter(uint32_t rate_per_s, uint32_t burst, size_t max_sources);
 
-    /// Takes one token from `source`'s bucket. \returns false if it has none (or the table is
-    /// full and `source` is new).
-    [[nodiscard]] bool allow(std::span<const uint8_t> source, uint64_t now_ns);
+    /// Takes one token from the bucket of `source_ip` (4 or 16 bytes; IPv6 by its /64).
+    /// \returns false if it has none (or the table is full and the source is new).
+    [[nodiscard]] bool allow(std::span<const uint8_t> source_ip, uint64_t now_ns);
     [[nodiscard]] size_t n_sources() const noexcept { return _table.size(); }
 
 private:

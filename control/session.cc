@@ -299,8 +299,8 @@ void manager::tick_peer(peer_session& p, clock_reading now, actions& out) {
 // ---- events -------------------------------------------------------------------------------------
 
 void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const uint8_t> source, clock_reading now,
-                                  bool under_load, actions& out) {
-    handshake::consumed c = _proto.consume(msg, source, now, under_load);
+                                  bool under_load, actions& out, std::span<const uint8_t> source_ip) {
+    handshake::consumed c = _proto.consume(msg, source, now, under_load, source_ip);
     peer_session* p = find(c.peer_id);
     if (p != nullptr) {
         ++p->stats.handshakes_received;

@@ -166,9 +166,11 @@ public:
     /// Timers: retries, keepalive, rekey, key retirement. Call at least every 100 ms; the first
     /// call starts the `always` peers.
     void tick(clock_reading now, actions& out);
-    /// A handshake message (type 2/3/4) from the workers' control ring.
+    /// A handshake message (type 2/3/4) from the workers' control ring. `source`: where it came
+    /// from (opaque, answers go there); `source_ip`: the sender's IP address, which keys the
+    /// rate limit (handshake::protocol::consume).
     void on_handshake_packet(std::span<const uint8_t> msg, std::span<const uint8_t> source, clock_reading now,
-                             bool under_load, actions& out);
+                             bool under_load, actions& out, std::span<const uint8_t> source_ip = {});
     /// The data plane queued packets for `peer` (no session or not up yet).
     void on_packets_queued(uint16_t peer, clock_reading now, actions& out);
     /// An authenticated data packet (or keepalive: empty plaintext) arrived under `key_id`.

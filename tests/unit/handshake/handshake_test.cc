@@ -504,6 +504,43 @@ TEST_F(pair_fixture, rate_limit_per_source) {
     EXPECT_EQ(b->stats().rejected_of(reject::rate_limited), 3U);
 }
 
+TEST_F(pair_fixture, rate_limit_is_per_ip_whatever_the_source_port) {
+    // The default limit (20/s, burst 5) against a flood of fresh, valid initiations from one IP
+    // that takes a new UDP source port for every message (the source bytes differ each time).
+    make();
+    const std::vector<uint8_t> ip = {192, 0, 2, 66};
+    size_t responded = 0, limited = 0;
+    for (unsigned i = 0; i < 200; ++i) {
+        const double t = i * 0.005;  // 200 messages within 1 s
+        const std::vector<uint8_t> src = {192, 0, 2, 66, static_cast<uint8_t>(0x80 + (i >> 8U)),
+                                          static_cast<uint8_t>(i & 0xffU)};
+        const auto c = b->consume(initiation(t), src, at(t), false, ip);
+        responded += c.what == hs::outcome::responded ? 1 : 0;
+        limited += c.reason == reject::rate_limited ? 1 : 0;
+    }
+    EXPECT_LE(responded, 5U + 20U) << "burst + 1 s of refill";
+    EXPECT_EQ(responded + limited, 200U);
+    // another IP has a bucket of its own
+    const std::vector<uint8_t> other = {192, 0, 2, 67};
+    EXPECT_EQ(b->consume(initiation(1.0), src_x, at(1.0), false, other).what, hs::outcome::responded);
+}
+
+TEST(rate_limiter, ipv6_sources_count_by_their_64_prefix) {
+    hs::rate_limiter rl(1, 2, 16);  // 1/s, burst 2
+    auto v6 = [](uint8_t net, uint8_t host) {
+        std::vector<uint8_t> a = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, net, 0, 0, 0, 0, 0, 0, 0, host};
+        return a;
+    };
+    EXPECT_TRUE(rl.allow(v6(1, 1), 0));
+    EXPECT_TRUE(rl.allow(v6(1, 2), 0));   // same /64, another interface id: the same bucket
+    EXPECT_FALSE(rl.allow(v6(1, 3), 0));
+    EXPECT_TRUE(rl.allow(v6(2, 1), 0));   // another /64
+    EXPECT_EQ(rl.n_sources(), 2U);
+    const std::vector<uint8_t> v4 = {0x20, 0x01, 0x0d, 0xb8};  // an IPv4 address is not a prefix of one
+    EXPECT_TRUE(rl.allow(v4, 0));
+    EXPECT_EQ(rl.n_sources(), 3U);
+}
+
 TEST(rate_limiter, token_bucket_sweep_and_table_bound) {
     hs::rate_limiter rl(10, 2, 4);  // 10/s, burst 2, 4 sources
     const std::vector<uint8_t> s1 = {1}, s2 = {2};
