@@ -9,7 +9,10 @@
 #include "control/config.hh"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -150,23 +153,84 @@ std::string join_path(std::string_view dir, std::string_view name) {
     return r;
 }
 
-/// Reads a whole file; returns the errno text on failure.
-std::optional<std::string> read_whole_file(const std::string& path, std::string& out) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) {
+/// What kind of file a non-regular st_mode is, for "not a regular file (a FIFO)".
+const char* file_kind(mode_t m) {
+    if (S_ISDIR(m)) {
+        return "a directory";
+    }
+    if (S_ISFIFO(m)) {
+        return "a FIFO";
+    }
+    if (S_ISSOCK(m)) {
+        return "a socket";
+    }
+    if (S_ISCHR(m)) {
+        return "a character device";
+    }
+    if (S_ISBLK(m)) {
+        return "a block device";
+    }
+    return "not a file";
+}
+
+/// Reads a whole configuration file (the main file or an include) into \p out; returns the
+/// reason on failure. Symlinks are followed (configuration trees are often linked), but what is
+/// opened must be a regular file: it is opened O_NONBLOCK (a FIFO or a device never blocks the
+/// control thread in open or read) and checked with fstat; at most
+/// limits::max_config_file_bytes are read, whatever st_size says (/proc files say 0), and at
+/// most \p budget bytes, which is reduced by what was read.
+std::optional<std::string> read_config_file(const std::string& path, std::string& out, size_t& budget) {
+    out.clear();
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         return std::string(std::strerror(errno));
     }
-    out.clear();
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        int e = errno;
+        ::close(fd);
+        return std::string(std::strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return std::string("not a regular file (") + file_kind(st.st_mode) + ")";
+    }
+    const size_t cap = std::min<size_t>(limits::max_config_file_bytes, budget);
+    auto too_big = [&] {
+        return cap < limits::max_config_file_bytes
+                   ? "the configuration files together are larger than " +
+                         std::to_string(limits::max_config_total_bytes) + " bytes"
+                   : "larger than " + std::to_string(limits::max_config_file_bytes) +
+                         " bytes, the limit for one configuration file";
+    };
+    if (st.st_size > static_cast<off_t>(cap)) {
+        ::close(fd);
+        return too_big();
+    }
     char buf[8192];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
-        out.append(buf, n);
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            int e = errno;
+            ::close(fd);
+            out.clear();
+            return std::string(std::strerror(e));
+        }
+        if (n == 0) {
+            break;
+        }
+        if (out.size() + static_cast<size_t>(n) > cap) {
+            ::close(fd);
+            out.clear();
+            return too_big();
+        }
+        out.append(buf, static_cast<size_t>(n));
     }
-    int err = std::ferror(f) != 0 ? errno : 0;
-    std::fclose(f);
-    if (err != 0) {
-        return std::string(std::strerror(err));
-    }
+    ::close(fd);
+    budget -= out.size();
     return std::nullopt;
 }
 
@@ -1133,8 +1197,15 @@ private:
             error(where, what + "recursive include of " + quote(path));
             return;
         }
+        if (++_includes > limits::max_includes) {
+            if (_includes == limits::max_includes + 1) {  // once: every later include is refused too
+                error(where, what + "too many includes (at most " + std::to_string(limits::max_includes) +
+                                 " in one configuration)");
+            }
+            return;
+        }
         std::string text;
-        if (auto err = read_whole_file(path, text)) {
+        if (auto err = read_config_file(path, text, _budget)) {
             error(where, what + "cannot read " + quote(path) + ": " + *err);
             return;
         }
@@ -1154,6 +1225,8 @@ private:
     std::set<std::string> _warned;         // ignored directives already warned about
     std::vector<std::string> _include_stack;
     std::vector<on_reference> _on_refs;
+    unsigned _includes = 0;                              // include directives followed so far
+    size_t _budget = limits::max_config_total_bytes;     // bytes all included files may still have
 };
 
 void dedupe(std::vector<diagnostic>& v) {
@@ -1210,9 +1283,10 @@ result<config, std::vector<diagnostic>> load_config(const load_options& opt) {
     std::string file = !std::filesystem::exists(primary, ec) && std::filesystem::exists(fallback, ec) ? fallback
                                                                                                       : primary;
     std::string text;
-    if (auto err = read_whole_file(file, text)) {
+    size_t budget = limits::max_config_file_bytes;  // the main file alone; includes have their own
+    if (auto err = read_config_file(file, text, budget)) {
         std::string msg = "cannot read the configuration: " + *err;
-        if (file == primary) {
+        if (file == primary && !std::filesystem::exists(primary, ec)) {
             msg += " (dvpe.conf not found either)";
         }
         std::vector<diagnostic> errors;

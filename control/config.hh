@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,11 +40,20 @@ inline constexpr unsigned max_node_id = 4095;      // 12-bit ids on the wire, as
 inline constexpr unsigned max_serial_len = 16;     // GVPE's serial is 16 bytes
 inline constexpr unsigned max_ports = 16;
 inline constexpr unsigned max_queues_per_port = 16;
+/// Worker lcores: a worker's index is its sender lane, and lane 15 (transport::control_lane) is
+/// the control thread's, so a 16th worker would reuse its AEAD nonces (config_validate.cc asserts).
+inline constexpr unsigned max_workers = 15;
+/// rx + tx queues of a net_tap / net_tun port: DPDK 22.11's net_tap copies one fd per queue into
+/// a multi-process message of RTE_MP_MAX_FD_NUM (8) fds at dev_start, unchecked.
+inline constexpr unsigned max_tap_queues = 8;
 inline constexpr unsigned max_lcores = 128;        // RTE_MAX_LCORE in Debian's DPDK
 inline constexpr unsigned max_burst = 256;
 inline constexpr unsigned min_mtu = 576;
 inline constexpr unsigned max_mtu = 9600;
 inline constexpr unsigned max_include_depth = 16;
+inline constexpr unsigned max_includes = 256;                    // include lines followed in one load
+inline constexpr size_t max_config_file_bytes = 1024 * 1024;     // one file (main or included)
+inline constexpr size_t max_config_total_bytes = 4 * 1024 * 1024;  // every included file together
 inline constexpr unsigned max_queues_per_lcore = 16;  // rx queues one worker polls (l3fwd's cap)
 inline constexpr unsigned min_descriptors = 64;       // rx-/tx-descriptors: power of two in this range
 inline constexpr unsigned max_descriptors = 16384;

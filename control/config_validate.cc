@@ -16,8 +16,14 @@
 #include <thread>
 
 #include "control/config.hh"
+#include "transports/kind.hh"
 
 namespace control {
+
+// A worker's index is its sender lane (its AEAD nonce space and UDP source port); the control
+// thread seals on transport::control_lane, so a worker with that index would reuse its nonces.
+static_assert(limits::max_workers == transport::control_lane);
+
 namespace {
 
 std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
@@ -30,6 +36,25 @@ constexpr std::string_view known_vdevs[] = {"af_packet", "af_xdp", "bonding", "f
                                             "tun",       "vdev_netvsc", "vhost", "virtio_user"};
 /// Drivers that cannot work without an `iface=` argument.
 constexpr std::string_view needs_iface[] = {"af_packet", "af_xdp"};
+/// Drivers of DPDK's drivers/net/tap (net_tap, net_tun). In DPDK 22.11 their dev_start
+/// (tap_mp_req_on_rxtx) copies one fd per rx and per tx queue into a multi-process message
+/// whose fd array holds RTE_MP_MAX_FD_NUM = 8, without a bounds check: more queues smash the
+/// stack ("stack smashing detected") at start.
+constexpr std::string_view tap_drivers[] = {"tap", "tun"};
+
+/// The driver of a vdev DEVARGS without `net_` and the instance ("tap" for net_tap0,iface=x);
+/// empty for a PCI address or anything else.
+std::string_view vdev_driver(std::string_view devargs) {
+    std::string_view dev = devargs.substr(0, devargs.find(','));
+    if (dev.substr(0, 4) != "net_") {
+        return {};
+    }
+    size_t end = dev.size();
+    while (end > 4 && dev[end - 1] >= '0' && dev[end - 1] <= '9') {
+        --end;
+    }
+    return dev.substr(4, end - 4);
+}
 
 std::string known_vdev_list() {
     std::string r;
@@ -320,9 +345,11 @@ private:
                   "control-lcore: lcore " + std::to_string(e.control_lcore) +
                       " is also a worker lcore (the control thread needs its own lcore)");
         }
-        if (seen.size() > limits::max_queues_per_port) {
-            error(wl, "worker-lcores: " + std::to_string(seen.size()) + " workers need " + std::to_string(seen.size()) +
-                          " tx queues per port (at most " + std::to_string(limits::max_queues_per_port) + ")");
+        if (seen.size() > limits::max_workers) {
+            error(wl, "worker-lcores: " + std::to_string(seen.size()) + " workers, at most " +
+                          std::to_string(limits::max_workers) + " (sender lane " +
+                          std::to_string(transport::control_lane) +
+                          " is the control thread's: a worker there would reuse its AEAD nonces)");
         }
     }
 
@@ -535,6 +562,24 @@ private:
             if (per_lcore.find(l) == per_lcore.end()) {
                 warn(e.worker_lcores_where.file.empty() ? n.where : e.worker_lcores_where,
                      "worker-lcores: lcore " + std::to_string(l) + " polls no queue");
+            }
+        }
+        // net_tap / net_tun: every port has one tx queue per worker and as many rx queues as
+        // the map gives it (at least one); together at most RTE_MP_MAX_FD_NUM (see tap_drivers).
+        for (const port_conf& p : e.ports) {
+            std::string_view drv = vdev_driver(p.devargs);
+            if (drv.empty() || std::find(std::begin(tap_drivers), std::end(tap_drivers), drv) == std::end(tap_drivers)) {
+                continue;
+            }
+            auto it = queues.find(p.name);
+            const size_t rx = it == queues.end() || it->second.empty() ? 1 : *it->second.rbegin() + 1;
+            const size_t tx = workers.size();
+            if (rx + tx > limits::max_tap_queues) {
+                error(p.where, "port " + p.name + ": net_" + std::string(drv) + " with " + std::to_string(rx) +
+                                   " rx + " + std::to_string(tx) + " tx queues (one per worker): DPDK's net_" +
+                                   std::string(drv) + " passes at most " + std::to_string(limits::max_tap_queues) +
+                                   " queue fds in its multi-process message and crashes at start with more; use "
+                                   "fewer workers or rx queues on this port");
             }
         }
     }

@@ -6,9 +6,13 @@
 // fits (STYLE.md §9). Include tests use a private mkdtemp directory that is removed afterwards.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -609,6 +613,101 @@ TEST(ConfigInclude, DepthLimit) {
     }
 }
 
+/// Loads opts's config (or `text` as t.conf) on another thread; a load that blocks for 5 s fails
+/// the test and is unblocked by opening \p fifo for writing (its reader then sees end of file).
+result<config, std::vector<diagnostic>> load_not_blocking(const std::string* text, const load_options& o,
+                                                         const std::string& fifo) {
+    auto fut = std::async(std::launch::async, [&] {
+        return text != nullptr ? load_config_text(*text, "t.conf", o) : load_config(o);
+    });
+    if (fut.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
+        ADD_FAILURE() << "loading the configuration blocked on the FIFO " << fifo;
+        int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (w >= 0) {
+            ::close(w);
+        }
+    }
+    return fut.get();
+}
+
+TEST(ConfigInclude, FifoNeverBlocksAndIsRefused) {
+    temp_dir d;
+    const std::string fifo = d.path() + "/fifo.conf";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    const std::string text = std::string(base) + "include fifo.conf\n";
+    auto r = load_not_blocking(&text, d.opts(), fifo);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(strs(r.error()), std::vector<std::string>{"t.conf:6: include 'fifo.conf': cannot read '" + fifo +
+                                                        "': not a regular file (a FIFO)"});
+    // The main file as a FIFO.
+    ASSERT_EQ(::mkfifo((d.path() + "/gvpe.conf").c_str(), 0600), 0);
+    r = load_not_blocking(nullptr, d.opts(), d.path() + "/gvpe.conf");
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(strs(r.error()), std::vector<std::string>{d.path() + "/gvpe.conf:0: cannot read the configuration: not a "
+                                                        "regular file (a FIFO)"});
+}
+
+TEST(ConfigInclude, DirectoryAndDeviceAreRefused) {
+    temp_dir d;
+    std::filesystem::create_directory(d.path() + "/sub");
+    auto e = load_errors(std::string(base) + "include sub\ninclude /dev/zero\n", d.opts());
+    EXPECT_EQ(e, (std::vector<std::string>{
+                     "t.conf:6: include 'sub': cannot read '" + d.path() + "/sub': not a regular file (a directory)",
+                     "t.conf:7: include '/dev/zero': cannot read '/dev/zero': not a regular file (a character device)"}));
+}
+
+TEST(ConfigInclude, SizeLimits) {
+    temp_dir d;
+    // Exactly 1 MiB is fine (comment lines); one byte more is refused without reading it all.
+    std::string line = "# " + std::string(1021, 'x') + "\n";  // 1024 bytes
+    std::string mib;
+    for (size_t i = 0; i < 1024; ++i) {
+        mib += line;
+    }
+    ASSERT_EQ(mib.size(), 1048576U);  // limits::max_config_file_bytes
+    d.write("big.conf", mib);
+    d.write("huge.conf", mib + "\n");
+    load_ok(std::string(base) + "include big.conf\n", d.opts());
+    EXPECT_EQ(load_errors(std::string(base) + "include huge.conf\n", d.opts()),
+              std::vector<std::string>{"t.conf:6: include 'huge.conf': cannot read '" + d.path() +
+                                       "/huge.conf': larger than 1048576 bytes, the limit for one configuration file"});
+    // The main file has the same limit.
+    d.write("gvpe.conf", std::string(base) + mib);
+    auto r = load_config(d.opts());
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(strs(r.error()), std::vector<std::string>{d.path() + "/gvpe.conf:0: cannot read the configuration: larger "
+                                                        "than 1048576 bytes, the limit for one configuration file"});
+    // Every included file together: at most 4 MiB, whatever each file's size.
+    std::string four;
+    for (unsigned i = 0; i < 4; ++i) {
+        four += "include big.conf\n";
+    }
+    load_ok(std::string(base) + four, d.opts());
+    EXPECT_EQ(load_errors(std::string(base) + four + "include small.conf\n", d.opts()),
+              std::vector<std::string>{"t.conf:10: include 'small.conf': cannot read '" + d.path() +
+                                       "/small.conf': No such file or directory"});
+    d.write("small.conf", "mtu = 1400\n");
+    EXPECT_EQ(load_errors(std::string(base) + four + "include small.conf\n", d.opts()),
+              std::vector<std::string>{"t.conf:10: include 'small.conf': cannot read '" + d.path() +
+                                       "/small.conf': the configuration files together are larger than 4194304 bytes"});
+}
+
+TEST(ConfigInclude, CountLimit) {
+    // An include line repeated (not nested, so the depth limit does not stop it) is followed at
+    // most 256 times in one load: a small file cannot make the parser read gigabytes.
+    temp_dir d;
+    d.write("one.conf", "mtu = 1400\n");
+    std::string many;
+    const unsigned max_includes = 256;  // limits::max_includes
+    for (unsigned i = 0; i < max_includes; ++i) {
+        many += "include one.conf\n";
+    }
+    EXPECT_EQ(load_ok(std::string(base) + many, d.opts()).global.mtu, 1400U);
+    EXPECT_EQ(load_errors(std::string(base) + many + "include one.conf\ninclude one.conf\n", d.opts()),
+              std::vector<std::string>{"t.conf:" + std::to_string(6 + max_includes) +
+                                       ": include 'one.conf': too many includes (at most 256 in one configuration)"});
+}
+
 TEST(ConfigInclude, BadFormat) {
     auto e = load_errors(std::string(base) + "include x%d.conf\n");
     EXPECT_EQ(e, std::vector<std::string>{"t.conf:6: include 'x%d.conf': bad path: only %s (the node name) and %% may follow a '%'"});
@@ -966,8 +1065,6 @@ TEST(ConfigValidate, Layout) {
          {"t.conf:6: control-lcore: lcore 1 is also a worker lcore (the control thread needs its own lcore)"}},
         {"worker-lcores = 0-1",
          {"t.conf:6: control-lcore: lcore 0 is also a worker lcore (the control thread needs its own lcore)"}},
-        {"worker-lcores = 1-17", {"t.conf:6: worker-lcores: 17 workers need 17 tx queues per port (at most 16)"}, 64},
-        {"worker-lcores = 1-16", {}, 64},
         // ports
         {"port = wan0 wan net_null1", {"t.conf:6: port wan0: duplicate port name (first defined at t.conf:3)"}},
         {"port = p1 overlay net_tap0", {"t.conf:6: port p1: device 'net_tap0' is already used by port tap0 (t.conf:5)"}},
@@ -1035,9 +1132,58 @@ TEST(ConfigValidate, QueuesPerLcore) {
         lines += "queue-map = tap0 " + std::to_string(q) + " 1\n";
     }
     load_ok(std::string(base) + lines);
-    lines += "queue-map = tap0 7 1\n";  // line 6 + 1 + 16 = 23
+    lines += "queue-map = wan0 9 1\n";  // line 6 + 1 + 16 = 23 (on wan0: net_tap0 has its own limit)
     EXPECT_EQ(load_errors(std::string(base) + lines),
-              std::vector<std::string>{"t.conf:23: queue-map tap0 7 1: lcore 1 polls more than 16 queues"});
+              std::vector<std::string>{"t.conf:23: queue-map wan0 9 1: lcore 1 polls more than 16 queues"});
+}
+
+TEST(ConfigValidate, AtMost15WorkersLane15IsTheControlThreads) {
+    // Worker i seals on lane i; the control thread on lane 15 (transport::control_lane). A 16th
+    // worker would share lane 15's AEAD nonces with the control thread: nonce reuse.
+    const std::string no_tap = "enable-udp = yes\nnode = alpha\nport = wan0 wan net_null0\n"
+                               "wan-address = wan0 10.0.0.1/24\nport = lan0 overlay net_null1\n";
+    config c = load_ok(no_tap + "worker-lcores = 1-15\n", opts("alpha", 64));
+    EXPECT_EQ(c.self_node().engine.worker_lcores.size(), 15U);
+    const std::string err =
+        "worker-lcores: 16 workers, at most 15 (sender lane 15 is the control thread's: a worker there would "
+        "reuse its AEAD nonces)";
+    EXPECT_EQ(load_errors(no_tap + "worker-lcores = 1-16\n", opts("alpha", 64)), std::vector<std::string>{"t.conf:6: " + err});
+    EXPECT_EQ(load_errors(no_tap + "worker-lcores = 1-17\n", opts("alpha", 64)),
+              std::vector<std::string>{"t.conf:6: worker-lcores: 17 workers, at most 15 (sender lane 15 is the control "
+                                       "thread's: a worker there would reuse its AEAD nonces)"});
+    // Only the local node's layout counts: another node may list anything.
+    load_ok(no_tap + "worker-lcores = 1\nnode = beta\nworker-lcores = 1-20\n", opts("alpha", 64));
+}
+
+TEST(ConfigValidate, TapQueuesFitDpdksMultiProcessMessage) {
+    // DPDK 22.11 net_tap/net_tun copy one fd per rx and tx queue into an 8-fd IPC message at
+    // dev_start, unchecked: 9 or more queues crash dvped at start. Each worker has a tx queue.
+    const std::string tail = " queue fds in its multi-process message and crashes at start with more; use fewer "
+                             "workers or rx queues on this port";
+    load_ok(std::string(base) + "worker-lcores = 1-7\n", opts("alpha", 16));  // 1 rx + 7 tx
+    EXPECT_EQ(load_errors(std::string(base) + "worker-lcores = 1-8\n", opts("alpha", 16)),
+              std::vector<std::string>{"t.conf:5: port tap0: net_tap with 1 rx + 8 tx queues (one per worker): DPDK's "
+                                       "net_tap passes at most 8" + tail});
+    // rx queues from an explicit map: 5 + 4 workers = 9.
+    std::string map = "worker-lcores = 1-4\nqueue-map = wan0 0 1\n";
+    for (unsigned q = 0; q < 4; ++q) {
+        map += "queue-map = tap0 " + std::to_string(q) + " " + std::to_string(q + 1) + "\n";
+    }
+    load_ok(std::string(base) + map, opts("alpha", 16));  // 4 rx + 4 tx
+    EXPECT_EQ(load_errors(std::string(base) + map + "queue-map = tap0 4 1\n", opts("alpha", 16)),
+              std::vector<std::string>{"t.conf:5: port tap0: net_tap with 5 rx + 4 tx queues (one per worker): DPDK's "
+                                       "net_tap passes at most 8" + tail});
+    // net_tun is the same driver; other drivers have no such limit.
+    EXPECT_EQ(load_errors(std::string(base) + "port = tun0 overlay net_tun1,iface=x\nworker-lcores = 1-8\n",
+                          opts("alpha", 16)),
+              (std::vector<std::string>{
+                  "t.conf:5: port tap0: net_tap with 1 rx + 8 tx queues (one per worker): DPDK's net_tap passes at most 8" +
+                      tail,
+                  "t.conf:6: port tun0: net_tun with 1 rx + 8 tx queues (one per worker): DPDK's net_tun passes at most 8" +
+                      tail}));
+    load_ok("enable-udp = yes\nnode = alpha\nport = wan0 wan net_null0\nwan-address = wan0 10.0.0.1/24\n"
+            "port = lan0 overlay net_memif0\nworker-lcores = 1-15\n",
+            opts("alpha", 16));
 }
 
 TEST(ConfigValidate, TooManyPorts) {
