@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-// engine/replay.hh (header-only; built here because tests/unit/engine belongs to the daemon
-// build): numbered cases around the window edges and the counter limit, in the manner of
-// WireGuard's selftest/counter.c; sweeps in order and in reverse; the would_accept/accept
-// sequence of the receive path; and a differential test against a trivially correct model
-// (std::set of accepted counters + the maximum) over random reordered sequences, for the
-// default 8192-counter window and for 64/128-counter windows whose ring wraps constantly.
+// engine/replay.hh, through replay_window's public API only (would_accept, accept, reset and the
+// window constants): numbered cases around the window edges and the counter limit, in the manner
+// of WireGuard's selftest/counter.c; the cases RFC 6479 names (group replay_rfc6479: in order,
+// out of order inside the window, duplicates, too old, a far jump that clears blocks, the ring
+// wrapping around, counter 0); sweeps in order and in reverse; the would_accept/accept sequence
+// of the receive path; and a differential test against a trivially correct model (std::set of
+// accepted counters + the maximum) over random reordered sequences, for the default
+// 8192-counter window and for 64/128-counter windows whose ring wraps constantly.
 #include "engine/replay.hh"
 
 #include <gtest/gtest.h>
@@ -178,6 +180,172 @@ TEST(replay, reset_forgets) {
     for (uint64_t c = 0; c < 1000; ++c) {
         ASSERT_TRUE(w.accept(c)) << c;
     }
+}
+
+// ---- RFC 6479 ("IPsec Anti-Replay Algorithm without Bit Shifting") -----------------------------
+// The window keeps the last W counters behind the highest accepted one, M; a counter c is fresh if
+// c > M, or M - W < c <= M and not seen; c <= M - W is too old. The bitmap is a ring of 64-bit
+// blocks plus one block of slack; moving M forward clears the blocks it enters and never shifts.
+
+/// Checks every counter in [lo, hi): would_accept() (no state change) says what `fresh` says.
+template <uint32_t Bits, typename F>
+void expect_fresh(const replay_window<Bits>& w, uint64_t lo, uint64_t hi, F fresh) {
+    for (uint64_t c = lo; c < hi; ++c) {
+        ASSERT_EQ(w.would_accept(c), fresh(c)) << "counter " << c;
+    }
+}
+
+TEST(replay_rfc6479, in_order_counters_are_each_accepted_once) {
+    replay_window<> w;
+    for (uint64_t c = 0; c < 2 * W + 100; ++c) {
+        ASSERT_TRUE(w.accept(c)) << c;
+        ASSERT_FALSE(w.would_accept(c)) << c;          // now seen
+        ASSERT_TRUE(w.would_accept(c + 1)) << c;       // the next one is new
+        ASSERT_FALSE(w.accept(c)) << c;                // and a second copy is refused
+    }
+}
+
+TEST(replay_rfc6479, out_of_order_within_the_window) {
+    replay_window<> w;
+    const uint64_t m = 3 * W + 17;
+    ASSERT_TRUE(w.accept(m));
+    // Everything from M - W + 1 up to M - 1 is still new, in any order: odd ones descending,
+    // then even ones ascending.
+    for (uint64_t c = m - 1; c > m - W; c -= 2) {
+        ASSERT_TRUE(w.accept(c)) << c;
+    }
+    for (uint64_t c = m - W + 1; c < m; ++c) {
+        ASSERT_EQ(w.accept(c), (m - c) % 2 == 0) << c;
+    }
+    // now every counter of the window is seen
+    expect_fresh(w, m - W + 1, m + 1, [](uint64_t) { return false; });
+    EXPECT_TRUE(w.would_accept(m + 1));
+}
+
+TEST(replay_rfc6479, duplicates_are_refused_wherever_they_fall) {
+    replay_window<> w;
+    for (uint64_t c : {uint64_t{100}, uint64_t{40}, uint64_t{41}, uint64_t{99}, uint64_t{63}, uint64_t{64}}) {
+        ASSERT_TRUE(w.accept(c)) << c;
+    }
+    for (uint64_t c : {uint64_t{100}, uint64_t{40}, uint64_t{41}, uint64_t{99}, uint64_t{63}, uint64_t{64}}) {
+        EXPECT_FALSE(w.would_accept(c)) << c;
+        EXPECT_FALSE(w.accept(c)) << c;
+    }
+    // the neighbours of the seen counters are untouched
+    for (uint64_t c : {uint64_t{39}, uint64_t{42}, uint64_t{62}, uint64_t{65}, uint64_t{98}}) {
+        EXPECT_TRUE(w.accept(c)) << c;
+    }
+}
+
+TEST(replay_rfc6479, too_old_is_refused_even_if_never_seen) {
+    replay_window<> w;
+    const uint64_t m = 5 * W + 3;
+    ASSERT_TRUE(w.accept(m));
+    EXPECT_FALSE(w.would_accept(m - W));   // exactly W behind: out
+    EXPECT_FALSE(w.accept(m - W));
+    EXPECT_FALSE(w.accept(m - W - 1));
+    EXPECT_FALSE(w.accept(0));
+    EXPECT_TRUE(w.accept(m - W + 1));      // W - 1 behind: the oldest tracked counter
+    // Moving M by one pushes that oldest counter out, and the next becomes the oldest.
+    ASSERT_TRUE(w.accept(m + 1));
+    EXPECT_FALSE(w.would_accept(m - W + 1));
+    EXPECT_TRUE(w.would_accept(m - W + 2));
+}
+
+TEST(replay_rfc6479, far_jump_clears_the_blocks_it_passes) {
+    // Fill the whole window (every bit of the ring set but the slack), then jump ahead by d: the
+    // counters between the old and the new M that are inside the new window must all be new,
+    // including those that share ring blocks with the old, seen ones. Jumps below, at and past a
+    // block, the window and the whole ring.
+    const uint64_t ring = uint64_t{replay_window<>::n_blocks} * 64;
+    for (uint64_t d : {uint64_t{1}, uint64_t{63}, uint64_t{64}, uint64_t{65}, uint64_t{127}, uint64_t{128}, W - 64,
+                       W - 1, W, W + 1, W + 63, W + 64, ring - 1, ring, ring + 1, 10 * W + 5}) {
+        SCOPED_TRACE("jump " + std::to_string(d));
+        replay_window<> w;
+        const uint64_t m0 = 2 * W + 70;
+        for (uint64_t c = m0 - W + 1; c <= m0; ++c) {
+            ASSERT_TRUE(w.accept(c));
+        }
+        const uint64_t m1 = m0 + d;
+        ASSERT_TRUE(w.accept(m1));
+        const uint64_t lo = m1 - W + 1;  // the new window: lo .. m1
+        expect_fresh(w, m1 - W - 200, m1 + 200, [&](uint64_t c) {
+            if (c > m1) {
+                return true;
+            }
+            if (c < lo || c == m1) {
+                return false;
+            }
+            return c > m0;  // seen ones stay seen, everything the jump passed is new
+        });
+        // and accept() agrees: each new counter of the window once
+        uint64_t n = 0;
+        for (uint64_t c = lo; c < m1; ++c) {
+            n += w.accept(c) ? 1 : 0;
+        }
+        EXPECT_EQ(n, std::min(d - 1, W - 1));
+    }
+}
+
+TEST(replay_rfc6479, the_ring_wraps_around_many_times) {
+    // A 64-counter window has a ring of two blocks (128 positions): it wraps every 128 counters.
+    // Run in steps of 1..70 over many wraps; after each step the window must be exactly "the
+    // counters accepted in the last 64, nothing older". The 8192 window does the same over a few
+    // revolutions of its 129 blocks.
+    auto run = [](auto& w, uint64_t window, uint64_t total) {
+        std::set<uint64_t> seen;
+        uint64_t m = 0;
+        ASSERT_TRUE(w.accept(0));
+        seen.insert(0);
+        std::mt19937_64 rng(7);
+        while (m < total) {
+            const uint64_t step = 1 + rng() % 70;
+            m += step;
+            ASSERT_TRUE(w.accept(m)) << m;
+            seen.insert(m);
+            if (rng() % 2 == 0 && step > 2) {
+                const uint64_t back = m - 1 - rng() % (step - 1);  // one late counter behind M
+                ASSERT_TRUE(w.accept(back)) << back;
+                seen.insert(back);
+            }
+            const uint64_t lo = m >= window ? m - window + 1 : 0;
+            for (uint64_t c = (lo >= 130 ? lo - 130 : 0); c <= m + 2; ++c) {
+                const bool fresh = c > m || (c >= lo && !seen.contains(c));
+                ASSERT_EQ(w.would_accept(c), fresh) << "M " << m << " counter " << c;
+            }
+        }
+    };
+    {
+        replay_window<64> w;
+        static_assert(replay_window<64>::n_blocks == 2);
+        run(w, 64, 50 * 128);
+    }
+    {
+        replay_window<> w;
+        run(w, W, 3 * uint64_t{replay_window<>::n_blocks} * 64);
+    }
+}
+
+TEST(replay_rfc6479, counter_zero) {
+    replay_window<> w;
+    EXPECT_TRUE(w.would_accept(0));  // a zeroed window has not seen 0: the first counter of a key
+    EXPECT_TRUE(w.accept(0));
+    EXPECT_FALSE(w.would_accept(0));
+    EXPECT_FALSE(w.accept(0));
+    EXPECT_TRUE(w.accept(1));
+    // a window that started above 0 still takes 0 while 0 is inside it ...
+    replay_window<> v;
+    ASSERT_TRUE(v.accept(W - 1));
+    EXPECT_TRUE(v.accept(0));
+    EXPECT_FALSE(v.accept(0));
+    // ... and refuses it once M reaches W (0 = M - W)
+    replay_window<> u;
+    ASSERT_TRUE(u.accept(W));
+    EXPECT_FALSE(u.would_accept(0));
+    EXPECT_FALSE(u.accept(0));
+    // a reset (new key) starts again from 0
+    u.reset();
+    EXPECT_TRUE(u.accept(0));
 }
 
 template <uint32_t Bits>
