@@ -1,0 +1,310 @@
+# SPDX-License-Identifier: MIT
+"""An attacker on the WAN against real dvped nodes in network namespaces (issue "Security first").
+
+    ns <tag>-u     bridge br0 (the underlay: captures and injections happen on u-<node>)
+    ns <tag>-<n>   dvped <n>: wan0 = net_af_packet on wan-<n>, tap0 = net_tap dvpe0
+
+- OnePacketCrash: datagrams whose dvpe header starts with zero bytes (the one-packet crash of the
+  review), truncated headers and repeated heads, first in a burst and after real traffic, over
+  udp and rawip: counted as drops, the daemon keeps running and the session keeps working.
+- CrossWorkerReplay: beta runs two workers on a two-queue af_packet WAN (the kernel's fan-out
+  hash picks the queue). One captured alpha->beta data packet is written back 40 times, each
+  copy from another UDP source port (the outer header is not authenticated), so the copies land
+  on both workers: every copy is dropped as `replayed` and none reaches beta's overlay.
+- NonceUniqueness: alpha runs three workers with a three-queue TAP; while every packet alpha
+  sends is captured, traffic flows from all workers, the control thread sends keepalives,
+  queued frames (connect = ondemand) and a close message, sessions rekey every 3 s and both
+  nodes reload. No (sender, receiver, key id, lane, counter) -- the AEAD nonce under one key --
+  appears twice, and the control lane (15) is among the lanes seen.
+"""
+import collections
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dvpe_netns as tb  # noqa: E402
+import test_overlay as ov  # noqa: E402
+
+DVPE_UDP_PORT = 655
+CONTROL_LANE = 15
+
+
+def wait_for(pred, timeout, what, diag=lambda: ""):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for %s%s" % (what, diag()))
+
+
+def worker_sum(st, key):
+    return sum(w[key] for w in st["workers"])
+
+
+def ipv4_checksum(hdr):
+    s = 0
+    for i in range(0, len(hdr), 2):
+        s += (hdr[i] << 8) | hdr[i + 1]
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+
+
+# Runs inside the underlay namespace: captures frames arriving from `iface` (what the node on
+# its other end sends) into a file as hex lines, until killed or `seconds` passed.
+CAPTURE = r'''
+import signal, socket, sys, time, binascii
+signal.signal(signal.SIGINT, lambda *a: sys.exit(0))
+iface, out, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
+s.bind((iface, 0)); s.settimeout(0.2)
+end = time.time() + seconds
+with open(out, "w") as f:
+    print("ready", flush=True)
+    while time.time() < end:
+        try:
+            fr, addr = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        f.write(binascii.hexlify(fr).decode() + "\n")
+        f.flush()
+'''
+
+# Writes hex frames (argv[2:]) out of `iface` (argv[1]).
+INJECT = r'''
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+for h in sys.argv[2:]:
+    s.send(bytes.fromhex(h))
+'''
+
+
+class Capture:
+    """Every frame the node behind u-<name> sends, captured in the underlay namespace."""
+
+    def __init__(self, mesh, name, seconds=120):
+        self.path = os.path.join(mesh.workdir, "cap-%s.hex" % name)
+        self.proc = subprocess.Popen(["ip", "netns", "exec", mesh.underlay, sys.executable, "-c", CAPTURE,
+                                      "u-" + name, self.path, str(seconds)], stdout=subprocess.PIPE, text=True)
+        self.proc.stdout.readline()  # "ready"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        with open(self.path) as f:
+            return [bytes.fromhex(line.strip()) for line in f if line.strip()]
+
+
+def dvpe_of(frame):
+    """The dvpe packet of an IPv4 udp-655 or rawip (proto 47) frame, else None."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
+        return None
+    ihl = (frame[14] & 0x0f) * 4
+    proto = frame[23]
+    if proto == 17:
+        if struct.unpack("!H", frame[14 + ihl + 2:14 + ihl + 4])[0] != DVPE_UDP_PORT:
+            return None
+        return frame[14 + ihl + 8:]
+    if proto == 47:
+        return frame[14 + ihl:]
+    return None
+
+
+def data_nonce(d):
+    """(src, dst, key id, lane, counter) of a data message (docs/protocol.md: type 1 | version and
+    flags | src/dst high nibbles | src low | dst low | key id | lane u16 | counter u64), else None."""
+    if d is None or len(d) < 32 or d[0] != 1:
+        return None
+    src = ((d[2] >> 4) << 8) | d[3]
+    dst = ((d[2] & 0x0f) << 8) | d[4]
+    lane, counter = struct.unpack("!HQ", d[6:16])
+    return (src, dst, d[5], lane, counter)
+
+
+def inject(mesh, iface, frames):
+    tb.sh([sys.executable, "-c", INJECT, iface] + [bytes(f).hex() for f in frames], ns=mesh.underlay)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class OnePacketCrash(unittest.TestCase):
+    def run_transport(self, transport):
+        m = ov.OverlayMesh(["alpha", "beta"], transport)
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            cap = Capture(m.mesh, "alpha", seconds=30)
+            a.sh(["ping", "-c", "3", "-i", "0.2", ov.overlay_ip(2)])
+            frames = [f for f in cap.stop() if dvpe_of(f) is not None and len(dvpe_of(f)) > 60]
+            self.assertTrue(frames, "no data packet captured")
+            real = frames[-1]
+            hl = len(real) - len(dvpe_of(real))
+            outer = bytearray(real[:hl])
+
+            def with_payload(p):
+                f = bytearray(outer) + bytes(p)
+                ihl = (f[14] & 0x0f) * 4
+                struct.pack_into("!H", f, 16, ihl + len(f) - 14 - ihl)  # IPv4 total length
+                f[24:26] = b"\0\0"
+                struct.pack_into("!H", f, 24, ipv4_checksum(f[14:14 + ihl]))
+                if transport == "udp":
+                    struct.pack_into("!H", f, 14 + ihl + 4, len(f) - 14 - ihl)  # UDP length
+                    f[14 + ihl + 6:14 + ihl + 8] = b"\0\0"  # no UDP checksum (IPv4)
+                return f
+
+            bad = [with_payload(bytes(32)),                      # the review's packet
+                   with_payload(bytes(8) + real[hl + 8:]),       # a real packet, zero head
+                   with_payload(bytes(4)),                        # truncated header
+                   with_payload(b""),                             # empty
+                   with_payload(real[hl:hl + 8] + bytes(24)),     # a real head, truncated body
+                   with_payload(bytes([1, 0x10]) + bytes(30))]    # data type, version 1, zero ids
+            before = b.ctl("status")
+            # first in a burst, repeated, interleaved with the genuine packet (a replay now)
+            inject(m.mesh, "u-beta", bad + [real] + bad + bad)
+            time.sleep(0.5)
+            after = b.ctl("status")
+            self.assertIsNone(b.proc.poll(), "beta died:\n" + b.log()[-3000:])
+            d = {k: after["drops"][k] - before["drops"][k] for k in after["drops"]}
+            # every injected packet is one counted drop (the genuine one is a replay)
+            self.assertEqual(sum(d.values()), len(bad) * 3 + 1, d)
+            # the genuine packet, and the three real heads with counter 0 (seen before)
+            self.assertEqual(d["replayed"], 4, d)
+            self.assertEqual(worker_sum(after, "decrypted") - worker_sum(before, "decrypted"), 0)
+            for w in after["workers"]:
+                self.assertEqual(w["rx_packets"], tb.balance(w), w)
+            # and the session still carries traffic
+            a.sh(["ping", "-c", "3", "-i", "0.2", "-W", "2", ov.overlay_ip(2)])
+        finally:
+            m.cleanup()
+
+    def test_udp(self):
+        self.run_transport("udp")
+
+    def test_rawip(self):
+        self.run_transport("rawip")
+
+
+def set_udp_sport(frame, sport):
+    f = bytearray(frame)
+    ihl = (f[14] & 0x0f) * 4
+    struct.pack_into("!H", f, 14 + ihl, sport)
+    f[14 + ihl + 6:14 + ihl + 8] = b"\0\0"  # no UDP checksum (allowed over IPv4)
+    return f
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class CrossWorkerReplay(unittest.TestCase):
+    def test_a_packet_resent_from_other_source_ports_is_delivered_once(self):
+        # beta: two workers, each polling one queue of a two-queue af_packet WAN (the kernel's
+        # fan-out hash of the 5-tuple picks the queue) and one TAP queue.
+        extra = "\n".join(["worker-lcores = 1,2", "eal-args = --lcores=0@0,1@1,2@1",
+                           "queue-map = wan0 0 1", "queue-map = wan0 1 2", "queue-map = tap0 0 1",
+                           "queue-map = tap0 1 2"])
+        m = ov.OverlayMesh(["alpha", "beta"], "udp", extra=extra,
+                           wan=lambda i, name: "net_af_packet0,iface=wan-%s,qpairs=2" % name)
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            cap = Capture(m.mesh, "alpha", seconds=30)
+            a.sh(["ping", "-c", "3", "-i", "0.2", ov.overlay_ip(2)])
+            frames = [f for f in cap.stop() if data_nonce(dvpe_of(f)) and len(f) > 100]
+            self.assertTrue(frames, "no data packet captured")
+            real = frames[-1]
+            copies = [set_udp_sport(real, 20000 + 7 * i) for i in range(40)]
+            before = b.ctl("status")
+            inject(m.mesh, "u-beta", copies)
+            wait_for(lambda: worker_sum(b.ctl("status"), "rx_packets") >= worker_sum(before, "rx_packets") + 40,
+                     5, "beta receiving the copies")
+            time.sleep(0.3)
+            after = b.ctl("status")
+            self.assertEqual(after["drops"]["replayed"] - before["drops"]["replayed"], 40)
+            self.assertEqual(worker_sum(after, "decrypted") - worker_sum(before, "decrypted"), 0)
+            # the copies reached both workers (else this test proves nothing)
+            got = [wa["rx_packets"] - wb["rx_packets"] for wa, wb in zip(after["workers"], before["workers"])]
+            self.assertEqual(len(got), 2)
+            self.assertTrue(all(g > 0 for g in got), "all copies on one worker: %s" % got)
+            # a genuine session keeps working on both workers
+            a.sh(["ping", "-c", "3", "-i", "0.2", "-W", "2", ov.overlay_ip(2)])
+        finally:
+            m.cleanup()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class NonceUniqueness(unittest.TestCase):
+    def test_no_nonce_repeats_under_keepalives_queues_closes_rekeys_and_reloads(self):
+        extra = "\n".join(["worker-lcores = 1,2,3", "eal-args = --lcores=0@0,1@1,2@1,3@0",
+                           "queue-map = wan0 0 1", "queue-map = wan0 1 2", "queue-map = wan0 2 3",
+                           "queue-map = tap0 0 1", "queue-map = tap0 1 2", "queue-map = tap0 2 3",
+                           "rekey = 3", "keepalive = 1"])
+        m = ov.OverlayMesh(["alpha", "beta"], "udp", extra=extra)
+        phases = []  # beta's restart starts new sessions whose key ids may repeat: checked apart
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            caps = [Capture(m.mesh, "alpha", seconds=90), Capture(m.mesh, "beta", seconds=90)]
+            srv = subprocess.Popen(["ip", "netns", "exec", b.ns, "iperf3", "-s", "-1"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            # 12 parallel flows: the multiqueue TAP spreads them over alpha's three workers
+            cli = subprocess.Popen(["ip", "netns", "exec", a.ns, "iperf3", "-c", ov.overlay_ip(2), "-t", "14",
+                                    "-P", "12", "-b", "20M"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(4)
+            os.kill(a.proc.pid, signal.SIGHUP)             # reloads (unchanged config)
+            tb.sh([tb.dvpectl_bin(), "-S", b.sock, "reload"], check=False)
+            cli.wait(40)
+            srv.wait(10)
+            time.sleep(2.5)                                # keepalives of an idle session (control lane)
+            self.assertEqual(b.stop(), 0)                  # beta's close message
+            time.sleep(0.5)
+            phases.append(caps[0].stop() + caps[1].stop())
+            caps = [Capture(m.mesh, "alpha", seconds=60), Capture(m.mesh, "beta", seconds=60)]
+            # alpha's frames towards beta while it is away wait in alpha's queue and are sealed
+            # by the control thread once the new session is up
+            ping = subprocess.Popen(["ip", "netns", "exec", a.ns, "ping", "-c", "8", "-i", "0.3", "-W", "5",
+                                     ov.overlay_ip(2)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+            b.start()
+            b.sh(["ip", "addr", "add", ov.overlay_ip(2) + "/24", "dev", "dvpe0"])
+            m.wait_up()
+            ping.wait(20)
+            a.sh(["ping", "-c", "3", "-i", "0.2", ov.overlay_ip(2)])
+            time.sleep(1.5)
+            phases.append(caps[0].stop() + caps[1].stop())
+            queued = a.ctl("status")
+        finally:
+            m.cleanup()
+        lanes = collections.Counter()
+        total = 0
+        for frames in phases:
+            seen = collections.Counter()
+            for f in frames:
+                n = data_nonce(dvpe_of(f))
+                if n is not None:
+                    seen[n] += 1
+                    lanes[(n[0], n[3])] += 1
+            total += len(seen)
+            repeats = {k: v for k, v in seen.items() if v > 1}
+            self.assertEqual(repeats, {}, "nonces used twice under one key")
+        self.assertGreater(total, 1000, "too few data packets captured")
+        alpha_lanes = {lane for (src, lane) in lanes if src == 1}
+        self.assertIn(CONTROL_LANE, alpha_lanes, (lanes, queued))
+        self.assertGreaterEqual(len(alpha_lanes - {CONTROL_LANE}), 2, lanes)
+        self.assertGreater(queued["handshake"]["queued_frames_sent"], 0, queued["handshake"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
