@@ -24,6 +24,9 @@
 
 namespace control {
 
+static_assert(session::max_rx_keys == engine::limits::rx_keys_per_peer,
+              "the session manager never holds more receive keys per peer than the data plane");
+
 namespace {
 
 template <class... Ts>

@@ -187,12 +187,33 @@ void manager::retire(peer_session& p, uint8_t key_id, actions& out) {
     _proto.release_key_id(p.conf.id, key_id);
 }
 
-void manager::schedule_retire(peer_session& p, uint8_t key_id, uint64_t at_ns, actions& out) {
-    if (p.retiring.size() >= timing::max_retiring) {
-        retire(p, p.retiring.front().recv_key_id, out);  // oldest first: the data plane holds at most 4
-        p.retiring.erase(p.retiring.begin());
+void manager::schedule_retire(peer_session& p, const key_slot& k, uint64_t at_ns) {
+    p.retiring.push_back({k.recv_key_id, at_ns, std::max(k.established_ns, k.last_used_ns)});
+}
+
+size_t manager::rx_keys(const peer_session& p) noexcept {
+    return (p.current.valid ? 1U : 0U) + (p.next.valid ? 1U : 0U) + p.retiring.size();
+}
+
+void manager::make_room(peer_session& p, actions& out) {
+    // The data plane holds max_rx_keys receive keys; were it to find them full, it would drop its
+    // oldest, which may be the current key the peer still sends with (e.g. after three lost
+    // responses). Choose here instead: the retiring key that carried a packet least recently.
+    while (rx_keys(p) >= max_rx_keys) {
+        if (!p.retiring.empty()) {
+            auto lru = std::min_element(p.retiring.begin(), p.retiring.end(),
+                                        [](const retiring_key& a, const retiring_key& b) {
+                                            return a.last_used_ns < b.last_used_ns;
+                                        });
+            retire(p, lru->recv_key_id, out);
+            p.retiring.erase(lru);
+        } else if (p.next.valid) {
+            retire(p, p.next.recv_key_id, out);
+            p.next = {};
+        } else {
+            break;  // only the current key: there is room (max_rx_keys > 1)
+        }
     }
-    p.retiring.push_back({key_id, at_ns});
 }
 
 void manager::go_down(peer_session& p, actions& out) {
@@ -349,9 +370,11 @@ void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const 
         if (p->next.valid) {
             // A newer handshake supersedes an unconfirmed one; the peer may still use the older
             // keys for a moment, so they retire after the grace period.
-            schedule_retire(*p, p->next.recv_key_id, now.mono_ns + timing::retire_grace_ns, out);
+            schedule_retire(*p, p->next, now.mono_ns + timing::retire_grace_ns);
+            p->next = {};
         }
-        p->next = {true, c.keys->recv_key_id, now.mono_ns};
+        make_room(*p, out);  // before the install: the current key stays whatever was lost
+        p->next = {true, c.keys->recv_key_id, now.mono_ns, now.mono_ns};
         p->next_installed_ns = now.mono_ns;
         if (p->state == peer_state::down) {
             p->state = peer_state::connecting;
@@ -368,13 +391,15 @@ void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const 
         }
         const uint64_t t = now.mono_ns;
         if (p->current.valid) {
-            schedule_retire(*p, p->current.recv_key_id, t + timing::retire_grace_ns, out);
+            schedule_retire(*p, p->current, t + timing::retire_grace_ns);
+            p->current = {};
         }
         if (p->next.valid) {
-            schedule_retire(*p, p->next.recv_key_id, t + timing::retire_grace_ns, out);
+            schedule_retire(*p, p->next, t + timing::retire_grace_ns);
             p->next = {};
         }
-        p->current = {true, c.keys->recv_key_id, t};
+        make_room(*p, out);
+        p->current = {true, c.keys->recv_key_id, t, t};
         out.push_back(install_keys{std::move(*c.keys), key_role::current});
         p->initiating = false;
         p->rekeying = false;
@@ -424,11 +449,21 @@ void manager::on_authenticated_packet(uint16_t peer, uint8_t key_id, bool keepal
     if (!keepalive) {
         p->last_data_ns = t;
     }
+    for (key_slot* k : {&p->current, &p->next}) {
+        if (k->valid && k->recv_key_id == key_id) {
+            k->last_used_ns = t;
+        }
+    }
+    for (retiring_key& r : p->retiring) {
+        if (r.recv_key_id == key_id) {
+            r.last_used_ns = t;
+        }
+    }
     if (p->next.valid && key_id == p->next.recv_key_id) {
         // The initiator uses the keys: it has them, so we may send with them too.
         out.push_back(promote_keys{peer, key_id});
         if (p->current.valid) {
-            schedule_retire(*p, p->current.recv_key_id, t + timing::retire_grace_ns, out);
+            schedule_retire(*p, p->current, t + timing::retire_grace_ns);
         }
         p->current = p->next;
         p->next = {};

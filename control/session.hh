@@ -12,8 +12,10 @@
 //   when the peer's id is higher). Not kept: GVPE's rekey is a teardown (node-down + node-up);
 //   here a rekey installs the new keys beside the old ones and fires no event.
 //
-// Per peer the data plane holds at most four receive keys by key id (current, next, and up to
-// two retiring ones) and one send key. The actions say exactly when each changes.
+// Per peer the data plane holds at most max_rx_keys receive keys by key id (current, next and
+// retiring ones) and one send key. The actions say exactly when each changes; before a new key
+// is installed into full slots, the least recently used key that is not current is retired, so
+// the data plane never has to drop one itself and the current key is never the one that goes.
 // Threads: control thread only.
 #pragma once
 
@@ -44,8 +46,11 @@ inline constexpr uint64_t next_confirm_timeout_ns = 90 * s;     ///< unconfirmed
 inline constexpr uint64_t simultaneous_window_ns = 5 * s;       ///< see on_handshake_packet
 inline constexpr uint64_t confirm_wait_ns = 5 * s;              ///< responder waits for confirmation before initiating
 inline constexpr uint64_t demand_retry_min_ns = 1 * s;          ///< queued packets force a retry (x3 low-power)
-inline constexpr size_t max_retiring = 2;                       ///< retiring receive keys per peer
 }  // namespace timing
+
+/// Receive keys per peer the data plane holds (engine::limits::rx_keys_per_peer; the daemon
+/// checks the two agree at compile time): current + next + retiring never exceed it.
+inline constexpr size_t max_rx_keys = 3;
 
 /// The wait before retry `attempt` (0-based) of a handshake series: GVPE's schedule.
 [[nodiscard]] uint64_t retry_interval_ns(uint32_t attempt, double max_retry_s, bool low_power) noexcept;
@@ -201,10 +206,12 @@ private:
         bool valid = false;
         uint8_t recv_key_id = 0;
         uint64_t established_ns = 0;
+        uint64_t last_used_ns = 0;  ///< established, or the last authenticated packet under it
     };
     struct retiring_key {
         uint8_t recv_key_id = 0;
         uint64_t retire_at_ns = 0;
+        uint64_t last_used_ns = 0;
     };
     struct peer_session {
         peer_conf conf;
@@ -233,7 +240,11 @@ private:
     void send_initiation(peer_session& p, clock_reading now, actions& out);
     void stop_initiating(peer_session& p) noexcept;
     void retire(peer_session& p, uint8_t key_id, actions& out);
-    void schedule_retire(peer_session& p, uint8_t key_id, uint64_t at_ns, actions& out);
+    void schedule_retire(peer_session& p, const key_slot& k, uint64_t at_ns);
+    /// Retires keys until one more fits into max_rx_keys: the least recently used retiring key
+    /// first, the next key only if nothing else is left; never the current key.
+    void make_room(peer_session& p, actions& out);
+    [[nodiscard]] static size_t rx_keys(const peer_session& p) noexcept;
     void go_down(peer_session& p, actions& out);
     void mark_up(peer_session& p, uint64_t now_ns, actions& out);
     void tick_peer(peer_session& p, clock_reading now, actions& out);

@@ -2,12 +2,17 @@
 // Unit tests of the session state machine (control/session.hh): two managers joined by a
 // simulated link with a 10 ms step, and a model of the data plane that installs, promotes and
 // retires keys exactly as the actions say and checks every data packet against the receiver's
-// installed keys. Table-driven connect-mode timelines, the retry back-off schedule, keepalive
+// installed keys. Like the real data plane it holds at most ss::max_rx_keys receive keys per peer
+// and, when an install finds them full, drops the oldest (counted: the manager must never let
+// that happen). Table-driven connect-mode timelines, the retry back-off schedule, keepalive
 // timeout, make-before-break rekeys without loss or events, simultaneous initiation.
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <functional>
 #include <map>
+#include <random>
+#include <set>
 
 #include "control/session.hh"
 #include "tests/unit/handshake/hs_test_util.hh"
@@ -36,6 +41,8 @@ struct node_sim {
     std::vector<uint64_t> initiations_at;
     std::vector<uint8_t> last_initiation;
     size_t max_recv_keys = 0;
+    std::deque<uint8_t> install_order;  ///< receive key ids, oldest install first
+    std::set<uint8_t> backstop_dropped;  ///< keys the data plane dropped because its slots were full
     uint64_t keepalives = 0;
     bool no_path = false;  ///< initiations cannot be sent (the daemon reports them unsent)
 };
@@ -53,6 +60,7 @@ struct sim {
     std::deque<std::pair<int, packet>> in_flight;  // (destination index, packet), delivered next step
     uint64_t now = 0;
     bool link_up = true;
+    std::function<bool(int dst, const packet&)> lose;  ///< true: the link loses this packet
     uint64_t data_sent = 0, data_delivered = 0, data_lost = 0;
 
     sim(connect_mode mode_a, connect_mode mode_b, double keepalive = 60, double rekey = 3607,
@@ -96,11 +104,21 @@ struct sim {
                     }
                 }
                 if (link_up) {
-                    in_flight.push_back({1 - i, packet{true, std::move(h->bytes)}});
+                    push(1 - i, packet{true, std::move(h->bytes)});
                 }
             } else if (auto* k = std::get_if<ss::install_keys>(&a)) {
                 EXPECT_EQ(k->keys.peer_id, x.peer);
-                x.recv[k->keys.recv_key_id] = k->keys.recv;
+                const uint8_t id = k->keys.recv_key_id;
+                if (!x.recv.contains(id) && x.recv.size() >= ss::max_rx_keys) {
+                    // the data plane's backstop (control/peer_table.cc): the oldest key goes
+                    const uint8_t oldest = x.install_order.front();
+                    x.recv.erase(oldest);
+                    x.parked_send.erase(oldest);
+                    x.backstop_dropped.insert(oldest);
+                }
+                std::erase(x.install_order, id);
+                x.install_order.push_back(id);
+                x.recv[id] = k->keys.recv;
                 if (k->role == ss::key_role::current) {
                     x.send = std::make_pair(k->keys.send_key_id, k->keys.send);
                 } else {
@@ -113,7 +131,9 @@ struct sim {
                 x.send = it->second;
                 x.parked_send.erase(it);
             } else if (auto* r = std::get_if<ss::retire_key>(&a)) {
-                EXPECT_EQ(x.recv.erase(r->key_id), 1U) << "retire of a key not installed";
+                EXPECT_EQ(x.recv.erase(r->key_id) + x.backstop_dropped.erase(r->key_id), 1U)
+                    << "retire of a key not installed";
+                std::erase(x.install_order, r->key_id);
                 x.parked_send.erase(r->key_id);
                 if (x.recv.empty()) {
                     x.send.reset();
@@ -128,6 +148,17 @@ struct sim {
         acts.clear();
     }
 
+    /// Puts a packet on the link towards node `dst`, unless `lose` takes it (data counts as lost).
+    void push(int dst, packet p) {
+        if (lose && lose(dst, p)) {
+            if (!p.handshake && !p.keepalive) {
+                ++data_lost;
+            }
+            return;
+        }
+        in_flight.push_back({dst, std::move(p)});
+    }
+
     /// The data plane of node i sends one packet (data or keepalive) with its send key.
     bool send_data(int i, bool keepalive = false) {
         node_sim& x = n[i];
@@ -139,8 +170,7 @@ struct sim {
             x.m->on_data_sent(x.peer, clock_at(now));
         }
         if (link_up) {
-            packet p{false, {}, x.send->first, x.send->second, keepalive};
-            in_flight.push_back({1 - i, std::move(p)});
+            push(1 - i, packet{false, {}, x.send->first, x.send->second, keepalive});
         } else if (!keepalive) {
             ++data_lost;
         }
@@ -414,9 +444,11 @@ TEST(rekey, make_before_break_loses_nothing_and_fires_no_event) {
     // B (id 2) rekeys; A (id 1) waits 10 s longer (gvpe.md §1.2) and so never gets to
     EXPECT_EQ(s.n[0].initiations_at.size(), 1U);
     EXPECT_GE(s.n[1].initiations_at.size(), 7U);
-    // old receive keys are retired after the grace period: at most current + next + 2 retiring
-    EXPECT_LE(s.n[0].max_recv_keys, 4U);
-    EXPECT_LE(s.n[1].max_recv_keys, 4U);
+    // old receive keys are retired after the grace period; never more than the data plane holds
+    EXPECT_LE(s.n[0].max_recv_keys, ss::max_rx_keys);
+    EXPECT_LE(s.n[1].max_recv_keys, ss::max_rx_keys);
+    EXPECT_TRUE(s.n[0].backstop_dropped.empty());
+    EXPECT_TRUE(s.n[1].backstop_dropped.empty());
     s.run_until(s.now + 15 * sec);  // the last rekey was >= 10 s ago: only the current key is left
     EXPECT_LE(s.n[0].recv.size(), 2U);
 }
@@ -462,6 +494,58 @@ TEST(rekey, lost_confirmation_heals_through_data_or_probe) {
     s.step();
     EXPECT_EQ(s.data_lost, 0U);
     EXPECT_EQ(s.status(1).stats.rekeys, 1U);
+}
+
+TEST(rekey, lost_responses_never_drop_the_key_in_use) {
+    // A rekeys; B's first three responses are lost, so B installs three next keys in a row while
+    // A keeps sending with the current keys. B must never hold more receive keys than the data
+    // plane can (which would drop its oldest: the current key A is using).
+    sim s(connect_mode::never, connect_mode::always, 10);  // only A initiates
+    s.run_until(2 * sec);
+    ASSERT_EQ(s.state(0), ss::peer_state::up);
+    const uint8_t b_current = s.status(1).current_key_id;
+    int responses_lost = 0;
+    s.lose = [&](int dst, const packet& p) {
+        if (dst == 0 && p.handshake && p.bytes[0] == 3 && responses_lost < 3) {
+            ++responses_lost;
+            return true;
+        }
+        return false;
+    };
+    ss::actions out;
+    s.n[0].m->on_counter_limit(2, clock_at(s.now), out);
+    s.apply(0, out);
+    s.run_until(s.now + 8 * sec, true);  // retries at +0.9, +2.7, +5.4 s; data both ways every step
+    ASSERT_EQ(responses_lost, 3);
+    EXPECT_EQ(s.status(0).stats.rekeys, 1U) << "the fourth response got through";
+    EXPECT_EQ(s.status(1).stats.rekeys, 1U);
+    EXPECT_NE(s.status(1).current_key_id, b_current);
+    EXPECT_TRUE(s.n[1].backstop_dropped.empty()) << "the data plane had to drop a key";
+    EXPECT_LE(s.n[1].max_recv_keys, ss::max_rx_keys);
+    s.step();
+    EXPECT_EQ(s.data_lost, 0U);
+    EXPECT_EQ(s.data_delivered, s.data_sent);
+}
+
+TEST(rekey, lossy_handshakes_and_keepalives_never_lose_data) {
+    // Both nodes rekey every 5 s over a link that loses 40 % of the handshake messages and
+    // keepalives (confirmations included) but no data: whatever the order of installs, promotions
+    // and retirements, every data packet meets an installed key and the data plane never runs
+    // out of receive slots.
+    sim s(connect_mode::always, connect_mode::always, 10, 5);
+    std::mt19937 rng(7);
+    s.lose = [&](int, const packet& p) { return (p.handshake || p.keepalive) && rng() % 10 < 4; };
+    s.run_until(300 * sec, true);
+    s.lose = nullptr;
+    s.step();
+    EXPECT_GE(s.status(0).stats.rekeys + s.status(1).stats.rekeys, 20U);
+    for (int i = 0; i < 2; ++i) {
+        EXPECT_TRUE(s.n[i].backstop_dropped.empty()) << "node " << i;
+        EXPECT_LE(s.n[i].max_recv_keys, ss::max_rx_keys) << "node " << i;
+    }
+    EXPECT_EQ(s.data_lost, 0U);
+    EXPECT_EQ(s.data_delivered, s.data_sent);
+    EXPECT_EQ(s.count(0, event_kind::node_down) + s.count(1, event_kind::node_down), 0U);
 }
 
 // ---- simultaneous initiation ----------------------------------------------------------------------
