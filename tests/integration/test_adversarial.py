@@ -306,5 +306,114 @@ class NonceUniqueness(unittest.TestCase):
         self.assertGreater(queued["handshake"]["queued_frames_sent"], 0, queued["handshake"])
 
 
+# Runs in the underlay namespace: `seconds` of handshake initiations to 10.77.0.1:655 claiming
+# to come from node 2, from rotating source addresses (10.77.0.100-199, added to br0) and
+# rotating UDP source ports; every other one carries a valid mac1 for alpha's public key (base64
+# in argv[2]) so it passes the cheap check and costs alpha a DH if nothing stops it.
+FLOOD = r"""
+import base64, hashlib, os, socket, sys, time
+seconds, pub = float(sys.argv[1]), base64.b64decode(sys.argv[2])
+mac1_key = hashlib.blake2b(b"mac1----" + pub, digest_size=32).digest()
+socks = []
+for i in range(100):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("10.77.0.%d" % (100 + i), 0))
+    s.setblocking(False)
+    socks.append(s)
+end = time.time() + seconds
+n = 0
+while time.time() < end:
+    for s in socks:
+        body = bytes([2, 0x10, 0x00, 2, 1]) + os.urandom(136 - 5)
+        if n % 2:
+            msg = body + hashlib.blake2b(body, key=mac1_key, digest_size=16).digest() + bytes(16)
+        else:
+            msg = body + os.urandom(32)
+        try:
+            s.sendto(msg, ("10.77.0.1", 655))
+        except BlockingIOError:
+            pass
+        n += 1
+    if n % 2000 == 0:
+        for s in socks[:]:
+            port = s.getsockname()
+            s.close()
+            socks.remove(s)
+            t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            t.bind((port[0], 0)); t.setblocking(False)
+            socks.append(t)
+print(n)
+"""
+
+
+def rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class ControlPlaneFlood(unittest.TestCase):
+    """60 s of garbage and valid-mac1 initiations from 100 addresses and rotating ports at alpha
+    while alpha and beta keep a session with keepalive 2 s and rekey 5 s, and gamma starts in the
+    middle and must complete its handshake. The control socket answers `status` with p99 under
+    100 ms, keepalives and rekeys go on, memory stays bounded."""
+
+    def test_flood(self):
+        seconds = float(os.environ.get("DVPE_FLOOD_SECONDS", "60"))
+        m = ov.make_mesh(["alpha", "beta", "gamma"], extra="keepalive = 2\nrekey = 5")
+        try:
+            a, b, g = m.nodes["alpha"], m.nodes["beta"], m.nodes["gamma"]
+            a.start()
+            b.start()
+            wait_for(lambda: [p["state"] for p in a.ctl("peers")["peers"] if p["name"] == "beta"] == ["up"],
+                     20, "alpha-beta up")
+            for i in range(100):
+                m.underlay_sh(["ip", "addr", "add", "10.77.0.%d/24" % (100 + i), "dev", "br0"])
+            with open(os.path.join(m.confdir, "pubkey", "alpha")) as f:
+                pub = f.read().strip()
+            rss0 = rss(a.proc.pid)
+            before = {p["name"]: p for p in a.ctl("peers")["peers"]}
+            flood = subprocess.Popen(["ip", "netns", "exec", m.underlay, sys.executable, "-c", FLOOD, str(seconds), pub],
+                                     stdout=subprocess.PIPE, text=True)
+            lat = []
+            t0 = time.time()
+            started_gamma = False
+            while flood.poll() is None:
+                q = time.monotonic()
+                st = a.ctl("status")
+                lat.append(time.monotonic() - q)
+                self.assertTrue(st["ok"])
+                if not started_gamma and time.time() - t0 > seconds / 3:
+                    g.start()
+                    started_gamma = True
+                time.sleep(0.05)
+            sent = int(flood.communicate(10)[0])
+            after = {p["name"]: p for p in a.ctl("peers")["peers"]}
+            st = a.ctl("status")
+            lat.sort()
+            p99 = lat[int(len(lat) * 0.99) - 1]
+            info = "p99 %.1f ms over %d requests, %d initiations sent, handshake %s, drops %s" % (
+                p99 * 1000, len(lat), sent, st["handshake"], {k: v for k, v in st["drops"].items() if v})
+            print(info)
+            self.assertGreater(sent, 10000, info)
+            self.assertLess(p99, 0.100, info)
+            # the legitimate sessions: beta stayed up and rekeyed; gamma came up during the flood
+            self.assertEqual(after["beta"]["state"], "up", info)
+            self.assertEqual(after["beta"]["downs"], before["beta"]["downs"], info)
+            self.assertGreater(after["beta"]["rekeys"], before["beta"]["rekeys"], info)
+            # keepalives went on: beta never timed alpha out (keepalive 2 s, the flood 30x that)
+            ba = [p for p in b.ctl("peers")["peers"] if p["name"] == "alpha"][0]
+            self.assertEqual((ba["state"], ba["downs"]), ("up", 0), ba)
+            self.assertEqual(after["gamma"]["state"], "up", info)
+            # memory bounded: RSS grew by less than 8 MiB
+            self.assertLess(rss(a.proc.pid) - rss0, 8192, info)
+            self.assertIsNone(a.proc.poll())
+        finally:
+            m.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
