@@ -71,8 +71,8 @@ def main():
             srv = subprocess.Popen(["ip", "netns", "exec", s2.ns, "iperf3", "-s", "-1"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
-            res = s1.sh(["iperf3", "-c", ov.overlay_ip(2), "-u", "-b", "%gM" % (a.bitrate / 8), "-l", "1200", "-P", "8",
-                         "-t", str(a.interval), "-J"], check=False)
+            res = ov.tb.sh(["iperf3", "-c", ov.overlay_ip(2), "-u", "-b", "%gM" % (a.bitrate / 8), "-l", "1200",
+                            "-P", "8", "-t", str(a.interval), "-J"], ns=s1.ns, check=False, timeout=a.interval + 60)
             srv.wait(30)
             j = json.loads(res.stdout) if res.stdout.strip() else {}
             summ = j.get("end", {}).get("sum", {})
