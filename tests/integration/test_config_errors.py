@@ -133,6 +133,39 @@ class ConfigErrors(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("mtu", r.stdout)
 
+    def test_sixteen_workers_would_reuse_the_control_lane(self):
+        # Worker i seals on lane i, the control thread on lane 15: a 16th worker would reuse its
+        # AEAD nonces. --lcores lets lcore ids exceed this machine's CPUs (the EAL maps them).
+        conf = DEMO.replace("worker-lcores = 1", "worker-lcores = 1-16\neal-args = --lcores=0@0,(1-16)@0")
+        conf = conf.replace("port = tap0 overlay net_tap0", "port = tap0 overlay net_null0")
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assert_error_at(r, line_of(conf, "worker-lcores = 1-16"), "16 workers, at most 15", "nonces")
+        r = self.run_dvped(conf.replace("worker-lcores = 1-16", "worker-lcores = 1-15"), "alpha", "--check")
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_tap_with_more_queues_than_dpdk_can_pass(self):
+        # DPDK 22.11's net_tap overflows its 8-fd IPC message at start ("stack smashing
+        # detected") with more than 8 rx + tx queues; each worker has a tx queue.
+        conf = DEMO.replace("worker-lcores = 1", "worker-lcores = 1-8\neal-args = --lcores=0@0,(1-8)@0")
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assert_error_at(r, line_of(conf, "port = tap0 overlay net_tap0"), "tap0", "1 rx + 8 tx",
+                             "at most 8")
+        r = self.run_dvped(conf.replace("worker-lcores = 1-8", "worker-lcores = 1-7"), "alpha", "--check")
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_fifo_and_oversized_includes(self):
+        # A FIFO never blocks dvped (nobody writes to it here); a file over 1 MiB is refused.
+        fifo = os.path.join(self.dir, "fifo.conf")
+        os.mkfifo(fifo)
+        conf = DEMO + "\ninclude fifo.conf\n"
+        r = self.run_dvped(conf, "alpha", "--check", timeout=20)
+        self.assert_error_at(r, line_of(conf, "include fifo.conf"), fifo, "not a regular file (a FIFO)")
+        with open(os.path.join(self.dir, "huge.conf"), "w") as f:
+            f.write("# padding\n" * (1024 * 1024 // 10 + 1))
+        conf = DEMO + "\ninclude huge.conf\n"
+        r = self.run_dvped(conf, "alpha", "--check", timeout=20)
+        self.assert_error_at(r, line_of(conf, "include huge.conf"), "larger than 1048576 bytes")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
