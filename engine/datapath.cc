@@ -54,17 +54,6 @@ constexpr uint64_t head_flags_mask =
 constexpr uint64_t no_route_head = ~head_flags_mask;
 static_assert(no_route_head != 0 && (no_route_head & head_flags_mask) == 0);
 
-/// A WAN packet's dvpe packet lies in its first segment (classify() only reads that one): what
-/// other segments hold is not part of it and must never be delivered or relayed with it.
-inline void keep_first_segment(rte_mbuf* m) noexcept {
-    if (m->next != nullptr) {
-        rte_pktmbuf_free(m->next);
-        m->next = nullptr;
-        m->nb_segs = 1;
-    }
-    m->pkt_len = m->data_len;
-}
-
 }  // namespace
 
 // ---- egress --------------------------------------------------------------------------------

@@ -390,6 +390,18 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
             }
             o += olen;
         }
+        // The advertisement is 32 bytes of ICMPv6: a solicitation without options (DAD sends
+        // none) is 24, so the frame grows by 8 (an mbuf from a port has the tailroom) before
+        // anything past it is written; padding or options beyond 32 are cut.
+        constexpr uint32_t na_frame_len = sizeof(rte_ether_hdr) + ip6_len + 32;
+        if (len < na_frame_len) {
+            if (rte_pktmbuf_append(m, static_cast<uint16_t>(na_frame_len - len)) == nullptr) [[unlikely]] {
+                drop(m, drop_reason::no_buffer);
+                return;
+            }
+        } else {
+            rte_pktmbuf_trim(m, static_cast<uint16_t>(len - na_frame_len));
+        }
         // Advertisement in place: to the asker (all-nodes for DAD), from the target address,
         // Solicited + Override, our MAC as the target link-layer address.
         static constexpr uint8_t all_nodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -415,7 +427,6 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
             eth->dst_addr = asker;
         }
         eth->src_addr = port.mac;
-        rte_pktmbuf_trim(m, static_cast<uint16_t>(len - (sizeof(rte_ether_hdr) + ip6_len + 32)));
         _stats.arp_replies.add();  // address resolution answered (ARP or NDP)
         send(m, port.port_id);
         return;
@@ -446,6 +457,9 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
 }
 
 void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {
+    if (m->nb_segs != 1) [[unlikely]] {
+        keep_first_segment(m);  // the handlers below answer in place, trimming to what they wrote
+    }
     if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) [[unlikely]] {
         drop(m, drop_reason::bad_length);
         return;

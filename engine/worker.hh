@@ -47,6 +47,18 @@ inline constexpr unsigned reassembly_timeout_ms = 2000;
 
 enum class port_role : uint8_t { wan, overlay };
 
+/// A WAN packet's headers and dvpe packet lie in its first segment (classify() and the WAN
+/// handlers check every length against it): what other segments hold is never part of it and
+/// must not be delivered, relayed or echoed with it. Cuts them off.
+inline void keep_first_segment(rte_mbuf* m) noexcept {
+    if (m->next != nullptr) {
+        rte_pktmbuf_free(m->next);
+        m->next = nullptr;
+        m->nb_segs = 1;
+    }
+    m->pkt_len = m->data_len;
+}
+
 /// What a worker knows about a port. Immutable while workers run.
 struct port_ctx {
     uint16_t port_id = 0;

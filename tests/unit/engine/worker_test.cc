@@ -255,6 +255,90 @@ TEST_F(worker_fixture, a_worker_on_the_control_lane_is_refused) {
     EXPECT_NO_THROW(engine::worker w(s));
 }
 
+// ICMPv6 checksum over the pseudo-header of the IPv6 header at ip (RFC 8200 §8.1).
+uint16_t icmp6_sum(const uint8_t* ip, const uint8_t* icmp, uint32_t len) {
+    uint32_t sum = 0;
+    auto add = [&](const uint8_t* p, uint32_t n) {
+        for (uint32_t i = 0; i + 1 < n; i += 2) {
+            sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+        }
+        if (n % 2) {
+            sum += static_cast<uint32_t>(p[n - 1] << 8);
+        }
+    };
+    add(ip + 8, 32);
+    sum += len + 58;
+    add(icmp, len);
+    while (sum >> 16) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    return static_cast<uint16_t>(~sum);
+}
+
+// A neighbour solicitation for `target` (14 + 40 + 24 bytes, plus a source link-layer option
+// when `with_option`); from the unspecified address (DAD) when `dad`.
+frame neighbour_solicitation(const uint8_t* target, bool dad, bool with_option) {
+    const uint32_t plen = with_option ? 32 : 24;
+    frame f(14 + 40 + plen, 0);
+    const uint8_t dst_mac[6] = {0x33, 0x33, 0xff, target[13], target[14], target[15]};
+    std::memcpy(f.data(), dst_mac, 6);
+    std::memcpy(f.data() + 6, &peer_mac, 6);
+    f[12] = 0x86, f[13] = 0xdd;
+    uint8_t* ip = f.data() + 14;
+    ip[0] = 0x60;
+    ip[5] = static_cast<uint8_t>(plen);
+    ip[6] = 58;
+    ip[7] = 255;
+    if (!dad) {
+        const uint8_t src[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+        std::memcpy(ip + 8, src, 16);
+    }
+    const uint8_t sn[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
+    std::memcpy(ip + 24, sn, 13);
+    std::memcpy(ip + 37, target + 13, 3);
+    uint8_t* icmp = ip + 40;
+    icmp[0] = 135;
+    std::memcpy(icmp + 8, target, 16);
+    if (with_option) {
+        icmp[24] = 1;
+        icmp[25] = 1;
+        std::memcpy(icmp + 26, &peer_mac, 6);
+    }
+    const uint16_t c = icmp6_sum(ip, icmp, plen);
+    icmp[2] = static_cast<uint8_t>(c >> 8);
+    icmp[3] = static_cast<uint8_t>(c);
+    return f;
+}
+
+// Security review finding: the advertisement answering an option-less solicitation (DAD sends
+// none) was written 8 bytes past the frame and sent truncated (the trim to 86 bytes failed on a
+// 78-byte frame). Both forms are answered with a whole 86-byte advertisement.
+TEST_F(worker_fixture, neighbour_solicitations_with_and_without_options_get_whole_advertisements) {
+    const uint8_t ours[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    std::memcpy(_table.ports[0].ipv6[0].data(), ours, 16);
+    _table.ports[0].n_ipv6 = 1;
+    inject(_wan_rx, neighbour_solicitation(ours, true, false));
+    inject(_wan_rx, neighbour_solicitation(ours, false, false));
+    inject(_wan_rx, neighbour_solicitation(ours, false, true));
+    run();
+    auto out = sent(_wan_tx);
+    ASSERT_EQ(out.size(), 3u);
+    for (const frame& f : out) {
+        ASSERT_EQ(f.size(), 14u + 40u + 32u);
+        const uint8_t* ip = f.data() + 14;
+        EXPECT_EQ(ip[4] << 8 | ip[5], 32);
+        const uint8_t* icmp = ip + 40;
+        EXPECT_EQ(icmp[0], 136);
+        EXPECT_EQ(icmp6_sum(ip, icmp, 32), 0) << "checksum";
+        EXPECT_EQ(icmp[24], 2);  // target link-layer address option
+        EXPECT_EQ(icmp[25], 1);
+        EXPECT_EQ(std::memcmp(icmp + 26, &our_mac, 6), 0);
+        EXPECT_EQ(std::memcmp(ip + 8, ours, 16), 0);
+    }
+    EXPECT_EQ(_w->stats().arp_replies.load(), 3u);
+    EXPECT_EQ(_w->stats().rx_packets.load(), accounted());
+}
+
 TEST_F(worker_fixture, arp_request_for_us_is_answered_in_place) {
     inject(_wan_rx, eth({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, peer_mac, RTE_ETHER_TYPE_ARP,
                         arp(RTE_ARP_OP_REQUEST, peer_mac, peer_ip, our_ip)));
@@ -334,6 +418,29 @@ TEST_F(worker_fixture, echo_request_is_answered_and_padding_trimmed) {
     EXPECT_EQ(ic->icmp_ident, RTE_BE16(0x1234));
     EXPECT_EQ(ic->icmp_seq_nb, RTE_BE16(9));
     EXPECT_EQ(static_cast<uint16_t>(~rte_raw_cksum(ic, 12)), 0);
+    EXPECT_EQ(_w->stats().icmp_echo_replies.load(), 1u);
+    EXPECT_EQ(_w->stats().rx_packets.load(), accounted());
+}
+
+// Security review finding: the WAN handlers trim with lengths of the first segment, so a chained
+// packet was echoed with its other segments attached. Only the first segment is answered.
+TEST_F(worker_fixture, a_chained_echo_request_is_answered_from_its_first_segment) {
+    frame req = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_ICMP, icmp(8, 0x1234, 9, 4)));
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    rte_mbuf* tail = rte_pktmbuf_alloc(g_pool);
+    ASSERT_TRUE(m != nullptr && tail != nullptr);
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(req.size())), req.data(), req.size());
+    std::memset(rte_pktmbuf_append(tail, 300), 0xab, 300);
+    ASSERT_EQ(rte_pktmbuf_chain(m, tail), 0);
+    ASSERT_EQ(rte_ring_enqueue(_wan_rx, m), 0);
+    run();
+    void* o = nullptr;
+    ASSERT_EQ(rte_ring_dequeue(_wan_tx, &o), 0);
+    auto* r = static_cast<rte_mbuf*>(o);
+    EXPECT_EQ(r->nb_segs, 1u);
+    EXPECT_EQ(rte_pktmbuf_pkt_len(r), 46u);
+    EXPECT_EQ(rte_pktmbuf_data_len(r), 46u);
+    rte_pktmbuf_free(r);
     EXPECT_EQ(_w->stats().icmp_echo_replies.load(), 1u);
     EXPECT_EQ(_w->stats().rx_packets.load(), accounted());
 }
