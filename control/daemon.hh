@@ -178,7 +178,8 @@ private:
     std::optional<crypto::aead_context> _ctl_crypto;  // keepalives sealed by the control thread
     bool _dirty = false;                              // republish the snapshot
     struct peer_feedback {
-        uint64_t rx = 0, keepalives = 0, tx = 0, no_session = 0, closes = 0;
+        std::vector<session::rx_sample> rx;  // per worker: authenticated packets and their key id
+        uint64_t tx = 0, no_session = 0, closes = 0;
         bool counter_limit_reported = false;
     };
     std::map<uint16_t, peer_feedback> _feedback;

@@ -767,25 +767,23 @@ constexpr uint64_t counter_rekey_limit = uint64_t{1} << 48;
 void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
     for (uint16_t id : _sessions->peer_ids()) {
         peer_feedback cur;
-        uint8_t key_id = 0;
         uint64_t max_counter = 0;
+        cur.rx.reserve(_workers.size());
         for (const auto& w : _workers) {
             const auto& ns = w->peer_stats()[id];
-            cur.rx += ns.rx_packets.load();
-            cur.keepalives += ns.keepalives.load();
+            session::rx_sample r;
+            r.packets = ns.rx_packets.load();
+            r.keepalives = ns.keepalives.load();
+            r.key_id = static_cast<uint8_t>(ns.last_rx_key_id.load());
+            cur.rx.push_back(r);
             cur.tx += ns.tx_packets.load();
             cur.no_session += ns.no_session.load();
             cur.closes += ns.closes.load();
             max_counter = std::max(max_counter, ns.tx_counter.load());
-            if (ns.rx_packets.load() + ns.keepalives.load() != 0) {
-                key_id = static_cast<uint8_t>(ns.last_rx_key_id.load());
-            }
         }
         peer_feedback& last = _feedback[id];
-        if (cur.rx != last.rx) {
-            _sessions->on_authenticated_packet(id, key_id, false, now, acts);
-        } else if (cur.keepalives != last.keepalives) {
-            _sessions->on_authenticated_packet(id, key_id, true, now, acts);
+        for (const auto& r : session::rx_reports(cur.rx, last.rx)) {
+            _sessions->on_authenticated_packet(id, r.key_id, r.keepalive, now, acts);
         }
         if (cur.tx != last.tx) {
             _sessions->on_data_sent(id, now);

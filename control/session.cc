@@ -77,6 +77,32 @@ peer_conf make_peer_conf(const node_conf& n, const std::array<uint8_t, handshake
     return pc;
 }
 
+std::vector<rx_report> rx_reports(std::span<const rx_sample> now, std::span<const rx_sample> before) {
+    // Per worker, never summed: a worker that received under the old keys long ago keeps that
+    // key id, and must not hide the worker that just received under the new ones.
+    std::vector<rx_report> out;
+    for (size_t w = 0; w < now.size(); ++w) {
+        const rx_sample prev = w < before.size() ? before[w] : rx_sample{};
+        const rx_sample& cur = now[w];
+        const bool data = cur.packets != prev.packets;
+        // A changed key id counts too: a worker may count a packet before one sample and set its
+        // key id after it, and that key must still be reported.
+        if (!data && cur.keepalives == prev.keepalives && cur.key_id == prev.key_id) {
+            continue;
+        }
+        if (cur.key_id == 0) {
+            continue;  // counted, but no key id set yet: the next sample reports it
+        }
+        auto it = std::find_if(out.begin(), out.end(), [&](const rx_report& r) { return r.key_id == cur.key_id; });
+        if (it == out.end()) {
+            out.push_back({cur.key_id, !data});
+        } else if (data) {
+            it->keepalive = false;
+        }
+    }
+    return out;
+}
+
 manager::manager(conf c, handshake::random_source rng)
     : _conf(std::move(c)), _proto(_conf.self, _conf.limits, std::move(rng)) {
     _conf.self.static_private.wipe();  // the core holds the only copy

@@ -147,6 +147,25 @@ struct peer_status {
     peer_stats stats;
 };
 
+// ---- data-plane feedback --------------------------------------------------------------------------
+
+/// One worker's counters of authenticated packets from one peer (engine::node_stats), as the
+/// daemon samples them.
+struct rx_sample {
+    uint64_t packets = 0;     ///< data packets
+    uint64_t keepalives = 0;  ///< empty packets
+    uint8_t key_id = 0;       ///< key id of this worker's latest authenticated packet from the peer
+};
+/// An authenticated packet to report with manager::on_authenticated_packet.
+struct rx_report {
+    uint8_t key_id = 0;
+    bool keepalive = false;  ///< only keepalives arrived under it
+};
+/// What arrived from one peer between two samples of every worker's counters (indexed by
+/// worker; a worker missing from `before` counts from zero): one report per key id of every
+/// worker whose counts or key id changed, `keepalive` unless one of them counted data.
+[[nodiscard]] std::vector<rx_report> rx_reports(std::span<const rx_sample> now, std::span<const rx_sample> before);
+
 // ---- the manager ------------------------------------------------------------------------------
 
 class manager {

@@ -548,6 +548,76 @@ TEST(rekey, lossy_handshakes_and_keepalives_never_lose_data) {
     EXPECT_EQ(s.count(0, event_kind::node_down) + s.count(1, event_kind::node_down), 0U);
 }
 
+// ---- data-plane feedback (the daemon samples each worker's per-peer counters) ------------------------
+
+TEST(feedback, idle_multi_worker_rekey_promotes_the_new_key) {
+    // B runs two workers. Worker 1 received A's traffic under the old keys long ago and nothing
+    // since; A's confirmation of a rekey (a keepalive under the new keys) lands on worker 0. The
+    // sample must report the new key, so that B promotes it and sends with it.
+    sim s(connect_mode::never, connect_mode::always, 10);  // only A initiates
+    s.run_until(2 * sec);
+    ASSERT_EQ(s.state(1), ss::peer_state::up);
+    const uint8_t old_key = s.status(1).current_key_id;
+    ss::actions out;
+    s.n[0].m->on_counter_limit(2, clock_at(s.now), out);
+    s.apply(0, out);
+    s.step();  // B answers and installs the next keys
+    ASSERT_EQ(s.n[1].parked_send.size(), 1U);
+    const uint8_t new_key = s.n[1].parked_send.begin()->first;
+    s.step();  // A completes and sends its confirmation
+    ASSERT_EQ(s.in_flight.size(), 1U);
+    ASSERT_TRUE(s.in_flight.front().second.keepalive);
+    ASSERT_EQ(s.in_flight.front().second.key_id, new_key);
+    s.in_flight.clear();  // it reaches B's worker 0: B learns of it from the counters
+    const ss::rx_sample before[] = {{100, 2, old_key}, {50, 3, old_key}};
+    const ss::rx_sample now[] = {{100, 3, new_key}, {50, 3, old_key}};
+    const auto reports = ss::rx_reports(now, before);
+    ASSERT_FALSE(reports.empty());
+    for (const auto& r : reports) {
+        s.n[1].m->on_authenticated_packet(1, r.key_id, r.keepalive, clock_at(s.now), out);
+    }
+    s.apply(1, out);
+    EXPECT_EQ(s.status(1).current_key_id, new_key);
+    EXPECT_EQ(s.status(1).stats.rekeys, 1U);
+    ASSERT_TRUE(s.n[1].send.has_value());
+    s.send_data(1);
+    s.step();
+    EXPECT_EQ(s.data_lost, 0U);
+}
+
+TEST(feedback, rx_reports_per_worker) {
+    using R = ss::rx_sample;
+    // nothing moved
+    const R same[] = {{5, 1, 7}, {0, 0, 0}};
+    EXPECT_TRUE(ss::rx_reports(same, same).empty());
+    // two workers moved under different keys: both reported; data on one, keepalives on the other
+    const R a0[] = {{5, 1, 7}, {9, 0, 7}, {4, 4, 7}};
+    const R a1[] = {{5, 2, 8}, {10, 0, 7}, {4, 4, 7}};
+    auto r = ss::rx_reports(a1, a0);
+    ASSERT_EQ(r.size(), 2U);
+    EXPECT_EQ(r[0].key_id, 8);
+    EXPECT_TRUE(r[0].keepalive);
+    EXPECT_EQ(r[1].key_id, 7);
+    EXPECT_FALSE(r[1].keepalive);
+    // two workers under one key: one report, data if either had data
+    const R b1[] = {{6, 1, 7}, {9, 1, 7}, {4, 4, 7}};
+    r = ss::rx_reports(b1, a0);
+    ASSERT_EQ(r.size(), 1U);
+    EXPECT_EQ(r[0].key_id, 7);
+    EXPECT_FALSE(r[0].keepalive);
+    // the first sample (no previous one) reports what the counters hold
+    r = ss::rx_reports(a0, {});
+    ASSERT_EQ(r.size(), 1U);
+    EXPECT_EQ(r[0].key_id, 7);
+    // a key id that changed although the counts did not (the worker counted the packet before
+    // the previous sample and set the key id after it): reported, as a keepalive
+    const R c1[] = {{5, 1, 9}, {0, 0, 0}};
+    r = ss::rx_reports(c1, same);
+    ASSERT_EQ(r.size(), 1U);
+    EXPECT_EQ(r[0].key_id, 9);
+    EXPECT_TRUE(r[0].keepalive);
+}
+
 // ---- simultaneous initiation ----------------------------------------------------------------------
 
 TEST(simultaneous, both_initiate_lower_id_wins_and_keys_converge) {
