@@ -693,6 +693,15 @@ void daemon::execute(session::actions& acts) {
                            _dirty = true;
                        },
                        [&](session::send_keepalive& x) { send_keepalive(x.peer); },
+                       [&](session::learn_endpoint& x) {
+                           // A peer without a configured address is reached where its proven
+                           // handshake came from (update_paths).
+                           auto& ep = _learned_endpoint[x.peer];
+                           if (ep != x.address) {
+                               ep = std::move(x.address);
+                               update_paths();
+                           }
+                       },
                        [&](session::event& x) {
                            const node_conf* n = nullptr;
                            for (const auto& c : _cfg.nodes) {
@@ -745,17 +754,6 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     // rotates its UDP source port must not get a fresh bucket per message.
     const std::span<const uint8_t> source_ip(c.src_ip.bytes.data(), c.src_ip.v6 ? 16 : 4);
     _sessions->on_handshake_packet(msg, bytes, clock_now(), under_load, acts, source_ip);
-    // A peer without a configured address is reached where its handshakes come from.
-    if (msg.size() >= sizeof(transport::dvpe_header)) {
-        const auto* h = reinterpret_cast<const transport::dvpe_header*>(msg.data());
-        const uint16_t from = transport::src_id(*h);
-        for (const auto& a : acts) {
-            if (const auto* ik = std::get_if<session::install_keys>(&a); ik != nullptr && ik->keys.peer_id == from) {
-                _learned_endpoint[from] = bytes;
-                update_paths();
-            }
-        }
-    }
     execute(acts);
 }
 

@@ -7,8 +7,8 @@
 //              then a keepalive under the new keys confirms them to the responder.
 //   responder: initiation consumed -> response sent, install_keys(next): receive with the new
 //              keys at once, keep sending with the old ones (the response may be lost);
-//              first packet received under the next keys -> promote_keys: send with them,
-//              old current -> retiring.
+//              first packet received under the next keys -> learn_endpoint (the initiation's
+//              source, proven only now) and promote_keys: send with them, old current -> retiring.
 //   retiring:  receive-only for timing::retire_grace_ns, then retire_key. A rekey fires no event.
 #include "control/session.hh"
 
@@ -400,7 +400,10 @@ void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const 
             p->next = {};
         }
         make_room(*p, out);  // before the install: the current key stays whatever was lost
-        p->next = {true, c.keys->recv_key_id, now.mono_ns, now.mono_ns};
+        // The source is learnt only when the initiator proves it holds these keys (its first
+        // packet under them): an initiation may be a replay, e.g. after we restarted and forgot
+        // the peer's greatest timestamp, and must not re-point the peer.
+        p->next = {true, c.keys->recv_key_id, now.mono_ns, now.mono_ns, {source.begin(), source.end()}};
         p->next_installed_ns = now.mono_ns;
         if (p->state == peer_state::down) {
             p->state = peer_state::connecting;
@@ -425,7 +428,9 @@ void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const 
             p->next = {};
         }
         make_room(*p, out);
-        p->current = {true, c.keys->recv_key_id, t, t};
+        // A response answers our own pending initiation (its ephemeral key): it cannot be replayed.
+        p->current = {true, c.keys->recv_key_id, t, t, {source.begin(), source.end()}};
+        out.push_back(learn_endpoint{p->conf.id, p->current.source});
         out.push_back(install_keys{std::move(*c.keys), key_role::current});
         p->initiating = false;
         p->rekeying = false;
@@ -486,7 +491,9 @@ void manager::on_authenticated_packet(uint16_t peer, uint8_t key_id, bool keepal
         }
     }
     if (p->next.valid && key_id == p->next.recv_key_id) {
-        // The initiator uses the keys: it has them, so we may send with them too.
+        // The initiator uses the keys: it has them, so we may send with them too, and reach it
+        // where its initiation came from.
+        out.push_back(learn_endpoint{peer, p->next.source});
         out.push_back(promote_keys{peer, key_id});
         if (p->current.valid) {
             schedule_retire(*p, p->current, t + timing::retire_grace_ns);

@@ -88,6 +88,13 @@ struct retire_key {
 struct send_keepalive {
     uint16_t peer = 0;
 };
+/// The peer proved it holds the keys of a handshake whose message came from `address` (the
+/// opaque source given to on_handshake_packet): a peer without a configured address is reached
+/// there from now on.
+struct learn_endpoint {
+    uint16_t peer = 0;
+    std::vector<uint8_t> address;
+};
 enum class event_kind : uint8_t { node_up, node_down, node_change };
 [[nodiscard]] std::string_view to_string(event_kind e) noexcept;
 /// Run the node-up / node-down / node-change hook (gvpe.md §1.7).
@@ -95,7 +102,8 @@ struct event {
     event_kind kind = event_kind::node_up;
     uint16_t peer = 0;
 };
-using action = std::variant<send_handshake, install_keys, promote_keys, retire_key, send_keepalive, event>;
+using action = std::variant<send_handshake, install_keys, promote_keys, retire_key, send_keepalive, learn_endpoint,
+                            event>;
 using actions = std::vector<action>;
 
 // ---- configuration ------------------------------------------------------------------------------
@@ -226,6 +234,7 @@ private:
         uint8_t recv_key_id = 0;
         uint64_t established_ns = 0;
         uint64_t last_used_ns = 0;  ///< established, or the last authenticated packet under it
+        std::vector<uint8_t> source;  ///< where the handshake came from (learn_endpoint)
     };
     struct retiring_key {
         uint8_t recv_key_id = 0;

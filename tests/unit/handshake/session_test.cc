@@ -43,6 +43,7 @@ struct node_sim {
     size_t max_recv_keys = 0;
     std::deque<uint8_t> install_order;  ///< receive key ids, oldest install first
     std::set<uint8_t> backstop_dropped;  ///< keys the data plane dropped because its slots were full
+    std::vector<std::vector<uint8_t>> endpoints;  ///< learn_endpoint addresses, in order
     uint64_t keepalives = 0;
     bool no_path = false;  ///< initiations cannot be sent (the daemon reports them unsent)
 };
@@ -141,6 +142,9 @@ struct sim {
             } else if (std::get_if<ss::send_keepalive>(&a) != nullptr) {
                 ++x.keepalives;
                 send_data(i, true);
+            } else if (auto* l = std::get_if<ss::learn_endpoint>(&a)) {
+                EXPECT_EQ(l->peer, x.peer);
+                x.endpoints.push_back(l->address);
             } else if (auto* e = std::get_if<ss::event>(&a)) {
                 x.events.push_back({now, e->kind});
             }
@@ -616,6 +620,60 @@ TEST(feedback, rx_reports_per_worker) {
     ASSERT_EQ(r.size(), 1U);
     EXPECT_EQ(r[0].key_id, 9);
     EXPECT_TRUE(r[0].keepalive);
+}
+
+// ---- endpoints ------------------------------------------------------------------------------------------
+
+TEST(endpoint, learnt_only_once_the_initiator_proves_it_holds_the_keys) {
+    sim s(connect_mode::never, connect_mode::always, 10);  // only A initiates
+    s.step();                                              // A sends its initiation
+    ASSERT_EQ(s.n[0].initiations_at.size(), 1U);
+    const std::vector<uint8_t> captured = s.n[0].last_initiation;
+    s.step();  // B answers it: the initiation alone proves nothing (it may be a replay)
+    EXPECT_EQ(s.status(1).stats.responses_sent, 1U);
+    EXPECT_TRUE(s.n[1].endpoints.empty());
+    s.step();  // A consumes the response (which answers its own pending initiation) and confirms
+    ASSERT_EQ(s.n[0].endpoints.size(), 1U);
+    EXPECT_EQ(s.n[0].endpoints[0], hs_test::src_b);
+    s.step();  // B receives the confirmation under the new keys
+    ASSERT_EQ(s.n[1].endpoints.size(), 1U);
+    EXPECT_EQ(s.n[1].endpoints[0], hs_test::src_a);
+    EXPECT_EQ(s.state(1), ss::peer_state::up);
+
+    // B restarts (the greatest timestamp per peer lives in memory) and an attacker replays
+    // A's old initiation from its own address: B answers and installs next keys, which can never
+    // be confirmed, and learns nothing.
+    ss::conf c;
+    c.self = hs_test::make_identity(2, 0x22);
+    c.keepalive_s = 10;
+    c.limits.rate_per_s = 0;
+    ss::manager b2(std::move(c), hs_test::seeded_rng(300));
+    ss::peer_conf pc;
+    pc.id = 1;
+    pc.pub = hs_test::public_of(0x11);
+    pc.connect = connect_mode::never;
+    ss::actions out;
+    ASSERT_TRUE(b2.set_peer(pc, clock_at(0), out));
+    b2.on_handshake_packet(captured, hs_test::src_x, clock_at(10 * sec), false, out);
+    EXPECT_EQ(b2.status(1, clock_at(10 * sec))->stats.responses_sent, 1U) << "a replay is answered after a restart";
+    std::optional<uint8_t> installed;
+    for (uint64_t t = 10 * sec; t < 120 * sec; t += 100 * ms) {
+        b2.tick(clock_at(t), out);
+    }
+    bool retired = false;
+    for (const auto& a : out) {
+        EXPECT_EQ(std::get_if<ss::learn_endpoint>(&a), nullptr) << "endpoint learnt from a replay";
+        if (const auto* k = std::get_if<ss::install_keys>(&a)) {
+            installed = k->keys.recv_key_id;
+        }
+        if (const auto* r = std::get_if<ss::retire_key>(&a)) {
+            retired = installed && r->key_id == *installed;
+        }
+        EXPECT_EQ(std::get_if<ss::event>(&a), nullptr);
+    }
+    EXPECT_TRUE(installed.has_value());
+    EXPECT_TRUE(retired) << "the unconfirmed keys are retired after 90 s";
+    EXPECT_EQ(b2.status(1, clock_at(120 * sec))->state, ss::peer_state::down);
 }
 
 // ---- simultaneous initiation ----------------------------------------------------------------------
