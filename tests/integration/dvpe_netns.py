@@ -12,16 +12,29 @@ Topology (one underlay namespace with a bridge, one namespace per node):
 IPv6 is disabled in every namespace so the kernel sends no ND/MLD noise and the tests can
 assert exact packet counters. Everything is removed again by Mesh.cleanup(), which also runs
 at interpreter exit and on SIGTERM, so a failing test leaves no namespace or daemon behind.
+
+Mesh.cleanup() is also a check: every dvped must exit 0 after SIGTERM within 20 s (one that has
+to be SIGKILLed, was killed by a signal, or exited by itself is a failure unless the test said
+so with Node.start(expect_exit=N)), and no daemon log may hold a sanitizer report
+(AddressSanitizer, LeakSanitizer, UBSan "runtime error:"). cleanup() raises AssertionError
+naming every such daemon after everything is removed.
+
+main() runs a test module like unittest.main(verbosity=2), except that a whole class skipped at
+once (setUpClass raising SkipTest, or a skip decorator on the class) is a failure unless its
+reason is in CLASS_SKIPS_ALLOWED: a class that silently does not run is not a pass.
 """
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -68,6 +81,62 @@ def control_request(path, req, timeout=5.0):
         s.close()
 
 
+def wait_until(pred, timeout, what, diag=lambda: "", interval=0.1):
+    """Polls pred() until it returns something true and returns that; AssertionError after
+    `timeout` seconds naming `what` (and diag()). Use instead of sleeping and then asserting."""
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("timed out after %gs waiting for %s %s" % (timeout, what, diag()))
+        time.sleep(interval)
+
+
+def settle(read, timeout=10, quiet=0.3):
+    """Waits until read() gives the same value twice `quiet` seconds apart (counters that stopped
+    moving: the packets in flight have landed) and returns it; AssertionError after `timeout`."""
+    deadline = time.time() + timeout
+    last = read()
+    while True:
+        time.sleep(quiet)
+        cur = read()
+        if cur == last:
+            return cur
+        if time.time() > deadline:
+            raise AssertionError("still changing after %gs: %r -> %r" % (timeout, last, cur))
+        last = cur
+
+
+# Worker fields that move while a worker idles (poll loop bookkeeping), not traffic.
+_POLL_FIELDS = ("polls", "empty_polls", "idle_sleeps", "busy_cycles")
+
+
+def traffic_counters(status):
+    """The packet counters of a `status` reply (workers without their poll bookkeeping, drops,
+    ports' packet counts): what settle() can wait on to stop moving."""
+    return {"workers": [{k: v for k, v in w.items() if k not in _POLL_FIELDS} for w in status["workers"]],
+            "drops": status["drops"],
+            "ports": [(p["name"], p["rx_packets"], p["tx_packets"]) for p in status["ports"]]}
+
+
+def wait_listening(ns, port, udp=False, timeout=10):
+    """Waits until something in namespace `ns` listens on `port` (e.g. an iperf3 server)."""
+    def listening():
+        r = sh(["ss", "-H", "-ln" + ("u" if udp else "t"), "sport = :%d" % port], ns=ns, check=False)
+        return r.returncode == 0 and r.stdout.strip() != ""
+    wait_until(listening, timeout, "a listener on port %d in %s" % (port, ns))
+
+
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|runtime error:|LeakSanitizer|SUMMARY: \w*Sanitizer")
+
+
+def sanitizer_reports(text):
+    """The lines of a daemon log that are (the start of) sanitizer reports."""
+    return [l for l in text.splitlines() if SANITIZER_REPORT.search(l)]
+
+
 def balance(w):
     """The ways out of one worker's received packets (docs/architecture.md): rx_packets must equal
     it. tx_failed is not one of them: it counts packets that had already left one way (sealed,
@@ -87,8 +156,12 @@ _live = []
 
 
 def _cleanup_all(*_):
+    # At exit or on SIGTERM nothing can fail a test any more: report, do not raise.
     for m in list(_live):
-        m.cleanup()
+        try:
+            m.cleanup()
+        except AssertionError as e:
+            print("dvpe_netns: cleanup at exit: %s" % e, file=sys.stderr)
 
 
 atexit.register(_cleanup_all)
@@ -111,12 +184,24 @@ class Node:
         self.proc = None
         self.log_path = os.path.join(mesh.workdir, name + ".log")
         self.sock = os.path.join(mesh.workdir, name + ".sock")
+        self.expect_exit = None  # exit code of a run that is meant to end by itself
+        self.terminated = False  # the harness or the test sent SIGTERM to the current run
+        self.problems = []       # what the exit checks found, over every run of this node
 
-    def start(self, extra_overrides=(), wait=True, log_level="info", confdir=None, options=()):
+    def start(self, extra_overrides=(), wait=True, log_level="info", confdir=None, options=(), expect_exit=None):
+        """Runs dvped; expect_exit=N: this run is meant to exit by itself with code N (e.g. a
+        refused configuration), which the exit checks then require instead of 0 after SIGTERM."""
+        if self.proc is not None:
+            self.finish()  # a restart: the previous run is checked (and its log) first
+            if getattr(self, "logf", None):
+                self.logf.close()
         args = [dvped_bin(), "-c", confdir or self.mesh.confdir, "-D", "-l", log_level] + list(options) + [self.name,
                 "control-socket=" + os.path.join(self.mesh.workdir, "%s.sock"),
                 "pid-file=" + os.path.join(self.mesh.workdir, "%s.pid")]
         args += list(self.mesh.overrides) + list(extra_overrides)
+        self.expect_exit = expect_exit
+        self.terminated = False
+        self.finished = False
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns] + args, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
@@ -150,16 +235,48 @@ class Node:
             return ""
 
     def stop(self, timeout=20):
-        """SIGTERM and wait; returns the exit code (None if it had to be killed)."""
+        """SIGTERM and wait; returns the exit code (None if it had to be killed). The exit
+        checks of finish() apply to it as well."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
+        self.terminated = True
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+            self.problems.append("dvped %s did not exit within %ds of SIGTERM and was SIGKILLed" % (self.name, timeout))
             return None
+
+    def finish(self, timeout=20):
+        """Stops the current run if it still runs and checks how it ended: exit code 0 after
+        SIGTERM (or expect_exit if the run was meant to end by itself), not killed, no sanitizer
+        report in its log. Appends what is wrong to self.problems; returns it."""
+        if self.proc is None or getattr(self, "finished", False):
+            return self.problems
+        self.finished = True
+        exited_alone = self.proc.poll() is not None and not self.terminated
+        self.stop(timeout)
+        rc = self.proc.returncode
+        log = self.log()
+        tail = "\n".join(log.splitlines()[-25:])
+        if rc is not None and rc < 0 and not any("SIGKILLed" in p for p in self.problems):
+            self.problems.append("dvped %s was killed by signal %d:\n%s" % (self.name, -rc, tail))
+        elif self.expect_exit is not None:
+            if rc != self.expect_exit or not exited_alone:
+                self.problems.append("dvped %s: expected to exit by itself with %d, %s with %s:\n%s" % (
+                    self.name, self.expect_exit, "exited" if exited_alone else "was stopped", rc, tail))
+        elif exited_alone:
+            self.problems.append("dvped %s exited by itself with %s before it was stopped:\n%s" % (self.name, rc, tail))
+        elif rc not in (0, None):
+            self.problems.append("dvped %s exited with %d after SIGTERM (expected 0):\n%s" % (self.name, rc, tail))
+        reports = sanitizer_reports(log)
+        if reports:
+            first = log.find(reports[0])
+            self.problems.append("dvped %s log has %d sanitizer report line(s):\n%s" % (
+                self.name, len(reports), log[max(0, first - 200):first + 4000]))
+        return self.problems
 
     def sh(self, cmd, check=True):
         return sh(cmd, ns=self.ns, check=check)
@@ -215,16 +332,58 @@ class Mesh:
         return sh(cmd, ns=self.underlay, check=check)
 
     def cleanup(self):
+        """Stops every daemon, removes namespaces and files, then raises AssertionError if any
+        daemon failed the exit checks (Node.finish)."""
         if self._cleaned:
             return
         self._cleaned = True
-        for n in self.nodes.values():
-            n.stop()
-            if getattr(n, "logf", None):
-                n.logf.close()
-        for n in self.nodes.values():
-            sh(["ip", "netns", "del", n.ns], check=False)
-        sh(["ip", "netns", "del", self.underlay], check=False)
-        if self in _live:
-            _live.remove(self)
-        subprocess.run(["rm", "-rf", self.workdir])
+        problems = []
+        try:
+            for n in self.nodes.values():
+                problems += n.finish()
+                if getattr(n, "logf", None):
+                    n.logf.close()
+        finally:
+            for n in self.nodes.values():
+                sh(["ip", "netns", "del", n.ns], check=False)
+            sh(["ip", "netns", "del", self.underlay], check=False)
+            if self in _live:
+                _live.remove(self)
+            subprocess.run(["rm", "-rf", self.workdir])
+        if problems:
+            raise AssertionError("daemon exit checks failed:\n" + "\n".join(problems))
+
+
+# ---- running a test module ---------------------------------------------------------------------
+
+# Reasons for which a whole class may be skipped without failing the run (regex, why allowed).
+CLASS_SKIPS_ALLOWED = [
+    (r"^needs root", "not root: network namespaces and DPDK need root (scripts/test.sh runs as root)"),
+    (r"^needs \d+ free hugepages", "the machine has fewer free 2 MiB hugepages than the variant needs"),
+]
+
+
+def class_skip_allowed(reason):
+    return any(re.search(pat, reason) for pat, _ in CLASS_SKIPS_ALLOWED)
+
+
+class StrictResult(unittest.TextTestResult):
+    """A skip of a whole class is a failure unless CLASS_SKIPS_ALLOWED has its reason."""
+
+    def addSkip(self, test, reason):
+        whole_class = (type(test).__name__ == "_ErrorHolder" and str(test).startswith("setUpClass")) \
+            or getattr(type(test), "__unittest_skip__", False)
+        if whole_class and not class_skip_allowed(reason):
+            try:
+                raise AssertionError("class-level skip not in dvpe_netns.CLASS_SKIPS_ALLOWED: %s" % reason)
+            except AssertionError:
+                self.addFailure(test, sys.exc_info())
+            return
+        if whole_class:
+            self.stream.write("[allowed class-level skip] ")
+        super().addSkip(test, reason)
+
+
+def main():
+    """unittest.main(verbosity=2) with StrictResult."""
+    unittest.main(verbosity=2, testRunner=unittest.TextTestRunner(verbosity=2, resultclass=StrictResult))

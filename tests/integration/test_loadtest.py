@@ -22,7 +22,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "perf"))
+sys.path.insert(0, HERE)
 import loadtest  # noqa: E402
+import dvpe_netns as tb  # noqa: E402  (main(), sanitizer_reports(); none of its meshes)
 
 _live = []
 
@@ -70,11 +72,20 @@ class Counters(unittest.TestCase):
     def run_chain(self, overlay, size):
         lt = loadtest.LoadTest(build_dir(), overlay=overlay, seconds=2.0, size=size, log=lambda *a: None)
         _live.append(lt)
+        exits = {}
         try:
             res = lt.run()
         finally:
+            # Each dvped must exit 0 on SIGTERM (loadtest's stop() SIGKILLs after 20 s) and leave
+            # no sanitizer report in its log; read both before cleanup() removes the logs.
+            for name, n in lt.nodes.items():
+                n.stop()
+                exits[name] = (n.proc.returncode, tb.sanitizer_reports(n.log(tail=10 ** 7)), n.log())
             lt.cleanup()
             _live.remove(lt)
+        for name, (rc, reports, log) in exits.items():
+            self.assertEqual(rc, 0, "dvped %s exit code after SIGTERM:\n%s" % (name, log))
+            self.assertEqual(reports, [], "dvped %s sanitizer report:\n%s" % (name, log))
         self.assert_clean(lt)
         a, b, gen, sink = res["node_a"], res["node_b"], res["generator"], res["sink"]
         msg = "\n" + "\n".join("%s: %d vs %d" % (c["check"], c["lhs"], c["rhs"]) for c in res["checks"])
@@ -121,4 +132,4 @@ class Counters(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tb.main()
