@@ -39,6 +39,7 @@ class ConfigErrors(unittest.TestCase):
             "control-socket=" + os.path.join(self.dir, "%s.sock"), "pid-file=" + os.path.join(self.dir, "%s.pid")]
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
         self.assertGreaterEqual(r.returncode, 0, "dvped died from a signal:\n" + r.stdout)
+        self.assertEqual(tb.sanitizer_reports(r.stdout), [], r.stdout)  # refused cleanly, also under ASan
         self.assertNotIn("Segmentation", r.stdout)
         return r
 
@@ -115,6 +116,7 @@ class ConfigErrors(unittest.TestCase):
                            (["-l", "loud", "alpha"], "loud"), (["alpha", "notanoverride"], "notanoverride")):
             r = subprocess.run([tb.dvped_bin()] + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             self.assertEqual(r.returncode, 2, (args, r.stdout))
+            self.assertEqual(tb.sanitizer_reports(r.stdout), [], r.stdout)
             self.assertIn(word, r.stdout)
 
     def test_cipher_not_compiled_in(self):
@@ -168,4 +170,4 @@ class ConfigErrors(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tb.main()
