@@ -18,6 +18,7 @@
   appears twice, and the control lane (15) is among the lanes seen.
 """
 import collections
+import json
 import os
 import signal
 import socket
@@ -411,6 +412,62 @@ class ControlPlaneFlood(unittest.TestCase):
             # memory bounded: RSS grew by less than 8 MiB
             self.assertLess(rss(a.proc.pid) - rss0, 8192, info)
             self.assertIsNone(a.proc.poll())
+        finally:
+            m.cleanup()
+
+
+LOSSY_HANDSHAKES = """
+table bridge dvpe_loss {
+  chain lossy {
+    type filter hook forward priority 0; policy accept;
+    ether type ip udp dport 655 @th,64,8 3 numgen random mod 4 < 3 counter drop
+    ether type ip udp dport 655 @th,64,8 2 numgen random mod 3 0 counter drop
+  }
+}
+"""
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class RekeyWithLostHandshakes(unittest.TestCase):
+    """The underlay bridge drops three quarters of all handshake responses and a third of the initiations
+    (nftables numgen) while alpha and beta rekey every 2 s under a steady UDP stream. A lost
+    response leaves the responder with a new key the initiator never got (and a retry makes
+    another): the key in use must never be the one dropped. Every 1 s interval moves data, loss
+    stays within the packets in flight at a key change, no packet meets an unknown key, the
+    session never goes down."""
+
+    def test_rekeys_with_lost_responses_keep_the_key_in_use(self):
+        m = ov.OverlayMesh(["alpha", "beta"], "udp", extra="rekey = 2\nkeepalive = 10")
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            r = subprocess.run(["ip", "netns", "exec", m.mesh.underlay, "nft", "-f", "-"], input=LOSSY_HANDSHAKES,
+                               text=True, capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            before = {n: n.ctl("status")["drops"] for n in (a, b)}
+            srv = subprocess.Popen(["ip", "netns", "exec", b.ns, "iperf3", "-s", "-1"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            res = tb.sh(["iperf3", "-c", ov.overlay_ip(2), "-u", "-b", "10M", "-l", "1000", "-t", "24", "-J"],
+                        ns=a.ns, check=False, timeout=90)
+            srv.wait(15)
+            j = json.loads(res.stdout)
+            dropped = m.mesh.underlay_sh(["nft", "list", "table", "bridge", "dvpe_loss"]).stdout
+            pa, pb = m.peer("alpha", "beta"), m.peer("beta", "alpha")
+            info = "%s\n%s %s%s" % (dropped, pa, pb, m.diagnostics())
+            for p in (pa, pb):
+                self.assertEqual((p["state"], p["ups"], p["downs"]), ("up", 1, 0), info)
+            for n in (a, b):
+                d = n.ctl("status")["drops"]
+                self.assertEqual(d["unknown_key"] - before[n]["unknown_key"], 0, info)
+                self.assertEqual(d["replayed"] - before[n]["replayed"], 0, info)
+                self.assertEqual(d["auth_failed"] - before[n]["auth_failed"], 0, info)
+            summ = j["end"]["sum"]
+            self.assertLessEqual(summ["lost_percent"], 1.0, (summ, info))
+            empty = [i["sum"]["start"] for i in j["intervals"] if i["sum"]["bytes"] == 0]
+            self.assertEqual(empty, [], info)
+            # and the scenario happened: rekeys, with responses lost on the way
+            self.assertGreaterEqual(pa["rekeys"] + pb["rekeys"], 3, info)
+            self.assertNotIn("counter packets 0 ", dropped.split("@th,64,8 0x3")[1].split("\n")[0], info)
         finally:
             m.cleanup()
 
