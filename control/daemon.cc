@@ -529,9 +529,18 @@ void daemon::teardown() noexcept {
 }
 
 void daemon::handle_control_packets() {
+    // At most what waits now: packets that arrive meanwhile wait for the next iteration, so a
+    // flood cannot keep this loop from the control socket, timers, keepalives and rekeys.
+    // Handshake messages beyond the iteration's budget are dropped (_hs_drain counts them).
+    unsigned left = rte_ring_count(_to_control);
+    if (left == 0) {
+        return;
+    }
+    _hs_drain.start(clock_now().mono_ns, left, rte_ring_get_capacity(_to_control));
     void* objs[64];
     unsigned n;
-    while ((n = rte_ring_sc_dequeue_burst(_to_control, objs, 64, nullptr)) != 0) {
+    while (left != 0 && (n = rte_ring_sc_dequeue_burst(_to_control, objs, std::min(left, 64U), nullptr)) != 0) {
+        left -= n;
         for (unsigned i = 0; i < n; ++i) {
             auto* m = static_cast<rte_mbuf*>(objs[i]);
             if (_base.has_overlay && m->port == _base.overlay_port_id) {

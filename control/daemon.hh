@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/config.hh"
+#include "control/handshake_drain.hh"
 #include "control/hooks.hh"
 #include "crypto/aead.hh"
 #include "control/peer_table.hh"
@@ -186,6 +187,7 @@ private:
     std::map<uint16_t, std::vector<uint8_t>> _learned_endpoint;  // from handshakes, for peers without hostname
     uint64_t _next_feedback_tsc = 0;
     uint64_t _handshakes_unsent = 0;                  // no path / no buffer
+    handshake::drain_budget _hs_drain;                // handshake messages per control-loop iteration
     std::unique_ptr<hook_runner> _hooks;              // if-up, node-up/down/change scripts
     // Overlay frames for peers without a session, oldest first (GVPE's max-queue/max-ttl).
     struct queued_frame {

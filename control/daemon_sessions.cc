@@ -748,12 +748,15 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     std::memcpy(src.mac.addr_bytes, frame + 6, 6);
     const auto bytes = encode(src);
     std::span<const uint8_t> msg(frame + c.dvpe_offset, c.dvpe_len);
-    const bool under_load = rte_ring_count(_to_control) > rte_ring_get_capacity(_to_control) / 2;
+    const auto now = clock_now();
+    if (!_hs_drain.admit(now.mono_ns)) {
+        return;  // this iteration's budget is spent: dropped, counted (status: handshake.dropped_over_budget)
+    }
     session::actions acts;
     // The rate limit counts per source IP (IPv6: per /64), never per port or MAC: a flood that
     // rotates its UDP source port must not get a fresh bucket per message.
     const std::span<const uint8_t> source_ip(c.src_ip.bytes.data(), c.src_ip.v6 ? 16 : 4);
-    _sessions->on_handshake_packet(msg, bytes, clock_now(), under_load, acts, source_ip);
+    _sessions->on_handshake_packet(msg, bytes, now, _hs_drain.under_load(now.mono_ns), acts, source_ip);
     execute(acts);
 }
 

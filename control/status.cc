@@ -133,6 +133,7 @@ nlohmann::json daemon::status_json() const {
                           {"completed_initiator", hc.completed_initiator},
                           {"completed_responder", hc.completed_responder},
                           {"unsent", _handshakes_unsent},
+                          {"dropped_over_budget", _hs_drain.dropped()},
                           {"queued_frames_sent", _queue_sent},
                           {"queued_frames_dropped", _queue_dropped},
                           {"rejected", rej}};

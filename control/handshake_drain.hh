@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+// The control thread's budget for the handshake messages it takes from the workers' ring, per
+// control-loop iteration: at most `max_messages` are consumed, and none once `max_ns` have passed
+// since the drain started; the rest of what waited is dropped and counted. A flood (say a full
+// ring of initiations from many addresses, each passing mac1 and its rate limit, ~150 us of
+// X25519 apiece: 0.6 s per ring) then costs every iteration a bounded slice, and the control
+// socket, timers, keepalives and rekeys are served every iteration. While the budget runs out,
+// and for `load_hold_ns` after (WireGuard holds 1 s), or when the ring is more than half full,
+// the node is under load: messages without a valid mac2 get a cheap cookie reply instead of DH
+// work, and senders that can receive at their address pass on their retry.
+// Threads: control thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace control::handshake {
+
+struct drain_limits {
+    uint32_t max_messages = 256;            ///< handshake messages consumed per iteration
+    uint64_t max_ns = 4'000'000;            ///< ... or this much time spent draining, whichever first
+    uint64_t load_hold_ns = 1'000'000'000;  ///< under load this long after the budget last ran out
+};
+
+class drain_budget {
+public:
+    explicit drain_budget(drain_limits l = {}) noexcept : _lim(l) {}
+
+    /// A new iteration starts draining at `now_ns` with `backlog` messages waiting in a ring of
+    /// `capacity`.
+    void start(uint64_t now_ns, size_t backlog, size_t capacity) noexcept;
+    /// May one more handshake message be consumed at `now_ns`? false: drop it (counted).
+    [[nodiscard]] bool admit(uint64_t now_ns) noexcept;
+    /// Demand mac2 (answer with cookie replies) from senders without one.
+    [[nodiscard]] bool under_load(uint64_t now_ns) const noexcept;
+    /// Handshake messages dropped because an iteration's budget was spent.
+    [[nodiscard]] uint64_t dropped() const noexcept { return _dropped; }
+
+private:
+    drain_limits _lim;
+    uint64_t _start_ns = 0;
+    uint32_t _admitted = 0;         ///< in this iteration
+    bool _ring_half_full = false;   ///< at the start of this iteration
+    bool _overloaded = false;       ///< the budget ran out at least once
+    uint64_t _overloaded_ns = 0;    ///< ... last at this time
+    uint64_t _dropped = 0;
+};
+
+}  // namespace control::handshake
