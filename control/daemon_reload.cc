@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The daemon's configuration reload (SIGHUP, `{"cmd":"reload"}`) and GVPE's USR1 status dump.
 // What may change live and what needs a restart: control/reload.hh; the operator's view:
-// docs/config.md "Reloading". All or nothing: the new files are loaded and validated, the
-// restart-only settings and our own key compared, and only then is anything touched.
+// docs/config.md "Reloading". All or nothing: the new files (configuration and every key file)
+// are loaded and validated, the restart-only settings and our own key compared
+// (control::prepare_reload), and only then is anything touched.
 // Threads: control thread only.
 #include <rte_mbuf.h>
 
@@ -44,32 +45,18 @@ nlohmann::json daemon::reload(const std::string& trigger) {
         return refuse("this daemon was not started from a configuration directory it can re-read", {});
     }
 
-    auto loaded = load_config(_opt.reload_from);
-    if (!loaded) {
-        std::vector<std::string> errs;
-        for (const auto& d : loaded.error()) {
-            errs.push_back(d.str());
-        }
-        return refuse("the configuration has errors", errs);
+    // Everything is read and checked before anything changes (control/reload.hh).
+    auto prepared = prepare_reload(_cfg, _opt.reload_from, _self_pub);
+    if (!prepared) {
+        return refuse(prepared.error().why, prepared.error().details);
     }
-    config next = std::move(loaded.value());
-    std::vector<std::string> restart = restart_only_changes(_cfg, next);
+    config next = std::move(prepared->next);
+    const auto pubs = std::move(prepared->peer_keys);
+    std::vector<std::string> changes = std::move(prepared->changes);
     std::vector<std::string> warnings;
-    auto kp = load_node_keys(next, &warnings);  // permission warnings, logged if it applies
-    if (!kp) {
-        restart.push_back("private key: " + kp.error());
-    } else if (kp->pub.bytes != _self_pub) {
-        restart.push_back("private key: the key pair of this node changed");
-    }
-    if (!restart.empty()) {
-        return refuse("these settings need a restart of dvped", restart);
-    }
-    // Every other node's public key, before anything changes.
-    const auto pubs = load_peer_public_keys(next, warnings);
 
     // Apply. First what leaves (executed under the old config, so node-down hooks and logs
     // still know the node's name), then the new config and the new or changed peers.
-    std::vector<std::string> changes = live_changes(_cfg, next);
     const auto now = clock_now();
     session::actions acts;
     const node_conf& self = _cfg.self_node();

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace control {
@@ -116,7 +117,9 @@ result<std::monostate, std::string> write_key_file(const std::string& path, cons
 
 /// Reads a small key file into \p out. \p st receives its stat (for the permission check).
 result<std::monostate, std::string> read_key_file(const std::string& path, std::string& out, struct stat& st) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO (or a device) in place of a key file must not block the control thread
+    // in open() or read(); fstat then refuses anything that is not a regular file.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         return unexpected{"cannot read key file " + path + ": " + errno_string(errno)};
     }
@@ -274,22 +277,24 @@ result<x25519_key, std::string> load_public_key(const std::string& path) {
     return key;
 }
 
-result<x25519_private_key, std::string> load_private_key(const std::string& path, std::vector<std::string>* warnings) {
+result<x25519_private_key, std::string> load_private_key(const std::string& path) {
     std::string text;
     struct stat st {};
     if (auto r = read_key_file(path, text, st); !r) {
         return unexpected{r.error()};
     }
+    // As ssh: a private key that others may read is refused, not used (it may already be known).
+    if ((st.st_mode & 0077) != 0) {
+        wipe(text);
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+        return unexpected{"private key file " + path + " is accessible by group or others (mode " + mode +
+                          "); chmod 600 it"};
+    }
     auto k = decode_key(text);
     wipe(text);
     if (!k) {
         return unexpected{"private key file " + path + " " + k.error()};
-    }
-    if ((st.st_mode & 0077) != 0 && warnings != nullptr) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
-        warnings->push_back("private key file " + path + " is accessible by group or others (mode " + mode +
-                            "); chmod 600 it");
     }
     x25519_private_key key;
     key.bytes = k.value();
@@ -396,8 +401,10 @@ result<std::vector<generated_key>, std::string> generate_missing_keys(const conf
     return done;
 }
 
-std::map<unsigned, std::array<uint8_t, x25519_key_bytes>> load_peer_public_keys(const config& cfg,
-                                                                                std::vector<std::string>& warnings) {
+namespace {
+
+/// Every other node's public key by id; a node whose key does not load gets "node NAME: why".
+std::map<unsigned, std::array<uint8_t, x25519_key_bytes>> peer_keys(const config& cfg, std::vector<std::string>& bad) {
     std::map<unsigned, std::array<uint8_t, x25519_key_bytes>> out;
     for (const auto& n : cfg.nodes) {
         if (n.id == cfg.self_node().id) {
@@ -407,20 +414,42 @@ std::map<unsigned, std::array<uint8_t, x25519_key_bytes>> load_peer_public_keys(
         if (pub) {
             out[n.id] = pub->bytes;
         } else {
-            warnings.push_back("node " + n.name + ": " + pub.error() + "; no session with it");
+            bad.push_back("node " + n.name + ": " + pub.error());
         }
     }
     return out;
 }
 
-result<x25519_keypair, std::string> load_node_keys(const config& cfg, std::vector<std::string>* warnings) {
+}  // namespace
+
+std::map<unsigned, std::array<uint8_t, x25519_key_bytes>> load_peer_public_keys(const config& cfg,
+                                                                                std::vector<std::string>& warnings) {
+    std::vector<std::string> bad;
+    auto out = peer_keys(cfg, bad);
+    for (auto& b : bad) {
+        warnings.push_back(std::move(b) + "; no session with it");
+    }
+    return out;
+}
+
+result<std::map<unsigned, std::array<uint8_t, x25519_key_bytes>>, std::vector<std::string>>
+load_all_peer_public_keys(const config& cfg) {
+    std::vector<std::string> bad;
+    auto out = peer_keys(cfg, bad);
+    if (!bad.empty()) {
+        return unexpected{std::move(bad)};
+    }
+    return out;
+}
+
+result<x25519_keypair, std::string> load_node_keys(const config& cfg, std::vector<std::string>* /*warnings*/) {
     if (cfg.nodes.empty() || cfg.self >= cfg.nodes.size()) {
         return unexpected{std::string("no local node in the configuration")};
     }
     const std::string& self = cfg.self_node().name;
     std::string priv_path = private_key_path(cfg, self);
     std::string pub_path = public_key_path(cfg, self);
-    auto priv = load_private_key(priv_path, warnings);
+    auto priv = load_private_key(priv_path);
     if (!priv) {
         return unexpected{priv.error() + " (make keys with: dvpectl -c " + cfg.confdir + " keygen -G)"};
     }

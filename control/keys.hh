@@ -5,7 +5,9 @@
 //                         name, relative to CONFDIR; `hostkeys/%s` for central keygen), mode 0600
 // File format (as WireGuard's): one line, standard base64 (with padding) of the 32 key bytes,
 // then "\n". Key files are never overwritten once non-empty (as gvpectrl). Private keys are wiped
-// from memory when their holder is destroyed. Used by dvpectl (keygen) and dvped (startup check).
+// from memory when their holder is destroyed. Used by dvpectl (keygen) and dvped (startup check,
+// reload). Key files are read non-blocking, must be regular files of at most 4 KiB, and a private
+// key that group or others may read is refused.
 // Threads: any; no shared state besides libsodium's one-time init.
 #pragma once
 
@@ -74,10 +76,10 @@ result<std::monostate, std::string> write_private_key(const std::string& path, c
 /// Reads a public key file. Errors name the path: missing, empty, bad base64, wrong length.
 result<x25519_key, std::string> load_public_key(const std::string& path);
 
-/// Reads a private key file, like load_public_key. If the file is readable by group or others,
-/// a warning is appended to \p warnings (if given); the key is still returned.
-result<x25519_private_key, std::string> load_private_key(const std::string& path,
-                                                         std::vector<std::string>* warnings = nullptr);
+/// Reads a private key file, like load_public_key. A file that group or others may access
+/// (mode & 077) is refused, as ssh refuses such a key: "... is accessible by group or others
+/// (mode 0644); chmod 600 it".
+result<x25519_private_key, std::string> load_private_key(const std::string& path);
 
 /// `gvpectrl -g FILE`: a new pair, the public key in \p pub_path and the private key in
 /// \p priv_path (dvpectl passes FILE and FILE.privkey). Refuses, writing nothing, if either file
@@ -108,12 +110,19 @@ struct generated_key {
 result<std::vector<generated_key>, std::string> generate_missing_keys(const config& cfg);
 
 /// The public key of every node but the local one, by node id. A node whose pubkey/NODE cannot
-/// be read is left out with a warning in \p warnings ("...; no session with it").
+/// be read is left out with a warning in \p warnings ("...; no session with it"). dvped's startup.
 std::map<unsigned, std::array<uint8_t, x25519_key_bytes>> load_peer_public_keys(const config& cfg,
                                                                                 std::vector<std::string>& warnings);
 
+/// The same, all or nothing (a reload, control/reload.hh): every other node's key, or one
+/// "node NAME: <why, naming the file>" for each key file that is missing, unreadable, not a
+/// regular file, too large, truncated or garbage.
+result<std::map<unsigned, std::array<uint8_t, x25519_key_bytes>>, std::vector<std::string>>
+load_all_peer_public_keys(const config& cfg);
+
 /// dvped's startup check: the private key of the local node and pubkey/SELF, which must match.
-/// \returns the pair, or an error naming both files. Permission warnings go to \p warnings.
+/// \returns the pair, or an error naming the file (a private key others may read is refused).
+/// \p warnings: nothing is appended any more (the permission warning became that error).
 result<x25519_keypair, std::string> load_node_keys(const config& cfg, std::vector<std::string>* warnings = nullptr);
 
 }  // namespace control

@@ -156,6 +156,43 @@ std::vector<std::string> live_changes(const config& running, const config& next)
     return out;
 }
 
+result<reload_plan, reload_refusal> prepare_reload(const config& running, const load_options& from,
+                                                   const std::array<uint8_t, x25519_key_bytes>& running_pub) {
+    auto loaded = load_config(from);
+    if (!loaded) {
+        reload_refusal r{"the configuration has errors", {}};
+        for (const auto& d : loaded.error()) {
+            r.details.push_back(d.str());
+        }
+        return unexpected{std::move(r)};
+    }
+    reload_plan plan;
+    plan.next = std::move(loaded.value());
+    // Key files next: an unusable one is not a reason to restart but to fix the file.
+    reload_refusal keys{"a key file cannot be used", {}};
+    auto kp = load_node_keys(plan.next);
+    if (!kp) {
+        keys.details.push_back(kp.error());
+    }
+    auto peers = load_all_peer_public_keys(plan.next);
+    if (!peers) {
+        keys.details.insert(keys.details.end(), peers.error().begin(), peers.error().end());
+    }
+    if (!keys.details.empty()) {
+        return unexpected{std::move(keys)};
+    }
+    std::vector<std::string> restart = restart_only_changes(running, plan.next);
+    if (kp->pub.bytes != running_pub) {
+        restart.push_back("private key: the key pair of this node changed");
+    }
+    if (!restart.empty()) {
+        return unexpected{reload_refusal{"these settings need a restart of dvped", std::move(restart)}};
+    }
+    plan.peer_keys = std::move(peers.value());
+    plan.changes = live_changes(running, plan.next);
+    return plan;
+}
+
 const node_conf* same_node_in(const config& in, const node_conf& n) {
     for (const auto& x : in.nodes) {
         if (x.id == n.id) {

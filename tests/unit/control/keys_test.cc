@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: MIT
 // X25519 key files: generation, the base64 line format, O_EXCL refusal, load errors, the
 // permission warning, the private/public match check, and `keygen -G` over a config object.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -105,10 +110,8 @@ TEST(keys, generate_load_round_trip_with_modes) {
     EXPECT_EQ(mode_of(pub + ".privkey"), 0600u);
     EXPECT_EQ(slurp(pub).size(), 45u);
 
-    std::vector<std::string> warnings;
-    auto priv = load_private_key(pub + ".privkey", &warnings);
+    auto priv = load_private_key(pub + ".privkey");
     ASSERT_TRUE(priv) << priv.error();
-    EXPECT_TRUE(warnings.empty());
     auto p = load_public_key(pub);
     ASSERT_TRUE(p) << p.error();
     EXPECT_EQ(*p, *g);
@@ -210,17 +213,61 @@ TEST(keys, load_errors_name_the_file) {
     EXPECT_EQ(h.error(), "key file " + (dir / "huge") + " is too large to be a key (10000 bytes)");
 }
 
-TEST(keys, readable_private_key_warns) {
+TEST(keys, private_key_readable_by_others_is_refused) {
+    // As ssh: a private key others may read is not used at all (dvped refuses to start or reload).
     temp_dir dir;
     ASSERT_TRUE(generate_keypair(dir / "k", dir / "k.privkey"));
-    ::chmod((dir / "k.privkey").c_str(), 0644);
-    std::vector<std::string> warnings;
-    auto k = load_private_key(dir / "k.privkey", &warnings);
-    ASSERT_TRUE(k);
-    ASSERT_EQ(warnings.size(), 1u);
-    EXPECT_EQ(warnings[0], "private key file " + (dir / "k.privkey") +
-                               " is accessible by group or others (mode 0644); chmod 600 it");
-    EXPECT_TRUE(load_private_key(dir / "k.privkey"));  // without a warnings vector: fine
+    for (mode_t mode : {0644, 0640, 0604, 0660, 0601}) {
+        ::chmod((dir / "k.privkey").c_str(), mode);
+        auto k = load_private_key(dir / "k.privkey");
+        ASSERT_FALSE(k) << std::oct << mode;
+        char m[8];
+        std::snprintf(m, sizeof m, "%04o", unsigned(mode));
+        EXPECT_EQ(k.error(), "private key file " + (dir / "k.privkey") + " is accessible by group or others (mode " +
+                                 m + "); chmod 600 it");
+    }
+    for (mode_t mode : {0600, 0400}) {
+        ::chmod((dir / "k.privkey").c_str(), mode);
+        EXPECT_TRUE(load_private_key(dir / "k.privkey")) << std::oct << mode;
+    }
+    // dvped's startup check fails the same way.
+    config cfg = three_nodes(dir.path(), "hostkeys/%s");
+    ASSERT_TRUE(generate_keypair(dir / "pubkey/alpha", dir / "hostkeys/alpha"));
+    ASSERT_TRUE(load_node_keys(cfg));
+    ::chmod((dir / "hostkeys/alpha").c_str(), 0644);
+    auto kp = load_node_keys(cfg);
+    ASSERT_FALSE(kp);
+    EXPECT_NE(kp.error().find("private key file " + (dir / "hostkeys/alpha") +
+                              " is accessible by group or others (mode 0644); chmod 600 it"),
+              std::string::npos)
+        << kp.error();
+}
+
+TEST(keys, fifo_key_file_never_blocks) {
+    temp_dir dir;
+    const std::string fifo = dir / "fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    for (bool priv : {false, true}) {
+        auto fut = std::async(std::launch::async, [&]() -> std::string {
+            if (priv) {
+                auto r = load_private_key(fifo);
+                return r ? std::string() : r.error();
+            }
+            auto r = load_public_key(fifo);
+            return r ? std::string() : r.error();
+        });
+        if (fut.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
+            ADD_FAILURE() << "loading a key blocked on the FIFO " << fifo;
+            for (int i = 0; i < 2 && fut.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout;) {
+                int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);  // unblock the reader
+                if (w >= 0) {
+                    ::close(w);
+                    ++i;
+                }
+            }
+        }
+        EXPECT_EQ(fut.get(), "key file " + fifo + " is not a regular file");
+    }
 }
 
 TEST(keys, private_key_is_wiped_on_destruction) {
