@@ -10,8 +10,10 @@ Every interval (default 60 s) one iperf3 UDP run of that length goes soak1 -> so
 overlay (--bitrate Mbit/s in all, 1200 B datagrams, 8 parallel streams so both workers carry
 traffic). It
 prints per interval: datagrams lost (iperf3's lost_packets / lost_percent), rekeys so far,
-beta's unknown_key / replayed / auth_failed drops in the interval, and both daemons' RSS
-(VmRSS from /proc). At the end it checks:
+soak2's unknown_key / replayed / auth_failed drops in the interval, every other counter that
+moved (dvped drops of either node, their ports' rx_missed / rx_nombuf / errors, the kernel's
+dvpe0 tx_dropped / rx_dropped and UDP RcvbufErrors: where a lost datagram went), and both
+daemons' RSS (VmRSS from /proc). At the end it checks:
   - loss per interval at most --max-loss-percent (default 0.1 %: packets in flight while
     a key changes; the make-before-break rekey should lose none);
   - no unknown_key, replayed or auth_failed drop in any interval after the first;
@@ -42,6 +44,29 @@ def rss_kib(pid):
     return 0
 
 
+def kernel_counters(ns):
+    """Where the kernel drops on this node: the TAP's tx_dropped (the kernel could not queue a
+    frame for dvped to read) and rx_dropped, and UDP receive-buffer overflows (iperf3 too slow)."""
+    out = {}
+    for key in ("tx_dropped", "rx_dropped"):
+        r = subprocess.run(["ip", "netns", "exec", ns, "cat", "/sys/class/net/dvpe0/statistics/" + key],
+                           capture_output=True, text=True)
+        out["dvpe0 " + key] = int(r.stdout.strip() or 0)
+    r = subprocess.run(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"], capture_output=True, text=True)
+    udp = [line.split() for line in r.stdout.splitlines() if line.startswith("Udp:")]
+    if len(udp) == 2:
+        out["udp RcvbufErrors"] = int(dict(zip(udp[0], udp[1])).get("RcvbufErrors", 0))
+    return out
+
+
+def port_counters(node):
+    out = {}
+    for p in node.ctl("status")["ports"]:
+        for key in ("rx_missed", "rx_nombuf", "rx_errors", "tx_errors"):
+            out["%s %s" % (p["name"], key)] = p[key]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
@@ -67,6 +92,9 @@ def main():
         rounds = max(1, int(a.minutes * 60 // a.interval))
         prev = s2.ctl("status")["drops"]
         prev1 = s1.ctl("status")["drops"]
+        where = lambda: {**{"soak1 " + k: v for k, v in {**port_counters(s1), **kernel_counters(s1.ns)}.items()},
+                         **{"soak2 " + k: v for k, v in {**port_counters(s2), **kernel_counters(s2.ns)}.items()}}
+        prev_where = where()
         for r in range(rounds):
             srv = subprocess.Popen(["ip", "netns", "exec", s2.ns, "iperf3", "-s", "-1"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -83,6 +111,10 @@ def main():
             other = {"soak1 " + k: drops1[k] - prev1[k] for k in drops1 if drops1[k] != prev1[k]}
             other.update({"soak2 " + k: drops[k] - prev[k] for k in drops if drops[k] != prev[k] and k not in d})
             prev, prev1 = drops, drops1
+            now_where = where()
+            # kernel and port counters that moved: where datagrams were lost outside dvped's drops
+            other.update({k: v - prev_where.get(k, 0) for k, v in now_where.items() if v != prev_where.get(k, 0)})
+            prev_where = now_where
             peer = m.peer("soak1", "soak2")
             row = {"round": r + 1, "lost": summ.get("lost_packets"), "packets": summ.get("packets"),
                    "lost_percent": summ.get("lost_percent"), "rekeys": peer["rekeys"], "ups": peer["ups"],
