@@ -3,8 +3,9 @@
 # The whole dvpe test suite, from a clean checkout on Debian 12 (run as root):
 #   1. installs missing Debian packages, reserves hugepages;
 #   2. builds twice with -Werror: release (build-ci) and ASan+UBSan (build-asan);
-#   3. runs the unit tests under ASan+UBSan, then every suite (unit, kat, integration) on the
-#      release build; integration tests build meshes of dvped in network namespaces;
+#   3. runs the unit tests and the integration tests (but adversarial) under ASan+UBSan, then
+#      every suite (unit, kat, integration) on the release build; integration tests build meshes
+#      of dvped in network namespaces and fail on any sanitizer report in a dvped log;
 #   4. prints one closing line "N passed, N failed, N skipped" and exits non-zero on any failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,9 +27,15 @@ echo "== unit tests under ASan+UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 > build-asan/test-output.txt 2>&1 \
   || tail -n 60 build-asan/test-output.txt
+t0=$(date +%s)
+echo "== integration tests under ASan+UBSan (dvped exit codes and logs checked for sanitizer reports)"
+meson test -C build-asan overlay sessions reload bringup config-errors loadtest harness --logbase integration \
+  --print-errorlogs > build-asan/integration-output.txt 2>&1 || tail -n 60 build-asan/integration-output.txt
+echo "   ($(( $(date +%s) - t0 ))s)"
 echo "== all suites on the release build"
 meson test -C build-ci --print-errorlogs --num-processes 2 > build-ci/test-output.txt 2>&1 \
   || tail -n 60 build-ci/test-output.txt
 
 echo "== results ($(( $(date +%s) - start ))s)"
-python3 scripts/test-summary.py build-asan/meson-logs/testlog.json build-ci/meson-logs/testlog.json
+python3 scripts/test-summary.py build-asan/meson-logs/testlog.json build-asan/meson-logs/integration.json \
+  build-ci/meson-logs/testlog.json
