@@ -107,6 +107,9 @@ class BringUp(unittest.TestCase):
             # the wan port's own rx counter agrees with what the workers saw on it
             wan = [p for p in st["ports"] if p["name"] == "wan0"][0]
             self.assertGreaterEqual(wan["rx_packets"], N_PINGS)
+            # and, once no packet is in flight, the ports' rx counters add up to the workers'
+            c = tb.settle(lambda: tb.traffic_counters(self.node(name).ctl("status")))
+            self.assertEqual(sum(rx for _, rx, _ in c["ports"]), sum(w["rx_packets"] for w in c["workers"]), c)
 
     def test_5_engines_resolve_each_other(self):
         deadline = time.time() + 10
