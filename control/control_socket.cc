@@ -5,6 +5,9 @@
 // written as the socket accepts it (POLLOUT). Backpressure: while a client has more than
 // output_high_water bytes of replies unread, its further requests wait (neither read nor run),
 // so a client that pipelines requests and never reads cannot grow our memory without bound.
+// Idle clients: every client has a progress time (accepted, a complete request answered, reply
+// bytes written); one without progress for the idle timeout is closed, and a full table makes
+// room for a new client by closing the idle one with the oldest progress.
 #include "control/control_socket.hh"
 
 #include <fcntl.h>
@@ -247,6 +250,17 @@ json control_server::dispatch(const json& req) {
 // ---- connections ----------------------------------------------------------------------------------
 
 void control_server::poll(int timeout_ms) {
+    // Wake up in time to close the next client that goes idle.
+    if (!_clients.empty()) {
+        const auto now = clock::now();
+        for (const auto& c : _clients) {
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(c->progress + _idle_timeout - now).count();
+            left = std::max<decltype(left)>(left, 0);
+            if (timeout_ms < 0 || left < timeout_ms) {
+                timeout_ms = static_cast<int>(std::min<decltype(left)>(left, 1 << 30));
+            }
+        }
+    }
     std::vector<pollfd> pfds;
     pfds.reserve(_clients.size() + 1);
     pfds.push_back(pollfd{_listen_fd, POLLIN, 0});
@@ -262,7 +276,15 @@ void control_server::poll(int timeout_ms) {
         pfds.push_back(pollfd{c->fd, ev, 0});
     }
     if (::poll(pfds.data(), pfds.size(), timeout_ms) <= 0) {
-        return;  // timeout or EINTR: nothing to do
+        close_idle(clock::now());  // timeout (or EINTR): only the idle clock may have run out
+        std::erase_if(_clients, [](const std::unique_ptr<client>& c) {
+            if (c->dead) {
+                ::close(c->fd);
+                return true;
+            }
+            return false;
+        });
+        return;
     }
 
     const size_t n_old = _clients.size();
@@ -294,6 +316,7 @@ void control_server::poll(int timeout_ms) {
             c.dead = true;  // peer finished sending and has every reply: done
         }
     }
+    close_idle(clock::now());
     std::erase_if(_clients, [](const std::unique_ptr<client>& c) {
         if (c->dead) {
             ::close(c->fd);
@@ -315,13 +338,41 @@ void control_server::accept_clients() {
         ++_counters.clients_accepted;
         auto c = std::make_unique<client>();
         c->fd = fd;
+        c->progress = clock::now();
         size_t live = std::count_if(_clients.begin(), _clients.end(), [](const auto& x) { return !x->dead; });
         if (live >= control_limits::max_clients) {
-            drop_client(*c, "too many clients");
-            ::close(fd);
-            continue;
+            if (client* victim = eviction_victim()) {
+                ++_counters.clients_evicted;
+                drop_client(*victim, "closed to make room for a new client (this one was idle the longest)");
+            } else {
+                drop_client(*c, "too many clients");
+                ::close(fd);
+                continue;
+            }
         }
         _clients.push_back(std::move(c));
+    }
+}
+
+control_server::client* control_server::eviction_victim() {
+    client* victim = nullptr;
+    for (const auto& x : _clients) {
+        // Idle: no reply pending (a client being answered is not idle, whatever it sent).
+        if (!x->dead && x->out_off == x->out.size() && (victim == nullptr || x->progress < victim->progress)) {
+            victim = x.get();
+        }
+    }
+    return victim;
+}
+
+void control_server::close_idle(clock::time_point now) {
+    for (const auto& c : _clients) {
+        if (!c->dead && now - c->progress >= _idle_timeout) {
+            ++_counters.clients_idle_closed;
+            std::string why = "idle timeout (" + std::to_string(_idle_timeout.count()) +
+                              " ms without a complete request)";
+            drop_client(*c, why.c_str());
+        }
     }
 }
 
@@ -373,6 +424,7 @@ void control_server::process_input(client& c) {
             continue;  // blank line
         }
         queue_reply(c, dispatch_line(line));
+        c.progress = clock::now();
     }
     c.in.erase(0, start);
     size_t first = c.in.find('\n');
@@ -387,6 +439,7 @@ void control_server::process_input(client& c) {
         c.in.clear();
         if (last.find_first_not_of(" \t\r") != std::string::npos) {
             queue_reply(c, dispatch_line(last));
+            c.progress = clock::now();
         }
     }
 }
@@ -405,6 +458,7 @@ void control_server::write_client(client& c) {
         ssize_t w = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             c.out_off += size_t(w);
+            c.progress = clock::now();  // the client reads its replies
             continue;
         }
         if (w < 0 && errno == EINTR) {

@@ -3,7 +3,10 @@
 // dvped's control thread owns one control_server and calls poll() from its loop; the server never
 // blocks that thread: every fd is non-blocking, each client has its own input and output buffer,
 // and a client that floods, stalls or sends garbage is answered with an error or dropped, counted,
-// and never affects the others. Commands are registered by name (add_command); the server itself
+// and never affects the others. A client that completes no request (and reads no reply) for
+// idle_timeout is closed, and when the table is full a new client takes the place of the idle
+// client that made progress the longest time ago, so idle connections cannot lock dvpectl out.
+// Commands are registered by name (add_command); the server itself
 // answers `help` and unknown commands. control_request() is the matching one-shot client used by
 // dvpectl and the tests.
 //
@@ -12,6 +15,7 @@
 // The file is created mode 0600 (root-only, like DPDK telemetry's socket).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -29,7 +33,12 @@ namespace control {
 /// Limits of the control socket (STYLE.md §5: named constants grouped by topic).
 namespace control_limits {
 inline constexpr size_t max_request_bytes = 64 * 1024;  ///< one request line, without its '\n'
-inline constexpr size_t max_clients = 32;               ///< connections beyond this are refused
+/// Connections at once. A new one beyond this closes the idle client (no reply pending) that made
+/// progress the longest time ago; only when every client has replies pending is it refused.
+inline constexpr size_t max_clients = 32;
+/// A client that neither completes a request nor reads reply bytes for this long is closed
+/// (a partial request does not count: a client trickling bytes is closed too).
+inline constexpr std::chrono::milliseconds idle_timeout{5000};
 /// Replies pending for one client above which the server stops reading its requests until the
 /// client has read them (backpressure; a single reply may be larger, it is never truncated).
 inline constexpr size_t output_high_water = 1024 * 1024;
@@ -41,7 +50,9 @@ inline constexpr int listen_backlog = 16;
 /// Counters of one control_server (read by the daemon's own `status`, and by tests).
 struct control_counters {
     uint64_t clients_accepted = 0;  ///< connections accepted (including those then refused)
-    uint64_t clients_dropped = 0;   ///< refused (too many clients) or closed (oversized request)
+    uint64_t clients_dropped = 0;   ///< closed by the server: refused, oversized request, idle, evicted
+    uint64_t clients_idle_closed = 0;  ///< of those: idle for control_limits::idle_timeout
+    uint64_t clients_evicted = 0;      ///< of those: closed to make room for a new client
     uint64_t requests = 0;          ///< requests answered with ok:true
     uint64_t bad_requests = 0;      ///< not JSON, not an object, no string cmd, unknown cmd
     uint64_t handler_errors = 0;    ///< a handler threw; answered with ok:false
@@ -73,9 +84,13 @@ public:
     void add_command(std::string name, std::string help, handler h);
 
     /// Waits up to \p timeout_ms (0: just check, -1: forever) for activity, then accepts new
-    /// clients, reads, answers every complete request and writes what the sockets accept.
+    /// clients, reads, answers every complete request and writes what the sockets accept, and
+    /// closes clients idle for longer than the idle timeout (the wait ends in time for that).
     /// Returns after at most one wait; handlers run inline. EINTR just returns.
     void poll(int timeout_ms);
+
+    /// The idle timeout (default control_limits::idle_timeout); for tests and embedders.
+    void set_idle_timeout(std::chrono::milliseconds t) noexcept { _idle_timeout = t; }
 
     /// The listening fd, for a caller that wants to include it in its own poll set.
     [[nodiscard]] int fd() const noexcept { return _listen_fd; }
@@ -88,8 +103,10 @@ public:
     nlohmann::json dispatch_line(std::string_view line);
 
 private:
+    using clock = std::chrono::steady_clock;
     struct client {
         int fd = -1;
+        clock::time_point progress;  // accepted, last complete request, or last reply bytes sent
         std::string in;          // bytes read, not yet a complete request
         std::string out;         // reply bytes not yet written
         size_t out_off = 0;      // bytes of `out` already written
@@ -103,6 +120,8 @@ private:
 
     control_server(int fd, std::string path, uint64_t dev, uint64_t ino);
     void accept_clients();
+    client* eviction_victim();
+    void close_idle(clock::time_point now);
     void read_client(client& c);
     void process_input(client& c);
     void write_client(client& c);
@@ -116,6 +135,7 @@ private:
     std::vector<std::unique_ptr<client>> _clients;
     std::map<std::string, command> _commands;
     control_counters _counters;
+    std::chrono::milliseconds _idle_timeout = control_limits::idle_timeout;
 };
 
 /// One request on a fresh connection: connects to \p path, sends \p req as one line, reads one

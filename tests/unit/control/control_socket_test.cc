@@ -227,7 +227,9 @@ TEST(control_server, huge_request_without_newline_is_dropped) {
     ::close(other);
 }
 
-TEST(control_server, too_many_clients_are_refused_then_accepted_again) {
+// 32 idle connections used to lock every further client (dvpectl) out: now a new client takes
+// the place of the idle one that made progress the longest time ago.
+TEST(control_server, a_full_table_evicts_the_oldest_idle_client) {
     fixture f;
     std::vector<int> clients;
     for (size_t i = 0; i < control_limits::max_clients + 8; ++i) {
@@ -241,29 +243,120 @@ TEST(control_server, too_many_clients_are_refused_then_accepted_again) {
     }
     EXPECT_EQ(f.srv->n_clients(), control_limits::max_clients);
     EXPECT_EQ(f.srv->counters().clients_dropped, 8u);
+    EXPECT_EQ(f.srv->counters().clients_evicted, 8u);
     EXPECT_EQ(f.srv->counters().clients_accepted, control_limits::max_clients + 8);
-    // The refused ones were told why and closed.
-    for (size_t i = control_limits::max_clients; i < clients.size(); ++i) {
+    // The eight oldest were told why and closed.
+    for (size_t i = 0; i < 8; ++i) {
         auto rr = test::read_lines(*f.srv, clients[i], 2);
-        EXPECT_TRUE(rr.closed);
-        EXPECT_EQ(rr.data, "{\"error\":\"too many clients\",\"ok\":false}\n");
+        EXPECT_TRUE(rr.closed) << i;
+        EXPECT_EQ(rr.data, "{\"error\":\"closed to make room for a new client (this one was idle the longest)\","
+                           "\"ok\":false}\n");
     }
-    // The accepted ones all work.
-    for (size_t i = 0; i < control_limits::max_clients; ++i) {
-        EXPECT_EQ(test::exchange(*f.srv, clients[i], "{\"cmd\":\"ping\"}\n")["pong"], true);
+    // The newer ones all work. Each answered request is progress: client 8 is now the newest.
+    for (size_t i = clients.size(); i-- > 8;) {
+        EXPECT_EQ(test::exchange(*f.srv, clients[i], "{\"cmd\":\"ping\"}\n")["pong"], true) << i;
     }
-    // Closing one makes room for a new one.
-    ::close(clients[0]);
-    for (int i = 0; i < 3; ++i) {
-        f.srv->poll(1);
-    }
-    EXPECT_EQ(f.srv->n_clients(), control_limits::max_clients - 1);
+    // dvpectl gets in at once: the client with the oldest progress (the last one, answered first
+    // above) makes room.
     int late = test::connect_client(f.path);
     EXPECT_EQ(test::exchange(*f.srv, late, "{\"cmd\":\"ping\"}\n")["pong"], true);
+    auto rr = test::read_lines(*f.srv, clients.back(), 2);
+    EXPECT_TRUE(rr.closed);
+    EXPECT_EQ(f.srv->counters().clients_evicted, 9u);
+    EXPECT_EQ(test::exchange(*f.srv, clients[8], "{\"cmd\":\"ping\"}\n")["pong"], true);
     ::close(late);
-    for (size_t i = 1; i < clients.size(); ++i) {
-        ::close(clients[i]);
+    for (int c : clients) {
+        ::close(c);
     }
+}
+
+TEST(control_server, clients_with_replies_pending_are_not_evicted) {
+    // A client being answered is not idle: when all 32 have replies pending, a new one is refused.
+    fixture f;
+    std::vector<int> clients;
+    for (size_t i = 0; i < control_limits::max_clients; ++i) {
+        int c = test::connect_client(f.path);
+        ASSERT_GE(c, 0);
+        clients.push_back(c);
+        f.srv->poll(0);
+        test::send_all(*f.srv, c, "{\"cmd\":\"big\",\"size\":1000000}\n");  // more than a socket buffer
+    }
+    for (int i = 0; i < 5; ++i) {
+        f.srv->poll(1);
+    }
+    ASSERT_EQ(f.srv->n_clients(), control_limits::max_clients);
+    int late = test::connect_client(f.path);
+    auto rr = test::read_lines(*f.srv, late, 1, std::chrono::milliseconds(500));
+    EXPECT_TRUE(rr.closed);
+    EXPECT_EQ(rr.data, "{\"error\":\"too many clients\",\"ok\":false}\n");
+    EXPECT_EQ(f.srv->counters().clients_evicted, 0u);
+    ::close(late);
+    for (int c : clients) {
+        ::close(c);
+    }
+}
+
+// Real time, the default 5 s: a silent client and one that trickles a request that never
+// completes are closed; a client that completes a request every second stays.
+TEST(control_server, idle_clients_are_closed_after_the_idle_timeout) {
+    fixture f;
+    int silent = test::connect_client(f.path);
+    int trickle = test::connect_client(f.path);
+    int active = test::connect_client(f.path);
+    ASSERT_TRUE(silent >= 0 && trickle >= 0 && active >= 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto elapsed = [&] { return std::chrono::steady_clock::now() - t0; };
+    std::string got_silent;
+    bool silent_closed = false;
+    auto last_active = t0, last_trickle = t0;
+    int pongs = 0;
+    while (elapsed() < std::chrono::milliseconds(6500)) {
+        f.srv->poll(50);
+        if (std::chrono::steady_clock::now() - last_trickle > std::chrono::milliseconds(100)) {
+            (void)!::send(trickle, "{", 1, MSG_NOSIGNAL | MSG_DONTWAIT);  // never a whole request
+            last_trickle = std::chrono::steady_clock::now();
+        }
+        if (std::chrono::steady_clock::now() - last_active > std::chrono::seconds(1)) {
+            pongs += test::exchange(*f.srv, active, "{\"cmd\":\"ping\"}\n")["pong"] == true;
+            last_active = std::chrono::steady_clock::now();
+        }
+        char buf[512];
+        ssize_t n = ::recv(silent, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+            got_silent.append(buf, size_t(n));
+        } else if (n == 0) {
+            if (!silent_closed) {
+                EXPECT_GE(elapsed(), std::chrono::milliseconds(4900));
+            }
+            silent_closed = true;
+        }
+    }
+    EXPECT_TRUE(silent_closed);
+    EXPECT_EQ(got_silent, "{\"error\":\"idle timeout (5000 ms without a complete request)\",\"ok\":false}\n");
+    auto rt = test::read_lines(*f.srv, trickle, 1, std::chrono::milliseconds(200));
+    EXPECT_TRUE(rt.closed);
+    EXPECT_GE(pongs, 5);
+    EXPECT_EQ(test::exchange(*f.srv, active, "{\"cmd\":\"ping\"}\n")["pong"], true);
+    EXPECT_EQ(f.srv->n_clients(), 1u);
+    EXPECT_EQ(rt.data, "{\"error\":\"idle timeout (5000 ms without a complete request)\",\"ok\":false}\n");
+    EXPECT_EQ(f.srv->counters().clients_idle_closed, 2u);
+    ::close(silent);
+    ::close(trickle);
+    ::close(active);
+}
+
+TEST(control_server, idle_timeout_also_ends_a_poll_that_would_wait_forever) {
+    fixture f;
+    f.srv->set_idle_timeout(std::chrono::milliseconds(200));
+    int c = test::connect_client(f.path);
+    f.srv->poll(0);  // accepted
+    ASSERT_EQ(f.srv->n_clients(), 1u);
+    const auto t0 = std::chrono::steady_clock::now();
+    f.srv->poll(-1);  // no activity: returns when the client's idle time is up
+    f.srv->poll(0);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_EQ(f.srv->n_clients(), 0u);
+    ::close(c);
 }
 
 TEST(control_server, handler_exception_becomes_error_reply) {
