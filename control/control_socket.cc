@@ -576,4 +576,44 @@ result<json, std::string> control_request(const std::string& path, const json& r
     }
 }
 
+// ---- pid file ----------------------------------------------------------------------------------------
+
+result<std::monostate, std::string> write_pid_file(const std::string& path, long pid) {
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    if (slash != std::string::npos && slash > 0) {
+        if (auto r = make_dirs(dir, 0755); !r) {
+            return unexpected{"pid file " + path + ": " + r.error()};
+        }
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        return unexpected{"pid file " + path + " is a directory"};
+    }
+    // A fresh name in the same directory (so rename is atomic), created exclusively: O_EXCL with
+    // O_CREAT fails on any existing name, a symlink included, so nothing is ever followed.
+    std::string tmp;
+    int fd = -1;
+    for (unsigned attempt = 0; fd < 0 && attempt < 100; ++attempt) {
+        tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(attempt);
+        fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST) {
+            return unexpected{"cannot write pid file " + path + ": " + tmp + ": " + errno_string(errno)};
+        }
+    }
+    if (fd < 0) {
+        return unexpected{"cannot write pid file " + path + ": no free temporary name"};
+    }
+    const std::string text = std::to_string(pid) + "\n";
+    bool ok = ::fchmod(fd, 0644) == 0 && ::write(fd, text.data(), text.size()) == ssize_t(text.size());
+    int e = errno;
+    ok = ::close(fd) == 0 && ok;
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+        e = ok ? errno : e;
+        ::unlink(tmp.c_str());
+        return unexpected{"cannot write pid file " + path + ": " + errno_string(e)};
+    }
+    return std::monostate{};
+}
+
 }  // namespace control

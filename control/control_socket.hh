@@ -12,7 +12,8 @@
 //
 // Request:  one line, a JSON object with a string "cmd" (other fields are the arguments).
 // Reply:    one line, {"ok":true, ...} or {"ok":false,"error":"message"}.
-// The file is created mode 0600 (root-only, like DPDK telemetry's socket).
+// The file is created mode 0600 (root-only, like DPDK telemetry's socket). write_pid_file() writes
+// dvped's pid file next to it.
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -144,5 +146,13 @@ private:
 ///          "cannot connect to PATH: No such file or directory".
 result<nlohmann::json, std::string> control_request(const std::string& path, const nlohmann::json& req,
                                                     int timeout_ms);
+
+/// dvped's other runtime file: writes "PID\n" to \p path without ever following a symlink there.
+/// Missing parent directories are made (0755); the pid goes to a new temporary file in the same
+/// directory (O_CREAT | O_EXCL | O_NOFOLLOW, mode 0644), which is then renamed over \p path, so
+/// a symlink (or a stale file) planted at \p path is replaced, never written through, and
+/// readers never see a half-written file. \returns an error naming the path (e.g. a directory
+/// is in the way).
+result<std::monostate, std::string> write_pid_file(const std::string& path, long pid);
 
 }  // namespace control

@@ -465,11 +465,12 @@ void daemon::setup() {
     });
     log::info("control socket " + _socket_path);
 
-    // 9. pid file
-    _pid_path = _cfg.expand_path(_cfg.global.pid_file);
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(_pid_path).parent_path(), ec);
-    std::ofstream(_pid_path) << getpid() << "\n";
+    // 9. pid file: a temporary file renamed over the path, never written through a symlink
+    const std::string pid_path = _cfg.expand_path(_cfg.global.pid_file);
+    if (auto r = write_pid_file(pid_path, getpid()); !r) {
+        throw std::runtime_error(r.error());
+    }
+    _pid_path = pid_path;
 }
 
 void daemon::teardown() noexcept {

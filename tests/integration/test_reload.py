@@ -246,6 +246,28 @@ class UnusableFiles(Base):
         self.assertIsNone(a.proc.poll())
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class PidFile(Base):
+    def test_a_symlink_at_the_pid_file_is_replaced_not_followed(self):
+        """The pid file's path held a symlink to another file: dvped used to write its pid into
+        that file; now the link is replaced by the pid file and the target is untouched."""
+        self.start(["alpha", "beta"], running=[])
+        victim = os.path.join(self.mesh.workdir, "victim")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        pid_path = os.path.join(self.mesh.workdir, "alpha.pid")
+        os.symlink(victim, pid_path)
+        self.run_node("alpha")
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious\n")
+        self.assertFalse(os.path.islink(pid_path))
+        with open(pid_path) as f:
+            self.assertEqual(f.read(), "%d\n" % self.node("alpha").proc.pid)
+        # HUP through the pid file reaches the daemon (as `kill -HUP $(cat pid-file)`)
+        with open(pid_path) as f:
+            os.kill(int(f.read()), signal.SIGHUP)
+        wait_for(lambda: reloads(self.node("alpha"))["applied"] == 1, 10, "SIGHUP reload")
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class LiveChanges(Base):
     def test_connect_mode_change_and_gvpe_signals(self):
         self.start(["alpha", "beta"], running=["alpha", "beta"])

@@ -3,8 +3,12 @@
 // drive client and server from one thread (write, poll, read); those that need a blocking client
 // poll the server from a background thread. Every bad-input path checks its counter.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -504,6 +508,55 @@ TEST(control_server, dispatch_survives_random_input) {
         ASSERT_TRUE(r["ok"].is_boolean());
         (void)r.dump(-1, ' ', false, json::error_handler_t::replace);
     }
+}
+
+// The pid file used to be written with std::ofstream, following a symlink planted at its path.
+TEST(pid_file, a_symlink_at_the_path_is_replaced_never_followed) {
+    temp_dir dir;
+    const std::string victim = dir / "victim";
+    {
+        std::ofstream(victim) << "precious\n";
+    }
+    const std::string pid = dir / "run/dvpe/alpha.pid";  // parent directories are made
+    ASSERT_TRUE(write_pid_file(dir / "run/dvpe/first.pid", 1).has_value());
+    ASSERT_EQ(::symlink(victim.c_str(), pid.c_str()), 0);
+    auto r = write_pid_file(pid, 4242);
+    ASSERT_TRUE(r.has_value()) << r.error();
+    std::ifstream v(victim);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(v), {}), "precious\n");
+    struct stat st {};
+    ASSERT_EQ(::lstat(pid.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0644u);
+    std::ifstream p(pid);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(p), {}), "4242\n");
+    // A dangling symlink: its target is not created.
+    const std::string dangling = dir / "run/dvpe/beta.pid";
+    ASSERT_EQ(::symlink((dir / "created").c_str(), dangling.c_str()), 0);
+    ASSERT_TRUE(write_pid_file(dangling, 7).has_value());
+    EXPECT_NE(::access((dir / "created").c_str(), F_OK), 0);
+    ASSERT_EQ(::lstat(dangling.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISREG(st.st_mode));
+    // Nothing but the pid files is left behind (no temporary files).
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir / "run/dvpe")) {
+        ++n;
+    }
+    EXPECT_EQ(n, 3u);
+}
+
+TEST(pid_file, errors_name_the_path) {
+    temp_dir dir;
+    ::mkdir((dir / "adir").c_str(), 0755);
+    auto r = write_pid_file(dir / "adir", 1);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error(), "pid file " + (dir / "adir") + " is a directory");
+    {
+        std::ofstream(dir / "file") << "x";
+    }
+    r = write_pid_file(dir / "file/x.pid", 1);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error(), "pid file " + (dir / "file/x.pid") + ": " + (dir / "file") + " is not a directory");
 }
 
 TEST(control_request, round_trip_and_errors) {
