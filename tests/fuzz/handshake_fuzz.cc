@@ -9,8 +9,8 @@
 //                unchanged (or only mac2 touched, not under load) -> accepted with keys that
 //                match the other side; any byte before mac2 changed -> rejected.
 // Built as a libFuzzer binary where the compiler supports -fsanitize=fuzzer (clang), and always
-// as handshake_fuzz_replay (fuzz_replay_main.cc), which runs this function over crafted and
-// random inputs as a unit test.
+// as handshake_fuzz_replay (fuzz_replay_main.cc), which runs this function over the committed
+// corpus and the crafted and random inputs of dvpe_fuzz_generate() below as a unit test.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "control/handshake.hh"
+#include "tests/fuzz/fuzz_replay.hh"
 #include "tests/unit/handshake/hs_test_util.hh"
 
 namespace hs = control::handshake;
@@ -193,4 +194,55 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         run_mutated(w, mode, data + 1, size - 1);
     }
     return 0;
+}
+
+// For handshake_fuzz_replay: for every mode (mutations of valid messages) under load and not,
+// the unmodified message and each single bit flip over 200 bytes (offset 0); truncations and
+// extensions of raw messages; then random garbage and random XOR masks.
+extern "C" size_t dvpe_fuzz_generate(uint64_t iterations, uint64_t seed, dvpe_fuzz_run_fn run) {
+    size_t n = 0;
+    const auto go = [&](const std::vector<uint8_t>& in) {
+        run(in.data(), in.size());
+        ++n;
+    };
+    for (uint8_t mode = 1; mode <= 3; ++mode) {
+        for (uint8_t load = 0; load < 2; ++load) {
+            go({mode, load, 0});
+            for (size_t bit = 0; bit < 200 * 8; ++bit) {
+                std::vector<uint8_t> in(3 + 200, 0);
+                in[0] = mode;
+                in[1] = load;
+                in[2] = 0;
+                in[3 + bit / 8] = static_cast<uint8_t>(1U << (bit % 8));
+                go(in);
+            }
+        }
+    }
+    for (size_t len = 0; len < 200; ++len) {
+        for (uint8_t type = 0; type < 6; ++type) {
+            std::vector<uint8_t> in(3 + len, 0);
+            in[0] = 0;
+            in[1] = static_cast<uint8_t>(len & 1U);
+            in[2] = 9;
+            if (len > 0) in[3] = type;
+            if (len > 1) in[4] = 0x10;
+            if (len > 3) in[6] = 1;  // src 1
+            if (len > 4) in[7] = 2;  // dst 2
+            go(in);
+        }
+    }
+    uint64_t s = seed;
+    for (uint64_t i = 0; i < iterations; ++i) {
+        const size_t len = fuzz_replay::next(s) % 260;
+        std::vector<uint8_t> in(len);
+        for (uint8_t& b : in) {
+            b = static_cast<uint8_t>(fuzz_replay::next(s));
+        }
+        if (len > 8 && fuzz_replay::next(s) % 2 == 0) {
+            in[3] = 2 + static_cast<uint8_t>(fuzz_replay::next(s) % 3);  // a plausible type in raw mode
+            in[4] = 0x10;
+        }
+        go(in);
+    }
+    return n;
 }
