@@ -4,6 +4,8 @@
 // Loads and validates the config (errors are `file:line: message`, exit 1), then applies it
 // (control/daemon.hh) and runs until SIGTERM/SIGINT. SIGHUP reloads the configuration (the same
 // directory and overrides), SIGUSR1 logs a status dump; SIGUSR2 and SIGALRM are ignored.
+// Before anything else it forbids core dumps (every key is in its memory) unless
+// DVPE_ALLOW_COREDUMP=1 (control::forbid_core_dumps).
 #include <fcntl.h>
 #include <getopt.h>
 #include <sys/mman.h>
@@ -13,6 +15,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -20,6 +23,7 @@
 
 #include "control/config.hh"
 #include "control/daemon.hh"
+#include "control/keys.hh"
 #include "control/log.hh"
 
 namespace {
@@ -40,7 +44,8 @@ constexpr const char* usage_text =
     "var=value overrides a setting after the file is read (as a global default);\n"
     "node.var=value overrides it in that node's section.\n"
     "Signals: TERM/INT stop, HUP reloads the configuration (as `dvpectl reload`), USR1 logs a\n"
-    "status dump; USR2 and ALRM are ignored.\n";
+    "status dump; USR2 and ALRM are ignored.\n"
+    "Core dumps are disabled (the process holds every key) unless DVPE_ALLOW_COREDUMP=1.\n";
 
 void on_signal(int) { control::daemon::request_stop(); }
 void on_hup(int) { control::daemon::request_reload(); }
@@ -75,6 +80,14 @@ void daemonize() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // First of all: no core file (nor a debugger without CAP_SYS_PTRACE) ever sees a key.
+    const char* allow_env = std::getenv("DVPE_ALLOW_COREDUMP");
+    const bool allow_core = allow_env != nullptr && std::string(allow_env) == "1";
+    auto dump = control::forbid_core_dumps(allow_core);
+    if (!dump) {
+        std::cerr << "dvped: cannot disable core dumps: " << dump.error() << "\n";
+        return 1;
+    }
     control::load_options opt;
     bool foreground = false;
     bool check_only = false;
@@ -162,6 +175,11 @@ int main(int argc, char** argv) {
         control::log::set_stderr(false);
     }
     control::log::use_syslog("dvped");
+    if (allow_core) {
+        control::log::warn("dvped: " + *dump);
+    } else {
+        control::log::info("dvped: " + *dump);
+    }
     if (mlock && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
         const int e = errno;
         control::log::error(std::string("dvped: -L: mlockall: ") + std::strerror(e) + " (needs CAP_IPC_LOCK or RLIMIT_MEMLOCK)");

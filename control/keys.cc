@@ -7,6 +7,8 @@
 
 #include <fcntl.h>
 #include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -465,6 +467,20 @@ result<x25519_keypair, std::string> load_node_keys(const config& cfg, std::vecto
     kp.pub = *pub;
     kp.priv = *priv;
     return kp;
+}
+
+result<std::string, std::string> forbid_core_dumps(bool allow) {
+    if (allow) {
+        return std::string("core dumps allowed (DVPE_ALLOW_COREDUMP=1): a core file would hold every key");
+    }
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        return unexpected{"prctl(PR_SET_DUMPABLE, 0): " + errno_string(errno)};
+    }
+    const rlimit none{0, 0};
+    if (::setrlimit(RLIMIT_CORE, &none) != 0) {
+        return unexpected{"setrlimit(RLIMIT_CORE, 0): " + errno_string(errno)};
+    }
+    return std::string("core dumps disabled (keys in memory); DVPE_ALLOW_COREDUMP=1 allows them for debugging");
 }
 
 }  // namespace control

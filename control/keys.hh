@@ -125,4 +125,11 @@ load_all_peer_public_keys(const config& cfg);
 /// \p warnings: nothing is appended any more (the permission warning became that error).
 result<x25519_keypair, std::string> load_node_keys(const config& cfg, std::vector<std::string>* warnings = nullptr);
 
+/// dvped's start: a core dump (or a debugger attached by another user) would expose every key.
+/// Unless \p allow (the environment variable DVPE_ALLOW_COREDUMP=1, for debugging), marks the
+/// process not dumpable (prctl PR_SET_DUMPABLE 0: no core file, no ptrace attach without
+/// CAP_SYS_PTRACE; inherited across fork, reset by exec, so hook scripts are not affected) and
+/// sets RLIMIT_CORE to 0, soft and hard (hooks inherit that). \returns a line for the log, or an error.
+result<std::string, std::string> forbid_core_dumps(bool allow);
+
 }  // namespace control

@@ -268,6 +268,16 @@ class PidFile(Base):
         wait_for(lambda: reloads(self.node("alpha"))["applied"] == 1, 10, "SIGHUP reload")
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class CoreDumps(Base):
+    def test_dvped_cannot_dump_core(self):
+        """Every key is in dvped's memory: it sets RLIMIT_CORE to 0, soft and hard, and is not
+        dumpable (prctl), unless DVPE_ALLOW_COREDUMP=1."""
+        self.start(["alpha", "beta"], running=["alpha"])
+        with open("/proc/%d/limits" % self.node("alpha").proc.pid) as f:
+            core = [l for l in f if l.startswith("Max core file size")][0].split()
+        self.assertEqual(core[4:6], ["0", "0"], core)
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class LiveChanges(Base):
     def test_connect_mode_change_and_gvpe_signals(self):
         self.start(["alpha", "beta"], running=["alpha", "beta"])

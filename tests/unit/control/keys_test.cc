@@ -2,7 +2,10 @@
 // X25519 key files: generation, the base64 line format, O_EXCL refusal, load errors, the
 // permission warning, the private/public match check, and `keygen -G` over a config object.
 #include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -267,6 +270,27 @@ TEST(keys, fifo_key_file_never_blocks) {
             }
         }
         EXPECT_EQ(fut.get(), "key file " + fifo + " is not a regular file");
+    }
+}
+
+TEST(keys, forbid_core_dumps_in_a_child) {
+    // In a forked child (the test process keeps its own settings): not dumpable, no core size.
+    for (bool allow : {false, true}) {
+        pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            auto r = forbid_core_dumps(allow);
+            rlimit rl{};
+            ::getrlimit(RLIMIT_CORE, &rl);
+            const int dumpable = ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+            const bool off = dumpable == 0 && rl.rlim_cur == 0 && rl.rlim_max == 0;
+            ::_exit(!r.has_value() ? 3 : allow ? (dumpable == 1 ? 0 : 2) : (off ? 0 : 1));
+        }
+        int st = 0;
+        ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+        ASSERT_TRUE(WIFEXITED(st));
+        EXPECT_EQ(WEXITSTATUS(st), 0) << (allow ? "DVPE_ALLOW_COREDUMP left the process dumpable"
+                                                : "still dumpable or RLIMIT_CORE not 0");
     }
 }
 
