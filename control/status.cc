@@ -107,6 +107,7 @@ nlohmann::json daemon::status_json() const {
                            {"fragmented", s.fragmented.load()},
                            {"fragments_in", s.fragments_in.load()},
                            {"reassembled", s.reassembled.load()},
+                           {"copies_lost", s.copies_lost.load()},
                            {"to_control", s.to_control.load()},
                            {"from_control", s.from_control.load()},
                            {"encrypted", s.encrypted.load()},

@@ -202,14 +202,23 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot&
         const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
         if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
             // Broadcast/multicast: one sealed copy per peer with a session (as GVPE's N-1 unicasts).
+            // A copy that cannot be sealed is counted by its drop reason and in copies_lost:
+            // it was never received, so accounted() takes it out again.
             bool sent_any = false;
+            uint64_t lost = 0;
             for (uint16_t id : s.broadcast_to) {
                 rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, UINT32_MAX);
                 if (c == nullptr) [[unlikely]] {
                     _stats.drop(drop_reason::no_buffer);  // the copy is lost, not the original
+                    ++lost;
                     continue;
                 }
-                sent_any |= seal_one(c, s.peers[id], s, true);
+                const bool sealed = seal_one(c, s.peers[id], s, true);
+                sent_any |= sealed;
+                lost += !sealed;
+            }
+            if (lost != 0) [[unlikely]] {
+                _stats.copies_lost.add(lost);
             }
             if (s.broadcast_to.size() + 1 < s.peers.size()) [[unlikely]] {
                 // Some peers have no session: tell the control thread there is demand (ondemand

@@ -86,6 +86,9 @@ struct alignas(64) worker_stats {
     counter fragmented;                // sealed packets sent as outer fragments (wan-fragment)
     counter fragments_in;              // outer fragments taken by the reassembly table
     counter reassembled;               // whole packets the table gave back (then handled as usual)
+    counter copies_lost;               // broadcast copies dropped (no mbuf, too big, no room): each is
+                                       // in `drops` by its reason, but was never received, so
+                                       // accounted() takes them out again
     std::array<counter, n_drop_reasons> drops;
 
     void drop(drop_reason r, uint64_t n = 1) noexcept { drops[static_cast<size_t>(r)].add(n); }
@@ -95,7 +98,7 @@ struct alignas(64) worker_stats {
         std::string_view name;
         counter worker_stats::*member;
     };
-    static constexpr std::array<field, 20> fields();
+    static constexpr std::array<field, 21> fields();
 
     /// Every received packet leaves exactly one way; this is the sum of those ways.
     [[nodiscard]] uint64_t accounted() const noexcept {
@@ -108,12 +111,13 @@ struct alignas(64) worker_stats {
         // A reassembled packet is handled once more (it is in some other term); its fragments
         // are in fragments_in. Fragments that never complete stay in fragments_in only.
         return d + arp_replies.load() + icmp_echo_replies.load() + to_control.load() + encrypted.load() +
-               decrypted.load() + keepalives.load() + relayed.load() + fragments_in.load() - reassembled.load();
+               decrypted.load() + keepalives.load() + relayed.load() + fragments_in.load() - reassembled.load() -
+               copies_lost.load();
     }
 };
 
 /// Per-peer traffic of one worker, indexed by node id; control sums over workers.
-constexpr std::array<worker_stats::field, 20> worker_stats::fields() {
+constexpr std::array<worker_stats::field, 21> worker_stats::fields() {
     return {{{"rx_packets", &worker_stats::rx_packets},
              {"rx_bytes", &worker_stats::rx_bytes},
              {"tx_packets", &worker_stats::tx_packets},
@@ -133,9 +137,10 @@ constexpr std::array<worker_stats::field, 20> worker_stats::fields() {
              {"too_big_answers", &worker_stats::too_big_answers},
              {"fragmented", &worker_stats::fragmented},
              {"fragments_in", &worker_stats::fragments_in},
-             {"reassembled", &worker_stats::reassembled}}};
+             {"reassembled", &worker_stats::reassembled},
+             {"copies_lost", &worker_stats::copies_lost}}};
 }
-static_assert(sizeof(worker_stats) == (sizeof(counter) * (20 + n_drop_reasons) + 63) / 64 * 64,
+static_assert(sizeof(worker_stats) == (sizeof(counter) * (21 + n_drop_reasons) + 63) / 64 * 64,
               "a counter added to worker_stats belongs in worker_stats::fields() too");
 
 /// Per worker and peer. The eight counters the data path writes fill one cache line (so a

@@ -144,7 +144,7 @@ def balance(w):
     handled once more after its fragments went into the table."""
     drops = sum(v for k, v in w["drops"].items() if k != "tx_failed")
     return (w["arp_replies"] + w["icmp_echo_replies"] + w["to_control"] + drops + w["encrypted"] + w["decrypted"]
-            + w["keepalives"] + w["relayed"] + w["fragments_in"] - w["reassembled"])
+            + w["keepalives"] + w["relayed"] + w["fragments_in"] - w["reassembled"] - w["copies_lost"])
 
 
 def wan_mac(i):

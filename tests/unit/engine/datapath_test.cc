@@ -652,6 +652,18 @@ TEST_P(datapath, a_zero_header_is_dropped_not_trusted) {
     expect_accounted();
 }
 
+// Found by the data-path fuzz target: a broadcast copy that could not be sealed (here: above the
+// WAN MTU) was counted as a drop of its own beside the original, so the worker's counters held
+// more ways out than packets in. Copies lost are counted apart (copies_lost), the invariant holds.
+TEST_P(datapath, a_broadcast_whose_copies_are_too_big_is_accounted_once) {
+    inject(_nodes[1].ovl.rx, overlay_frame({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, node_mac(1), 1490));
+    run(1);
+    EXPECT_TRUE(take(_nodes[1].wan.tx).empty());
+    EXPECT_EQ(drops(1, engine::drop_reason::too_big), 2u);  // one per peer's copy
+    EXPECT_EQ(_nodes[1].w->stats().copies_lost.load(), 2u);
+    expect_accounted();
+}
+
 // A second worker of node 2 (index 1): its own WAN and overlay ring ports (two tx queues: a worker
 // sends on the queue of its index) and RCU, reading a copy of node 2's snapshot -- the same keys
 // and replay windows, as dvped's workers share one snapshot.
