@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "control/result.hh"
+#include "pmd/port_role.hh"
+#include "transports/wire.hh"
 
 namespace control {
 
@@ -36,7 +38,7 @@ struct diagnostic {
 
 /// Limits of the configuration (STYLE.md §5: named constants grouped by topic).
 namespace limits {
-inline constexpr unsigned max_node_id = 4095;      // 12-bit ids on the wire, as GVPE
+inline constexpr unsigned max_node_id = transport::max_node_id;  // 12-bit ids on the wire, as GVPE
 inline constexpr unsigned max_serial_len = 16;     // GVPE's serial is 16 bytes
 inline constexpr unsigned max_ports = 16;
 inline constexpr unsigned max_queues_per_port = 16;
@@ -74,7 +76,7 @@ enum protocol_bit : uint8_t {
     proto_dns = 0x10,
 };
 
-enum class port_role : uint8_t { wan, overlay };
+using pmd::port_role;  // pmd/port_role.hh, shared with the workers
 
 /// `port = NAME ROLE DEVARGS` (dvpe). DEVARGS is the rest of the line, e.g.
 /// `net_af_packet0,iface=veth0` or a PCI address `0000:01:00.0`.

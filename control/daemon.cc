@@ -312,7 +312,7 @@ void daemon::setup() {
     for (size_t i = 0; i < _ports.size(); ++i) {
         engine::port_ctx& pc = _port_table.ports[i];
         pc.port_id = _ports[i].info.port_id;
-        pc.role = _ports[i].conf.role == port_role::wan ? engine::port_role::wan : engine::port_role::overlay;
+        pc.role = _ports[i].conf.role;
         pc.mac = _ports[i].info.mac;
         for (const auto& wa : l.wan_addresses) {
             if (wa.port == _ports[i].conf.name && !wa.addr.v6 && pc.n_ipv4 < engine::limits::max_port_ipv4) {

@@ -22,16 +22,16 @@ namespace control::handshake {
 
 namespace {
 
-constexpr uint16_t max_node_id = 4095;
+using transport::max_node_id;
 constexpr std::string_view prologue_label = "dvpe v1";
 constexpr uint64_t tai64_label = 0x400000000000000aULL;  // TAI64: 2^62 + 10 s, as WireGuard
 constexpr uint64_t ns_per_s = 1'000'000'000;
 
 size_t expected_size(message_type t) noexcept {
     switch (t) {
-    case message_type::initiation:
+    case message_type::handshake_initiation:
         return initiation_layout::size;
-    case message_type::response:
+    case message_type::handshake_response:
         return response_layout::size;
     case message_type::cookie_reply:
         return cookie_reply_layout::size;
@@ -314,7 +314,7 @@ result<initiation, create_error> protocol::create_initiation(uint16_t peer_id, c
     out.local_key_id = *key_id;
     out.bytes.assign(L::size, 0);
     std::span<uint8_t> msg(out.bytes);
-    write_header(msg, message_type::initiation, m.self.node_id, peer_id);
+    write_header(msg, message_type::handshake_initiation, m.self.node_id, peer_id);
     msg[L::sender_key_id] = *key_id;
 
     impl::pending_initiation& pend = p->pending;
@@ -369,17 +369,17 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         return reject_with(reject::bad_version);
     }
     const uint8_t raw_type = msg[0];
-    if (raw_type < static_cast<uint8_t>(message_type::initiation) ||
+    if (raw_type < static_cast<uint8_t>(message_type::handshake_initiation) ||
         raw_type > static_cast<uint8_t>(message_type::cookie_reply)) [[unlikely]] {
         return reject_with(reject::bad_type);
     }
     c.type = static_cast<message_type>(raw_type);
     c.peer_id = header_src(msg);
     switch (c.type) {
-    case message_type::initiation:
+    case message_type::handshake_initiation:
         ++_stats.received_initiations;
         break;
-    case message_type::response:
+    case message_type::handshake_response:
         ++_stats.received_responses;
         break;
     default:
@@ -415,7 +415,7 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
     }
 
     // ---- initiation / response: mac1 first (one keyed hash), then mac2 under load ----
-    const size_t mac1_off = c.type == message_type::initiation ? initiation_layout::mac1 : response_layout::mac1;
+    const size_t mac1_off = c.type == message_type::handshake_initiation ? initiation_layout::mac1 : response_layout::mac1;
     if (!m.checker.mac1_valid(msg, mac1_off)) [[unlikely]] {
         return reject_with(reject::bad_mac1);
     }
@@ -434,7 +434,7 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         return reject_with(reject::rate_limited);
     }
 
-    if (c.type == message_type::initiation) {
+    if (c.type == message_type::handshake_initiation) {
         // ---- responder: consume the initiation, create the response ----
         namespace L = initiation_layout;
         symmetric_state st = p->as_responder;
@@ -481,7 +481,7 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         namespace R = response_layout;
         c.reply.assign(R::size, 0);
         std::span<uint8_t> out(c.reply);
-        write_header(out, message_type::response, m.self.node_id, c.peer_id);
+        write_header(out, message_type::handshake_response, m.self.node_id, c.peer_id);
         out[R::sender_key_id] = *key_id;
         out[R::receiver_key_id] = msg[L::sender_key_id];
         crypto::secret<32> e_priv;

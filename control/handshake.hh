@@ -31,15 +31,16 @@
 
 #include "control/result.hh"
 #include "crypto/secret.hh"
+#include "transports/wire.hh"
 
 namespace control::handshake {
 
 // ---------------------------------------------------------------------------------------------
 // Wire constants (docs/protocol.md "Handshake"; STYLE.md §5: limits grouped by topic)
 
-inline constexpr uint8_t protocol_version = 1;
-
-enum class message_type : uint8_t { data = 1, initiation = 2, response = 3, cookie_reply = 4 };
+// The protocol version and message types are the wire's (transports/wire.hh), one definition.
+using transport::message_type;
+using transport::protocol_version;
 
 inline constexpr size_t header_len = 8;
 inline constexpr size_t key_len = 32;          ///< X25519 public key, chaining-key halves

@@ -30,7 +30,7 @@
 namespace engine {
 
 namespace limits {
-inline constexpr unsigned max_node_id = 4095;
+inline constexpr unsigned max_node_id = transport::max_node_id;
 inline constexpr unsigned max_lanes = transport::udp_lanes;  // sender lanes a receiver keeps windows for
 inline constexpr unsigned rx_keys_per_peer = 3;   // previous, current, next (make-before-break)
 }  // namespace limits

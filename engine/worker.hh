@@ -30,6 +30,7 @@
 #include "engine/snapshot.hh"
 #include "engine/stats.hh"
 #include "engine/too_big.hh"
+#include "pmd/port_role.hh"
 
 namespace engine {
 
@@ -45,7 +46,7 @@ inline constexpr unsigned reassembly_packets = 32;
 inline constexpr unsigned reassembly_timeout_ms = 2000;
 }  // namespace limits
 
-enum class port_role : uint8_t { wan, overlay };
+using pmd::port_role;  // pmd/port_role.hh
 
 /// A WAN packet's headers and dvpe packet lie in its first segment (classify() and the WAN
 /// handlers check every length against it): what other segments hold is never part of it and
