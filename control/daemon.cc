@@ -327,6 +327,7 @@ void daemon::setup() {
     _port_table.n_ports = static_cast<uint16_t>(_ports.size());
 
     // 5. neighbours: static entries, gateways, and on-link peers
+    _neigh.set_log_interval(rte_get_tsc_hz());  // a neighbour's changes: one log line a second
     auto port_id_of = [&](const std::string& name) -> int {
         for (const auto& p : _ports) {
             if (p.conf.name == name) {
@@ -548,14 +549,24 @@ void daemon::handle_control_packets() {
                 queue_frame(m);  // an overlay frame waiting for its session; owns m now
                 continue;
             }
+            // Only answers to our own requests count; a change is logged at most once a second
+            // per neighbour (engine/neighbour.hh).
+            auto note = [](const engine::neighbour_table::learn_result& r, const std::string& ip,
+                           const rte_ether_addr& mac) {
+                if (r.log) {
+                    log::info("neighbour " + ip + " is at " + pmd::mac_str(mac) +
+                              (r.suppressed != 0 ? " (" + std::to_string(r.suppressed) + " earlier changes not logged)"
+                                                 : std::string()));
+                }
+            };
             if (auto sender = engine::parse_arp_sender(m)) {
-                if (_neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
-                    log::info("neighbour " + ipv4_str(sender->first) + " is at " + pmd::mac_str(sender->second));
+                if (auto r = _neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
+                    note(r, ipv4_str(sender->first), sender->second);
                     update_paths();
                 }
             } else if (auto target = engine::parse_neighbour_advertisement(m)) {
-                if (_neigh.learn(m->port, target->first, target->second, rte_rdtsc())) {
-                    log::info("neighbour " + target->first.str() + " is at " + pmd::mac_str(target->second));
+                if (auto r = _neigh.learn(m->port, target->first, target->second, rte_rdtsc())) {
+                    note(r, target->first.str(), target->second);
                     update_paths();
                 }
             } else if (_sessions) {

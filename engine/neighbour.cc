@@ -170,18 +170,37 @@ void neighbour_table::want(uint16_t port_id, const neigh_ip& ip) {
     }
 }
 
-bool neighbour_table::learn(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac, uint64_t now_tsc) {
+neighbour_table::learn_result neighbour_table::learn(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac,
+                                                    uint64_t now_tsc) {
+    learn_result r;
     auto it = _t.find({port_id, ip});
     if (it == _t.end() || it->second.st == state::permanent) {
-        return false;
+        ++_ignored;  // not an address we want (no table flooding), or a static entry
+        return r;
     }
     entry& e = it->second;
-    bool changed = e.st != state::reachable || !rte_is_same_ether_addr(&e.mac, &mac);
+    if (e.requests == 0) {
+        ++e.unsolicited;  // nothing asked since the last answer: gratuitous, repeated or spoofed
+        ++_ignored;
+        return r;
+    }
+    r.changed = e.st == state::incomplete || !rte_is_same_ether_addr(&e.mac, &mac);
     e.mac = mac;
     e.st = state::reachable;
     e.updated_tsc = now_tsc;
-    e.requests = 0;
-    return changed;
+    e.requests = 0;  // answered: the next answer needs the next request
+    if (r.changed) {
+        if (!e.logged || now_tsc - e.logged_tsc >= _log_interval) {
+            r.log = true;
+            r.suppressed = e.suppressed;
+            e.suppressed = 0;
+            e.logged = true;
+            e.logged_tsc = now_tsc;
+        } else {
+            ++e.suppressed;
+        }
+    }
+    return r;
 }
 
 std::optional<rte_ether_addr> neighbour_table::lookup(uint16_t port_id, const neigh_ip& ip) const {

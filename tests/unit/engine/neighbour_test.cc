@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The control thread's neighbour table: only wanted addresses are learnt, static entries are
-// never overwritten, stale entries are asked again, retries are rate limited.
+// The control thread's neighbour table: only wanted addresses are learnt, only answers to our
+// own outstanding requests are taken (a spoofed reply cannot flip a resolved path), static
+// entries are never overwritten, stale entries are asked again, retries and the change log line
+// are rate limited.
 #include <gtest/gtest.h>
 
 #include <rte_ip.h>
@@ -23,12 +25,12 @@ TEST(neighbour_table, learns_only_wanted_addresses) {
     EXPECT_FALSE(t.lookup(0, ip1).has_value());
     t.want(0, ip1);
     EXPECT_FALSE(t.lookup(0, ip1).has_value());  // incomplete
+    ASSERT_EQ(t.due(100, 500, 100).size(), 1u);  // asked
     EXPECT_TRUE(t.learn(0, ip1, mac_a, 100));
     ASSERT_TRUE(t.lookup(0, ip1).has_value());
     rte_ether_addr got = *t.lookup(0, ip1);
     EXPECT_TRUE(rte_is_same_ether_addr(&got, &mac_a));
     EXPECT_FALSE(t.learn(0, ip1, mac_a, 200));  // unchanged
-    EXPECT_TRUE(t.learn(0, ip1, mac_b, 300));   // moved
     EXPECT_FALSE(t.lookup(1, ip1).has_value());  // other port
 }
 
@@ -56,6 +58,98 @@ TEST(neighbour_table, due_requests_and_rate_limit) {
     EXPECT_TRUE(t.lookup(0, ip1).has_value());    // stale entries are still used
 }
 
+// A spoofed ARP reply (or NA) for a wanted, resolved neighbour used to flip its MAC and the
+// peers' path at once. Only an answer to our own request counts: the next one is at the refresh.
+TEST(neighbour_table, spoofed_reply_for_a_resolved_neighbour_is_ignored) {
+    engine::neighbour_table t;
+    t.want(0, ip1);
+    ASSERT_EQ(t.due(1000, 500, 100).size(), 1u);
+    EXPECT_TRUE(t.learn(0, ip1, mac_a, 1000));
+    for (uint64_t now = 1010; now < 1400; now += 10) {
+        EXPECT_FALSE(t.learn(0, ip1, mac_b, now));  // a flood of forged replies
+    }
+    rte_ether_addr got = *t.lookup(0, ip1);
+    EXPECT_TRUE(rte_is_same_ether_addr(&got, &mac_a));
+    EXPECT_EQ(t.entries()[0].unsolicited, 39u);
+    EXPECT_EQ(t.ignored(), 39u);
+    // The refresh asks again: the answer to it may move the neighbour (a real move).
+    ASSERT_EQ(t.due(1600, 500, 100).size(), 1u);  // stale, asked
+    EXPECT_TRUE(t.learn(0, ip1, mac_b, 1610));
+    got = *t.lookup(0, ip1);
+    EXPECT_TRUE(rte_is_same_ether_addr(&got, &mac_b));
+}
+
+TEST(neighbour_table, only_the_first_answer_to_a_request_counts) {
+    engine::neighbour_table t;
+    t.want(0, ip1);
+    EXPECT_FALSE(t.learn(0, ip1, mac_b, 10));  // gratuitous, before we asked anything
+    EXPECT_FALSE(t.lookup(0, ip1).has_value());
+    ASSERT_EQ(t.due(100, 500, 100).size(), 1u);
+    EXPECT_TRUE(t.learn(0, ip1, mac_a, 110));
+    EXPECT_FALSE(t.learn(0, ip1, mac_b, 111));  // a second answer (a race with a forger) is ignored
+    rte_ether_addr got = *t.lookup(0, ip1);
+    EXPECT_TRUE(rte_is_same_ether_addr(&got, &mac_a));
+    EXPECT_EQ(t.entries()[0].unsolicited, 2u);
+    // IPv6 the same way (neighbour advertisements).
+    uint8_t a6[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+    const auto v6 = engine::neigh_ip::of6(a6);
+    t.want(0, v6);
+    EXPECT_FALSE(t.learn(0, v6, mac_b, 120));
+    ASSERT_EQ(t.due(200, 500, 100).size(), 1u);  // only the IPv6 entry is due
+    EXPECT_TRUE(t.learn(0, v6, mac_a, 201));
+    EXPECT_FALSE(t.learn(0, v6, mac_b, 202));
+}
+
+TEST(neighbour_table, refresh_with_the_same_mac_is_no_change) {
+    engine::neighbour_table t;
+    t.want(0, ip1);
+    ASSERT_EQ(t.due(0, 500, 100).size(), 1u);
+    EXPECT_TRUE(t.learn(0, ip1, mac_a, 0));
+    ASSERT_EQ(t.due(600, 500, 100).size(), 1u);  // stale: asked again
+    auto r = t.learn(0, ip1, mac_a, 601);
+    EXPECT_FALSE(r);  // refreshed: nothing to log, no path to recompute
+    EXPECT_FALSE(r.log);
+    EXPECT_TRUE(t.due(700, 500, 100).empty());  // reachable again
+}
+
+TEST(neighbour_table, change_log_is_rate_limited_per_neighbour) {
+    // A neighbour that keeps moving (each move an answer to our refresh) is logged at most once
+    // per interval, and the next logged line says how many changes were not.
+    engine::neighbour_table t;
+    t.set_log_interval(1000);
+    t.want(0, ip1);
+    t.want(0, ip2);
+    uint64_t now = 0;
+    auto move = [&](rte_be32_t ip, const rte_ether_addr& mac) {
+        for (auto* e : t.due(now, 5, 1)) {
+            (void)e;
+        }
+        auto r = t.learn(0, ip, mac, now);
+        now += 10;
+        return r;
+    };
+    auto r = move(ip1, mac_a);
+    EXPECT_TRUE(r.changed && r.log);
+    EXPECT_EQ(r.suppressed, 0u);
+    r = move(ip2, mac_a);  // another neighbour has its own budget
+    EXPECT_TRUE(r.changed && r.log);
+    for (int i = 0; i < 6; ++i) {
+        r = move(ip1, i % 2 == 0 ? mac_b : mac_a);
+        EXPECT_TRUE(r.changed) << i;
+        EXPECT_FALSE(r.log) << i;
+    }
+    now = 1000;
+    r = move(ip1, mac_b);
+    EXPECT_TRUE(r.changed && r.log);
+    EXPECT_EQ(r.suppressed, 6u);
+    // A neighbour never logged logs its first change at once, whatever the clock says.
+    engine::neighbour_table u;
+    u.set_log_interval(1000000);
+    u.want(0, ip1);
+    ASSERT_EQ(u.due(5, 5, 1).size(), 1u);
+    EXPECT_TRUE(u.learn(0, ip1, mac_a, 5).log);
+}
+
 TEST(neighbour_table, ipv6_entries_are_their_own_keys) {
     engine::neighbour_table t;
     uint8_t a6[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -63,6 +157,7 @@ TEST(neighbour_table, ipv6_entries_are_their_own_keys) {
     uint8_t a4as6[16] = {10, 0, 0, 1};
     EXPECT_FALSE(t.learn(0, v6, mac_a, 1));  // not wanted
     t.want(0, v6);
+    ASSERT_EQ(t.due(2, 500, 100).size(), 1u);
     EXPECT_TRUE(t.learn(0, v6, mac_a, 2));
     EXPECT_TRUE(t.lookup(0, v6).has_value());
     EXPECT_FALSE(t.lookup(0, ip1).has_value());  // 10.0.0.1 is not fd77::1 nor its first bytes
