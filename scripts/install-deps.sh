@@ -9,6 +9,8 @@ PACKAGES=(
   g++ meson ninja-build pkg-config
   libdpdk-dev libipsec-mb-dev libsodium-dev nlohmann-json3-dev libpcap-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (scripts/test.sh's build-fuzz: clang with libFuzzer)
+  clang libclang-rt-14-dev
   # run and test
   dpdk dpdk-dev iproute2 iputils-ping iperf3 tcpdump nftables procps python3 kmod
 )

@@ -6,7 +6,8 @@
 #   3. runs the unit tests and the integration tests (but adversarial) under ASan+UBSan, then
 #      every suite (unit, kat, integration) on the release build; integration tests build meshes
 #      of dvped in network namespaces and fail on any sanitizer report in a dvped log;
-#   4. prints one closing line "N passed, N failed, N skipped" and exits non-zero on any failure.
+#   4. with clang and libFuzzer, fuzzes every fuzz target for 60 s (build-fuzz, suite fuzz-timed);
+#   5. prints one closing line "N passed, N failed, N skipped" and exits non-zero on any failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -36,6 +37,35 @@ echo "== all suites on the release build"
 meson test -C build-ci --print-errorlogs --num-processes 2 > build-ci/test-output.txt 2>&1 \
   || tail -n 60 build-ci/test-output.txt
 
+# ---- fuzz (docs/testing.md "Fuzz") -------------------------------------------------------------
+# build-fuzz: clang, ASan+UBSan, every library instrumented for libFuzzer; only the *_fuzz binaries
+# are built. Suite 'fuzz-timed' fuzzes each target for DVPE_FUZZ_SECONDS (60) from a copy of its
+# committed corpus, two at a time; each is one pass/fail. Skipped without clang++ or libFuzzer.
+fuzz_logs=()
+if ! command -v clang++ >/dev/null 2>&1; then
+  echo "== fuzz: skipped (no clang++)"
+else
+  t0=$(date +%s)
+  echo "== fuzz: build (clang, libFuzzer, ASan+UBSan), then each target for ${DVPE_FUZZ_SECONDS:-60}s"
+  rm -f build-fuzz/meson-logs/testlog.json
+  fuzz_logs=(build-fuzz/meson-logs/testlog.json)  # missing if the build fails: counted as failed
+  if [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ meson setup build-fuzz "$top" -Dsanitize=true \
+      -Dbenchmarks=disabled -Dbuildtype=debugoptimized -Db_lundef=false \
+      -Dc_args=-fsanitize=fuzzer-no-link -Dcpp_args=-fsanitize=fuzzer-no-link >/dev/null; then
+    fuzzers=$(meson introspect build-fuzz --tests | python3 -c 'import json, os, sys
+print(" ".join(os.path.relpath(os.path.join(os.path.abspath("build-fuzz"), t["cmd"][1]), os.path.abspath("build-fuzz"))
+               for t in json.load(sys.stdin) if any(s.split(":")[-1] == "fuzz-timed" for s in t["suite"])))')
+    if [ -z "$fuzzers" ]; then
+      echo "   skipped: clang++ cannot link -fsanitize=fuzzer (libclang-rt-14-dev)"
+      fuzz_logs=()
+    elif ninja -C build-fuzz -j "$(nproc)" $fuzzers >/dev/null; then
+      meson test -C build-fuzz --no-rebuild --suite fuzz-timed --print-errorlogs --num-processes 2 \
+        > build-fuzz/test-output.txt 2>&1 || tail -n 60 build-fuzz/test-output.txt
+    fi
+  fi
+  echo "   ($(( $(date +%s) - t0 ))s)"
+fi
+
 echo "== results ($(( $(date +%s) - start ))s)"
 python3 scripts/test-summary.py build-asan/meson-logs/testlog.json build-asan/meson-logs/integration.json \
-  build-ci/meson-logs/testlog.json
+  build-ci/meson-logs/testlog.json "${fuzz_logs[@]}"
