@@ -1185,6 +1185,10 @@ private:
             return;
         }
         std::string path = join_path(_opt.confdir, format_path(fmt, _opt.nodename));
+        if (!_opt.read_includes) {
+            error(where, what + "not read (this load reads no files)");
+            return;
+        }
         if (_include_stack.size() > limits::max_include_depth) {
             error(where, what + "includes nested too deeply (at most " + std::to_string(limits::max_include_depth) +
                              " levels)");

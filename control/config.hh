@@ -264,13 +264,16 @@ struct load_options {
     std::string nodename;                 // may be empty for tools that need no local node
     std::vector<std::string> overrides;   // "var=value" or "node.var=value" (gvpe(8))
     unsigned n_cpus = 0;                  // for lcore validation; 0 = this machine's count
+    bool read_includes = true;            // false: an `include` is an error and no file is read
+                                          // (load_config_text as a pure function, e.g. fuzzing)
 };
 
 /// Reads CONFDIR/gvpe.conf (falling back to CONFDIR/dvpe.conf), applies overrides, validates.
 /// Returns the config, or every error found (each `file:line: message`).
 result<config, std::vector<diagnostic>> load_config(const load_options& opt);
 
-/// Same, from text in memory (`include` still reads files relative to opt.confdir).
+/// Same, from text in memory (`include` still reads files relative to opt.confdir, unless
+/// opt.read_includes is false: then this is a pure function of its arguments, e.g. for fuzzing).
 result<config, std::vector<diagnostic>> load_config_text(std::string_view text, std::string_view filename,
                                                          const load_options& opt);
 

@@ -184,18 +184,35 @@ void control_server::add_command(std::string name, std::string help, handler h) 
 
 // ---- request dispatch ----------------------------------------------------------------------------
 
-json control_server::dispatch_line(std::string_view line) {
-    json req;
+parsed_request parse_request(std::string_view line) {
+    parsed_request p;
     try {
-        req = json::parse(line);
+        p.request = json::parse(line);
     } catch (const json::exception& e) {
-        ++_counters.bad_requests;
-        return error_reply("invalid JSON: " + strip_json_prefix(e.what()));
+        p.request = nullptr;
+        p.error = "invalid JSON: " + strip_json_prefix(e.what());
+        return p;
     }
-    json reply = dispatch(req);
+    if (!p.request.is_object()) {
+        p.error = "request must be a JSON object like {\"cmd\":\"help\"}";
+    } else if (auto cmd = p.request.find("cmd"); cmd == p.request.end() || !cmd->is_string()) {
+        p.error = "request has no string \"cmd\" (try {\"cmd\":\"help\"})";
+    }
+    return p;
+}
+
+json control_server::dispatch_line(std::string_view line) {
+    parsed_request p = parse_request(line);
+    json reply;
+    if (!p.error.empty()) {
+        ++_counters.bad_requests;
+        reply = error_reply(std::move(p.error));
+    } else {
+        reply = dispatch(p.request);
+    }
     // Echo a scalar "id" so a client that pipelines requests can match replies.
-    if (req.is_object()) {
-        if (auto id = req.find("id"); id != req.end() && (id->is_string() || id->is_number())) {
+    if (p.request.is_object()) {
+        if (auto id = p.request.find("id"); id != p.request.end() && (id->is_string() || id->is_number())) {
             reply["id"] = *id;
         }
     }
@@ -203,15 +220,8 @@ json control_server::dispatch_line(std::string_view line) {
 }
 
 json control_server::dispatch(const json& req) {
-    if (!req.is_object()) {
-        ++_counters.bad_requests;
-        return error_reply("request must be a JSON object like {\"cmd\":\"help\"}");
-    }
+    // parse_request() checked the shape: an object with a string "cmd".
     auto cmd = req.find("cmd");
-    if (cmd == req.end() || !cmd->is_string()) {
-        ++_counters.bad_requests;
-        return error_reply("request has no string \"cmd\" (try {\"cmd\":\"help\"})");
-    }
     const auto& name = cmd->get_ref<const std::string&>();
     if (name == "help") {
         ++_counters.requests;

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -48,6 +49,16 @@ inline constexpr size_t output_high_water = 1024 * 1024;
 inline constexpr size_t max_reply_bytes = 256 * 1024 * 1024;
 inline constexpr int listen_backlog = 16;
 }  // namespace control_limits
+
+/// One request line parsed and checked as control_server does it, with no server and no socket
+/// (pure: the server's parser, exposed for tests and fuzzing). `request` is the parsed JSON (null
+/// when the line is not JSON); `error` is empty for an object with a string "cmd", else the
+/// message the server replies with (`{"ok":false,"error":...}`, counted as a bad request).
+struct parsed_request {
+    nlohmann::json request;
+    std::string error;
+};
+parsed_request parse_request(std::string_view line);
 
 /// Counters of one control_server (read by the daemon's own `status`, and by tests).
 struct control_counters {

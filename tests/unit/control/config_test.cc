@@ -708,6 +708,21 @@ TEST(ConfigInclude, CountLimit) {
                                        ": include 'one.conf': too many includes (at most 256 in one configuration)"});
 }
 
+TEST(ConfigInclude, ReadIncludesOffMakesLoadConfigTextPure) {
+    temp_dir d;
+    d.write("x.conf", "mtu = 1400\n");
+    load_options o = d.opts();
+    o.read_includes = false;
+    auto r = load_config_text(std::string(base) + "include x.conf\n", "t.conf", o);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(strs(r.error()), std::vector<std::string>{"t.conf:6: include 'x.conf': not read (this load reads no files)"});
+    // The path format is still checked first.
+    r = load_config_text(std::string(base) + "include x%d.conf\n", "t.conf", o);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(strs(r.error()), std::vector<std::string>{
+                                   "t.conf:6: include 'x%d.conf': bad path: only %s (the node name) and %% may follow a '%'"});
+}
+
 TEST(ConfigInclude, BadFormat) {
     auto e = load_errors(std::string(base) + "include x%d.conf\n");
     EXPECT_EQ(e, std::vector<std::string>{"t.conf:6: include 'x%d.conf': bad path: only %s (the node name) and %% may follow a '%'"});

@@ -494,6 +494,20 @@ TEST(control_server, path_too_long_is_refused) {
 }
 
 // Random bytes never crash the dispatcher; every reply is an object with a boolean "ok".
+TEST(control_server, parse_request_is_the_servers_parser_without_a_server) {
+    EXPECT_EQ(parse_request(R"({"cmd":"x","id":3})").error, "");
+    EXPECT_EQ(parse_request(R"({"cmd":"x","id":3})").request["id"], 3);
+    EXPECT_EQ(parse_request("[1]").error, "request must be a JSON object like {\"cmd\":\"help\"}");
+    EXPECT_EQ(parse_request(R"({"cmd":1})").error, "request has no string \"cmd\" (try {\"cmd\":\"help\"})");
+    auto bad = parse_request("{");
+    EXPECT_TRUE(bad.request.is_null());
+    EXPECT_TRUE(bad.error.starts_with("invalid JSON: ")) << bad.error;
+    // A 64 KiB line of nested arrays (the request size limit): parsed without recursion trouble.
+    std::string deep(control_limits::max_request_bytes / 2, '[');
+    deep += std::string(control_limits::max_request_bytes / 2, ']');
+    EXPECT_EQ(parse_request(deep).error, "request must be a JSON object like {\"cmd\":\"help\"}");
+}
+
 TEST(control_server, dispatch_survives_random_input) {
     fixture f;
     std::mt19937 rng(12345);
