@@ -162,6 +162,90 @@ def udp_loss(res):
     return s["lost_packets"], s["packets"], s["lost_percent"]
 
 
+# Drop reasons of the data path: none may count anything while an overlay stream runs.
+DATA_PATH_DROPS = ("no_session", "unknown_key", "auth_failed", "replayed", "tx_failed", "no_buffer", "bad_header",
+                   "no_overlay", "control_ring_full", "no_route", "bad_length")
+# The kernel queues in front of a dvped worker (the TAP queue of 1000 frames, the af_packet rx
+# ring) only overflow when the worker is not scheduled for tens of milliseconds: the test
+# machine has 2 CPUs for two dvpeds (whose workers share CPU 1), iperf3 and whatever else runs.
+# On an otherwise idle machine they drop nothing; on a shared one under CPU pressure (PSI "some"
+# around 90%) up to 27% of a 64-byte stream was seen. The bound only catches a data path that
+# stopped keeping up at all; that the loss is the kernel's and not dvped's is checked exactly.
+QUEUE_DROP_BOUND = 0.5
+
+
+def _links(node_or_ns):
+    ns = node_or_ns if isinstance(node_or_ns, str) else node_or_ns.ns
+    return {l["ifname"]: l["stats64"] for l in json.loads(tb.sh(["ip", "-s", "-j", "link"], ns=ns).stdout)}
+
+
+def _udp_snmp(node):
+    rows = [l.split() for l in node.sh(["cat", "/proc/net/snmp"]).stdout.splitlines() if l.startswith("Udp:")]
+    return dict(zip(rows[0][1:], (int(x) for x in rows[1][1:])))
+
+
+def kernel_counters(m, client, server):
+    """Counters of the kernel queues outside dvped on the path of an overlay stream, and of
+    dvped's WAN ports beside them (deltas of two readings give kernel_drops())."""
+    c = {"tap_tx_dropped": _links(client)["dvpe0"]["tx"]["dropped"], "rcvbuf_errors": _udp_snmp(server)["RcvbufErrors"]}
+    u = _links(m.mesh.underlay)
+    c["veth_dropped"] = sum(st[d]["dropped"] for name, st in u.items() if name.startswith("u-") for d in ("rx", "tx"))
+    for n in (client, server):
+        c["veth_dropped"] += sum(_links(n)["wan-" + n.name][d]["dropped"] for d in ("rx", "tx"))
+        wan = [p for p in n.ctl("status")["ports"] if p["name"] == "wan0"][0]
+        c["to_" + n.name] = u["u-" + n.name]["tx"]["packets"]  # frames the bridge gave n's veth
+        c["wan_rx_" + n.name] = wan["rx_packets"]                # frames n's af_packet port read
+    return c
+
+
+def kernel_drops(c0, c1, client, server):
+    d = {k: c1[k] - c0[k] for k in c1}
+    out = {k: d[k] for k in ("tap_tx_dropped", "rcvbuf_errors", "veth_dropped")}
+    for n in (client, server):  # frames on n's veth that its af_packet rx ring had no room for
+        out["rx_ring_" + n.name] = d["to_" + n.name] - d["wan_rx_" + n.name]
+    return out
+
+
+def udp_stream(tc, m, client, server, server_ip, args):
+    """A UDP iperf3 stream over the overlay, every lost datagram accounted for. dvped loses
+    nothing itself: no data-path drop counts, and every packet one dvped sealed for the other
+    was opened there unless the kernel dropped it on the WAN in between (the receiver's
+    af_packet rx ring, a veth); every datagram iperf3 reports lost was dropped by such a kernel
+    queue outside dvped (kernel_drops: also the client's TAP queue towards dvped and the server's
+    UDP socket buffer). The queues in front of dvped may drop at most QUEUE_DROP_BOUND of the
+    datagrams. Returns the iperf3 result."""
+    def peers():
+        pc = m.peer(client.name, server.name)
+        ps = m.peer(server.name, client.name)
+        return pc["tx_packets"], ps["rx_packets"], ps["tx_packets"], pc["rx_packets"]
+    p0 = tb.settle(peers)
+    k0 = kernel_counters(m, client, server)
+    d0 = {n.name: n.ctl("status")["drops"] for n in (client, server)}
+    res = iperf(tc, client, server, server_ip, args)
+    p1 = tb.settle(peers)
+    k = kernel_drops(k0, kernel_counters(m, client, server), client, server)
+    what = " ".join(args)
+    for n in (client, server):
+        d = n.ctl("status")["drops"]
+        tc.assertEqual({r: d[r] - d0[n.name][r] for r in DATA_PATH_DROPS if d[r] != d0[n.name][r]}, {},
+                       "%s: %s dropped on the data path%s" % (what, n.name, m.diagnostics()))
+    tx_c, rx_s, tx_s, rx_c = (b - a for a, b in zip(p0, p1))
+    for snd, rcv, tx, rx in ((client, server, tx_c, rx_s), (server, client, tx_s, rx_c)):
+        tc.assertGreaterEqual(tx, rx, (what, snd.name, rcv.name))
+        tc.assertLessEqual(tx - rx, k["rx_ring_" + rcv.name] + k["veth_dropped"],
+                           "%s: %s sealed %d packets for %s, which opened %d; the kernel dropped only %s"
+                           % (what, snd.name, tx, rcv.name, rx, k))
+    lost, packets, pct = udp_loss(res)
+    tc.assertGreater(packets, 0, what)
+    explained = k["tap_tx_dropped"] + k["rcvbuf_errors"] + k["rx_ring_" + server.name] + k["veth_dropped"]
+    tc.assertLessEqual(lost, explained, "%s: %d of %d datagrams lost (%.2f%%), more than the kernel dropped "
+                       "outside dvped: %s%s" % (what, lost, packets, pct, k, m.diagnostics()))
+    in_front = k["tap_tx_dropped"] + k["rx_ring_" + server.name]
+    tc.assertLessEqual(in_front, QUEUE_DROP_BOUND * packets,
+                       "%s: the kernel queues in front of dvped dropped %d of %d frames: %s" % (what, in_front, packets, k))
+    return res
+
+
 def assert_every_interval_moved_data(tc, res, what):
     """Every 1 s interval the receiver (iperf3 server) reported moved data: the session never
     stalled for a second (a trailing interval shorter than 0.5 s is not counted)."""
@@ -204,11 +288,7 @@ class Transports(unittest.TestCase):
                 res = iperf(self, a, b, overlay_ip(2), extra)
                 self.assertGreater(res["end"]["sum_received"]["bytes"], 0)
             for extra in (["-u", "-b", "50M", "-l", "1400", "-t", "2"], ["-u", "-b", "5M", "-l", "64", "-t", "2"]):
-                res = iperf(self, a, b, overlay_ip(2), extra)
-                lost, packets, pct = udp_loss(res)
-                self.assertGreater(packets, 0)
-                self.assertEqual(lost, 0, "%s: %d of %d datagrams lost (%.2f%%)%s" % (
-                    " ".join(extra), lost, packets, pct, m.diagnostics()))
+                udp_stream(self, m, a, b, overlay_ip(2), extra)
             for n in (a, b):
                 d = n.ctl("status")["drops"]
                 self.assertEqual(d["auth_failed"], 0, d)
@@ -788,11 +868,9 @@ class Rekey(unittest.TestCase):
             pa, pb = m.peer("alpha", "beta"), m.peer("beta", "alpha")
             rekeys1 = pa["rekeys"] + pb["rekeys"]
             self.assertGreaterEqual(rekeys1 - rekeys0, 2, (pa, pb))
-            res = iperf(self, a, b, overlay_ip(2), ["-u", "-b", "20M", "-l", "1200", "-t", "10"])
+            res = udp_stream(self, m, a, b, overlay_ip(2), ["-u", "-b", "20M", "-l", "1200", "-t", "10"])
             assert_every_interval_moved_data(self, res, "UDP across rekeys")
-            lost, packets, pct = udp_loss(res)
-            self.assertGreater(packets, 10000)
-            self.assertEqual(lost, 0, "%d of %d datagrams lost across rekeys%s" % (lost, packets, m.diagnostics()))
+            self.assertGreater(udp_loss(res)[1], 10000)
             pa, pb = m.peer("alpha", "beta"), m.peer("beta", "alpha")
             self.assertGreaterEqual(pa["rekeys"] + pb["rekeys"] - rekeys1, 2, (pa, pb))
             for p in (pa, pb):
