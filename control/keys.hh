@@ -8,7 +8,8 @@
 // from memory when their holder is destroyed. Used by dvpectl (keygen) and dvped (startup check,
 // reload). Key files are read non-blocking, must be regular files of at most 4 KiB, and a private
 // key that group or others may read is refused.
-// Threads: any; no shared state besides libsodium's one-time init.
+// Threads: any; no shared state besides libsodium's one-time init. forbid_core_dumps() changes
+// the whole process: dvped's main thread calls it once, first.
 #pragma once
 
 #include <array>

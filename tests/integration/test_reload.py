@@ -278,6 +278,20 @@ class CoreDumps(Base):
         self.assertEqual(core[4:6], ["0", "0"], core)
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class PrivateKeyMode(Base):
+    def test_group_readable_private_key_refuses_to_start(self):
+        """As ssh: a private key others may read is refused (it used to be a warning)."""
+        self.start(["alpha", "beta"], running=[])
+        key = os.path.join(self.mesh.confdir, "hostkeys", "alpha")
+        os.chmod(key, 0o640)
+        a = self.node("alpha")
+        with self.assertRaises(RuntimeError) as e:
+            a.start(expect_exit=1)
+        self.assertIn("exited with 1", str(e.exception))
+        self.assertIn("private key file %s is accessible by group or others (mode 0640); chmod 600 it" % key,
+                      a.log())
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class LiveChanges(Base):
     def test_connect_mode_change_and_gvpe_signals(self):
         self.start(["alpha", "beta"], running=["alpha", "beta"])
