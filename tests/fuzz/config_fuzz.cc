@@ -5,10 +5,12 @@
 // ("var=value", "node.var=value"). It is loaded as node "alpha" and as a tool (no node name),
 // with a temporary confdir holding two small files for `include` (inc.conf, alpha.conf). Inputs
 // naming /dev, /proc or /sys are skipped: `include /dev/zero` would only measure the disk.
+// Each is also loaded with read_includes = false (the pure form: no file read).
 // Oracles: a load fails with at least one diagnostic, each with a file and a message; a load that
 // succeeds has its own node (by name, as "alpha"), node ids unique in 1..4095 and names unique;
 // the same input loaded twice gives the same diagnostics, warnings and node table (no state
-// carried between loads, nothing uninitialised read).
+// carried between loads, nothing uninitialised read); without `include` in the input, the pure
+// form gives the same result.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -134,11 +136,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (const char* name : {"alpha", ""}) {
         opt.nodename = name;
+        opt.read_includes = true;
         const auto first = control::load_config_text(text, "fuzz.conf", opt);
         check(first, opt.nodename, text);
         const auto second = control::load_config_text(text, "fuzz.conf", opt);
         if (summary(first) != summary(second)) {
             fail("two loads of the same input differ:\n" + summary(first) + "---\n" + summary(second), text);
+        }
+        // The pure form (no file read) is the same function for a text without `include`.
+        opt.read_includes = false;
+        const auto pure = control::load_config_text(text, "fuzz.conf", opt);
+        check(pure, opt.nodename, text);
+        if (all.find("include") == std::string_view::npos && summary(pure) != summary(first)) {
+            fail("read_includes = false changed a config without include:\n" + summary(first) + "---\n" +
+                     summary(pure),
+                 text);
         }
     }
     return 0;

@@ -9,7 +9,8 @@
 //         half-close when bit 1 of byte 0 is set, while the server's poll() runs; what comes back
 //         is read as it arrives.
 // Oracles: every reply is a JSON object with a boolean "ok" and, when false, a string "error"; a
-// scalar "id" of an object request is echoed; each dispatch_line() moves exactly one of the
+// scalar "id" of an object request is echoed; control::parse_request() (the server's pure
+// parser) and dispatch_line() agree on what is refused; each dispatch_line() moves exactly one of the
 // requests / bad_requests / handler_errors counters by one; over the socket, one reply per
 // non-blank request line (and for a last unterminated one after a half-close), in order, and
 // the server survives everything (a fresh request is answered after every input).
@@ -106,18 +107,23 @@ void check_reply(const json& reply, const json* request) {
 uint64_t counted(const control::control_counters& c) { return c.requests + c.bad_requests + c.handler_errors; }
 
 void direct(world& w, std::string_view line) {
-    const uint64_t before = counted(w.server->counters());
+    const control::control_counters c0 = w.server->counters();
     const json reply = w.server->dispatch_line(line);
-    if (counted(w.server->counters()) != before + 1) {
+    const control::control_counters& c1 = w.server->counters();
+    if (counted(c1) != counted(c0) + 1) {
         fail("dispatch_line did not count the request exactly once");
     }
-    json request;
-    try {
-        request = json::parse(line);
-    } catch (const json::exception&) {
-        request = json();
+    // The pure parser is the server's: a line it refuses is answered with its message and
+    // counted as a bad request; one it takes is dispatched (help or a command).
+    const control::parsed_request p = control::parse_request(line);
+    if (!p.error.empty()) {
+        if (c1.bad_requests != c0.bad_requests + 1 || reply.value("error", std::string()) != p.error) {
+            fail("parse_request refused the line (" + p.error + ") but the server answered otherwise");
+        }
+    } else if (!p.request.is_object() || !p.request.contains("cmd") || !p.request["cmd"].is_string()) {
+        fail("parse_request took a line without an object and a string cmd");
     }
-    check_reply(reply, &request);
+    check_reply(reply, &p.request);
 }
 
 /// Replies the server owes for `in`: non-blank complete lines, and after a half-close a last

@@ -84,19 +84,16 @@ public:
         }
         return v;
     }
-    /// `n` bytes: what the input has, then a pattern seeded by one more byte.
+    /// `n` bytes: a count byte k, k (at most 16) literal bytes, then a pattern seeded by one more
+    /// byte: long packets from short inputs, and operations after it stay where they were.
     bytes fill(size_t n) {
         bytes b(n);
-        size_t i = 0;
-        for (; i < n && _n != 0; ++i) {
+        const size_t k = std::min<size_t>(u8() % 17, n);
+        for (size_t i = 0; i < k; ++i) {
             b[i] = u8();
-            if (i == 15) {
-                ++i;
-                break;  // at most 16 literal bytes: long packets from short inputs
-            }
         }
         const uint8_t seed = u8();
-        for (; i < n; ++i) {
+        for (size_t i = k; i < n; ++i) {
             b[i] = static_cast<uint8_t>(seed + i * 7);
         }
         return b;
@@ -567,7 +564,15 @@ void run::op_seal(reader& r) {
     std::vector<uint16_t> cuts;
     unsigned headroom_cut = 0;
     if (flags & 0x10) {  // a chain of segments
-        const unsigned n_cuts = 1 + r.u8() % 3;
+        const uint8_t how = r.u8();
+        if (how & 0x80) {
+            // The whole packet in the first segment, bytes that are not part of it after (as
+            // Ethernet padding, or what a scattering PMD could hand over): never delivered.
+            cuts.push_back(static_cast<uint16_t>(frame.size()));
+            const bytes junk = r.fill(1 + how % 64);
+            frame.insert(frame.end(), junk.begin(), junk.end());
+        }
+        const unsigned n_cuts = how & 0x80 ? 0 : 1 + how % 3;
         for (unsigned i = 0; i < n_cuts; ++i) {
             const auto c = static_cast<uint16_t>(1 + r.u16() % std::max<size_t>(frame.size(), 1));
             if (c < frame.size() && (cuts.empty() || c > cuts.back())) {
@@ -993,23 +998,30 @@ extern "C" size_t dvpe_fuzz_generate(uint64_t iterations, uint64_t seed, dvpe_fu
         ++n;
     };
     go({});
+    // Operation encodings (see the op_* functions): seal = 0 flags a lane counter len(2) fill(count,
+    // seed) b; zero head = 1 b w len(2) fill flags; replay = 2 index(2) b; flush = 7;
+    // fragments = 5 b flags a lane counter len(2) fill mtu(2) id(3) how; overlay = 6 a b len(2) fill.
     for (uint8_t k = 0; k < transport::n_kinds; ++k) {
         for (uint8_t full = 0; full < 2; ++full) {
-            // seal: flags, peer k slot 0, lane 0, counter 7, 64 bytes, transport k worker 0; flush;
-            // replay to worker 0, then to worker 1 on another transport
-            go({0, 0, 0, 0, full, k, 0, 7, 64, 0, 0xaa, k, 7, 2, 0, 0, 0, 7, 2, 0, 0, static_cast<uint8_t>(1 | 2 * ((k + 1) % 6)),
-                7});
+            // a sealed packet from peer k on transport k, flushed; replayed to worker 0 on the same
+            // transport, then to worker 1 on the next: delivered once
+            go({0, 0, 0, 0, full, k, 0, 7, 64, 0, 0, 0xaa, k, 7, 2, 0, 0, 12, 2, 0, 0,
+                static_cast<uint8_t>(1 | 2 * ((k + 1) % 6)), 7});
         }
-        go({0, 0, 0, 1, k, 0, 60, 0, 0xcc, 0});               // zero head, first in its burst
-        go({0, 0, 0, 0, 0, k, 0, 9, 100, 0, 1, k, 1, k, 0, 0, 60, 0, 7});  // a packet, then a zero head
-        go({0, 0, 0, 5, static_cast<uint8_t>(2 * k), k, 0, 3, 0xa0, 0x0f, 0x11, 0x30, 0, 0, 0, 0, 0});  // fragments
-        go({0, 0, 0, 6, k, 0, 200, 0, 0x42, 7});              // overlay frame to peer k
+        go({0, 0, 0, 1, k, 0, 60, 0, 0, 0xcc, 0});                                    // zero head first in a burst
+        go({0, 0, 0, 0, 0, k, 0, 9, 100, 0, 0, 1, k, 1, k, 0, 60, 0, 0, 7, 0, 7});    // a packet, then a zero head
+        go({0, 0, 0, 1, k, 0, 60, 0, 0, 0xcc, 0, 0, 0, k, 0, 9, 100, 0, 0, 1, k, 7}); // a zero head, then a packet
+        go({0, 0, 0, 5, static_cast<uint8_t>(2 * k), 0, k, 0, 3, 0xb0, 0x04, 0, 0x11, 0xfc, 0x01, 1, 0, 0, 0});
+        go({0, 0, 0x40, 6, k, 0, 200, 0, 0, 0x42, 7});                                 // overlay frame to peer k
+        go({0x04, 0, 0x40, 6, k, 0, 0xe8, 0x03, 0, 0x42, 7});                          // too big: fragments
     }
+    // a chain: the whole packet in the first segment, 17 bytes after it in a second
+    go({0, 0, 0, 0, 0x10, 0, 0, 5, 64, 0, 0, 0xaa, 0, 0x90, 0, 0x77, 0, 7});
     for (uint8_t sel = 6; sel < 11; ++sel) {
-        go({0, 0, 0, 6, sel, 1, 100, 0, 0x42, 7});
+        go({0, 0, 0x40, 6, sel, 1, 0xe8, 0x03, 0, 0x42, 7});  // self, unknown, broadcast, multicast, other
     }
-    for (uint8_t s = 0; s < 5; ++s) {
-        go({0, 0, 0, 11, s, 0, 1, 16, 0x33, 7});
+    for (uint8_t b = 0; b < 10; ++b) {
+        go({0, 0, 0, 11, b, 0, 0, 16, 0, 0x33, 7});            // ARP, echo, ICMPv6 echo, NS (DAD or not), NA
     }
     uint64_t s = seed;
     for (uint64_t i = 0; i < iterations; ++i) {

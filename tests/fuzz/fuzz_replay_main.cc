@@ -4,7 +4,8 @@
 // of every directory named (a committed corpus, in name order, or a crash reproducer), then
 // (2) generated inputs: the target's dvpe_fuzz_generate() if it has one (fuzz_replay.hh), else
 // `--iterations N` random inputs of up to `--max-len L` bytes (`--seed S`). With `--dump FILE`
-// each input is written to FILE before it runs: after a crash FILE holds the reproducer.
+// each input is written to FILE before it runs: after a crash FILE holds the reproducer. With
+// `--save DIR` every generated input is also kept as DIR/gen-N (seeds for a libFuzzer corpus).
 // Registered as a unit test, so every fuzz target's oracles and its corpus run in every CI build.
 #include <algorithm>
 #include <cstdint>
@@ -28,6 +29,8 @@ extern "C" size_t dvpe_fuzz_generate(uint64_t iterations, uint64_t seed, dvpe_fu
 namespace {
 
 const char* g_dump = nullptr;
+const char* g_save = nullptr;
+size_t g_saved = 0;
 
 void run(const uint8_t* data, size_t size) {
     if (g_dump != nullptr) {
@@ -37,6 +40,14 @@ void run(const uint8_t* data, size_t size) {
     // A copy of exactly `size` bytes, as libFuzzer passes: reads past the end are caught by ASan.
     std::vector<uint8_t> in(data, data + size);
     LLVMFuzzerTestOneInput(in.data(), in.size());
+}
+
+void run_generated(const uint8_t* data, size_t size) {
+    if (g_save != nullptr) {
+        std::ofstream(std::string(g_save) + "/gen-" + std::to_string(g_saved++), std::ios::binary)
+            .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+    }
+    run(data, size);
 }
 
 bool run_file(const std::filesystem::path& p) {
@@ -64,6 +75,8 @@ int main(int argc, char** argv) {
             seed = std::strtoull(argv[++i], nullptr, 10);
         } else if (std::strcmp(argv[i], "--dump") == 0 && i + 1 < argc) {
             g_dump = argv[++i];
+        } else if (std::strcmp(argv[i], "--save") == 0 && i + 1 < argc) {
+            g_save = argv[++i];
         } else if (std::strcmp(argv[i], "--max-len") == 0 && i + 1 < argc) {
             max_len = std::strtoull(argv[++i], nullptr, 10);
         } else {
@@ -100,7 +113,7 @@ int main(int argc, char** argv) {
     }
     size_t n = 0;
     if (dvpe_fuzz_generate != nullptr) {
-        n = dvpe_fuzz_generate(iterations, seed, run);
+        n = dvpe_fuzz_generate(iterations, seed, run_generated);
     } else {
         uint64_t s = seed;
         std::vector<uint8_t> in;
@@ -109,7 +122,7 @@ int main(int argc, char** argv) {
             for (uint8_t& b : in) {
                 b = static_cast<uint8_t>(fuzz_replay::next(s));
             }
-            run(in.data(), in.size());
+            run_generated(in.data(), in.size());
             ++n;
         }
     }
