@@ -473,15 +473,21 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         std::array<uint8_t, mac_pair_len> macs;  // the rebuilt Ethernet addresses: us, the peer
         std::memcpy(macs.data(), &s.self_mac, RTE_ETHER_ADDR_LEN);
         std::memcpy(macs.data() + RTE_ETHER_ADDR_LEN, &p.mac, RTE_ETHER_ADDR_LEN);
-        // The replay verdicts of the authenticated packets, under their windows' locks (a
-        // window is shared by every worker that may receive its lane): taken once per run of
-        // packets from one sender lane. _ok: 0 auth failed, 1 deliver, 2 replayed.
+        uint64_t rx_packets = 0;
+        uint64_t rx_bytes = 0;
+        bool authenticated = false;
+        // The window of a lane is shared by every worker that may receive it: accept() runs under
+        // its lock, taken once per run of packets from one sender lane (normally the whole run)
+        // and held through the run's delivery.
         lane_window* held = nullptr;
-        for (unsigned x = i; x < j; ++x) {
-            if (!_ok[x]) {
+        for (; i < j; ++i) {
+            open_item& it = _open[i];
+            rte_mbuf* m = it.m;
+            if (!_ok[i]) {
+                drop(m, drop_reason::auth_failed);
                 continue;
             }
-            lane_window* lw = _open[x].window;
+            lane_window* lw = it.window;
             if (lw != held) {
                 if (held != nullptr) {
                     rte_spinlock_unlock(&held->lock);
@@ -490,20 +496,9 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 held = lw;
             }
             // Only an authenticated counter moves the window (a forged one must not).
-            _ok[x] = lw->w.accept(_open[x].counter) || replay_off ? 1 : 2;
-        }
-        if (held != nullptr) {
-            rte_spinlock_unlock(&held->lock);
-        }
-        uint64_t rx_packets = 0;
-        uint64_t rx_bytes = 0;
-        bool authenticated = false;
-        for (; i < j; ++i) {
-            open_item& it = _open[i];
-            rte_mbuf* m = it.m;
-            if (_ok[i] != 1) {
-                // auth failed, or a duplicate within this burst / one another worker took first
-                drop(m, _ok[i] == 0 ? drop_reason::auth_failed : drop_reason::replayed);
+            if (!lw->w.accept(it.counter) && !replay_off) {
+                // a duplicate within this burst, or a copy another worker took first
+                drop(m, drop_reason::replayed);
                 continue;
             }
             authenticated = true;
@@ -540,6 +535,9 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             ++rx_packets;
             rx_bytes += frame_len;
             _out[rx_packets - 1] = m;  // sent together after the run, in order
+        }
+        if (held != nullptr) {
+            rte_spinlock_unlock(&held->lock);
         }
         if (authenticated) {
             ns.last_rx_key_id.set(slot->key_id);

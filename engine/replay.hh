@@ -80,9 +80,11 @@ public:
         } else if (counter + window_size < _top) [[unlikely]] {
             return false;
         }
+        // Plain reads: accept() is the only writer (its caller serialises it); readers racing
+        // with it only read too. Its stores are atomic for them.
         uint64_t* block = &_ring[block_of(pos)];
         const uint64_t bit = bit_of(pos);
-        const uint64_t old = __atomic_load_n(block, __ATOMIC_RELAXED);
+        const uint64_t old = *block;
         if (old & bit) [[unlikely]] {
             return false;
         }

@@ -35,7 +35,10 @@ inline constexpr unsigned max_lanes = transport::udp_lanes;  // sender lanes a r
 inline constexpr unsigned rx_keys_per_peer = 3;   // previous, current, next (make-before-break)
 }  // namespace limits
 
-using replay = replay_window<8192>;
+/// 16320 counters: 255 blocks + 1 of slack = 256, so the block index is a mask, not a `% 129`
+/// (docs/performance.md "Recovering the decrypt cost"); docs/protocol.md states the size.
+using replay = replay_window<16320>;
+static_assert((replay::n_blocks & (replay::n_blocks - 1)) == 0, "a power-of-two ring");
 
 /// The replay window of one sender lane under one receive key. Any worker may receive the lane;
 /// accept() runs under `lock` (workers take it once per run of packets from the lane, in

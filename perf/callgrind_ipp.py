@@ -274,7 +274,7 @@ def analyze(paths, direction, kernel=None, min_ipp=0.05, dvped_pkts=None):
 
 def ctl(sock_path, cmd="status"):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
+    s.settimeout(60)  # valgrind serialises threads: the control thread may wait behind the worker
     try:
         s.connect(sock_path)
         s.sendall((json.dumps({"cmd": cmd}) + "\n").encode())

@@ -399,6 +399,14 @@ TEST(replay, differential_default_window) {
     }
 }
 
+// The engine's window (engine/snapshot.hh `replay`): 255 + 1 blocks, a power-of-two ring.
+TEST(replay, differential_engine_window) {
+    static_assert(replay_window<16320>::n_blocks == 256);
+    for (uint32_t seed = 1; seed <= 4; ++seed) {
+        differential<16320>(seed, 100000);
+    }
+}
+
 TEST(replay, differential_small_windows_wrap_the_ring) {
     for (uint32_t seed = 1; seed <= 4; ++seed) {
         differential<64>(seed, 100000);
