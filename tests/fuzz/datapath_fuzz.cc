@@ -19,6 +19,7 @@
 //   loop       what the node sealed for a peer, sent back to the node
 //   handshake  a handshake-type message (to the control thread or relayed)
 //   slow path  ARP, ICMP echo, ICMPv6 echo, neighbour solicitation/advertisement for the node
+//   control    a frame the control thread hands a worker to send (WAN, overlay, a bad port)
 //   flush      run the pending bursts now (one per worker and port; also when 256 are pending)
 // Oracles (abort with a message, so libFuzzer and the replay test report it):
 //   * every worker's rx_packets == accounted() after every burst (engine/stats.hh);
@@ -28,6 +29,7 @@
 //   * what the node sends a peer classifies at the peer; what it sealed opens with the peer's key,
 //     on the worker's own lane, never with a (key, lane, counter) used before, and is byte for
 //     byte the overlay frame; relayed packets only when router, to the node in their header;
+//   * what reaches the overlay untagged is a well-formed ICMP/ICMPv6 "too big" answer;
 //   * every mbuf is back in its pool after the run (no leak, no double free);
 //   * no ASan/UBSan report (WAN frames' tailroom is poisoned: reads past a frame are caught).
 // Triage: DVPE_DATAPATH_FUZZ_ONE_WORKER=1 sends everything to worker 0; DVPE_DATAPATH_FUZZ_TRACE=1
@@ -107,6 +109,8 @@ private:
 constexpr uint8_t magic_in[4] = {0xd7, 0x5e, 0xa1, 0x3c};   // in what the peers seal
 constexpr uint8_t magic_out[4] = {0xd7, 0x5e, 0xa1, 0x3d};  // in overlay frames we inject
 constexpr size_t max_packets = 2048;                       // per run
+// Destination of the frames the control thread asks a worker to send (op_control): not checked.
+constexpr rte_ether_addr control_dst{{0x02, 0xc0, 0x00, 0x00, 0x00, 0x01}};
 constexpr size_t max_ops = 512;
 
 struct key_tuple {
@@ -144,14 +148,15 @@ bool tracing() {
 
 void trace_stats(unsigned w, const engine::worker_stats& s) {
     std::fprintf(stderr, "  worker %u: rx %llu decrypted %llu keepalives %llu encrypted %llu relayed %llu to_control %llu"
-                         " arp %llu echo %llu fragments_in %llu reassembled %llu",
+                         " arp %llu echo %llu fragments_in %llu reassembled %llu too_big_answers %llu",
                  w, static_cast<unsigned long long>(s.rx_packets.load()),
                  static_cast<unsigned long long>(s.decrypted.load()), static_cast<unsigned long long>(s.keepalives.load()),
                  static_cast<unsigned long long>(s.encrypted.load()), static_cast<unsigned long long>(s.relayed.load()),
                  static_cast<unsigned long long>(s.to_control.load()), static_cast<unsigned long long>(s.arp_replies.load()),
                  static_cast<unsigned long long>(s.icmp_echo_replies.load()),
                  static_cast<unsigned long long>(s.fragments_in.load()),
-                 static_cast<unsigned long long>(s.reassembled.load()));
+                 static_cast<unsigned long long>(s.reassembled.load()),
+                 static_cast<unsigned long long>(s.too_big_answers.load()));
     for (size_t i = 0; i < engine::n_drop_reasons; ++i) {
         if (s.drops[i].load() != 0) {
             std::fprintf(stderr, " %s %llu", std::string(engine::drop_reason_names[i]).c_str(),
@@ -202,6 +207,7 @@ private:
     void op_loop(reader& r);
     void op_handshake(reader& r);
     void op_slow(reader& r);
+    void op_control(reader& r);
 
     node n;
     unsigned _cipher;
@@ -370,8 +376,25 @@ void run::collect() {
 }
 
 void run::check_delivered(const bytes& f) {
-    if (f.size() < 22 || std::memcmp(f.data() + 14, magic_in, 4) != 0) {
-        return;  // an ICMP "too big" answer, or a frame too short to carry a tag
+    if (f.size() >= 6 && std::memcmp(f.data(), &control_dst, 6) == 0) {
+        return;  // sent for the control thread
+    }
+    if (f.size() < 22) {
+        return;  // a delivered frame too short to carry a tag
+    }
+    if (std::memcmp(f.data() + 14, magic_in, 4) != 0) {
+        // Not a delivered frame (those carry the tag from 22 bytes on): an ICMP / ICMPv6 "too
+        // big" answer to the overlay, which must be well-formed.
+        const unsigned type = unsigned{f[12]} << 8 | f[13];
+        const size_t ihl = (f[14] & 0x0fU) * 4U;
+        const bool icmp4 = type == RTE_ETHER_TYPE_IPV4 && f.size() >= 14 + ihl + 8 && f[14 + 9] == 1 &&
+                           f[14 + ihl] == 3 && f[14 + ihl + 1] == 4;
+        const bool icmp6 = type == RTE_ETHER_TYPE_IPV6 && f.size() >= 14 + 40 + 8 && f[14 + 6] == 58 && f[14 + 40] == 2;
+        if (!icmp4 && !icmp6) {
+            fail("the overlay got a %zu-byte frame that is neither delivered nor a too-big answer", f.size());
+        }
+        check_answer(0, f);
+        return;
     }
     const uint32_t id = load32(f.data() + 18);
     if (id >= _expect.size()) {
@@ -420,6 +443,9 @@ void run::check_answer(unsigned w, const bytes& f) {
 }
 
 void run::check_sent(unsigned w, const bytes& f) {
+    if (f.size() >= 6 && std::memcmp(f.data(), &control_dst, 6) == 0) {
+        return;  // sent for the control thread
+    }
     if (f.size() < 14) {
         fail("worker %u sent a %zu-byte frame", w, f.size());
     }
@@ -759,10 +785,20 @@ void run::op_overlay(reader& r) {
         const size_t l3 = f.size() - 14;
         f[12] = type == 0 ? 0x08 : 0x86;
         f[13] = type == 0 ? 0x00 : 0xdd;
+        const uint8_t h = r.u8();  // plausible addresses and flags unless bit 7
         if (type == 0) {
             ip[0] = 0x45;
             ip[2] = static_cast<uint8_t>(l3 >> 8);
             ip[3] = static_cast<uint8_t>(l3);
+            if ((h & 0x80) == 0) {
+                ip[6] = (h & 1) ? 0x40 : 0;  // DF or not, first fragment
+                ip[7] = 0;
+                ip[9] = (h & 2) ? 1 : 17;    // ICMP (an echo request) or UDP
+                if (h & 2) {
+                    ip[20] = 8;
+                }
+                ip[12] = 10, ip[16] = 10;    // 10.x.x.x to 10.x.x.x
+            }
             ip[10] = ip[11] = 0;
             const uint16_t c = transport::csum::finish(transport::csum::ones_sum(ip, 20));
             std::memcpy(ip + 10, &c, 2);
@@ -770,6 +806,13 @@ void run::op_overlay(reader& r) {
             ip[0] = static_cast<uint8_t>(0x60 | (ip[0] & 0x0f));
             ip[4] = static_cast<uint8_t>((l3 - 40) >> 8);
             ip[5] = static_cast<uint8_t>(l3 - 40);
+            if ((h & 0x80) == 0) {
+                ip[6] = (h & 2) ? 58 : 17;   // ICMPv6 (an echo request) or UDP
+                if (h & 2) {
+                    ip[40] = 128;
+                }
+                ip[8] = 0xfd, ip[24] = 0xfd;  // unique local to unique local
+            }
         }
     } else if (f.size() >= 14 && type == 2) {
         f[12] = 0x08;
@@ -906,6 +949,32 @@ void run::op_slow(reader& r) {
     push_wan(w, f);
 }
 
+/// A frame the control thread hands worker w to send (its from_control ring), on the WAN, the
+/// overlay or a port the worker does not have (dropped as tx_failed).
+void run::op_control(reader& r) {
+    const uint8_t b = r.u8();
+    world& wd = world::get();
+    bytes f = r.fill(14 + r.u8());
+    std::memcpy(f.data(), &control_dst, 6);
+    rte_mbuf* m = make_mbuf(wd.pool, f, {}, 0, false);
+    if (m == nullptr) {
+        return;
+    }
+    m->port = (b & 3) == 0 ? wd.wan.id : (b & 3) == 1 ? wd.ovl.id : (b & 3) == 2 ? uint16_t{200} : uint16_t{UINT16_MAX};
+    const unsigned w = worker_of(b >> 2);
+    if (rte_ring_enqueue(wd.from_control[w], m) != 0) {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (!n.run_burst(w, {}, {})) {
+        fail("harness: worker %u left something in its queues", w);
+    }
+    collect();
+    if (rte_ring_count(wd.from_control[w]) != 0) {
+        fail("worker %u did not drain its control ring", w);
+    }
+}
+
 // ---- a run -----------------------------------------------------------------------------------------
 
 void run::finish() {
@@ -923,7 +992,7 @@ void run::finish() {
 
 void run::execute(reader& r) {
     static constexpr const char* names[13] = {"seal", "zero head", "replay", "head copy", "raw", "fragments",
-                                              "overlay", "flush", "rekey", "loop", "handshake", "slow path", "seal"};
+                                              "overlay", "flush", "rekey", "loop", "handshake", "slow path", "control"};
     for (size_t ops = 0; ops < max_ops && !r.empty() && _packets < max_packets; ++ops) {
         const unsigned op = r.u8() % 13;
         if (tracing()) {
@@ -942,7 +1011,7 @@ void run::execute(reader& r) {
         case 9: op_loop(r); break;
         case 10: op_handshake(r); break;
         case 11: op_slow(r); break;
-        case 12: op_seal(r); break;  // the common case twice as likely
+        case 12: op_control(r); break;
         }
     }
     finish();
@@ -1022,6 +1091,13 @@ extern "C" size_t dvpe_fuzz_generate(uint64_t iterations, uint64_t seed, dvpe_fu
     }
     for (uint8_t b = 0; b < 10; ++b) {
         go({0, 0, 0, 11, b, 0, 0, 16, 0, 0x33, 7});            // ARP, echo, ICMPv6 echo, NS (DAD or not), NA
+    }
+    for (uint8_t b = 0; b < 8; ++b) {
+        go({0, 0, 0, 12, b, 0, 30, 0, 0x55});                 // control frames: WAN, overlay, bad ports
+    }
+    for (uint8_t h : {0, 1, 2, 3}) {                          // too big, IPv4 and IPv6, answered
+        go({0, 0, 0x40, 6, 1, 0, 0xe8, 0x03, 0, 0x42, h, 7});
+        go({0, 0, 0x40, 6, 1, 8, 0xe8, 0x03, 0, 0x42, h, 7});
     }
     uint64_t s = seed;
     for (uint64_t i = 0; i < iterations; ++i) {
