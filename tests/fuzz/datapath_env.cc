@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
+#include <system_error>
 
 #include "crypto/init.hh"
 
@@ -122,6 +124,10 @@ world::world() {
     if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
         die("rte_eal_init failed");
     }
+    // --no-shconf: nothing is ever written to the runtime directory; remove it now, so runs that
+    // end in a crash (or in libFuzzer's _Exit) leave nothing behind.
+    std::error_code ec;
+    std::filesystem::remove(rte_eal_get_runtime_dir(), ec);
     if (!crypto::init()) {
         die("crypto::init failed");
     }
