@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer target for the encrypted data path: engine::worker's ingress_burst and egress_burst
 // (through worker::iterate(), on net_ring ports, datapath_env.hh) with a real snapshot, real keys
-// and real mbufs, fed mixed bursts built from the input. Each input is one run on a fresh node
-// (two workers, six peers, one per transport); the input is a few option bytes, then operations:
+// and real mbufs, fed mixed bursts built from the input. Each input is one run of a node (two
+// workers, six peers, one per transport) with a fresh snapshot and fresh replay windows (the
+// workers are kept across runs, datapath_env.hh); the input is three option bytes, then operations:
 //   seal       a data packet sealed as peer p would (any key slot, an unknown key id, the wrong
 //              key, a bad lane, any counter, full-frame/close flags, for us or for another node),
 //              on any transport, optionally truncated (outer lengths kept or rewritten), with one
