@@ -21,9 +21,13 @@ if [ -d "$corpus" ]; then
 fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# -error_exitcode: libFuzzer's default, 77, is meson's "skipped".
 "$fuzzer" "$work" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
-  -artifact_prefix="$artifacts/$name-" "$@" 2>&1 | tail -n 200
+  -error_exitcode=1 -artifact_prefix="$artifacts/$name-" "$@" 2>&1 | tail -n 200
 rc=${PIPESTATUS[0]}
+if [ "$rc" -eq 77 ]; then
+  rc=1
+fi
 if [ "$rc" -ne 0 ]; then
   echo "$name: libFuzzer exited $rc; reproducers in $artifacts:"
   ls -1 "$artifacts" | grep "^$name-" || true
