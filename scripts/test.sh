@@ -30,8 +30,9 @@ meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 > buil
   || tail -n 60 build-asan/test-output.txt
 t0=$(date +%s)
 echo "== integration tests under ASan+UBSan (dvped exit codes and logs checked for sanitizer reports)"
-meson test -C build-asan overlay sessions reload bringup config-errors loadtest harness --logbase integration \
-  --print-errorlogs > build-asan/integration-output.txt 2>&1 || tail -n 60 build-asan/integration-output.txt
+meson test -C build-asan --suite integration overlay sessions reload bringup config-errors loadtest harness \
+  --logbase integration --print-errorlogs > build-asan/integration-output.txt 2>&1 \
+  || tail -n 60 build-asan/integration-output.txt
 echo "   ($(( $(date +%s) - t0 ))s)"
 echo "== all suites on the release build"
 meson test -C build-ci --print-errorlogs --num-processes 2 > build-ci/test-output.txt 2>&1 \
