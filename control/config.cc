@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Phase 1 of the configuration (STYLE.md §5): the gvpe.conf parser and its evaluation model
-// (reference/gvpe.md §1.1), plus the small helpers config.hh declares. Reading order:
+// Phase 1 of the configuration (docs/config.md "Files and phases"): the gvpe.conf parser and its evaluation model
+// (docs/config.md "Evaluation model"), plus the small helpers config.hh declares. Reading order:
 //   helpers (numbers, booleans, addresses) -> the directive table (one row per directive, GVPE's
 //   and dvpe's) -> the parser (sections, `on`, `include`, overrides) -> load_config*(), which runs
 //   parse, the command-line overrides, a short finalise step and validate_config()

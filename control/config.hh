@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The configuration model: gvpe.conf syntax and evaluation order (GVPE 3.1) plus dvpe's own
-// directives (cipher suite, engine layout, control socket). Three phases (STYLE.md §5):
+// directives (cipher suite, engine layout, control socket). Three phases (docs/config.md "Files and phases"):
 //   parse    -> plain structs below, every value remembers the file:line it came from;
 //   validate -> every cross-reference and limit checked, no hardware touched;
 //   apply    -> done by the daemon (pmd/engine setup) from a validated `config`.
@@ -36,7 +36,7 @@ struct diagnostic {
     [[nodiscard]] std::string str() const;
 };
 
-/// Limits of the configuration (STYLE.md §5: named constants grouped by topic).
+/// Limits of the configuration, named constants grouped by topic (docs/config.md states them).
 namespace limits {
 inline constexpr unsigned max_node_id = transport::max_node_id;  // 12-bit ids on the wire, as GVPE
 inline constexpr unsigned max_serial_len = 16;     // GVPE's serial is 16 bytes

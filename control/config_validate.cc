@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Phase 2 of the configuration (STYLE.md §5): checks a parsed `config` before anything touches
+// Phase 2 of the configuration (docs/config.md "Files and phases"): checks a parsed `config` before anything touches
 // hardware, collecting every error rather than stopping at the first. Two parts:
 //   the node table (ids, allow/deny-direct names, the local node name, protocols), checked for
 //   every node because the file is shared by all of them; and

@@ -33,7 +33,7 @@
 
 namespace control {
 
-/// Limits of the control socket (STYLE.md §5: named constants grouped by topic).
+/// Limits of the control socket, named constants grouped by topic (docs/control.md "The socket").
 namespace control_limits {
 inline constexpr size_t max_request_bytes = 64 * 1024;  ///< one request line, without its '\n'
 /// Connections at once. A new one beyond this closes the idle client (no reply pending) that made

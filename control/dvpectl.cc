@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // dvpectl: the command-line client of dvped's control socket and the key generator, in the role
-// gvpectrl has for GVPE (reference/gvpe.md §3). `status` and `config` print tables for people
+// gvpectrl has for GVPE (docs/gvpe-migration.md, docs/control.md "dvpectl"). `status` and `config` print tables for people
 // (control/ctl_format.hh) or JSON for machines; `keygen` makes X25519 key pairs in GVPE's file
 // layout (control/keys.hh); `raw` sends any request. The socket path comes from -S, else from the
 // configuration (`control-socket`, `%s` = node name), else /run/dvpe/NODENAME.sock.
