@@ -155,7 +155,7 @@ struct protocol::impl {
         uint16_t id = 0;
         std::array<uint8_t, key_len> pub{};
         bool accept = true;
-        crypto::secret<32> ss;           ///< /* ss */ DH(s, rs), precomputed (STYLE.md §5)
+        crypto::secret<32> ss;           ///< /* ss */ DH(s, rs), precomputed (docs/design.md §7)
         symmetric_state as_initiator;    ///< Initialize + prologue(self, peer) + MixHash(rs = peer)
         symmetric_state as_responder;    ///< Initialize + prologue(peer, self) + MixHash(rs = self)
         cookie_state cookies;

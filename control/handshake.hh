@@ -2,7 +2,7 @@
 // The handshake protocol core: Noise_IK_25519_ChaChaPoly_BLAKE2b (Noise spec rev 34) between the
 // static X25519 keys of two nodes, with WireGuard's structure (whitepaper §5.4: mac1/mac2, cookie
 // replies, TAI64N timestamps against replay) adapted to dvpe's 8-byte common header
-// (docs/protocol.md "Handshake"). Sans-IO (STYLE.md §1): bytes and the caller's clock in, bytes,
+// (docs/protocol.md "Handshake"). Sans-IO (docs/design.md §3): bytes and the caller's clock in, bytes,
 // typed results and counters out; no sockets, no EAL, no clock reads. Every random byte comes from
 // an injectable source so transcripts are reproducible in tests.
 //
@@ -36,7 +36,7 @@
 namespace control::handshake {
 
 // ---------------------------------------------------------------------------------------------
-// Wire constants (docs/protocol.md "Handshake"; STYLE.md §5: limits grouped by topic)
+// Wire constants (docs/protocol.md "Handshake"; docs/design.md §7: limits grouped by topic)
 
 // The protocol version and message types are the wire's (transports/wire.hh), one definition.
 using transport::message_type;
@@ -135,7 +135,7 @@ struct session_keys {
     uint8_t peer_flags = 0;
 };
 
-/// Why a message was not accepted (STYLE.md §6). Each has a counter in `counters`.
+/// Why a message was not accepted (docs/design.md §8). Each has a counter in `counters`.
 enum class reject : uint8_t {
     bad_length,            ///< size is not the exact size of its type
     bad_version,
@@ -153,7 +153,7 @@ enum class reject : uint8_t {
     stale_timestamp,       ///< timestamp older than the greatest accepted from that peer
     unexpected_response,   ///< no pending initiation with that key id (or it timed out)
     unexpected_cookie,     ///< no message of ours that this cookie reply answers
-    serial_mismatch,       ///< config serials differ (gvpe.md §1.1)
+    serial_mismatch,       ///< config serials differ (docs/gvpe-migration.md "Serial")
     no_key_id,             ///< every receive key id of the peer is in use
     count_
 };

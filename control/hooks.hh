@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The hook-script runner: if-up, node-up, node-down and node-change (gvpe.md §1.7). Each event
+// The hook-script runner: if-up, node-up, node-down and node-change (docs/config.md "Hooks"). Each event
 // queues one run of the configured script; runs execute one at a time, in order, through
 // `/bin/sh -c PATH`, with the daemon's environment plus GVPE's variables (hook_environment()).
 // A run is started with posix_spawn and reaped with waitpid(WNOHANG) from poll(), so a slow,
@@ -27,7 +27,7 @@
 
 namespace control {
 
-/// Limits and defaults of the runner (STYLE.md §5).
+/// Limits and defaults of the runner (docs/design.md §7).
 namespace hook_limits {
 inline constexpr size_t max_queue = 1024;                        // queued runs before dropping
 inline constexpr std::chrono::milliseconds timeout{30000};        // per run, then SIGTERM
@@ -53,7 +53,7 @@ struct hook_event {
 /// still yields the port. \p proto is GVPE's protocol name: udp, rawip, icmp (no family digit).
 [[nodiscard]] std::string hook_destsi(std::string_view proto, std::string_view ip, uint16_t port);
 
-/// The variables GVPE passes to its scripts (gvpe.md §1.7), as "NAME=value", in this order:
+/// The variables GVPE passes to its scripts (docs/config.md "Hooks"), as "NAME=value", in this order:
 /// CONFBASE IFNAME IFTYPE=native IFSUBTYPE=linux MTU NODES NODEID NODENAME MAC IFUPDATA, then for
 /// every node n (n = its wire id, the 1-based position unless node-id is given) NODENAME_n MAC_n
 /// IFUPDATA_n, then for a node event (\p ev non-null) DESTNODE DESTID DESTSI DESTIP DESTPORT

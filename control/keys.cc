@@ -2,7 +2,7 @@
 // X25519 node keys: generation (dvpectl keygen, as gvpectrl -g / -G), key files in GVPE's layout
 // and the base64 line format, loading with clear errors, and dvped's private/public match check.
 // Secrets: every buffer that held private key bytes or their base64 text is wiped with
-// sodium_memzero before it is released (STYLE.md §4 "Secrets").
+// sodium_memzero before it is released (docs/design.md §6 "Secrets").
 #include "control/keys.hh"
 
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Static X25519 node keys and their files, in GVPE's layout (reference/gvpe.md §1.8):
+// Static X25519 node keys and their files, in GVPE's layout (docs/gvpe-migration.md "Key files"):
 //   CONFDIR/pubkey/NODE   public key of every node (the same set on every node), mode 0644
 //   private-key path      this node's private key (`private-key`, default `hostkey`; `%s` = node
 //                         name, relative to CONFDIR; `hostkeys/%s` for central keygen), mode 0600

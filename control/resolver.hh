@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Host name resolution off the control thread. GVPE resolves a node's `hostname` with a
 // blocking gethostbyname() before every connect attempt, stalling its event loop for as long as
-// DNS takes (reference/gvpe.md §1.3); dvped hands names to this resolver's own thread, which
+// DNS takes (docs/gvpe-migration.md "hostname resolution"); dvped hands names to this resolver's own thread, which
 // calls getaddrinfo(3) (so /etc/hosts, nsswitch and DNS as the system has them), and polls the
 // answers from the control loop without ever waiting.
 // Threads: request() and poll() on one thread (the control thread); one internal thread runs the

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// A minimal result<T, E> until the project moves to C++23's std::expected (STYLE.md §6).
+// A minimal result<T, E> until the project moves to C++23's std::expected (docs/design.md §8).
 // Holds either a value or an error; accessing the wrong side is a programming error (assert).
 #pragma once
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Direct or routed: GVPE's rules for whether this node talks to a peer directly and, if not,
-// which router carries the traffic (reference/gvpe.md §1.4 router-priority, §1.6
-// allow-direct/deny-direct). Pure functions over the config; the daemon supplies which nodes
+// which router carries the traffic (docs/gvpe-migration.md "router-priority" and
+// "allow-direct and deny-direct"). Pure functions over the config; the daemon supplies which nodes
 // currently have a session with us. Relays forward sealed packets unchanged (node ids are in
 // the clear header), so a router holds no key of the two ends.
 // Threads: control thread (and tests).

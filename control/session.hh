@@ -5,7 +5,7 @@
 // (`on_*`, handshake packets, `tick(now)`) and carries out the actions it appends; it reads no
 // clock and sends nothing itself.
 //
-//   GVPE semantics kept (reference/gvpe.md §1.3, §1.5, §2.7): connect = always | ondemand | never
+//   GVPE semantics kept (docs/gvpe-migration.md "Connect modes, retries and keepalive", "Rekey"): connect = always | ondemand | never
 //   | disabled; retry back-off 1,2,3,4, 2,2,3,4, 4,2,3,4, 8,... s x0.9 (x4 low-power) capped at
 //   max-retry; keepalive probes every 3 s after `keepalive` s without receiving, down after
 //   keepalive + 15 s; idle teardown when both ends are ondemand; rekey after `rekey` s (+10 s
@@ -35,7 +35,7 @@ namespace control::session {
 
 using handshake::clock_reading;
 
-/// Timers (named constants, STYLE.md §5).
+/// Timers (named constants, docs/design.md §7).
 namespace timing {
 inline constexpr uint64_t s = 1'000'000'000ULL;
 inline constexpr uint64_t keepalive_probe_interval_ns = 3 * s;  ///< GVPE pings every 3 s
@@ -97,7 +97,7 @@ struct learn_endpoint {
 };
 enum class event_kind : uint8_t { node_up, node_down, node_change };
 [[nodiscard]] std::string_view to_string(event_kind e) noexcept;
-/// Run the node-up / node-down / node-change hook (gvpe.md §1.7).
+/// Run the node-up / node-down / node-change hook (docs/config.md "Hooks").
 struct event {
     event_kind kind = event_kind::node_up;
     uint16_t peer = 0;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The AEAD interface of crypto/: burst seal/open of packets in place, one call per burst and per
-// key (STYLE.md §3: dispatch once per burst, no virtual call or allocation per packet).
+// key (docs/design.md §5: dispatch once per burst, no virtual call or allocation per packet).
 //
 // Contents, by execution context:
 //   * startup / control thread: suite and backend names, the registry (select_aead), key creation

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// X25519 Diffie-Hellman (RFC 7748) for the handshake (DESIGN.md §4: Noise IK, static and ephemeral
+// X25519 Diffie-Hellman (RFC 7748) for the handshake (docs/design.md §9: Noise IK, static and ephemeral
 // keys per node), through libsodium crypto_scalarmult / crypto_box_keypair. Private keys belong in
 // crypto::secret<32> (crypto/secret.hh), which wipes itself. Control thread only.
 #pragma once

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // crypto::result<T>: a value or an error message, for the slow-path entry points of crypto/
 // (suite/backend selection, key and context creation). crypto/ depends on nothing else of ours,
-// so this is its own minimal copy of the project's result type (STYLE.md §6) with the error fixed
+// so this is its own minimal copy of the project's result type (docs/design.md §8) with the error fixed
 // to a human-readable std::string, the form dvped logs at startup. Hot-path functions never
 // return one.
 #pragma once

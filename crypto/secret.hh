@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Secret-handling helpers shared by every part of crypto/: secure_zero() (sodium_memzero, which the
 // compiler may not elide), equal_ct() for constant-time comparison of MACs and keys, and secret<N>,
-// a fixed-size byte array that wipes itself on destruction and on move (STYLE.md §4 "Secrets";
+// a fixed-size byte array that wipes itself on destruction and on move (docs/design.md §6 "Secrets";
 // fastd:src/crypto.h secure_memzero/secure_memequal, linux:…/wg/noise.c memzero_explicit).
 #pragma once
 

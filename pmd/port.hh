@@ -2,7 +2,7 @@
 // Ports and mempools: probe a device from its devargs, configure rx/tx queues, set MTU and MAC
 // where the driver allows it, start it. Every port is a DPDK port, so a physical NIC,
 // net_af_packet, net_tap, net_vhost, net_memif or net_pcap are the same to the engine
-// (DESIGN.md §2). What a driver lacks (MTU setting, MAC setting, offloads) is skipped and
+// (docs/design.md §2). What a driver lacks (MTU setting, MAC setting, offloads) is skipped and
 // reported once in port_info::fallbacks, never fatal.
 // Threads: main thread only, at startup and shutdown.
 #pragma once

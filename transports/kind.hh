@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The six underlay transports and their declared sizes (STYLE.md §4 "Headroom is declared, not
-// guessed"): pmd/ sizes mbuf headroom from headroom(), the engine derives the overlay MTU from
+// The six underlay transports and their declared sizes (docs/design.md §6 "Headroom is
+// declared"): pmd/ sizes mbuf headroom from headroom(), the engine derives the overlay MTU from
 // inner_l3_overhead(). GVPE semantics (reference: GVPE 3.1 "Transports"), over IPv4 and IPv6:
 //   udp    Ethernet | IP | UDP (dst = receiver's udp-port, src = per sender lane) | dvpe packet
 //   rawip  Ethernet | IP (protocol / next header = ip-proto, default 47)           | dvpe packet

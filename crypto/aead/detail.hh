@@ -19,7 +19,7 @@
 namespace crypto::detail {
 
 /// IPsec-MB managers dvpe uses. AVX-512 is deliberately absent: init_mb_mgr_avx512() crashes and
-/// the VAES-AVX512 GCM kernels SIGILL on the reference machine (reference/crypto-ceilings.md).
+/// the VAES-AVX512 GCM kernels SIGILL (docs/crypto.md "Library facts the code relies on").
 enum class imb_arch : uint8_t { sse, avx, avx2 };
 inline constexpr size_t n_imb_arch = 3;
 

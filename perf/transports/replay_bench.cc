@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Benchmarks of engine/replay.hh (STYLE.md §10 "replay check"): the receive-path pair
+// Benchmarks of engine/replay.hh (docs/design.md §12, the replay check): the receive-path pair
 // would_accept() + accept() per packet, on counters in order, reordered within bursts of 32
 // (as RSS and multi-queue receivers deliver them), and with 10% replays. Counter `t/pkt` is the
 // time per packet (SI prefix: 3.1n = 3.1 ns).

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Benchmarks of the transports hot path (STYLE.md §10), in bursts of 32 packets as workers run
+// Benchmarks of the transports hot path (docs/design.md §12), in bursts of 32 packets as workers run
 // them: write_outer() per kind x dvpe packet size (64, 512, 1420 B), the checksum payload pass
 // (ours beside DPDK 22.11's rte_raw_cksum), and classify() per kind. Counter `t/pkt` is the
 // time per packet (printed with an SI prefix: 12.3n = 12.3 ns), `pps` the packet rate.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// libFuzzer target for the handshake protocol core (STYLE.md §9): arbitrary bytes into
+// libFuzzer target for the handshake protocol core (docs/design.md §11): arbitrary bytes into
 // control::handshake::protocol::consume(), which must never crash, leak or throw, and must keep
 // its result consistent. Differential where an oracle exists: the first input byte picks a mode
 //   0  raw:      the rest of the input is one message (under load or not) for a node with the

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // IPsec-MB ChaCha20-Poly1305 through the JOB API, one submit per packet: the fastest IPsec-MB path
-// measured for it (reference/crypto-ceilings.md: the direct init/update/finalize API is 1-9 %
+// measured for it (docs/crypto.md "Library facts": the direct init/update/finalize API is 1-9 %
 // slower; on AVX2/SSE the jobs complete synchronously inside submit).
 //
 // Backends defined here:

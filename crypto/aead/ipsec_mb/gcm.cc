@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // IPsec-MB AES-128-GCM and AES-256-GCM through the direct single-call API (IMB_AES*_GCM_ENC/DEC,
 // i.e. the manager's gcm*_enc/dec kernels), the fastest path measured on AVX2 CPUs: the JOB/BURST
-// APIs only add per-packet cost in IPsec-MB 1.3 (DESIGN.md §5, reference/crypto-ceilings.md).
+// APIs only add per-packet cost in IPsec-MB 1.3 (docs/design.md §9, docs/crypto.md "Library facts").
 //
 // Backends defined here:
 //   ipsec-mb       per packet, the AVX2 (gen4) or the AVX (gen2) kernel, whichever is faster for its

@@ -3,7 +3,7 @@
 // (one set per worker context) and the process-wide reference managers from which keys are
 // expanded and GCM kernel pointers are read. Managers are created with alloc_mb_mgr(0) +
 // init_mb_mgr_{avx2,avx,sse} and checked with imb_get_errno(); init_mb_mgr_auto() and the AVX-512
-// managers are never used (reference/crypto-ceilings.md: init_mb_mgr_avx512() crashes, VAES-AVX512
+// managers are never used (docs/crypto.md "Library facts": init_mb_mgr_avx512() crashes, VAES-AVX512
 // GCM raises SIGILL on this machine even though cpuid advertises AVX-512).
 #include <array>
 #include <memory>

@@ -2,7 +2,7 @@
 // libsodium AEAD backends: ChaCha20-Poly1305-IETF (portable, any CPU) and AES-256-GCM (only where
 // crypto_aead_aes256gcm_is_available(): AES-NI + PCLMULQDQ). Detached-tag calls in place; the
 // AES-256-GCM key is expanded once with crypto_aead_aes256gcm_beforenm (the `_afternm` calls
-// measured ~15 % faster at 64 B than a key per call, reference/crypto-ceilings.md). libsodium
+// measured ~15 % faster at 64 B than a key per call, docs/crypto.md "Library facts"). libsodium
 // verifies the tag (constant time) before it decrypts.
 #include <cstring>
 

@@ -3,7 +3,7 @@
 // directive sets its field, the GVPE evaluation order (defaults copied at `node`, `global`,
 // repeated `node`, `on`, `include`, command-line overrides), node ids, the defaults validation
 // fills in, and every error path with its exact `file:line: message`. Table-driven where it
-// fits (STYLE.md §9). Include tests use a private mkdtemp directory that is removed afterwards.
+// fits (docs/design.md §11). Include tests use a private mkdtemp directory that is removed afterwards.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -168,7 +168,7 @@ const std::vector<directive_case>& directive_cases() {
         {"dns-case-preserving = no", [](C c, N) { return !c.global.dns_case_preserving; }},
         {"dns-max-outstanding = 50", [](C c, N) { return c.global.dns_max_outstanding == 50; }},
         {"dns-overlap-factor = 0.25", [](C c, N) { return c.global.dns_overlap_factor == 0.25; }},
-        // Not GVPE's integer bug (gvpe.md §1.9 item 4): 0.01 stays 0.01.
+        // Not GVPE's integer bug (docs/gvpe-migration.md "Where GVPE 3.1 differs", 4): 0.01 stays 0.01.
         {"dns-send-interval = 0.01", [](C c, N) { return c.global.dns_send_interval == 0.01; }},
         {"dns-timeout-factor = 4", [](C c, N) { return c.global.dns_timeout_factor == 4; }},
         // dvpe globals.
@@ -196,7 +196,7 @@ const std::vector<directive_case>& directive_cases() {
         {"connect = never\nconnect = always", [](C, N n) { return n.connect == connect_mode::always; }},
         {"router-priority = 1\nconnect = never",
          [](C, N n) { return n.router_priority == 1 && n.connect == connect_mode::never; }},
-        // gvpe.md §1.4: priority >= 2 forces `always` unless disabled.
+        // docs/gvpe-migration.md "router-priority": >= 2 forces `always` unless disabled.
         {"router-priority = 2\nconnect = ondemand",
          [](C, N n) { return n.router_priority == 2 && n.connect == connect_mode::always; }},
         {"router-priority = 10\nconnect = disabled", [](C, N n) { return n.connect == connect_mode::disabled; }},
@@ -420,7 +420,7 @@ TEST(ConfigSyntax, GlobalDirectiveInsideNodeSectionIsGlobal) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Evaluation order (gvpe.md §1.1)
+// Evaluation order (docs/config.md "Evaluation model")
 // ---------------------------------------------------------------------------------------------
 
 TEST(ConfigEvaluation, NodeSectionsCopyTheDefaultsAtTheirStart) {

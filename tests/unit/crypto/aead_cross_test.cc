@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Differential tests of the AEAD backends (STYLE.md §9 "Differential/property"): every backend of
+// Differential tests of the AEAD backends (docs/design.md §11 "Differential"): every backend of
 // a suite must produce byte-identical ciphertext and tags in place, for random sizes 0..9000 in
 // bursts that mix sizes across the kernel-switch thresholds, and open what the others sealed.
 // Also: a burst mixing authentic and tampered packets opens exactly the authentic ones; bursts

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Known-answer tests of every AEAD backend the CPU supports (STYLE.md §9 "Crypto KAT"):
+// Known-answer tests of every AEAD backend the CPU supports (docs/design.md §11 "known-answer"):
 // McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", test cases 1-4 (AES-128) and
 // 13-16 (AES-256); RFC 8439 §2.8.2 for ChaCha20-Poly1305. Each vector is sealed alone and in one
 // burst with the others, opened again, and must fail to open with one bit flipped in the tag, the

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// GVPE's direct/routed rules (reference/gvpe.md §1.4, §1.6) on configs parsed from text.
+// GVPE's direct/routed rules (docs/gvpe-migration.md "router-priority", "allow-direct and deny-direct") on configs parsed from text.
 #include <gtest/gtest.h>
 
 #include "control/routing.hh"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The worker's WAN slow path on a real DPDK port (net_ring, EAL with --no-huge): every kind of
 // frame a WAN port can receive leaves exactly one way — answered, handed to control, or dropped
-// with its named reason — and the counters say which (STYLE.md §9: every drop reason has a test).
+// with its named reason — and the counters say which (docs/design.md §11: every drop reason has a test).
 #include <gtest/gtest.h>
 #include <rte_arp.h>
 #include <rte_eal.h>

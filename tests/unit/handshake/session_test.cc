@@ -445,7 +445,7 @@ TEST(rekey, make_before_break_loses_nothing_and_fires_no_event) {
     EXPECT_GE(a.stats.rekeys, 7U);
     EXPECT_EQ(a.stats.rekeys, b.stats.rekeys);
     EXPECT_LE(a.key_age_ns, 41 * sec);
-    // B (id 2) rekeys; A (id 1) waits 10 s longer (gvpe.md §1.2) and so never gets to
+    // B (id 2) rekeys; A (id 1) waits 10 s longer (docs/gvpe-migration.md "Rekey") and so never gets to
     EXPECT_EQ(s.n[0].initiations_at.size(), 1U);
     EXPECT_GE(s.n[1].initiations_at.size(), 7U);
     // old receive keys are retired after the grace period; never more than the data plane holds
