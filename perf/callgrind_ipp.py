@@ -47,13 +47,15 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+import dvpe_client as dc  # noqa: E402  (the control-socket client the tests use too)
+
+CTL_TIMEOUT = 60  # valgrind serialises threads: the control thread may wait behind the worker
 NODE = {"encrypt": ("run1", "n1", "encrypted"), "decrypt": ("run2", "n2", "decrypted")}
 # The stages docs/performance.md names, in the order it lists them (short function names).
 STAGES = {
@@ -272,27 +274,6 @@ def analyze(paths, direction, kernel=None, min_ipp=0.05, dvped_pkts=None):
 
 # ---- running dvped under callgrind -------------------------------------------------------------
 
-def ctl(sock_path, cmd="status"):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(60)  # valgrind serialises threads: the control thread may wait behind the worker
-    try:
-        s.connect(sock_path)
-        s.sendall((json.dumps({"cmd": cmd}) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-        return json.loads(buf)
-    finally:
-        s.close()
-
-
-def counter(st, name):
-    return sum(w[name] for w in st["workers"])
-
-
 def make_configs(args):
     """A dataplane_bench.py --keep dir with conf-run1 (encrypt) and conf-run2 (decrypt) for 64 B."""
     cmd = [sys.executable, os.path.join(HERE, "dataplane_bench.py"), "--build", args.build, "--sizes", "64",
@@ -358,34 +339,24 @@ def run_one(args, confdir, direction):
                 raise RuntimeError("dvped under valgrind exited with %d; log %s" % (p.returncode, logp))
             if time.monotonic() > deadline:
                 raise RuntimeError("dvped did not come up under valgrind in %d s; log %s" % (args.start_timeout, logp))
-            if os.path.exists(sock):
-                try:
-                    st = ctl(sock)
-                    if counter(st, cname) > 0:
-                        break
-                except (OSError, ValueError, KeyError):
-                    pass
+            st = dc.try_status(sock, CTL_TIMEOUT) if os.path.exists(sock) else None
+            if st and dc.worker_sum(st, cname) > 0:
+                break
             time.sleep(0.5)
         log("  packets flowing after %.0f s; warm-up %.0f s" % (time.monotonic() - t_start, args.warmup))
         time.sleep(args.warmup)
-        c0 = counter(ctl(sock), cname)
+        c0 = dc.worker_sum(dc.status(sock, CTL_TIMEOUT), cname)
         subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], check=True, stdout=subprocess.DEVNULL)
         log("  instrumentation on; measuring %.0f s" % args.measure)
         time.sleep(args.measure)
         subprocess.run(["callgrind_control", "-i", "off", str(p.pid)], check=True, stdout=subprocess.DEVNULL)
-        c1 = counter(ctl(sock), cname)
-        drops = {k: v for k, v in ctl(sock)["workers"][0]["drops"].items() if v}
+        c1 = dc.worker_sum(dc.status(sock, CTL_TIMEOUT), cname)
+        drops = {k: v for k, v in dc.status(sock, CTL_TIMEOUT)["workers"][0]["drops"].items() if v}
         if drops:
             log("  worker drops since start (the first bursts before the snapshot are no_session): %s" % drops)
     finally:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(args.stop_timeout)
-            except subprocess.TimeoutExpired:
-                log("  dvped did not stop in %d s after SIGTERM: killed (no profile)" % args.stop_timeout)
-                p.kill()
-                p.wait()
+        if not dc.stop_process(p, args.stop_timeout):
+            log("  dvped did not stop in %d s after SIGTERM: killed (no profile)" % args.stop_timeout)
         lf.close()
         shutil.rmtree("/var/run/dpdk/dvpe-" + node, ignore_errors=True)
     files = thread_files(out)

@@ -42,6 +42,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+import dvpe_client as dc  # noqa: E402  (the control-socket client the tests use too)
+
 ALL_SIZES = ["64", "128", "256", "512", "1024", "1420", "imix"]
 ALL_SUITES = ["aes128-gcm", "aes256-gcm", "chacha20-poly1305"]
 IMIX = [64, 576, 64, 64, 576, 64, 1420, 64, 576, 64, 576, 64]  # 7:4:1 of 64/576/1420
@@ -170,23 +173,6 @@ def write_conf(env, name, self_id, ports, extra=()):
     return d
 
 
-def ctl(sock_path, cmd="status"):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    try:
-        s.connect(sock_path)
-        s.sendall((json.dumps({"cmd": cmd}) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-        return json.loads(buf)
-    finally:
-        s.close()
-
-
 class Dvped:
     def __init__(self, env, confdir, node, suite):
         self.env = env
@@ -199,12 +185,8 @@ class Dvped:
         while True:
             if self.p.poll() is not None:
                 raise RuntimeError("dvped exited with %d:\n%s" % (self.p.returncode, self.log()))
-            if os.path.exists(self.sock):
-                try:
-                    ctl(self.sock)
-                    break
-                except (OSError, ValueError):
-                    pass
+            if os.path.exists(self.sock) and dc.try_status(self.sock):
+                break
             if time.time() > deadline:
                 raise RuntimeError("dvped did not come up:\n" + self.log())
             time.sleep(0.05)
@@ -215,13 +197,7 @@ class Dvped:
         return self.logf.read()[-4000:]
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(15)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        dc.stop_process(self.p, 15)
         self.logf.close()
 
 
@@ -289,18 +265,18 @@ def run_dvped(env, suite, size, direction, pcap, workers=1):
     n = Dvped(env, d, "n%d" % node, suite)
     try:
         time.sleep(env.args.warmup)
-        samples = [(ctl(n.sock), time.monotonic())]
+        samples = [(dc.status(n.sock), time.monotonic())]
         end = samples[0][1] + env.args.seconds
         while time.monotonic() < end - 1e-3:
             time.sleep(min(SAMPLE_S, max(0.0, end - time.monotonic())))
-            samples.append((ctl(n.sock), time.monotonic()))
+            samples.append((dc.status(n.sock), time.monotonic()))
     finally:
         n.stop()
     # Per-interval rates; the median interval is reported (other tenants of this VM come and go).
     def total(st):
         """The workers' counters summed (one worker: its own)."""
         ws = st["workers"]
-        out = {k: sum(w[k] for w in ws) for k in (counter, "busy_cycles", "rx_packets")}
+        out = {k: dc.worker_sum(st, k) for k in (counter, "busy_cycles", "rx_packets")}
         out["drops"] = {k: sum(w["drops"][k] for w in ws) for k in ws[0]["drops"]}
         return out
 
@@ -347,12 +323,7 @@ def run_testpmd(env, pcap):
         p = subprocess.Popen(eal + app, stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         env.procs.append(p)
         time.sleep(env.args.warmup + env.args.seconds + 2.5)
-        p.send_signal(signal.SIGINT)
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        dc.stop_process(p, 15, signal.SIGINT)
     # "Rx-pps:" lines appear per port, port 0 (pcap) first in each stats block.
     text = open(logp).read()
     rates, port = [], None

@@ -41,11 +41,13 @@ import os
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+import dvpe_client as dc  # noqa: E402  (the control-socket client the tests use too)
 
 OVERLAY_MTU = 1434                    # mtu 1500 - 66, as GVPE
 MAX_FRAME = OVERLAY_MTU + 14          # the largest overlay frame dvped seals (no FCS)
@@ -83,27 +85,6 @@ def loadavg():
         return f.read().split()[:3]
 
 
-def ctl(sock_path, cmd, timeout=5.0):
-    """One request on dvped's control socket (docs/control.md); returns the decoded reply."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(sock_path)
-        s.sendall((json.dumps({"cmd": cmd}) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-        reply = json.loads(buf)
-    finally:
-        s.close()
-    if not reply.get("ok"):
-        raise LoadTestError("%s: %s failed: %s" % (sock_path, cmd, reply.get("error")))
-    return reply
-
-
 # ---- processes -----------------------------------------------------------------------------------
 
 class Dvped:
@@ -121,12 +102,8 @@ class Dvped:
         while True:
             if self.proc.poll() is not None:
                 raise LoadTestError("dvped %s exited with %d:\n%s" % (self.name, self.proc.returncode, self.log()))
-            if os.path.exists(self.sock):
-                try:
-                    ctl(self.sock, "status")
-                    return
-                except (OSError, ValueError, LoadTestError):
-                    pass
+            if os.path.exists(self.sock) and dc.try_status(self.sock):
+                return
             if time.monotonic() > deadline:
                 raise LoadTestError("dvped %s did not answer on %s within %d s:\n%s"
                                     % (self.name, self.sock, timeout, self.log()))
@@ -135,7 +112,10 @@ class Dvped:
     def status(self):
         if self.proc.poll() is not None:
             raise LoadTestError("dvped %s exited with %d:\n%s" % (self.name, self.proc.returncode, self.log()))
-        return ctl(self.sock, "status")
+        try:
+            return dc.status(self.sock)
+        except dc.CommandFailed as e:
+            raise LoadTestError(str(e)) from None
 
     def log(self, tail=4000):
         try:
@@ -145,13 +125,7 @@ class Dvped:
             return ""
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        dc.stop_process(self.proc, 20)
         self.logf.close()
 
 
@@ -293,10 +267,6 @@ def peer_of(status, name):
     raise LoadTestError("node %s has no peer %s" % (status["node"]["name"], name))
 
 
-def worker_sum(status, key):
-    return sum(w[key] for w in status["workers"])
-
-
 def snapshot(status, peer_name):
     """The counters of one node the comparison needs, flat."""
     wan, ovl, peer = port_of(status, "wan0"), port_of(status, "ovl0"), peer_of(status, peer_name)
@@ -306,7 +276,7 @@ def snapshot(status, peer_name):
             s["%s_%s" % (port, k)] = p[k]
     for k in ("rx_packets", "tx_packets", "encrypted", "decrypted", "keepalives", "to_control", "from_control",
               "relayed", "arp_replies", "icmp_echo_replies"):
-        s["worker_" + k] = worker_sum(status, k)
+        s["worker_" + k] = dc.worker_sum(status, k)
     for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "keepalives_received"):
         s["peer_" + k] = peer[k]
     for k, v in status["drops"].items():

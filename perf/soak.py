@@ -33,15 +33,8 @@ import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
-
-
-def rss_kib(pid):
-    """VmRSS of dvped (the child of `ip netns exec`, which execs: same pid)."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+sys.path.insert(0, os.path.join(TOP, "tests"))
+import dvpe_client as dc  # noqa: E402
 
 
 def kernel_counters(ns):
@@ -118,7 +111,7 @@ def main():
             peer = m.peer("soak1", "soak2")
             row = {"round": r + 1, "lost": summ.get("lost_packets"), "packets": summ.get("packets"),
                    "lost_percent": summ.get("lost_percent"), "rekeys": peer["rekeys"], "ups": peer["ups"],
-                   "downs": peer["downs"], "drops": d, "other_drops": other, "rss_kib": [rss_kib(s1.proc.pid), rss_kib(s2.proc.pid)],
+                   "downs": peer["downs"], "drops": d, "other_drops": other, "rss_kib": [dc.rss_kib(s1.proc.pid), dc.rss_kib(s2.proc.pid)],
                    "intervals_without_data": sum(1 for i in j.get("intervals", [])
                                                  if i.get("sum", {}).get("bytes", 0) == 0)}
             rows.append(row)

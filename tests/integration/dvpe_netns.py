@@ -24,12 +24,10 @@ once (setUpClass raising SkipTest, or a skip decorator on the class) is a failur
 reason is in CLASS_SKIPS_ALLOWED: a class that silently does not run is not a pass.
 """
 import atexit
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(TOP, "tests"))
+import dvpe_client as dc  # noqa: E402
 
 
 def build_dir():
@@ -63,35 +63,8 @@ def sh(cmd, check=True, ns=None, capture=True, timeout=60):
     return r
 
 
-def control_request(path, req, timeout=5.0):
-    """One newline-delimited JSON request on the control socket; returns the decoded reply."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(path)
-        s.sendall((json.dumps(req) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        return json.loads(buf.decode())
-    finally:
-        s.close()
-
-
-def wait_until(pred, timeout, what, diag=lambda: "", interval=0.1):
-    """Polls pred() until it returns something true and returns that; AssertionError after
-    `timeout` seconds naming `what` (and diag()). Use instead of sleeping and then asserting."""
-    deadline = time.time() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("timed out after %gs waiting for %s %s" % (timeout, what, diag()))
-        time.sleep(interval)
+# The control-socket client and wait_until() are tests/dvpe_client.py's (shared with perf/).
+wait_until = dc.wait_for
 
 
 def settle(read, timeout=10, quiet=0.3):
@@ -223,9 +196,10 @@ class Node:
         raise RuntimeError("dvped %s not ready after %ds:\n%s" % (self.name, timeout, self.log()))
 
     def ctl(self, cmd, **args):
+        """The reply to `cmd` with `args` as it comes, {"ok": false, ...} included."""
         req = {"cmd": cmd}
         req.update(args)
-        return control_request(self.sock, req)
+        return dc.request(self.sock, req)
 
     def log(self):
         try:
@@ -240,14 +214,10 @@ class Node:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.terminated = True
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            self.problems.append("dvped %s did not exit within %ds of SIGTERM and was SIGKILLed" % (self.name, timeout))
-            return None
+        if dc.stop_process(self.proc, timeout):
+            return self.proc.returncode
+        self.problems.append("dvped %s did not exit within %ds of SIGTERM and was SIGKILLed" % (self.name, timeout))
+        return None
 
     def finish(self, timeout=20):
         """Stops the current run if it still runs and checks how it ended: exit code 0 after

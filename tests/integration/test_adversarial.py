@@ -29,25 +29,15 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import dvpe_client as dc  # noqa: E402
 import dvpe_netns as tb  # noqa: E402
 import test_overlay as ov  # noqa: E402
 
 DVPE_UDP_PORT = 655
 CONTROL_LANE = 15
-
-
-def wait_for(pred, timeout, what, diag=lambda: ""):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for %s%s" % (what, diag()))
-
-
-def worker_sum(st, key):
-    return sum(w[key] for w in st["workers"])
 
 
 def ipv4_checksum(hdr):
@@ -102,13 +92,7 @@ class Capture:
         self.proc.stdout.readline()  # "ready"
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        dc.stop_process(self.proc, 5, signal.SIGINT)
         self.proc.stdout.close()
         with open(self.path) as f:
             return [bytes.fromhex(line.strip()) for line in f if line.strip()]
@@ -186,7 +170,7 @@ class OnePacketCrash(unittest.TestCase):
             self.assertEqual(sum(d.values()), len(bad) * 3 + 1, d)
             # the genuine packet, and the three real heads with counter 0 (seen before)
             self.assertEqual(d["replayed"], 4, d)
-            self.assertEqual(worker_sum(after, "decrypted") - worker_sum(before, "decrypted"), 0)
+            self.assertEqual(dc.worker_sum(after, "decrypted") - dc.worker_sum(before, "decrypted"), 0)
             for w in after["workers"]:
                 self.assertEqual(w["rx_packets"], tb.balance(w), w)
             # and the session still carries traffic
@@ -229,12 +213,12 @@ class CrossWorkerReplay(unittest.TestCase):
             copies = [set_udp_sport(real, 20000 + 7 * i) for i in range(40)]
             before = b.ctl("status")
             inject(m.mesh, "u-beta", copies)
-            wait_for(lambda: worker_sum(b.ctl("status"), "rx_packets") >= worker_sum(before, "rx_packets") + 40,
-                     5, "beta receiving the copies")
+            rx0 = dc.worker_sum(before, "rx_packets")
+            dc.wait_for(lambda: dc.worker_sum(b.ctl("status"), "rx_packets") >= rx0 + 40, 5, "beta receiving the copies")
             time.sleep(0.3)
             after = b.ctl("status")
             self.assertEqual(after["drops"]["replayed"] - before["drops"]["replayed"], 40)
-            self.assertEqual(worker_sum(after, "decrypted") - worker_sum(before, "decrypted"), 0)
+            self.assertEqual(dc.worker_sum(after, "decrypted") - dc.worker_sum(before, "decrypted"), 0)
             # the copies reached both workers (else this test proves nothing)
             got = [wa["rx_packets"] - wb["rx_packets"] for wa, wb in zip(after["workers"], before["workers"])]
             self.assertEqual(len(got), 2)
@@ -347,14 +331,6 @@ print(n)
 """
 
 
-def rss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class ControlPlaneFlood(unittest.TestCase):
     """60 s of garbage and valid-mac1 initiations from 100 addresses and rotating ports at alpha
@@ -369,13 +345,13 @@ class ControlPlaneFlood(unittest.TestCase):
             a, b, g = m.nodes["alpha"], m.nodes["beta"], m.nodes["gamma"]
             a.start()
             b.start()
-            wait_for(lambda: [p["state"] for p in a.ctl("peers")["peers"] if p["name"] == "beta"] == ["up"],
-                     20, "alpha-beta up")
+            dc.wait_for(lambda: [p["state"] for p in a.ctl("peers")["peers"] if p["name"] == "beta"] == ["up"],
+                        20, "alpha-beta up")
             for i in range(100):
                 m.underlay_sh(["ip", "addr", "add", "10.77.0.%d/24" % (100 + i), "dev", "br0"])
             with open(os.path.join(m.confdir, "pubkey", "alpha")) as f:
                 pub = f.read().strip()
-            rss0 = rss(a.proc.pid)
+            rss0 = dc.rss_kib(a.proc.pid)
             before = {p["name"]: p for p in a.ctl("peers")["peers"]}
             flood = subprocess.Popen(["ip", "netns", "exec", m.underlay, sys.executable, "-c", FLOOD, str(seconds), pub],
                                      stdout=subprocess.PIPE, text=True)
@@ -410,7 +386,7 @@ class ControlPlaneFlood(unittest.TestCase):
             self.assertEqual((ba["state"], ba["downs"]), ("up", 0), ba)
             self.assertEqual(after["gamma"]["state"], "up", info)
             # memory bounded: RSS grew by less than 8 MiB
-            self.assertLess(rss(a.proc.pid) - rss0, 8192, info)
+            self.assertLess(dc.rss_kib(a.proc.pid) - rss0, 8192, info)
             self.assertIsNone(a.proc.poll())
         finally:
             m.cleanup()

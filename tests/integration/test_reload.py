@@ -20,22 +20,16 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import dvpe_client as dc  # noqa: E402
 import dvpe_netns as tb  # noqa: E402
 import test_overlay as to  # noqa: E402
 
 
 def peers(node):
-    return {p["name"]: p for p in node.ctl("peers")["peers"]}
-
-
-def wait_for(pred, timeout, what, diag=lambda: ""):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for %s %s" % (what, diag()))
+    return dc.peers_by_name(node.ctl("peers"))
 
 
 def dvpectl_reload(node):
@@ -81,8 +75,8 @@ class Base(unittest.TestCase):
         return self.mesh.nodes[name]
 
     def wait_up(self, name, other, timeout=20):
-        wait_for(lambda: peers(self.node(name)).get(other, {}).get("state") == "up", timeout,
-                 "%s -> %s up" % (name, other), lambda: str(peers(self.node(name))) + self.node(name).log()[-3000:])
+        dc.wait_for(lambda: peers(self.node(name)).get(other, {}).get("state") == "up", timeout,
+                    "%s -> %s up" % (name, other), lambda: str(peers(self.node(name))) + self.node(name).log()[-3000:])
 
     def assert_ping(self, name, ip):
         r = ping(self.node(name), ip)
@@ -106,7 +100,7 @@ class JoinAndLeave(Base):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("added gamma (id 3)", r.stdout)
         b.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: reloads(b)["applied"] == 1, 10, "beta's SIGHUP reload", lambda: b.log()[-2000:])
+        dc.wait_for(lambda: reloads(b)["applied"] == 1, 10, "beta's SIGHUP reload", lambda: b.log()[-2000:])
         self.assertTrue(reloads(b)["last"]["ok"])
         self.assertEqual(reloads(b)["last"]["trigger"], "SIGHUP")
         self.assertIn("added gamma (id 3)", reloads(b)["last"]["changes"])
@@ -175,7 +169,7 @@ class Refused(Base):
         # back to the running config: applies, with nothing to change
         self.write(self.full)
         a.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: reloads(a)["applied"] == 1, 10, "SIGHUP reload")
+        dc.wait_for(lambda: reloads(a)["applied"] == 1, 10, "SIGHUP reload")
         self.assertEqual(reloads(a)["last"]["changes"], [])
         self.assertEqual(peers(a)["beta"]["ups"], 1)
 
@@ -265,7 +259,7 @@ class PidFile(Base):
         # HUP through the pid file reaches the daemon (as `kill -HUP $(cat pid-file)`)
         with open(pid_path) as f:
             os.kill(int(f.read()), signal.SIGHUP)
-        wait_for(lambda: reloads(self.node("alpha"))["applied"] == 1, 10, "SIGHUP reload")
+        dc.wait_for(lambda: reloads(self.node("alpha"))["applied"] == 1, 10, "SIGHUP reload")
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class CoreDumps(Base):
@@ -326,13 +320,13 @@ class LiveChanges(Base):
 
         # GVPE's USR1: a status dump in the log; USR2 (and ALRM): ignored
         a.proc.send_signal(signal.SIGUSR1)
-        wait_for(lambda: "END status dump" in a.log(), 10, "the USR1 dump")
+        dc.wait_for(lambda: "END status dump" in a.log(), 10, "the USR1 dump")
         self.assertRegex(a.log(), r"node beta \(id 2\): up, connect always, udp4 10\.77\.0\.2")
         a.proc.send_signal(signal.SIGUSR2)
         a.proc.send_signal(signal.SIGALRM)
         # a second USR1 after them: once its dump is written, USR2 and ALRM were delivered too
         a.proc.send_signal(signal.SIGUSR1)
-        wait_for(lambda: a.log().count("END status dump") == 2, 10, "the second USR1 dump", lambda: a.log()[-2000:])
+        dc.wait_for(lambda: a.log().count("END status dump") == 2, 10, "the second USR1 dump", lambda: a.log()[-2000:])
         self.assertIsNone(a.proc.poll())
         self.assertTrue(a.ctl("status")["ok"])
         self.assertIsNone(b.proc.poll())
