@@ -70,16 +70,6 @@ constexpr size_t lladdr_opt = 8;   // type, length (in 8-byte units), MAC
 
 }  // namespace
 
-uint16_t icmp6_checksum(const uint8_t* ip6, const uint8_t* msg, size_t len) noexcept {
-    uint8_t pseudo[8] = {};
-    pseudo[2] = static_cast<uint8_t>(len >> 8);
-    pseudo[3] = static_cast<uint8_t>(len);
-    pseudo[7] = 58;
-    uint64_t sum = transport::csum::ones_sum(ip6 + 8, 32);
-    sum = transport::csum::ones_sum(pseudo, sizeof(pseudo), sum);
-    return transport::csum::finish(transport::csum::ones_sum(msg, len, sum));
-}
-
 rte_mbuf* build_neighbour_solicitation(rte_mempool* pool, uint16_t port_id, const rte_ether_addr& sender_mac,
                                        const uint8_t* sender_ip6, const uint8_t* target_ip6) noexcept {
     rte_mbuf* m = rte_pktmbuf_alloc(pool);
@@ -113,7 +103,7 @@ rte_mbuf* build_neighbour_solicitation(rte_mempool* pool, uint16_t port_id, cons
     ns[24] = 1;  // source link-layer address
     ns[25] = 1;
     std::memcpy(ns + 26, sender_mac.addr_bytes, 6);
-    const uint16_t c = icmp6_checksum(ip, ns, nd_len + lladdr_opt);
+    const uint16_t c = transport::csum::icmp6_checksum(ip, ns, nd_len + lladdr_opt);
     std::memcpy(ns + 2, &c, 2);
     m->port = port_id;
     return m;
@@ -134,7 +124,7 @@ std::optional<std::pair<neigh_ip, rte_ether_addr>> parse_neighbour_advertisement
         return std::nullopt;  // RFC 4861 §7.1.2: hop limit 255, ICMPv6 right after the header
     }
     const uint8_t* na = ip + ip6_len;
-    if (na[0] != 136 || na[1] != 0 || icmp6_checksum(ip, na, plen) != 0 || (na[8] == 0xff)) {
+    if (na[0] != 136 || na[1] != 0 || transport::csum::icmp6_checksum(ip, na, plen) != 0 || (na[8] == 0xff)) {
         return std::nullopt;  // not an NA, bad checksum, or a multicast target
     }
     rte_ether_addr mac = eth->src_addr;

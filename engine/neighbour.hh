@@ -55,11 +55,6 @@ struct neigh_ip {
     auto operator<=>(const neigh_ip&) const = default;
 };
 
-/// The ICMPv6 checksum field value for the message [msg, msg+len) inside the IPv6 packet at ip6
-/// (RFC 4443 §2.3: with the pseudo-header). Over a message whose checksum field is filled in,
-/// the result is 0 when it verifies.
-uint16_t icmp6_checksum(const uint8_t* ip6, const uint8_t* msg, size_t len) noexcept;
-
 /// Builds a neighbour solicitation for target (RFC 4861 §7.2.2): to its solicited-node
 /// multicast address and MAC, hop limit 255, with our link-layer address. nullptr if the pool
 /// is empty.

@@ -128,15 +128,8 @@ size_t answer6(const uint8_t* frame, size_t len, uint16_t mtu, uint8_t* out) noe
     icmp[4] = icmp[5] = 0;
     store16(icmp + 6, mtu);
     std::memcpy(icmp + icmp_len, ip, quote);
-    // Pseudo-header: addresses, upper-layer length, next header (RFC 8200 §8.1).
-    uint8_t pseudo[8] = {};
-    const auto upper = static_cast<uint32_t>(icmp_len + quote);
-    pseudo[2] = static_cast<uint8_t>(upper >> 8);
-    pseudo[3] = static_cast<uint8_t>(upper);
-    pseudo[7] = 58;
-    uint64_t sum = transport::csum::ones_sum(oip + 8, 32);
-    sum = transport::csum::ones_sum(pseudo, sizeof(pseudo), sum);
-    store_sum(icmp + 2, transport::csum::ones_sum(icmp, icmp_len + quote, sum));
+    const uint16_t c = transport::csum::icmp6_checksum(oip, icmp, icmp_len + quote);
+    std::memcpy(icmp + 2, &c, sizeof(c));  // native order: see checksum.hh
     return eth_len + ip6_len + icmp_len + quote;
 }
 

@@ -15,6 +15,7 @@
 
 #include <stdexcept>
 
+#include "transports/checksum.hh"
 #include "transports/fragment.hh"
 #include "transports/kind.hh"
 
@@ -363,7 +364,7 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         return;
     }
     uint8_t* icmp = ip + ip6_len;
-    if (plen < 8 || icmp6_checksum(ip, icmp, plen) != 0) {
+    if (plen < 8 || transport::csum::icmp6_checksum(ip, icmp, plen) != 0) {
         drop(m, drop_reason::bad_length);  // truncated or corrupted ICMPv6
         return;
     }
@@ -418,7 +419,7 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         icmp[24] = 2;
         icmp[25] = 1;
         std::memcpy(icmp + 26, port.mac.addr_bytes, 6);
-        const uint16_t c = icmp6_checksum(ip, icmp, 32);
+        const uint16_t c = transport::csum::icmp6_checksum(ip, icmp, 32);
         std::memcpy(icmp + 2, &c, 2);
         if (dad) {
             const uint8_t mc[6] = {0x33, 0x33, 0, 0, 0, 1};
@@ -444,7 +445,7 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         ip[7] = 64;
         icmp[0] = 129;
         icmp[2] = icmp[3] = 0;
-        const uint16_t c = icmp6_checksum(ip, icmp, plen);
+        const uint16_t c = transport::csum::icmp6_checksum(ip, icmp, plen);
         std::memcpy(icmp + 2, &c, 2);
         eth->dst_addr = eth->src_addr;
         eth->src_addr = port.mac;

@@ -89,4 +89,26 @@ namespace transport::csum {
     return static_cast<uint16_t>(~fold(sum));
 }
 
+/// Adds the IPv6 pseudo-header (RFC 8200 §8.1) to `sum`: source and destination address (16
+/// bytes each), the upper-layer length and the next header. With upper_len 0 it is the part
+/// that does not depend on the packet (outer templates add the length per packet).
+[[nodiscard]] inline uint64_t ipv6_pseudo_sum(const uint8_t* src, const uint8_t* dst, uint8_t next_header,
+                                              uint32_t upper_len = 0, uint64_t sum = 0) noexcept {
+    const uint8_t tail[8] = {static_cast<uint8_t>(upper_len >> 24), static_cast<uint8_t>(upper_len >> 16),
+                             static_cast<uint8_t>(upper_len >> 8), static_cast<uint8_t>(upper_len), 0, 0, 0,
+                             next_header};
+    sum = ones_sum(src, 16, sum);
+    sum = ones_sum(dst, 16, sum);
+    return ones_sum(tail, sizeof(tail), sum);
+}
+
+/// The ICMPv6 checksum field value (RFC 4443 §2.3) of the message [msg, msg+len) carried in the
+/// IPv6 packet whose header is at ip6 (addresses at ip6+8 and ip6+24). Over a message whose
+/// checksum field is filled in, the result is 0 when it verifies.
+[[nodiscard]] inline uint16_t icmp6_checksum(const uint8_t* ip6, const uint8_t* msg, size_t len) noexcept {
+    constexpr uint8_t ipproto_icmpv6 = 58;
+    const uint64_t sum = ipv6_pseudo_sum(ip6 + 8, ip6 + 24, ipproto_icmpv6, static_cast<uint32_t>(len));
+    return finish(ones_sum(msg, len, sum));
+}
+
 }  // namespace transport::csum

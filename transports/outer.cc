@@ -15,19 +15,6 @@ static_assert(sizeof(rte_ipv4_hdr) == ipv4_header_size);
 static_assert(sizeof(rte_ipv6_hdr) == ipv6_header_size);
 static_assert(sizeof(rte_udp_hdr) == udp_header_size);
 
-namespace {
-
-/// Sum of the IPv6 pseudo-header words that do not depend on the length (RFC 8200 §8.1):
-/// source, destination and the next-header word {0, nh}.
-uint64_t ipv6_pseudo_partial(const ip_address& src, const ip_address& dst, uint8_t next_header) noexcept {
-    uint64_t sum = csum::ones_sum(src.bytes.data(), 16);
-    sum = csum::ones_sum(dst.bytes.data(), 16, sum);
-    const uint8_t nh_word[2] = {0, next_header};
-    return csum::ones_sum(nh_word, 2, sum);
-}
-
-}  // namespace
-
 std::optional<outer_template> build_template(kind k, const endpoint_pair& ep) noexcept {
     if (ep.src_ip.v6 != is_ipv6(k) || ep.dst_ip.v6 != is_ipv6(k)) {
         return std::nullopt;
@@ -77,7 +64,7 @@ std::optional<outer_template> build_template(kind k, const endpoint_pair& ep) no
         u->dgram_len = 0;
         u->dgram_cksum = 0;
         if (k == kind::udp6) {
-            uint64_t s = ipv6_pseudo_partial(ep.src_ip, ep.dst_ip, ipproto_udp);
+            uint64_t s = csum::ipv6_pseudo_sum(ep.src_ip.bytes.data(), ep.dst_ip.bytes.data(), ipproto_udp);
             if (ep.udp6_checksum == checksum_mode::software) {
                 s += u->dst_port;
             }
@@ -90,7 +77,7 @@ std::optional<outer_template> build_template(kind k, const endpoint_pair& ep) no
         l4[3] = 0;
         uint64_t s = csum::ones_sum(l4, 2);
         if (k == kind::icmp6) {
-            s += ipv6_pseudo_partial(ep.src_ip, ep.dst_ip, ipproto_icmpv6);
+            s = csum::ipv6_pseudo_sum(ep.src_ip.bytes.data(), ep.dst_ip.bytes.data(), ipproto_icmpv6, 0, s);
         }
         t.l4_partial = csum::fold(s);
     }

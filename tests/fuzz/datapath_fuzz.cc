@@ -48,6 +48,7 @@
 #include "engine/neighbour.hh"
 #include "tests/fuzz/datapath_env.hh"
 #include "tests/fuzz/fuzz_replay.hh"
+#include "transports/checksum.hh"
 #include "transports/fragment.hh"
 #include "transports/wire.hh"
 
@@ -435,7 +436,7 @@ void run::check_answer(unsigned w, const bytes& f) {
         if (14 + 40 + plen > f.size()) {
             fail("worker %u answered with an IPv6 packet of payload length %zu in a %zu-byte frame", w, plen, f.size());
         }
-        if (ip[6] == 58 && engine::icmp6_checksum(ip, ip + 40, plen) != 0) {
+        if (ip[6] == 58 && transport::csum::icmp6_checksum(ip, ip + 40, plen) != 0) {
             fail("worker %u answered with a bad ICMPv6 checksum (type %u, %zu bytes)", w, plen >= 1 ? ip[40] : 0, plen);
         }
     } else {
@@ -937,7 +938,7 @@ void run::op_slow(reader& r) {
             std::memcpy(ip + 8, wan_ip(peer_ids[p], true).bytes.data(), 16);
         }
         std::memcpy(ip + 24, wan_ip(self_id, true).bytes.data(), 16);
-        const uint16_t c = engine::icmp6_checksum(ip, msg.data(), msg.size());
+        const uint16_t c = transport::csum::icmp6_checksum(ip, msg.data(), msg.size());
         std::memcpy(msg.data() + 2, &c, 2);
         f.insert(f.end(), ip, ip + 40);
         f.insert(f.end(), msg.begin(), msg.end());

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "engine/neighbour.hh"
+#include "transports/checksum.hh"
 
 namespace {
 
@@ -200,7 +201,7 @@ struct na_frame {
     void fix() {
         uint8_t* ip = b.data() + 14;
         ip[40 + 2] = ip[40 + 3] = 0;
-        const uint16_t c = engine::icmp6_checksum(ip, ip + 40, 32);
+        const uint16_t c = transport::csum::icmp6_checksum(ip, ip + 40, 32);
         std::memcpy(ip + 42, &c, 2);
     }
 };
