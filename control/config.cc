@@ -247,33 +247,6 @@ std::optional<bool> parse_bool(std::string_view s) {
     return std::nullopt;
 }
 
-std::optional<ip_addr> ip_addr::parse(std::string_view s) {
-    if (s.empty() || s.size() >= INET6_ADDRSTRLEN) {
-        return std::nullopt;
-    }
-    std::string z(s);
-    ip_addr a;
-    if (z.find(':') == std::string::npos) {
-        if (inet_pton(AF_INET, z.c_str(), a.bytes.data()) == 1) {
-            return a;
-        }
-        return std::nullopt;
-    }
-    if (inet_pton(AF_INET6, z.c_str(), a.bytes.data()) == 1) {
-        a.v6 = true;
-        return a;
-    }
-    return std::nullopt;
-}
-
-std::string ip_addr::str() const {
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof buf) == nullptr) {
-        return "?";
-    }
-    return buf;
-}
-
 std::string_view to_string(connect_mode m) {
     switch (m) {
     case connect_mode::always: return "always";
@@ -568,7 +541,7 @@ void set_port(setter_ctx& c, node_conf& n) {
 }
 
 /// ADDR/PREFIX; the prefix defaults to the host prefix (/32, /128).
-bool parse_prefix(setter_ctx& c, std::string_view s, ip_addr& addr, uint8_t& prefix) {
+bool parse_prefix(setter_ctx& c, std::string_view s, ip_address& addr, uint8_t& prefix) {
     std::string_view a = s;
     std::optional<uint64_t> len;
     if (size_t slash = s.find('/'); slash != std::string_view::npos) {
@@ -579,7 +552,7 @@ bool parse_prefix(setter_ctx& c, std::string_view s, ip_addr& addr, uint8_t& pre
             return false;
         }
     }
-    auto ip = ip_addr::parse(a);
+    auto ip = ip_address::parse(a);
     if (!ip) {
         c.error("bad address " + quote(a) + ": expected an IPv4 or IPv6 address");
         return false;
@@ -613,7 +586,7 @@ void set_wan_gateway(setter_ctx& c, node_conf& n) {
     if (!arity(c, w, 2, "PORT ADDR")) {
         return;
     }
-    auto ip = ip_addr::parse(w[1]);
+    auto ip = ip_address::parse(w[1]);
     if (!ip) {
         c.error("bad address " + quote(w[1]) + ": expected an IPv4 or IPv6 address");
         return;
@@ -626,7 +599,7 @@ void set_neighbour(setter_ctx& c, node_conf& n) {
     if (!arity(c, w, 3, "PORT ADDR MAC")) {
         return;
     }
-    auto ip = ip_addr::parse(w[1]);
+    auto ip = ip_address::parse(w[1]);
     if (!ip) {
         c.error("bad address " + quote(w[1]) + ": expected an IPv4 or IPv6 address");
         return;

@@ -18,6 +18,7 @@
 
 #include "control/result.hh"
 #include "pmd/port_role.hh"
+#include "transports/ip.hh"
 #include "transports/wire.hh"
 
 namespace control {
@@ -87,28 +88,10 @@ struct port_conf {
     location where;
 };
 
-/// An IPv4 or IPv6 address in network byte order.
-struct ip_addr {
-    bool v6 = false;
-    std::array<uint8_t, 16> bytes{};  // v4 uses bytes[0..3]
-    [[nodiscard]] std::string str() const;
-    static std::optional<ip_addr> parse(std::string_view s);
-    bool operator==(const ip_addr&) const = default;
-    /// Same family and the first `prefix` bits equal (prefix clamped to the family's width).
-    [[nodiscard]] bool same_subnet(const ip_addr& o, unsigned prefix) const {
-        if (v6 != o.v6) {
-            return false;
-        }
-        prefix = prefix < (v6 ? 128u : 32u) ? prefix : (v6 ? 128u : 32u);
-        for (unsigned i = 0; i < prefix; ++i) {
-            const unsigned byte = i / 8, bit = 7 - i % 8;
-            if (((bytes[byte] >> bit) & 1) != ((o.bytes[byte] >> bit) & 1)) {
-                return false;
-            }
-        }
-        return true;
-    }
-};
+/// Addresses are transport::ip_address (transports/ip.hh, header-only, no DPDK).
+using transport::ip_address;
+/// The old name, still used by control/paths.cc and daemon_sessions.cc while they are rewritten.
+using ip_addr = transport::ip_address;
 
 /// `wan-address = PORT ADDR/PREFIX` (dvpe): an address the engine owns on a wan port.
 struct wan_address {

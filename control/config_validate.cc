@@ -191,23 +191,7 @@ std::optional<std::string> check_devargs(std::string_view devargs, std::string& 
     return std::nullopt;
 }
 
-bool same_prefix(const ip_addr& a, const ip_addr& b, unsigned prefix) {
-    if (a.v6 != b.v6) {
-        return false;
-    }
-    for (unsigned i = 0; i < prefix / 8; ++i) {
-        if (a.bytes[i] != b.bytes[i]) {
-            return false;
-        }
-    }
-    if (unsigned rem = prefix % 8; rem != 0) {
-        auto mask = static_cast<uint8_t>(0xff << (8 - rem));
-        return (a.bytes[prefix / 8] & mask) == (b.bytes[prefix / 8] & mask);
-    }
-    return true;
-}
-
-bool unspecified(const ip_addr& a) {
+bool unspecified(const ip_address& a) {
     return std::all_of(a.bytes.begin(), a.bytes.begin() + (a.v6 ? 16 : 4), [](uint8_t b) { return b == 0; });
 }
 
@@ -417,7 +401,7 @@ private:
     /// (hostname/32 or /128; the first such port only). docs/config.md.
     void default_wan_address(node_conf& n) {
         engine_layout& e = n.engine;
-        auto ip = ip_addr::parse(n.hostname);
+        auto ip = ip_address::parse(n.hostname);
         bool available = ip && !unspecified(*ip) && std::none_of(e.wan_addresses.begin(), e.wan_addresses.end(),
                                                                  [&](const wan_address& a) { return a.addr == *ip; });
         for (const port_conf& p : e.ports) {
@@ -474,7 +458,7 @@ private:
                     continue;
                 }
                 addrs += (addrs.empty() ? "" : ", ") + a.addr.str() + "/" + std::to_string(a.prefix);
-                on_link = on_link || same_prefix(a.addr, g.addr, a.prefix);
+                on_link = on_link || a.addr.same_subnet(g.addr, a.prefix);
                 own = own || a.addr == g.addr;
             }
             if (own) {

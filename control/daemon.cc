@@ -65,18 +65,6 @@ rte_ether_addr to_ether(const std::array<uint8_t, 6>& a) {
     return e;
 }
 
-std::string ipv4_str(rte_be32_t a) {
-    ip_addr ip;
-    std::memcpy(ip.bytes.data(), &a, 4);
-    return ip.str();
-}
-
-rte_be32_t ipv4_of(const ip_addr& a) {
-    rte_be32_t v;
-    std::memcpy(&v, a.bytes.data(), 4);
-    return v;
-}
-
 }  // namespace
 
 queue_layout compute_queue_layout(const config& cfg) {
@@ -316,7 +304,7 @@ void daemon::setup() {
         pc.mac = _ports[i].info.mac;
         for (const auto& wa : l.wan_addresses) {
             if (wa.port == _ports[i].conf.name && !wa.addr.v6 && pc.n_ipv4 < engine::limits::max_port_ipv4) {
-                pc.ipv4[pc.n_ipv4++] = ipv4_of(wa.addr);
+                pc.ipv4[pc.n_ipv4++] = wa.addr.v4();
             }
             if (wa.port == _ports[i].conf.name && wa.addr.v6 && pc.n_ipv6 < engine::limits::max_port_ipv6) {
                 std::memcpy(pc.ipv6[pc.n_ipv6++].data(), wa.addr.bytes.data(), 16);
@@ -338,25 +326,25 @@ void daemon::setup() {
     };
     for (const auto& n : l.neighbours) {
         if (port_id_of(n.port) >= 0) {
-            _neigh.add_static(static_cast<uint16_t>(port_id_of(n.port)), to_neigh(n.addr), to_ether(n.mac));
+            _neigh.add_static(static_cast<uint16_t>(port_id_of(n.port)), n.addr, to_ether(n.mac));
         }
     }
     for (const auto& g : l.wan_gateways) {
         if (port_id_of(g.port) >= 0) {
-            _neigh.want(static_cast<uint16_t>(port_id_of(g.port)), to_neigh(g.addr));
+            _neigh.want(static_cast<uint16_t>(port_id_of(g.port)), g.addr);
         }
     }
     for (const auto& n : _cfg.nodes) {
         if (&n == &self) {
             continue;
         }
-        auto ip = ip_addr::parse(n.hostname);
+        auto ip = ip_address::parse(n.hostname);
         if (!ip) {
             continue;  // a host name: its address comes from its handshakes (update_paths)
         }
         for (const auto& wa : l.wan_addresses) {
             if (wa.addr.same_subnet(*ip, wa.prefix) && port_id_of(wa.port) >= 0) {
-                _neigh.want(static_cast<uint16_t>(port_id_of(wa.port)), to_neigh(*ip));
+                _neigh.want(static_cast<uint16_t>(port_id_of(wa.port)), *ip);
                 break;
             }
         }
@@ -561,7 +549,7 @@ void daemon::handle_control_packets() {
             };
             if (auto sender = engine::parse_arp_sender(m)) {
                 if (auto r = _neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
-                    note(r, ipv4_str(sender->first), sender->second);
+                    note(r, ip_address::from_v4(sender->first).str(), sender->second);
                     update_paths();
                 }
             } else if (auto target = engine::parse_neighbour_advertisement(m)) {
@@ -588,13 +576,8 @@ void daemon::resolve_neighbours() {
         }
         // Ask from our first address on that port that shares the target's subnet (or the
         // first of its family): ARP for IPv4, a neighbour solicitation for IPv6.
-        const ip_addr target = [&] {
-            ip_addr a;
-            a.v6 = e->ip.v6;
-            a.bytes = e->ip.b;
-            return a;
-        }();
-        const ip_addr* src = nullptr;
+        const ip_address& target = e->ip;
+        const ip_address* src = nullptr;
         std::string port_name;
         for (const auto& p : _ports) {
             if (p.info.port_id == e->port_id) {
@@ -615,7 +598,7 @@ void daemon::resolve_neighbours() {
         }
         rte_mbuf* m = target.v6 ? engine::build_neighbour_solicitation(_pool, e->port_id, pc->mac, src->bytes.data(),
                                                                          target.bytes.data())
-                                : engine::build_arp_request(_pool, e->port_id, pc->mac, ipv4_of(*src), e->ip.v4());
+                                : engine::build_arp_request(_pool, e->port_id, pc->mac, src->v4(), e->ip.v4());
         if (m == nullptr) {
             continue;
         }

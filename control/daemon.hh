@@ -34,15 +34,6 @@
 
 namespace control {
 
-/// A configured underlay address as the neighbour table's key.
-inline engine::neigh_ip to_neigh(const ip_addr& a) {
-    return a.v6 ? engine::neigh_ip::of6(a.bytes.data()) : engine::neigh_ip::of4([&] {
-        rte_be32_t v;
-        std::memcpy(&v, a.bytes.data(), 4);
-        return v;
-    }());
-}
-
 class control_server;
 
 /// One port as the daemon set it up.

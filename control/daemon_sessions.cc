@@ -71,13 +71,6 @@ std::optional<source_addr> decode(std::span<const uint8_t> b) {
     return a;
 }
 
-transport::ip_address to_tip(const ip_addr& a) {
-    transport::ip_address t;
-    t.bytes = a.bytes;
-    t.v6 = a.v6;
-    return t;
-}
-
 }  // namespace
 
 // The source port of a packet the control thread sends: the control lane's, or `fixed` (our
@@ -294,13 +287,13 @@ void daemon::update_paths() {
             }
             peer_path path;
             path.kind = *kind;
-            path.ip = to_tip(*ip);
+            path.ip = *ip;
             path.udp_port = udp_port;
             path.ip_proto = _cfg.global.ip_proto;
             path.icmp_type = ip->v6 ? transport::icmp6_type_for(_cfg.global.icmp_type) : _cfg.global.icmp_type;
             path.port_id = dp->info.port_id;
             path.mtu = dp->info.mtu != 0 ? dp->info.mtu : static_cast<uint16_t>(_cfg.global.mtu);
-            path.src_ip = to_tip(wa.addr);
+            path.src_ip = wa.addr;
             path.src_mac = dp->info.mac;
             path.inherit_tos = n.inherit_tos;
             path.sport_fixed = transport::is_udp(*kind) ? sport_fixed : 0;
@@ -315,9 +308,8 @@ void daemon::update_paths() {
                 }
             }
             if (hop) {
-                const auto h = to_neigh(*hop);  // ARP or NDP keeps it resolved; static entries win
-                _neigh.want(dp->info.port_id, h);
-                if (auto mac = _neigh.lookup(dp->info.port_id, h)) {
+                _neigh.want(dp->info.port_id, *hop);  // ARP or NDP keeps it resolved; static entries win
+                if (auto mac = _neigh.lookup(dp->info.port_id, *hop)) {
                     path.next_hop_mac = *mac;
                 }
             }

@@ -52,7 +52,7 @@ resolver::answer resolver::lookup(const std::string& name) {
         return a;
     }
     for (const addrinfo* p = res; p != nullptr; p = p->ai_next) {
-        ip_addr ip;
+        ip_address ip;
         if (p->ai_family == AF_INET) {
             const auto* sa = reinterpret_cast<const sockaddr_in*>(p->ai_addr);
             std::memcpy(ip.bytes.data(), &sa->sin_addr, 4);

@@ -34,7 +34,7 @@ public:
 
     struct answer {
         std::string name;
-        std::vector<ip_addr> addrs;  ///< in getaddrinfo's order (RFC 6724), IPv4 and IPv6; no duplicates
+        std::vector<ip_address> addrs;  ///< in getaddrinfo's order (RFC 6724), IPv4 and IPv6; no duplicates
         std::string error;           ///< gai_strerror() when addrs is empty
     };
     /// The lookups finished since the last call. Never blocks.

@@ -25,7 +25,7 @@ bool can_reach_directly(const node_conf& a, const node_conf& b) {
     if (a.id == b.id || !admits_direct(a, b) || !admits_direct(b, a)) {
         return false;
     }
-    if (!ip_addr::parse(b.hostname)) {
+    if (!ip_address::parse(b.hostname)) {
         return false;
     }
     const uint8_t speakable = proto_udp | proto_rawip | proto_icmp;

@@ -201,11 +201,8 @@ nlohmann::json daemon::peers_json() const {
                              {"tx_bytes", txb},
                              {"keepalives_received", ka}};
         if (path != nullptr) {
-            ip_addr ip;
-            ip.v6 = path->ip.v6;
-            ip.bytes = path->ip.bytes;
             jp["transport"] = std::string(transport::kind_name(path->kind));
-            jp["address"] = ip.str();
+            jp["address"] = path->ip.str();
             jp["next_hop_resolved"] = path->next_hop_mac.has_value();
             jp["via"] = path->via;
         }
@@ -266,9 +263,6 @@ nlohmann::json daemon::neighbours_json() const {
     const uint64_t hz = rte_get_tsc_hz();
     const uint64_t now = rte_rdtsc();
     for (const auto& e : _neigh.entries()) {
-        ip_addr ip;
-        ip.v6 = e.ip.v6;
-        ip.bytes = e.ip.b;
         static constexpr const char* states[] = {"incomplete", "reachable", "stale", "permanent"};
         std::string port;
         for (const auto& p : _ports) {
@@ -277,7 +271,7 @@ nlohmann::json daemon::neighbours_json() const {
             }
         }
         arr.push_back({{"port", port},
-                       {"ip", ip.str()},
+                       {"ip", e.ip.str()},
                        {"mac", e.st == engine::neighbour_table::state::incomplete ? "" : pmd::mac_str(e.mac)},
                        {"state", states[static_cast<int>(e.st)]},
                        {"age_s", e.updated_tsc ? static_cast<double>(now - e.updated_tsc) / static_cast<double>(hz) : 0.0},

@@ -2,7 +2,6 @@
 // ARP request construction and the control thread's neighbour table; see neighbour.hh.
 #include "engine/neighbour.hh"
 
-#include <arpa/inet.h>
 #include <rte_arp.h>
 #include <rte_ip.h>
 
@@ -56,12 +55,6 @@ std::optional<std::pair<rte_be32_t, rte_ether_addr>> parse_arp_sender(const rte_
     return std::make_pair(arp->arp_data.arp_sip, arp->arp_data.arp_sha);
 }
 
-std::string neigh_ip::str() const {
-    char buf[INET6_ADDRSTRLEN] = {};
-    inet_ntop(v6 ? AF_INET6 : AF_INET, b.data(), buf, sizeof(buf));
-    return buf;
-}
-
 namespace {
 
 constexpr size_t ip6_len = 40;
@@ -109,7 +102,7 @@ rte_mbuf* build_neighbour_solicitation(rte_mempool* pool, uint16_t port_id, cons
     return m;
 }
 
-std::optional<std::pair<neigh_ip, rte_ether_addr>> parse_neighbour_advertisement(const rte_mbuf* m) noexcept {
+std::optional<std::pair<ip_address, rte_ether_addr>> parse_neighbour_advertisement(const rte_mbuf* m) noexcept {
     const size_t len = rte_pktmbuf_data_len(m);
     if (len < sizeof(rte_ether_hdr) + ip6_len + nd_len) {
         return std::nullopt;
@@ -141,10 +134,10 @@ std::optional<std::pair<neigh_ip, rte_ether_addr>> parse_neighbour_advertisement
     if (!rte_is_unicast_ether_addr(&mac) || rte_is_zero_ether_addr(&mac)) {
         return std::nullopt;
     }
-    return std::make_pair(neigh_ip::of6(na + 8), mac);
+    return std::make_pair(ip_address::from_v6(na + 8), mac);
 }
 
-void neighbour_table::add_static(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac) {
+void neighbour_table::add_static(uint16_t port_id, const ip_address& ip, const rte_ether_addr& mac) {
     entry& e = _t[{port_id, ip}];
     e.port_id = port_id;
     e.ip = ip;
@@ -152,7 +145,7 @@ void neighbour_table::add_static(uint16_t port_id, const neigh_ip& ip, const rte
     e.st = state::permanent;
 }
 
-void neighbour_table::want(uint16_t port_id, const neigh_ip& ip) {
+void neighbour_table::want(uint16_t port_id, const ip_address& ip) {
     auto [it, inserted] = _t.try_emplace({port_id, ip});
     if (inserted) {
         it->second.port_id = port_id;
@@ -160,7 +153,7 @@ void neighbour_table::want(uint16_t port_id, const neigh_ip& ip) {
     }
 }
 
-neighbour_table::learn_result neighbour_table::learn(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac,
+neighbour_table::learn_result neighbour_table::learn(uint16_t port_id, const ip_address& ip, const rte_ether_addr& mac,
                                                     uint64_t now_tsc) {
     learn_result r;
     auto it = _t.find({port_id, ip});
@@ -193,7 +186,7 @@ neighbour_table::learn_result neighbour_table::learn(uint16_t port_id, const nei
     return r;
 }
 
-std::optional<rte_ether_addr> neighbour_table::lookup(uint16_t port_id, const neigh_ip& ip) const {
+std::optional<rte_ether_addr> neighbour_table::lookup(uint16_t port_id, const ip_address& ip) const {
     auto it = _t.find({port_id, ip});
     if (it == _t.end() || it->second.st == state::incomplete) {
         return std::nullopt;

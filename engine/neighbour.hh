@@ -18,6 +18,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "transports/ip.hh"
+
 #include <array>
 #include <compare>
 #include <cstdint>
@@ -30,30 +32,7 @@
 
 namespace engine {
 
-/// An underlay address of either family (IPv4 in the first 4 bytes, network order).
-struct neigh_ip {
-    bool v6 = false;
-    std::array<uint8_t, 16> b{};
-
-    static neigh_ip of4(rte_be32_t a) noexcept {
-        neigh_ip n;
-        std::memcpy(n.b.data(), &a, 4);
-        return n;
-    }
-    static neigh_ip of6(const uint8_t* a) noexcept {
-        neigh_ip n;
-        n.v6 = true;
-        std::memcpy(n.b.data(), a, 16);
-        return n;
-    }
-    [[nodiscard]] rte_be32_t v4() const noexcept {
-        rte_be32_t a;
-        std::memcpy(&a, b.data(), 4);
-        return a;
-    }
-    [[nodiscard]] std::string str() const;
-    auto operator<=>(const neigh_ip&) const = default;
-};
+using transport::ip_address;  // transports/ip.hh: the neighbour table's key
 
 /// Builds a neighbour solicitation for target (RFC 4861 §7.2.2): to its solicited-node
 /// multicast address and MAC, hop limit 255, with our link-layer address. nullptr if the pool
@@ -63,7 +42,7 @@ rte_mbuf* build_neighbour_solicitation(rte_mempool* pool, uint16_t port_id, cons
 
 /// Target (IPv6, MAC) of a neighbour advertisement a worker handed over (the target link-layer
 /// address option, else the Ethernet source); nullopt if the frame is not a valid one.
-std::optional<std::pair<neigh_ip, rte_ether_addr>> parse_neighbour_advertisement(const rte_mbuf* m) noexcept;
+std::optional<std::pair<ip_address, rte_ether_addr>> parse_neighbour_advertisement(const rte_mbuf* m) noexcept;
 
 /// Builds a broadcast ARP request "who has target_ip, tell sender_ip" on port_id.
 /// Returns nullptr if the pool is empty.
@@ -79,7 +58,7 @@ public:
     enum class state : uint8_t { incomplete, reachable, stale, permanent };
     struct entry {
         uint16_t port_id = 0;
-        neigh_ip ip;
+        ip_address ip;
         rte_ether_addr mac{};
         state st = state::incomplete;
         uint64_t updated_tsc = 0;
@@ -101,24 +80,24 @@ public:
     /// At most one logged change per neighbour per \p cycles (TSC); 0 (the default) logs every one.
     void set_log_interval(uint64_t cycles) noexcept { _log_interval = cycles; }
 
-    void add_static(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac);
+    void add_static(uint16_t port_id, const ip_address& ip, const rte_ether_addr& mac);
     /// Marks ip as wanted (a next hop): the control loop keeps it resolved.
-    void want(uint16_t port_id, const neigh_ip& ip);
+    void want(uint16_t port_id, const ip_address& ip);
     /// Learns from an ARP reply / neighbour advertisement: only for a wanted (or known) address
     /// with a request of ours outstanding (see the top of this file); static entries never
     /// change. Anything else is ignored and counted in the entry's `unsolicited`.
-    learn_result learn(uint16_t port_id, const neigh_ip& ip, const rte_ether_addr& mac, uint64_t now_tsc);
-    [[nodiscard]] std::optional<rte_ether_addr> lookup(uint16_t port_id, const neigh_ip& ip) const;
+    learn_result learn(uint16_t port_id, const ip_address& ip, const rte_ether_addr& mac, uint64_t now_tsc);
+    [[nodiscard]] std::optional<rte_ether_addr> lookup(uint16_t port_id, const ip_address& ip) const;
     // IPv4 forms.
     void add_static(uint16_t port_id, rte_be32_t ip, const rte_ether_addr& mac) {
-        add_static(port_id, neigh_ip::of4(ip), mac);
+        add_static(port_id, ip_address::from_v4(ip), mac);
     }
-    void want(uint16_t port_id, rte_be32_t ip) { want(port_id, neigh_ip::of4(ip)); }
+    void want(uint16_t port_id, rte_be32_t ip) { want(port_id, ip_address::from_v4(ip)); }
     learn_result learn(uint16_t port_id, rte_be32_t ip, const rte_ether_addr& mac, uint64_t now_tsc) {
-        return learn(port_id, neigh_ip::of4(ip), mac, now_tsc);
+        return learn(port_id, ip_address::from_v4(ip), mac, now_tsc);
     }
     [[nodiscard]] std::optional<rte_ether_addr> lookup(uint16_t port_id, rte_be32_t ip) const {
-        return lookup(port_id, neigh_ip::of4(ip));
+        return lookup(port_id, ip_address::from_v4(ip));
     }
     /// Entries that need an ARP request now (incomplete, or reachable for longer than
     /// reachable_cycles). Updates their request time and counts the request (which makes one
@@ -129,7 +108,7 @@ public:
     [[nodiscard]] uint64_t ignored() const noexcept { return _ignored; }
 
 private:
-    std::map<std::pair<uint16_t, neigh_ip>, entry> _t;
+    std::map<std::pair<uint16_t, ip_address>, entry> _t;
     uint64_t _log_interval = 0;
     uint64_t _ignored = 0;
 };

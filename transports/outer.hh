@@ -30,6 +30,7 @@
 #pragma once
 
 #include "transports/checksum.hh"
+#include "transports/ip.hh"
 #include "transports/kind.hh"
 
 #include <rte_byteorder.h>
@@ -43,30 +44,6 @@
 #include <optional>
 
 namespace transport {
-
-/// An IPv4 or IPv6 address in network byte order (IPv4 in bytes[0..3], the rest zero).
-struct ip_address {
-    std::array<uint8_t, 16> bytes{};
-    bool v6 = false;
-
-    [[nodiscard]] static ip_address from_v4(rte_be32_t a) noexcept {
-        ip_address r;
-        std::memcpy(r.bytes.data(), &a, 4);
-        return r;
-    }
-    [[nodiscard]] static ip_address from_v6(const uint8_t (&a)[16]) noexcept {
-        ip_address r;
-        std::memcpy(r.bytes.data(), a, 16);
-        r.v6 = true;
-        return r;
-    }
-    [[nodiscard]] rte_be32_t v4() const noexcept {
-        rte_be32_t a;
-        std::memcpy(&a, bytes.data(), 4);
-        return a;
-    }
-    friend bool operator==(const ip_address&, const ip_address&) = default;
-};
 
 /// How write_outer() fills the UDP/IPv6 checksum (other kinds ignore it).
 enum class checksum_mode : uint8_t {

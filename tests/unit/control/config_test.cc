@@ -1378,15 +1378,15 @@ TEST(ConfigHelpers, IpAddr) {
     };
     for (const ip_case& ic : cases) {
         SCOPED_TRACE(ic.text);
-        auto a = ip_addr::parse(ic.text);
+        auto a = ip_address::parse(ic.text);
         ASSERT_EQ(a.has_value(), ic.ok);
         if (ic.ok) {
             EXPECT_EQ(a->v6, ic.v6);
             EXPECT_EQ(a->str(), ic.str);
-            EXPECT_EQ(ip_addr::parse(a->str()), a);
+            EXPECT_EQ(ip_address::parse(a->str()), a);
         }
     }
-    EXPECT_EQ(ip_addr::parse("1.2.3.4")->bytes[3], 4);
+    EXPECT_EQ(ip_address::parse("1.2.3.4")->bytes[3], 4);
 }
 
 TEST(ConfigHelpers, NamesAndStrings) {

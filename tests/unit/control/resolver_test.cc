@@ -13,8 +13,8 @@ using namespace control;
 
 namespace {
 
-bool has_loopback(const std::vector<ip_addr>& v) {
-    const ip_addr v4 = *ip_addr::parse("127.0.0.1"), v6 = *ip_addr::parse("::1");
+bool has_loopback(const std::vector<ip_address>& v) {
+    const ip_address v4 = *ip_address::parse("127.0.0.1"), v6 = *ip_address::parse("::1");
     return std::find(v.begin(), v.end(), v4) != v.end() || std::find(v.begin(), v.end(), v6) != v.end();
 }
 

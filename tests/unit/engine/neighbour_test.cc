@@ -93,7 +93,7 @@ TEST(neighbour_table, only_the_first_answer_to_a_request_counts) {
     EXPECT_EQ(t.entries()[0].unsolicited, 2u);
     // IPv6 the same way (neighbour advertisements).
     uint8_t a6[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
-    const auto v6 = engine::neigh_ip::of6(a6);
+    const auto v6 = transport::ip_address::from_v6(a6);
     t.want(0, v6);
     EXPECT_FALSE(t.learn(0, v6, mac_b, 120));
     ASSERT_EQ(t.due(200, 500, 100).size(), 1u);  // only the IPv6 entry is due
@@ -154,7 +154,7 @@ TEST(neighbour_table, change_log_is_rate_limited_per_neighbour) {
 TEST(neighbour_table, ipv6_entries_are_their_own_keys) {
     engine::neighbour_table t;
     uint8_t a6[16] = {0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    const auto v6 = engine::neigh_ip::of6(a6);
+    const auto v6 = transport::ip_address::from_v6(a6);
     uint8_t a4as6[16] = {10, 0, 0, 1};
     EXPECT_FALSE(t.learn(0, v6, mac_a, 1));  // not wanted
     t.want(0, v6);
@@ -162,9 +162,9 @@ TEST(neighbour_table, ipv6_entries_are_their_own_keys) {
     EXPECT_TRUE(t.learn(0, v6, mac_a, 2));
     EXPECT_TRUE(t.lookup(0, v6).has_value());
     EXPECT_FALSE(t.lookup(0, ip1).has_value());  // 10.0.0.1 is not fd77::1 nor its first bytes
-    EXPECT_FALSE(t.lookup(0, engine::neigh_ip::of6(a4as6)).has_value());
+    EXPECT_FALSE(t.lookup(0, transport::ip_address::from_v6(a4as6)).has_value());
     EXPECT_EQ(v6.str(), "fd77::1");
-    EXPECT_EQ(engine::neigh_ip::of4(ip1).str(), "10.0.0.1");
+    EXPECT_EQ(transport::ip_address::from_v4(ip1).str(), "10.0.0.1");
 }
 
 // A neighbour advertisement in a stack mbuf (parse only reads buf_addr/data_off/data_len).
