@@ -324,6 +324,34 @@ const node_conf* config::find_node(std::string_view name) const {
     return nullptr;
 }
 
+const node_conf* config::node(unsigned id) const {
+    if (id < by_id.size() && by_id[id] != 0 && by_id[id] <= nodes.size() && nodes[by_id[id] - 1u].id == id) {
+        return &nodes[by_id[id] - 1u];
+    }
+    for (const node_conf& n : nodes) {  // no index, or nodes changed after it was built
+        if (n.id == id) {
+            return &n;
+        }
+    }
+    return nullptr;
+}
+
+void config::index_nodes() {
+    by_id.clear();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        const unsigned id = nodes[i].id;
+        if (id > limits::max_node_id) {
+            continue;  // invalid (an error already); node() scans for it
+        }
+        if (by_id.size() <= id) {
+            by_id.resize(id + 1, 0);
+        }
+        if (by_id[id] == 0) {  // the first node with an id wins, as the scans did
+            by_id[id] = static_cast<uint16_t>(i + 1);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The directive table
 // ---------------------------------------------------------------------------------------------

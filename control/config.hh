@@ -90,13 +90,11 @@ struct port_conf {
 
 /// Addresses are transport::ip_address (transports/ip.hh, header-only, no DPDK).
 using transport::ip_address;
-/// The old name, still used by control/paths.cc and daemon_sessions.cc while they are rewritten.
-using ip_addr = transport::ip_address;
 
 /// `wan-address = PORT ADDR/PREFIX` (dvpe): an address the engine owns on a wan port.
 struct wan_address {
     std::string port;
-    ip_addr addr;
+    ip_address addr;
     uint8_t prefix = 32;
     location where;
 };
@@ -104,14 +102,14 @@ struct wan_address {
 /// `wan-gateway = PORT ADDR` (dvpe): the next hop for off-link underlay destinations.
 struct wan_gateway {
     std::string port;
-    ip_addr addr;
+    ip_address addr;
     location where;
 };
 
 /// `neighbour = PORT ADDR MAC` (dvpe): a static neighbour entry (no ARP/NDP needed).
 struct neighbour_conf {
     std::string port;
-    ip_addr addr;
+    ip_address addr;
     std::array<uint8_t, 6> mac{};
     location where;
 };
@@ -240,6 +238,13 @@ struct config {
     [[nodiscard]] std::string expand_path(std::string_view fmt) const;
     /// Node lookup by name (nullptr if unknown).
     [[nodiscard]] const node_conf* find_node(std::string_view name) const;
+    /// Node lookup by wire id (nullptr if unknown): one load from `by_id`, which
+    /// validate_config() builds (the config is replaced as a whole on reload, index included).
+    /// A config assembled or edited by hand after validation is still answered right (a scan).
+    [[nodiscard]] const node_conf* node(unsigned id) const;
+    /// Builds `by_id` from `nodes` (validate_config() calls it last).
+    void index_nodes();
+    std::vector<uint16_t> by_id;      // id -> index into nodes + 1; 0: no such node
 };
 
 struct load_options {

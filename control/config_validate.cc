@@ -588,7 +588,9 @@ unsigned required_mbufs(const engine_layout& e) {
 }
 
 std::vector<diagnostic> validate_config(config& cfg, const load_options& opt) {
-    return validator(cfg, opt).run();
+    std::vector<diagnostic> errors = validator(cfg, opt).run();
+    cfg.index_nodes();  // config::node(id)
+    return errors;
 }
 
 }  // namespace control

@@ -127,13 +127,8 @@ std::vector<std::string> hook_environment(const config& cfg, std::string_view if
         env.push_back(var("IFUPDATA" + ext, n.if_up_data));
     }
     if (ev != nullptr) {
-        std::string destnode = std::to_string(ev->peer_id);  // unknown id: the number
-        for (const node_conf& n : cfg.nodes) {
-            if (n.id == ev->peer_id) {
-                destnode = n.name;
-                break;
-            }
-        }
+        const node_conf* dest = cfg.node(ev->peer_id);
+        const std::string destnode = dest != nullptr ? dest->name : std::to_string(ev->peer_id);  // unknown id: the number
         env.push_back(var("DESTNODE", destnode));
         env.push_back(var("DESTID", std::to_string(ev->peer_id)));
         env.push_back(var("DESTSI", ev->destsi));
@@ -206,13 +201,7 @@ std::string hook_runner::describe(const job& j) const {
     std::string r(to_string(j.kind));
     r += " (" + j.path + ")";
     if (j.ev) {
-        const node_conf* n = nullptr;
-        for (const node_conf& c : _cfg.nodes) {
-            if (c.id == j.ev->peer_id) {
-                n = &c;
-                break;
-            }
-        }
+        const node_conf* n = _cfg.node(j.ev->peer_id);
         r += " for node " + (n != nullptr ? n->name : std::to_string(j.ev->peer_id));
     }
     return r;

@@ -194,12 +194,8 @@ result<reload_plan, reload_refusal> prepare_reload(const config& running, const 
 }
 
 const node_conf* same_node_in(const config& in, const node_conf& n) {
-    for (const auto& x : in.nodes) {
-        if (x.id == n.id) {
-            return x.name == n.name ? &x : nullptr;
-        }
-    }
-    return nullptr;
+    const node_conf* x = in.node(n.id);
+    return x != nullptr && x->name == n.name ? x : nullptr;
 }
 
 bool path_inputs_changed(const node_conf& a, const node_conf& b) {

@@ -153,12 +153,8 @@ nlohmann::json daemon::peers_json() const {
         if (!st) {
             continue;
         }
-        std::string name;
-        for (const auto& n : _cfg.nodes) {
-            if (n.id == id) {
-                name = n.name;
-            }
-        }
+        const node_conf* node = _cfg.node(id);
+        const std::string name = node != nullptr ? node->name : std::string();
         uint64_t rxp = 0, rxb = 0, txp = 0, txb = 0, ka = 0;
         for (const auto& w : _workers) {
             const auto& ns = w->peer_stats()[id];

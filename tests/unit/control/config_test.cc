@@ -831,6 +831,41 @@ TEST(ConfigIds, PositionalAndExplicit) {
     EXPECT_EQ(c.nodes[2].id, 3U);  // positions do not shift around an explicit id
 }
 
+TEST(ConfigIds, LookupById) {
+    config c = load_ok("enable-udp = yes\nnode = a\nnode = b\nnode-id = 10\nnode = c\n", opts(""));
+    ASSERT_NE(c.node(1), nullptr);
+    EXPECT_EQ(c.node(1)->name, "a");
+    ASSERT_NE(c.node(10), nullptr);
+    EXPECT_EQ(c.node(10)->name, "b");
+    ASSERT_NE(c.node(3), nullptr);
+    EXPECT_EQ(c.node(3)->name, "c");
+    EXPECT_EQ(c.node(3), &c.nodes[2]) << "a pointer into nodes";
+    for (unsigned missing : {0U, 2U, 4U, 9U, 11U, limits::max_node_id, limits::max_node_id + 1, 65535U, ~0U}) {
+        EXPECT_EQ(c.node(missing), nullptr) << missing;
+    }
+    // A copy (reload replaces the config as a whole) answers from its own nodes.
+    const config copy = c;
+    ASSERT_NE(copy.node(10), nullptr);
+    EXPECT_EQ(copy.node(10), &copy.nodes[1]);
+    // Nodes edited after validation (tests, tools) are still found: the index is checked.
+    c.nodes.push_back(c.nodes[0]);
+    c.nodes.back().id = 42;
+    c.nodes.back().name = "d";
+    c.nodes.erase(c.nodes.begin());
+    ASSERT_NE(c.node(42), nullptr);
+    EXPECT_EQ(c.node(42)->name, "d");
+    EXPECT_EQ(c.node(1), nullptr);
+    ASSERT_NE(c.node(3), nullptr);
+    EXPECT_EQ(c.node(3)->name, "c");
+    // A config built by hand, never validated.
+    config h;
+    h.nodes.resize(2);
+    h.nodes[0].id = 5;
+    h.nodes[1].id = 6;
+    EXPECT_EQ(h.node(6), &h.nodes[1]);
+    EXPECT_EQ(h.node(7), nullptr);
+}
+
 TEST(ConfigIds, Errors) {
     struct id_case {
         const char* text;
