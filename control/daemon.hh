@@ -28,6 +28,7 @@
 #include "control/session.hh"
 #include "engine/neighbour.hh"
 #include "engine/rcu.hh"
+#include "engine/seal.hh"
 #include "engine/worker.hh"
 #include "pmd/eal.hh"
 #include "pmd/port.hh"
@@ -140,7 +141,6 @@ private:
     void update_paths();
     void feedback(handshake::clock_reading now, session::actions& acts);
     handshake::clock_reading clock_now() const;
-    uint16_t ctl_sport(uint16_t fixed) const;
     nlohmann::json peers_json() const;
 
     config _cfg;
@@ -168,6 +168,8 @@ private:
     std::unique_ptr<session::manager> _sessions;
     std::unique_ptr<peer_table> _peers;
     std::optional<crypto::aead_context> _ctl_crypto;  // keepalives sealed by the control thread
+    std::unique_ptr<engine::sealer> _ctl_sealer;      // on transport::control_lane
+    struct ctl_sink;
     bool _dirty = false;                              // republish the snapshot
     struct peer_feedback {
         std::vector<session::rx_sample> rx;  // per worker: authenticated packets and their key id
@@ -189,7 +191,7 @@ private:
     // Peers whose hostname is a DNS name (not an IP literal): looked up off the control thread.
     struct dns_state {
         std::string name;             // the hostname looked up
-        std::optional<ip_addr> addr;  // the address used (kept when a later lookup fails)
+        std::optional<transport::ip_address> addr;  // the address used (kept when a later lookup fails)
         std::string error;            // the last failure ("" after a success)
         uint64_t next_tsc = 0;        // next lookup
         uint64_t lookups = 0, failures = 0;
@@ -205,7 +207,7 @@ private:
     uint64_t _queue_sent = 0;                         // sent once the session came up
     void queue_frame(rte_mbuf* m);
     void flush_queues();
-    bool seal_from_control(uint16_t peer, rte_mbuf* m);
+    void seal_queued(uint16_t peer, std::deque<queued_frame>& q);
 };
 
 }  // namespace control

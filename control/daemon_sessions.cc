@@ -36,48 +36,7 @@ struct overloaded : Ts... {
 template <class... Ts>
 overloaded(Ts...) -> overloaded<Ts...>;
 
-// A handshake source address as the session manager sees it (opaque to it): enough to answer.
-struct source_addr {
-    transport::kind k;
-    uint16_t port_id;
-    transport::ip_address ip;
-    uint16_t udp_port;
-    rte_ether_addr mac;
-};
-constexpr size_t source_len = 1 + 2 + 16 + 1 + 2 + 6;
-
-std::vector<uint8_t> encode(const source_addr& a) {
-    std::vector<uint8_t> b(source_len);
-    b[0] = static_cast<uint8_t>(a.k);
-    std::memcpy(&b[1], &a.port_id, 2);
-    std::memcpy(&b[3], a.ip.bytes.data(), 16);
-    b[19] = a.ip.v6 ? 1 : 0;
-    std::memcpy(&b[20], &a.udp_port, 2);
-    std::memcpy(&b[22], a.mac.addr_bytes, 6);
-    return b;
-}
-
-std::optional<source_addr> decode(std::span<const uint8_t> b) {
-    if (b.size() != source_len || b[0] >= transport::n_kinds) {
-        return std::nullopt;
-    }
-    source_addr a{};
-    a.k = static_cast<transport::kind>(b[0]);
-    std::memcpy(&a.port_id, &b[1], 2);
-    std::memcpy(a.ip.bytes.data(), &b[3], 16);
-    a.ip.v6 = b[19] != 0;
-    std::memcpy(&a.udp_port, &b[20], 2);
-    std::memcpy(a.mac.addr_bytes, &b[22], 6);
-    return a;
-}
-
 }  // namespace
-
-// The source port of a packet the control thread sends: the control lane's, or `fixed` (our
-// udp-port) towards a udp-port 0 peer (peer_path::sport_fixed).
-uint16_t daemon::ctl_sport(uint16_t fixed) const {
-    return fixed != 0 ? fixed : static_cast<uint16_t>(transport::udp_lane_port_base(_base.self_id) + transport::control_lane);
-}
 
 handshake::clock_reading daemon::clock_now() const {
     timespec mono{}, wall{};
@@ -139,13 +98,13 @@ void daemon::set_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, 
 
 void daemon::setup_base(const std::vector<std::string>& wan_ports) {
     const node_conf& self = _cfg.self_node();
-    _peers = std::make_unique<peer_table>(_cipher, static_cast<unsigned>(self.engine.worker_lcores.size()),
-                                          static_cast<uint16_t>(self.id));
+    _peers = std::make_unique<peer_table>(_cipher, static_cast<uint16_t>(self.id));
     auto ctx = crypto::aead_context::create();
     if (!ctx) {
         throw std::runtime_error("cannot create the control thread's crypto context: " + ctx.error());
     }
     _ctl_crypto.emplace(std::move(ctx.value()));
+    _ctl_sealer = std::make_unique<engine::sealer>(transport::control_lane);
     // What the workers need besides peers: who we are, where decrypted frames go, what we speak.
     _base.self_id = static_cast<uint16_t>(self.id);
     const auto mac = node_mac(self.id);
@@ -215,143 +174,43 @@ void daemon::install_benchmark_keys() {
     _snap->publish(_peers->build(_base));
 }
 
-// Where each peer is: its hostname if that is an IP literal, else the address its last
-// handshake came from; then our WAN address of the same family, the next hop (on-link: the
-// peer itself, else the port's gateway) and its MAC from the neighbour table.
+// Where each peer is and how to get there: the policy is control/paths.cc's choose_paths();
+// here what it needs is gathered and what changed is applied (a new snapshot follows).
 void daemon::update_paths() {
-    const node_conf& self = _cfg.self_node();
-    std::vector<const node_conf*> routed;
-    for (const auto& n : _cfg.nodes) {
-        if (n.id == self.id) {
-            continue;
-        }
-        if (!admits_direct(self, n) || !admits_direct(n, self)) {
-            routed.push_back(&n);  // allow-direct / deny-direct: only through a router
-            continue;
-        }
-        std::optional<ip_addr> ip = ip_addr::parse(n.hostname);
-        uint16_t udp_port = n.udp_port;
-        if (!ip && !n.hostname.empty()) {  // a DNS name: its last good answer (resolve_hostnames)
-            auto it = _dns.find(static_cast<uint16_t>(n.id));
-            if (it != _dns.end() && it->second.name == n.hostname) {
-                ip = it->second.addr;
-            }
-        }
-        if (!ip) {
-            auto it = _learned_endpoint.find(static_cast<uint16_t>(n.id));
-            if (it != _learned_endpoint.end()) {
-                if (auto src = decode(it->second)) {
-                    ip_addr a;
-                    a.v6 = src->ip.v6;
-                    a.bytes = src->ip.bytes;
-                    ip = a;
-                }
-            }
-        }
-        if (!ip) {
-            continue;
-        }
-        // udp-port 0: the peer connects out only; udp data goes to the port its last handshake
-        // came from (a lane port of it, or the NAT's mapping of one), and not at all before.
-        uint8_t theirs = n.protocols;
-        uint16_t sport_fixed = 0;
-        if (n.udp_port == 0) {
-            std::optional<source_addr> src;
-            if (auto it = _learned_endpoint.find(static_cast<uint16_t>(n.id)); it != _learned_endpoint.end()) {
-                src = decode(it->second);
-            }
-            if (src && transport::is_udp(src->k)) {
-                udp_port = src->udp_port;
-                sport_fixed = self.udp_port;  // 0 when we connect out too: lanes as usual
-            } else {
-                theirs = static_cast<uint8_t>(theirs & ~proto_udp);
-            }
-        }
-        auto kind = choose_transport(self.protocols, theirs, ip->v6);
-        if (!kind) {
-            routed.push_back(&n);  // no common transport: only through a router
-            continue;
-        }
-        for (const auto& wa : self.engine.wan_addresses) {
-            if (wa.addr.v6 != ip->v6) {
-                continue;
-            }
-            const daemon_port* dp = nullptr;
-            for (const auto& p : _ports) {
-                if (p.conf.name == wa.port) {
-                    dp = &p;
-                }
-            }
-            if (dp == nullptr) {
-                continue;
-            }
-            peer_path path;
-            path.kind = *kind;
-            path.ip = *ip;
-            path.udp_port = udp_port;
-            path.ip_proto = _cfg.global.ip_proto;
-            path.icmp_type = ip->v6 ? transport::icmp6_type_for(_cfg.global.icmp_type) : _cfg.global.icmp_type;
-            path.port_id = dp->info.port_id;
-            path.mtu = dp->info.mtu != 0 ? dp->info.mtu : static_cast<uint16_t>(_cfg.global.mtu);
-            path.src_ip = wa.addr;
-            path.src_mac = dp->info.mac;
-            path.inherit_tos = n.inherit_tos;
-            path.sport_fixed = transport::is_udp(*kind) ? sport_fixed : 0;
-            std::optional<ip_addr> hop;
-            if (wa.addr.same_subnet(*ip, wa.prefix)) {
-                hop = ip;
-            } else {
-                for (const auto& g : self.engine.wan_gateways) {
-                    if (g.port == wa.port && g.addr.v6 == ip->v6) {
-                        hop = g.addr;
-                    }
-                }
-            }
-            if (hop) {
-                _neigh.want(dp->info.port_id, *hop);  // ARP or NDP keeps it resolved; static entries win
-                if (auto mac = _neigh.lookup(dp->info.port_id, *hop)) {
-                    path.next_hop_mac = *mac;
-                }
-            }
-            const peer_path* old = _peers->path(static_cast<uint16_t>(n.id));
-            bool changed = old == nullptr || old->kind != path.kind || !(old->ip == path.ip) ||
-                           old->udp_port != path.udp_port || old->icmp_type != path.icmp_type ||
-                           old->ip_proto != path.ip_proto || old->via != path.via || old->inherit_tos != path.inherit_tos ||
-                           old->sport_fixed != path.sport_fixed ||
-                           old->next_hop_mac.has_value() != path.next_hop_mac.has_value() ||
-                           (path.next_hop_mac && !rte_is_same_ether_addr(&*old->next_hop_mac, &*path.next_hop_mac));
-            if (changed) {
-                _peers->set_path(static_cast<uint16_t>(n.id), path);
-                _dirty = true;
-            }
-            break;
+    path_inputs in;
+    for (const auto& p : _ports) {
+        in.ports.push_back({p.conf.name, p.info.port_id, p.info.mtu, p.info.mac});
+    }
+    for (const auto& [id, d] : _dns) {
+        if (d.addr) {
+            in.resolved.emplace(id, *d.addr);
         }
     }
-    // Peers we may not or cannot reach directly go through the router GVPE's rules pick among
-    // the nodes we have a session with; the packets keep the peer as dvpe destination.
-    auto connected = [&](unsigned id) {
+    in.learned = &_learned_endpoint;
+    in.neighbour = [this](uint16_t port_id, const transport::ip_address& hop) -> std::optional<rte_ether_addr> {
+        _neigh.want(port_id, hop);  // ARP or NDP keeps it resolved; static entries win
+        return _neigh.lookup(port_id, hop);
+    };
+    in.connected = [this](unsigned id) {
         if (!_sessions) {
             return _peers->path(static_cast<uint16_t>(id)) != nullptr;
         }
         auto st = _sessions->status(static_cast<uint16_t>(id), clock_now());
         return st && st->state == session::peer_state::up;
     };
-    for (const node_conf* n : routed) {
-        const peer_path* old = _peers->path(static_cast<uint16_t>(n->id));
-        auto r = find_router(_cfg, self, *n, connected);
-        const peer_path* rp = r ? _peers->path(static_cast<uint16_t>(*r)) : nullptr;
-        if (rp == nullptr || rp->via != 0) {
+    in.current = [this](uint16_t id) { return _peers->path(id); };
+    for (const auto& [id, path] : choose_paths(_cfg, in)) {
+        const peer_path* old = _peers->path(id);
+        if (old != nullptr && *old == path) {
             continue;
         }
-        peer_path p = *rp;
-        p.via = static_cast<uint16_t>(*r);
-        p.inherit_tos = n->inherit_tos;
-        if (old == nullptr || old->via != p.via || old->inherit_tos != p.inherit_tos ||
-            old->next_hop_mac.has_value() != p.next_hop_mac.has_value()) {
-            log::info("node " + n->name + " is reached through router node " + std::to_string(*r));
-            _peers->set_path(static_cast<uint16_t>(n->id), p);
-            _dirty = true;
+        if (path.via != 0 && (old == nullptr || old->via != path.via)) {
+            const node_conf* n = _cfg.node(id);
+            log::info("node " + (n ? n->name : std::to_string(id)) + " is reached through router node " +
+                      std::to_string(path.via));
         }
+        _peers->set_path(id, path);
+        _dirty = true;
     }
 }
 
@@ -380,7 +239,7 @@ void daemon::resolve_hostnames() {
                 }
                 ++d.lookups;
                 const std::string who = "node " + std::to_string(id) + " hostname " + d.name;
-                std::optional<ip_addr> pick;
+                std::optional<transport::ip_address> pick;
                 for (const auto& ip : a.addrs) {
                     if (ip.v6 ? have_v6 : have_v4) {
                         pick = ip;
@@ -411,7 +270,7 @@ void daemon::resolve_hostnames() {
     // The set of names follows the configuration (reload included).
     std::map<uint16_t, dns_state> keep;
     for (const auto& n : _cfg.nodes) {
-        if (n.id == self.id || n.hostname.empty() || ip_addr::parse(n.hostname)) {
+        if (n.id == self.id || n.hostname.empty() || transport::ip_address::parse(n.hostname)) {
             continue;
         }
         const auto id = static_cast<uint16_t>(n.id);
@@ -443,61 +302,29 @@ void daemon::transmit(rte_mbuf* m) {
     }
 }
 
+// A handshake message goes where the session manager says: to the source of the message it
+// answers, or along the peer's path; either way built by build_path() (control/paths.hh),
+// sent from the control lane's source port.
 void daemon::send_handshake(const session::send_handshake& a) {
     const auto len = static_cast<uint16_t>(a.bytes.size());
-    std::optional<transport::outer_template> tmpl;
-    uint16_t port_id = 0;
-    uint16_t sport_fixed = 0;
+    std::optional<peer_path> path;
     if (!a.destination.empty()) {
-        auto src = decode(a.destination);
-        if (!src) {
+        auto src = source_addr::decode(a.destination);
+        const node_conf* n = _cfg.node(a.peer);
+        if (!src || n == nullptr) {
             ++_handshakes_unsent;
             return;
         }
         for (const auto& p : _ports) {
             if (p.info.port_id == src->port_id) {
-                transport::endpoint_pair ep;
-                ep.src_mac = p.info.mac;
-                ep.dst_mac = src->mac;
-                ep.src_ip = transport::is_ipv6(src->k) ? transport::ip_address::from_v6(
-                                                             *reinterpret_cast<const uint8_t(*)[16]>(_base.local.ipv6.data()))
-                                                       : transport::ip_address::from_v4(_base.local.ipv4);
-                ep.dst_ip = src->ip;
-                // The answer goes to the peer's configured udp-port, not to the source port:
-                // senders use one source port per lane (for the receiver's RSS), and a receiver
-                // only accepts its own udp-port (docs/protocol.md). A peer with udp-port 0
-                // connects out only: it is answered at the source port (one of its lane
-                // ports, which it accepts; through a NAT, the mapping of that port).
-                ep.dst_port = 655;
-                for (const auto& n : _cfg.nodes) {
-                    if (n.id == a.peer) {
-                        ep.dst_port = n.udp_port != 0 ? n.udp_port : src->udp_port;
-                        if (n.udp_port == 0 && transport::is_udp(src->k)) {
-                            sport_fixed = _cfg.self_node().udp_port;  // the port its NAT maps back
-                        }
-                    }
-                }
-                ep.ip_proto = _cfg.global.ip_proto;
-                ep.icmp_type = transport::is_ipv6(src->k) ? transport::icmp6_type_for(_cfg.global.icmp_type)
-                                                          : _cfg.global.icmp_type;
-                tmpl = transport::build_template(src->k, ep);
-                port_id = p.info.port_id;
+                path = answer_path(*src, *n, _cfg.self_node(), _cfg.global, _base.local, p.info.mac);
             }
         }
-    } else if (const peer_path* path = _peers->path(a.peer); path != nullptr && path->next_hop_mac) {
-        transport::endpoint_pair ep;
-        ep.src_mac = path->src_mac;
-        ep.dst_mac = *path->next_hop_mac;
-        ep.src_ip = path->src_ip;
-        ep.dst_ip = path->ip;
-        ep.dst_port = path->udp_port;
-        ep.ip_proto = path->ip_proto;
-        ep.icmp_type = path->icmp_type;
-        tmpl = transport::build_template(path->kind, ep);
-        port_id = path->port_id;
-        sport_fixed = path->sport_fixed;
+    } else if (const peer_path* pp = _peers->path(a.peer)) {
+        path = *pp;
     }
-    if (!tmpl) {
+    engine::peer_entry e;
+    if (!path || !build_path(*path, _base.self_id, e)) {
         ++_handshakes_unsent;  // no path yet (neighbour unresolved): the retry timer tries again
         if (a.destination.empty()) {
             _sessions->on_initiation_unsent(a.peer);  // an initiation: not pending on the wire
@@ -509,40 +336,47 @@ void daemon::send_handshake(const session::send_handshake& a) {
         ++_handshakes_unsent;
         return;
     }
-    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(tmpl->len + len)));
-    std::memcpy(p + tmpl->len, a.bytes.data(), len);
-    transport::write_outer(*tmpl, p, len, ctl_sport(sport_fixed));
-    m->port = port_id;
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(e.tmpl.len + len)));
+    std::memcpy(p + e.tmpl.len, a.bytes.data(), len);
+    transport::write_outer(e.tmpl, p, len, e.udp_sport(transport::control_lane));
+    m->port = e.tx_port_id;
     transmit(m);
 }
 
-// An empty authenticated data packet with the current send key, on the control thread's own
-// lane (transport::control_lane) so it never shares a counter with a worker.
+// The control thread's end of the sealer (engine/seal.hh): worker 0's ring.
+struct daemon::ctl_sink {
+    daemon& d;
+    unsigned sent = 0;
+    void send(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t) noexcept {
+        for (unsigned i = 0; i < n; ++i) {
+            pkts[i]->port = port_id;
+            d.transmit(pkts[i]);
+        }
+        sent += n;
+    }
+    void send_fragments(rte_mbuf* m, const engine::peer_entry&) noexcept {
+        rte_pktmbuf_free(m);  // never: the control lane seals with fragment_ok = false
+    }
+    void sealed(const engine::peer_entry&, unsigned, uint64_t) noexcept {}
+};
+
+// An empty authenticated data message with the current send key through the one sealer, on
+// the control thread's own lane (transport::control_lane), which no worker shares.
 void daemon::send_keepalive(uint16_t peer, bool close) {
-    auto cs = _peers->control_sender(peer);
-    if (!cs) {
+    const auto e = _peers->entry(peer);
+    if (!e || !e->tx_ready) {
         return;
     }
     rte_mbuf* m = rte_pktmbuf_alloc(_pool);
     if (m == nullptr) {
         return;
     }
-    const uint16_t dvpe_len = transport::data_overhead;
-    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(cs->tmpl->len + dvpe_len)));
-    auto* dh = reinterpret_cast<transport::data_header*>(p + cs->tmpl->len);
-    constexpr uint16_t lane = transport::control_lane;
-    (void)transport::init_data_header(*dh, _base.self_id, peer, cs->key_id, lane, cs->counter, false);
-    if (close) {
-        transport::set_version_flags(*dh, transport::data_flag_close);  // in the AAD: authenticated
+    if (_ctl_sealer->add_keepalive(m, *e, _base.self_id, close) != engine::sealer::verdict::queued) {
+        rte_pktmbuf_free(m);
+        return;
     }
-    auto nonce = transport::nonce(lane, cs->counter);
-    uint8_t* tag = p + cs->tmpl->len + sizeof(transport::data_header);
-    crypto::aead_packet pk{tag, 0, sizeof(transport::data_header), reinterpret_cast<uint8_t*>(dh), nonce.data(), tag};
-    _ctl_crypto->seal_burst(*cs->key, std::span<crypto::aead_packet>(&pk, 1));
-    transport::write_outer(*cs->tmpl, p, dvpe_len, ctl_sport(cs->sport_fixed));
-    _peers->bump_control_counter(peer);
-    m->port = cs->port_id;
-    transmit(m);
+    ctl_sink sink{*this};
+    _ctl_sealer->flush(*_ctl_crypto, sink);
 }
 
 // At shutdown, as GVPE's RESET: every peer with a session gets an authenticated close message
@@ -573,12 +407,7 @@ void daemon::say_goodbye() {
 
 void daemon::queue_frame(rte_mbuf* m) {
     const auto peer = static_cast<uint16_t>(m->hash.usr);
-    const node_conf* n = nullptr;
-    for (const auto& c : _cfg.nodes) {
-        if (c.id == peer) {
-            n = &c;
-        }
-    }
+    const node_conf* n = _cfg.node(peer);
     if (n == nullptr) {
         rte_pktmbuf_free(m);
         ++_queue_dropped;
@@ -604,43 +433,32 @@ void daemon::queue_frame(rte_mbuf* m) {
     q.push_back({m, rte_rdtsc() + static_cast<uint64_t>(n->max_ttl * static_cast<double>(rte_get_tsc_hz()))});
 }
 
-// Seals one queued overlay frame on the control thread's lane and sends it (the rare path;
-// workers seal everything else). MACs are elided as the workers do.
-bool daemon::seal_from_control(uint16_t peer, rte_mbuf* m) {
-    auto cs = _peers->control_sender(peer);
-    if (!cs || m->nb_segs != 1 || rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) {
-        return false;
+// Seals the frames queued for `peer` on the control thread's lane through the one sealer, as
+// one run (the rare path; workers seal everything else). A frame that cannot be sealed (above
+// the MTU, no room, chained) is dropped and counted.
+void daemon::seal_queued(uint16_t peer, std::deque<queued_frame>& q) {
+    const auto e = _peers->entry(peer);
+    if (!e || !e->tx_ready) {
+        return;
     }
-    const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-    const auto mac = node_mac(peer);
-    rte_ether_addr peer_mac;
-    std::copy(mac.begin(), mac.end(), peer_mac.addr_bytes);
-    const bool full = !rte_is_same_ether_addr(&eth->src_addr, &_base.self_mac) ||
-                      !rte_is_same_ether_addr(&eth->dst_addr, &peer_mac);
-    if (!full) {
-        rte_pktmbuf_adj(m, 2 * RTE_ETHER_ADDR_LEN);
+    ctl_sink sink{*this};
+    while (!q.empty()) {
+        rte_mbuf* m = q.front().m;
+        q.pop_front();
+        if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) ||
+            _ctl_sealer->add_frame(m, *e, _base.self_id,
+                                   engine::sends_full_frame(*rte_pktmbuf_mtod(m, const rte_ether_hdr*), _base.self_mac, e->mac),
+                                   false) != engine::sealer::verdict::queued) {
+            rte_pktmbuf_free(m);
+            ++_queue_dropped;
+            continue;
+        }
+        if (_ctl_sealer->full()) {
+            _ctl_sealer->flush(*_ctl_crypto, sink);
+        }
     }
-    const auto payload_len = static_cast<uint16_t>(rte_pktmbuf_data_len(m));
-    auto* outer = reinterpret_cast<uint8_t*>(
-        rte_pktmbuf_prepend(m, static_cast<uint16_t>(cs->tmpl->len + sizeof(transport::data_header))));
-    auto* tag = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, transport::aead_tag_size));
-    if (outer == nullptr || tag == nullptr) {
-        return false;
-    }
-    auto* dh = reinterpret_cast<transport::data_header*>(outer + cs->tmpl->len);
-    constexpr uint16_t lane = transport::control_lane;
-    (void)transport::init_data_header(*dh, _base.self_id, peer, cs->key_id, lane, cs->counter, full);
-    auto nonce = transport::nonce(lane, cs->counter);
-    crypto::aead_packet pk{reinterpret_cast<uint8_t*>(dh) + sizeof(transport::data_header), payload_len,
-                           sizeof(transport::data_header), reinterpret_cast<uint8_t*>(dh), nonce.data(), tag};
-    _ctl_crypto->seal_burst(*cs->key, std::span<crypto::aead_packet>(&pk, 1));
-    transport::write_outer(*cs->tmpl, outer,
-                           static_cast<uint16_t>(sizeof(transport::data_header) + payload_len + transport::aead_tag_size),
-                           ctl_sport(cs->sport_fixed));
-    _peers->bump_control_counter(peer);
-    m->port = cs->port_id;
-    transmit(m);
-    return true;
+    _ctl_sealer->flush(*_ctl_crypto, sink);
+    _queue_sent += sink.sent;
 }
 
 void daemon::flush_queues() {
@@ -652,18 +470,7 @@ void daemon::flush_queues() {
             q.pop_front();
             ++_queue_dropped;
         }
-        if (_peers->control_sender(it->first)) {
-            while (!q.empty()) {
-                rte_mbuf* m = q.front().m;
-                q.pop_front();
-                if (seal_from_control(it->first, m)) {
-                    ++_queue_sent;
-                } else {
-                    rte_pktmbuf_free(m);
-                    ++_queue_dropped;
-                }
-            }
-        }
+        seal_queued(it->first, q);
         it = q.empty() ? _queued.erase(it) : std::next(it);
     }
 }
@@ -695,22 +502,14 @@ void daemon::execute(session::actions& acts) {
                            }
                        },
                        [&](session::event& x) {
-                           const node_conf* n = nullptr;
-                           for (const auto& c : _cfg.nodes) {
-                               if (c.id == x.peer) {
-                                   n = &c;
-                               }
-                           }
+                           const node_conf* n = _cfg.node(x.peer);
                            log::notice("node " + (n ? n->name : std::to_string(x.peer)) + " " +
                                        std::string(session::to_string(x.kind)));
                            std::string proto = "udp", ipstr;
                            uint16_t port = 0;
                            if (const peer_path* pp = _peers->path(x.peer)) {
                                proto = transport::is_udp(pp->kind) ? "udp" : transport::is_rawip(pp->kind) ? "rawip" : "icmp";
-                               ip_addr ip;
-                               ip.v6 = pp->ip.v6;
-                               ip.bytes = pp->ip.bytes;
-                               ipstr = ip.str();
+                               ipstr = pp->ip.str();
                                port = transport::is_udp(pp->kind) ? pp->udp_port : 0;
                            }
                            const std::string si = ipstr.empty() ? std::string() : hook_destsi(proto, ipstr, port);
@@ -738,7 +537,7 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     src.ip = c.src_ip;
     src.udp_port = c.src_port;
     std::memcpy(src.mac.addr_bytes, frame + 6, 6);
-    const auto bytes = encode(src);
+    const auto bytes = src.encode();
     std::span<const uint8_t> msg(frame + c.dvpe_offset, c.dvpe_len);
     const auto now = clock_now();
     if (!_hs_drain.admit(now.mono_ns)) {

@@ -7,22 +7,7 @@
 
 namespace control {
 
-std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bool v6) noexcept {
-    const uint8_t common = ours & theirs;
-    if (common & proto_rawip) {
-        return v6 ? transport::kind::rawip6 : transport::kind::rawip4;
-    }
-    if (common & proto_icmp) {
-        return v6 ? transport::kind::icmp6 : transport::kind::icmp4;
-    }
-    if (common & proto_udp) {
-        return v6 ? transport::kind::udp6 : transport::kind::udp4;
-    }
-    return std::nullopt;
-}
-
-peer_table::peer_table(crypto::aead_choice cipher, unsigned n_workers, uint16_t self_id)
-    : _cipher(cipher), _n_workers(n_workers), _self(self_id) {}
+peer_table::peer_table(crypto::aead_choice cipher, uint16_t self_id) : _cipher(cipher), _self(self_id) {}
 
 std::shared_ptr<crypto::aead_key> peer_table::make_key(const crypto::secret<32>& k) {
     // The handshake yields 32 bytes per direction; a 128-bit suite uses the first 16
@@ -97,21 +82,10 @@ void peer_table::clear(uint16_t id) {
 void peer_table::set_path(uint16_t id, const peer_path& path) {
     peer& p = _peers[id];
     p.path = path;
-    p.tmpl.reset();
-    if (!path.next_hop_mac) {
-        return;
-    }
-    transport::endpoint_pair ep;
-    ep.src_mac = path.src_mac;
-    ep.dst_mac = *path.next_hop_mac;
-    ep.src_ip = path.src_ip;
-    ep.dst_ip = path.ip;
-    ep.dst_port = path.udp_port;
-    ep.ip_proto = path.ip_proto;
-    ep.icmp_type = path.icmp_type;
-    auto t = transport::build_template(path.kind, ep);
-    if (t) {
-        p.tmpl = std::make_shared<transport::outer_template>(*t);
+    p.wire.reset();
+    engine::peer_entry e;
+    if (build_path(path, _self, e)) {
+        p.wire = e;
     }
 }
 
@@ -119,7 +93,7 @@ void peer_table::clear_path(uint16_t id) {
     auto it = _peers.find(id);
     if (it != _peers.end()) {
         it->second.path.reset();
-        it->second.tmpl.reset();
+        it->second.wire.reset();
     }
 }
 
@@ -135,21 +109,40 @@ uint8_t peer_table::current_send_key_id(uint16_t id) const {
     return it == _peers.end() || !it->second.current ? 0 : it->second.current->our_recv_key_id;
 }
 
-std::optional<peer_table::control_send> peer_table::control_sender(uint16_t id) {
-    auto it = _peers.find(id);
-    if (it == _peers.end() || !it->second.current || !it->second.tmpl || !it->second.path) {
-        return std::nullopt;
+engine::peer_entry peer_table::make_entry(uint16_t id, const peer& p,
+                                          std::vector<std::shared_ptr<const void>>* owned) const {
+    engine::peer_entry e = p.wire ? *p.wire : engine::peer_entry{};
+    e.node_id = id;
+    const auto mac = node_mac(id);
+    std::copy(mac.begin(), mac.end(), e.mac.addr_bytes);
+    size_t slot = 0;
+    for (const auto& r : p.rx) {
+        if (slot < e.rx.size()) {
+            e.rx[slot++] = engine::rx_key_slot{r.key.get(), r.windows.get(), r.key_id};
+            if (owned != nullptr) {
+                owned->push_back(r.key);
+                owned->push_back(r.windows);
+            }
+        }
     }
-    peer& p = it->second;
-    return control_send{p.current->key.get(), p.current->key_id, p.current->control_counter, p.tmpl.get(),
-                        p.path->port_id, p.path->sport_fixed};
+    if (p.current && p.wire) {
+        e.tx_ready = true;
+        e.tx_key = p.current->key.get();
+        e.tx_key_id = p.current->key_id;
+        e.tx_generation = p.current->generation;
+        if (owned != nullptr) {
+            owned->push_back(p.current->key);
+        }
+    }
+    return e;
 }
 
-void peer_table::bump_control_counter(uint16_t id) {
+std::optional<engine::peer_entry> peer_table::entry(uint16_t id) const {
     auto it = _peers.find(id);
-    if (it != _peers.end() && it->second.current) {
-        ++it->second.current->control_counter;
+    if (it == _peers.end()) {
+        return std::nullopt;
     }
+    return make_entry(id, it->second, nullptr);
 }
 
 std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::dataplane_snapshot& base) {
@@ -166,31 +159,10 @@ std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::data
         max_id = std::max(max_id, id);
     }
     s->peers.resize(static_cast<size_t>(std::max<uint16_t>(max_id, base.self_id)) + 1);
-    for (auto& [id, p] : _peers) {
+    for (const auto& [id, p] : _peers) {
         engine::peer_entry& e = s->peers[id];
-        e.node_id = id;
-        const auto mac = node_mac(id);
-        std::copy(mac.begin(), mac.end(), e.mac.addr_bytes);
-        size_t slot = 0;
-        for (const auto& r : p.rx) {
-            if (slot < e.rx.size()) {
-                e.rx[slot++] = engine::rx_key_slot{r.key.get(), r.windows.get(), r.key_id};
-                s->owned.push_back(r.key);
-                s->owned.push_back(r.windows);
-            }
-        }
-        if (p.current && p.tmpl && p.path) {
-            e.tx_ready = true;
-            e.tx_key = p.current->key.get();
-            e.tx_key_id = p.current->key_id;
-            e.tx_generation = p.current->generation;
-            e.tx_port_id = p.path->port_id;
-            e.tx_mtu = p.path->mtu;
-            e.tos_mask = p.path->inherit_tos ? 0xfc : 0;
-            e.udp_sport_base = p.path->sport_fixed != 0 ? p.path->sport_fixed : transport::udp_lane_port_base(_self);
-            e.udp_sport_step = p.path->sport_fixed != 0 ? 0 : 1;
-            e.tmpl = *p.tmpl;
-            s->owned.push_back(p.current->key);
+        e = make_entry(id, p, &s->owned);
+        if (e.tx_ready) {
             s->broadcast_to.push_back(id);
         }
     }

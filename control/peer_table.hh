@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The control thread's view of every peer's data-plane state: the AEAD keys the session
 // manager installed (current and next send keys, up to three receive keys with their replay
-// windows), the path (transport, underlay endpoint, next-hop MAC) — and the one function that
-// turns all of it into an immutable engine::dataplane_snapshot for the workers.
+// windows), the path (transport, underlay endpoint, next-hop MAC; control/paths.hh) — and the one
+// function that turns a peer into the engine::peer_entry the workers (a snapshot of all of them)
+// and the control thread's own sealer use.
 //
 // Lifetime: keys and windows are shared_ptrs; each snapshot holds references to everything it
 // points at, so a retired key is freed only when the last snapshot using it is freed by RCU.
@@ -19,6 +20,7 @@
 
 #include "control/config.hh"
 #include "control/handshake.hh"
+#include "control/paths.hh"
 #include "crypto/aead.hh"
 #include "engine/snapshot.hh"
 #include "transports/classify.hh"
@@ -26,32 +28,9 @@
 
 namespace control {
 
-/// The transport dvpe uses towards a peer: the preferred one both enable (rawip > icmp > udp,
-/// as GVPE), over IPv6 when the peer's address is IPv6. nullopt if they share none.
-std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bool v6) noexcept;
-
-/// Where a peer is on the underlay.
-struct peer_path {
-    transport::kind kind = transport::kind::udp4;
-    transport::ip_address ip;          // the peer's underlay address
-    uint16_t udp_port = 655;           // the peer's udp-port
-    uint8_t ip_proto = 47;             // rawip: ip-proto
-    uint8_t icmp_type = 0;             // icmp: icmp-type (already mapped for ICMPv6)
-    uint16_t port_id = 0;              // our WAN port towards it
-    uint16_t mtu = 1500;               // that port's MTU
-    transport::ip_address src_ip;      // our address on that port
-    rte_ether_addr src_mac{};
-    std::optional<rte_ether_addr> next_hop_mac;  // resolved neighbour (peer or gateway)
-    uint16_t via = 0;                  // router node carrying our packets to the peer (0: direct)
-    bool inherit_tos = false;          // the peer's inherit-tos: outer TOS from the inner DSCP
-    uint16_t sport_fixed = 0;          // udp to a udp-port 0 peer: every packet from our udp-port
-                                       // (a NAT in front of it only maps replies to the port it
-                                       // sent to); 0: one source port per lane
-};
-
 class peer_table {
 public:
-    peer_table(crypto::aead_choice cipher, unsigned n_workers, uint16_t self_id);
+    peer_table(crypto::aead_choice cipher, uint16_t self_id);
 
     /// Installs the keys of a completed handshake. `current`: send with them now.
     /// Throws std::runtime_error if the key cannot be expanded (never for valid sessions).
@@ -69,17 +48,9 @@ public:
     void erase(uint16_t peer);
     [[nodiscard]] const peer_path* path(uint16_t peer) const;
 
-    /// The send key the control thread itself uses for keepalives, and its own lane counter.
-    struct control_send {
-        const crypto::aead_key* key = nullptr;
-        uint8_t key_id = 0;
-        uint64_t counter = 0;
-        const transport::outer_template* tmpl = nullptr;
-        uint16_t port_id = 0;
-        uint16_t sport_fixed = 0;  // as peer_path::sport_fixed (0: the control lane's port)
-    };
-    std::optional<control_send> control_sender(uint16_t peer);
-    void bump_control_counter(uint16_t peer);
+    /// What the workers see of one peer (as in build()): the control thread seals with it too,
+    /// on its own lane (engine/seal.hh). nullopt for an unknown peer.
+    [[nodiscard]] std::optional<engine::peer_entry> entry(uint16_t peer) const;
 
     /// Builds the workers' snapshot. Peers lacking keys or a resolved path are not tx_ready.
     std::unique_ptr<engine::dataplane_snapshot> build(const engine::dataplane_snapshot& base);
@@ -92,7 +63,6 @@ private:
         uint8_t key_id = 0;           // the peer's receive key id
         uint8_t our_recv_key_id = 0;  // the session it belongs to
         uint32_t generation = 0;
-        uint64_t control_counter = 0;
     };
     struct recv_key {
         std::shared_ptr<crypto::aead_key> key;
@@ -103,13 +73,14 @@ private:
         std::optional<send_key> current, next;
         std::vector<recv_key> rx;  // at most engine::limits::rx_keys_per_peer, newest last
         std::optional<peer_path> path;
-        std::shared_ptr<transport::outer_template> tmpl;  // built from path
+        std::optional<engine::peer_entry> wire;  // path fields built from `path` (build_path)
     };
 
     std::shared_ptr<crypto::aead_key> make_key(const crypto::secret<32>& k);
+    /// The entry of `p` (id `id`); with `owned`, what it points at is kept alive there too.
+    engine::peer_entry make_entry(uint16_t id, const peer& p, std::vector<std::shared_ptr<const void>>* owned) const;
 
     crypto::aead_choice _cipher;
-    unsigned _n_workers;
     uint16_t _self;
     uint32_t _generation = 0;
     std::map<uint16_t, peer> _peers;

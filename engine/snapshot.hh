@@ -81,6 +81,12 @@ struct peer_entry {
                                              // udp_sport_base (our udp-port), which its NAT maps back
     std::array<rx_key_slot, limits::rx_keys_per_peer> rx{};
     transport::outer_template tmpl{};        // Ethernet + IP + UDP/ICMP towards the peer
+
+    /// The UDP source port of everything sent to this peer on `lane` (a worker index, or
+    /// transport::control_lane): the one rule for sealed, relayed and handshake packets.
+    [[nodiscard]] uint16_t udp_sport(unsigned lane) const noexcept {
+        return static_cast<uint16_t>(udp_sport_base + lane * udp_sport_step);
+    }
 };
 
 struct dataplane_snapshot {

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
-// The worker lcore: polls its fixed (port, rx queue) pairs in bursts, answers ARP and ICMP echo
-// for the node's WAN addresses on the spot, hands ARP replies to the control thread (which owns
-// the neighbour table), transmits what the control thread asks it to, and counts every other
-// packet by port and drop reason. Encrypted forwarding (DESIGN.md §1 passes: classify -> group
-// by peer -> AEAD -> encapsulate) plugs into process_burst() in the data-plane issue.
+// The worker lcore: polls its fixed (port, rx queue) pairs in bursts and takes each burst
+// through the passes of its direction (docs/design.md §1), one source file per stage:
+//   worker.cc    the loop, dispatch by port role, tx buffering, the control rings, drops
+//   ingress.cc   WAN -> overlay: classify, reassemble, relay, open (one AEAD call per key run)
+//   egress.cc    overlay -> WAN: route by MAC, seal (engine/seal.hh), too big, outer fragments
+//   wan_host.cc  what else reaches our WAN addresses: ARP, NDP and echo answered in place,
+//                ARP replies / neighbour advertisements handed to the control thread
+// Every packet leaves exactly one way: sent, delivered, relayed, to control, or a counted drop
+// (worker_stats::accounted()).
 //
 // Threads: a worker object is built on the main thread at startup (it allocates everything it
 // will ever need there), then run() executes on its own pinned lcore and touches nothing but its
@@ -27,6 +31,7 @@
 
 #include "crypto/aead.hh"
 #include "engine/rcu.hh"
+#include "engine/seal.hh"
 #include "engine/snapshot.hh"
 #include "engine/stats.hh"
 #include "engine/too_big.hh"
@@ -167,10 +172,16 @@ public:
     static int launch(void* arg) noexcept { return static_cast<worker*>(arg)->run(); }
 
 private:
+    // ---- loop (worker.cc) ----
     void process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) noexcept;
-    /// Returns true if the packet is a dvpe data packet kept for the batched open pass.
-    void process_wan(rte_mbuf* m, const port_ctx& port) noexcept;
-    // Encrypted data path (datapath.cc)
+
+    // ---- ingress (ingress.cc) ----
+    /// A burst from a WAN port: dvpe packets through ingress_dvpe(), the rest to process_wan().
+    void ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept;
+    struct ingress_state;
+    /// True if it took the packet (collected for open_flush, relayed, to control, dropped);
+    /// false: not a dvpe packet, for process_wan().
+    bool ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingress_state& st) noexcept;
     /// classify() and its drops for frames classify_fast() did not take: a dvpe packet (dvpe_len
     /// != 0), or dvpe_len 0 and `dropped` false = not ours (the WAN slow path's).
     struct slow_result {
@@ -179,37 +190,33 @@ private:
         rte_mbuf* whole = nullptr;  // an outer fragment completed this packet (reassemble())
     };
     slow_result classify_slow(rte_mbuf* m, const uint8_t* frame, uint32_t len, const dataplane_snapshot& s) noexcept;
-    /// A burst from a WAN port: dvpe packets through ingress_dvpe(), the rest to process_wan().
-    void ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept;
+    /// Feeds an outer fragment for us to the reassembly table (consumes m). Returns the whole
+    /// packet, one segment with a valid header, once its last fragment arrived; else nullptr.
+    rte_mbuf* reassemble(rte_mbuf* m) noexcept;
+    void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
+    void open_flush(const dataplane_snapshot& s) noexcept;
+
+    // ---- egress (egress.cc) ----
     void egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot& s) noexcept;
     [[gnu::always_inline]] bool seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s,
                                          bool full_frame) noexcept;
-    void seal_flush(const dataplane_snapshot& s) noexcept;
-    /// Outer headers and tx of the sealed packets [begin, end) to `p` (transport K); returns
-    /// their overlay frame bytes. Tos: write each item's outer TOS (inherit-tos peers); without
-    /// it the template's 0 stays and write_outer does nothing extra.
-    template <transport::kind K, bool Tos>
-    uint64_t finish_sealed(unsigned begin, unsigned end, const peer_entry& p) noexcept;
-    template <transport::kind K>
-    uint64_t finish(unsigned begin, unsigned end, const peer_entry& p, bool tos) noexcept {
-        return tos ? finish_sealed<K, true>(begin, end, p) : finish_sealed<K, false>(begin, end, p);
-    }
-    struct ingress_state;
-    bool ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingress_state& st) noexcept;
-    void open_flush(const dataplane_snapshot& s) noexcept;
-    void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
-    void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
-    void handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept;
-    void handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept;
+    /// Seals what _sealer holds and sends it (tx_sink: this worker's tx buffers and counters).
+    void seal_flush() noexcept;
+    struct tx_sink;
     /// ICMP/ICMPv6 "too big" toward the sender of the oversize overlay frame m (which the
     /// caller still owns and drops), out of the overlay port; rate-limited (too_big.hh).
     void answer_too_big(const rte_mbuf* m, uint16_t inner_mtu, uint16_t overlay_port) noexcept;
     /// Sends the sealed packet m (outer headers written) as fragments of at most the peer's
     /// tx_mtu; consumes m.
     void send_fragments(rte_mbuf* m, const peer_entry& p) noexcept;
-    /// Feeds an outer fragment for us to the reassembly table (consumes m). Returns the whole
-    /// packet, one segment with a valid header, once its last fragment arrived; else nullptr.
-    rte_mbuf* reassemble(rte_mbuf* m) noexcept;
+
+    // ---- WAN host answers (wan_host.cc) ----
+    void process_wan(rte_mbuf* m, const port_ctx& port) noexcept;
+    void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
+    void handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept;
+    void handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept;
+
+    // ---- tx and drops (worker.cc, inline below) ----
     void send(rte_mbuf* m, uint16_t port_id) noexcept { send(m, port_id, rte_pktmbuf_pkt_len(m)); }
     /// Buffers `m` (of `bytes` bytes) for tx on `port_id`; the tx counters are committed once per
     /// burst (commit_tx_stats) and always before a flush, whose error callback takes unsent
@@ -233,27 +240,11 @@ private:
     const dataplane_snapshot* _snap = nullptr;  // valid for one iteration (RCU)
     std::optional<crypto::aead_context> _crypto;
 
-    // Lanes: this worker's send counter per node, restarted when the send key changes.
-    struct lane_state {
-        uint64_t counter = 0;
-        uint32_t generation = 0;
-        uint64_t head_for = 0;  // (generation, our node id, key id) `head` was built for; 0: none
-        uint64_t head = 0;      // data_header_head() without the flags (seal_one)
-    };
-    std::vector<lane_state> _lanes;         // index = node id
     std::vector<node_stats> _peer_stats;    // index = node id
+    // Egress: the one sealer (engine/seal.hh) on this worker's lane.
+    sealer _sealer;
 
-    // Per-burst scratch (no allocation after startup, STYLE.md §3).
-    struct seal_item {
-        rte_mbuf* m;
-        const peer_entry* p;
-        uint8_t* outer;                      // start of the outer headers
-        uint16_t dvpe_len;
-        uint16_t frame_len;                  // overlay bytes, for per-node counters
-        bool fragment;                       // above the WAN MTU: send as outer fragments
-        uint8_t tos = 0;                     // outer TOS / traffic class: set by seal_flush for
-                                             // inherit-tos peers only, read only for them
-    };
+    // Ingress scratch of one burst (no allocation after startup, docs/design.md).
     struct open_item {
         rte_mbuf* m;
         const peer_entry* p;
@@ -265,13 +256,12 @@ private:
         bool full_frame;
     };
     static constexpr unsigned max_items = limits::max_burst;
-    std::array<seal_item, max_items> _seal{};
     std::array<open_item, max_items> _open{};
     std::array<crypto::aead_packet, max_items> _aead{};
     std::array<std::array<uint8_t, 12>, max_items> _nonce{};
     std::array<uint8_t, max_items> _ok{};
     std::array<rte_mbuf*, max_items> _out{};  // a run's packets for send_bulk()
-    unsigned _n_seal = 0, _n_open = 0;
+    unsigned _n_open = 0;
     // Ingress state of one burst, a local of ingress_burst() (kept in registers: under
     // -fno-strict-aliasing, members would be reloaded after every store into a packet).
     // `last` holds the lookups of the last data header seen (peer, key slot, replay window),

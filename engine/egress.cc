@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+// Egress, overlay -> WAN (docs/protocol.md "Data message"; docs/design.md §1), per burst:
+//   1. egress_burst: each frame by destination MAC -- a node MAC fe:fd:80:00:HH:LL -> that node
+//      (the last frame's MAC pair and peer are cached for the next); broadcast/multicast -> one
+//      copy per peer with a session; no session -> queued by the control thread or dropped;
+//   2. seal_one: the sealer (engine/seal.hh) elides the MAC pair where the rule allows, puts the
+//      data and outer headers in front and takes this lane's counter; a frame above the peer's
+//      MTU is answered with ICMP "too big" (answer_too_big) unless wan-fragment is on;
+//   3. seal_flush: one AEAD call per run of frames to one peer, outer headers written, buffered
+//      for tx on the peer's port (tx_sink); wan-fragment packets leave as outer fragments
+//      (send_fragments).
+// Every frame leaves exactly one way (sent, queued for control, or a named drop).
+// Threads: the owning worker lcore only.
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "engine/worker.hh"
+#include "engine/too_big.hh"
+#include "transports/fragment.hh"
+#include "transports/kind.hh"
+#include "transports/outer.hh"
+
+namespace engine {
+
+namespace {
+
+/// Node id of an overlay MAC fe:fd:80:00:HH:LL (GVPE's scheme), 0 if it is not one.
+inline uint16_t node_of_mac(const rte_ether_addr& a) noexcept {
+    const uint8_t* b = a.addr_bytes;
+    if (b[0] != 0xfe || b[1] != 0xfd || b[2] != 0x80 || b[3] != 0x00) {
+        return 0;
+    }
+    return static_cast<uint16_t>(b[4] << 8 | b[5]);
+}
+
+}  // namespace
+
+// The worker's end of the sealer (engine/seal.hh): its tx buffers and per-node counters.
+struct worker::tx_sink {
+    worker& w;
+    void send(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t wire_bytes) noexcept {
+        w.send_bulk(port_id, pkts, n, wire_bytes);
+    }
+    void send_fragments(rte_mbuf* m, const peer_entry& p) noexcept { w.send_fragments(m, p); }
+    void sealed(const peer_entry& p, unsigned n, uint64_t frame_bytes) noexcept {
+        node_stats& ns = w._peer_stats[p.node_id];
+        ns.tx_packets.add(n);
+        ns.tx_bytes.add(frame_bytes);
+        ns.tx_counter.set(w._sealer.next_counter(p.node_id));
+    }
+};
+
+inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept {
+    switch (_sealer.add_frame(m, p, s.self_id, full_frame, _s.wan_fragment)) {
+    case sealer::verdict::queued:
+        if (_sealer.full()) [[unlikely]] {
+            seal_flush();
+        }
+        return true;
+    case sealer::verdict::too_big:
+        answer_too_big(m, sealer::inner_mtu(p, full_frame), s.overlay_port_id);
+        drop(m, drop_reason::too_big);
+        return false;
+    case sealer::verdict::no_buffer:
+        drop(m, drop_reason::no_buffer);
+        return false;
+    case sealer::verdict::bad_length:
+        break;
+    }
+    drop(m, drop_reason::bad_length);  // overlay ports deliver one segment per frame
+    return false;
+}
+
+void worker::seal_flush() noexcept {
+    tx_sink sink{*this};
+    _sealer.flush(*_crypto, sink);
+}
+
+void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot& s) noexcept {
+    uint64_t encrypted = 0;
+    _tx_last.p = nullptr;  // the lookup of an earlier burst may belong to an older snapshot
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        if (i + 3 < n) {
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+        }
+        if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) [[unlikely]] {
+            drop(m, drop_reason::bad_length);
+            continue;
+        }
+        const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+        if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
+            // Broadcast/multicast: one sealed copy per peer with a session (as GVPE's N-1 unicasts).
+            // A copy that cannot be sealed is counted by its drop reason and in copies_lost:
+            // it was never received, so accounted() takes it out again.
+            bool sent_any = false;
+            uint64_t lost = 0;
+            for (uint16_t id : s.broadcast_to) {
+                rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, UINT32_MAX);
+                if (c == nullptr) [[unlikely]] {
+                    _stats.drop(drop_reason::no_buffer);  // the copy is lost, not the original
+                    ++lost;
+                    continue;
+                }
+                const bool sealed = seal_one(c, s.peers[id], s, true);
+                sent_any |= sealed;
+                lost += !sealed;
+            }
+            if (lost != 0) [[unlikely]] {
+                _stats.copies_lost.add(lost);
+            }
+            if (s.broadcast_to.size() + 1 < s.peers.size()) [[unlikely]] {
+                // Some peers have no session: tell the control thread there is demand (ondemand
+                // peers connect on it, e.g. on the ARP request that precedes any unicast).
+                for (const peer_entry& p : s.peers) {
+                    if (p.node_id != 0 && !p.tx_ready) {
+                        _peer_stats[p.node_id].no_session.add();
+                    }
+                }
+            }
+            if (sent_any) {
+                ++encrypted;
+                rte_pktmbuf_free(m);
+            } else {
+                drop(m, drop_reason::no_session);
+            }
+            continue;
+        }
+        // The MAC pair of the last unicast frame: same peer, same choice of full frame.
+        uint64_t macs_lo;
+        uint32_t macs_hi;
+        std::memcpy(&macs_lo, eth, 8);
+        std::memcpy(&macs_hi, reinterpret_cast<const uint8_t*>(eth) + 8, 4);
+        if (macs_lo == _tx_last.macs_lo && macs_hi == _tx_last.macs_hi && _tx_last.p != nullptr) {
+            encrypted += seal_one(m, *_tx_last.p, s, _tx_last.full_frame);
+            continue;
+        }
+        const uint16_t dst = node_of_mac(eth->dst_addr);
+        const peer_entry* p = s.peer(dst);
+        if (p == nullptr) [[unlikely]] {
+            drop(m, dst == s.self_id && dst != 0 ? drop_reason::to_self : drop_reason::unknown_node);
+            continue;
+        }
+        if (!p->tx_ready) {
+            _peer_stats[dst].no_session.add();  // tells the control thread there is demand
+            if (s.queue_without_session) {
+                m->hash.usr = dst;              // control queues it until the session is up
+                to_control(m);
+            } else {
+                drop(m, drop_reason::no_session);
+            }
+            continue;
+        }
+        const bool full = sends_full_frame(*eth, s.self_mac, p->mac);
+        _tx_last = tx_route{macs_lo, macs_hi, p, full};
+        encrypted += seal_one(m, *p, s, full);
+    }
+    if (!_sealer.empty()) {
+        seal_flush();
+    }
+    _stats.encrypted.add(encrypted);
+}
+
+void worker::answer_too_big(const rte_mbuf* m, uint16_t inner_mtu, uint16_t overlay_port) noexcept {
+    if (_s.pool == nullptr || m->nb_segs != 1) [[unlikely]] {
+        return;
+    }
+    if (!_too_big_limit.allow(rte_rdtsc())) {
+        return;
+    }
+    rte_mbuf* a = rte_pktmbuf_alloc(_s.pool);
+    if (a == nullptr) {
+        return;
+    }
+    if (rte_pktmbuf_tailroom(a) < too_big_max_answer) [[unlikely]] {
+        rte_pktmbuf_free(a);
+        return;
+    }
+    const size_t n = build_too_big(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), inner_mtu,
+                                   rte_pktmbuf_mtod(a, uint8_t*));
+    if (n == 0) {
+        rte_pktmbuf_free(a);
+        return;
+    }
+    a->data_len = static_cast<uint16_t>(n);
+    a->pkt_len = static_cast<uint32_t>(n);
+    _stats.too_big_answers.add();
+    send(a, overlay_port);
+}
+
+void worker::send_fragments(rte_mbuf* m, const peer_entry& p) noexcept {
+    const bool v6 = transport::is_ipv6(p.tmpl.k);
+    const transport::fragment_plan plan = transport::plan_fragments(v6, rte_pktmbuf_data_len(m), p.tx_mtu);
+    std::array<rte_mbuf*, transport::max_fragments> out{};
+    if (plan.count == 0) [[unlikely]] {
+        drop(m, drop_reason::too_big);
+        return;
+    }
+    if (_s.pool == nullptr || rte_pktmbuf_alloc_bulk(_s.pool, out.data(), plan.count) != 0) [[unlikely]] {
+        drop(m, drop_reason::no_buffer);
+        return;
+    }
+    // IPv4 identifications wrap after 65536 fragmented packets of this worker; the lane bits
+    // keep workers apart for IPv6. A misassembled packet cannot pass the AEAD.
+    const uint32_t id = ++_frag_id;
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    for (unsigned k = 0; k < plan.count; ++k) {
+        rte_mbuf* f = out[k];
+        const size_t n = transport::write_fragment(frame, v6, plan, k, id, rte_pktmbuf_mtod(f, uint8_t*));
+        f->data_len = static_cast<uint16_t>(n);
+        f->pkt_len = static_cast<uint32_t>(n);
+    }
+    rte_pktmbuf_free(m);
+    _stats.fragmented.add();
+    for (unsigned k = 0; k < plan.count; ++k) {
+        send(out[k], p.tx_port_id);
+    }
+}
+
+}  // namespace engine
