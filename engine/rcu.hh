@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Read-copy-update between the control thread (single writer) and the workers (readers), on
-// DPDK's QSBR (rte_rcu_qsbr.h; STYLE.md §2 "Config changes publish immutable snapshots").
+// DPDK's QSBR (rte_rcu_qsbr.h; docs/design.md §4: configuration changes publish immutable snapshots).
 //
 // Workers read the current snapshot through an atomic pointer and report a quiescent state
 // once per loop iteration (they hold no snapshot reference across iterations). They go offline

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // What the data plane knows about peers: an immutable snapshot built by the control thread and
-// read by every worker without locks (engine/rcu.hh). "Exposed for the data-plane" (STYLE.md §1):
+// read by every worker without locks (engine/rcu.hh). "Exposed for the data plane" (docs/design.md §3):
 // index-based, no pointers into control structures except the AEAD keys and replay windows,
 // whose lifetime control guarantees until the snapshot that references them is retired.
 //

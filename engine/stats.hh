@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Per-lcore counters and the fixed list of drop reasons (STYLE.md §3 "Stats", §6 drop reasons).
+// Per-lcore counters and the fixed list of drop reasons (docs/design.md §5 per-lcore counters, §8 drop reasons).
 // Each worker writes only its own cache-aligned block; the control thread sums them when it
 // answers `status`. Counters are relaxed atomics written by a single thread: on x86-64 an
 // increment is a plain load/add/store, and the reader never sees a torn value.

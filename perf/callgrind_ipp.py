@@ -30,7 +30,7 @@ threads are summed on a line of their own.
 
 Instruction counts do not depend on the machine's load, so this is the measure for a hot-path
 change on a shared VM; wall-clock numbers come from perf/dataplane_bench.py. A release build has
-no line information: for `callgrind_annotate PROFILE engine/datapath.cc` per line, profile a
+no line information: for `callgrind_annotate PROFILE engine/ingress.cc` per line, profile a
 second build configured with -Dbuildtype=release -Ddebug=true (-O3 -g: the same code, the same
 per-function counts).
 

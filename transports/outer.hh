@@ -2,7 +2,7 @@
 // Outer encapsulation: per-peer header templates and the hot write_outer().
 //
 // The control thread builds one outer_template per (peer, transport) with build_template()
-// whenever the peer's endpoint or next-hop MAC changes (STYLE.md §5, after VPP's
+// whenever the peer's endpoint or next-hop MAC changes (docs/design.md §7: control precomputes, after VPP's
 // wg_build_rewrite) and publishes it in the peer snapshot. Workers call write_outer() per packet:
 // it copies the template in front of the sealed dvpe packet and fixes what depends on the packet:
 // lengths, the IPv4 header checksum (incremental from the template's precomputed partial sum),
@@ -171,7 +171,7 @@ inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len
 }
 
 /// Runtime dispatch on t.k; the burst loop should prefer the template per kind (one dispatch
-/// per peer group, STYLE.md §3).
+/// per peer group, docs/design.md §5).
 inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len, uint16_t udp_src_port,
                         uint8_t tos = 0) noexcept {
     switch (t.k) {

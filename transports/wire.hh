@@ -198,7 +198,7 @@ using nonce_bytes = std::array<uint8_t, nonce_size>;
     return n;
 }
 
-// ---- Hot-path forms (engine/datapath.cc) ---------------------------------------------------------
+// ---- Hot-path forms (engine/seal.hh, engine/ingress.cc) ------------------------------------------
 // The same bytes as init_data_header() and nonce(), written as whole words: the data path
 // writes a header and a nonce per packet, and byte loops there cost more than the header.
 
