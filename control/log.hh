@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "control/config.hh"
+#include "control/config/config.hh"
 
 namespace control::log {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The WAN host answers: what arrives on a WAN port that is not a dvpe packet. ARP requests and
 // neighbour solicitations for our addresses and ICMP/ICMPv6 echo to them are answered in place;
-// ARP replies and neighbour advertisements go to the control thread (engine/neighbour.hh owns
+// ARP replies and neighbour advertisements go to the control thread (control/daemon/neighbour.hh owns
 // the table); everything else is counted by its drop reason.
 // Threads: the owning worker lcore only.
 #include <rte_arp.h>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The one IP address type of dvpe: an IPv4 or IPv6 address in network byte order, used by the
-// config (control), the neighbour table (engine) and the outer headers and classify
-// (transports). Header-only and free of DPDK, so control_base (and dvpectl) use it without
-// linking DPDK.
+// config (control), the neighbour table (control/daemon) and the outer headers and classify
+// (transports). Header-only and free of DPDK, so control's DPDK-free wings (and dvpectl) use it
+// without linking DPDK.
 //
 // Threads: a value type; parse()/str() are pure (inet_pton/inet_ntop); any thread.
 #pragma once

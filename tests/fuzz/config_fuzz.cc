@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// libFuzzer target for the configuration parser and validator (control/config.cc,
-// control/config_validate.cc) through their pure entry point, load_config_text(). The input is
+// libFuzzer target for the configuration parser and validator (control/config/config.cc,
+// control/config/config_validate.cc) through their pure entry point, load_config_text(). The input is
 // the text of gvpe.conf; after a NUL byte, optional command-line overrides follow, one per line
 // ("var=value", "node.var=value"). It is loaded as node "alpha" and as a tool (no node name),
 // with a temporary confdir holding two small files for `include` (inc.conf, alpha.conf). Inputs
@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "control/config.hh"
+#include "control/config/config.hh"
 #include "tests/fuzz/fuzz_replay.hh"
 
 namespace {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// libFuzzer target for the control socket's request handling (control/control_socket.cc) on a
+// libFuzzer target for the control socket's request handling (control/ctl/control_socket.cc) on a
 // real server (a UNIX socket in a temporary directory) with a few commands registered here:
 //   echo   returns the request;  throw  throws (the message from "msg");  value  returns "v"
 //   (any JSON value, wrapped by the server);  refuse  sets "ok": false itself.
@@ -31,7 +31,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "control/control_socket.hh"
+#include "control/ctl/control_socket.hh"
 #include "tests/fuzz/fuzz_replay.hh"
 
 namespace {

@@ -45,7 +45,6 @@
 #include <tuple>
 #include <vector>
 
-#include "engine/neighbour.hh"
 #include "tests/fuzz/datapath_env.hh"
 #include "tests/fuzz/fuzz_replay.hh"
 #include "transports/checksum.hh"

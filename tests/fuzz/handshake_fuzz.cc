@@ -19,9 +19,9 @@
 #include <memory>
 #include <vector>
 
-#include "control/handshake.hh"
+#include "control/session/handshake.hh"
 #include "tests/fuzz/fuzz_replay.hh"
-#include "tests/unit/handshake/hs_test_util.hh"
+#include "tests/unit/control/session/hs_test_util.hh"
 
 namespace hs = control::handshake;
 

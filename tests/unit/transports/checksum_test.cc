@@ -2,7 +2,7 @@
 // transports/checksum.hh: the IPv6 pseudo-header sum and the ICMPv6 checksum against packets
 // whose checksums were computed outside (Python, RFC 1071 by hand), against the naive reference
 // of frames.hh and DPDK's rte_ipv6_phdr_cksum, and against the three copies they replaced
-// (engine/neighbour.cc, engine/too_big.cc, transports/outer.cc), kept below as references.
+// (control/daemon/neighbour.cc, engine/too_big.cc, transports/outer.cc), kept below as references.
 #include "frames.hh"
 
 #include <gtest/gtest.h>

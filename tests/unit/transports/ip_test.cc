@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // transports/ip.hh: the one IP address type. Built without DPDK (this executable links gtest
-// only), as control_base and dvpectl use it: parse() of good and garbage text, str() round
+// only), as control's DPDK-free wings and dvpectl use it: parse() of good and garbage text, str() round
 // trips, same_subnet() at every prefix edge, the order the neighbour table relies on.
 #include "transports/ip.hh"
 

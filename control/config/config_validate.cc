@@ -1,0 +1,596 @@
+// SPDX-License-Identifier: MIT
+// Phase 2 of the configuration (docs/config.md "Files and phases"): checks a parsed `config` before anything touches
+// hardware, collecting every error rather than stopping at the first. Two parts:
+//   the node table (ids, allow/deny-direct names, the local node name, protocols), checked for
+//   every node because the file is shared by all of them; and
+//   the engine layout (lcores, ports and devargs, WAN addresses, gateways, neighbours, the
+//   (port, queue, lcore) map, mbufs), checked for the local node only: other nodes' layouts
+//   describe other machines. The invariants of the queue map follow l3fwd (DPDK
+//   examples/l3fwd/main.c check_lcore_params / init_lcore_rx_queues).
+// It also fills the two defaults that depend on the whole layout: the queue map (port i, queue 0
+// -> worker i mod n) and a wan-address taken from a literal hostname. Control thread / dvpectl.
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "control/config/config.hh"
+#include "transports/kind.hh"
+
+namespace control {
+
+// A worker's index is its sender lane (its AEAD nonce space and UDP source port); the control
+// thread seals on transport::control_lane, so a worker with that index would reuse its nonces.
+static_assert(limits::max_workers == transport::control_lane);
+
+namespace {
+
+std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::string at(const location& l) { return l.file + ":" + std::to_string(l.line); }
+
+/// DPDK vdev drivers (net PMDs probed by name) that dvpe knows about, without the `net_` prefix.
+constexpr std::string_view known_vdevs[] = {"af_packet", "af_xdp", "bonding", "failsafe", "memif",
+                                            "null",      "pcap",   "ring",    "softnic",  "tap",
+                                            "tun",       "vdev_netvsc", "vhost", "virtio_user"};
+/// Drivers that cannot work without an `iface=` argument.
+constexpr std::string_view needs_iface[] = {"af_packet", "af_xdp"};
+/// Drivers of DPDK's drivers/net/tap (net_tap, net_tun). In DPDK 22.11 their dev_start
+/// (tap_mp_req_on_rxtx) copies one fd per rx and per tx queue into a multi-process message
+/// whose fd array holds RTE_MP_MAX_FD_NUM = 8, without a bounds check: more queues smash the
+/// stack ("stack smashing detected") at start.
+constexpr std::string_view tap_drivers[] = {"tap", "tun"};
+
+/// The driver of a vdev DEVARGS without `net_` and the instance ("tap" for net_tap0,iface=x);
+/// empty for a PCI address or anything else.
+std::string_view vdev_driver(std::string_view devargs) {
+    std::string_view dev = devargs.substr(0, devargs.find(','));
+    if (dev.substr(0, 4) != "net_") {
+        return {};
+    }
+    size_t end = dev.size();
+    while (end > 4 && dev[end - 1] >= '0' && dev[end - 1] <= '9') {
+        --end;
+    }
+    return dev.substr(4, end - 4);
+}
+
+std::string known_vdev_list() {
+    std::string r;
+    for (std::string_view v : known_vdevs) {
+        r += r.empty() ? "" : ", ";
+        r += "net_";
+        r += v;
+    }
+    return r;
+}
+
+bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/// `DDDD:BB:DD.F` or `BB:DD.F`; returns the canonical lower-case `dddd:bb:dd.f` form.
+std::optional<std::string> parse_pci(std::string_view s) {
+    std::string dom = "0000";
+    if (s.size() == 12) {
+        if (s[4] != ':') {
+            return std::nullopt;
+        }
+        dom = std::string(s.substr(0, 4));
+        s.remove_prefix(5);
+    }
+    if (s.size() != 7 || s[2] != ':' || s[5] != '.' || s[6] < '0' || s[6] > '7') {
+        return std::nullopt;
+    }
+    std::string all = dom + std::string(s.substr(0, 2)) + std::string(s.substr(3, 2));
+    if (!std::all_of(all.begin(), all.end(), is_hex)) {
+        return std::nullopt;
+    }
+    std::string r = dom + ":" + std::string(s);
+    for (char& c : r) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return r;
+}
+
+/// Splits devargs on ',' outside `[...]` (DPDK lists like representor=[0,1]). False: unbalanced.
+bool split_devargs(std::string_view s, std::vector<std::string_view>& out) {
+    int depth = 0;
+    size_t b = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '[') {
+            ++depth;
+        } else if (s[i] == ']') {
+            if (--depth < 0) {
+                return false;
+            }
+        } else if (s[i] == ',' && depth == 0) {
+            out.push_back(s.substr(b, i - b));
+            b = i + 1;
+        }
+    }
+    out.push_back(s.substr(b));
+    return depth == 0;
+}
+
+/// Checks DEVARGS of a `port` line. Returns the problem, or nullopt with `device` set to the
+/// canonical device name (PCI address or vdev instance name) for duplicate detection.
+std::optional<std::string> check_devargs(std::string_view devargs, std::string& device) {
+    if (devargs.empty()) {
+        return "empty devargs";
+    }
+    for (char c : devargs) {
+        if (c == ' ' || c == '\t') {
+            return "unexpected whitespace (devargs is one word: DEVICE,key=value,...)";
+        }
+    }
+    std::vector<std::string_view> segs;
+    if (!split_devargs(devargs, segs)) {
+        return "unbalanced '[' ']'";
+    }
+    std::string_view dev = segs[0];
+    if (dev.empty()) {
+        return "missing device name before ','";
+    }
+    std::string driver;
+    if (auto pci = parse_pci(dev)) {
+        device = *pci;
+    } else if (dev.substr(0, 4) == "net_") {
+        size_t end = dev.size();
+        while (end > 4 && is_digit(dev[end - 1])) {
+            --end;
+        }
+        std::string_view drv = dev.substr(4, end - 4);
+        bool drv_ok = !drv.empty() && std::all_of(drv.begin(), drv.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || is_digit(c) || c == '_';
+        });
+        if (!drv_ok) {
+            return "bad vdev name " + quote(dev) + ": expected net_<driver><instance>, e.g. net_tap0";
+        }
+        if (std::find(std::begin(known_vdevs), std::end(known_vdevs), drv) == std::end(known_vdevs)) {
+            return "unknown vdev driver " + quote("net_" + std::string(drv)) + " (known: " + known_vdev_list() + ")";
+        }
+        if (end == dev.size()) {
+            return "vdev " + quote(dev) + " needs an instance number, e.g. " + quote(std::string(dev) + "0");
+        }
+        device = std::string(dev);
+        driver = std::string(drv);
+    } else {
+        return "expected a PCI address (DDDD:BB:DD.F or BB:DD.F) or a vdev name net_<driver><N> before the "
+               "first ','";
+    }
+    bool has_iface = false;
+    for (size_t i = 1; i < segs.size(); ++i) {
+        std::string_view kv = segs[i];
+        if (kv.empty()) {
+            return i + 1 == segs.size() ? std::string("trailing ','") : std::string("empty segment ',,'");
+        }
+        size_t eq = kv.find('=');
+        if (eq == std::string_view::npos) {
+            return "expected key=value after ','";
+        }
+        std::string_view k = kv.substr(0, eq);
+        if (k.empty()) {
+            return "empty key in " + quote(kv);
+        }
+        bool key_ok = std::all_of(k.begin(), k.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+        });
+        if (!key_ok) {
+            return "bad key " + quote(k) + " (letters, digits, '_' and '-')";
+        }
+        if (eq + 1 == kv.size()) {
+            return "empty value for key " + quote(k);
+        }
+        has_iface = has_iface || k == "iface";
+    }
+    if (!driver.empty() && !has_iface &&
+        std::find(std::begin(needs_iface), std::end(needs_iface), driver) != std::end(needs_iface)) {
+        return "net_" + driver + " needs iface=IFNAME";
+    }
+    return std::nullopt;
+}
+
+bool unspecified(const ip_address& a) {
+    return std::all_of(a.bytes.begin(), a.bytes.begin() + (a.v6 ? 16 : 4), [](uint8_t b) { return b == 0; });
+}
+
+std::string cpu_text(unsigned n_cpus) {
+    return "this machine has " + std::to_string(n_cpus) + (n_cpus == 1 ? " CPU (lcore 0)" : " CPUs (lcores 0-") +
+           (n_cpus == 1 ? "" : std::to_string(n_cpus - 1) + ")");
+}
+
+class validator {
+public:
+    validator(config& cfg, const load_options& opt) : _cfg(cfg), _opt(opt) {}
+
+    std::vector<diagnostic> run() {
+        check_nodes();
+        if (_cfg.nodes.empty()) {
+            return std::move(_errors);
+        }
+        if (_opt.nodename.empty()) {
+            _cfg.self = 0;  // tools: no local node, no local checks
+            return std::move(_errors);
+        }
+        const node_conf* self = _cfg.find_node(_opt.nodename);
+        if (self == nullptr) {
+            std::string msg = "unknown node " + quote(_opt.nodename);
+            if (_cfg.nodes.size() <= 10) {
+                msg += " (configured nodes:";
+                for (const node_conf& n : _cfg.nodes) {
+                    msg += " " + n.name;
+                }
+                msg += ")";
+            } else {
+                msg += " (" + std::to_string(_cfg.nodes.size()) + " nodes configured)";
+            }
+            error({_cfg.file, 0}, msg);
+            return std::move(_errors);
+        }
+        _cfg.self = static_cast<size_t>(self - _cfg.nodes.data());
+        node_conf& local = _cfg.nodes[_cfg.self];
+        check_protocols(local);
+        check_engine(local);
+        return std::move(_errors);
+    }
+
+private:
+    void error(const location& where, std::string msg) { _errors.push_back({where, std::move(msg)}); }
+    void warn(const location& where, std::string msg) { _cfg.warnings.push_back({where, std::move(msg)}); }
+
+    void check_nodes() {
+        if (_cfg.nodes.empty()) {
+            error({_cfg.file, 0}, "no nodes configured (add 'node = NAME' sections)");
+            return;
+        }
+        std::map<unsigned, const node_conf*> ids;
+        for (const node_conf& n : _cfg.nodes) {
+            auto [it, fresh] = ids.emplace(n.id, &n);
+            if (!fresh) {
+                const node_conf& first = *it->second;
+                error(n.explicit_id ? n.id_where : n.where,
+                      "node " + quote(n.name) + ": id " + std::to_string(n.id) + " is already used by node " +
+                          quote(first.name) + " (" + at(first.explicit_id ? first.id_where : first.where) + ")");
+            }
+            check_direct_names(n.allow_direct, n.allow_direct_where, "allow-direct");
+            check_direct_names(n.deny_direct, n.deny_direct_where, "deny-direct");
+        }
+    }
+
+    void check_direct_names(const std::vector<std::string>& names, const std::vector<location>& where,
+                            std::string_view what) {
+        for (size_t i = 0; i < names.size(); ++i) {
+            if (names[i] != "*" && _cfg.find_node(names[i]) == nullptr) {
+                error(i < where.size() ? where[i] : location{_cfg.file, 0},
+                      std::string(what) + ": unknown node " + quote(names[i]) + " (expected a node name or *)");
+            }
+        }
+    }
+
+    void check_protocols(const node_conf& n) {
+        constexpr uint8_t usable = proto_udp | proto_rawip | proto_icmp;
+        if (n.protocols == 0) {
+            error(n.where, "node " + quote(n.name) +
+                               ": no protocols enabled (set enable-udp, enable-rawip or enable-icmp = yes)");
+        } else if ((n.protocols & usable) == 0) {
+            error(n.where, "node " + quote(n.name) + ": no protocols enabled that dvpe supports (only " +
+                               protocols_string(n.protocols) + "; set enable-udp, enable-rawip or enable-icmp = yes)");
+        }
+    }
+
+    void check_engine(node_conf& n) {
+        engine_layout& e = n.engine;
+        check_lcores(n);
+        check_ports(n);
+        default_wan_address(n);
+        check_addresses(e);
+        check_gateways(e);
+        check_neighbours(e);
+        check_queue_map(n);
+        if (e.mbufs != 0) {
+            unsigned need = required_mbufs(e);
+            if (e.mbufs < need) {
+                error(e.mbufs_where.file.empty() ? n.where : e.mbufs_where,
+                      "mbufs: " + std::to_string(e.mbufs) + " is too few for this layout: it needs at least " +
+                          std::to_string(need) + " (0 sizes the pool automatically)");
+            }
+        }
+    }
+
+    unsigned n_cpus() const {
+        if (_opt.n_cpus != 0) {
+            return _opt.n_cpus;
+        }
+        unsigned hc = std::thread::hardware_concurrency();
+        return hc != 0 ? hc : limits::max_lcores;
+    }
+
+    void check_lcores(const node_conf& n) {
+        const engine_layout& e = n.engine;
+        location wl = e.worker_lcores_where.file.empty() ? n.where : e.worker_lcores_where;
+        location cl = e.control_lcore_where.file.empty() ? n.where : e.control_lcore_where;
+        // With `eal-args = --lcores ...` the EAL maps lcore ids to CPUs itself (several lcores may
+        // share a CPU), so lcore ids are only bounded by RTE_MAX_LCORE; the EAL checks the map.
+        unsigned cpus = e.eal_args.find("--lcores") != std::string::npos ? limits::max_lcores : n_cpus();
+        std::set<unsigned> seen;
+        for (unsigned l : e.worker_lcores) {
+            if (!seen.insert(l).second) {
+                error(wl, "worker-lcores: lcore " + std::to_string(l) + " is listed twice");
+            } else if (l >= cpus) {
+                error(wl, "worker-lcores: lcore " + std::to_string(l) + " does not exist: " + cpu_text(cpus));
+            }
+        }
+        if (e.control_lcore >= cpus) {
+            error(cl, "control-lcore: lcore " + std::to_string(e.control_lcore) + " does not exist: " + cpu_text(cpus));
+        }
+        if (seen.count(e.control_lcore) != 0) {
+            error(e.control_lcore_where.file.empty() ? wl : cl,
+                  "control-lcore: lcore " + std::to_string(e.control_lcore) +
+                      " is also a worker lcore (the control thread needs its own lcore)");
+        }
+        if (seen.size() > limits::max_workers) {
+            error(wl, "worker-lcores: " + std::to_string(seen.size()) + " workers, at most " +
+                          std::to_string(limits::max_workers) + " (sender lane " +
+                          std::to_string(transport::control_lane) +
+                          " is the control thread's: a worker there would reuse its AEAD nonces)");
+        }
+    }
+
+    void check_ports(const node_conf& n) {
+        const engine_layout& e = n.engine;
+        std::map<std::string, const port_conf*> names;
+        std::map<std::string, const port_conf*> devices;
+        bool wan = false;
+        bool overlay = false;
+        for (size_t i = 0; i < e.ports.size(); ++i) {
+            const port_conf& p = e.ports[i];
+            std::string what = "port " + p.name + ": ";
+            if (i == limits::max_ports) {
+                error(p.where, what + "too many ports (at most " + std::to_string(limits::max_ports) + ")");
+            }
+            if (auto [it, fresh] = names.emplace(p.name, &p); !fresh) {
+                error(p.where, what + "duplicate port name (first defined at " + at(it->second->where) + ")");
+                continue;
+            }
+            wan = wan || p.role == port_role::wan;
+            overlay = overlay || p.role == port_role::overlay;
+            std::string device;
+            if (auto problem = check_devargs(p.devargs, device)) {
+                error(p.where, what + "bad devargs " + quote(p.devargs) + ": " + *problem);
+                continue;
+            }
+            if (auto [it, fresh] = devices.emplace(device, &p); !fresh) {
+                error(p.where, what + "device " + quote(device) + " is already used by port " + it->second->name +
+                                   " (" + at(it->second->where) + ")");
+            }
+        }
+        if (!wan) {
+            error(n.where, "node " + quote(n.name) + ": no wan port (add 'port = NAME wan DEVARGS')");
+        }
+        if (!overlay && !e.ports.empty()) {
+            warn(n.where, "node " + quote(n.name) + ": no overlay port: this node can only relay");
+        }
+    }
+
+    const port_conf* find_port(const engine_layout& e, std::string_view name) const {
+        for (const port_conf& p : e.ports) {
+            if (p.name == name) {
+                return &p;
+            }
+        }
+        return nullptr;
+    }
+
+    /// A reference to a port that must exist and (for addresses, gateways, neighbours) be a wan port.
+    bool check_port_ref(const engine_layout& e, std::string_view port, const location& where, std::string_view what,
+                        bool wan_only) {
+        const port_conf* p = find_port(e, port);
+        if (p == nullptr) {
+            error(where, std::string(what) + ": unknown port " + quote(port));
+            return false;
+        }
+        if (wan_only && p->role != port_role::wan) {
+            error(where, std::string(what) + ": port " + quote(port) + " is an overlay port, not a wan port");
+            return false;
+        }
+        return true;
+    }
+
+    /// A wan port without wan-address gets the local hostname if that is an IP literal
+    /// (hostname/32 or /128; the first such port only). docs/config.md.
+    void default_wan_address(node_conf& n) {
+        engine_layout& e = n.engine;
+        auto ip = ip_address::parse(n.hostname);
+        bool available = ip && !unspecified(*ip) && std::none_of(e.wan_addresses.begin(), e.wan_addresses.end(),
+                                                                 [&](const wan_address& a) { return a.addr == *ip; });
+        for (const port_conf& p : e.ports) {
+            if (p.role != port_role::wan) {
+                continue;
+            }
+            bool has = std::any_of(e.wan_addresses.begin(), e.wan_addresses.end(),
+                                   [&](const wan_address& a) { return a.port == p.name; });
+            if (has) {
+                continue;
+            }
+            if (available) {
+                e.wan_addresses.push_back({p.name, *ip, static_cast<uint8_t>(ip->v6 ? 128 : 32), n.hostname_where});
+                available = false;
+                continue;
+            }
+            error(p.where, "port " + p.name + ": wan port has no wan-address (add 'wan-address = " + p.name +
+                               " ADDR/PREFIX'" + (ip ? "" : "; the hostname is not an IP literal to default to") + ")");
+        }
+    }
+
+    void check_addresses(const engine_layout& e) {
+        std::map<std::string, const wan_address*> seen;
+        for (const wan_address& a : e.wan_addresses) {
+            if (!check_port_ref(e, a.port, a.where, "wan-address", true)) {
+                continue;
+            }
+            if (unspecified(a.addr)) {
+                error(a.where, "wan-address: " + a.addr.str() + " is not a usable address");
+                continue;
+            }
+            if (auto [it, fresh] = seen.emplace(a.addr.str(), &a); !fresh) {
+                error(a.where, "wan-address: " + a.addr.str() + " is already configured (" + at(it->second->where) + ")");
+            }
+        }
+    }
+
+    void check_gateways(const engine_layout& e) {
+        std::set<std::pair<std::string, bool>> per_family;
+        for (const wan_gateway& g : e.wan_gateways) {
+            if (!check_port_ref(e, g.port, g.where, "wan-gateway", true)) {
+                continue;
+            }
+            std::string fam = g.addr.v6 ? "IPv6" : "IPv4";
+            if (!per_family.emplace(g.port, g.addr.v6).second) {
+                error(g.where, "wan-gateway: port " + g.port + " already has an " + fam + " gateway");
+                continue;
+            }
+            std::string addrs;
+            bool on_link = false;
+            bool own = false;
+            for (const wan_address& a : e.wan_addresses) {
+                if (a.port != g.port || a.addr.v6 != g.addr.v6) {
+                    continue;
+                }
+                addrs += (addrs.empty() ? "" : ", ") + a.addr.str() + "/" + std::to_string(a.prefix);
+                on_link = on_link || a.addr.same_subnet(g.addr, a.prefix);
+                own = own || a.addr == g.addr;
+            }
+            if (own) {
+                error(g.where, "wan-gateway: " + g.addr.str() + " is an address of port " + g.port + " itself");
+            } else if (!on_link) {
+                error(g.where, "wan-gateway: " + g.addr.str() + " is not on-link on port " + g.port + " (" +
+                                   (addrs.empty() ? "it has no " + fam + " wan-address" : "addresses: " + addrs) + ")");
+            }
+        }
+    }
+
+    void check_neighbours(const engine_layout& e) {
+        std::set<std::pair<std::string, std::string>> seen;
+        for (const neighbour_conf& nb : e.neighbours) {
+            if (!check_port_ref(e, nb.port, nb.where, "neighbour", true)) {
+                continue;
+            }
+            if (!seen.emplace(nb.port, nb.addr.str()).second) {
+                error(nb.where, "neighbour: " + nb.addr.str() + " on port " + nb.port + " is given twice");
+            }
+        }
+    }
+
+    void check_queue_map(node_conf& n) {
+        engine_layout& e = n.engine;
+        std::vector<unsigned> workers;
+        for (unsigned l : e.worker_lcores) {
+            if (std::find(workers.begin(), workers.end(), l) == workers.end()) {
+                workers.push_back(l);
+            }
+        }
+        if (workers.empty()) {
+            return;
+        }
+        if (e.queue_map.empty()) {
+            // Default: port i (in file order) gets rx queue 0, polled by worker i mod n. A duplicate
+            // port name is already an error; it gets no queue of its own.
+            std::set<std::string> mapped;
+            for (const port_conf& p : e.ports) {
+                if (mapped.insert(p.name).second) {
+                    e.queue_map.push_back({p.name, 0, workers[(mapped.size() - 1) % workers.size()], p.where});
+                }
+            }
+        }
+        std::map<std::string, std::set<unsigned>> queues;  // port -> queue ids
+        std::map<std::pair<std::string, unsigned>, const queue_map_entry*> seen;
+        std::map<unsigned, unsigned> per_lcore;
+        for (const queue_map_entry& q : e.queue_map) {
+            std::string what = "queue-map " + q.port + " " + std::to_string(q.queue) + " " + std::to_string(q.lcore);
+            bool port_ok = check_port_ref(e, q.port, q.where, "queue-map", false);
+            if (std::find(workers.begin(), workers.end(), q.lcore) == workers.end()) {
+                error(q.where, what + ": lcore " + std::to_string(q.lcore) + " is not a worker lcore");
+            } else if (++per_lcore[q.lcore] == limits::max_queues_per_lcore + 1) {
+                error(q.where, what + ": lcore " + std::to_string(q.lcore) + " polls more than " +
+                                   std::to_string(limits::max_queues_per_lcore) + " queues");
+            }
+            if (!port_ok) {
+                continue;
+            }
+            if (auto [it, fresh] = seen.emplace(std::make_pair(q.port, q.queue), &q); !fresh) {
+                error(q.where, what + ": queue " + std::to_string(q.queue) + " of port " + q.port +
+                                   " is already mapped (" + at(it->second->where) + ")");
+                continue;
+            }
+            queues[q.port].insert(q.queue);
+        }
+        for (const port_conf& p : e.ports) {
+            auto it = queues.find(p.name);
+            if (it == queues.end()) {
+                error(p.where, "port " + p.name + ": no rx queue in the queue-map (add 'queue-map = " + p.name +
+                                   " 0 LCORE')");
+                continue;
+            }
+            // Queue ids must be 0..k-1: the highest id is k-1 exactly when the set has k members.
+            if (*it->second.rbegin() + 1 != it->second.size()) {
+                unsigned missing = 0;
+                while (it->second.count(missing) != 0) {
+                    ++missing;
+                }
+                error(p.where, "port " + p.name + ": queue-map queues must be contiguous from 0 (queue " +
+                                   std::to_string(missing) + " is missing)");
+            }
+        }
+        for (unsigned l : workers) {
+            if (per_lcore.find(l) == per_lcore.end()) {
+                warn(e.worker_lcores_where.file.empty() ? n.where : e.worker_lcores_where,
+                     "worker-lcores: lcore " + std::to_string(l) + " polls no queue");
+            }
+        }
+        // net_tap / net_tun: every port has one tx queue per worker and as many rx queues as
+        // the map gives it (at least one); together at most RTE_MP_MAX_FD_NUM (see tap_drivers).
+        for (const port_conf& p : e.ports) {
+            std::string_view drv = vdev_driver(p.devargs);
+            if (drv.empty() || std::find(std::begin(tap_drivers), std::end(tap_drivers), drv) == std::end(tap_drivers)) {
+                continue;
+            }
+            auto it = queues.find(p.name);
+            const size_t rx = it == queues.end() || it->second.empty() ? 1 : *it->second.rbegin() + 1;
+            const size_t tx = workers.size();
+            if (rx + tx > limits::max_tap_queues) {
+                error(p.where, "port " + p.name + ": net_" + std::string(drv) + " with " + std::to_string(rx) +
+                                   " rx + " + std::to_string(tx) + " tx queues (one per worker): DPDK's net_" +
+                                   std::string(drv) + " passes at most " + std::to_string(limits::max_tap_queues) +
+                                   " queue fds in its multi-process message and crashes at start with more; use "
+                                   "fewer workers or rx queues on this port");
+            }
+        }
+    }
+
+    config& _cfg;
+    const load_options& _opt;
+    std::vector<diagnostic> _errors;
+};
+
+}  // namespace
+
+unsigned required_mbufs(const engine_layout& e) {
+    std::set<unsigned> workers(e.worker_lcores.begin(), e.worker_lcores.end());
+    uint64_t n_workers = workers.size();
+    uint64_t n_rx = e.queue_map.empty() ? e.ports.size() : e.queue_map.size();
+    uint64_t need = n_rx * e.rx_descriptors                       // filled rx rings
+                    + e.ports.size() * n_workers * e.tx_descriptors  // a tx ring per port per worker
+                    + n_workers * e.burst_size                     // one burst in flight per worker
+                    + n_workers * limits::reassembly_mbufs         // outer fragments being reassembled
+                    + (n_workers + 1) * e.mbuf_cache;              // per-lcore caches (+ control lcore)
+    return static_cast<unsigned>(std::min<uint64_t>(need, 0xffffffffULL));
+}
+
+std::vector<diagnostic> validate_config(config& cfg, const load_options& opt) {
+    std::vector<diagnostic> errors = validator(cfg, opt).run();
+    cfg.index_nodes();  // config::node(id)
+    return errors;
+}
+
+}  // namespace control

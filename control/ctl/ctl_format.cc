@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: MIT
+// Text tables for dvpectl (ctl_format.hh). Every field is read through a tolerant getter, so a
+// reply from another dvped version renders with blanks instead of an exception.
+#include "control/ctl/ctl_format.hh"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+namespace control {
+
+namespace {
+
+using nlohmann::json;
+
+uint64_t get_u64(const json& j, const char* key) {
+    if (!j.is_object()) {
+        return 0;
+    }
+    auto it = j.find(key);
+    if (it == j.end()) {
+        return 0;
+    }
+    if (it->is_number_unsigned()) {
+        return it->get<uint64_t>();
+    }
+    if (it->is_number_integer()) {
+        auto v = it->get<int64_t>();
+        return v < 0 ? 0 : uint64_t(v);
+    }
+    if (it->is_number_float()) {
+        double v = it->get<double>();
+        return v > 0 ? uint64_t(v) : 0;
+    }
+    return 0;
+}
+
+double get_double(const json& j, const char* key) {
+    if (!j.is_object()) {
+        return 0;
+    }
+    auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+std::string get_str(const json& j, const char* key, const char* fallback = "-") {
+    if (j.is_object()) {
+        if (auto it = j.find(key); it != j.end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
+            return it->get<std::string>();
+        }
+    }
+    return fallback;
+}
+
+bool get_bool(const json& j, const char* key) {
+    if (!j.is_object()) {
+        return false;
+    }
+    auto it = j.find(key);
+    return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
+const json& empty_array() {
+    static const json empty = json::array();
+    return empty;
+}
+
+const json& empty_object() {
+    static const json empty = json::object();
+    return empty;
+}
+
+const json& get_array(const json& j, const char* key) {
+    if (j.is_object()) {
+        if (auto it = j.find(key); it != j.end() && it->is_array()) {
+            return *it;
+        }
+    }
+    return empty_array();
+}
+
+const json& get_object(const json& j, const char* key) {
+    if (j.is_object()) {
+        if (auto it = j.find(key); it != j.end() && it->is_object()) {
+            return *it;
+        }
+    }
+    return empty_object();
+}
+
+std::string u64(uint64_t v) { return std::to_string(v); }
+
+std::string fixed(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+std::string percent(uint64_t part, uint64_t whole) {
+    if (whole == 0) {
+        return "-";
+    }
+    return fixed(100.0 * double(part) / double(whole), 1) + "%";
+}
+
+/// Counter increase between two samples; a restarted daemon (counter went down) counts from 0.
+uint64_t delta(uint64_t cur, uint64_t prev) { return cur >= prev ? cur - prev : cur; }
+
+/// The element of \p arr whose \p key equals that of \p like (ports by name, workers by lcore).
+const json* find_same(const json& arr, const json& like, const char* key) {
+    if (!like.is_object() || !like.contains(key)) {
+        return nullptr;
+    }
+    for (const auto& e : arr) {
+        if (e.is_object() && e.contains(key) && e[key] == like[key]) {
+            return &e;
+        }
+    }
+    return nullptr;
+}
+
+std::string queues_string(const json& worker) {
+    std::string s;
+    for (const auto& q : get_array(worker, "queues")) {
+        if (!s.empty()) {
+            s += ',';
+        }
+        s += get_str(q, "port") + "/" + u64(get_u64(q, "queue"));
+    }
+    return s.empty() ? "-" : s;
+}
+
+uint64_t port_drops(const json& p) {
+    return get_u64(p, "rx_missed") + get_u64(p, "rx_nombuf") + get_u64(p, "rx_errors") + get_u64(p, "tx_errors");
+}
+
+}  // namespace
+
+// ---- text_table -----------------------------------------------------------------------------------
+
+text_table::text_table(std::vector<std::string> header, std::vector<bool> right)
+    : _header(std::move(header)), _right(std::move(right)) {
+    _right.resize(_header.size(), false);
+}
+
+void text_table::add_row(std::vector<std::string> cells) {
+    cells.resize(_header.size());
+    _rows.push_back(std::move(cells));
+}
+
+std::string text_table::str(const std::string& indent) const {
+    std::vector<size_t> width(_header.size(), 0);
+    auto measure = [&](const std::vector<std::string>& row) {
+        for (size_t i = 0; i < row.size(); ++i) {
+            width[i] = std::max(width[i], row[i].size());
+        }
+    };
+    measure(_header);
+    for (const auto& r : _rows) {
+        measure(r);
+    }
+    std::string out;
+    auto emit = [&](const std::vector<std::string>& row) {
+        std::string line = indent;
+        for (size_t i = 0; i < row.size(); ++i) {
+            size_t pad = width[i] - row[i].size();
+            if (i != 0) {
+                line += "  ";
+            }
+            if (_right[i]) {
+                line.append(pad, ' ');
+                line += row[i];
+            } else {
+                line += row[i];
+                line.append(pad, ' ');
+            }
+        }
+        while (!line.empty() && line.back() == ' ') {
+            line.pop_back();
+        }
+        out += line;
+        out += '\n';
+    };
+    emit(_header);
+    for (const auto& r : _rows) {
+        emit(r);
+    }
+    return out;
+}
+
+// ---- small formatters -----------------------------------------------------------------------------
+
+std::string format_duration(double seconds) {
+    if (!(seconds > 0)) {
+        seconds = 0;
+    }
+    auto total = uint64_t(seconds);
+    uint64_t days = total / 86400, h = total / 3600 % 24, m = total / 60 % 60, s = total % 60;
+    char buf[64];
+    if (days != 0) {
+        std::snprintf(buf, sizeof buf, "%" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64, days, h, m, s);
+    } else {
+        std::snprintf(buf, sizeof buf, "%" PRIu64 ":%02" PRIu64 ":%02" PRIu64, h, m, s);
+    }
+    return buf;
+}
+
+std::string format_number(double v) {
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
+        return std::to_string(int64_t(v));
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+}
+
+std::string format_host_port(const std::string& host, uint64_t port) {
+    if (host.empty() || host == "-") {
+        return "-:" + u64(port);
+    }
+    if (host.find(':') != std::string::npos) {
+        return "[" + host + "]:" + u64(port);
+    }
+    return host + ":" + u64(port);
+}
+
+// ---- status ----------------------------------------------------------------------------------------
+
+std::string format_status(const json& st, const json* previous) {
+    const json& node = get_object(st, "node");
+    double dt = previous != nullptr ? get_double(st, "uptime_s") - get_double(*previous, "uptime_s") : 0.0;
+    const bool rates = previous != nullptr && dt > 0;
+    auto rate = [&](uint64_t cur, uint64_t prev) { return double(delta(cur, prev)) / dt; };
+
+    std::string out = "node " + get_str(node, "name") + "  id " + u64(get_u64(node, "id")) + "  mac " +
+                      get_str(node, "mac") + "  up " + format_duration(get_double(st, "uptime_s"));
+    if (rates) {
+        out += "  (rates over " + fixed(dt, 1) + " s)";
+    }
+    out += "\n\n";
+
+    // Ports.
+    const json& ports = get_array(st, "ports");
+    const json& prev_ports = previous != nullptr ? get_array(*previous, "ports") : empty_array();
+    if (rates) {
+        text_table t({"PORT", "ROLE", "LINK", "RX PPS", "RX MBIT/S", "TX PPS", "TX MBIT/S", "RX PKTS", "TX PKTS", "DROPS"},
+                     {false, false, false, true, true, true, true, true, true, true});
+        for (const auto& p : ports) {
+            const json* q = find_same(prev_ports, p, "name");
+            const json& pp = q != nullptr ? *q : empty_object();
+            t.add_row({get_str(p, "name"), get_str(p, "role"), get_bool(p, "link_up") ? "up" : "down",
+                       fixed(rate(get_u64(p, "rx_packets"), get_u64(pp, "rx_packets")), 0),
+                       fixed(rate(get_u64(p, "rx_bytes"), get_u64(pp, "rx_bytes")) * 8 / 1e6, 2),
+                       fixed(rate(get_u64(p, "tx_packets"), get_u64(pp, "tx_packets")), 0),
+                       fixed(rate(get_u64(p, "tx_bytes"), get_u64(pp, "tx_bytes")) * 8 / 1e6, 2),
+                       u64(get_u64(p, "rx_packets")), u64(get_u64(p, "tx_packets")), u64(port_drops(p))});
+        }
+        out += t.n_rows() != 0 ? t.str() : "no ports\n";
+    } else {
+        text_table t({"PORT", "ROLE", "DRIVER", "MAC", "LINK", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES", "DROPS"},
+                     {false, false, false, false, false, true, true, true, true, true});
+        for (const auto& p : ports) {
+            t.add_row({get_str(p, "name"), get_str(p, "role"), get_str(p, "driver"), get_str(p, "mac"),
+                       get_bool(p, "link_up") ? "up" : "down", u64(get_u64(p, "rx_packets")),
+                       u64(get_u64(p, "rx_bytes")), u64(get_u64(p, "tx_packets")), u64(get_u64(p, "tx_bytes")),
+                       u64(port_drops(p))});
+        }
+        out += t.n_rows() != 0 ? t.str() : "no ports\n";
+    }
+    out += '\n';
+
+    // Workers.
+    const json& workers = get_array(st, "workers");
+    const json& prev_workers = previous != nullptr ? get_array(*previous, "workers") : empty_array();
+    if (rates) {
+        const double tsc_hz = get_double(st, "tsc_hz");
+        text_table t({"LCORE", "QUEUES", "RX PPS", "TX PPS", "EMPTY%", "BUSY%", "SLEEPS/S"},
+                     {true, false, true, true, true, true, true});
+        for (const auto& w : workers) {
+            const json* q = find_same(prev_workers, w, "lcore");
+            const json& pw = q != nullptr ? *q : empty_object();
+            uint64_t polls = delta(get_u64(w, "polls"), get_u64(pw, "polls"));
+            uint64_t empty = delta(get_u64(w, "empty_polls"), get_u64(pw, "empty_polls"));
+            double busy = tsc_hz > 0 ? double(delta(get_u64(w, "busy_cycles"), get_u64(pw, "busy_cycles"))) /
+                                           (tsc_hz * dt) * 100
+                                     : -1;
+            t.add_row({u64(get_u64(w, "lcore")), queues_string(w),
+                       fixed(rate(get_u64(w, "rx_packets"), get_u64(pw, "rx_packets")), 0),
+                       fixed(rate(get_u64(w, "tx_packets"), get_u64(pw, "tx_packets")), 0), percent(empty, polls),
+                       busy < 0 ? "-" : fixed(std::min(busy, 100.0), 1) + "%",
+                       fixed(rate(get_u64(w, "idle_sleeps"), get_u64(pw, "idle_sleeps")), 0)});
+        }
+        out += t.n_rows() != 0 ? t.str() : "no workers\n";
+    } else {
+        text_table t({"LCORE", "QUEUES", "RX PKTS", "TX PKTS", "POLLS", "EMPTY%", "IDLE SLEEPS"},
+                     {true, false, true, true, true, true, true});
+        for (const auto& w : workers) {
+            t.add_row({u64(get_u64(w, "lcore")), queues_string(w), u64(get_u64(w, "rx_packets")),
+                       u64(get_u64(w, "tx_packets")), u64(get_u64(w, "polls")),
+                       percent(get_u64(w, "empty_polls"), get_u64(w, "polls")), u64(get_u64(w, "idle_sleeps"))});
+        }
+        out += t.n_rows() != 0 ? t.str() : "no workers\n";
+    }
+    out += '\n';
+
+    // Peers: session state, path and traffic (absent from daemons without sessions).
+    const json& peers = get_array(st, "peers");
+    if (!peers.empty()) {
+        text_table pt({"PEER", "ID", "STATE", "VIA", "TRANSPORT", "ADDRESS", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
+                       "KEY AGE", "HANDSHAKES"},
+                      {false, true, false, true, false, false, true, true, true, true, true, true});
+        for (const auto& p : peers) {
+            const double age = get_double(p, "key_age_s");
+            pt.add_row({get_str(p, "name"), u64(get_u64(p, "id")), get_str(p, "state"),
+                        get_u64(p, "via") != 0 ? u64(get_u64(p, "via")) : "-", get_str(p, "transport"),
+                        get_str(p, "address"), u64(get_u64(p, "rx_packets")), u64(get_u64(p, "rx_bytes")),
+                        u64(get_u64(p, "tx_packets")), u64(get_u64(p, "tx_bytes")),
+                        age > 0 ? format_duration(age) : "-", u64(get_u64(p, "handshakes_completed"))});
+        }
+        out += pt.str() + '\n';
+    }
+
+    // Drops by reason, non-zero only (the reply lists every reason of the fixed list).
+    const json& drops = get_object(st, "drops");
+    const json& prev_drops = previous != nullptr ? get_object(*previous, "drops") : empty_object();
+    text_table t = rates ? text_table({"DROP REASON", "PACKETS", "PER S"}, {false, true, true})
+                         : text_table({"DROP REASON", "PACKETS"}, {false, true});
+    for (const auto& [name, v] : drops.items()) {
+        uint64_t n = get_u64(drops, name.c_str());
+        if (n == 0) {
+            continue;
+        }
+        if (rates) {
+            t.add_row({name, u64(n), fixed(rate(n, get_u64(prev_drops, name.c_str())), 0)});
+        } else {
+            t.add_row({name, u64(n)});
+        }
+    }
+    out += t.n_rows() != 0 ? t.str() : "no drops\n";
+    return out;
+}
+
+// ---- config ----------------------------------------------------------------------------------------
+
+std::string format_config(const json& c) {
+    std::string out;
+    auto line = [&](const char* key, const std::string& value) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%-11s ", key);
+        out += buf;
+        out += value;
+        out += '\n';
+    };
+    const json& nodes = get_array(c, "nodes");
+    line("nodes:", u64(c.contains("nodes_count") ? get_u64(c, "nodes_count") : nodes.size()));
+    line("this node:", get_str(c, "node") + " (id " + u64(get_u64(c, "node_id")) + ")");
+    line("mtu:", u64(get_u64(c, "mtu")) + " (overlay mtu " + u64(get_u64(c, "overlay_mtu")) + ")");
+    line("rekey:", format_number(get_double(c, "rekey")) + " s");
+    line("keepalive:", format_number(get_double(c, "keepalive")) + " s");
+    line("ifname:", get_str(c, "ifname"));
+    line("cipher:", get_str(c, "cipher"));
+    if (std::string serial = get_str(c, "serial", ""); !serial.empty()) {
+        line("serial:", serial);
+    }
+    out += '\n';
+
+    text_table t({"ID#", "MAC", "Conmode", "Node", "Prot", "Host:Port", "RPrio"},
+                 {true, false, false, false, false, false, true});
+    for (const auto& n : nodes) {
+        std::string prot;
+        for (const auto& p : get_array(n, "protocols")) {
+            if (p.is_string()) {
+                prot += (prot.empty() ? "" : ",") + p.get<std::string>();
+            }
+        }
+        std::string name = get_str(n, "name");
+        t.add_row({u64(get_u64(n, "id")), get_str(n, "mac"), get_str(n, "connect"), name, prot.empty() ? "-" : prot,
+                   format_host_port(get_str(n, "hostname", ""), get_u64(n, "udp_port")),
+                   u64(get_u64(n, "router_priority"))});
+    }
+    out += t.str();
+    return out;
+}
+
+std::string format_help(const json& help) {
+    text_table t({"COMMAND", "DESCRIPTION"});
+    for (const auto& c : get_array(help, "commands")) {
+        t.add_row({get_str(c, "name"), get_str(c, "help", "")});
+    }
+    return t.str();
+}
+
+}  // namespace control

@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: MIT
+// dvpectl: the command-line client of dvped's control socket and the key generator, in the role
+// gvpectrl has for GVPE (docs/gvpe-migration.md, docs/control.md "dvpectl"). `status` and `config` print tables for people
+// (control/ctl/ctl_format.hh) or JSON for machines; `keygen` makes X25519 key pairs in GVPE's file
+// layout (control/config/keys.hh); `raw` sends any request. The socket path comes from -S, else from the
+// configuration (`control-socket`, `%s` = node name), else /run/dvpe/NODENAME.sock.
+// Exit codes: 0 success, 1 failure (no daemon, error reply, key refused), 2 bad usage.
+// docs/control.md shows every command with example output.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "control/config/config.hh"
+#include "control/ctl/control_socket.hh"
+#include "control/ctl/ctl_format.hh"
+#include "control/config/keys.hh"
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+constexpr const char* default_confdir = "/etc/dvpe";
+constexpr const char* default_socket_fmt = "/run/dvpe/%s.sock";
+
+constexpr const char* usage_text = R"(usage: dvpectl [OPTIONS] [NODENAME] COMMAND [ARGS]
+
+Talks to a running dvped through its control socket, and generates keys.
+
+Options (before the command):
+  -c, --config DIR     configuration directory (default /etc/dvpe); read to find the
+                       control socket (control-socket, %s = NODENAME) and for keygen -G
+  -S, --socket PATH    control socket to use (overrides the configuration)
+  -t, --timeout MS     give up on a request after MS milliseconds (default 5000)
+  -h, --help           this text
+
+NODENAME selects the daemon: its socket is control-socket from the configuration, or
+/run/dvpe/NODENAME.sock. It may be left out when -S is given or when /run/dvpe holds
+exactly one socket.
+
+Commands:
+  status [--json] [--watch [SECONDS]] [--count N]
+        node, uptime, ports (link, rx/tx packets and bytes, drops), workers (queues,
+        packets, polls, empty polls, idle sleeps) and non-zero drops by reason.
+        --json       the reply as JSON
+        --watch [S]  refresh every S seconds (default 1), showing rates (pps, Mbit/s,
+                     empty polls and busy time per worker) from consecutive samples;
+                     Ctrl-C stops
+        --count N    stop after N samples (with --watch)
+  config [--json]
+        the node table as `gvpectrl -s` prints it: ID#, MAC, connect mode, node,
+        protocols, host:port (udp-port), router priority; header with node count,
+        this node, MTUs, rekey and keepalive intervals, interface and cipher.
+  reload [--json]
+        make the daemon re-read its configuration (as SIGHUP) and print what changed, or
+        why it refused (nothing changes then; exit status 1). See docs/config.md.
+  commands
+        the commands the daemon's control socket accepts.
+  raw JSON
+        send one request, e.g. '{"cmd":"status"}', and print the reply as JSON.
+  keygen -g FILE
+        generate one X25519 key pair: public key in FILE, private key in FILE.privkey
+        (mode 0600). Refuses to overwrite a non-empty file.
+  keygen -G
+        generate a pair for every node of the configuration that lacks pubkey/NODE:
+        public key in CONFDIR/pubkey/NODE, private key at the node's private-key path.
+        Needs private-key = hostkeys/%s unless only one node lacks a key.
+
+Key files hold one line: the 32-byte key in base64, then a newline.
+Exit status: 0 success, 1 failure (daemon not reachable, error reply, key refused),
+2 bad usage. See docs/control.md.
+)";
+
+/// Bad command line: message, exit code 2.
+struct usage_error {
+    std::string message;
+};
+
+struct options {
+    std::string confdir = default_confdir;
+    bool confdir_given = false;
+    std::string socket;
+    std::string nodename;
+    int timeout_ms = 5000;
+    std::string command;
+    std::vector<std::string> args;
+};
+
+bool is_command(const std::string& s) {
+    return s == "status" || s == "config" || s == "keygen" || s == "raw" || s == "commands" || s == "reload";
+}
+
+unsigned long parse_number(const std::string& what, const std::string& s, unsigned long max) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long v = std::strtoul(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || errno != 0 || v > max || s[0] == '-') {
+        throw usage_error{what + " needs a number up to " + std::to_string(max) + ", not '" + s + "'"};
+    }
+    return v;
+}
+
+/// Splits "--opt=value"; returns the value of an option that takes one, from the next argument
+/// if it was not attached.
+std::string option_value(const std::vector<std::string>& argv, size_t& i, const std::string& name,
+                         const std::optional<std::string>& attached) {
+    if (attached) {
+        return *attached;
+    }
+    if (i + 1 >= argv.size()) {
+        throw usage_error{"option " + name + " needs a value"};
+    }
+    return argv[++i];
+}
+
+options parse_args(const std::vector<std::string>& argv, bool& help) {
+    options o;
+    size_t i = 0;
+    for (; i < argv.size(); ++i) {
+        std::string a = argv[i];
+        if (a.empty() || a[0] != '-' || a == "-") {
+            break;
+        }
+        if (a == "--") {
+            ++i;
+            break;
+        }
+        std::optional<std::string> attached;
+        if (a.starts_with("--")) {
+            if (auto eq = a.find('='); eq != std::string::npos) {
+                attached = a.substr(eq + 1);
+                a.resize(eq);
+            }
+        } else if (a.size() > 2) {
+            attached = a.substr(2);  // -cDIR
+            a.resize(2);
+        }
+        if (a == "-h" || a == "--help") {
+            help = true;
+            return o;
+        }
+        if (a == "-c" || a == "--config") {
+            o.confdir = option_value(argv, i, a, attached);
+            o.confdir_given = true;
+        } else if (a == "-S" || a == "--socket") {
+            o.socket = option_value(argv, i, a, attached);
+        } else if (a == "-t" || a == "--timeout") {
+            o.timeout_ms = int(parse_number(a, option_value(argv, i, a, attached), 3600 * 1000));
+        } else {
+            throw usage_error{"unknown option " + argv[i]};
+        }
+    }
+    std::vector<std::string> rest(argv.begin() + long(i), argv.end());
+    if (rest.empty()) {
+        throw usage_error{"no command given"};
+    }
+    // [NODENAME] COMMAND: a first word that is a command is the command, unless the second word is
+    // a command too (a node named like a command).
+    if (is_command(rest[0]) && !(rest.size() > 1 && is_command(rest[1]))) {
+        o.command = rest[0];
+        o.args.assign(rest.begin() + 1, rest.end());
+    } else {
+        o.nodename = rest[0];
+        if (rest.size() < 2) {
+            throw usage_error{"no command given after node name '" + rest[0] + "'"};
+        }
+        if (!is_command(rest[1])) {
+            throw usage_error{"unknown command '" + rest[1] + "'"};
+        }
+        o.command = rest[1];
+        o.args.assign(rest.begin() + 2, rest.end());
+    }
+    return o;
+}
+
+void print_diagnostics(const std::vector<control::diagnostic>& d) {
+    for (const auto& x : d) {
+        std::fprintf(stderr, "%s\n", x.str().c_str());
+    }
+}
+
+bool config_exists(const std::string& dir) {
+    struct stat st {};
+    return ::stat((dir + "/gvpe.conf").c_str(), &st) == 0 || ::stat((dir + "/dvpe.conf").c_str(), &st) == 0;
+}
+
+control::load_options load_opts(const options& o, const std::string& nodename) {
+    control::load_options lo;
+    lo.confdir = o.confdir;
+    lo.nodename = nodename;
+    lo.n_cpus = control::limits::max_lcores;  // dvpectl may run elsewhere than the node's machine
+    return lo;
+}
+
+/// The only *.sock in \p dir, if there is exactly one.
+std::optional<std::string> single_socket_in(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) {
+        return std::nullopt;
+    }
+    std::vector<std::string> found;
+    while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n.size() > 5 && n.ends_with(".sock")) {
+            found.push_back(dir + "/" + n);
+        }
+    }
+    ::closedir(d);
+    if (found.size() != 1) {
+        return std::nullopt;
+    }
+    return found[0];
+}
+
+/// The socket path, per the rules in the usage text. Errors are fatal (exit 1 or 2).
+std::string resolve_socket(const options& o, int& exit_code) {
+    if (!o.socket.empty()) {
+        return o.socket;
+    }
+    std::string fmt = default_socket_fmt;
+    std::string confdir;
+    if (o.confdir_given || config_exists(o.confdir)) {
+        auto cfg = control::load_config(load_opts(o, o.nodename));
+        if (cfg) {
+            fmt = cfg->global.control_socket;
+            confdir = cfg->confdir;
+        } else if (o.confdir_given) {
+            print_diagnostics(cfg.error());
+            exit_code = exit_failure;
+            return {};
+        } else {
+            std::fprintf(stderr, "dvpectl: warning: cannot use the configuration in %s, using %s\n",
+                         o.confdir.c_str(), default_socket_fmt);
+        }
+    }
+    bool per_node = fmt.find("%s") != std::string::npos;
+    if (o.nodename.empty() && per_node) {
+        std::string dir = control::expand_node_path(confdir, fmt, "");
+        dir = dir.substr(0, dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/'));
+        if (auto one = single_socket_in(dir.empty() ? "." : dir)) {
+            return *one;
+        }
+        exit_code = exit_usage;
+        std::fprintf(stderr, "dvpectl: no node name given: use 'dvpectl NODENAME %s' or -S SOCKET\n",
+                     o.command.c_str());
+        return {};
+    }
+    return control::expand_node_path(confdir, fmt, o.nodename);
+}
+
+/// One request; prints the error and returns nullopt on failure (connect, timeout, ok:false).
+std::optional<json> request(const std::string& path, const json& req, int timeout_ms, bool accept_error_reply = false) {
+    auto r = control::control_request(path, req, timeout_ms);
+    if (!r) {
+        std::string msg = r.error();
+        if (msg.starts_with("cannot connect to ")) {
+            msg += " (is dvped running?)";
+        }
+        std::fprintf(stderr, "dvpectl: %s\n", msg.c_str());
+        return std::nullopt;
+    }
+    json& reply = r.value();
+    bool ok = reply.is_object() && reply.value("ok", false) == true;
+    if (!ok && !accept_error_reply) {
+        std::string err = reply.is_object() && reply.contains("error") && reply["error"].is_string()
+                              ? reply["error"].get<std::string>()
+                              : reply.dump();
+        std::fprintf(stderr, "dvpectl: %s: %s\n", req.value("cmd", std::string("request")).c_str(), err.c_str());
+        return std::nullopt;
+    }
+    return std::move(reply);
+}
+
+volatile sig_atomic_t g_interrupted = 0;
+
+void on_sigint(int) { g_interrupted = 1; }
+
+/// Sleeps \p seconds unless SIGINT arrives. \returns false if interrupted.
+bool sleep_interruptible(double seconds) {
+    timespec ts{time_t(seconds), long((seconds - double(time_t(seconds))) * 1e9)};
+    while (!g_interrupted && ::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return !g_interrupted;
+}
+
+struct status_args {
+    bool as_json = false;
+    bool watch = false;
+    double interval = 1.0;
+    unsigned long count = 0;  // 0: until SIGINT
+};
+
+status_args parse_status_args(const std::vector<std::string>& args) {
+    status_args s;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--json") {
+            s.as_json = true;
+        } else if (a == "--watch" || a.starts_with("--watch=")) {
+            s.watch = true;
+            std::string v;
+            if (a.starts_with("--watch=")) {
+                v = a.substr(8);
+            } else if (i + 1 < args.size() && !args[i + 1].empty() &&
+                       (std::isdigit(static_cast<unsigned char>(args[i + 1][0])) || args[i + 1][0] == '.')) {
+                v = args[++i];
+            }
+            if (a.starts_with("--watch=") || !v.empty()) {
+                char* end = nullptr;
+                s.interval = std::strtod(v.c_str(), &end);
+                if (v.empty() || *end != '\0' || !(s.interval >= 0.1 && s.interval <= 86400)) {
+                    throw usage_error{"--watch needs a number of seconds from 0.1 to 86400, not '" + v + "'"};
+                }
+            }
+        } else if (a == "--count" || a.starts_with("--count=")) {
+            if (a == "--count" && i + 1 >= args.size()) {
+                throw usage_error{"--count needs a number"};
+            }
+            std::string v = a.starts_with("--count=") ? a.substr(8) : args[++i];
+            s.count = parse_number("--count", v, 1000000000);
+            if (s.count == 0) {
+                throw usage_error{"--count needs a number of at least 1"};
+            }
+        } else {
+            throw usage_error{"status: unknown argument '" + a + "'"};
+        }
+    }
+    if (s.count != 0) {
+        s.watch = true;  // --count N alone: N samples at the default interval
+    }
+    if (!s.watch) {
+        s.count = 1;
+    }
+    return s;
+}
+
+bool parse_json_flag(const std::string& cmd, const std::vector<std::string>& args) {
+    bool as_json = false;
+    for (const auto& a : args) {
+        if (a != "--json") {
+            throw usage_error{cmd + ": unknown argument '" + a + "'"};
+        }
+        as_json = true;
+    }
+    return as_json;
+}
+
+json parse_raw_args(const std::vector<std::string>& args) {
+    if (args.size() != 1) {
+        throw usage_error{"raw needs exactly one argument: a JSON request such as '{\"cmd\":\"help\"}'"};
+    }
+    try {
+        return json::parse(args[0]);
+    } catch (const json::exception& e) {
+        throw usage_error{std::string("raw: the request is not valid JSON: ") + e.what()};
+    }
+}
+
+int cmd_status(const options& o, const status_args& s, const std::string& path) {
+    const bool as_json = s.as_json, watch = s.watch;
+    const double interval = s.interval;
+    const unsigned long count = s.count;
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;  // no SA_RESTART: interrupt the sleep
+    ::sigaction(SIGINT, &sa, nullptr);
+    const bool tty = ::isatty(STDOUT_FILENO) != 0;
+
+    std::optional<json> prev;
+    for (unsigned long n = 0; count == 0 || n < count; ++n) {
+        if (n != 0 && !sleep_interruptible(interval)) {
+            break;
+        }
+        auto cur = request(path, json{{"cmd", "status"}}, o.timeout_ms);
+        if (!cur) {
+            return exit_failure;
+        }
+        if (as_json) {
+            std::cout << cur->dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+        } else {
+            if (watch && tty) {
+                std::cout << "\033[H\033[2J";
+            } else if (n != 0) {
+                std::cout << '\n';
+            }
+            std::cout << control::format_status(*cur, prev ? &*prev : nullptr);
+        }
+        std::cout.flush();
+        prev = std::move(cur);
+        if (g_interrupted) {
+            break;
+        }
+    }
+    return exit_ok;
+}
+
+int cmd_config(const options& o, bool as_json, const std::string& path) {
+    auto r = request(path, json{{"cmd", "config"}}, o.timeout_ms);
+    if (!r) {
+        return exit_failure;
+    }
+    std::cout << (as_json ? r->dump(2, ' ', false, json::error_handler_t::replace) + "\n" : control::format_config(*r));
+    return exit_ok;
+}
+
+int cmd_reload(const options& o, bool as_json, const std::string& path) {
+    auto r = request(path, json{{"cmd", "reload"}}, o.timeout_ms, true);
+    if (!r) {
+        return exit_failure;
+    }
+    const bool ok = r->is_object() && r->value("ok", false) == true;
+    if (as_json) {
+        std::cout << r->dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+        return ok ? exit_ok : exit_failure;
+    }
+    auto lines = [&](const char* key, const char* prefix, std::FILE* f) {
+        if (r->contains(key) && (*r)[key].is_array()) {
+            for (const auto& c : (*r)[key]) {
+                if (c.is_string()) {
+                    std::fprintf(f, "%s%s\n", prefix, c.get<std::string>().c_str());
+                }
+            }
+        }
+    };
+    if (!ok) {
+        std::fprintf(stderr, "dvpectl: %s\n", r->value("error", std::string("reload failed")).c_str());
+        lines("details", "  ", stderr);
+        return exit_failure;
+    }
+    const auto& changes = (*r)["changes"];
+    std::printf("reload applied: %zu nodes, %s\n", static_cast<size_t>(r->value("nodes", 0)),
+                changes.empty() ? "nothing changed" : (std::to_string(changes.size()) + " changes:").c_str());
+    lines("changes", "  ", stdout);
+    lines("warnings", "  warning: ", stdout);
+    return exit_ok;
+}
+
+int cmd_commands(const options& o, const std::string& path) {
+    auto r = request(path, json{{"cmd", "help"}}, o.timeout_ms);
+    if (!r) {
+        return exit_failure;
+    }
+    std::cout << control::format_help(*r);
+    return exit_ok;
+}
+
+int cmd_raw(const options& o, const json& req, const std::string& path) {
+    auto r = request(path, req, o.timeout_ms, true);
+    if (!r) {
+        return exit_failure;
+    }
+    std::cout << r->dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    return r->is_object() && r->value("ok", false) == true ? exit_ok : exit_failure;
+}
+
+int cmd_keygen(const options& o) {
+    if (o.args.size() == 2 && (o.args[0] == "-g" || o.args[0] == "--generate-key")) {
+        const std::string& file = o.args[1];
+        auto r = control::generate_keypair(file, file + ".privkey");
+        if (!r) {
+            std::fprintf(stderr, "dvpectl: keygen: %s\n", r.error().c_str());
+            return exit_failure;
+        }
+        std::printf("public key:  %s\nprivate key: %s.privkey\n", file.c_str(), file.c_str());
+        return exit_ok;
+    }
+    if (o.args.size() == 1 && (o.args[0] == "-G" || o.args[0] == "--generate-keys")) {
+        auto cfg = control::load_config(load_opts(o, ""));
+        if (!cfg) {
+            print_diagnostics(cfg.error());
+            return exit_failure;
+        }
+        auto r = control::generate_missing_keys(*cfg);
+        if (!r) {
+            std::fprintf(stderr, "dvpectl: keygen: %s\n", r.error().c_str());
+            return exit_failure;
+        }
+        if (r->empty()) {
+            std::printf("every node has a public key; nothing generated\n");
+        }
+        for (const auto& g : *r) {
+            std::printf("%s: public key %s, private key %s\n", g.node.c_str(), g.pub_path.c_str(),
+                        g.priv_path.c_str());
+        }
+        return exit_ok;
+    }
+    throw usage_error{"keygen needs either -g FILE or -G"};
+}
+
+int run(const std::vector<std::string>& argv) {
+    bool help = false;
+    options o = parse_args(argv, help);
+    if (help) {
+        std::fputs(usage_text, stdout);
+        return exit_ok;
+    }
+    if (o.command == "keygen") {
+        return cmd_keygen(o);
+    }
+    // The command's arguments are checked before the socket is looked for (usage errors first).
+    status_args st;
+    bool as_json = false;
+    json raw_req;
+    if (o.command == "status") {
+        st = parse_status_args(o.args);
+    } else if (o.command == "config") {
+        as_json = parse_json_flag("config", o.args);
+    } else if (o.command == "reload") {
+        as_json = parse_json_flag("reload", o.args);
+    } else if (o.command == "commands") {
+        if (!o.args.empty()) {
+            throw usage_error{"commands takes no arguments"};
+        }
+    } else {
+        raw_req = parse_raw_args(o.args);
+    }
+    int code = exit_ok;
+    std::string path = resolve_socket(o, code);
+    if (path.empty()) {
+        return code;
+    }
+    if (o.command == "status") {
+        return cmd_status(o, st, path);
+    }
+    if (o.command == "config") {
+        return cmd_config(o, as_json, path);
+    }
+    if (o.command == "commands") {
+        return cmd_commands(o, path);
+    }
+    if (o.command == "reload") {
+        return cmd_reload(o, as_json, path);
+    }
+    return cmd_raw(o, raw_req, path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    try {
+        return run(args);
+    } catch (const usage_error& e) {
+        std::fprintf(stderr, "dvpectl: %s\nTry 'dvpectl --help' for more information.\n", e.message.c_str());
+        return exit_usage;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dvpectl: %s\n", e.what());
+        return exit_failure;
+    }
+}

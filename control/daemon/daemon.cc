@@ -1,0 +1,643 @@
+// SPDX-License-Identifier: MIT
+// dvped bring-up, control loop and teardown; see daemon.hh.
+#include "control/daemon/daemon.hh"
+#include "control/daemon/telemetry.hh"
+
+#include <fcntl.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "control/ctl/control_socket.hh"
+#include "control/log.hh"
+#include "crypto/init.hh"
+#include "transports/kind.hh"
+
+static_assert(control::limits::reassembly_mbufs ==
+                  engine::limits::reassembly_packets * RTE_LIBRTE_IP_FRAG_MAX_FRAG,
+              "required_mbufs() reserves what the workers' reassembly tables can hold");
+
+namespace control {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
+std::atomic<bool> g_dump{false};
+
+constexpr unsigned control_ring_size = 4096;
+constexpr unsigned from_control_ring_size = 1024;
+
+bool devargs_has_key(const std::string& devargs, const std::string& key) {
+    size_t pos = 0;
+    while ((pos = devargs.find(',', pos)) != std::string::npos) {
+        ++pos;
+        if (devargs.compare(pos, key.size() + 1, key + "=") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool driver_is(const std::string& devargs, std::string_view driver) {
+    std::string name = pmd::devargs_name(devargs);
+    if (name.compare(0, driver.size(), driver) != 0) {
+        return false;
+    }
+    return std::all_of(name.begin() + static_cast<long>(driver.size()), name.end(),
+                       [](char c) { return c >= '0' && c <= '9'; });
+}
+
+rte_ether_addr to_ether(const std::array<uint8_t, 6>& a) {
+    rte_ether_addr e{};
+    std::memcpy(e.addr_bytes, a.data(), 6);
+    return e;
+}
+
+}  // namespace
+
+queue_layout compute_queue_layout(const config& cfg) {
+    const engine_layout& l = cfg.self_node().engine;
+    queue_layout out;
+    const size_t n_ports = l.ports.size();
+    const auto n_workers = static_cast<unsigned>(l.worker_lcores.size());
+    out.n_rxq.assign(n_ports, 0);
+    out.n_txq.assign(n_ports, static_cast<uint16_t>(n_workers));
+    auto port_index = [&](const std::string& name) -> size_t {
+        for (size_t i = 0; i < n_ports; ++i) {
+            if (l.ports[i].name == name) {
+                return i;
+            }
+        }
+        return n_ports;
+    };
+    if (l.queue_map.empty()) {
+        for (size_t i = 0; i < n_ports; ++i) {
+            out.queues.push_back({l.ports[i].name, 0, l.worker_lcores[i % n_workers]});
+        }
+    } else {
+        for (const auto& q : l.queue_map) {
+            out.queues.push_back({q.port, q.queue, q.lcore});
+        }
+    }
+    for (const auto& q : out.queues) {
+        size_t i = port_index(q.port);
+        if (i < n_ports) {
+            out.n_rxq[i] = std::max<uint16_t>(out.n_rxq[i], static_cast<uint16_t>(q.queue + 1));
+        }
+    }
+    for (size_t i = 0; i < n_ports; ++i) {
+        std::string devargs = l.ports[i].devargs;
+        if (out.n_rxq[i] == 0) {
+            out.n_rxq[i] = 1;  // a port nobody polls still needs a queue to start; validation warned
+        }
+        if (driver_is(devargs, "net_af_packet")) {
+            // net_af_packet ties rx and tx queues together (qpairs) and fans incoming packets out
+            // over all of its sockets, so every rx queue it has must be polled.
+            uint16_t pairs = std::max(out.n_rxq[i], out.n_txq[i]);
+            if (pairs > 1 && !devargs_has_key(devargs, "qpairs")) {
+                devargs += ",qpairs=" + std::to_string(pairs);
+                out.notes.push_back("port " + l.ports[i].name + ": added qpairs=" + std::to_string(pairs));
+            }
+            for (uint16_t q = out.n_rxq[i]; q < pairs; ++q) {
+                unsigned lcore = l.worker_lcores[q % n_workers];
+                out.queues.push_back({l.ports[i].name, q, lcore});
+                out.notes.push_back("port " + l.ports[i].name + ": rx queue " + std::to_string(q) +
+                                    " (net_af_packet fanout) polled by lcore " + std::to_string(lcore));
+            }
+            out.n_rxq[i] = pairs;
+        }
+        if (l.ports[i].role == port_role::overlay && driver_is(devargs, "net_tap") &&
+            !devargs_has_key(devargs, "iface") && !cfg.global.ifname.empty()) {
+            devargs += ",iface=" + cfg.global.ifname;
+            out.notes.push_back("port " + l.ports[i].name + ": interface name " + cfg.global.ifname + " from ifname");
+        }
+        out.devargs.push_back(devargs);
+    }
+    return out;
+}
+
+unsigned overlay_mtu(const config& cfg) {
+    if (cfg.self_node().engine.wan_fragment) {
+        return cfg.global.mtu;  // oversize sealed packets are fragmented: a full-size overlay
+    }
+    const node_conf& self = cfg.self_node();
+    bool v4 = false, v6 = false;
+    for (const auto& wa : self.engine.wan_addresses) {
+        (wa.addr.v6 ? v6 : v4) = true;
+    }
+    unsigned worst = 0;
+    for (auto k : {transport::kind::udp4, transport::kind::udp6, transport::kind::rawip4, transport::kind::rawip6,
+                   transport::kind::icmp4, transport::kind::icmp6}) {
+        const bool fam = transport::is_ipv6(k) ? v6 : v4;
+        const bool on = (transport::is_udp(k) && (self.protocols & proto_udp)) ||
+                        (transport::is_rawip(k) && (self.protocols & proto_rawip)) ||
+                        (transport::is_icmp(k) && (self.protocols & proto_icmp));
+        if (fam && on) {
+            worst = std::max<unsigned>(worst, transport::inner_l3_overhead(k));
+        }
+    }
+    return std::min(cfg.global.mtu - 66, cfg.global.mtu - worst);
+}
+
+crypto::aead_choice resolve_cipher(const config& cfg) {
+    if (!crypto::init()) {
+        throw std::runtime_error("cannot initialise the crypto library (libsodium)");
+    }
+    crypto::select_options so;
+    so.allow_null = cfg.global.cipher == "null";
+    auto c = crypto::select_aead(cfg.global.cipher, cfg.global.crypto_backend, so);
+    if (!c) {
+        throw std::runtime_error("cipher " + cfg.global.cipher + " (crypto-backend " + cfg.global.crypto_backend +
+                                 "): " + c.error());
+    }
+    return *c;
+}
+
+daemon::daemon(config cfg, daemon_options opt)
+    : _cfg(std::move(cfg)), _opt(opt), _started(std::chrono::steady_clock::now()) {
+    try {
+        setup();
+    } catch (...) {
+        teardown();
+        throw;
+    }
+}
+
+daemon::~daemon() { teardown(); }
+
+void daemon::request_stop() noexcept { g_stop.store(true, std::memory_order_relaxed); }
+void daemon::request_reload() noexcept { g_reload.store(true, std::memory_order_relaxed); }
+void daemon::request_dump() noexcept { g_dump.store(true, std::memory_order_relaxed); }
+
+void daemon::setup() {
+    const node_conf& self = _cfg.self_node();
+    const engine_layout& l = self.engine;
+    if (_opt.benchmark_static_keys) {
+        for (const auto& p : l.ports) {
+            if (!driver_is(p.devargs, "net_pcap") && !driver_is(p.devargs, "net_null") &&
+                !driver_is(p.devargs, "net_ring")) {
+                throw std::runtime_error("--benchmark-static-keys refused: port " + p.name + " (" + p.devargs +
+                                         ") is not net_pcap, net_null or net_ring; fixed keys never touch a network");
+            }
+        }
+        for (int i = 0; i < 3; ++i) {
+            log::warn("*** BENCHMARK MODE: fixed, public session keys, no handshakes, replay window ignored. Never use "
+                      "on a network. ***");
+        }
+    }
+    _cipher = resolve_cipher(_cfg);
+    log::info("cipher " + std::string(crypto::name(_cipher.cipher)) + " with backend " +
+              std::string(crypto::name(_cipher.impl)));
+    if (!crypto::authenticated(_cipher.cipher)) {
+        for (int i = 0; i < 3; ++i) {
+            log::warn("*** cipher null: traffic is neither encrypted nor authenticated. Benchmarks and trusted "
+                      "links only. ***");
+        }
+    }
+    queue_layout ql = compute_queue_layout(_cfg);
+    for (const auto& n : ql.notes) {
+        log::info(n);
+    }
+
+    // 1. EAL
+    pmd::eal_options eo;
+    eo.file_prefix = "dvpe-" + self.name;
+    eo.main_lcore = l.control_lcore;
+    eo.worker_lcores = l.worker_lcores;
+    eo.hugepages = l.hugepages;
+    eo.memory_mb = l.memory_mb;
+    for (size_t i = 0; i < l.ports.size(); ++i) {
+        if (pmd::is_pci_devargs(ql.devargs[i])) {
+            eo.pci_allow.push_back(ql.devargs[i]);
+        }
+    }
+    eo.extra_args = l.eal_args;
+    eo.log_level = log::enabled(log_level::debug) ? "*:info" : "*:warning";
+    _eal = std::make_unique<pmd::eal>(eo);
+
+    // 2. mempool: rx rings full, tx rings full, one burst in flight and a cache per lcore, rings
+    unsigned n_workers = static_cast<unsigned>(l.worker_lcores.size());
+    unsigned need = 0;
+    for (size_t i = 0; i < l.ports.size(); ++i) {
+        need += ql.n_rxq[i] * l.rx_descriptors + ql.n_txq[i] * l.tx_descriptors;
+    }
+    need += (n_workers + 1) * (l.burst_size * 2 + l.mbuf_cache) + control_ring_size + n_workers * from_control_ring_size;
+    unsigned n_mbufs = l.mbufs != 0 ? l.mbufs : std::max(need, 8192u);
+    if (n_mbufs < need) {
+        log::warn("mbufs = " + std::to_string(n_mbufs) + " is below the " + std::to_string(need) +
+                  " this layout can hold in flight; expect rx drops (rx_nombuf)");
+    }
+    _pool = pmd::create_pool("dvpe_pool", n_mbufs, l.mbuf_cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE);
+    log::info("mempool: " + std::to_string(n_mbufs) + " mbufs of " + std::to_string(RTE_MBUF_DEFAULT_BUF_SIZE) +
+              " bytes" + (l.hugepages ? "" : " (no hugepages)"));
+
+    // 3. ports
+    for (size_t i = 0; i < l.ports.size(); ++i) {
+        const port_conf& pc = l.ports[i];
+        pmd::port_setup s;
+        s.name = pc.name;
+        s.devargs = ql.devargs[i];
+        s.n_rxq = ql.n_rxq[i];
+        s.n_txq = ql.n_txq[i];
+        s.rx_desc = static_cast<uint16_t>(l.rx_descriptors);
+        s.tx_desc = static_cast<uint16_t>(l.tx_descriptors);
+        s.pool = _pool;
+        if (pc.role == port_role::overlay) {
+            s.mtu = static_cast<uint16_t>(overlay_mtu(_cfg));
+            s.mac = to_ether(node_mac(self.id));
+            s.promiscuous = true;  // a bridged site LAN carries foreign MACs
+        } else {
+            s.all_multicast = std::any_of(l.wan_addresses.begin(), l.wan_addresses.end(),
+                                          [&](const wan_address& wa) { return wa.port == pc.name && wa.addr.v6; });
+        }
+        daemon_port dp;
+        dp.conf = pc;
+        dp.n_rxq = s.n_rxq;
+        dp.n_txq = s.n_txq;
+        try {
+            dp.info = pmd::open_port(s);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(pc.where.file + ":" + std::to_string(pc.where.line) + ": " + e.what());
+        }
+        for (const auto& f : dp.info.fallbacks) {
+            log::notice("port " + pc.name + " (" + dp.info.driver + "): " + f);
+        }
+        log::info("port " + pc.name + ": " + std::string(to_string(pc.role)) + ", " + dp.info.driver + " port " +
+                  std::to_string(dp.info.port_id) + ", mac " + pmd::mac_str(dp.info.mac) + ", mtu " +
+                  std::to_string(dp.info.mtu) + ", " + std::to_string(dp.n_rxq) + " rx / " +
+                  std::to_string(dp.n_txq) + " tx queues");
+        _ports.push_back(std::move(dp));
+    }
+
+    // Hook scripts: if-up once the overlay interface exists (asynchronous, serialised).
+    _hooks = std::make_unique<hook_runner>(_cfg);
+    for (size_t i = 0; i < l.ports.size(); ++i) {
+        if (l.ports[i].role == port_role::overlay) {
+            std::string dev = ql.devargs[i];
+            std::string ifname = _cfg.global.ifname;
+            if (auto pos = dev.find(",iface="); pos != std::string::npos) {
+                ifname = dev.substr(pos + 7, dev.find(',', pos + 7) - (pos + 7));
+            }
+            _hooks->on_if_up(ifname, overlay_mtu(_cfg));
+            break;
+        }
+    }
+
+    // 4. the read-only port table the workers use
+    _port_table.index_of.fill(-1);
+    for (size_t i = 0; i < _ports.size(); ++i) {
+        engine::port_ctx& pc = _port_table.ports[i];
+        pc.port_id = _ports[i].info.port_id;
+        pc.role = _ports[i].conf.role;
+        pc.mac = _ports[i].info.mac;
+        for (const auto& wa : l.wan_addresses) {
+            if (wa.port == _ports[i].conf.name && !wa.addr.v6 && pc.n_ipv4 < engine::limits::max_port_ipv4) {
+                pc.ipv4[pc.n_ipv4++] = wa.addr.v4();
+            }
+            if (wa.port == _ports[i].conf.name && wa.addr.v6 && pc.n_ipv6 < engine::limits::max_port_ipv6) {
+                std::memcpy(pc.ipv6[pc.n_ipv6++].data(), wa.addr.bytes.data(), 16);
+            }
+        }
+        _port_table.index_of[pc.port_id] = static_cast<int8_t>(i);
+    }
+    _port_table.n_ports = static_cast<uint16_t>(_ports.size());
+
+    // 5. neighbours: static entries, gateways, and on-link peers
+    _neigh.set_log_interval(rte_get_tsc_hz());  // a neighbour's changes: one log line a second
+    auto port_id_of = [&](const std::string& name) -> int {
+        for (const auto& p : _ports) {
+            if (p.conf.name == name) {
+                return p.info.port_id;
+            }
+        }
+        return -1;
+    };
+    for (const auto& n : l.neighbours) {
+        if (port_id_of(n.port) >= 0) {
+            _neigh.add_static(static_cast<uint16_t>(port_id_of(n.port)), n.addr, to_ether(n.mac));
+        }
+    }
+    for (const auto& g : l.wan_gateways) {
+        if (port_id_of(g.port) >= 0) {
+            _neigh.want(static_cast<uint16_t>(port_id_of(g.port)), g.addr);
+        }
+    }
+    for (const auto& n : _cfg.nodes) {
+        if (&n == &self) {
+            continue;
+        }
+        auto ip = ip_address::parse(n.hostname);
+        if (!ip) {
+            continue;  // a host name: its address comes from its handshakes (update_paths)
+        }
+        for (const auto& wa : l.wan_addresses) {
+            if (wa.addr.same_subnet(*ip, wa.prefix) && port_id_of(wa.port) >= 0) {
+                _neigh.want(static_cast<uint16_t>(port_id_of(wa.port)), *ip);
+                break;
+            }
+        }
+    }
+
+    // 6. rings and workers
+    _to_control = rte_ring_create("dvpe_to_ctl", control_ring_size, static_cast<int>(rte_socket_id()),
+                                  RING_F_SC_DEQ);
+    if (_to_control == nullptr) {
+        throw std::runtime_error(std::string("cannot create the control ring: ") + rte_strerror(rte_errno));
+    }
+    for (unsigned w = 0; w < n_workers; ++w) {
+        std::string name = "dvpe_from_ctl" + std::to_string(w);
+        rte_ring* r = rte_ring_create(name.c_str(), from_control_ring_size, static_cast<int>(rte_socket_id()),
+                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (r == nullptr) {
+            throw std::runtime_error("cannot create ring " + name + ": " + rte_strerror(rte_errno));
+        }
+        _from_control.push_back(r);
+    }
+    _rcu = std::make_unique<engine::rcu>(n_workers);
+    _snap = std::make_unique<engine::published<engine::dataplane_snapshot>>(*_rcu);
+    for (unsigned w = 0; w < n_workers; ++w) {
+        engine::worker_setup ws;
+        ws.snapshot = _snap.get();
+        ws.qsbr = _rcu.get();
+        ws.pool = _pool;
+        ws.cipher = _cipher;
+        ws.benchmark_replay_off = _opt.benchmark_static_keys;  // BENCHMARK ONLY (engine/worker.hh)
+        ws.wan_fragment = l.wan_fragment;
+        ws.lcore_id = l.worker_lcores[w];
+        ws.worker_idx = w;
+        ws.ports = &_port_table;
+        ws.burst_size = l.burst_size;
+        ws.tx_drain_us = l.tx_drain_us;
+        ws.idle_sleep_us = l.idle_sleep_us;
+        ws.idle_polls = l.idle_polls;
+        ws.to_control = _to_control;
+        ws.from_control = _from_control[w];
+        for (const auto& q : ql.queues) {
+            if (q.lcore == ws.lcore_id) {
+                int pid = port_id_of(q.port);
+                if (pid >= 0) {
+                    ws.rx_queues.push_back({static_cast<uint16_t>(pid), static_cast<uint16_t>(q.queue)});
+                }
+            }
+        }
+        _workers.push_back(std::make_unique<engine::worker>(ws));
+    }
+    {
+        telemetry_source ts;
+        ts.node = _cfg.self_node().name;
+        ts.node_id = _cfg.self_node().id;
+        for (const auto& w : _workers) {
+            ts.workers.push_back(&w->stats());
+        }
+        telemetry_attach(std::move(ts));
+    }
+    for (auto& w : _workers) {
+        if (int rc = rte_eal_remote_launch(engine::worker::launch, w.get(), w->setup().lcore_id); rc != 0) {
+            throw std::runtime_error("cannot launch worker on lcore " + std::to_string(w->setup().lcore_id) + ": " +
+                                     rte_strerror(-rc));
+        }
+        _workers_running = true;
+    }
+    for (const auto& w : _workers) {
+        std::string qs;
+        for (const auto& q : w->setup().rx_queues) {
+            qs += " " + std::to_string(q.port_id) + "/" + std::to_string(q.queue_id);
+        }
+        log::info("worker lcore " + std::to_string(w->setup().lcore_id) + " polls port/queue" + qs);
+    }
+
+    // 7. sessions: keys, the session manager, the first snapshot
+    std::vector<std::string> wan_ports;
+    for (const auto& p : l.ports) {
+        if (p.role == port_role::wan) {
+            wan_ports.push_back(p.name);
+        }
+    }
+    if (_opt.benchmark_static_keys) {
+        setup_base(wan_ports);
+        install_benchmark_keys();
+    } else {
+        setup_sessions(wan_ports);
+    }
+
+    // 8. control socket
+    _socket_path = _cfg.expand_path(_cfg.global.control_socket);
+    auto srv = control_server::open(_socket_path);
+    if (!srv) {
+        throw std::runtime_error(srv.error());
+    }
+    _server = std::move(srv.value());
+    _server->add_command("status", "node, ports, workers and drop counters", [this](const nlohmann::json&) {
+        return status_json();
+    });
+    _server->add_command("config", "the node table (as gvpectrl -s)", [this](const nlohmann::json&) {
+        return config_json();
+    });
+    _server->add_command("reload", "re-read the configuration and apply it, or refuse it whole (as SIGHUP)",
+                         [this](const nlohmann::json&) { return reload("control socket"); });
+    _server->add_command("peers", "per-peer session state, handshake and traffic counters",
+                         [this](const nlohmann::json&) { return nlohmann::json{{"ok", true}, {"peers", peers_json()}}; });
+    _server->add_command("neighbours", "the underlay neighbour table (ARP, NDP)", [this](const nlohmann::json&) {
+        return neighbours_json();
+    });
+    log::info("control socket " + _socket_path);
+
+    // 9. pid file: a temporary file renamed over the path, never written through a symlink
+    const std::string pid_path = _cfg.expand_path(_cfg.global.pid_file);
+    if (auto r = write_pid_file(pid_path, getpid()); !r) {
+        throw std::runtime_error(r.error());
+    }
+    _pid_path = pid_path;
+}
+
+void daemon::teardown() noexcept {
+    telemetry_detach();
+    for (auto& w : _workers) {
+        w->stop();
+    }
+    if (_workers_running) {
+        rte_eal_mp_wait_lcore();
+        _workers_running = false;
+    }
+    _workers.clear();
+    if (_hooks) {
+        _hooks->drain(std::chrono::milliseconds(2000));
+        _hooks.reset();
+    }
+    _snap.reset();
+    _rcu.reset();  // frees what was retired
+    _sessions.reset();
+    _peers.reset();
+    _server.reset();
+    for (auto& [peer, q] : _queued) {
+        for (auto& f : q) {
+            rte_pktmbuf_free(f.m);
+        }
+    }
+    _queued.clear();
+    auto free_ring = [](rte_ring* r) {
+        if (r == nullptr) {
+            return;
+        }
+        void* m;
+        while (rte_ring_dequeue(r, &m) == 0) {
+            rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+        }
+        rte_ring_free(r);
+    };
+    free_ring(_to_control);
+    _to_control = nullptr;
+    for (rte_ring* r : _from_control) {
+        free_ring(r);
+    }
+    _from_control.clear();
+    for (auto& p : _ports) {
+        pmd::close_port(p.info);
+    }
+    _ports.clear();
+    if (_pool != nullptr) {
+        rte_mempool_free(_pool);
+        _pool = nullptr;
+    }
+    _eal.reset();
+    if (!_pid_path.empty()) {
+        unlink(_pid_path.c_str());
+        _pid_path.clear();
+    }
+}
+
+void daemon::handle_control_packets() {
+    // At most what waits now: packets that arrive meanwhile wait for the next iteration, so a
+    // flood cannot keep this loop from the control socket, timers, keepalives and rekeys.
+    // Handshake messages beyond the iteration's budget are dropped (_hs_drain counts them).
+    unsigned left = rte_ring_count(_to_control);
+    if (left == 0) {
+        return;
+    }
+    _hs_drain.start(clock_now().mono_ns, left, rte_ring_get_capacity(_to_control));
+    void* objs[64];
+    unsigned n;
+    while (left != 0 && (n = rte_ring_sc_dequeue_burst(_to_control, objs, std::min(left, 64U), nullptr)) != 0) {
+        left -= n;
+        for (unsigned i = 0; i < n; ++i) {
+            auto* m = static_cast<rte_mbuf*>(objs[i]);
+            if (_base.has_overlay && m->port == _base.overlay_port_id) {
+                queue_frame(m);  // an overlay frame waiting for its session; owns m now
+                continue;
+            }
+            // Only answers to our own requests count; a change is logged at most once a second
+            // per neighbour (control/daemon/neighbour.hh).
+            auto note = [](const neighbour_table::learn_result& r, const std::string& ip,
+                           const rte_ether_addr& mac) {
+                if (r.log) {
+                    log::info("neighbour " + ip + " is at " + pmd::mac_str(mac) +
+                              (r.suppressed != 0 ? " (" + std::to_string(r.suppressed) + " earlier changes not logged)"
+                                                 : std::string()));
+                }
+            };
+            if (auto sender = parse_arp_sender(m)) {
+                if (auto r = _neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
+                    note(r, ip_address::from_v4(sender->first).str(), sender->second);
+                    update_paths();
+                }
+            } else if (auto target = parse_neighbour_advertisement(m)) {
+                if (auto r = _neigh.learn(m->port, target->first, target->second, rte_rdtsc())) {
+                    note(r, target->first.str(), target->second);
+                    update_paths();
+                }
+            } else if (_sessions) {
+                on_handshake_mbuf(m);  // benchmark mode: handshakes are ignored
+            }
+            rte_pktmbuf_free(m);
+        }
+    }
+}
+
+void daemon::resolve_neighbours() {
+    const uint64_t hz = rte_get_tsc_hz();
+    for (auto* e : _neigh.due(rte_rdtsc(), 60 * hz, hz)) {
+        const engine::port_ctx* pc = nullptr;
+        for (unsigned i = 0; i < _port_table.n_ports; ++i) {
+            if (_port_table.ports[i].port_id == e->port_id) {
+                pc = &_port_table.ports[i];
+            }
+        }
+        // Ask from our first address on that port that shares the target's subnet (or the
+        // first of its family): ARP for IPv4, a neighbour solicitation for IPv6.
+        const ip_address& target = e->ip;
+        const ip_address* src = nullptr;
+        std::string port_name;
+        for (const auto& p : _ports) {
+            if (p.info.port_id == e->port_id) {
+                port_name = p.conf.name;
+            }
+        }
+        for (const auto& wa : _cfg.self_node().engine.wan_addresses) {
+            if (wa.port == port_name && wa.addr.v6 == target.v6 &&
+                (src == nullptr || (wa.addr.same_subnet(target, wa.prefix)))) {
+                src = &wa.addr;
+                if (wa.addr.same_subnet(target, wa.prefix)) {
+                    break;
+                }
+            }
+        }
+        if (pc == nullptr || src == nullptr) {
+            continue;
+        }
+        rte_mbuf* m = target.v6 ? build_neighbour_solicitation(_pool, e->port_id, pc->mac, src->bytes.data(),
+                                                                         target.bytes.data())
+                                : build_arp_request(_pool, e->port_id, pc->mac, src->v4(), e->ip.v4());
+        if (m == nullptr) {
+            continue;
+        }
+        // The control thread has no tx queue of its own: worker 0 sends for it.
+        if (rte_ring_sp_enqueue(_from_control[0], m) != 0) {
+            rte_pktmbuf_free(m);
+        }
+    }
+}
+
+void daemon::control_iteration() {
+    _server->poll(10);
+    if (g_reload.exchange(false, std::memory_order_relaxed)) {
+        (void)reload("SIGHUP");
+    }
+    if (g_dump.exchange(false, std::memory_order_relaxed)) {
+        dump_status();
+    }
+    handle_control_packets();
+    sessions_iteration();
+    _hooks->poll();
+    uint64_t now = rte_rdtsc();
+    if (now >= _next_neigh_tsc) {
+        resolve_neighbours();
+        _next_neigh_tsc = now + rte_get_tsc_hz() / 4;
+    }
+    if (now >= _next_dns_tsc) {
+        resolve_hostnames();
+        _next_dns_tsc = now + rte_get_tsc_hz() / 4;
+    }
+}
+
+void daemon::run() {
+    log::notice("dvped " + _cfg.self_node().name + " (node id " + std::to_string(_cfg.self_node().id) + ") running");
+    while (!g_stop.load(std::memory_order_relaxed)) {
+        control_iteration();
+    }
+    say_goodbye();
+    log::notice("dvped " + _cfg.self_node().name + " stopping");
+}
+
+}  // namespace control

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+// The dvped daemon: applies a validated config (phase 3 of config loading) to the machine —
+// EAL, mempool, ports with their roles, pinned worker lcores, rings between workers and the
+// control thread, the control socket — then runs the control loop on the main lcore until
+// SIGTERM/SIGINT, and tears everything down in reverse order.
+// Threads: constructed, run and destroyed on the main thread (which becomes the control thread).
+#pragma once
+
+#include <rte_ring.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <optional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "control/config/config.hh"
+#include "control/session/handshake_drain.hh"
+#include "control/daemon/hooks.hh"
+#include "crypto/aead.hh"
+#include "control/daemon/peer_table.hh"
+#include "control/daemon/resolver.hh"
+#include "control/session/session.hh"
+#include "control/daemon/neighbour.hh"
+#include "engine/rcu.hh"
+#include "engine/seal.hh"
+#include "engine/worker.hh"
+#include "pmd/eal.hh"
+#include "pmd/port.hh"
+
+namespace control {
+
+class control_server;
+
+/// One port as the daemon set it up.
+struct daemon_port {
+    port_conf conf;
+    pmd::port_info info;
+    uint16_t n_rxq = 1;
+    uint16_t n_txq = 1;
+};
+
+/// The (port, queue, lcore) map after defaults and driver adjustments.
+struct resolved_queue {
+    std::string port;
+    unsigned queue = 0;
+    unsigned lcore = 0;
+};
+
+/// Computes the per-port queue counts and the final queue map for the local node: the config's
+/// queue-map or its default (port i queue 0 -> worker i mod n), plus, for drivers whose rx and tx
+/// queue counts are tied (net_af_packet's qpairs), the extra rx queues spread over the workers.
+/// Pure function; unit-tested.
+struct queue_layout {
+    std::vector<resolved_queue> queues;
+    std::vector<uint16_t> n_rxq;  // per port, config order
+    std::vector<uint16_t> n_txq;
+    std::vector<std::string> devargs;  // per port, with dvpe's additions (e.g. qpairs=N, iface=IFNAME)
+    std::vector<std::string> notes;    // what was added, for the log
+};
+queue_layout compute_queue_layout(const config& cfg);
+
+/// The overlay (TAP) MTU: the smaller of GVPE's `mtu - 66` and `mtu` minus the largest overhead
+/// of the transports this node can use (IPv6 underlay costs 20 bytes more; docs/protocol.md).
+unsigned overlay_mtu(const config& cfg);
+
+/// Resolves `cipher` and `crypto-backend` to a runnable AEAD (crypto/ registry and CPU probe).
+/// Throws std::runtime_error saying why not: unknown, not compiled in, not runnable on this CPU.
+/// The null suite is accepted only when named explicitly (`cipher = null`) in a build with
+/// -Dsuite_null=true; the caller logs loudly when it is used.
+crypto::aead_choice resolve_cipher(const config& cfg);
+
+struct daemon_options {
+    /// BENCHMARK ONLY: no handshakes; every pair of nodes uses fixed keys derived from the two
+    /// node ids (anyone can compute them). Refused unless every port is net_pcap, net_null or
+    /// net_ring, so it cannot run on a real network. For perf/ (docs/performance.md).
+    bool benchmark_static_keys = false;
+    /// How the running config was loaded (confdir, node name, command-line overrides): a reload
+    /// (SIGHUP, `dvpectl reload`) reads the same. Empty nodename: reload unavailable.
+    load_options reload_from;
+    /// `-l LEVEL` was given: a reload keeps it instead of the config's `loglevel`.
+    bool log_level_from_cli = false;
+};
+
+/// The fixed session key node `from` uses to send to node `to` in benchmark mode.
+std::array<uint8_t, 32> benchmark_key(uint16_t from, uint16_t to);
+
+class daemon {
+public:
+    /// Applies the config. Throws std::runtime_error naming what failed (startup is fatal).
+    explicit daemon(config cfg, daemon_options opt = {});
+    ~daemon();
+    daemon(const daemon&) = delete;
+    daemon& operator=(const daemon&) = delete;
+
+    /// The control loop; returns when stop was requested (signal or request_stop()).
+    void run();
+    /// Async-signal-safe.
+    static void request_stop() noexcept;
+    /// Async-signal-safe: the control loop reloads the configuration (SIGHUP).
+    static void request_reload() noexcept;
+    /// Async-signal-safe: the control loop logs a status dump (SIGUSR1, as GVPE).
+    static void request_dump() noexcept;
+
+    /// Re-reads the configuration and applies it, or refuses it whole (control/config/reload.hh,
+    /// docs/config.md "Reloading"). The reply says which; `trigger` is for the log.
+    nlohmann::json reload(const std::string& trigger);
+    /// Logs every peer's state and counters at notice level (GVPE's USR1 dump).
+    void dump_status() const;
+
+    nlohmann::json status_json() const;
+    nlohmann::json config_json() const;
+    nlohmann::json neighbours_json() const;
+
+private:
+    void setup();
+    void teardown() noexcept;
+    void control_iteration();
+    void handle_control_packets();
+    void resolve_neighbours();
+    void resolve_hostnames();
+    // sessions and the data plane (daemon_sessions.cc)
+    void setup_sessions(const std::vector<std::string>& wan_ports);
+    void setup_base(const std::vector<std::string>& wan_ports);
+    void install_benchmark_keys();
+    /// Every node of _cfg with a key in `pubs` becomes, or is updated as, a session peer.
+    void set_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, handshake::clock_reading now,
+                   session::actions& acts, std::vector<std::string>& warnings);
+    void sessions_iteration();
+    void on_handshake_mbuf(rte_mbuf* m);
+    void execute(session::actions& acts);
+    void send_handshake(const session::send_handshake& a);
+    void send_keepalive(uint16_t peer, bool close = false);
+    void say_goodbye();
+    void transmit(rte_mbuf* m);
+    void update_paths();
+    void feedback(handshake::clock_reading now, session::actions& acts);
+    handshake::clock_reading clock_now() const;
+    nlohmann::json peers_json() const;
+
+    config _cfg;
+    daemon_options _opt;
+    crypto::aead_choice _cipher{};
+    std::chrono::steady_clock::time_point _started;
+    std::unique_ptr<pmd::eal> _eal;
+    rte_mempool* _pool = nullptr;
+    std::vector<daemon_port> _ports;
+    engine::port_table _port_table{};
+    rte_ring* _to_control = nullptr;
+    std::vector<rte_ring*> _from_control;
+    std::vector<std::unique_ptr<engine::worker>> _workers;
+    bool _workers_running = false;
+    neighbour_table _neigh;
+    std::unique_ptr<control_server> _server;
+    std::string _socket_path;
+    std::string _pid_path;
+    uint64_t _next_neigh_tsc = 0;
+
+    // sessions and the data plane
+    std::unique_ptr<engine::rcu> _rcu;
+    std::unique_ptr<engine::published<engine::dataplane_snapshot>> _snap;
+    engine::dataplane_snapshot _base;                 // self, overlay port, local transports
+    std::unique_ptr<session::manager> _sessions;
+    std::unique_ptr<peer_table> _peers;
+    std::optional<crypto::aead_context> _ctl_crypto;  // keepalives sealed by the control thread
+    std::unique_ptr<engine::sealer> _ctl_sealer;      // on transport::control_lane
+    struct ctl_sink;
+    bool _dirty = false;                              // republish the snapshot
+    struct peer_feedback {
+        std::vector<session::rx_sample> rx;  // per worker: authenticated packets and their key id
+        uint64_t tx = 0, no_session = 0, closes = 0;
+        bool counter_limit_reported = false;
+    };
+    std::map<uint16_t, peer_feedback> _feedback;
+    std::map<uint16_t, std::vector<uint8_t>> _learned_endpoint;  // from handshakes, for peers without hostname
+    uint64_t _next_feedback_tsc = 0;
+    uint64_t _handshakes_unsent = 0;                  // no path / no buffer
+    handshake::drain_budget _hs_drain;                // handshake messages per control-loop iteration
+    std::unique_ptr<hook_runner> _hooks;              // if-up, node-up/down/change scripts
+    // Overlay frames for peers without a session, oldest first (GVPE's max-queue/max-ttl).
+    struct queued_frame {
+        rte_mbuf* m;
+        uint64_t expires_tsc;
+    };
+    std::map<uint16_t, std::deque<queued_frame>> _queued;
+    // Peers whose hostname is a DNS name (not an IP literal): looked up off the control thread.
+    struct dns_state {
+        std::string name;             // the hostname looked up
+        std::optional<transport::ip_address> addr;  // the address used (kept when a later lookup fails)
+        std::string error;            // the last failure ("" after a success)
+        uint64_t next_tsc = 0;        // next lookup
+        uint64_t lookups = 0, failures = 0;
+    };
+    std::unique_ptr<resolver> _resolver;
+    std::map<uint16_t, dns_state> _dns;
+    uint64_t _next_dns_tsc = 0;
+    std::array<uint8_t, 32> _self_pub{};              // our static public key (a reload may not change it)
+    // Reloads: counts and the last outcome, for `status`.
+    uint64_t _reloads_applied = 0, _reloads_refused = 0;
+    nlohmann::json _last_reload;
+    uint64_t _queue_dropped = 0;                      // oldest dropped for max-queue, or expired
+    uint64_t _queue_sent = 0;                         // sent once the session came up
+    void queue_frame(rte_mbuf* m);
+    void flush_queues();
+    void seal_queued(uint16_t peer, std::deque<queued_frame>& q);
+};
+
+}  // namespace control

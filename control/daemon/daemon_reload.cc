@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// The daemon's configuration reload (SIGHUP, `{"cmd":"reload"}`) and GVPE's USR1 status dump.
+// What may change live and what needs a restart: control/config/reload.hh; the operator's view:
+// docs/config.md "Reloading". All or nothing: the new files (configuration and every key file)
+// are loaded and validated, the restart-only settings and our own key compared
+// (control::prepare_reload), and only then is anything touched.
+// Threads: control thread only.
+#include <rte_mbuf.h>
+
+#include <ctime>
+
+#include "control/daemon/daemon.hh"
+#include "control/config/keys.hh"
+#include "control/log.hh"
+#include "control/config/reload.hh"
+
+namespace control {
+
+namespace {
+
+std::string wall_clock() {
+    char buf[32];
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+}  // namespace
+
+nlohmann::json daemon::reload(const std::string& trigger) {
+    log::notice("reload (" + trigger + "): reading the configuration in " + _opt.reload_from.confdir);
+    auto refuse = [&](const std::string& why, const std::vector<std::string>& details) {
+        ++_reloads_refused;
+        log::error("reload refused: " + why + "; the running configuration stays");
+        for (const auto& d : details) {
+            log::error("  " + d);
+        }
+        _last_reload = {{"time", wall_clock()}, {"trigger", trigger}, {"ok", false}, {"error", why},
+                        {"details", details}};
+        return nlohmann::json{{"ok", false}, {"error", "reload refused: " + why}, {"details", details}};
+    };
+    if (_opt.reload_from.nodename.empty() || _opt.benchmark_static_keys || !_sessions) {
+        return refuse("this daemon was not started from a configuration directory it can re-read", {});
+    }
+
+    // Everything is read and checked before anything changes (control/config/reload.hh).
+    auto prepared = prepare_reload(_cfg, _opt.reload_from, _self_pub);
+    if (!prepared) {
+        return refuse(prepared.error().why, prepared.error().details);
+    }
+    config next = std::move(prepared->next);
+    const auto pubs = std::move(prepared->peer_keys);
+    std::vector<std::string> changes = std::move(prepared->changes);
+    std::vector<std::string> warnings;
+
+    // Apply. First what leaves (executed under the old config, so node-down hooks and logs
+    // still know the node's name), then the new config and the new or changed peers.
+    const auto now = clock_now();
+    session::actions acts;
+    const node_conf& self = _cfg.self_node();
+    const node_conf& nself = next.self_node();
+    const bool self_rules = self.allow_direct != nself.allow_direct || self.deny_direct != nself.deny_direct;
+    std::vector<uint16_t> removed;
+    for (const auto& n : _cfg.nodes) {
+        if (n.id == self.id) {
+            continue;
+        }
+        const auto id = static_cast<uint16_t>(n.id);
+        const node_conf* now_n = same_node_in(next, n);
+        const peer_path* path = _peers->path(id);
+        if (now_n == nullptr || !pubs.count(n.id)) {
+            _sessions->remove_peer(id, now, acts);
+            removed.push_back(id);
+        } else if (self_rules || path_inputs_changed(n, *now_n) || (path != nullptr && path->via != 0)) {
+            _peers->clear_path(id);  // update_paths() below computes it afresh
+        }
+    }
+    execute(acts);  // node-down hooks see the node's name and address
+    for (uint16_t id : removed) {
+        _peers->erase(id);
+        _learned_endpoint.erase(id);
+        if (auto q = _queued.find(id); q != _queued.end()) {
+            for (auto& f : q->second) {
+                rte_pktmbuf_free(f.m);
+                ++_queue_dropped;
+            }
+            _queued.erase(q);
+        }
+    }
+
+    _cfg = std::move(next);
+    _hooks->reconfigure(_cfg);
+    if (!_opt.log_level_from_cli) {
+        log::set_level(_cfg.global.loglevel);
+    }
+    const node_conf& s = _cfg.self_node();
+    _sessions->set_local(handshake::make_serial(_cfg.global.serial), s.connect, s.low_power, _cfg.global.keepalive,
+                         _cfg.global.rekey);
+    _base.router = s.router_priority >= 1;
+    set_peers(pubs, now, acts, warnings);
+    update_paths();
+    execute(acts);
+    _snap->publish(_peers->build(_base));
+    _dirty = false;
+
+    ++_reloads_applied;
+    for (const auto& w : warnings) {
+        log::warn(w);
+    }
+    for (const auto& w : _cfg.warnings) {
+        log::warn(w.str());
+    }
+    log::notice("reload applied: " + std::to_string(_cfg.nodes.size()) + " nodes, " + std::to_string(changes.size()) +
+                " change" + (changes.size() == 1 ? "" : "s"));
+    for (const auto& c : changes) {
+        log::notice("  " + c);
+    }
+    _last_reload = {{"time", wall_clock()}, {"trigger", trigger}, {"ok", true}, {"changes", changes},
+                    {"warnings", warnings}};
+    return nlohmann::json{{"ok", true}, {"nodes", _cfg.nodes.size()}, {"changes", changes}, {"warnings", warnings}};
+}
+
+void daemon::dump_status() const {
+    log::notice("BEGIN status dump (node " + _cfg.self_node().name + ", " + std::to_string(_cfg.nodes.size()) +
+                " nodes)");
+    for (const auto& p : peers_json()) {
+        std::string line = "node " + p.value("name", std::string()) + " (id " + std::to_string(p.value("id", 0)) +
+                           "): " + p.value("state", std::string()) + ", connect " + p.value("connect", std::string());
+        if (p.contains("transport")) {
+            line += ", " + p["transport"].get<std::string>();
+        }
+        if (p.contains("address")) {
+            line += " " + p["address"].get<std::string>();
+        }
+        if (p.value("via", 0) != 0) {
+            line += " via node " + std::to_string(p.value("via", 0));
+        }
+        line += ", key " + std::to_string(p.value("key_id", 0)) + " age " +
+                std::to_string(static_cast<long>(p.value("key_age_s", 0.0))) + " s, rx " +
+                std::to_string(p.value("rx_packets", uint64_t{0})) + " pkts / " +
+                std::to_string(p.value("rx_bytes", uint64_t{0})) + " B, tx " +
+                std::to_string(p.value("tx_packets", uint64_t{0})) + " pkts / " +
+                std::to_string(p.value("tx_bytes", uint64_t{0})) + " B";
+        log::notice(line);
+    }
+    log::notice("END status dump");
+}
+
+}  // namespace control

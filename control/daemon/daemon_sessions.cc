@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: MIT
+// The daemon's session glue on the control thread: loads the node keys, runs the session
+// manager (control/session/session.hh) with real time, feeds it handshake messages from the workers'
+// control ring and data-plane activity from the per-peer counters, and executes its actions —
+// handshake and keepalive packets through worker 0's ring, key changes published to the workers
+// as a new RCU snapshot (engine/rcu.hh), node events to the log (hooks: see docs/architecture.md).
+// Threads: control thread only.
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <time.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "control/daemon/daemon.hh"
+#include "control/config/keys.hh"
+#include "control/log.hh"
+#include "control/daemon/routing.hh"
+#include "crypto/hash.hh"
+#include "transports/classify.hh"
+#include "transports/outer.hh"
+#include "transports/wire.hh"
+
+namespace control {
+
+static_assert(session::max_rx_keys == engine::limits::rx_keys_per_peer,
+              "the session manager never holds more receive keys per peer than the data plane");
+
+namespace {
+
+template <class... Ts>
+struct overloaded : Ts... {
+    using Ts::operator()...;
+};
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
+
+}  // namespace
+
+handshake::clock_reading daemon::clock_now() const {
+    timespec mono{}, wall{};
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &wall);
+    return {static_cast<uint64_t>(mono.tv_sec) * 1000000000ULL + static_cast<uint64_t>(mono.tv_nsec),
+            static_cast<uint64_t>(wall.tv_sec) * 1000000000ULL + static_cast<uint64_t>(wall.tv_nsec)};
+}
+
+void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
+    const node_conf& self = _cfg.self_node();
+    std::vector<std::string> warnings;
+    auto kp = load_node_keys(_cfg, &warnings);
+    for (const auto& w : warnings) {
+        log::warn(w);
+    }
+    if (!kp) {
+        throw std::runtime_error(kp.error() + " (generate keys with: dvpectl -c " + _cfg.confdir + " keygen -G)");
+    }
+    session::conf sc;
+    sc.self.node_id = static_cast<uint16_t>(self.id);
+    sc.self.static_private = crypto::secret<32>(std::span<const uint8_t, 32>(kp->priv.bytes));
+    sc.self.static_public = kp->pub.bytes;
+    _self_pub = kp->pub.bytes;
+    sc.self.serial = handshake::make_serial(_cfg.global.serial);
+    sc.self.protocols = self.protocols;
+    sc.self_connect = self.connect;
+    sc.self_low_power = self.low_power;
+    sc.keepalive_s = _cfg.global.keepalive;
+    sc.rekey_s = _cfg.global.rekey;
+    _sessions = std::make_unique<session::manager>(std::move(sc));
+
+    setup_base(wan_ports);
+
+    const auto now = clock_now();
+    session::actions acts;
+    warnings.clear();
+    set_peers(load_peer_public_keys(_cfg, warnings), now, acts, warnings);
+    for (const auto& w : warnings) {
+        log::warn(w);
+    }
+    update_paths();
+    execute(acts);
+    _snap->publish(_peers->build(_base));
+}
+
+void daemon::set_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, handshake::clock_reading now,
+                       session::actions& acts, std::vector<std::string>& warnings) {
+    for (const auto& n : _cfg.nodes) {
+        auto pk = pubs.find(n.id);
+        if (n.id == _cfg.self_node().id || pk == pubs.end()) {
+            continue;
+        }
+        if (!_sessions->set_peer(session::make_peer_conf(n, pk->second), now, acts)) {
+            warnings.push_back("node " + n.name + ": public key refused by the handshake");
+        }
+    }
+}
+
+void daemon::setup_base(const std::vector<std::string>& wan_ports) {
+    const node_conf& self = _cfg.self_node();
+    _peers = std::make_unique<peer_table>(_cipher, static_cast<uint16_t>(self.id));
+    auto ctx = crypto::aead_context::create();
+    if (!ctx) {
+        throw std::runtime_error("cannot create the control thread's crypto context: " + ctx.error());
+    }
+    _ctl_crypto.emplace(std::move(ctx.value()));
+    _ctl_sealer = std::make_unique<engine::sealer>(transport::control_lane);
+    // What the workers need besides peers: who we are, where decrypted frames go, what we speak.
+    _base.self_id = static_cast<uint16_t>(self.id);
+    const auto mac = node_mac(self.id);
+    std::copy(mac.begin(), mac.end(), _base.self_mac.addr_bytes);
+    for (const auto& p : _ports) {
+        if (p.conf.role == port_role::overlay && !_base.has_overlay) {
+            _base.has_overlay = true;
+            _base.overlay_port_id = p.info.port_id;
+        }
+    }
+    _base.router = self.router_priority >= 1;
+    for (const auto& wa : self.engine.wan_addresses) {
+        if (std::find(wan_ports.begin(), wan_ports.end(), wa.port) == wan_ports.end()) {
+            continue;
+        }
+        if (!wa.addr.v6 && !_base.local.has_ipv4) {
+            _base.local.has_ipv4 = true;
+            std::memcpy(&_base.local.ipv4, wa.addr.bytes.data(), 4);
+        } else if (wa.addr.v6 && !_base.local.has_ipv6) {
+            _base.local.has_ipv6 = true;
+            _base.local.ipv6 = wa.addr.bytes;
+        }
+    }
+    _base.local.udp_port = self.udp_port;
+    _base.local.udp_lane_base = transport::udp_lane_port_base(static_cast<uint16_t>(self.id));
+    _base.local.ip_proto = _cfg.global.ip_proto;
+    _base.local.icmp_type = _cfg.global.icmp_type;
+    _base.local.icmp6_type = transport::icmp6_type_for(_cfg.global.icmp_type);
+    uint8_t enabled = 0;
+    if (self.protocols & proto_udp) {
+        enabled |= transport::kind_bit(transport::kind::udp4) | transport::kind_bit(transport::kind::udp6);
+    }
+    if (self.protocols & proto_rawip) {
+        enabled |= transport::kind_bit(transport::kind::rawip4) | transport::kind_bit(transport::kind::rawip6);
+    }
+    if (self.protocols & proto_icmp) {
+        enabled |= transport::kind_bit(transport::kind::icmp4) | transport::kind_bit(transport::kind::icmp6);
+    }
+    _base.local.enabled = enabled;
+    _base.queue_without_session = true;
+
+}
+
+std::array<uint8_t, 32> benchmark_key(uint16_t from, uint16_t to) {
+    const std::string label = "dvpe benchmark key " + std::to_string(from) + "->" + std::to_string(to);
+    std::array<uint8_t, 32> k{};
+    (void)crypto::blake2b(k, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(label.data()), label.size()));
+    return k;
+}
+
+// Benchmark mode: sessions with every peer from fixed keys (key id 1 both ways), no handshake.
+void daemon::install_benchmark_keys() {
+    const node_conf& self = _cfg.self_node();
+    for (const auto& n : _cfg.nodes) {
+        if (n.id == self.id) {
+            continue;
+        }
+        handshake::session_keys k;
+        k.peer_id = static_cast<uint16_t>(n.id);
+        k.send_key_id = 1;
+        k.recv_key_id = 1;
+        k.send = crypto::secret<32>(std::span<const uint8_t, 32>(benchmark_key(static_cast<uint16_t>(self.id), k.peer_id)));
+        k.recv = crypto::secret<32>(std::span<const uint8_t, 32>(benchmark_key(k.peer_id, static_cast<uint16_t>(self.id))));
+        _peers->install(k, true);
+    }
+    update_paths();
+    _snap->publish(_peers->build(_base));
+}
+
+// Where each peer is and how to get there: the policy is control/daemon/paths.cc's choose_paths();
+// here what it needs is gathered and what changed is applied (a new snapshot follows).
+void daemon::update_paths() {
+    path_inputs in;
+    for (const auto& p : _ports) {
+        in.ports.push_back({p.conf.name, p.info.port_id, p.info.mtu, p.info.mac});
+    }
+    for (const auto& [id, d] : _dns) {
+        if (d.addr) {
+            in.resolved.emplace(id, *d.addr);
+        }
+    }
+    in.learned = &_learned_endpoint;
+    in.neighbour = [this](uint16_t port_id, const transport::ip_address& hop) -> std::optional<rte_ether_addr> {
+        _neigh.want(port_id, hop);  // ARP or NDP keeps it resolved; static entries win
+        return _neigh.lookup(port_id, hop);
+    };
+    in.connected = [this](unsigned id) {
+        if (!_sessions) {
+            return _peers->path(static_cast<uint16_t>(id)) != nullptr;
+        }
+        auto st = _sessions->status(static_cast<uint16_t>(id), clock_now());
+        return st && st->state == session::peer_state::up;
+    };
+    in.current = [this](uint16_t id) { return _peers->path(id); };
+    for (const auto& [id, path] : choose_paths(_cfg, in)) {
+        const peer_path* old = _peers->path(id);
+        if (old != nullptr && *old == path) {
+            continue;
+        }
+        if (path.via != 0 && (old == nullptr || old->via != path.via)) {
+            const node_conf* n = _cfg.node(id);
+            log::info("node " + (n ? n->name : std::to_string(id)) + " is reached through router node " +
+                      std::to_string(path.via));
+        }
+        _peers->set_path(id, path);
+        _dirty = true;
+    }
+}
+
+// Hostnames that are DNS names: looked up by the resolver thread at start, then again every
+// dns_refresh_up_s while the peer is up and every dns_retry_s while it is not (GVPE looked up
+// before every connect attempt, blocking). A failed lookup keeps the last good address; a
+// changed answer moves the path at once. The first address of a family this node has a
+// wan-address for is used, in getaddrinfo's order.
+void daemon::resolve_hostnames() {
+    constexpr uint64_t dns_refresh_up_s = 60, dns_retry_s = 10;
+    if (!_sessions) {
+        return;  // benchmark mode: no peers to find
+    }
+    const node_conf& self = _cfg.self_node();
+    bool have_v4 = false, have_v6 = false;
+    for (const auto& wa : self.engine.wan_addresses) {
+        (wa.addr.v6 ? have_v6 : have_v4) = true;
+    }
+    const uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz();
+    bool moved = false;
+    if (_resolver) {
+        for (auto& a : _resolver->poll()) {
+            for (auto& [id, d] : _dns) {
+                if (d.name != a.name) {
+                    continue;
+                }
+                ++d.lookups;
+                const std::string who = "node " + std::to_string(id) + " hostname " + d.name;
+                std::optional<transport::ip_address> pick;
+                for (const auto& ip : a.addrs) {
+                    if (ip.v6 ? have_v6 : have_v4) {
+                        pick = ip;
+                        break;
+                    }
+                }
+                std::string err = a.error;
+                if (!pick && err.empty()) {
+                    err = "no address of a family this node has a wan-address for";
+                }
+                if (!pick) {
+                    ++d.failures;
+                    if (err != d.error) {
+                        log::warn(who + ": " + err + (d.addr ? "; keeping " + d.addr->str() : "; not reachable yet"));
+                    }
+                    d.error = err;
+                    continue;
+                }
+                d.error.clear();
+                if (d.addr != pick) {
+                    log::notice(who + " is " + pick->str() + (d.addr ? " (was " + d.addr->str() + ")" : ""));
+                    d.addr = pick;
+                    moved = true;
+                }
+            }
+        }
+    }
+    // The set of names follows the configuration (reload included).
+    std::map<uint16_t, dns_state> keep;
+    for (const auto& n : _cfg.nodes) {
+        if (n.id == self.id || n.hostname.empty() || transport::ip_address::parse(n.hostname)) {
+            continue;
+        }
+        const auto id = static_cast<uint16_t>(n.id);
+        auto it = _dns.find(id);
+        dns_state d = it != _dns.end() && it->second.name == n.hostname ? std::move(it->second) : dns_state{};
+        d.name = n.hostname;
+        if (now >= d.next_tsc) {
+            if (!_resolver) {
+                _resolver = std::make_unique<resolver>();
+            }
+            _resolver->request(d.name);
+            auto st = _sessions->status(id, clock_now());
+            const bool up = st && st->state == session::peer_state::up;
+            d.next_tsc = now + hz * (up && d.addr ? dns_refresh_up_s : dns_retry_s);
+        }
+        keep.emplace(id, std::move(d));
+    }
+    _dns.swap(keep);
+    if (moved) {
+        update_paths();
+    }
+}
+
+void daemon::transmit(rte_mbuf* m) {
+    // The control thread has no tx queue of its own: worker 0 sends for it.
+    if (rte_ring_sp_enqueue(_from_control[0], m) != 0) {
+        rte_pktmbuf_free(m);
+        ++_handshakes_unsent;
+    }
+}
+
+// A handshake message goes where the session manager says: to the source of the message it
+// answers, or along the peer's path; either way built by build_path() (control/daemon/paths.hh),
+// sent from the control lane's source port.
+void daemon::send_handshake(const session::send_handshake& a) {
+    const auto len = static_cast<uint16_t>(a.bytes.size());
+    std::optional<peer_path> path;
+    if (!a.destination.empty()) {
+        auto src = source_addr::decode(a.destination);
+        const node_conf* n = _cfg.node(a.peer);
+        if (!src || n == nullptr) {
+            ++_handshakes_unsent;
+            return;
+        }
+        for (const auto& p : _ports) {
+            if (p.info.port_id == src->port_id) {
+                path = answer_path(*src, *n, _cfg.self_node(), _cfg.global, _base.local, p.info.mac);
+            }
+        }
+    } else if (const peer_path* pp = _peers->path(a.peer)) {
+        path = *pp;
+    }
+    engine::peer_entry e;
+    if (!path || !build_path(*path, _base.self_id, e)) {
+        ++_handshakes_unsent;  // no path yet (neighbour unresolved): the retry timer tries again
+        if (a.destination.empty()) {
+            _sessions->on_initiation_unsent(a.peer);  // an initiation: not pending on the wire
+        }
+        return;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(_pool);
+    if (m == nullptr) {
+        ++_handshakes_unsent;
+        return;
+    }
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(e.tmpl.len + len)));
+    std::memcpy(p + e.tmpl.len, a.bytes.data(), len);
+    transport::write_outer(e.tmpl, p, len, e.udp_sport(transport::control_lane));
+    m->port = e.tx_port_id;
+    transmit(m);
+}
+
+// The control thread's end of the sealer (engine/seal.hh): worker 0's ring.
+struct daemon::ctl_sink {
+    daemon& d;
+    unsigned sent = 0;
+    void send(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t) noexcept {
+        for (unsigned i = 0; i < n; ++i) {
+            pkts[i]->port = port_id;
+            d.transmit(pkts[i]);
+        }
+        sent += n;
+    }
+    void send_fragments(rte_mbuf* m, const engine::peer_entry&) noexcept {
+        rte_pktmbuf_free(m);  // never: the control lane seals with fragment_ok = false
+    }
+    void sealed(const engine::peer_entry&, unsigned, uint64_t) noexcept {}
+};
+
+// An empty authenticated data message with the current send key through the one sealer, on
+// the control thread's own lane (transport::control_lane), which no worker shares.
+void daemon::send_keepalive(uint16_t peer, bool close) {
+    const auto e = _peers->entry(peer);
+    if (!e || !e->tx_ready) {
+        return;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(_pool);
+    if (m == nullptr) {
+        return;
+    }
+    if (_ctl_sealer->add_keepalive(m, *e, _base.self_id, close) != engine::sealer::verdict::queued) {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    ctl_sink sink{*this};
+    _ctl_sealer->flush(*_ctl_crypto, sink);
+}
+
+// At shutdown, as GVPE's RESET: every peer with a session gets an authenticated close message
+// (an empty data message with data_flag_close) so it takes the session down at once instead of
+// after `keepalive`; then the workers get a moment to send them before they stop.
+void daemon::say_goodbye() {
+    if (!_sessions || _from_control.empty()) {
+        return;
+    }
+    const auto now = clock_now();
+    unsigned n = 0;
+    for (uint16_t id : _sessions->peer_ids()) {
+        auto st = _sessions->status(id, now);
+        if (st && st->state == session::peer_state::up) {
+            send_keepalive(id, true);
+            ++n;
+        }
+    }
+    if (n == 0) {
+        return;
+    }
+    for (int i = 0; i < 100 && rte_ring_count(_from_control[0]) != 0; ++i) {
+        rte_delay_us_sleep(1000);
+    }
+    rte_delay_us_sleep(2000 + 2 * _cfg.self_node().engine.tx_drain_us);  // the worker's tx buffer drains
+    log::info("sent a close message to " + std::to_string(n) + " peer" + (n == 1 ? "" : "s"));
+}
+
+void daemon::queue_frame(rte_mbuf* m) {
+    const auto peer = static_cast<uint16_t>(m->hash.usr);
+    const node_conf* n = _cfg.node(peer);
+    if (n == nullptr) {
+        rte_pktmbuf_free(m);
+        ++_queue_dropped;
+        return;
+    }
+    // All queues together may hold at most a quarter of the mempool, so waiting frames can
+    // never starve the ports of buffers.
+    size_t total = 0;
+    for (const auto& [id, pq] : _queued) {
+        total += pq.size();
+    }
+    if (total >= _pool->size / 4) {
+        rte_pktmbuf_free(m);
+        ++_queue_dropped;
+        return;
+    }
+    auto& q = _queued[peer];
+    while (q.size() >= std::max(1u, n->max_queue)) {  // GVPE drops the oldest first
+        rte_pktmbuf_free(q.front().m);
+        q.pop_front();
+        ++_queue_dropped;
+    }
+    q.push_back({m, rte_rdtsc() + static_cast<uint64_t>(n->max_ttl * static_cast<double>(rte_get_tsc_hz()))});
+}
+
+// Seals the frames queued for `peer` on the control thread's lane through the one sealer, as
+// one run (the rare path; workers seal everything else). A frame that cannot be sealed (above
+// the MTU, no room, chained) is dropped and counted.
+void daemon::seal_queued(uint16_t peer, std::deque<queued_frame>& q) {
+    const auto e = _peers->entry(peer);
+    if (!e || !e->tx_ready) {
+        return;
+    }
+    ctl_sink sink{*this};
+    while (!q.empty()) {
+        rte_mbuf* m = q.front().m;
+        q.pop_front();
+        if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) ||
+            _ctl_sealer->add_frame(m, *e, _base.self_id,
+                                   engine::sends_full_frame(*rte_pktmbuf_mtod(m, const rte_ether_hdr*), _base.self_mac, e->mac),
+                                   false) != engine::sealer::verdict::queued) {
+            rte_pktmbuf_free(m);
+            ++_queue_dropped;
+            continue;
+        }
+        if (_ctl_sealer->full()) {
+            _ctl_sealer->flush(*_ctl_crypto, sink);
+        }
+    }
+    _ctl_sealer->flush(*_ctl_crypto, sink);
+    _queue_sent += sink.sent;
+}
+
+void daemon::flush_queues() {
+    const uint64_t now = rte_rdtsc();
+    for (auto it = _queued.begin(); it != _queued.end();) {
+        auto& q = it->second;
+        while (!q.empty() && q.front().expires_tsc <= now) {  // max-ttl
+            rte_pktmbuf_free(q.front().m);
+            q.pop_front();
+            ++_queue_dropped;
+        }
+        seal_queued(it->first, q);
+        it = q.empty() ? _queued.erase(it) : std::next(it);
+    }
+}
+
+void daemon::execute(session::actions& acts) {
+    for (auto& a : acts) {
+        std::visit(overloaded{
+                       [&](session::send_handshake& x) { send_handshake(x); },
+                       [&](session::install_keys& x) {
+                           _peers->install(x.keys, x.role == session::key_role::current);
+                           _dirty = true;
+                       },
+                       [&](session::promote_keys& x) {
+                           _peers->promote(x.peer, x.recv_key_id);
+                           _dirty = true;
+                       },
+                       [&](session::retire_key& x) {
+                           _peers->retire(x.peer, x.key_id);
+                           _dirty = true;
+                       },
+                       [&](session::send_keepalive& x) { send_keepalive(x.peer); },
+                       [&](session::learn_endpoint& x) {
+                           // A peer without a configured address is reached where its proven
+                           // handshake came from (update_paths).
+                           auto& ep = _learned_endpoint[x.peer];
+                           if (ep != x.address) {
+                               ep = std::move(x.address);
+                               update_paths();
+                           }
+                       },
+                       [&](session::event& x) {
+                           const node_conf* n = _cfg.node(x.peer);
+                           log::notice("node " + (n ? n->name : std::to_string(x.peer)) + " " +
+                                       std::string(session::to_string(x.kind)));
+                           std::string proto = "udp", ipstr;
+                           uint16_t port = 0;
+                           if (const peer_path* pp = _peers->path(x.peer)) {
+                               proto = transport::is_udp(pp->kind) ? "udp" : transport::is_rawip(pp->kind) ? "rawip" : "icmp";
+                               ipstr = pp->ip.str();
+                               port = transport::is_udp(pp->kind) ? pp->udp_port : 0;
+                           }
+                           const std::string si = ipstr.empty() ? std::string() : hook_destsi(proto, ipstr, port);
+                           switch (x.kind) {
+                           case session::event_kind::node_up: _hooks->on_node_up(x.peer, si, ipstr, port); break;
+                           case session::event_kind::node_down: _hooks->on_node_down(x.peer, si, ipstr, port); break;
+                           case session::event_kind::node_change: _hooks->on_node_change(x.peer, si, ipstr, port); break;
+                           }
+                       },
+                   },
+                   a);
+    }
+    acts.clear();
+}
+
+void daemon::on_handshake_mbuf(rte_mbuf* m) {
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    const auto c = transport::classify(frame, rte_pktmbuf_data_len(m), _base.local);
+    if (c.reason != transport::classify_reason::ok) {
+        return;
+    }
+    source_addr src{};
+    src.k = c.k;
+    src.port_id = m->port;
+    src.ip = c.src_ip;
+    src.udp_port = c.src_port;
+    std::memcpy(src.mac.addr_bytes, frame + 6, 6);
+    const auto bytes = src.encode();
+    std::span<const uint8_t> msg(frame + c.dvpe_offset, c.dvpe_len);
+    const auto now = clock_now();
+    if (!_hs_drain.admit(now.mono_ns)) {
+        return;  // this iteration's budget is spent: dropped, counted (status: handshake.dropped_over_budget)
+    }
+    session::actions acts;
+    // The rate limit counts per source IP (IPv6: per /64), never per port or MAC: a flood that
+    // rotates its UDP source port must not get a fresh bucket per message.
+    const std::span<const uint8_t> source_ip(c.src_ip.bytes.data(), c.src_ip.v6 ? 16 : 4);
+    _sessions->on_handshake_packet(msg, bytes, now, _hs_drain.under_load(now.mono_ns), acts, source_ip);
+    execute(acts);
+}
+
+// Data-plane activity per peer, from the workers' counters (no per-packet messages).
+// A lane rekeys after 2^48 packets under one key (far below the 2^60 the replay window
+// accepts, and far beyond what `rekey` seconds carry at line rate).
+constexpr uint64_t counter_rekey_limit = uint64_t{1} << 48;
+
+void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
+    for (uint16_t id : _sessions->peer_ids()) {
+        peer_feedback cur;
+        uint64_t max_counter = 0;
+        cur.rx.reserve(_workers.size());
+        for (const auto& w : _workers) {
+            const auto& ns = w->peer_stats()[id];
+            session::rx_sample r;
+            r.packets = ns.rx_packets.load();
+            r.keepalives = ns.keepalives.load();
+            r.key_id = static_cast<uint8_t>(ns.last_rx_key_id.load());
+            cur.rx.push_back(r);
+            cur.tx += ns.tx_packets.load();
+            cur.no_session += ns.no_session.load();
+            cur.closes += ns.closes.load();
+            max_counter = std::max(max_counter, ns.tx_counter.load());
+        }
+        peer_feedback& last = _feedback[id];
+        for (const auto& r : session::rx_reports(cur.rx, last.rx)) {
+            _sessions->on_authenticated_packet(id, r.key_id, r.keepalive, now, acts);
+        }
+        if (cur.tx != last.tx) {
+            _sessions->on_data_sent(id, now);
+        }
+        if (cur.no_session != last.no_session) {
+            _sessions->on_packets_queued(id, now, acts);
+        }
+        if (cur.closes != last.closes) {
+            _sessions->on_peer_closed(id, now, acts);  // it is stopping: node-down now, not after keepalive
+        }
+        // Rekey long before a lane counter could approach the nonce space (docs/protocol.md).
+        if (max_counter > counter_rekey_limit && !last.counter_limit_reported) {
+            _sessions->on_counter_limit(id, now, acts);
+            cur.counter_limit_reported = true;
+        } else {
+            cur.counter_limit_reported = max_counter > counter_rekey_limit && last.counter_limit_reported;
+        }
+        last = cur;
+    }
+}
+
+void daemon::sessions_iteration() {
+    if (!_sessions) {  // benchmark mode: paths only
+        const uint64_t t = rte_rdtsc();
+        if (t >= _next_feedback_tsc) {
+            update_paths();
+            _next_feedback_tsc = t + rte_get_tsc_hz() / 20;
+        }
+        if (_dirty) {
+            _snap->publish(_peers->build(_base));
+            _dirty = false;
+        }
+        _rcu->poll();
+        return;
+    }
+    const auto now = clock_now();
+    session::actions acts;
+    const uint64_t tsc = rte_rdtsc();
+    if (tsc >= _next_feedback_tsc) {
+        feedback(now, acts);
+        update_paths();
+        _next_feedback_tsc = tsc + rte_get_tsc_hz() / 20;  // 50 ms
+    }
+    _sessions->tick(now, acts);
+    execute(acts);
+    if (_dirty) {
+        _snap->publish(_peers->build(_base));
+        _dirty = false;
+    }
+    if (!_queued.empty()) {
+        flush_queues();
+    }
+    _rcu->poll();
+}
+
+}  // namespace control

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+// Peer paths: the value type, the policy and the one builder; see paths.hh.
+#include "control/daemon/paths.hh"
+
+#include <cstring>
+
+#include "control/daemon/routing.hh"
+
+namespace control {
+
+namespace {
+
+bool same_mac(const std::optional<rte_ether_addr>& a, const std::optional<rte_ether_addr>& b) noexcept {
+    return a.has_value() == b.has_value() && (!a || rte_is_same_ether_addr(&*a, &*b));
+}
+
+constexpr size_t source_len = 1 + 2 + 16 + 1 + 2 + 6;
+
+}  // namespace
+
+std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bool v6) noexcept {
+    const uint8_t common = ours & theirs;
+    if (common & proto_rawip) {
+        return v6 ? transport::kind::rawip6 : transport::kind::rawip4;
+    }
+    if (common & proto_icmp) {
+        return v6 ? transport::kind::icmp6 : transport::kind::icmp4;
+    }
+    if (common & proto_udp) {
+        return v6 ? transport::kind::udp6 : transport::kind::udp4;
+    }
+    return std::nullopt;
+}
+
+bool operator==(const peer_path& a, const peer_path& b) noexcept {
+    return a.kind == b.kind && a.ip == b.ip && a.udp_port == b.udp_port && a.ip_proto == b.ip_proto &&
+           a.icmp_type == b.icmp_type && a.port_id == b.port_id && a.mtu == b.mtu && a.src_ip == b.src_ip &&
+           rte_is_same_ether_addr(&a.src_mac, &b.src_mac) && same_mac(a.next_hop_mac, b.next_hop_mac) &&
+           a.via == b.via && a.inherit_tos == b.inherit_tos && a.sport_fixed == b.sport_fixed;
+}
+
+bool build_path(const peer_path& path, uint16_t self_id, engine::peer_entry& e) {
+    if (!path.next_hop_mac) {
+        return false;
+    }
+    transport::endpoint_pair ep;
+    ep.src_mac = path.src_mac;
+    ep.dst_mac = *path.next_hop_mac;
+    ep.src_ip = path.src_ip;
+    ep.dst_ip = path.ip;
+    ep.dst_port = path.udp_port;
+    ep.ip_proto = path.ip_proto;
+    ep.icmp_type = path.icmp_type;
+    auto t = transport::build_template(path.kind, ep);
+    if (!t) {
+        return false;
+    }
+    e.tmpl = *t;
+    e.tx_port_id = path.port_id;
+    e.tx_mtu = path.mtu;
+    e.tos_mask = path.inherit_tos ? 0xfc : 0;
+    // One source port per lane (the receiver's RSS spreads lanes over its workers), or our
+    // udp-port on every lane towards a udp-port 0 peer (its NAT maps back only that one).
+    const bool fixed = transport::is_udp(path.kind) && path.sport_fixed != 0;
+    e.udp_sport_base = fixed ? path.sport_fixed : transport::udp_lane_port_base(self_id);
+    e.udp_sport_step = fixed ? 0 : 1;
+    return true;
+}
+
+std::vector<uint8_t> source_addr::encode() const {
+    std::vector<uint8_t> b(source_len);
+    b[0] = static_cast<uint8_t>(k);
+    std::memcpy(&b[1], &port_id, 2);
+    std::memcpy(&b[3], ip.bytes.data(), 16);
+    b[19] = ip.v6 ? 1 : 0;
+    std::memcpy(&b[20], &udp_port, 2);
+    std::memcpy(&b[22], mac.addr_bytes, 6);
+    return b;
+}
+
+std::optional<source_addr> source_addr::decode(std::span<const uint8_t> b) {
+    if (b.size() != source_len || b[0] >= transport::n_kinds) {
+        return std::nullopt;
+    }
+    source_addr a{};
+    a.k = static_cast<transport::kind>(b[0]);
+    std::memcpy(&a.port_id, &b[1], 2);
+    std::memcpy(a.ip.bytes.data(), &b[3], 16);
+    a.ip.v6 = b[19] != 0;
+    std::memcpy(&a.udp_port, &b[20], 2);
+    std::memcpy(a.mac.addr_bytes, &b[22], 6);
+    return a;
+}
+
+peer_path answer_path(const source_addr& src, const node_conf& peer, const node_conf& self, const global_conf& g,
+                      const transport::local_config& local, const rte_ether_addr& port_mac) {
+    const bool v6 = transport::is_ipv6(src.k);
+    peer_path p;
+    p.kind = src.k;
+    p.ip = src.ip;
+    // Senders use one source port per lane (for the receiver's RSS) and a receiver accepts only
+    // its own udp-port, so the answer goes there. A udp-port 0 peer connects out only: it is
+    // answered at the source port (one of its lane ports, or its NAT's mapping of one), from
+    // our udp-port, the one its NAT maps back.
+    p.udp_port = peer.udp_port != 0 ? peer.udp_port : src.udp_port;
+    p.sport_fixed = peer.udp_port == 0 && transport::is_udp(src.k) ? static_cast<uint16_t>(self.udp_port) : 0;
+    p.ip_proto = g.ip_proto;
+    p.icmp_type = v6 ? transport::icmp6_type_for(g.icmp_type) : g.icmp_type;
+    p.port_id = src.port_id;
+    p.src_ip = v6 ? transport::ip_address::from_v6(local.ipv6.data()) : transport::ip_address::from_v4(local.ipv4);
+    p.src_mac = port_mac;
+    p.next_hop_mac = src.mac;
+    return p;
+}
+
+std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, const path_inputs& in) {
+    const node_conf& self = cfg.self_node();
+    std::vector<std::pair<uint16_t, peer_path>> out;
+    std::vector<const node_conf*> routed;
+    auto learned = [&](unsigned id) -> std::optional<source_addr> {
+        if (in.learned == nullptr) {
+            return std::nullopt;
+        }
+        auto it = in.learned->find(static_cast<uint16_t>(id));
+        return it == in.learned->end() ? std::nullopt : source_addr::decode(it->second);
+    };
+    for (const auto& n : cfg.nodes) {
+        if (n.id == self.id) {
+            continue;
+        }
+        if (!admits_direct(self, n) || !admits_direct(n, self)) {
+            routed.push_back(&n);  // allow-direct / deny-direct: only through a router
+            continue;
+        }
+        // Where it is: its hostname if that is an IP literal, else the last good DNS answer for
+        // it, else where its last proven handshake came from.
+        std::optional<transport::ip_address> ip = transport::ip_address::parse(n.hostname);
+        if (!ip && !n.hostname.empty()) {
+            if (auto it = in.resolved.find(static_cast<uint16_t>(n.id)); it != in.resolved.end()) {
+                ip = it->second;
+            }
+        }
+        const std::optional<source_addr> src = learned(n.id);
+        if (!ip && src) {
+            ip = src->ip;
+        }
+        if (!ip) {
+            continue;
+        }
+        // udp-port 0: the peer connects out only; udp data goes to the port its last handshake
+        // came from (a lane port of it, or the NAT's mapping of one), and not at all before.
+        uint8_t theirs = n.protocols;
+        uint16_t udp_port = n.udp_port;
+        uint16_t sport_fixed = 0;
+        if (n.udp_port == 0) {
+            if (src && transport::is_udp(src->k)) {
+                udp_port = src->udp_port;
+                sport_fixed = static_cast<uint16_t>(self.udp_port);  // 0 when we connect out too: lanes
+            } else {
+                theirs = static_cast<uint8_t>(theirs & ~proto_udp);
+            }
+        }
+        auto kind = choose_transport(self.protocols, theirs, ip->v6);
+        if (!kind) {
+            routed.push_back(&n);  // no common transport: only through a router
+            continue;
+        }
+        // Our WAN address of the same family (the first, in config order) and its port.
+        for (const auto& wa : self.engine.wan_addresses) {
+            if (wa.addr.v6 != ip->v6) {
+                continue;
+            }
+            const path_inputs::wan_port* wp = nullptr;
+            for (const auto& p : in.ports) {
+                if (p.name == wa.port) {
+                    wp = &p;
+                }
+            }
+            if (wp == nullptr) {
+                continue;
+            }
+            peer_path path;
+            path.kind = *kind;
+            path.ip = *ip;
+            path.udp_port = udp_port;
+            path.ip_proto = cfg.global.ip_proto;
+            path.icmp_type = ip->v6 ? transport::icmp6_type_for(cfg.global.icmp_type) : cfg.global.icmp_type;
+            path.port_id = wp->port_id;
+            path.mtu = wp->mtu != 0 ? wp->mtu : static_cast<uint16_t>(cfg.global.mtu);
+            path.src_ip = wa.addr;
+            path.src_mac = wp->mac;
+            path.inherit_tos = n.inherit_tos;
+            path.sport_fixed = transport::is_udp(*kind) ? sport_fixed : 0;
+            // The next hop: on-link, the peer itself; else the port's gateway of that family.
+            std::optional<transport::ip_address> hop;
+            if (wa.addr.same_subnet(*ip, wa.prefix)) {
+                hop = ip;
+            } else {
+                for (const auto& g : self.engine.wan_gateways) {
+                    if (g.port == wa.port && g.addr.v6 == ip->v6) {
+                        hop = g.addr;
+                    }
+                }
+            }
+            if (hop && in.neighbour) {
+                path.next_hop_mac = in.neighbour(wp->port_id, *hop);
+            }
+            out.emplace_back(static_cast<uint16_t>(n.id), path);
+            break;
+        }
+    }
+    // Peers we may not or cannot reach directly go through the router GVPE's rules pick among
+    // the nodes we have a session with; the packets keep the peer as dvpe destination.
+    std::map<uint16_t, size_t> direct;  // node id -> index in out
+    for (size_t i = 0; i < out.size(); ++i) {
+        direct.emplace(out[i].first, i);
+    }
+    auto path_of = [&](uint16_t id) -> const peer_path* {
+        if (auto it = direct.find(id); it != direct.end()) {
+            return &out[it->second].second;
+        }
+        return in.current ? in.current(id) : nullptr;
+    };
+    for (const node_conf* n : routed) {
+        auto r = find_router(cfg, self, *n, in.connected ? in.connected : [](unsigned) { return false; });
+        const peer_path* rp = r ? path_of(static_cast<uint16_t>(*r)) : nullptr;
+        if (rp == nullptr || rp->via != 0) {
+            continue;
+        }
+        peer_path p = *rp;  // a copy: out may grow below
+        p.via = static_cast<uint16_t>(*r);
+        p.inherit_tos = n->inherit_tos;
+        out.emplace_back(static_cast<uint16_t>(n->id), p);
+    }
+    return out;
+}
+
+}  // namespace control

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+// Peer paths: where each peer is on the underlay and how packets get there.
+//
+//   peer_path          the value a path is (transport, addresses, port, next hop, router);
+//                      compares itself, so "did it change" is one `!=`.
+//   choose_paths()     the policy: GVPE's direct-or-routed rules (routing.hh) applied to what
+//                      the daemon knows (IP-literal hostnames, DNS answers, endpoints learned
+//                      from proven handshakes, WAN ports, neighbours, sessions). Pure apart
+//                      from the callbacks; the daemon applies what changed.
+//   build_path()       the one builder of what a path becomes on the wire: outer-header
+//                      template, port, MTU and the UDP source-port rule, for data (workers and
+//                      the control lane) and handshakes alike.
+//   source_addr        a handshake's source as the session manager carries it (opaque bytes
+//                      to it): enough to answer, and the endpoint a responder learns.
+// Threads: control thread (and tests).
+#pragma once
+
+#include <rte_ether.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "control/config/config.hh"
+#include "engine/snapshot.hh"
+#include "transports/kind.hh"
+#include "transports/outer.hh"
+
+namespace control {
+
+/// The transport dvpe uses towards a peer: the preferred one both enable (rawip > icmp > udp,
+/// as GVPE), over IPv6 when the peer's address is IPv6. nullopt if they share none.
+std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bool v6) noexcept;
+
+/// Where a peer is on the underlay.
+struct peer_path {
+    transport::kind kind = transport::kind::udp4;
+    transport::ip_address ip;          // the peer's underlay address
+    uint16_t udp_port = 655;           // the peer's udp-port
+    uint8_t ip_proto = 47;             // rawip: ip-proto
+    uint8_t icmp_type = 0;             // icmp: icmp-type (already mapped for ICMPv6)
+    uint16_t port_id = 0;              // our WAN port towards it
+    uint16_t mtu = 1500;               // that port's MTU
+    transport::ip_address src_ip;      // our address on that port
+    rte_ether_addr src_mac{};
+    std::optional<rte_ether_addr> next_hop_mac;  // resolved neighbour (peer or gateway)
+    uint16_t via = 0;                  // router node carrying our packets to the peer (0: direct)
+    bool inherit_tos = false;          // the peer's inherit-tos: outer TOS from the inner DSCP
+    uint16_t sport_fixed = 0;          // udp to a udp-port 0 peer: every packet from our udp-port
+                                       // (a NAT in front of it only maps replies to the port it
+                                       // sent to); 0: one source port per lane
+
+    friend bool operator==(const peer_path& a, const peer_path& b) noexcept;
+};
+
+/// The one path builder: fills e's path fields (tmpl, tx_port_id, tx_mtu, udp_sport_base/step,
+/// tos_mask) from `path`, our node id `self_id` (lane source ports). False if the next hop is
+/// not resolved yet or no template can be built; e is then unchanged.
+bool build_path(const peer_path& path, uint16_t self_id, engine::peer_entry& e);
+
+/// A handshake's source (opaque bytes to the session manager; encode/decode round-trip).
+struct source_addr {
+    transport::kind k = transport::kind::udp4;
+    uint16_t port_id = 0;
+    transport::ip_address ip;
+    uint16_t udp_port = 0;
+    rte_ether_addr mac{};
+
+    [[nodiscard]] std::vector<uint8_t> encode() const;
+    static std::optional<source_addr> decode(std::span<const uint8_t> b);
+};
+
+/// The path that answers a handshake at its source `src`: from our address of its family on the
+/// port it came in on, to the peer's configured udp-port (a receiver accepts only its own,
+/// docs/protocol.md), or for a udp-port 0 peer to the source port itself, from our udp-port.
+peer_path answer_path(const source_addr& src, const node_conf& peer, const node_conf& self, const global_conf& g,
+                      const transport::local_config& local, const rte_ether_addr& port_mac);
+
+/// What choose_paths() needs to know beyond the configuration.
+struct path_inputs {
+    struct wan_port {
+        std::string name;
+        uint16_t port_id = 0;
+        uint16_t mtu = 0;  // 0: the config's mtu
+        rte_ether_addr mac{};
+    };
+    std::vector<wan_port> ports;
+    std::map<uint16_t, transport::ip_address> resolved;                  // DNS hostnames' last good answers
+    const std::map<uint16_t, std::vector<uint8_t>>* learned = nullptr;  // encoded source_addr
+    /// The MAC of next hop `hop` on port `port_id`, if resolved (the daemon also asks for it).
+    std::function<std::optional<rte_ether_addr>(uint16_t port_id, const transport::ip_address& hop)> neighbour;
+    /// Nodes with a session with us (router candidates).
+    std::function<bool(unsigned id)> connected;
+    /// The path currently in use towards `id`, or null.
+    std::function<const peer_path*(uint16_t id)> current;
+};
+
+/// The policy: for every peer it can place, the path it should have now — direct (an address,
+/// a common transport, a WAN address of that family) or through the router GVPE's rules pick.
+/// Peers it cannot place are left out (their current path, if any, stays).
+std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, const path_inputs& in);
+
+}  // namespace control

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+// GVPE's direct/routed decision; see routing.hh.
+#include "control/daemon/routing.hh"
+
+#include <algorithm>
+
+namespace control {
+
+namespace {
+
+bool listed(const std::vector<std::string>& l, const std::string& name) {
+    return std::any_of(l.begin(), l.end(), [&](const std::string& e) { return e == "*" || e == name; });
+}
+
+}  // namespace
+
+bool admits_direct(const node_conf& a, const node_conf& b) {
+    if (listed(a.allow_direct, b.name)) {
+        return true;
+    }
+    return !listed(a.deny_direct, b.name);
+}
+
+bool can_reach_directly(const node_conf& a, const node_conf& b) {
+    if (a.id == b.id || !admits_direct(a, b) || !admits_direct(b, a)) {
+        return false;
+    }
+    if (!ip_address::parse(b.hostname)) {
+        return false;
+    }
+    const uint8_t speakable = proto_udp | proto_rawip | proto_icmp;
+    uint8_t common = a.protocols & b.protocols & speakable;
+    if (b.udp_port == 0) {
+        common &= static_cast<uint8_t>(~proto_udp);
+    }
+    return common != 0;
+}
+
+std::optional<unsigned> find_router(const config& cfg, const node_conf& self, const node_conf& dst,
+                                    const std::function<bool(unsigned)>& connected) {
+    std::optional<unsigned> best;
+    unsigned best_prio = 0;
+    // Pass 1: candidate routers (priority > 1) that reach dst directly.
+    for (const auto& r : cfg.nodes) {
+        if (r.id == self.id || r.id == dst.id || !connected(r.id) || r.router_priority <= 1) {
+            continue;
+        }
+        if (can_reach_directly(r, dst) && r.router_priority > best_prio) {
+            best = r.id;
+            best_prio = r.router_priority;
+        }
+    }
+    if (best) {
+        return best;
+    }
+    // Pass 2: any connected router ranked above us (routers never hand packets down the ranking).
+    const unsigned floor = std::max(self.router_priority, 1u);
+    for (const auto& r : cfg.nodes) {
+        if (r.id == self.id || r.id == dst.id || !connected(r.id)) {
+            continue;
+        }
+        if (r.router_priority > floor && r.router_priority > best_prio) {
+            best = r.id;
+            best_prio = r.router_priority;
+        }
+    }
+    return best;
+}
+
+}  // namespace control

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+// Control-socket replies of the daemon: `status` (node, ports, workers, drops), `config` (the
+// node table, as gvpectrl -s) and `neighbours`. Schemas are documented in docs/control.md.
+// Threads: control thread (called from control_server::poll). Worker counters are read with
+// relaxed loads while workers run; port counters come from rte_eth_stats_get().
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include <cstring>
+
+#include "control/daemon/daemon.hh"
+
+namespace control {
+
+namespace {
+
+// "bad mac1" -> "bad_mac1": control-socket and telemetry keys are [A-Za-z0-9_].
+std::string key_name(std::string_view s) {
+    std::string k(s);
+    for (char& c : k) {
+        if (c == ' ' || c == '-') {
+            c = '_';
+        }
+    }
+    return k;
+}
+
+nlohmann::json drops_json(const std::array<uint64_t, engine::n_drop_reasons>& d) {
+    nlohmann::json j = nlohmann::json::object();
+    for (size_t r = 0; r < engine::n_drop_reasons; ++r) {
+        j[std::string(engine::drop_reason_names[r])] = d[r];
+    }
+    return j;
+}
+
+}  // namespace
+
+nlohmann::json daemon::status_json() const {
+    const node_conf& self = _cfg.self_node();
+    nlohmann::json j;
+    j["ok"] = true;
+    j["node"] = {{"name", self.name}, {"id", self.id}, {"mac", mac_string(node_mac(self.id))}};
+    j["uptime_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - _started).count();
+    j["tsc_hz"] = rte_get_tsc_hz();
+    j["reload"] = {{"applied", _reloads_applied},
+                   {"refused", _reloads_refused},
+                   {"last", _last_reload.is_null() ? nlohmann::json::object() : _last_reload}};
+
+    nlohmann::json ports = nlohmann::json::array();
+    for (const auto& p : _ports) {
+        rte_eth_stats st{};
+        rte_eth_stats_get(p.info.port_id, &st);
+        rte_eth_link link{};
+        rte_eth_link_get_nowait(p.info.port_id, &link);
+        ports.push_back({{"name", p.conf.name},
+                         {"role", std::string(to_string(p.conf.role))},
+                         {"port_id", p.info.port_id},
+                         {"driver", p.info.driver},
+                         {"mac", pmd::mac_str(p.info.mac)},
+                         {"mtu", p.info.mtu},
+                         {"link_up", link.link_status == RTE_ETH_LINK_UP},
+                         {"rx_queues", p.n_rxq},
+                         {"tx_queues", p.n_txq},
+                         {"rx_packets", st.ipackets},
+                         {"rx_bytes", st.ibytes},
+                         {"tx_packets", st.opackets},
+                         {"tx_bytes", st.obytes},
+                         {"rx_missed", st.imissed},
+                         {"rx_nombuf", st.rx_nombuf},
+                         {"rx_errors", st.ierrors},
+                         {"tx_errors", st.oerrors}});
+    }
+    j["ports"] = ports;
+
+    std::array<uint64_t, engine::n_drop_reasons> total{};
+    nlohmann::json workers = nlohmann::json::array();
+    for (const auto& w : _workers) {
+        const engine::worker_stats& s = w->stats();
+        nlohmann::json queues = nlohmann::json::array();
+        for (const auto& q : w->setup().rx_queues) {
+            std::string name;
+            for (const auto& p : _ports) {
+                if (p.info.port_id == q.port_id) {
+                    name = p.conf.name;
+                }
+            }
+            queues.push_back({{"port", name}, {"queue", q.queue_id}});
+        }
+        std::array<uint64_t, engine::n_drop_reasons> d{};
+        for (size_t r = 0; r < engine::n_drop_reasons; ++r) {
+            d[r] = s.drops[r].load();
+            total[r] += d[r];
+        }
+        workers.push_back({{"lcore", w->setup().lcore_id},
+                           {"queues", queues},
+                           {"rx_packets", s.rx_packets.load()},
+                           {"rx_bytes", s.rx_bytes.load()},
+                           {"tx_packets", s.tx_packets.load()},
+                           {"tx_bytes", s.tx_bytes.load()},
+                           {"polls", s.polls.load()},
+                           {"empty_polls", s.empty_polls.load()},
+                           {"idle_sleeps", s.idle_sleeps.load()},
+                           {"busy_cycles", s.busy_cycles.load()},
+                           {"arp_replies", s.arp_replies.load()},
+                           {"icmp_echo_replies", s.icmp_echo_replies.load()},
+                           {"too_big_answers", s.too_big_answers.load()},
+                           {"fragmented", s.fragmented.load()},
+                           {"fragments_in", s.fragments_in.load()},
+                           {"reassembled", s.reassembled.load()},
+                           {"copies_lost", s.copies_lost.load()},
+                           {"to_control", s.to_control.load()},
+                           {"from_control", s.from_control.load()},
+                           {"encrypted", s.encrypted.load()},
+                           {"decrypted", s.decrypted.load()},
+                           {"keepalives", s.keepalives.load()},
+                           {"relayed", s.relayed.load()},
+                           {"drops", drops_json(d)}});
+    }
+    j["workers"] = workers;
+    j["drops"] = drops_json(total);
+    j["peers"] = peers_json();
+    if (_sessions) {
+        const auto& hc = _sessions->protocol().stats();
+        nlohmann::json rej = nlohmann::json::object();
+        for (size_t r = 0; r < handshake::n_reject; ++r) {
+            rej[key_name(handshake::reject_names[r])] = hc.rejected[r];
+        }
+        j["handshake"] = {{"received_initiations", hc.received_initiations},
+                          {"received_responses", hc.received_responses},
+                          {"received_cookie_replies", hc.received_cookie_replies},
+                          {"sent_initiations", hc.sent_initiations},
+                          {"sent_responses", hc.sent_responses},
+                          {"sent_cookie_replies", hc.sent_cookie_replies},
+                          {"completed_initiator", hc.completed_initiator},
+                          {"completed_responder", hc.completed_responder},
+                          {"unsent", _handshakes_unsent},
+                          {"dropped_over_budget", _hs_drain.dropped()},
+                          {"queued_frames_sent", _queue_sent},
+                          {"queued_frames_dropped", _queue_dropped},
+                          {"rejected", rej}};
+    }
+    return j;
+}
+
+nlohmann::json daemon::peers_json() const {
+    nlohmann::json arr = nlohmann::json::array();
+    if (!_sessions || !_peers) {
+        return arr;
+    }
+    const auto now = clock_now();
+    for (uint16_t id : _sessions->peer_ids()) {
+        auto st = _sessions->status(id, now);
+        if (!st) {
+            continue;
+        }
+        const node_conf* node = _cfg.node(id);
+        const std::string name = node != nullptr ? node->name : std::string();
+        uint64_t rxp = 0, rxb = 0, txp = 0, txb = 0, ka = 0;
+        for (const auto& w : _workers) {
+            const auto& ns = w->peer_stats()[id];
+            rxp += ns.rx_packets.load();
+            rxb += ns.rx_bytes.load();
+            txp += ns.tx_packets.load();
+            txb += ns.tx_bytes.load();
+            ka += ns.keepalives.load();
+        }
+        nlohmann::json failed = nlohmann::json::object();
+        for (size_t r = 0; r < handshake::n_reject; ++r) {
+            if (st->stats.failed[r] != 0) {
+                failed[key_name(handshake::reject_names[r])] = st->stats.failed[r];
+            }
+        }
+        const peer_path* path = _peers->path(id);
+        nlohmann::json jp = {{"id", id},
+                             {"name", name},
+                             {"state", std::string(session::to_string(st->state))},
+                             {"connect", std::string(to_string(st->connect))},
+                             {"handshake_in_progress", st->handshake_in_progress},
+                             {"key_id", st->current_key_id},
+                             {"key_age_s", static_cast<double>(st->key_age_ns) / 1e9},
+                             {"last_handshake_age_s", st->stats.last_handshake_ns
+                                                          ? static_cast<double>(now.mono_ns - st->stats.last_handshake_ns) / 1e9
+                                                          : -1.0},
+                             {"initiations_sent", st->stats.initiations_sent},
+                             {"responses_sent", st->stats.responses_sent},
+                             {"cookie_replies_sent", st->stats.cookie_replies_sent},
+                             {"handshakes_received", st->stats.handshakes_received},
+                             {"handshakes_completed", st->stats.handshakes_completed},
+                             {"handshakes_failed", failed},
+                             {"rekeys", st->stats.rekeys},
+                             {"ups", st->stats.ups},
+                             {"closes_received", st->stats.closes_received},
+                             {"downs", st->stats.downs},
+                             {"rx_packets", rxp},
+                             {"rx_bytes", rxb},
+                             {"tx_packets", txp},
+                             {"tx_bytes", txb},
+                             {"keepalives_received", ka}};
+        if (path != nullptr) {
+            jp["transport"] = std::string(transport::kind_name(path->kind));
+            jp["address"] = path->ip.str();
+            jp["next_hop_resolved"] = path->next_hop_mac.has_value();
+            jp["via"] = path->via;
+        }
+        if (auto d = _dns.find(id); d != _dns.end()) {
+            jp["hostname"] = d->second.name;
+            jp["dns"] = {{"address", d->second.addr ? d->second.addr->str() : std::string()},
+                         {"error", d->second.error},
+                         {"lookups", d->second.lookups},
+                         {"failures", d->second.failures}};
+        }
+        arr.push_back(jp);
+    }
+    return arr;
+}
+
+nlohmann::json daemon::config_json() const {
+    const node_conf& self = _cfg.self_node();
+    const global_conf& g = _cfg.global;
+    nlohmann::json j;
+    j["ok"] = true;
+    j["node"] = self.name;
+    j["node_id"] = self.id;
+    j["nodes_count"] = _cfg.nodes.size();
+    j["mtu"] = g.mtu;
+    j["overlay_mtu"] = overlay_mtu(_cfg);
+    j["rekey"] = g.rekey;
+    j["keepalive"] = g.keepalive;
+    j["ifname"] = g.ifname;
+    j["cipher"] = g.cipher;
+    j["serial"] = g.serial;
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const auto& n : _cfg.nodes) {
+        nlohmann::json protos = nlohmann::json::array();
+        for (auto [bit, name] : {std::pair{proto_udp, "udp"}, std::pair{proto_rawip, "rawip"},
+                                 std::pair{proto_tcp, "tcp"}, std::pair{proto_icmp, "icmp"},
+                                 std::pair{proto_dns, "dns"}}) {
+            if (n.protocols & bit) {
+                protos.push_back(name);
+            }
+        }
+        nodes.push_back({{"id", n.id},
+                         {"name", n.name},
+                         {"mac", mac_string(node_mac(n.id))},
+                         {"connect", std::string(to_string(n.connect))},
+                         {"protocols", protos},
+                         {"protocols_mask", n.protocols},
+                         {"hostname", n.hostname},
+                         {"udp_port", n.udp_port},
+                         {"router_priority", n.router_priority},
+                         {"self", &n == &self}});
+    }
+    j["nodes"] = nodes;
+    return j;
+}
+
+nlohmann::json daemon::neighbours_json() const {
+    nlohmann::json arr = nlohmann::json::array();
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t now = rte_rdtsc();
+    for (const auto& e : _neigh.entries()) {
+        static constexpr const char* states[] = {"incomplete", "reachable", "stale", "permanent"};
+        std::string port;
+        for (const auto& p : _ports) {
+            if (p.info.port_id == e.port_id) {
+                port = p.conf.name;
+            }
+        }
+        arr.push_back({{"port", port},
+                       {"ip", e.ip.str()},
+                       {"mac", e.st == neighbour_table::state::incomplete ? "" : pmd::mac_str(e.mac)},
+                       {"state", states[static_cast<int>(e.st)]},
+                       {"age_s", e.updated_tsc ? static_cast<double>(now - e.updated_tsc) / static_cast<double>(hz) : 0.0},
+                       {"requests", e.requests}});
+    }
+    return {{"ok", true}, {"neighbours", arr}};
+}
+
+}  // namespace control

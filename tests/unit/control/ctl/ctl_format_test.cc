@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// dvpectl's tables from fixed `status` and `config` replies (the schemas of docs/control.md),
+// rates from two samples, and tolerance of missing or mistyped fields.
+#include <gtest/gtest.h>
+
+#include "control/ctl/ctl_format.hh"
+#include "tests/unit/control/ctl/control_test_util.hh"
+
+namespace control {
+namespace {
+
+using nlohmann::json;
+
+TEST(ctl_format, status_totals) {
+    EXPECT_EQ(format_status(test::sample_status(10, 1)),
+              "node alpha  id 1  mac fe:fd:80:00:00:01  up 0:00:10\n"
+              "\n"
+              "PORT  ROLE     DRIVER         MAC                LINK  RX PKTS  RX BYTES  TX PKTS  TX BYTES  DROPS\n"
+              "wan0  wan      net_af_packet  02:00:00:00:00:01  up       1000    500000      900    450000      3\n"
+              "tap0  overlay  net_tap        fe:fd:80:00:00:01  down       10      1000        0         0      0\n"
+              "\n"
+              "LCORE  QUEUES         RX PKTS  TX PKTS  POLLS  EMPTY%  IDLE SLEEPS\n"
+              "    1  wan0/0,tap0/0     1010      900  10000   25.0%           30\n"
+              "\n"
+              "DROP REASON        PACKETS\n"
+              "unhandled_arp            2\n"
+              "unknown_ethertype        7\n");
+}
+
+TEST(ctl_format, status_rates_from_two_samples) {
+    // Second sample 2 s later with every counter tripled: rates are (3-1)*x/2 = x per second.
+    json a = test::sample_status(10, 1), b = test::sample_status(12, 3);
+    EXPECT_EQ(format_status(b, &a),
+              "node alpha  id 1  mac fe:fd:80:00:00:01  up 0:00:12  (rates over 2.0 s)\n"
+              "\n"
+              "PORT  ROLE     LINK  RX PPS  RX MBIT/S  TX PPS  TX MBIT/S  RX PKTS  TX PKTS  DROPS\n"
+              "wan0  wan      up      1000       4.00     900       3.60     3000     2700      3\n"
+              "tap0  overlay  down      10       0.01       0       0.00       30        0      0\n"
+              "\n"
+              "LCORE  QUEUES         RX PPS  TX PPS  EMPTY%  BUSY%  SLEEPS/S\n"
+              "    1  wan0/0,tap0/0    1010     900   25.0%  25.0%        30\n"
+              "\n"
+              "DROP REASON        PACKETS  PER S\n"
+              "unhandled_arp            6      2\n"
+              "unknown_ethertype       21      7\n");
+}
+
+TEST(ctl_format, status_rates_need_time_to_pass) {
+    json a = test::sample_status(10, 1);
+    // Same uptime (or a restarted daemon with a smaller one): totals, no rates.
+    EXPECT_EQ(format_status(a, &a), format_status(a));
+    json restarted = test::sample_status(1, 1);
+    EXPECT_EQ(format_status(restarted, &a), format_status(restarted));
+}
+
+TEST(ctl_format, status_rates_after_counter_reset_and_new_port) {
+    json a = test::sample_status(10, 3), b = test::sample_status(11, 1);
+    b["uptime_s"] = 11;  // counters went down (port re-created): the rate counts from zero
+    a["ports"].erase(1);  // tap0 is new in b: rates from zero as well
+    std::string s = format_status(b, &a);
+    EXPECT_NE(s.find("wan0  wan      up      1000       4.00     900       3.60     1000      900      3\n"),
+              std::string::npos)
+        << s;
+    EXPECT_NE(s.find("tap0  overlay  down      10       0.01       0       0.00       10        0      0\n"),
+              std::string::npos)
+        << s;
+}
+
+TEST(ctl_format, status_without_anything) {
+    EXPECT_EQ(format_status(json{{"ok", true}}),
+              "node -  id 0  mac -  up 0:00:00\n\nno ports\n\nno workers\n\nno drops\n");
+    // Mistyped fields render as blanks or zeros, never throw.
+    json odd = {{"node", "alpha"},
+                {"uptime_s", "long"},
+                {"ports", {{{"name", 5}, {"rx_packets", -3}, {"link_up", "yes"}, {"tx_bytes", 1.5e3}}, 7}},
+                {"workers", {{{"lcore", "x"}, {"queues", "wan0"}, {"polls", 0}}}},
+                {"drops", {{"bad_length", "many"}, {"tx_failed", 4}}}};
+    std::string s = format_status(odd);
+    EXPECT_NE(s.find("-     -     -       -    down        0         0        0      1500      0\n"), std::string::npos) << s;
+    EXPECT_NE(s.find("    0  -             0        0      0       -            0\n"), std::string::npos) << s;
+    EXPECT_NE(s.find("tx_failed          4\n"), std::string::npos) << s;
+    EXPECT_EQ(s.find("bad_length"), std::string::npos) << s;
+}
+
+TEST(ctl_format, config_table) {
+    EXPECT_EQ(format_config(test::sample_config()),
+              "nodes:      3\n"
+              "this node:  alpha (id 1)\n"
+              "mtu:        1500 (overlay mtu 1434)\n"
+              "rekey:      3607 s\n"
+              "keepalive:  0.5 s\n"
+              "ifname:     dvpe0\n"
+              "cipher:     aes256-gcm\n"
+              "\n"
+              "ID#  MAC                Conmode   Node             Prot       Host:Port           RPrio\n"
+              "  1  fe:fd:80:00:00:01  always    alpha            udp,rawip  10.0.0.1:655            0\n"
+              "  2  fe:fd:80:00:00:02  ondemand  beta             udp        [2001:db8::2]:4000      2\n"
+              "  3  fe:fd:80:00:00:03  never     gamma-long-name  -          -:655                   1\n");
+}
+
+TEST(ctl_format, config_serial_and_missing_fields) {
+    json c = test::sample_config();
+    c["serial"] = "2024-01";
+    c.erase("nodes_count");
+    std::string s = format_config(c);
+    EXPECT_NE(s.find("serial:     2024-01\n"), std::string::npos) << s;
+    EXPECT_NE(s.find("nodes:      3\n"), std::string::npos) << s;  // counted from the table
+    EXPECT_EQ(format_config(json::object()),
+              "nodes:      0\nthis node:  - (id 0)\nmtu:        0 (overlay mtu 0)\nrekey:      0 s\n"
+              "keepalive:  0 s\nifname:     -\ncipher:     -\n\nID#  MAC  Conmode  Node  Prot  Host:Port  RPrio\n");
+}
+
+TEST(ctl_format, help_table) {
+    json h = {{"ok", true},
+              {"commands", {{{"name", "help"}, {"help", "list the commands"}}, {{"name", "status"}, {"help", "counters"}}}}};
+    EXPECT_EQ(format_help(h), "COMMAND  DESCRIPTION\nhelp     list the commands\nstatus   counters\n");
+}
+
+TEST(ctl_format, small_formatters) {
+    struct duration_case {
+        double s;
+        const char* text;
+    };
+    const duration_case durations[] = {
+        {0, "0:00:00"}, {12.5, "0:00:12"}, {59.999, "0:00:59"}, {3600, "1:00:00"},
+        {86399, "23:59:59"}, {86400, "1d 00:00:00"}, {90061, "1d 01:01:01"}, {-5, "0:00:00"},
+    };
+    for (const auto& d : durations) {
+        EXPECT_EQ(format_duration(d.s), d.text) << d.s;
+    }
+    EXPECT_EQ(format_number(3607), "3607");
+    EXPECT_EQ(format_number(60), "60");
+    EXPECT_EQ(format_number(0.5), "0.5");
+    EXPECT_EQ(format_number(2.25), "2.25");
+    EXPECT_EQ(format_host_port("10.0.0.1", 655), "10.0.0.1:655");
+    EXPECT_EQ(format_host_port("vpn.example.org", 1), "vpn.example.org:1");
+    EXPECT_EQ(format_host_port("fe80::1", 655), "[fe80::1]:655");
+    EXPECT_EQ(format_host_port("", 655), "-:655");
+}
+
+TEST(ctl_format, text_table_alignment) {
+    text_table t({"A", "NUM"}, {false, true});
+    t.add_row({"long-name", "1"});
+    t.add_row({"x", "12345"});
+    t.add_row({"short"});  // missing cells are blank
+    EXPECT_EQ(t.str("  "), "  A            NUM\n  long-name      1\n  x          12345\n  short\n");
+}
+
+}  // namespace
+}  // namespace control

@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: MIT
+// control/daemon/paths.hh on configs parsed from text: peer_path equality (every field), the
+// choose_paths() policy (IP literal, DNS answer, learned endpoint, udp-port 0 peers, on-link vs
+// gateway next hop, routed peers through GVPE's router choice), build_path() (template, port,
+// MTU, inherit-tos, the lane source-port rule), answer_path() and source_addr's encoding.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "control/daemon/paths.hh"
+
+namespace {
+
+using control::peer_path;
+using transport::kind;
+
+control::config load(const std::string& text, std::vector<std::string> overrides = {}) {
+    control::load_options o;
+    o.confdir = "/nonexistent";
+    o.nodename = "a";
+    o.n_cpus = 4;
+    o.read_includes = false;
+    o.overrides = std::move(overrides);
+    auto c = control::load_config_text(text, "test.conf", o);
+    EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().front().str());
+    return std::move(c.value());
+}
+
+// a: us, on wan0 with 10.0.0.1/24 (gateway .254) and 2001:db8::1/64 (gateway ::fe), udp-port 1655.
+// b: on-link udp; c: off-link rawip; d: on-link IPv6 icmp; e: DNS name; f: no address;
+// g: udp-port 0 (udp only), off-link.
+const std::string base =
+    "enable-udp = yes\n"
+    "ip-proto = 50\n"
+    "port = wan0 wan net_null0\n"
+    "hugepages = no\n"
+    "node = a\n"
+    "hostname = 10.0.0.1\n"
+    "udp-port = 1655\n"
+    "enable-rawip = yes\n"
+    "enable-icmp = yes\n"
+    "wan-address = wan0 10.0.0.1/24\n"
+    "wan-gateway = wan0 10.0.0.254\n"
+    "wan-address = wan0 2001:db8::1/64\n"
+    "wan-gateway = wan0 2001:db8::fe\n"
+    "node = b\nhostname = 10.0.0.2\n"
+    "node = c\nhostname = 192.0.2.3\nenable-rawip = yes\n"
+    "node = d\nhostname = 2001:db8::4\nenable-icmp = yes\n"
+    "node = e\nhostname = e.example\n"
+    "node = f\n"
+    "node = g\nhostname = 198.51.100.7\nudp-port = 0\n";
+
+constexpr uint16_t wan_port_id = 7;
+const rte_ether_addr port_mac{{0x02, 0, 0, 0, 0, 0x07}};
+
+transport::ip_address ip(const char* s) {
+    auto a = transport::ip_address::parse(s);
+    EXPECT_TRUE(a.has_value()) << s;
+    return a.value_or(transport::ip_address{});
+}
+
+// The neighbour MAC the tests resolve `hop` to: its last byte, marked.
+rte_ether_addr hop_mac(const transport::ip_address& hop) {
+    return {{0x0a, 0, 0, hop.v6 ? uint8_t{6} : uint8_t{4}, hop.bytes[hop.v6 ? 14 : 2], hop.bytes[hop.v6 ? 15 : 3]}};
+}
+
+bool same_mac(const rte_ether_addr& a, const rte_ether_addr& b) { return rte_is_same_ether_addr(&a, &b); }
+
+struct harness {
+    control::path_inputs in;
+    std::vector<std::pair<uint16_t, transport::ip_address>> asked;  // neighbour() calls
+    std::map<uint16_t, std::vector<uint8_t>> learned;
+    std::set<unsigned> connected;
+    std::map<uint16_t, peer_path> current;
+    bool resolve = true;
+
+    harness() {
+        in.ports.push_back({"wan0", wan_port_id, 0, port_mac});
+        in.learned = &learned;
+        in.neighbour = [this](uint16_t port, const transport::ip_address& hop) -> std::optional<rte_ether_addr> {
+            asked.emplace_back(port, hop);
+            if (!resolve) {
+                return std::nullopt;
+            }
+            return hop_mac(hop);
+        };
+        in.connected = [this](unsigned id) { return connected.count(id) != 0; };
+        in.current = [this](uint16_t id) -> const peer_path* {
+            auto it = current.find(id);
+            return it == current.end() ? nullptr : &it->second;
+        };
+    }
+
+    std::map<uint16_t, peer_path> run(const control::config& cfg) {
+        std::map<uint16_t, peer_path> out;
+        for (auto& [id, p] : control::choose_paths(cfg, in)) {
+            EXPECT_TRUE(out.emplace(id, p).second) << "node " << id << " twice";
+        }
+        return out;
+    }
+};
+
+uint16_t id_of(const control::config& c, const char* name) {
+    const auto* n = c.find_node(name);
+    EXPECT_NE(n, nullptr) << name;
+    return n ? static_cast<uint16_t>(n->id) : 0;
+}
+
+control::source_addr udp_source(const char* addr, uint16_t sport) {
+    control::source_addr s;
+    s.k = transport::ip_address::parse(addr)->v6 ? kind::udp6 : kind::udp4;
+    s.port_id = wan_port_id;
+    s.ip = ip(addr);
+    s.udp_port = sport;
+    s.mac = {{0x02, 0x99, 0, 0, 0, 1}};
+    return s;
+}
+
+// ---- peer_path == --------------------------------------------------------------------------------
+
+peer_path sample_path() {
+    peer_path p;
+    p.kind = kind::udp4;
+    p.ip = ip("192.0.2.3");
+    p.udp_port = 655;
+    p.ip_proto = 47;
+    p.icmp_type = 0;
+    p.port_id = 1;
+    p.mtu = 1500;
+    p.src_ip = ip("10.0.0.1");
+    p.src_mac = {{0x02, 0, 0, 0, 0, 1}};
+    p.next_hop_mac = rte_ether_addr{{0x02, 0, 0, 0, 0, 2}};
+    p.via = 0;
+    p.inherit_tos = false;
+    p.sport_fixed = 0;
+    return p;
+}
+
+TEST(peer_path, every_field_takes_part_in_equality) {
+    const peer_path a = sample_path();
+    EXPECT_TRUE(a == sample_path());
+    EXPECT_FALSE(a != sample_path());
+    std::vector<std::pair<const char*, void (*)(peer_path&)>> changes = {
+        {"kind", [](peer_path& p) { p.kind = kind::rawip4; }},
+        {"ip", [](peer_path& p) { p.ip = ip("192.0.2.4"); }},
+        {"ip family", [](peer_path& p) { p.ip.v6 = true; }},
+        {"udp_port", [](peer_path& p) { p.udp_port = 656; }},
+        {"ip_proto", [](peer_path& p) { p.ip_proto = 50; }},
+        {"icmp_type", [](peer_path& p) { p.icmp_type = 8; }},
+        {"port_id", [](peer_path& p) { p.port_id = 2; }},
+        {"mtu", [](peer_path& p) { p.mtu = 1400; }},
+        {"src_ip", [](peer_path& p) { p.src_ip = ip("10.0.0.9"); }},
+        {"src_mac", [](peer_path& p) { p.src_mac.addr_bytes[5] = 9; }},
+        {"next_hop_mac value", [](peer_path& p) { p.next_hop_mac->addr_bytes[0] = 0x0e; }},
+        {"next_hop_mac presence", [](peer_path& p) { p.next_hop_mac.reset(); }},
+        {"via", [](peer_path& p) { p.via = 3; }},
+        {"inherit_tos", [](peer_path& p) { p.inherit_tos = true; }},
+        {"sport_fixed", [](peer_path& p) { p.sport_fixed = 1655; }},
+    };
+    for (const auto& [what, change] : changes) {
+        peer_path b = sample_path();
+        change(b);
+        EXPECT_FALSE(a == b) << what;
+        EXPECT_TRUE(a != b) << what;
+        EXPECT_FALSE(b == a) << what;
+    }
+    // two unresolved paths are equal
+    peer_path x = sample_path();
+    peer_path y = sample_path();
+    x.next_hop_mac.reset();
+    y.next_hop_mac.reset();
+    EXPECT_TRUE(x == y);
+}
+
+// ---- choose_transport / choose_paths ---------------------------------------------------------------
+
+TEST(choose_transport, rawip_over_icmp_over_udp_and_the_family) {
+    using control::choose_transport;
+    const uint8_t all = control::proto_udp | control::proto_rawip | control::proto_icmp;
+    EXPECT_EQ(choose_transport(all, all, false), kind::rawip4);
+    EXPECT_EQ(choose_transport(all, all, true), kind::rawip6);
+    EXPECT_EQ(choose_transport(all, control::proto_udp | control::proto_icmp, false), kind::icmp4);
+    EXPECT_EQ(choose_transport(all, control::proto_udp | control::proto_icmp, true), kind::icmp6);
+    EXPECT_EQ(choose_transport(all, control::proto_udp, false), kind::udp4);
+    EXPECT_EQ(choose_transport(all, control::proto_udp, true), kind::udp6);
+    EXPECT_EQ(choose_transport(control::proto_udp, all, false), kind::udp4);  // both must enable it
+    EXPECT_EQ(choose_transport(control::proto_rawip, control::proto_udp, false), std::nullopt);
+    EXPECT_EQ(choose_transport(control::proto_tcp | control::proto_dns, all, false), std::nullopt);
+}
+
+TEST(choose_paths, ip_literals_give_direct_paths_with_kind_and_next_hop) {
+    auto c = load(base);
+    harness h;
+    auto out = h.run(c);
+    const uint16_t b = id_of(c, "b"), cc = id_of(c, "c"), d = id_of(c, "d");
+    // e (DNS, unresolved), f (no address), g (udp-port 0, no learned endpoint) are left out
+    EXPECT_EQ(out.size(), 3u);
+    ASSERT_TRUE(out.count(b) && out.count(cc) && out.count(d));
+
+    // b: on-link IPv4 udp, its own next hop
+    peer_path want = {};
+    want.kind = kind::udp4;
+    want.ip = ip("10.0.0.2");
+    want.udp_port = 655;
+    want.ip_proto = 50;
+    want.icmp_type = 0;
+    want.port_id = wan_port_id;
+    want.mtu = 1500;  // the port's 0: the config's mtu
+    want.src_ip = ip("10.0.0.1");
+    want.src_mac = port_mac;
+    want.next_hop_mac = hop_mac(ip("10.0.0.2"));
+    EXPECT_TRUE(out[b] == want);
+    EXPECT_EQ(out[b].kind, kind::udp4);
+    EXPECT_TRUE(same_mac(*out[b].next_hop_mac, hop_mac(ip("10.0.0.2"))));
+
+    // c: off-link rawip (both enable it: preferred over udp), through the IPv4 gateway
+    EXPECT_EQ(out[cc].kind, kind::rawip4);
+    EXPECT_EQ(out[cc].ip, ip("192.0.2.3"));
+    EXPECT_EQ(out[cc].ip_proto, 50);
+    EXPECT_EQ(out[cc].src_ip, ip("10.0.0.1"));
+    ASSERT_TRUE(out[cc].next_hop_mac.has_value());
+    EXPECT_TRUE(same_mac(*out[cc].next_hop_mac, hop_mac(ip("10.0.0.254"))));
+    EXPECT_EQ(out[cc].sport_fixed, 0);
+
+    // d: on-link IPv6 icmp (over udp), from our IPv6 address, ICMPv6 type mapped
+    EXPECT_EQ(out[d].kind, kind::icmp6);
+    EXPECT_EQ(out[d].ip, ip("2001:db8::4"));
+    EXPECT_EQ(out[d].src_ip, ip("2001:db8::1"));
+    EXPECT_EQ(out[d].icmp_type, transport::icmp6_type_for(0));
+    EXPECT_EQ(out[d].port_id, wan_port_id);
+    ASSERT_TRUE(out[d].next_hop_mac.has_value());
+    EXPECT_TRUE(same_mac(*out[d].next_hop_mac, hop_mac(ip("2001:db8::4"))));
+
+    // the neighbour callback was asked for exactly these hops on our port
+    std::vector<std::pair<uint16_t, transport::ip_address>> want_asked = {
+        {wan_port_id, ip("10.0.0.2")}, {wan_port_id, ip("10.0.0.254")}, {wan_port_id, ip("2001:db8::4")}};
+    std::sort(h.asked.begin(), h.asked.end());
+    std::sort(want_asked.begin(), want_asked.end());
+    EXPECT_EQ(h.asked, want_asked);
+}
+
+TEST(choose_paths, ipv6_and_icmp_kinds_port_mtu_and_inherit_tos) {
+    // every kind over IPv6 and IPv4; a port MTU overrides the config's
+    auto c = load(base +
+                  "node = p\nhostname = 2001:db8::10\nenable-rawip = yes\nenable-icmp = yes\n"
+                  "node = q\nhostname = 2001:db8:1::11\n"
+                  "node = r\nhostname = 10.0.0.12\nenable-icmp = yes\ninherit-tos = yes\n");
+    harness h;
+    h.in.ports[0].mtu = 1400;
+    auto out = h.run(c);
+    EXPECT_EQ(out[id_of(c, "p")].kind, kind::rawip6);
+    EXPECT_EQ(out[id_of(c, "q")].kind, kind::udp6);
+    EXPECT_EQ(out[id_of(c, "r")].kind, kind::icmp4);
+    EXPECT_EQ(out[id_of(c, "r")].icmp_type, 0);
+    EXPECT_EQ(out[id_of(c, "r")].mtu, 1400);
+    // a direct path carries the peer's own inherit-tos
+    EXPECT_TRUE(out[id_of(c, "r")].inherit_tos);
+    EXPECT_FALSE(out[id_of(c, "p")].inherit_tos);
+    // q is off-link (2001:db8:1::/64 is not ours): the IPv6 gateway
+    ASSERT_TRUE(out[id_of(c, "q")].next_hop_mac.has_value());
+    EXPECT_TRUE(same_mac(*out[id_of(c, "q")].next_hop_mac, hop_mac(ip("2001:db8::fe"))));
+    EXPECT_EQ(out[id_of(c, "q")].src_ip, ip("2001:db8::1"));
+}
+
+TEST(choose_paths, unresolved_next_hop_still_gives_the_path) {
+    auto c = load(base);
+    harness h;
+    h.resolve = false;
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(id_of(c, "b")));
+    EXPECT_FALSE(out[id_of(c, "b")].next_hop_mac.has_value());
+    EXPECT_EQ(h.asked.size(), 3u);
+}
+
+TEST(choose_paths, dns_answer_for_a_dns_hostname_only) {
+    auto c = load(base);
+    harness h;
+    const uint16_t e = id_of(c, "e"), b = id_of(c, "b");
+    h.in.resolved[e] = ip("10.0.0.5");
+    h.in.resolved[b] = ip("10.0.0.99");  // an IP literal needs no answer: ignored
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(e));
+    EXPECT_EQ(out[e].kind, kind::udp4);
+    EXPECT_EQ(out[e].ip, ip("10.0.0.5"));
+    EXPECT_EQ(out[e].udp_port, 655);
+    EXPECT_TRUE(same_mac(*out[e].next_hop_mac, hop_mac(ip("10.0.0.5"))));  // on-link
+    EXPECT_EQ(out[b].ip, ip("10.0.0.2"));
+    // the DNS answer wins over a learned endpoint
+    h.learned[e] = udp_source("192.0.2.77", 40001).encode();
+    out = h.run(c);
+    EXPECT_EQ(out[e].ip, ip("10.0.0.5"));
+}
+
+TEST(choose_paths, learned_endpoint_for_an_address_less_peer) {
+    auto c = load(base);
+    harness h;
+    const uint16_t f = id_of(c, "f");
+    h.learned[f] = udp_source("192.0.2.50", 40017).encode();
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(f));
+    EXPECT_EQ(out[f].kind, kind::udp4);
+    EXPECT_EQ(out[f].ip, ip("192.0.2.50"));
+    EXPECT_EQ(out[f].udp_port, 655);  // its udp-port, not the source port (it has one)
+    EXPECT_EQ(out[f].sport_fixed, 0);
+    ASSERT_TRUE(out[f].next_hop_mac.has_value());
+    EXPECT_TRUE(same_mac(*out[f].next_hop_mac, hop_mac(ip("10.0.0.254"))));  // off-link
+    // garbage in the learned map is no endpoint
+    h.learned[f] = {1, 2, 3};
+    out = h.run(c);
+    EXPECT_FALSE(out.count(f));
+}
+
+TEST(choose_paths, udp_port_zero_peer_only_after_a_learned_udp_endpoint) {
+    auto c = load(base);
+    harness h;
+    const uint16_t g = id_of(c, "g");
+    EXPECT_FALSE(h.run(c).count(g));  // no udp path before it connected out
+    // a learned endpoint over rawip is no udp port
+    control::source_addr raw = udp_source("198.51.100.7", 0);
+    raw.k = kind::rawip4;
+    h.learned[g] = raw.encode();
+    EXPECT_FALSE(h.run(c).count(g));
+    // its handshake came from 198.51.100.7:40123 (its NAT's mapping of a lane port)
+    h.learned[g] = udp_source("198.51.100.9", 40123).encode();
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(g));
+    EXPECT_EQ(out[g].kind, kind::udp4);
+    EXPECT_EQ(out[g].ip, ip("198.51.100.7"));  // its hostname literal
+    EXPECT_EQ(out[g].udp_port, 40123);         // to the learned source port
+    EXPECT_EQ(out[g].sport_fixed, 1655);       // from our udp-port
+    EXPECT_TRUE(same_mac(*out[g].next_hop_mac, hop_mac(ip("10.0.0.254"))));
+}
+
+TEST(choose_paths, udp_port_zero_peer_with_rawip_and_us_without_udp_port) {
+    // g also speaks rawip: rawip without a learned endpoint, and never a fixed source port
+    auto c = load(base + "node = g\nenable-rawip = yes\n");
+    harness h;
+    const uint16_t g = id_of(c, "g");
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(g));
+    EXPECT_EQ(out[g].kind, kind::rawip4);
+    EXPECT_EQ(out[g].sport_fixed, 0);
+    h.learned[g] = udp_source("198.51.100.7", 40123).encode();
+    out = h.run(c);
+    EXPECT_EQ(out[g].kind, kind::rawip4);
+    EXPECT_EQ(out[g].sport_fixed, 0);
+    // we have udp-port 0 too: lane ports, no fixed source port
+    auto c0 = load(base, {"a.udp-port=0"});
+    ASSERT_EQ(c0.self_node().udp_port, 0);
+    harness h0;
+    h0.learned[g] = udp_source("198.51.100.7", 40123).encode();
+    out = h0.run(c0);
+    ASSERT_TRUE(out.count(g));
+    EXPECT_EQ(out[g].kind, kind::udp4);
+    EXPECT_EQ(out[g].udp_port, 40123);
+    EXPECT_EQ(out[g].sport_fixed, 0);
+}
+
+const std::string routed =
+    "node = h\nhostname = 10.0.0.8\ninherit-tos = yes\n"
+    "node = r\nhostname = 10.0.0.9\nrouter-priority = 5\n"
+    "node = a\ndeny-direct = h\n";
+
+TEST(choose_paths, deny_direct_peer_goes_through_the_router) {
+    auto c = load(base + routed);
+    harness h;
+    const uint16_t hh = id_of(c, "h"), r = id_of(c, "r");
+    // no session with a router: h is left out
+    auto out = h.run(c);
+    EXPECT_FALSE(out.count(hh));
+    ASSERT_TRUE(out.count(r));
+    h.connected = {r};
+    out = h.run(c);
+    ASSERT_TRUE(out.count(hh));
+    peer_path want = out[r];
+    EXPECT_EQ(want.via, 0);
+    EXPECT_FALSE(want.inherit_tos);
+    want.via = r;
+    want.inherit_tos = true;  // the routed peer's own inherit-tos
+    EXPECT_TRUE(out[hh] == want);
+    EXPECT_EQ(out[hh].ip, ip("10.0.0.9"));  // packets go to the router
+    // g (udp-port 0, no learned endpoint) shares no transport with us: through the router too
+    const uint16_t g = id_of(c, "g");
+    ASSERT_TRUE(out.count(g));
+    EXPECT_EQ(out[g].via, r);
+    EXPECT_EQ(out[g].ip, ip("10.0.0.9"));
+    // h's own address was never asked for
+    for (const auto& [port, hop] : h.asked) {
+        EXPECT_NE(hop, ip("10.0.0.8"));
+    }
+}
+
+TEST(choose_paths, routed_peer_whose_router_has_no_path_is_left_out) {
+    // r has no address: no path of its own
+    auto c = load(base +
+                  "node = h\nhostname = 10.0.0.8\n"
+                  "node = r\nrouter-priority = 5\n"
+                  "node = a\ndeny-direct = h\n");
+    harness h;
+    const uint16_t hh = id_of(c, "h"), r = id_of(c, "r");
+    h.connected = {r};
+    auto out = h.run(c);
+    EXPECT_FALSE(out.count(r));
+    EXPECT_FALSE(out.count(hh));
+    // the router's current path (learned earlier) serves
+    peer_path cur = sample_path();
+    h.current[r] = cur;
+    out = h.run(c);
+    ASSERT_TRUE(out.count(hh));
+    cur.via = r;
+    EXPECT_TRUE(out[hh] == cur);
+    // but not a path that is itself routed
+    h.current[r].via = id_of(c, "b");
+    out = h.run(c);
+    EXPECT_FALSE(out.count(hh));
+}
+
+// ---- build_path ------------------------------------------------------------------------------------
+
+engine::peer_entry sentinel_entry() {
+    engine::peer_entry e;
+    e.node_id = 42;
+    e.tx_port_id = 99;
+    e.tx_mtu = 1234;
+    e.tos_mask = 0x11;
+    e.udp_sport_base = 4321;
+    e.udp_sport_step = 3;
+    e.tmpl.len = 1;
+    e.tmpl.bytes[0] = 0xaa;
+    return e;
+}
+
+void expect_sentinel(const engine::peer_entry& e) {
+    const engine::peer_entry s = sentinel_entry();
+    EXPECT_EQ(e.tx_port_id, s.tx_port_id);
+    EXPECT_EQ(e.tx_mtu, s.tx_mtu);
+    EXPECT_EQ(e.tos_mask, s.tos_mask);
+    EXPECT_EQ(e.udp_sport_base, s.udp_sport_base);
+    EXPECT_EQ(e.udp_sport_step, s.udp_sport_step);
+    EXPECT_EQ(e.tmpl.len, 1);
+    EXPECT_EQ(e.tmpl.bytes[0], 0xaa);
+}
+
+TEST(build_path, needs_a_resolved_next_hop) {
+    peer_path p = sample_path();
+    p.next_hop_mac.reset();
+    engine::peer_entry e = sentinel_entry();
+    EXPECT_FALSE(control::build_path(p, 1, e));
+    expect_sentinel(e);
+    // a family the kind cannot carry: no template, e unchanged
+    p = sample_path();
+    p.kind = kind::udp6;
+    EXPECT_FALSE(control::build_path(p, 1, e));
+    expect_sentinel(e);
+}
+
+TEST(build_path, template_port_mtu_tos_and_lane_ports) {
+    const uint16_t self_id = 3;
+    peer_path p = sample_path();
+    p.port_id = 5;
+    p.mtu = 1400;
+    p.udp_port = 7777;
+    engine::peer_entry e = sentinel_entry();
+    ASSERT_TRUE(control::build_path(p, self_id, e));
+    transport::endpoint_pair ep;
+    ep.src_mac = p.src_mac;
+    ep.dst_mac = *p.next_hop_mac;
+    ep.src_ip = p.src_ip;
+    ep.dst_ip = p.ip;
+    ep.dst_port = p.udp_port;
+    ep.ip_proto = p.ip_proto;
+    ep.icmp_type = p.icmp_type;
+    auto t = transport::build_template(p.kind, ep);
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(e.tmpl.k, kind::udp4);
+    ASSERT_EQ(e.tmpl.len, t->len);
+    EXPECT_EQ(0, std::memcmp(e.tmpl.bytes, t->bytes, t->len));
+    EXPECT_EQ(e.tmpl.ip4_partial, t->ip4_partial);
+    EXPECT_EQ(e.tx_port_id, 5);
+    EXPECT_EQ(e.tx_mtu, 1400);
+    EXPECT_EQ(e.tos_mask, 0);
+    EXPECT_EQ(e.node_id, 42);  // not a path field
+    const uint16_t base_port = transport::udp_lane_port_base(self_id);
+    EXPECT_EQ(e.udp_sport(0), base_port);
+    EXPECT_EQ(e.udp_sport(1), base_port + 1);
+    EXPECT_EQ(e.udp_sport(transport::control_lane), base_port + transport::control_lane);
+    // inherit-tos
+    p.inherit_tos = true;
+    ASSERT_TRUE(control::build_path(p, self_id, e));
+    EXPECT_EQ(e.tos_mask, 0xfc);
+    // other next hop, other template
+    p.next_hop_mac->addr_bytes[5] = 0x77;
+    ASSERT_TRUE(control::build_path(p, self_id, e));
+    EXPECT_EQ(e.tmpl.bytes[5], 0x77);  // the Ethernet destination
+}
+
+TEST(build_path, fixed_source_port_on_every_lane_for_udp_only) {
+    peer_path p = sample_path();
+    p.sport_fixed = 1655;
+    engine::peer_entry e = sentinel_entry();
+    ASSERT_TRUE(control::build_path(p, 3, e));
+    EXPECT_EQ(e.udp_sport(0), 1655);
+    EXPECT_EQ(e.udp_sport(1), 1655);
+    EXPECT_EQ(e.udp_sport(transport::control_lane), 1655);
+    // rawip has no ports: the lane rule (the flow label seed) stays per lane
+    p.kind = kind::rawip4;
+    ASSERT_TRUE(control::build_path(p, 3, e));
+    EXPECT_EQ(e.tmpl.k, kind::rawip4);
+    EXPECT_EQ(e.udp_sport(0), transport::udp_lane_port_base(3));
+    EXPECT_EQ(e.udp_sport(1), transport::udp_lane_port_base(3) + 1);
+    // and back to udp without a fixed port: per lane again (no leftover from before)
+    p.kind = kind::udp4;
+    p.sport_fixed = 0;
+    ASSERT_TRUE(control::build_path(p, 3, e));
+    EXPECT_EQ(e.udp_sport(1), transport::udp_lane_port_base(3) + 1);
+}
+
+// ---- answer_path -----------------------------------------------------------------------------------
+
+transport::local_config local_of() {
+    transport::local_config l;
+    l.has_ipv4 = true;
+    l.ipv4 = ip("10.0.0.1").v4();
+    l.has_ipv6 = true;
+    const auto a6 = ip("2001:db8::1");
+    std::copy(a6.bytes.begin(), a6.bytes.end(), l.ipv6.begin());
+    return l;
+}
+
+TEST(answer_path, at_the_peers_udp_port_or_at_the_source_port) {
+    auto c = load(base);
+    const auto& self = c.self_node();
+    const auto local = local_of();
+    const rte_ether_addr pm{{0x02, 0, 0, 0, 0, 0x33}};
+    // b has udp-port 655: answered there, whatever lane port it sent from
+    control::source_addr src = udp_source("10.0.0.2", 40021);
+    src.port_id = 4;
+    peer_path p = control::answer_path(src, *c.find_node("b"), self, c.global, local, pm);
+    EXPECT_EQ(p.kind, kind::udp4);
+    EXPECT_EQ(p.ip, ip("10.0.0.2"));
+    EXPECT_EQ(p.udp_port, 655);
+    EXPECT_EQ(p.sport_fixed, 0);
+    EXPECT_EQ(p.port_id, 4);
+    EXPECT_EQ(p.src_ip, ip("10.0.0.1"));
+    EXPECT_TRUE(same_mac(p.src_mac, pm));
+    ASSERT_TRUE(p.next_hop_mac.has_value());
+    EXPECT_TRUE(same_mac(*p.next_hop_mac, src.mac));
+    EXPECT_EQ(p.ip_proto, 50);
+    EXPECT_EQ(p.via, 0);
+    // g has udp-port 0: answered at the source port, from our udp-port
+    control::source_addr gsrc = udp_source("198.51.100.9", 40123);
+    p = control::answer_path(gsrc, *c.find_node("g"), self, c.global, local, pm);
+    EXPECT_EQ(p.udp_port, 40123);
+    EXPECT_EQ(p.sport_fixed, 1655);
+    EXPECT_EQ(p.ip, ip("198.51.100.9"));
+    // ... and it builds into an entry whose every lane sends from there
+    engine::peer_entry e;
+    ASSERT_TRUE(control::build_path(p, c.self_node().id, e));
+    EXPECT_EQ(e.udp_sport(0), 1655);
+    EXPECT_EQ(e.udp_sport(transport::control_lane), 1655);
+    // an IPv6 icmp source: our IPv6 address, the mapped ICMPv6 type, no fixed port
+    control::source_addr s6 = udp_source("2001:db8::4", 0);
+    s6.k = kind::icmp6;
+    p = control::answer_path(s6, *c.find_node("g"), self, c.global, local, pm);
+    EXPECT_EQ(p.kind, kind::icmp6);
+    EXPECT_EQ(p.src_ip, ip("2001:db8::1"));
+    EXPECT_EQ(p.icmp_type, transport::icmp6_type_for(0));
+    EXPECT_EQ(p.sport_fixed, 0);
+}
+
+// ---- source_addr -----------------------------------------------------------------------------------
+
+TEST(source_addr, encode_decode_round_trip) {
+    for (const char* a : {"198.51.100.9", "2001:db8::4"}) {
+        control::source_addr s = udp_source(a, 40123);
+        s.port_id = 0x1234;
+        s.mac = {{1, 2, 3, 4, 5, 6}};
+        auto d = control::source_addr::decode(s.encode());
+        ASSERT_TRUE(d.has_value()) << a;
+        EXPECT_EQ(d->k, s.k);
+        EXPECT_EQ(d->port_id, 0x1234);
+        EXPECT_EQ(d->ip, s.ip);
+        EXPECT_EQ(d->ip.v6, s.ip.v6);
+        EXPECT_EQ(d->udp_port, 40123);
+        EXPECT_TRUE(same_mac(d->mac, s.mac));
+    }
+    for (unsigned k = 0; k < transport::n_kinds; ++k) {
+        control::source_addr s = udp_source("10.0.0.2", 1);
+        s.k = static_cast<kind>(k);
+        auto d = control::source_addr::decode(s.encode());
+        ASSERT_TRUE(d.has_value()) << k;
+        EXPECT_EQ(d->k, s.k);
+    }
+}
+
+TEST(source_addr, garbage_does_not_decode) {
+    const auto good = udp_source("198.51.100.9", 40123).encode();
+    EXPECT_FALSE(control::source_addr::decode({}).has_value());
+    auto shorter = good;
+    shorter.pop_back();
+    EXPECT_FALSE(control::source_addr::decode(shorter).has_value());
+    auto longer = good;
+    longer.push_back(0);
+    EXPECT_FALSE(control::source_addr::decode(longer).has_value());
+    for (uint8_t k : {static_cast<uint8_t>(transport::n_kinds), uint8_t{0xff}}) {
+        auto bad = good;
+        bad[0] = k;
+        EXPECT_FALSE(control::source_addr::decode(bad).has_value()) << int(k);
+    }
+}
+
+}  // namespace

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// Unit tests of the control thread's per-iteration budget for handshake messages
+// (control/session/handshake_drain.hh): a flood costs each control-loop iteration a bounded time, the
+// excess is dropped and counted, and the node demands cookies while it is overloaded.
+#include <gtest/gtest.h>
+
+#include "control/session/handshake_drain.hh"
+
+namespace hs = control::handshake;
+
+namespace {
+
+constexpr uint64_t us = 1'000;
+constexpr uint64_t ms = 1'000'000;
+constexpr size_t ring = 4096;  // the daemon's control ring
+
+struct drained {
+    uint64_t admitted = 0, dropped = 0, elapsed_ns = 0;
+};
+
+/// One iteration over `backlog` waiting messages, each admitted one costing `cost_ns` of the
+/// control thread's time (a dropped one costs nothing measurable).
+drained drain(hs::drain_budget& b, uint64_t& now, size_t backlog, uint64_t cost_ns) {
+    drained d;
+    const uint64_t t0 = now;
+    b.start(now, backlog, ring);
+    for (size_t i = 0; i < backlog; ++i) {
+        if (b.admit(now)) {
+            ++d.admitted;
+            now += cost_ns;
+        } else {
+            ++d.dropped;
+        }
+    }
+    d.elapsed_ns = now - t0;
+    return d;
+}
+
+TEST(drain_budget, a_flood_of_expensive_messages_is_cut_by_time) {
+    // A full ring of initiations that pass mac1 and the rate limit (e.g. from many addresses):
+    // ~150 us of X25519 each, 0.6 s for the ring; the control socket would wait that long.
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    const auto d = drain(b, now, ring, 150 * us);
+    const hs::drain_limits lim;
+    EXPECT_LE(d.elapsed_ns, lim.max_ns + 150 * us) << "the iteration returns to the control socket";
+    EXPECT_GE(d.admitted, 1U);
+    EXPECT_EQ(d.admitted + d.dropped, ring);
+    EXPECT_EQ(b.dropped(), d.dropped);
+    EXPECT_TRUE(b.under_load(now));
+}
+
+TEST(drain_budget, a_flood_of_cheap_messages_is_cut_by_count) {
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    const auto d = drain(b, now, ring, 1 * us);  // mac1 fails or a cookie reply: cheap
+    EXPECT_EQ(d.admitted, hs::drain_limits{}.max_messages);
+    EXPECT_EQ(b.dropped(), ring - hs::drain_limits{}.max_messages);
+}
+
+TEST(drain_budget, every_iteration_has_a_fresh_budget_and_load_fades_after_a_second) {
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    (void)drain(b, now, ring, 150 * us);
+    const uint64_t dropped = b.dropped();
+    now += 10 * ms;  // the next iteration: a few messages, all consumed
+    auto d = drain(b, now, 5, 150 * us);
+    EXPECT_EQ(d.admitted, 5U);
+    EXPECT_EQ(b.dropped(), dropped);
+    EXPECT_TRUE(b.under_load(now)) << "cookies for a while after an overload";
+    now += 1'100 * ms;
+    d = drain(b, now, 5, 150 * us);
+    EXPECT_EQ(d.admitted, 5U);
+    EXPECT_FALSE(b.under_load(now));
+}
+
+TEST(drain_budget, normal_traffic_is_never_dropped_nor_under_load) {
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    for (int i = 0; i < 100; ++i) {
+        const auto d = drain(b, now, 8, 150 * us);
+        EXPECT_EQ(d.admitted, 8U);
+        EXPECT_FALSE(b.under_load(now));
+        now += 10 * ms;
+    }
+    EXPECT_EQ(b.dropped(), 0U);
+}
+
+TEST(drain_budget, a_ring_more_than_half_full_is_load) {
+    hs::drain_budget b;
+    b.start(0, ring / 2 + 1, ring);
+    EXPECT_TRUE(b.under_load(0));
+    hs::drain_budget c;
+    c.start(0, ring / 2, ring);
+    EXPECT_FALSE(c.under_load(0));
+}
+
+}  // namespace
