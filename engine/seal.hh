@@ -67,8 +67,12 @@ public:
     [[gnu::always_inline]] verdict add_frame(rte_mbuf* m, const peer_entry& p, uint16_t self_id, bool full_frame,
                                              bool fragment_ok) noexcept {
         const uint16_t frame_len = m->data_len;
-        return add(m, p, self_id, full_frame ? 0 : mac_pair_len,
-                   full_frame ? transport::data_flag_full_frame : uint8_t{0}, frame_len, fragment_ok);
+        // Two calls with constants rather than one with selected values: each inlined copy of
+        // add() then folds its strip and flags (3 instructions fewer per packet, callgrind).
+        if (full_frame) [[unlikely]] {
+            return add(m, p, self_id, 0, transport::data_flag_full_frame, frame_len, fragment_ok);
+        }
+        return add(m, p, self_id, mac_pair_len, 0, frame_len, fragment_ok);
     }
 
     /// Prepares an empty data message (a keepalive; with `close`, GVPE's RESET) in the empty

@@ -324,7 +324,7 @@ def run_one(args, confdir, direction):
     if os.path.exists(sock):
         os.unlink(sock)
     shutil.rmtree("/var/run/dpdk/dvpe-" + node, ignore_errors=True)
-    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", "--callgrind-out-file=" + out,
+    cmd = ["valgrind", "--tool=callgrind", "--fair-sched=yes", "--instr-atstart=no", "--separate-threads=yes", "--callgrind-out-file=" + out,
            dvped, "-D", "-c", conf, "--benchmark-static-keys", node, "cipher=" + args.suite] + list(args.set)
     logp = os.path.join(conf, "callgrind-%s.log" % direction)
     log("%s: %s" % (direction, " ".join(cmd)))
