@@ -481,12 +481,7 @@ void daemon::teardown() noexcept {
     _sessions.reset();
     _peers.reset();
     _server.reset();
-    for (auto& [peer, q] : _queued) {
-        for (auto& f : q) {
-            rte_pktmbuf_free(f.m);
-        }
-    }
-    _queued.clear();
+    _queue.clear();  // before the mempool goes
     auto free_ring = [](rte_ring* r) {
         if (r == nullptr) {
             return;

@@ -21,6 +21,7 @@
 
 #include "control/config/config.hh"
 #include "control/session/handshake_drain.hh"
+#include "control/daemon/frame_queue.hh"
 #include "control/daemon/hooks.hh"
 #include "crypto/aead.hh"
 #include "control/daemon/peer_table.hh"
@@ -129,15 +130,18 @@ private:
     void setup_base(const std::vector<std::string>& wan_ports);
     void install_benchmark_keys();
     /// Every node of _cfg with a key in `pubs` becomes, or is updated as, a session peer.
-    void set_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, handshake::clock_reading now,
-                   session::actions& acts, std::vector<std::string>& warnings);
+    /// Start-up and reload: set_peer for every node of _cfg with a key in `pubs`, then paths,
+    /// the actions, one snapshot.
+    void apply_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, handshake::clock_reading now,
+                     session::actions& acts, std::vector<std::string>& warnings);
     void sessions_iteration();
     void on_handshake_mbuf(rte_mbuf* m);
     void execute(session::actions& acts);
     void send_handshake(const session::send_handshake& a);
     void send_keepalive(uint16_t peer, bool close = false);
     void say_goodbye();
-    void transmit(rte_mbuf* m);
+    /// Hands m to worker 0's ring; false (m freed, counted unsent) when the ring is full.
+    bool transmit(rte_mbuf* m);
     void update_paths();
     void feedback(handshake::clock_reading now, session::actions& acts);
     handshake::clock_reading clock_now() const;
@@ -182,12 +186,7 @@ private:
     uint64_t _handshakes_unsent = 0;                  // no path / no buffer
     handshake::drain_budget _hs_drain;                // handshake messages per control-loop iteration
     std::unique_ptr<hook_runner> _hooks;              // if-up, node-up/down/change scripts
-    // Overlay frames for peers without a session, oldest first (GVPE's max-queue/max-ttl).
-    struct queued_frame {
-        rte_mbuf* m;
-        uint64_t expires_tsc;
-    };
-    std::map<uint16_t, std::deque<queued_frame>> _queued;
+    frame_queue _queue;                               // overlay frames waiting for a session
     // Peers whose hostname is a DNS name (not an IP literal): looked up off the control thread.
     struct dns_state {
         std::string name;             // the hostname looked up
@@ -203,11 +202,9 @@ private:
     // Reloads: counts and the last outcome, for `status`.
     uint64_t _reloads_applied = 0, _reloads_refused = 0;
     nlohmann::json _last_reload;
-    uint64_t _queue_dropped = 0;                      // oldest dropped for max-queue, or expired
-    uint64_t _queue_sent = 0;                         // sent once the session came up
     void queue_frame(rte_mbuf* m);
     void flush_queues();
-    void seal_queued(uint16_t peer, std::deque<queued_frame>& q);
+    void seal_queued(const engine::peer_entry& e, std::deque<rte_mbuf*> frames);
 };
 
 }  // namespace control

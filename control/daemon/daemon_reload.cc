@@ -81,13 +81,7 @@ nlohmann::json daemon::reload(const std::string& trigger) {
     for (uint16_t id : removed) {
         _peers->erase(id);
         _learned_endpoint.erase(id);
-        if (auto q = _queued.find(id); q != _queued.end()) {
-            for (auto& f : q->second) {
-                rte_pktmbuf_free(f.m);
-                ++_queue_dropped;
-            }
-            _queued.erase(q);
-        }
+        _queue.drop_peer(id);
     }
 
     _cfg = std::move(next);
@@ -99,11 +93,7 @@ nlohmann::json daemon::reload(const std::string& trigger) {
     _sessions->set_local(handshake::make_serial(_cfg.global.serial), s.connect, s.low_power, _cfg.global.keepalive,
                          _cfg.global.rekey);
     _base.router = s.router_priority >= 1;
-    set_peers(pubs, now, acts, warnings);
-    update_paths();
-    execute(acts);
-    _snap->publish(_peers->build(_base));
-    _dirty = false;
+    apply_peers(pubs, now, acts, warnings);
 
     ++_reloads_applied;
     for (const auto& w : warnings) {

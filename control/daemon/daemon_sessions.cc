@@ -74,17 +74,17 @@ void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
     const auto now = clock_now();
     session::actions acts;
     warnings.clear();
-    set_peers(load_peer_public_keys(_cfg, warnings), now, acts, warnings);
+    apply_peers(load_peer_public_keys(_cfg, warnings), now, acts, warnings);
     for (const auto& w : warnings) {
         log::warn(w);
     }
-    update_paths();
-    execute(acts);
-    _snap->publish(_peers->build(_base));
 }
 
-void daemon::set_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, handshake::clock_reading now,
-                       session::actions& acts, std::vector<std::string>& warnings) {
+// The one sequence start-up and reload apply peers through: every node of _cfg with a key
+// becomes (or is updated as) a session peer, paths follow, the session manager's actions run,
+// and the workers get one new snapshot.
+void daemon::apply_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, handshake::clock_reading now,
+                         session::actions& acts, std::vector<std::string>& warnings) {
     for (const auto& n : _cfg.nodes) {
         auto pk = pubs.find(n.id);
         if (n.id == _cfg.self_node().id || pk == pubs.end()) {
@@ -94,6 +94,10 @@ void daemon::set_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, 
             warnings.push_back("node " + n.name + ": public key refused by the handshake");
         }
     }
+    update_paths();
+    execute(acts);
+    _snap->publish(_peers->build(_base));
+    _dirty = false;
 }
 
 void daemon::setup_base(const std::vector<std::string>& wan_ports) {
@@ -145,6 +149,7 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
     }
     _base.local.enabled = enabled;
     _base.queue_without_session = true;
+    _queue.set_total_limit(_pool->size / 4);  // waiting frames never starve the ports of buffers
 
 }
 
@@ -183,7 +188,7 @@ void daemon::update_paths() {
     }
     for (const auto& [id, d] : _dns) {
         if (d.addr) {
-            in.resolved.emplace(id, *d.addr);
+            in.resolved.emplace(id, std::make_pair(d.name, *d.addr));
         }
     }
     in.learned = &_learned_endpoint;
@@ -294,12 +299,14 @@ void daemon::resolve_hostnames() {
     }
 }
 
-void daemon::transmit(rte_mbuf* m) {
+bool daemon::transmit(rte_mbuf* m) {
     // The control thread has no tx queue of its own: worker 0 sends for it.
     if (rte_ring_sp_enqueue(_from_control[0], m) != 0) {
         rte_pktmbuf_free(m);
         ++_handshakes_unsent;
+        return false;
     }
+    return true;
 }
 
 // A handshake message goes where the session manager says: to the source of the message it
@@ -343,19 +350,25 @@ void daemon::send_handshake(const session::send_handshake& a) {
     transmit(m);
 }
 
-// The control thread's end of the sealer (engine/seal.hh): worker 0's ring.
+// The control thread's end of the sealer (engine/seal.hh): worker 0's ring. The sealer keeps
+// pointers to the peer entry it was given (a local copy here) until flush(): every function
+// that adds to _ctl_sealer flushes it before it returns.
 struct daemon::ctl_sink {
     daemon& d;
-    unsigned sent = 0;
+    unsigned sent = 0, lost = 0;  // handed to worker 0 / not (ring full)
     void send(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t) noexcept {
         for (unsigned i = 0; i < n; ++i) {
             pkts[i]->port = port_id;
-            d.transmit(pkts[i]);
+            if (d.transmit(pkts[i])) {
+                ++sent;
+            } else {
+                ++lost;
+            }
         }
-        sent += n;
     }
     void send_fragments(rte_mbuf* m, const engine::peer_entry&) noexcept {
         rte_pktmbuf_free(m);  // never: the control lane seals with fragment_ok = false
+        ++lost;
     }
     void sealed(const engine::peer_entry&, unsigned, uint64_t) noexcept {}
 };
@@ -405,52 +418,31 @@ void daemon::say_goodbye() {
     log::info("sent a close message to " + std::to_string(n) + " peer" + (n == 1 ? "" : "s"));
 }
 
+// A frame for a peer without a session, from a worker (m->hash.usr = the peer).
 void daemon::queue_frame(rte_mbuf* m) {
     const auto peer = static_cast<uint16_t>(m->hash.usr);
     const node_conf* n = _cfg.node(peer);
     if (n == nullptr) {
         rte_pktmbuf_free(m);
-        ++_queue_dropped;
+        _queue.count_dropped(1);
         return;
     }
-    // All queues together may hold at most a quarter of the mempool, so waiting frames can
-    // never starve the ports of buffers.
-    size_t total = 0;
-    for (const auto& [id, pq] : _queued) {
-        total += pq.size();
-    }
-    if (total >= _pool->size / 4) {
-        rte_pktmbuf_free(m);
-        ++_queue_dropped;
-        return;
-    }
-    auto& q = _queued[peer];
-    while (q.size() >= std::max(1u, n->max_queue)) {  // GVPE drops the oldest first
-        rte_pktmbuf_free(q.front().m);
-        q.pop_front();
-        ++_queue_dropped;
-    }
-    q.push_back({m, rte_rdtsc() + static_cast<uint64_t>(n->max_ttl * static_cast<double>(rte_get_tsc_hz()))});
+    _queue.push(peer, m, n->max_queue,
+                rte_rdtsc() + static_cast<uint64_t>(n->max_ttl * static_cast<double>(rte_get_tsc_hz())));
 }
 
 // Seals the frames queued for `peer` on the control thread's lane through the one sealer, as
 // one run (the rare path; workers seal everything else). A frame that cannot be sealed (above
 // the MTU, no room, chained) is dropped and counted.
-void daemon::seal_queued(uint16_t peer, std::deque<queued_frame>& q) {
-    const auto e = _peers->entry(peer);
-    if (!e || !e->tx_ready) {
-        return;
-    }
+void daemon::seal_queued(const engine::peer_entry& e, std::deque<rte_mbuf*> frames) {
     ctl_sink sink{*this};
-    while (!q.empty()) {
-        rte_mbuf* m = q.front().m;
-        q.pop_front();
+    for (rte_mbuf* m : frames) {
         if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) ||
-            _ctl_sealer->add_frame(m, *e, _base.self_id,
-                                   engine::sends_full_frame(*rte_pktmbuf_mtod(m, const rte_ether_hdr*), _base.self_mac, e->mac),
+            _ctl_sealer->add_frame(m, e, _base.self_id,
+                                   engine::sends_full_frame(*rte_pktmbuf_mtod(m, const rte_ether_hdr*), _base.self_mac, e.mac),
                                    false) != engine::sealer::verdict::queued) {
             rte_pktmbuf_free(m);
-            ++_queue_dropped;
+            _queue.count_dropped(1);
             continue;
         }
         if (_ctl_sealer->full()) {
@@ -458,20 +450,18 @@ void daemon::seal_queued(uint16_t peer, std::deque<queued_frame>& q) {
         }
     }
     _ctl_sealer->flush(*_ctl_crypto, sink);
-    _queue_sent += sink.sent;
+    _queue.count_sent(sink.sent);
+    _queue.count_dropped(sink.lost);
 }
 
+// Expired frames go (max-ttl); the frames of peers whose session is up are sent.
 void daemon::flush_queues() {
-    const uint64_t now = rte_rdtsc();
-    for (auto it = _queued.begin(); it != _queued.end();) {
-        auto& q = it->second;
-        while (!q.empty() && q.front().expires_tsc <= now) {  // max-ttl
-            rte_pktmbuf_free(q.front().m);
-            q.pop_front();
-            ++_queue_dropped;
+    _queue.expire(rte_rdtsc());
+    for (uint16_t peer : _queue.peers()) {
+        const auto e = _peers->entry(peer);
+        if (e && e->tx_ready) {
+            seal_queued(*e, _queue.take(peer));
         }
-        seal_queued(it->first, q);
-        it = q.empty() ? _queued.erase(it) : std::next(it);
     }
 }
 
@@ -625,7 +615,7 @@ void daemon::sessions_iteration() {
         _snap->publish(_peers->build(_base));
         _dirty = false;
     }
-    if (!_queued.empty()) {
+    if (!_queue.empty()) {
         flush_queues();
     }
     _rcu->poll();

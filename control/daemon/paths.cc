@@ -136,8 +136,9 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
         // it, else where its last proven handshake came from.
         std::optional<transport::ip_address> ip = transport::ip_address::parse(n.hostname);
         if (!ip && !n.hostname.empty()) {
-            if (auto it = in.resolved.find(static_cast<uint16_t>(n.id)); it != in.resolved.end()) {
-                ip = it->second;
+            if (auto it = in.resolved.find(static_cast<uint16_t>(n.id));
+                it != in.resolved.end() && it->second.first == n.hostname) {
+                ip = it->second.second;
             }
         }
         const std::optional<source_addr> src = learned(n.id);

@@ -90,7 +90,9 @@ struct path_inputs {
         rte_ether_addr mac{};
     };
     std::vector<wan_port> ports;
-    std::map<uint16_t, transport::ip_address> resolved;                  // DNS hostnames' last good answers
+    /// DNS hostnames' last good answers: node id -> (the name looked up, its address). An
+    /// answer counts only while the node's hostname is still that name (a reload may change it).
+    std::map<uint16_t, std::pair<std::string, transport::ip_address>> resolved;
     const std::map<uint16_t, std::vector<uint8_t>>* learned = nullptr;  // encoded source_addr
     /// The MAC of next hop `hop` on port `port_id`, if resolved (the daemon also asks for it).
     std::function<std::optional<rte_ether_addr>(uint16_t port_id, const transport::ip_address& hop)> neighbour;

@@ -135,8 +135,8 @@ nlohmann::json daemon::status_json() const {
                           {"completed_responder", hc.completed_responder},
                           {"unsent", _handshakes_unsent},
                           {"dropped_over_budget", _hs_drain.dropped()},
-                          {"queued_frames_sent", _queue_sent},
-                          {"queued_frames_dropped", _queue_dropped},
+                          {"queued_frames_sent", _queue.sent()},
+                          {"queued_frames_dropped", _queue.dropped()},
                           {"rejected", rej}};
     }
     return j;

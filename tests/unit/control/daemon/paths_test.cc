@@ -283,8 +283,8 @@ TEST(choose_paths, dns_answer_for_a_dns_hostname_only) {
     auto c = load(base);
     harness h;
     const uint16_t e = id_of(c, "e"), b = id_of(c, "b");
-    h.in.resolved[e] = ip("10.0.0.5");
-    h.in.resolved[b] = ip("10.0.0.99");  // an IP literal needs no answer: ignored
+    h.in.resolved[e] = {"e.example", ip("10.0.0.5")};
+    h.in.resolved[b] = {"10.0.0.2", ip("10.0.0.99")};  // an IP literal needs no answer: ignored
     auto out = h.run(c);
     ASSERT_TRUE(out.count(e));
     EXPECT_EQ(out[e].kind, kind::udp4);
@@ -296,6 +296,21 @@ TEST(choose_paths, dns_answer_for_a_dns_hostname_only) {
     h.learned[e] = udp_source("192.0.2.77", 40001).encode();
     out = h.run(c);
     EXPECT_EQ(out[e].ip, ip("10.0.0.5"));
+}
+
+TEST(choose_paths, a_dns_answer_for_an_earlier_hostname_is_not_used) {
+    // A reload changed e's hostname: the answer for the old name must not place it (until the
+    // new name resolves, the learned endpoint, else nothing).
+    auto c = load(base);
+    harness h;
+    const uint16_t e = id_of(c, "e");
+    h.in.resolved[e] = {"old.example", ip("10.0.0.5")};
+    auto out = h.run(c);
+    EXPECT_FALSE(out.count(e));
+    h.learned[e] = udp_source("192.0.2.77", 40001).encode();
+    out = h.run(c);
+    ASSERT_TRUE(out.count(e));
+    EXPECT_EQ(out[e].ip, ip("192.0.2.77"));
 }
 
 TEST(choose_paths, learned_endpoint_for_an_address_less_peer) {

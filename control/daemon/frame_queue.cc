@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+// Frames waiting for a session; see frame_queue.hh.
+#include "control/daemon/frame_queue.hh"
+
+#include <algorithm>
+
+namespace control {
+
+void frame_queue::push(uint16_t peer, rte_mbuf* m, unsigned max_queue, uint64_t expires_tsc) {
+    if (_total >= _total_limit) {
+        rte_pktmbuf_free(m);
+        ++_dropped;
+        return;
+    }
+    auto& q = _q[peer];
+    while (q.size() >= std::max(1u, max_queue)) {  // GVPE drops the oldest first
+        rte_pktmbuf_free(q.front().m);
+        q.pop_front();
+        --_total;
+        ++_dropped;
+    }
+    q.push_back({m, expires_tsc});
+    ++_total;
+}
+
+void frame_queue::expire(uint64_t now_tsc) {
+    for (auto it = _q.begin(); it != _q.end();) {
+        auto& q = it->second;
+        while (!q.empty() && q.front().expires_tsc <= now_tsc) {
+            rte_pktmbuf_free(q.front().m);
+            q.pop_front();
+            --_total;
+            ++_dropped;
+        }
+        it = q.empty() ? _q.erase(it) : std::next(it);
+    }
+}
+
+std::vector<uint16_t> frame_queue::peers() const {
+    std::vector<uint16_t> out;
+    out.reserve(_q.size());
+    for (const auto& [id, q] : _q) {
+        out.push_back(id);
+    }
+    return out;
+}
+
+std::deque<rte_mbuf*> frame_queue::take(uint16_t peer) {
+    std::deque<rte_mbuf*> out;
+    auto it = _q.find(peer);
+    if (it == _q.end()) {
+        return out;
+    }
+    for (const entry& e : it->second) {
+        out.push_back(e.m);
+    }
+    _total -= it->second.size();
+    _q.erase(it);
+    return out;
+}
+
+void frame_queue::drop_peer(uint16_t peer) {
+    auto it = _q.find(peer);
+    if (it == _q.end()) {
+        return;
+    }
+    for (const entry& e : it->second) {
+        rte_pktmbuf_free(e.m);
+    }
+    _dropped += it->second.size();
+    _total -= it->second.size();
+    _q.erase(it);
+}
+
+void frame_queue::clear() {
+    for (auto& [id, q] : _q) {
+        for (const entry& e : q) {
+            rte_pktmbuf_free(e.m);
+        }
+    }
+    _q.clear();
+    _total = 0;
+}
+
+}  // namespace control

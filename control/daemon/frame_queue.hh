@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// Overlay frames waiting for a peer's session (GVPE's max-queue / max-ttl): the workers hand a
+// frame for a peer without a session to the control thread, which keeps it here until the
+// session is up (then the control lane seals it, daemon_sessions.cc) or it expires. Per peer at
+// most `max-queue` frames, the oldest dropped first (as GVPE); at most `max-ttl` seconds; all
+// queues together at most `total_limit` frames (a quarter of the mempool), so waiting frames
+// never starve the ports of buffers. Every frame that leaves is counted: sent or dropped.
+// Threads: control thread only.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <vector>
+
+namespace control {
+
+class frame_queue {
+public:
+    explicit frame_queue(size_t total_limit = 0) : _total_limit(total_limit) {}
+    ~frame_queue() { clear(); }
+    frame_queue(const frame_queue&) = delete;
+    frame_queue& operator=(const frame_queue&) = delete;
+
+    /// Takes `m` (owned from now on) for `peer`, to expire at `expires_tsc`; `max_queue` is the
+    /// peer's limit (at least 1 is kept). Beyond the total limit the new frame is dropped.
+    void push(uint16_t peer, rte_mbuf* m, unsigned max_queue, uint64_t expires_tsc);
+    /// Drops every frame whose time is up.
+    void expire(uint64_t now_tsc);
+    /// Peers with frames waiting, in id order.
+    [[nodiscard]] std::vector<uint16_t> peers() const;
+    /// Hands `peer`'s frames over, oldest first (the caller owns them and counts each one with
+    /// count_sent() or count_dropped()).
+    [[nodiscard]] std::deque<rte_mbuf*> take(uint16_t peer);
+    /// Drops `peer`'s frames (the node left the configuration).
+    void drop_peer(uint16_t peer);
+    /// Frees everything (shutdown; not counted as dropped).
+    void clear();
+
+    void set_total_limit(size_t n) { _total_limit = n; }
+    void count_sent(uint64_t n) { _sent += n; }
+    void count_dropped(uint64_t n) { _dropped += n; }
+    [[nodiscard]] bool empty() const { return _total == 0; }
+    [[nodiscard]] size_t size() const { return _total; }
+    [[nodiscard]] uint64_t sent() const { return _sent; }
+    [[nodiscard]] uint64_t dropped() const { return _dropped; }
+
+private:
+    struct entry {
+        rte_mbuf* m;
+        uint64_t expires_tsc;
+    };
+    size_t _total_limit;
+    size_t _total = 0;
+    uint64_t _sent = 0, _dropped = 0;
+    std::map<uint16_t, std::deque<entry>> _q;
+};
+
+}  // namespace control

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+// control/daemon/frame_queue.hh on real mbufs (EAL --no-huge): GVPE's max-queue (oldest dropped
+// first) and max-ttl, the total limit, hand-over, and that every frame is freed exactly once
+// and counted (the pool is full again at the end of every test).
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "control/daemon/frame_queue.hh"
+
+namespace {
+
+rte_mempool* g_pool = nullptr;
+constexpr unsigned pool_size = 1023;
+
+class eal_env : public ::testing::Environment {
+public:
+    void SetUp() override {
+        std::string prefix = "--file-prefix=fqtest" + std::to_string(getpid());
+        std::vector<std::string> args{"frame_queue_test", "--no-huge", "-m", "128", "--no-pci", "--no-shconf",
+                                      "-l", "0", prefix, "--log-level=*:error"};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
+        g_pool = rte_pktmbuf_pool_create("fq_pool", pool_size, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+        ASSERT_NE(g_pool, nullptr);
+    }
+    void TearDown() override { rte_eal_cleanup(); }
+};
+const auto* g_env = ::testing::AddGlobalTestEnvironment(new eal_env);
+
+/// A frame whose first byte tells which one it is.
+rte_mbuf* frame(uint8_t tag) {
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    EXPECT_NE(m, nullptr);
+    *reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 60)) = tag;
+    return m;
+}
+uint8_t tag_of(rte_mbuf* m) { return *rte_pktmbuf_mtod(m, uint8_t*); }
+
+void expect_pool_full() { EXPECT_EQ(rte_mempool_avail_count(g_pool), pool_size); }
+
+TEST(frame_queue, keeps_max_queue_frames_dropping_the_oldest_first) {
+    {
+        control::frame_queue q(100);
+        for (uint8_t i = 0; i < 5; ++i) {
+            q.push(7, frame(i), 3, 1000);
+        }
+        EXPECT_EQ(q.size(), 3u);
+        EXPECT_EQ(q.dropped(), 2u);
+        auto got = q.take(7);
+        ASSERT_EQ(got.size(), 3u);
+        EXPECT_EQ(tag_of(got[0]), 2);  // 0 and 1 went first
+        EXPECT_EQ(tag_of(got[2]), 4);
+        for (rte_mbuf* m : got) {
+            rte_pktmbuf_free(m);
+        }
+        q.count_sent(3);
+        EXPECT_TRUE(q.empty());
+        EXPECT_EQ(q.sent(), 3u);
+    }
+    expect_pool_full();
+}
+
+TEST(frame_queue, max_queue_zero_still_keeps_one) {
+    {
+        control::frame_queue q(100);
+        q.push(1, frame(1), 0, 1000);
+        q.push(1, frame(2), 0, 1000);
+        EXPECT_EQ(q.size(), 1u);
+        EXPECT_EQ(q.dropped(), 1u);
+    }
+    expect_pool_full();  // the destructor frees what is left
+}
+
+TEST(frame_queue, the_total_limit_refuses_new_frames_across_peers) {
+    {
+        control::frame_queue q(4);
+        for (uint16_t peer = 1; peer <= 6; ++peer) {
+            q.push(peer, frame(static_cast<uint8_t>(peer)), 10, 1000);
+        }
+        EXPECT_EQ(q.size(), 4u);
+        EXPECT_EQ(q.dropped(), 2u);
+        EXPECT_EQ(q.peers(), (std::vector<uint16_t>{1, 2, 3, 4}));
+    }
+    expect_pool_full();
+}
+
+TEST(frame_queue, expire_drops_what_is_due_and_forgets_empty_peers) {
+    {
+        control::frame_queue q(100);
+        q.push(1, frame(1), 10, 100);
+        q.push(1, frame(2), 10, 200);
+        q.push(2, frame(3), 10, 150);
+        q.expire(150);  // due at <= now
+        EXPECT_EQ(q.size(), 1u);
+        EXPECT_EQ(q.dropped(), 2u);
+        EXPECT_EQ(q.peers(), (std::vector<uint16_t>{1}));
+        q.expire(199);
+        EXPECT_EQ(q.size(), 1u);
+    }
+    expect_pool_full();
+}
+
+TEST(frame_queue, drop_peer_and_take_of_an_unknown_peer) {
+    {
+        control::frame_queue q(100);
+        q.push(3, frame(1), 10, 1000);
+        q.push(3, frame(2), 10, 1000);
+        q.push(4, frame(3), 10, 1000);
+        q.drop_peer(3);
+        q.drop_peer(9);
+        EXPECT_EQ(q.dropped(), 2u);
+        EXPECT_EQ(q.size(), 1u);
+        EXPECT_TRUE(q.take(9).empty());
+        q.clear();  // shutdown: freed, not counted
+        EXPECT_EQ(q.dropped(), 2u);
+        EXPECT_TRUE(q.empty());
+        q.push(4, frame(4), 10, 1000);  // usable after clear
+        EXPECT_EQ(q.size(), 1u);
+    }
+    expect_pool_full();
+}
+
+}  // namespace
