@@ -37,23 +37,6 @@ void wipe(std::string& s) {
     s.clear();
 }
 
-/// mkdir -p with \p mode for the directories it creates.
-result<std::monostate, std::string> make_dirs(const std::string& dir, mode_t mode) {
-    size_t pos = 0;
-    while (pos != std::string::npos) {
-        pos = dir.find('/', pos + 1);
-        std::string part = dir.substr(0, pos);
-        if (part.empty()) {
-            continue;
-        }
-        if (::mkdir(part.c_str(), mode) == 0) {
-            (void)::chmod(part.c_str(), mode);  // the exact mode, whatever the umask
-        } else if (errno != EEXIST) {
-            return unexpected{"cannot create directory " + part + ": " + errno_string(errno)};
-        }
-    }
-    return std::monostate{};
-}
 
 std::string parent_dir(const std::string& path) {
     auto slash = path.rfind('/');
@@ -180,6 +163,31 @@ bool has_node_placeholder(std::string_view fmt) {
 }
 
 }  // namespace
+
+/// mkdir -p with \p mode for the directories it creates (existing ones are left alone).
+result<std::monostate, std::string> make_dirs(const std::string& dir, mode_t mode) {
+    if (dir.empty()) {
+        return std::monostate{};
+    }
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+        pos = dir.find('/', pos + 1);
+        std::string part = dir.substr(0, pos);
+        if (part.empty()) {
+            continue;
+        }
+        if (::mkdir(part.c_str(), mode) == 0) {
+            (void)::chmod(part.c_str(), mode);  // the exact mode, whatever the umask
+        } else if (errno != EEXIST) {
+            return unexpected{"cannot create directory " + part + ": " + errno_string(errno)};
+        }
+    }
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return unexpected{dir + " is not a directory"};
+    }
+    return std::monostate{};
+}
 
 // ---- keys in memory ------------------------------------------------------------------------------
 

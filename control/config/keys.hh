@@ -12,6 +12,8 @@
 // the whole process: dvped's main thread calls it once, first.
 #pragma once
 
+#include <sys/types.h>
+
 #include <array>
 #include <map>
 #include <cstddef>
@@ -132,5 +134,10 @@ result<x25519_keypair, std::string> load_node_keys(const config& cfg, std::vecto
 /// CAP_SYS_PTRACE; inherited across fork, reset by exec, so hook scripts are not affected) and
 /// sets RLIMIT_CORE to 0, soft and hard (hooks inherit that). \returns a line for the log, or an error.
 result<std::string, std::string> forbid_core_dumps(bool allow);
+
+/// mkdir -p: creates the missing directories of `dir` with exactly `mode` (umask aside); existing
+/// ones are left alone. An error names the directory that could not be made, or `dir` if it is
+/// not a directory. (Key directories, the control socket's directory.)
+result<std::monostate, std::string> make_dirs(const std::string& dir, mode_t mode);
 
 }  // namespace control

@@ -9,6 +9,7 @@
 // bytes written); one without progress for the idle timeout is closed, and a full table makes
 // room for a new client by closing the idle one with the oldest progress.
 #include "control/ctl/control_socket.hh"
+#include "control/config/keys.hh"  // make_dirs
 
 #include <fcntl.h>
 #include <poll.h>
@@ -47,30 +48,6 @@ struct fd_guard {
     int release() { return std::exchange(fd, -1); }
 };
 
-/// mkdir -p with \p mode for the directories it creates (existing ones are left alone).
-result<std::monostate, std::string> make_dirs(const std::string& dir, mode_t mode) {
-    if (dir.empty()) {
-        return std::monostate{};
-    }
-    size_t pos = 0;
-    while (pos != std::string::npos) {
-        pos = dir.find('/', pos + 1);
-        std::string part = dir.substr(0, pos);
-        if (part.empty()) {
-            continue;
-        }
-        if (::mkdir(part.c_str(), mode) == 0) {
-            (void)::chmod(part.c_str(), mode);  // the exact mode, whatever the umask
-        } else if (errno != EEXIST) {
-            return unexpected{"cannot create directory " + part + ": " + errno_string(errno)};
-        }
-    }
-    struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-        return unexpected{dir + " is not a directory"};
-    }
-    return std::monostate{};
-}
 
 bool fill_addr(const std::string& path, sockaddr_un& addr) {
     std::memset(&addr, 0, sizeof addr);

@@ -457,11 +457,12 @@ void daemon::seal_queued(const engine::peer_entry& e, std::deque<rte_mbuf*> fram
 // Expired frames go (max-ttl); the frames of peers whose session is up are sent.
 void daemon::flush_queues() {
     _queue.expire(rte_rdtsc());
-    for (uint16_t peer : _queue.peers()) {
+    auto ready = [this](uint16_t peer) {
         const auto e = _peers->entry(peer);
-        if (e && e->tx_ready) {
-            seal_queued(*e, _queue.take(peer));
-        }
+        return e && e->tx_ready;
+    };
+    for (auto& [peer, frames] : _queue.take_ready(ready)) {
+        seal_queued(*_peers->entry(peer), std::move(frames));
     }
 }
 

@@ -36,29 +36,6 @@ void frame_queue::expire(uint64_t now_tsc) {
     }
 }
 
-std::vector<uint16_t> frame_queue::peers() const {
-    std::vector<uint16_t> out;
-    out.reserve(_q.size());
-    for (const auto& [id, q] : _q) {
-        out.push_back(id);
-    }
-    return out;
-}
-
-std::deque<rte_mbuf*> frame_queue::take(uint16_t peer) {
-    std::deque<rte_mbuf*> out;
-    auto it = _q.find(peer);
-    if (it == _q.end()) {
-        return out;
-    }
-    for (const entry& e : it->second) {
-        out.push_back(e.m);
-    }
-    _total -= it->second.size();
-    _q.erase(it);
-    return out;
-}
-
 void frame_queue::drop_peer(uint16_t peer) {
     auto it = _q.find(peer);
     if (it == _q.end()) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <utility>
 #include <vector>
 
 namespace control {
@@ -30,11 +31,26 @@ public:
     void push(uint16_t peer, rte_mbuf* m, unsigned max_queue, uint64_t expires_tsc);
     /// Drops every frame whose time is up.
     void expire(uint64_t now_tsc);
-    /// Peers with frames waiting, in id order.
-    [[nodiscard]] std::vector<uint16_t> peers() const;
-    /// Hands `peer`'s frames over, oldest first (the caller owns them and counts each one with
-    /// count_sent() or count_dropped()).
-    [[nodiscard]] std::deque<rte_mbuf*> take(uint16_t peer);
+    /// Hands over the frames of every peer `ready` says yes to (in id order, oldest first):
+    /// the caller owns them and counts each one with count_sent() or count_dropped().
+    template <class Ready>
+    [[nodiscard]] std::vector<std::pair<uint16_t, std::deque<rte_mbuf*>>> take_ready(Ready&& ready) {
+        std::vector<std::pair<uint16_t, std::deque<rte_mbuf*>>> out;
+        for (auto it = _q.begin(); it != _q.end();) {
+            if (!ready(it->first)) {
+                ++it;
+                continue;
+            }
+            std::deque<rte_mbuf*> frames;
+            for (const entry& e : it->second) {
+                frames.push_back(e.m);
+            }
+            _total -= it->second.size();
+            out.emplace_back(it->first, std::move(frames));
+            it = _q.erase(it);
+        }
+        return out;
+    }
     /// Drops `peer`'s frames (the node left the configuration).
     void drop_peer(uint16_t peer);
     /// Frees everything (shutdown; not counted as dropped).

@@ -54,7 +54,9 @@ TEST(frame_queue, keeps_max_queue_frames_dropping_the_oldest_first) {
         }
         EXPECT_EQ(q.size(), 3u);
         EXPECT_EQ(q.dropped(), 2u);
-        auto got = q.take(7);
+        auto ready = q.take_ready([](uint16_t peer) { return peer == 7; });
+        ASSERT_EQ(ready.size(), 1u);
+        auto& got = ready[0].second;
         ASSERT_EQ(got.size(), 3u);
         EXPECT_EQ(tag_of(got[0]), 2);  // 0 and 1 went first
         EXPECT_EQ(tag_of(got[2]), 4);
@@ -87,7 +89,15 @@ TEST(frame_queue, the_total_limit_refuses_new_frames_across_peers) {
         }
         EXPECT_EQ(q.size(), 4u);
         EXPECT_EQ(q.dropped(), 2u);
-        EXPECT_EQ(q.peers(), (std::vector<uint16_t>{1, 2, 3, 4}));
+        std::vector<uint16_t> ids;
+        for (auto& [peer, frames] : q.take_ready([](uint16_t p) { return p % 2 == 0; })) {
+            ids.push_back(peer);
+            for (rte_mbuf* m : frames) {
+                rte_pktmbuf_free(m);
+            }
+        }
+        EXPECT_EQ(ids, (std::vector<uint16_t>{2, 4}));  // only the ready ones, in id order
+        EXPECT_EQ(q.size(), 2u);
     }
     expect_pool_full();
 }
@@ -101,7 +111,11 @@ TEST(frame_queue, expire_drops_what_is_due_and_forgets_empty_peers) {
         q.expire(150);  // due at <= now
         EXPECT_EQ(q.size(), 1u);
         EXPECT_EQ(q.dropped(), 2u);
-        EXPECT_EQ(q.peers(), (std::vector<uint16_t>{1}));
+        EXPECT_EQ(q.take_ready([](uint16_t) { return false; }).size(), 0u);
+        auto left = q.take_ready([](uint16_t) { return true; });
+        ASSERT_EQ(left.size(), 1u);
+        EXPECT_EQ(left[0].first, 1);
+        q.push(1, left[0].second.front(), 10, 200);  // back, as it was
         q.expire(199);
         EXPECT_EQ(q.size(), 1u);
     }
@@ -118,7 +132,7 @@ TEST(frame_queue, drop_peer_and_take_of_an_unknown_peer) {
         q.drop_peer(9);
         EXPECT_EQ(q.dropped(), 2u);
         EXPECT_EQ(q.size(), 1u);
-        EXPECT_TRUE(q.take(9).empty());
+        EXPECT_TRUE(q.take_ready([](uint16_t p) { return p == 9; }).empty());
         q.clear();  // shutdown: freed, not counted
         EXPECT_EQ(q.dropped(), 2u);
         EXPECT_TRUE(q.empty());
