@@ -21,31 +21,14 @@
 #include <utility>
 #include <vector>
 
+#include "tests/unit/eal_env.hh"
 #include "crypto/init.hh"
 #include "engine/seal.hh"
 
 namespace {
 
-rte_mempool* g_pool = nullptr;
-
-class eal_env : public ::testing::Environment {
-public:
-    void SetUp() override {
-        std::string prefix = "--file-prefix=sealtest" + std::to_string(getpid());
-        std::vector<std::string> args{"seal_test", "--no-huge", "-m",  "128", "--no-pci", "--no-shconf",
-                                      "-l",        "0",         prefix, "--log-level=*:error"};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
-        ASSERT_TRUE(crypto::init());
-        g_pool = rte_pktmbuf_pool_create("seal_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-        ASSERT_NE(g_pool, nullptr);
-    }
-    void TearDown() override { rte_eal_cleanup(); }
-};
-const auto* g_env = ::testing::AddGlobalTestEnvironment(new eal_env);
+using unit_eal::g_pool;
+const auto* g_env = ::testing::AddGlobalTestEnvironment(new unit_eal::env("seal_test", 1023, 128, true));
 
 using bytes = std::vector<uint8_t>;
 

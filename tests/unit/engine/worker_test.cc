@@ -19,30 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/eal_env.hh"
 #include "engine/worker.hh"
 
 namespace {
 
-rte_mempool* g_pool = nullptr;
-
-class eal_env : public ::testing::Environment {
-public:
-    void SetUp() override {
-        std::string prefix = "--file-prefix=wtest" + std::to_string(getpid());
-        std::vector<std::string> args{"worker_test", "--no-huge", "-m",  "128", "--no-pci", "--no-shconf",
-                                      "-l",          "0",         prefix, "--log-level=*:error"};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
-        g_pool = rte_pktmbuf_pool_create("wt_pool", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-        ASSERT_NE(g_pool, nullptr);
-    }
-    void TearDown() override { rte_eal_cleanup(); }
-};
-
-const auto* g_env = ::testing::AddGlobalTestEnvironment(new eal_env);
+using unit_eal::g_pool;
+const auto* g_env = ::testing::AddGlobalTestEnvironment(new unit_eal::env("worker_test", 4095));
 
 constexpr rte_ether_addr our_mac{{0x02, 0, 0, 0, 0, 0x01}};
 constexpr rte_ether_addr peer_mac{{0x02, 0, 0, 0, 0, 0x02}};

@@ -10,30 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/eal_env.hh"
 #include "control/daemon/frame_queue.hh"
 
 namespace {
 
-rte_mempool* g_pool = nullptr;
+using unit_eal::g_pool;
 constexpr unsigned pool_size = 1023;
-
-class eal_env : public ::testing::Environment {
-public:
-    void SetUp() override {
-        std::string prefix = "--file-prefix=fqtest" + std::to_string(getpid());
-        std::vector<std::string> args{"frame_queue_test", "--no-huge", "-m", "128", "--no-pci", "--no-shconf",
-                                      "-l", "0", prefix, "--log-level=*:error"};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
-        g_pool = rte_pktmbuf_pool_create("fq_pool", pool_size, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-        ASSERT_NE(g_pool, nullptr);
-    }
-    void TearDown() override { rte_eal_cleanup(); }
-};
-const auto* g_env = ::testing::AddGlobalTestEnvironment(new eal_env);
+const auto* g_env = ::testing::AddGlobalTestEnvironment(new unit_eal::env("frame_queue_test", pool_size));
 
 /// A frame whose first byte tells which one it is.
 rte_mbuf* frame(uint8_t tag) {
