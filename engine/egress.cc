@@ -68,9 +68,6 @@ inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_s
     case sealer::verdict::no_buffer:
         drop(m, drop_reason::no_buffer);
         return false;
-    case sealer::verdict::stale_key:
-        drop(m, drop_reason::unknown_key);  // never from a published snapshot (generations only grow)
-        return false;
     case sealer::verdict::bad_length:
         break;
     }

@@ -57,8 +57,6 @@ public:
         too_big,     ///< above the peer's MTU and fragmenting is off: the caller drops it
         no_buffer,   ///< not enough head- or tailroom in the mbuf
         bad_length,  ///< a chained mbuf (overlay ports deliver one segment per frame)
-        stale_key,   ///< the peer's send key is older than one this lane already used (its
-                     ///< counters may have run): never sealed with. The mbuf may be edited.
     };
 
     /// Prepares the overlay frame m (one segment, at least an Ethernet header) for `p`, whose
@@ -175,12 +173,10 @@ private:
 
         lane_state& lane = _lanes[p.node_id];
         if (lane.generation != p.tx_generation) [[unlikely]] {
-            // A new send key: its counters start at 0. Generations only grow (peer_table gives
-            // every installed key a new one), so an older one means a stale entry whose key
-            // this lane may have sealed with already: refused, or a nonce could repeat.
-            if (p.tx_generation < lane.generation) [[unlikely]] {
-                return verdict::stale_key;
-            }
+            // A new send key: its counters start at 0. Every installed key has a generation of
+            // its own and a key is current only once (a promoted "next" key may be older than
+            // the key it replaces, but was never sent with), so no counter restarts under a
+            // key this lane already used.
             lane.generation = p.tx_generation;
             lane.counter = 0;
         }

@@ -381,24 +381,24 @@ TEST_F(seal, the_same_generation_again_keeps_counting) {
     EXPECT_EQ(counter_of(pk[1], transport::kind::udp4), 1u);
 }
 
-TEST_F(seal, an_entry_with_an_older_send_key_is_refused) {
-    // Generations only grow: an entry older than one the lane used may carry a key whose
-    // counters already ran; sealing with it from 0 again would repeat nonces.
+TEST_F(seal, a_promoted_next_key_older_than_the_current_one_starts_at_zero) {
+    // Simultaneous handshakes: a "next" key (generation 1) is installed, then a newer current
+    // key (generation 2) is sent with; then the next key is promoted. It was never sent with:
+    // its lane starts at 0 (refusing it as "older" would cut the session off).
     auto& p = add_peer(2);
-    engine::peer_entry old = p;  // generation 1
-    set_key(p, 2, 9);             // generation 2
+    engine::peer_entry next = p;  // generation 1
+    set_key(p, 2, 9);             // generation 2, current
     sealer s(0);
     ASSERT_EQ(s.add_keepalive(empty_mbuf(), p, self_id, false), sealer::verdict::queued);
-    rte_mbuf* m = empty_mbuf();
-    EXPECT_EQ(s.add_keepalive(m, old, self_id, false), sealer::verdict::stale_key);
-    rte_pktmbuf_free(m);  // not consumed
-    EXPECT_EQ(s.next_counter(2), 1u);  // the newer key's lane goes on
-    ASSERT_EQ(s.add_keepalive(empty_mbuf(), p, self_id, false), sealer::verdict::queued);
+    ASSERT_EQ(s.add_keepalive(empty_mbuf(), next, self_id, false), sealer::verdict::queued);
     recording_sink sink;
     s.flush(*_ctx, sink);
     auto pk = sink.sent();
     ASSERT_EQ(pk.size(), 2u);
-    EXPECT_EQ(counter_of(pk[1], transport::kind::udp4), 1u);
+    EXPECT_EQ(counter_of(pk[0], transport::kind::udp4), 0u);
+    EXPECT_EQ(counter_of(pk[1], transport::kind::udp4), 0u);
+    EXPECT_TRUE(open(pk[0], transport::kind::udp4, 2, 2).has_value());
+    EXPECT_TRUE(open(pk[1], transport::kind::udp4, 2, 1).has_value());
 }
 
 TEST_F(seal, the_header_follows_the_key_id_and_our_node_id) {
