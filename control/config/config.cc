@@ -265,6 +265,15 @@ std::string_view to_string(port_role r) {
     return "?";
 }
 
+std::string_view to_string(overlay_mode m) {
+    switch (m) {
+    case overlay_mode::host: return "host";
+    case overlay_mode::bridge: return "bridge";
+    case overlay_mode::route: return "route";
+    }
+    return "?";
+}
+
 namespace {
 constexpr std::array<std::string_view, 8> log_level_names = {"noise", "trace", "debug", "info",
                                                              "notice", "warn", "error", "critical"};
@@ -544,7 +553,7 @@ bool name_ok(std::string_view s) {
 void set_port(setter_ctx& c, node_conf& n) {
     auto w = words(c.value);
     if (w.size() < 3) {
-        c.error("missing arguments: expected 'port NAME wan|overlay DEVARGS', got " + quote(c.value));
+        c.error("missing arguments: expected 'port NAME wan|overlay|bridge|route DEVARGS', got " + quote(c.value));
         return;
     }
     if (!name_ok(w[0])) {
@@ -557,8 +566,14 @@ void set_port(setter_ctx& c, node_conf& n) {
         p.role = port_role::wan;
     } else if (w[1] == "overlay") {
         p.role = port_role::overlay;
+    } else if (w[1] == "bridge") {
+        p.role = port_role::overlay;
+        p.mode = overlay_mode::bridge;
+    } else if (w[1] == "route") {
+        p.role = port_role::overlay;
+        p.mode = overlay_mode::route;
     } else {
-        c.error_raw("port " + p.name + ": bad role " + quote(w[1]) + ": expected wan or overlay");
+        c.error_raw("port " + p.name + ": bad role " + quote(w[1]) + ": expected wan, overlay, bridge or route");
         return;
     }
     // DEVARGS: everything after ROLE, verbatim (it may contain '=' and ','); validated later.
@@ -607,6 +622,37 @@ void set_wan_address(setter_ctx& c, node_conf& n) {
     if (parse_prefix(c, w[1], wa.addr, wa.prefix)) {
         n.engine.wan_addresses.push_back(std::move(wa));
     }
+}
+
+void set_lan_address(setter_ctx& c, node_conf& n) {
+    auto w = words(c.value);
+    if (!arity(c, w, 2, "PORT ADDR/PREFIX")) {
+        return;
+    }
+    wan_address la;
+    la.port = std::string(w[0]);
+    la.where = c.where;
+    if (parse_prefix(c, w[1], la.addr, la.prefix)) {
+        n.engine.lan_addresses.push_back(std::move(la));
+    }
+}
+
+/// `route = PREFIX`: host bits and duplicates are checked over all nodes (config_validate.cc).
+void set_route(setter_ctx& c, node_conf& n) {
+    route_conf r;
+    r.where = c.where;
+    if (parse_prefix(c, c.value, r.addr, r.prefix)) {
+        n.routes.push_back(r);
+    }
+}
+
+void set_bridge_mac(setter_ctx& c, node_conf& n) {
+    auto mac = parse_mac(c.value);
+    if (!mac) {
+        c.bad_value("a MAC address xx:xx:xx:xx:xx:xx");
+        return;
+    }
+    n.bridge_macs.push_back({*mac, c.where});
 }
 
 void set_wan_gateway(setter_ctx& c, node_conf& n) {
@@ -869,6 +915,7 @@ const std::vector<directive_entry>& table() {
         {"worker-lcores", N, OK, {}, TOK, set_worker_lcores, nullptr},
         {"port", N, OK, {}, REST, set_port, nullptr},
         {"wan-address", N, OK, {}, REST, set_wan_address, nullptr},
+        {"lan-address", N, OK, {}, REST, set_lan_address, nullptr},
         {"wan-gateway", N, OK, {}, REST, set_wan_gateway, nullptr},
         {"neighbour", N, OK, {}, REST, set_neighbour, nullptr},
         {"neighbor", N, OK, {}, REST, set_neighbour, nullptr},
@@ -902,6 +949,24 @@ const std::vector<directive_entry>& table() {
              }
              n.engine.eal_args += c.value;
          },
+         nullptr},
+
+        // dvpe site gateways (docs/site-gateways.md): prefixes and MACs behind every node, and
+        // the local node's MAC table.
+        {"route", N, OK, {}, TOK, set_route, nullptr},
+        {"bridge-mac", N, OK, {}, TOK, set_bridge_mac, nullptr},
+        {"mac-table-size", N, OK, {}, TOK,
+         engine_uint<&engine_layout::mac_table_size, limits::min_mac_table_size, limits::max_mac_table_size>,
+         nullptr},
+        {"mac-limit-per-peer", N, OK, {}, TOK,
+         [](setter_ctx& c, node_conf& n) {
+             if (auto v = c.uint(1, limits::max_mac_limit_per_peer)) {
+                 n.engine.mac_limit_per_peer = static_cast<unsigned>(*v);
+                 n.engine.mac_limit_per_peer_where = c.where;
+             }
+         },
+         nullptr},
+        {"mac-age", N, OK, {}, TOK, engine_uint<&engine_layout::mac_age_s, limits::min_mac_age_s, limits::max_mac_age_s>,
          nullptr},
     };
     return t;

@@ -64,6 +64,15 @@ inline constexpr unsigned max_mbuf_cache = 512;       // RTE_MEMPOOL_CACHE_MAX_S
 inline constexpr unsigned max_us_setting = 1000000;   // tx-drain-us, idle-sleep-us: at most 1 s
 inline constexpr unsigned reassembly_mbufs = 32 * 8;  // per worker: engine::limits::reassembly_packets
                                                        // x RTE_LIBRTE_IP_FRAG_MAX_FRAG (daemon.cc asserts)
+// Site gateways (docs/site-gateways.md).
+inline constexpr unsigned max_lan_addresses_per_family = 8;  // per port: engine::limits::max_port_ipv4/ipv6
+inline constexpr unsigned max_routes_per_node = 4096;         // `route` lines of one node
+inline constexpr unsigned max_routes = 65536;                 // `route` lines of all nodes together
+inline constexpr unsigned min_mac_table_size = 16;            // mac-table-size
+inline constexpr unsigned max_mac_table_size = 1048576;
+inline constexpr unsigned max_mac_limit_per_peer = 1048576;   // mac-limit-per-peer (at least 1)
+inline constexpr unsigned min_mac_age_s = 10;                 // mac-age, seconds
+inline constexpr unsigned max_mac_age_s = 86400;
 }  // namespace limits
 
 enum class connect_mode : uint8_t { always, ondemand, never, disabled };
@@ -77,15 +86,18 @@ enum protocol_bit : uint8_t {
     proto_dns = 0x10,
 };
 
-using pmd::port_role;  // pmd/port_role.hh, shared with the workers
+using pmd::port_role;     // pmd/port_role.hh, shared with the workers
+using pmd::overlay_mode;
 
 /// `port = NAME ROLE DEVARGS` (dvpe). DEVARGS is the rest of the line, e.g.
-/// `net_af_packet0,iface=veth0` or a PCI address `0000:01:00.0`.
+/// `net_af_packet0,iface=veth0` or a PCI address `0000:01:00.0`. ROLE `bridge` and `route` are
+/// overlay ports with that mode (docs/site-gateways.md); `overlay` is mode host (the node's TAP).
 struct port_conf {
     std::string name;
     port_role role = port_role::wan;
     std::string devargs;
     location where;
+    overlay_mode mode = overlay_mode::host;  // overlay ports: host (TAP), bridge or route; wan: host
 };
 
 /// Addresses are transport::ip_address (transports/ip.hh, header-only, no DPDK).
@@ -96,6 +108,19 @@ struct wan_address {
     std::string port;
     ip_address addr;
     uint8_t prefix = 32;
+    location where;
+};
+
+/// `route = PREFIX` (dvpe, node-specific): a prefix this node owns (docs/site-gateways.md).
+struct route_conf {
+    ip_address addr;
+    uint8_t prefix = 32;
+    location where;
+};
+
+/// `bridge-mac = MAC` (dvpe, node-specific): a static MAC table entry behind this node.
+struct bridge_mac_conf {
+    std::array<uint8_t, 6> mac{};
     location where;
 };
 
@@ -130,6 +155,7 @@ struct engine_layout {
     location worker_lcores_where;
     std::vector<port_conf> ports;               // port = NAME ROLE DEVARGS (repeatable)
     std::vector<wan_address> wan_addresses;     // wan-address = PORT ADDR/PREFIX (repeatable)
+    std::vector<wan_address> lan_addresses;     // lan-address = PORT ADDR/PREFIX (repeatable; route ports)
     std::vector<wan_gateway> wan_gateways;      // wan-gateway = PORT ADDR (repeatable, one per family)
     std::vector<neighbour_conf> neighbours;     // neighbour = PORT ADDR MAC (repeatable)
     std::vector<queue_map_entry> queue_map;     // queue-map = PORT QUEUE LCORE (default: see docs)
@@ -148,6 +174,11 @@ struct engine_layout {
                                                 // sent as outer fragments (no: ICMP too big + drop)
     std::string eal_args;                       // eal-args = rest of line, appended to EAL argv
                                                 // (repeated eal-args lines are joined with a space)
+    // Bridge mode's MAC table (docs/site-gateways.md "MAC table").
+    unsigned mac_table_size = 16384;            // mac-table-size: entries, learned and static
+    unsigned mac_limit_per_peer = 4096;         // mac-limit-per-peer: learned entries per owner
+    location mac_limit_per_peer_where;
+    unsigned mac_age_s = 300;                   // mac-age: seconds unused before a learned entry goes
 };
 
 /// Settings that GVPE allows per node (or as defaults copied into later `node` sections).
@@ -179,6 +210,9 @@ struct node_conf {
     unsigned max_queue = 512;         // values < 1 raised to 1
     bool low_power = false;
     std::string if_up_data;
+
+    std::vector<route_conf> routes;          // route = PREFIX (dvpe, repeatable)
+    std::vector<bridge_mac_conf> bridge_macs;  // bridge-mac = MAC (dvpe, repeatable)
 
     engine_layout engine;             // dvpe
 };
@@ -297,6 +331,7 @@ std::optional<bool> parse_bool(std::string_view s);
 /// Helpers shared with dvpectl and the daemon.
 std::string_view to_string(connect_mode m);
 std::string_view to_string(port_role r);
+std::string_view to_string(overlay_mode m);  // "host", "bridge", "route"
 std::string_view to_string(log_level l);
 std::optional<log_level> parse_log_level(std::string_view s);
 /// "udp,rawip"-style name list of a protocol mask, e.g. for `dvpectl config`.

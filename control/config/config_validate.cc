@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Phase 2 of the configuration (docs/config.md "Files and phases"): checks a parsed `config` before anything touches
 // hardware, collecting every error rather than stopping at the first. Two parts:
-//   the node table (ids, allow/deny-direct names, the local node name, protocols), checked for
-//   every node because the file is shared by all of them; and
-//   the engine layout (lcores, ports and devargs, WAN addresses, gateways, neighbours, the
-//   (port, queue, lcore) map, mbufs), checked for the local node only: other nodes' layouts
+//   the node table (ids, allow/deny-direct names, the local node name, protocols, every node's
+//   `route` prefixes and `bridge-mac` entries), checked for every node because the file is
+//   shared by all of them; and
+//   the engine layout (lcores, ports and devargs, one TAP and one LAN port, WAN and LAN
+//   addresses, gateways, neighbours, the (port, queue, lcore) map, mbufs, the MAC table
+//   settings), checked for the local node only: other nodes' layouts
 //   describe other machines. The invariants of the queue map follow l3fwd (DPDK
 //   examples/l3fwd/main.c check_lcore_params / init_lcore_rx_queues).
 // It also fills the two defaults that depend on the whole layout: the queue map (port i, queue 0
@@ -195,6 +197,18 @@ bool unspecified(const ip_address& a) {
     return std::all_of(a.bytes.begin(), a.bytes.begin() + (a.v6 ? 16 : 4), [](uint8_t b) { return b == 0; });
 }
 
+/// The address with every bit after the first `prefix` cleared (the network of ADDR/PREFIX).
+ip_address network_of(const ip_address& a, unsigned prefix) {
+    ip_address r = a;
+    const unsigned width = a.v6 ? 128U : 32U;
+    for (unsigned i = prefix; i < width; ++i) {
+        r.bytes[i / 8] = static_cast<uint8_t>(r.bytes[i / 8] & ~(1U << (7 - i % 8)));
+    }
+    return r;
+}
+
+std::string prefix_text(const ip_address& a, unsigned prefix) { return a.str() + "/" + std::to_string(prefix); }
+
 std::string cpu_text(unsigned n_cpus) {
     return "this machine has " + std::to_string(n_cpus) + (n_cpus == 1 ? " CPU (lcore 0)" : " CPUs (lcores 0-") +
            (n_cpus == 1 ? "" : std::to_string(n_cpus - 1) + ")");
@@ -256,6 +270,77 @@ private:
             check_direct_names(n.allow_direct, n.allow_direct_where, "allow-direct");
             check_direct_names(n.deny_direct, n.deny_direct_where, "deny-direct");
         }
+        check_routes();
+        check_bridge_macs();
+    }
+
+    /// `route` over all nodes: the prefixes make one table, the same on every node.
+    void check_routes() {
+        // (family, network, length) -> owner and line
+        std::map<std::pair<ip_address, unsigned>, std::pair<const node_conf*, const route_conf*>> owners;
+        size_t total = 0;
+        for (const node_conf& n : _cfg.nodes) {
+            for (size_t i = 0; i < n.routes.size(); ++i) {
+                const route_conf& r = n.routes[i];
+                const std::string text = prefix_text(r.addr, r.prefix);
+                if (i == limits::max_routes_per_node) {
+                    error(r.where, "route " + text + ": node " + quote(n.name) + " has too many routes (at most " +
+                                       std::to_string(limits::max_routes_per_node) + " per node)");
+                }
+                if (++total == size_t{limits::max_routes} + 1) {
+                    error(r.where, "route " + text + ": too many routes (at most " +
+                                       std::to_string(limits::max_routes) + " in all nodes together)");
+                }
+                const ip_address net = network_of(r.addr, r.prefix);
+                if (net != r.addr) {
+                    error(r.where, "route " + text + " has host bits set (did you mean " + prefix_text(net, r.prefix) +
+                                       "?)");
+                    continue;
+                }
+                auto [it, fresh] = owners.emplace(std::make_pair(net, unsigned{r.prefix}), std::make_pair(&n, &r));
+                if (!fresh) {
+                    const auto& [first_node, first] = it->second;
+                    error(r.where, "route " + text + ": " +
+                                       (first_node == &n ? "listed twice for node " + quote(n.name) + " (also at "
+                                                         : "owned by node " + quote(n.name) + " and by node " +
+                                                               quote(first_node->name) + " (") +
+                                       at(first->where) + ")");
+                }
+            }
+        }
+    }
+
+    /// `bridge-mac` over all nodes: each a unicast station MAC, behind one node only.
+    void check_bridge_macs() {
+        std::map<std::array<uint8_t, 6>, std::pair<const node_conf*, const bridge_mac_conf*>> owners;
+        constexpr std::array<uint8_t, 6> zero{};
+        for (const node_conf& n : _cfg.nodes) {
+            for (const bridge_mac_conf& b : n.bridge_macs) {
+                const std::string what = "bridge-mac " + mac_string(b.mac) + ": ";
+                if ((b.mac[0] & 1) != 0) {
+                    error(b.where, what + "a group (multicast or broadcast) address, not a station");
+                    continue;
+                }
+                if (b.mac == zero) {
+                    error(b.where, what + "the all-zero address is not a station");
+                    continue;
+                }
+                if (b.mac[0] == 0xfe && b.mac[1] == 0xfd && b.mac[2] == 0x80 && b.mac[3] == 0x00) {
+                    error(b.where, what + "a node MAC (fe:fd:80:00:HH:LL): node MACs are delivered by node id, "
+                                          "not by the MAC table");
+                    continue;
+                }
+                auto [it, fresh] = owners.emplace(b.mac, std::make_pair(&n, &b));
+                if (!fresh) {
+                    const auto& [first_node, first] = it->second;
+                    error(b.where, what +
+                                       (first_node == &n ? "listed twice for node " + quote(n.name) + " (also at "
+                                                         : "listed for node " + quote(n.name) + " and for node " +
+                                                               quote(first_node->name) + " (") +
+                                       at(first->where) + ")");
+                }
+            }
+        }
     }
 
     void check_direct_names(const std::vector<std::string>& names, const std::vector<location>& where,
@@ -285,6 +370,8 @@ private:
         check_ports(n);
         default_wan_address(n);
         check_addresses(e);
+        check_lan_addresses(e);
+        check_mac_table(n);
         check_gateways(e);
         check_neighbours(e);
         check_queue_map(n);
@@ -343,6 +430,8 @@ private:
         std::map<std::string, const port_conf*> devices;
         bool wan = false;
         bool overlay = false;
+        const port_conf* tap = nullptr;  // the overlay port in host mode (the node's TAP)
+        const port_conf* lan = nullptr;  // the bridge or route port (the site LAN)
         for (size_t i = 0; i < e.ports.size(); ++i) {
             const port_conf& p = e.ports[i];
             std::string what = "port " + p.name + ": ";
@@ -355,6 +444,22 @@ private:
             }
             wan = wan || p.role == port_role::wan;
             overlay = overlay || p.role == port_role::overlay;
+            if (p.role == port_role::overlay && p.mode == overlay_mode::host) {
+                if (tap != nullptr) {
+                    error(p.where, what + "a second overlay port (the node's TAP is port " + tap->name + ", " +
+                                       at(tap->where) + "): at most one overlay port per node, besides one "
+                                       "bridge or route port");
+                } else {
+                    tap = &p;
+                }
+            } else if (p.role == port_role::overlay) {
+                if (lan != nullptr) {
+                    error(p.where, what + "one LAN port per node: port " + lan->name + " (" + at(lan->where) +
+                                       ") is already a " + std::string(to_string(lan->mode)) + " port");
+                } else {
+                    lan = &p;
+                }
+            }
             std::string device;
             if (auto problem = check_devargs(p.devargs, device)) {
                 error(p.where, what + "bad devargs " + quote(p.devargs) + ": " + *problem);
@@ -395,6 +500,70 @@ private:
             return false;
         }
         return true;
+    }
+
+    /// lan-address: on a route port, at most limits::max_lan_addresses_per_family per family,
+    /// none twice and none also a wan-address; every route port has at least one.
+    void check_lan_addresses(const engine_layout& e) {
+        std::map<std::string, const wan_address*> seen;
+        std::map<std::pair<std::string, bool>, unsigned> per_family;
+        for (const wan_address& a : e.lan_addresses) {
+            const port_conf* p = find_port(e, a.port);
+            if (p == nullptr) {
+                error(a.where, "lan-address: unknown port " + quote(a.port));
+                continue;
+            }
+            if (p->role != port_role::overlay || p->mode != overlay_mode::route) {
+                error(a.where, "lan-address: port " + quote(a.port) + " is " +
+                                   (p->role == port_role::wan ? std::string("a wan port")
+                                    : p->mode == overlay_mode::host
+                                        ? std::string("an overlay port (the node's TAP)")
+                                        : "a " + std::string(to_string(p->mode)) + " port") +
+                                   ", not a route port (lan-address is the gateway's address on a 'port = NAME "
+                                   "route DEVARGS')");
+                continue;
+            }
+            if (unspecified(a.addr)) {
+                error(a.where, "lan-address: " + a.addr.str() + " is not a usable address");
+                continue;
+            }
+            if (++per_family[{a.port, a.addr.v6}] == limits::max_lan_addresses_per_family + 1) {
+                error(a.where, "lan-address: port " + a.port + " has more than " +
+                                   std::to_string(limits::max_lan_addresses_per_family) + " " +
+                                   (a.addr.v6 ? "IPv6" : "IPv4") + " addresses");
+            }
+            if (auto [it, fresh] = seen.emplace(a.addr.str(), &a); !fresh) {
+                error(a.where, "lan-address: " + a.addr.str() + " is already configured (" + at(it->second->where) + ")");
+                continue;
+            }
+            for (const wan_address& w : e.wan_addresses) {
+                if (w.addr == a.addr) {
+                    error(a.where, "lan-address: " + a.addr.str() + " is also a wan-address of port " + w.port + " (" +
+                                       at(w.where) + ")");
+                    break;
+                }
+            }
+        }
+        for (const port_conf& p : e.ports) {
+            if (p.role != port_role::overlay || p.mode != overlay_mode::route) {
+                continue;
+            }
+            bool has = std::any_of(e.lan_addresses.begin(), e.lan_addresses.end(),
+                                   [&](const wan_address& a) { return a.port == p.name; });
+            if (!has) {
+                error(p.where, "port " + p.name + ": route port has no lan-address (add 'lan-address = " + p.name +
+                                   " ADDR/PREFIX': the gateway's address on the LAN)");
+            }
+        }
+    }
+
+    void check_mac_table(const node_conf& n) {
+        const engine_layout& e = n.engine;
+        if (e.mac_limit_per_peer > e.mac_table_size) {
+            warn(e.mac_limit_per_peer_where.file.empty() ? n.where : e.mac_limit_per_peer_where,
+                 "mac-limit-per-peer: " + std::to_string(e.mac_limit_per_peer) + " is larger than mac-table-size " +
+                     std::to_string(e.mac_table_size) + " (the table fills first)");
+        }
     }
 
     /// A wan port without wan-address gets the local hostname if that is an IP literal

@@ -45,9 +45,16 @@ std::vector<setting> engine_settings(const config& c) {
     s.emplace_back("control-lcore", std::to_string(e.control_lcore));
     s.emplace_back("worker-lcores", join(e.worker_lcores, [](unsigned l) { return std::to_string(l); }, ","));
     s.emplace_back("port", join(e.ports, [](const port_conf& p) {
-                       return p.name + " " + std::string(to_string(p.role)) + " " + p.devargs;
+                       return p.name + " " +
+                              std::string(p.role == port_role::overlay && p.mode != overlay_mode::host
+                                              ? to_string(p.mode)
+                                              : to_string(p.role)) +
+                              " " + p.devargs;
                    }));
     s.emplace_back("wan-address", join(e.wan_addresses, [](const wan_address& w) {
+                       return w.port + " " + w.addr.str() + "/" + std::to_string(w.prefix);
+                   }));
+    s.emplace_back("lan-address", join(e.lan_addresses, [](const wan_address& w) {
                        return w.port + " " + w.addr.str() + "/" + std::to_string(w.prefix);
                    }));
     s.emplace_back("wan-gateway", join(e.wan_gateways, [](const wan_gateway& g) { return g.port + " " + g.addr.str(); }));
@@ -69,6 +76,9 @@ std::vector<setting> engine_settings(const config& c) {
     s.emplace_back("idle-polls", std::to_string(e.idle_polls));
     s.emplace_back("wan-fragment", yes_no(e.wan_fragment));
     s.emplace_back("eal-args", quoted(e.eal_args));
+    s.emplace_back("mac-table-size", std::to_string(e.mac_table_size));
+    s.emplace_back("mac-limit-per-peer", std::to_string(e.mac_limit_per_peer));
+    s.emplace_back("mac-age", std::to_string(e.mac_age_s));
     const global_conf& g = c.global;
     s.emplace_back("mtu", std::to_string(g.mtu));
     s.emplace_back("ifname", quoted(g.ifname));
@@ -100,6 +110,11 @@ std::vector<setting> node_settings(const node_conf& n, bool local) {
     s.emplace_back("low-power", yes_no(n.low_power));
     s.emplace_back("inherit-tos", yes_no(n.inherit_tos));
     s.emplace_back("if-up-data", quoted(n.if_up_data));
+    // Site gateways: the daemon rebuilds its route tables and static MAC entries on reload.
+    s.emplace_back("route", join(n.routes, [](const route_conf& r) {
+                       return r.addr.str() + "/" + std::to_string(r.prefix);
+                   }));
+    s.emplace_back("bridge-mac", join(n.bridge_macs, [](const bridge_mac_conf& b) { return mac_string(b.mac); }));
     return s;
 }
 

@@ -8,12 +8,14 @@
 // load (configuration errors, or any key file: this node's key pair, or any other node's public
 // key missing, unreadable, not a regular file, too large, truncated or garbage, a private key
 // others may read), or when a setting the running engine was built from changed (restart_only_changes):
-// the local node's id, its engine layout (lcores, ports, queues, mempool, addresses), its
-// hostname, udp-port and protocols, and the globals that shape ports and packets (mtu, ifname,
-// ip-proto, icmp-type, cipher, crypto-backend, control-socket, pid-file, private-key).
+// the local node's id, its engine layout (lcores, ports, queues, mempool, addresses, lan-address,
+// mac-table-size / mac-limit-per-peer / mac-age), its hostname, udp-port and protocols, and the
+// globals that shape ports and packets (mtu, ifname, ip-proto, icmp-type, cipher, crypto-backend,
+// control-socket, pid-file, private-key).
 // Everything else applies live: nodes added, removed or changed (keys, address, protocols,
-// connect mode, router priority, allow/deny-direct, queue limits), hook scripts and if-up-data,
-// serial, keepalive, rekey, loglevel, and the local router-priority / connect / low-power.
+// connect mode, router priority, allow/deny-direct, queue limits, route, bridge-mac), hook
+// scripts and if-up-data, serial, keepalive, rekey, loglevel, and the local router-priority /
+// connect / low-power.
 // Threads: any; no state (prepare_reload reads files and may take as long as that takes).
 #pragma once
 

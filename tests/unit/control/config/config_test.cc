@@ -226,13 +226,24 @@ const std::vector<directive_case>& directive_cases() {
          }},
         {"worker-lcores = 3,1", [](C, N n) { return n.engine.worker_lcores == std::vector<unsigned>{3, 1}; }},
         {"worker-lcores = 1,2-3", [](C, N n) { return n.engine.worker_lcores == std::vector<unsigned>{1, 2, 3}; }},
-        {"port = lan0 overlay 0000:01:00.0",
+        {"port = lan0 bridge 0000:01:00.0",
          [](C, N n) {
              const port_conf& p = n.engine.ports.at(2);
-             return p.name == "lan0" && p.role == port_role::overlay && p.devargs == "0000:01:00.0" &&
-                    p.where.line == 6;
+             return p.name == "lan0" && p.role == port_role::overlay && p.mode == overlay_mode::bridge &&
+                    p.devargs == "0000:01:00.0" && p.where.line == 6 && n.engine.ports.at(1).mode == overlay_mode::host &&
+                    n.engine.ports.at(0).mode == overlay_mode::host;
          }},
-        {"port lan0 overlay net_virtio_user0,path=/dev/vhost-net,queue_size=1024,mac=02:00:00:00:00:01 # c",
+        {"port = lan0 route net_af_packet1,iface=eth1\nlan-address = lan0 10.1.0.1/24\n"
+         "lan-address = lan0 2001:db8:1::1/64\nlan-address lan0 10.1.1.1",
+         [](C, N n) {
+             const port_conf& p = n.engine.ports.at(2);
+             const auto& la = n.engine.lan_addresses;
+             return p.role == port_role::overlay && p.mode == overlay_mode::route && la.size() == 3 &&
+                    la[0].port == "lan0" && la[0].addr.str() == "10.1.0.1" && la[0].prefix == 24 &&
+                    la[0].where.line == 7 && la[1].addr.v6 && la[1].prefix == 64 && la[2].prefix == 32 &&
+                    n.engine.wan_addresses.size() == 1;
+         }},
+        {"port lan0 bridge net_virtio_user0,path=/dev/vhost-net,queue_size=1024,mac=02:00:00:00:00:01 # c",
          [](C, N n) {
              return n.engine.ports.at(2).devargs ==
                     "net_virtio_user0,path=/dev/vhost-net,queue_size=1024,mac=02:00:00:00:00:01";
@@ -283,6 +294,27 @@ const std::vector<directive_case>& directive_cases() {
          [](C, N n) { return n.engine.eal_args == "--no-pci --log-level=lib.eal:debug"; }},
         {"eal-args = --no-pci\neal-args --in-memory",
          [](C, N n) { return n.engine.eal_args == "--no-pci --in-memory"; }},
+        // Site gateways (docs/site-gateways.md).
+        {"route = 10.1.0.0/24\nroute = 2001:db8:1::/48\nroute 10.2.0.1\nroute = 0.0.0.0/0",
+         [](C, N n) {
+             const auto& r = n.routes;
+             return r.size() == 4 && r[0].addr.str() == "10.1.0.0" && r[0].prefix == 24 && r[0].where.line == 6 &&
+                    r[1].addr.v6 && r[1].prefix == 48 && r[2].prefix == 32 && r[2].where.line == 8 &&
+                    r[3].prefix == 0;
+         }},
+        {"bridge-mac = 02:00:00:00:00:01\nbridge-mac = 0A-0B-0C-0D-0E-0F",
+         [](C, N n) {
+             const auto& b = n.bridge_macs;
+             return b.size() == 2 && mac_string(b[0].mac) == "02:00:00:00:00:01" && b[0].where.line == 6 &&
+                    mac_string(b[1].mac) == "0a:0b:0c:0d:0e:0f" && b[1].where.line == 7;
+         }},
+        {"mac-table-size = 16", [](C, N n) { return n.engine.mac_table_size == 16; }},
+        {"mac-table-size = 1048576", [](C, N n) { return n.engine.mac_table_size == 1048576; }},
+        {"mac-limit-per-peer = 1",
+         [](C, N n) { return n.engine.mac_limit_per_peer == 1 && n.engine.mac_limit_per_peer_where.line == 6; }},
+        {"mac-limit-per-peer = 16384", [](C, N n) { return n.engine.mac_limit_per_peer == 16384; }},
+        {"mac-age = 10", [](C, N n) { return n.engine.mac_age_s == 10; }},
+        {"mac-age = 86400", [](C, N n) { return n.engine.mac_age_s == 86400; }},
     };
     return cases;
 }
@@ -327,6 +359,12 @@ TEST(ConfigDirectives, DefaultsWithoutDirectives) {
     EXPECT_EQ(n.engine.control_lcore, 0U);
     EXPECT_EQ(n.engine.burst_size, 32U);
     EXPECT_TRUE(n.engine.hugepages);
+    EXPECT_EQ(n.engine.mac_table_size, 16384U);
+    EXPECT_EQ(n.engine.mac_limit_per_peer, 4096U);
+    EXPECT_EQ(n.engine.mac_age_s, 300U);
+    EXPECT_TRUE(n.routes.empty());
+    EXPECT_TRUE(n.bridge_macs.empty());
+    EXPECT_TRUE(n.engine.lan_addresses.empty());
     EXPECT_TRUE(c.warnings.empty()) << joined(c.warnings);
 }
 
@@ -477,7 +515,7 @@ TEST(ConfigEvaluation, OnNodeAndOnNotNode) {
                              "on c udp-port = 7\n"
                              "on !c udp-port = 8\n"
                              "node = a\n"
-                             "on a port = lan0 overlay net_null1,size=64\n";
+                             "on a port = lan0 bridge net_null1,size=64\n";
     constexpr on_case cases[] = {
         {"a", 1000, "", 8, 3},
         {"b", 1500, "other", 8, 2},
@@ -782,7 +820,7 @@ TEST(ConfigOverrides, PlainAndPrefixed) {
 
 TEST(ConfigOverrides, RestOfLineDirectiveReachesEveryNode) {
     load_options o = opts("b");
-    o.overrides = {"port=lan0 overlay net_null1", "a.eal-args=--no-pci --in-memory", "on b mtu=1280"};
+    o.overrides = {"port=lan0 bridge net_null1", "a.eal-args=--no-pci --in-memory", "on b mtu=1280"};
     config c = load_ok(mesh, o);
     for (const node_conf& n : c.nodes) {
         ASSERT_EQ(n.engine.ports.size(), 3U);
@@ -957,9 +995,49 @@ TEST(ConfigErrors, BadValues) {
         {"worker-lcores = 1-128",
          "worker-lcores: bad value '1-128': expected a list of lcores and ranges like 1,2-3 (each < 128)"},
         {"worker-lcores = one", "worker-lcores: bad value 'one': expected a list of lcores and ranges like 1,2-3 (each < 128)"},
-        {"port = wan1 wan", "port: missing arguments: expected 'port NAME wan|overlay DEVARGS', got 'wan1 wan'"},
+        {"port = wan1 wan",
+         "port: missing arguments: expected 'port NAME wan|overlay|bridge|route DEVARGS', got 'wan1 wan'"},
+        {"port = lan0 route",
+         "port: missing arguments: expected 'port NAME wan|overlay|bridge|route DEVARGS', got 'lan0 route'"},
         {"port = w@n wan net_null1", "port: bad port name 'w@n': use letters, digits, '_', '-' and '.'"},
-        {"port = lan0 lan net_null1", "port lan0: bad role 'lan': expected wan or overlay"},
+        {"port = lan0 lan net_null1", "port lan0: bad role 'lan': expected wan, overlay, bridge or route"},
+        {"port = lan0 Bridge net_null1", "port lan0: bad role 'Bridge': expected wan, overlay, bridge or route"},
+        {"port = lan0 host net_null1", "port lan0: bad role 'host': expected wan, overlay, bridge or route"},
+        {"lan-address = lan0", "lan-address: missing arguments: expected 'lan-address PORT ADDR/PREFIX', got 'lan0'"},
+        {"lan-address", "lan-address: missing value"},
+        {"lan-address = lan0 10.1.0.1/24 x",
+         "lan-address: too many arguments: expected 'lan-address PORT ADDR/PREFIX', got 'lan0 10.1.0.1/24 x'"},
+        {"lan-address = lan0 10.1.0.1/33", "lan-address: prefix length 33 of '10.1.0.1/33' is larger than 32"},
+        {"lan-address = lan0 10.1.0.1/", "lan-address: bad prefix length in '10.1.0.1/'"},
+        {"lan-address = lan0 lan.example/24", "lan-address: bad address 'lan.example': expected an IPv4 or IPv6 address"},
+        {"route", "route: missing value"},
+        {"route = # none", "route: missing value"},
+        {"route = 10.1.0.0/x", "route: bad prefix length in '10.1.0.0/x'"},
+        {"route = 10.1.0.0/", "route: bad prefix length in '10.1.0.0/'"},
+        {"route = 10.1.0.0/33", "route: prefix length 33 of '10.1.0.0/33' is larger than 32"},
+        {"route = 2001:db8::/129", "route: prefix length 129 of '2001:db8::/129' is larger than 128"},
+        {"route = 10.1.0/24", "route: bad address '10.1.0': expected an IPv4 or IPv6 address"},
+        {"route = /24", "route: bad address '': expected an IPv4 or IPv6 address"},
+        {"route = 10.1.0.0/-1", "route: bad prefix length in '10.1.0.0/-1'"},
+        {"bridge-mac", "bridge-mac: missing value"},
+        {"bridge-mac = 02:00", "bridge-mac: bad value '02:00': expected a MAC address xx:xx:xx:xx:xx:xx"},
+        {"bridge-mac = 02:00:00:00:00:0g",
+         "bridge-mac: bad value '02:00:00:00:00:0g': expected a MAC address xx:xx:xx:xx:xx:xx"},
+        {"bridge-mac = 02:00:00:00:00:011",
+         "bridge-mac: bad value '02:00:00:00:00:011': expected a MAC address xx:xx:xx:xx:xx:xx"},
+        {"bridge-mac = 02.00.00.00.00.01",
+         "bridge-mac: bad value '02.00.00.00.00.01': expected a MAC address xx:xx:xx:xx:xx:xx"},
+        {"mac-table-size = 15", "mac-table-size: bad value '15': expected an integer in 16..1048576"},
+        {"mac-table-size = 1048577", "mac-table-size: bad value '1048577': expected an integer in 16..1048576"},
+        {"mac-table-size = big", "mac-table-size: bad value 'big': expected an integer in 16..1048576"},
+        {"mac-table-size", "mac-table-size: missing value"},
+        {"mac-limit-per-peer = 0", "mac-limit-per-peer: bad value '0': expected an integer in 1..1048576"},
+        {"mac-limit-per-peer = 1048577",
+         "mac-limit-per-peer: bad value '1048577': expected an integer in 1..1048576"},
+        {"mac-limit-per-peer = -1", "mac-limit-per-peer: bad value '-1': expected an integer in 1..1048576"},
+        {"mac-age = 9", "mac-age: bad value '9': expected an integer in 10..86400"},
+        {"mac-age = 86401", "mac-age: bad value '86401': expected an integer in 10..86400"},
+        {"mac-age = 5m", "mac-age: bad value '5m': expected an integer in 10..86400"},
         {"wan-address = wan0", "wan-address: missing arguments: expected 'wan-address PORT ADDR/PREFIX', got 'wan0'"},
         {"wan-address = wan0 10.0.0.2/24 x",
          "wan-address: too many arguments: expected 'wan-address PORT ADDR/PREFIX', got 'wan0 10.0.0.2/24 x'"},
@@ -1117,8 +1195,8 @@ TEST(ConfigValidate, Layout) {
          {"t.conf:6: control-lcore: lcore 0 is also a worker lcore (the control thread needs its own lcore)"}},
         // ports
         {"port = wan0 wan net_null1", {"t.conf:6: port wan0: duplicate port name (first defined at t.conf:3)"}},
-        {"port = p1 overlay net_tap0", {"t.conf:6: port p1: device 'net_tap0' is already used by port tap0 (t.conf:5)"}},
-        {"port = p1 overlay 01:00.0\nport = p2 overlay 0000:01:00.0,x=1",
+        {"port = p1 bridge net_tap0", {"t.conf:6: port p1: device 'net_tap0' is already used by port tap0 (t.conf:5)"}},
+        {"port = p1 bridge 01:00.0\nport = p2 wan 0000:01:00.0,x=1\nwan-address = p2 10.0.2.1/24",
          {"t.conf:7: port p2: device '0000:01:00.0' is already used by port p1 (t.conf:6)"}},
         // addresses
         {"wan-address = nope 10.0.0.2/24", {"t.conf:6: wan-address: unknown port 'nope'"}},
@@ -1224,7 +1302,7 @@ TEST(ConfigValidate, TapQueuesFitDpdksMultiProcessMessage) {
               std::vector<std::string>{"t.conf:5: port tap0: net_tap with 5 rx + 4 tx queues (one per worker): DPDK's "
                                        "net_tap passes at most 8" + tail});
     // net_tun is the same driver; other drivers have no such limit.
-    EXPECT_EQ(load_errors(std::string(base) + "port = tun0 overlay net_tun1,iface=x\nworker-lcores = 1-8\n",
+    EXPECT_EQ(load_errors(std::string(base) + "port = tun0 bridge net_tun1,iface=x\nworker-lcores = 1-8\n",
                           opts("alpha", 16)),
               (std::vector<std::string>{
                   "t.conf:5: port tap0: net_tap with 1 rx + 8 tx queues (one per worker): DPDK's net_tap passes at most 8" +
@@ -1238,14 +1316,15 @@ TEST(ConfigValidate, TapQueuesFitDpdksMultiProcessMessage) {
 
 TEST(ConfigValidate, TooManyPorts) {
     std::string lines = "worker-lcores = 1-3\n";
-    for (unsigned i = 1; i <= limits::max_ports - 2; ++i) {
-        lines += "port = p" + std::to_string(i) + " overlay net_null" + std::to_string(i) + "\n";
+    for (unsigned i = 1; i <= limits::max_ports - 2; ++i) {  // wan ports: one overlay (TAP) only
+        lines += "port = p" + std::to_string(i) + " wan net_null" + std::to_string(i) + "\n";
+        lines += "wan-address = p" + std::to_string(i) + " 10.0." + std::to_string(i) + ".1/24\n";
     }
     config c = load_ok(std::string(base) + lines);
     EXPECT_EQ(c.nodes[0].engine.ports.size(), limits::max_ports);
-    lines += "port = p99 overlay net_null99\n";  // line 6 + 1 + 14 = 21
+    lines += "port = p99 bridge net_null99\n";  // line 6 + 1 + 2 * 14 = 35
     EXPECT_EQ(load_errors(std::string(base) + lines),
-              std::vector<std::string>{"t.conf:21: port p99: too many ports (at most 16)"});
+              std::vector<std::string>{"t.conf:35: port p99: too many ports (at most 16)"});
 }
 
 TEST(ConfigValidate, NoWanPortAndNoOverlayPort) {
@@ -1311,7 +1390,7 @@ TEST(ConfigValidate, Devargs) {
     };
     for (const devargs_case& dc : cases) {
         SCOPED_TRACE(dc.devargs);
-        std::string text = std::string(base) + "port = p1 overlay " + dc.devargs + "\n";
+        std::string text = std::string(base) + "port = p1 bridge " + dc.devargs + "\n";
         if (dc.problem == nullptr) {
             load_ok(text);
         } else {
@@ -1325,8 +1404,224 @@ TEST(ConfigValidate, Devargs) {
 // Defaults filled by validation
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// Site gateways (docs/site-gateways.md): LAN ports, lan-address, route, bridge-mac, mac-*
+// ---------------------------------------------------------------------------------------------
+
+TEST(ConfigSiteGateways, LanPortsAndLanAddresses) {
+    const std::string tap_second = "t.conf:6: port tap1: a second overlay port (the node's TAP is port tap0, "
+                                   "t.conf:5): at most one overlay port per node, besides one bridge or route port";
+    const layout_case cases[] = {
+        // one TAP beside one LAN port, either kind
+        {"port = lan0 bridge net_af_packet1,iface=eth1", {}},
+        {"port = lan0 route net_af_packet1,iface=eth1\nlan-address = lan0 10.1.0.1/24", {}},
+        {"port = lan0 route net_null1\nlan-address = lan0 2001:db8:1::1/64", {}},
+        // port counts
+        {"port = tap1 overlay net_tap1", {tap_second}},
+        {"port = lan0 bridge net_null1\nport = lan1 route net_null2\nlan-address = lan1 10.1.0.1/24",
+         {"t.conf:7: port lan1: one LAN port per node: port lan0 (t.conf:6) is already a bridge port"}},
+        {"port = lan0 route net_null1\nport = lan1 bridge net_null2\nlan-address = lan0 10.1.0.1/24",
+         {"t.conf:7: port lan1: one LAN port per node: port lan0 (t.conf:6) is already a route port"}},
+        {"port = lan0 bridge net_null1\nport = lan1 bridge net_null2",
+         {"t.conf:7: port lan1: one LAN port per node: port lan0 (t.conf:6) is already a bridge port"}},
+        // a route port needs a lan-address
+        {"port = lan0 route net_null1",
+         {"t.conf:6: port lan0: route port has no lan-address (add 'lan-address = lan0 ADDR/PREFIX': the gateway's "
+          "address on the LAN)"}},
+        {"port = lan0 route net_null1\nlan-address = tap0 10.1.0.1/24",
+         {"t.conf:7: lan-address: port 'tap0' is an overlay port (the node's TAP), not a route port (lan-address is "
+          "the gateway's address on a 'port = NAME route DEVARGS')",
+          "t.conf:6: port lan0: route port has no lan-address (add 'lan-address = lan0 ADDR/PREFIX': the gateway's "
+          "address on the LAN)"}},
+        // lan-address on anything but a route port
+        {"lan-address = wan0 10.1.0.1/24",
+         {"t.conf:6: lan-address: port 'wan0' is a wan port, not a route port (lan-address is the gateway's address "
+          "on a 'port = NAME route DEVARGS')"}},
+        {"port = lan0 bridge net_null1\nlan-address = lan0 10.1.0.1/24",
+         {"t.conf:7: lan-address: port 'lan0' is a bridge port, not a route port (lan-address is the gateway's "
+          "address on a 'port = NAME route DEVARGS')"}},
+        {"lan-address = nope 10.1.0.1/24", {"t.conf:6: lan-address: unknown port 'nope'"}},
+        // the addresses themselves
+        {"port = lan0 route net_null1\nlan-address = lan0 0.0.0.0/24",
+         {"t.conf:7: lan-address: 0.0.0.0 is not a usable address"}},
+        {"port = lan0 route net_null1\nlan-address = lan0 10.0.0.1/24",
+         {"t.conf:7: lan-address: 10.0.0.1 is also a wan-address of port wan0 (t.conf:4)"}},
+        {"port = lan0 route net_null1\nlan-address = lan0 10.1.0.1/24\nlan-address = lan0 10.1.0.1/16",
+         {"t.conf:8: lan-address: 10.1.0.1 is already configured (t.conf:7)"}},
+        // wan-address on a LAN port stays an error
+        {"port = lan0 route net_null1\nlan-address = lan0 10.1.0.1/24\nwan-address = lan0 10.2.0.1/24",
+         {"t.conf:8: wan-address: port 'lan0' is an overlay port, not a wan port"}},
+        // a second TAP is found whatever stands between the two
+        {"port = lan0 bridge net_null1\nport = lan1 overlay net_null2",
+         {"t.conf:7: port lan1: a second overlay port (the node's TAP is port tap0, t.conf:5): at most one overlay "
+          "port per node, besides one bridge or route port"}},
+    };
+    for (const layout_case& lc : cases) {
+        SCOPED_TRACE(lc.lines);
+        auto r = load_config_text(std::string(base) + lc.lines + "\n", "t.conf", opts("alpha", lc.n_cpus));
+        EXPECT_EQ(r.has_value() ? std::vector<std::string>{} : strs(r.error()), lc.errors);
+    }
+}
+
+TEST(ConfigSiteGateways, LanPortWithoutTapIsNoRelayOnlyNode) {
+    config c = load_ok("enable-udp = yes\nnode = alpha\nport = wan0 wan net_null0\nwan-address = wan0 10.0.0.1/24\n"
+                       "port = lan0 bridge net_null1\n");
+    EXPECT_TRUE(c.warnings.empty()) << joined(c.warnings);
+    EXPECT_EQ(c.nodes[0].engine.ports.at(1).mode, overlay_mode::bridge);
+    // The queue map polls the LAN port like any other.
+    EXPECT_EQ(c.nodes[0].engine.queue_map.size(), 2U);
+}
+
+TEST(ConfigSiteGateways, LanAddressesPerFamily) {
+    std::string head = std::string(base) + "port = lan0 route net_null1\n";  // line 6
+    std::string eight_each;
+    for (int i = 1; i <= 8; ++i) {
+        eight_each += "lan-address = lan0 10.1." + std::to_string(i) + ".1/24\n";
+        eight_each += "lan-address = lan0 2001:db8:" + std::to_string(i) + "::1/64\n";
+    }
+    config c = load_ok(head + eight_each);
+    EXPECT_EQ(c.nodes[0].engine.lan_addresses.size(), 16U);
+    // line 7 + 16 = 23: the ninth IPv4 address
+    EXPECT_EQ(load_errors(head + eight_each + "lan-address = lan0 10.1.9.1/24\n"),
+              std::vector<std::string>{"t.conf:23: lan-address: port lan0 has more than 8 IPv4 addresses"});
+    EXPECT_EQ(load_errors(head + eight_each + "lan-address = lan0 2001:db8:9::1/64\n"),
+              std::vector<std::string>{"t.conf:23: lan-address: port lan0 has more than 8 IPv6 addresses"});
+}
+
+TEST(ConfigSiteGateways, RoutesAreCheckedOverAllNodes) {
+    // Checked for every node, with or without a local node (the table is the same everywhere).
+    const std::string nodes = "enable-udp = yes\nnode = a\nnode = b\n";  // lines 1-3
+    struct route_case {
+        const char* lines;                // appended at line 4, in node b's section
+        std::vector<std::string> errors;
+    };
+    const route_case cases[] = {
+        {"route = 10.1.0.0/24\nroute = 10.2.0.0/16\nroute = 2001:db8:1::/48\nroute = 10.1.0.0/25", {}},
+        {"route = 0.0.0.0/0\nroute = ::/0\nroute = 192.0.2.7\nroute = 2001:db8::7", {}},
+        {"route = 10.1.0.5/24", {"t.conf:4: route 10.1.0.5/24 has host bits set (did you mean 10.1.0.0/24?)"}},
+        {"route = 10.1.0.128/24", {"t.conf:4: route 10.1.0.128/24 has host bits set (did you mean 10.1.0.0/24?)"}},
+        {"route = 10.0.0.1/0", {"t.conf:4: route 10.0.0.1/0 has host bits set (did you mean 0.0.0.0/0?)"}},
+        {"route = 2001:db8:1::1/48",
+         {"t.conf:4: route 2001:db8:1::1/48 has host bits set (did you mean 2001:db8:1::/48?)"}},
+        {"route = 2001:db8:1:ff00::/55",
+         {"t.conf:4: route 2001:db8:1:ff00::/55 has host bits set (did you mean 2001:db8:1:fe00::/55?)"}},
+        {"route = 10.1.0.0/24\nroute = 10.1.0.0/24",
+         {"t.conf:5: route 10.1.0.0/24: listed twice for node 'b' (also at t.conf:4)"}},
+        // nodes in file order: a's line is seen first, the error is at b's
+        {"route = 10.1.0.0/24\nnode = a\nroute = 10.1.0.0/24",
+         {"t.conf:4: route 10.1.0.0/24: owned by node 'b' and by node 'a' (t.conf:6)"}},
+        {"route = 2001:db8::/32\nnode = a\nroute = 2001:0db8::/32",
+         {"t.conf:4: route 2001:db8::/32: owned by node 'b' and by node 'a' (t.conf:6)"}},
+        // the same network with another length is another route
+        {"route = 10.1.0.0/24\nnode = a\nroute = 10.1.0.0/16", {}},
+        // a default (before the first node) is copied into every later node: two owners
+        {"node = c\nglobal\nroute = 10.9.0.0/16\nnode = d\nnode = e",
+         {"t.conf:6: route 10.9.0.0/16: owned by node 'e' and by node 'd' (t.conf:6)"}},
+    };
+    for (const route_case& rc : cases) {
+        SCOPED_TRACE(rc.lines);
+        for (const char* self : {"", "a"}) {
+            auto r = load_config_text(nodes + rc.lines + "\n", "t.conf", opts(self));
+            std::vector<std::string> got = r.has_value() ? std::vector<std::string>{} : strs(r.error());
+            if (*self != 0) {  // node a has no layout: drop its port errors
+                got.erase(std::remove_if(got.begin(), got.end(),
+                                         [](const std::string& e) { return e.find("route") == std::string::npos; }),
+                          got.end());
+            }
+            EXPECT_EQ(got, rc.errors) << "node '" << self << "'";
+        }
+    }
+}
+
+TEST(ConfigSiteGateways, RouteLimits) {
+    auto v4 = [](unsigned i) {
+        return "route = 10." + std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." +
+               std::to_string(i & 255) + "\n";
+    };
+    // 4096 routes in one node are fine, the 4097th is one too many.
+    std::string text = "enable-udp = yes\nnode = a\n";  // routes from line 3
+    for (unsigned i = 0; i < limits::max_routes_per_node; ++i) {
+        text += v4(i);
+    }
+    config c = load_ok(text, opts(""));
+    EXPECT_EQ(c.nodes[0].routes.size(), 4096U);
+    EXPECT_EQ(load_errors(text + v4(4096), opts("")),
+              std::vector<std::string>{"t.conf:4099: route 10.0.16.0/32: node 'a' has too many routes (at most 4096 "
+                                       "per node)"});
+    // 65536 in all nodes, then one more.
+    std::string all = "enable-udp = yes\n";
+    unsigned i = 0;
+    for (unsigned n = 0; n < 16; ++n) {
+        all += "node = n" + std::to_string(n) + "\n";
+        for (unsigned k = 0; k < limits::max_routes_per_node; ++k) {
+            all += v4(i++);
+        }
+    }
+    config big = load_ok(all, opts(""));
+    EXPECT_EQ(big.nodes.size(), 16U);
+    const int last_line = 1 + 16 + 65536;
+    EXPECT_EQ(load_errors(all + "node = n16\n" + v4(i), opts("")),
+              std::vector<std::string>{"t.conf:" + std::to_string(last_line + 2) +
+                                       ": route 10.1.0.0/32: too many routes (at most 65536 in all nodes together)"});
+}
+
+TEST(ConfigSiteGateways, BridgeMacs) {
+    const std::string nodes = "enable-udp = yes\nnode = a\nnode = b\n";  // lines 1-3
+    struct mac_case {
+        const char* lines;  // from line 4, node b
+        std::vector<std::string> errors;
+    };
+    const mac_case cases[] = {
+        {"bridge-mac = 02:00:00:00:00:01\nbridge-mac = 00:1b:21:aa:bb:cc\nnode = a\nbridge-mac = 02:00:00:00:00:02",
+         {}},
+        {"bridge-mac = 01:00:5e:00:00:01",
+         {"t.conf:4: bridge-mac 01:00:5e:00:00:01: a group (multicast or broadcast) address, not a station"}},
+        {"bridge-mac = 33:33:00:00:00:01",
+         {"t.conf:4: bridge-mac 33:33:00:00:00:01: a group (multicast or broadcast) address, not a station"}},
+        {"bridge-mac = ff:ff:ff:ff:ff:ff",
+         {"t.conf:4: bridge-mac ff:ff:ff:ff:ff:ff: a group (multicast or broadcast) address, not a station"}},
+        {"bridge-mac = 00:00:00:00:00:00", {"t.conf:4: bridge-mac 00:00:00:00:00:00: the all-zero address is not a station"}},
+        {"bridge-mac = fe:fd:80:00:00:02",
+         {"t.conf:4: bridge-mac fe:fd:80:00:00:02: a node MAC (fe:fd:80:00:HH:LL): node MACs are delivered by node "
+          "id, not by the MAC table"}},
+        {"bridge-mac = FE:FD:80:00:12:34",
+         {"t.conf:4: bridge-mac fe:fd:80:00:12:34: a node MAC (fe:fd:80:00:HH:LL): node MACs are delivered by node "
+          "id, not by the MAC table"}},
+        {"bridge-mac = fe:fd:80:01:00:02", {}},  // not a node MAC
+        {"bridge-mac = 02:00:00:00:00:01\nbridge-mac = 02-00-00-00-00-01",
+         {"t.conf:5: bridge-mac 02:00:00:00:00:01: listed twice for node 'b' (also at t.conf:4)"}},
+        {"bridge-mac = 02:00:00:00:00:01\nnode = a\nbridge-mac = 02:00:00:00:00:01",
+         {"t.conf:4: bridge-mac 02:00:00:00:00:01: listed for node 'b' and for node 'a' (t.conf:6)"}},
+    };
+    for (const mac_case& mc : cases) {
+        SCOPED_TRACE(mc.lines);
+        auto r = load_config_text(nodes + mc.lines + "\n", "t.conf", opts(""));
+        EXPECT_EQ(r.has_value() ? std::vector<std::string>{} : strs(r.error()), mc.errors);
+    }
+}
+
+TEST(ConfigSiteGateways, MacTableSettings) {
+    // Node-specific: a default reaches later nodes, a node section overrides it.
+    config c = load_ok("mac-age = 60\nmac-table-size = 1024\n" + std::string(base) + "mac-limit-per-peer = 100\n");
+    EXPECT_EQ(c.nodes[0].engine.mac_age_s, 60U);
+    EXPECT_EQ(c.nodes[0].engine.mac_table_size, 1024U);
+    EXPECT_EQ(c.nodes[0].engine.mac_limit_per_peer, 100U);
+    EXPECT_TRUE(c.warnings.empty()) << joined(c.warnings);
+    // A per-peer limit above the table size warns (not an error), at the limit's line ...
+    config w = load_ok(std::string(base) + "mac-limit-per-peer = 20000\n");
+    EXPECT_EQ(strs(w.warnings), std::vector<std::string>{"t.conf:6: mac-limit-per-peer: 20000 is larger than "
+                                                         "mac-table-size 16384 (the table fills first)"});
+    // ... or at the node line when only the table shrank below the default limit.
+    config d = load_ok(std::string(base) + "mac-table-size = 1000\n");
+    EXPECT_EQ(strs(d.warnings), std::vector<std::string>{"t.conf:2: mac-limit-per-peer: 4096 is larger than "
+                                                         "mac-table-size 1000 (the table fills first)"});
+    // Only the local node is warned about.
+    config other = load_ok(std::string(base) + "node = beta\nmac-table-size = 1000\n");
+    EXPECT_TRUE(other.warnings.empty()) << joined(other.warnings);
+}
+
 TEST(ConfigDefaults, QueueMapIsRoundRobinOverWorkers) {
-    config c = load_ok(std::string(base) + "worker-lcores = 2,3\nport = lan0 overlay net_null1\n");
+    config c = load_ok(std::string(base) + "worker-lcores = 2,3\nport = lan0 bridge net_null1\n");
     const auto& q = c.nodes[0].engine.queue_map;
     ASSERT_EQ(q.size(), 3U);
     EXPECT_EQ(q[0].port, "wan0");
@@ -1431,6 +1726,10 @@ TEST(ConfigHelpers, NamesAndStrings) {
     EXPECT_EQ(to_string(connect_mode::disabled), "disabled");
     EXPECT_EQ(to_string(port_role::wan), "wan");
     EXPECT_EQ(to_string(port_role::overlay), "overlay");
+    EXPECT_EQ(to_string(overlay_mode::host), "host");
+    EXPECT_EQ(to_string(overlay_mode::bridge), "bridge");
+    EXPECT_EQ(to_string(overlay_mode::route), "route");
+    EXPECT_EQ(to_string(static_cast<overlay_mode>(9)), "?");
     for (log_level l : {log_level::noise, log_level::trace, log_level::debug, log_level::info, log_level::notice,
                         log_level::warn, log_level::error, log_level::critical}) {
         EXPECT_EQ(parse_log_level(to_string(l)), l);

@@ -118,6 +118,36 @@ TEST(Reload, PeerAndSessionSettingsApplyLive) {
     EXPECT_TRUE(has(back, "removed c (id 3)")) << all(back);
 }
 
+TEST(Reload, SiteGatewaySettings) {
+    // The LAN port, its addresses and the MAC table sizes shape the engine: restart.
+    const std::string lan = "port = lan0 route net_null1\nlan-address = lan0 10.1.0.1/24";
+    config a = load(with_a(lan));
+    struct {
+        std::string text, expect;
+    } restart[] = {
+        {with_a("port = lan0 bridge net_null1"), "port: wan0 wan net_null0, tap0 overlay net_tap0, lan0 route net_null1 -> "
+                                                 "wan0 wan net_null0, tap0 overlay net_tap0, lan0 bridge net_null1"},
+        {with_a(lan + "\nlan-address = lan0 2001:db8:1::1/64"),
+         "lan-address: lan0 10.1.0.1/24 -> lan0 10.1.0.1/24, lan0 2001:db8:1::1/64"},
+        {with_a(lan + "\nmac-table-size = 1024"), "mac-table-size: 16384 -> 1024"},
+        {with_a(lan + "\nmac-limit-per-peer = 10"), "mac-limit-per-peer: 4096 -> 10"},
+        {with_a(lan + "\nmac-age = 60"), "mac-age: 300 -> 60"},
+    };
+    for (const auto& c : restart) {
+        config b = load(c.text);
+        auto r = restart_only_changes(a, b);
+        EXPECT_TRUE(has(r, c.expect)) << c.text << "got:\n" << all(r);
+    }
+    // Routes and static MACs of any node are rebuilt live.
+    config b = load(with_a(lan + "\nroute = 10.1.0.0/24\nbridge-mac = 02:00:00:00:00:01") +
+                    "route = 10.2.0.0/16\nroute = 2001:db8:2::/48\n");
+    EXPECT_TRUE(restart_only_changes(a, b).empty()) << all(restart_only_changes(a, b));
+    auto l = live_changes(a, b);
+    EXPECT_TRUE(has(l, "a (this node): route: (none) -> 10.1.0.0/24")) << all(l);
+    EXPECT_TRUE(has(l, "a (this node): bridge-mac: (none) -> 02:00:00:00:00:01")) << all(l);
+    EXPECT_TRUE(has(l, "b: route: (none) -> 10.2.0.0/16, 2001:db8:2::/48")) << all(l);
+}
+
 TEST(Reload, ARenamedPositionIsARemovalAndAnAddition) {
     config a = load(base);
     std::string renamed = base;
