@@ -54,35 +54,74 @@ struct worker::tx_sink {
     }
 };
 
-inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept {
-    switch (_sealer.add_frame(m, p, s.self_id, full_frame, _s.wan_fragment)) {
-    case sealer::verdict::queued:
-        if (_sealer.full()) [[unlikely]] {
-            seal_flush();
-        }
-        return true;
-    case sealer::verdict::too_big:
-        answer_too_big(m, sealer::inner_mtu(p, full_frame), s.overlay_port_id);
-        drop(m, drop_reason::too_big);
-        return false;
-    case sealer::verdict::no_buffer:
-        drop(m, drop_reason::no_buffer);
-        return false;
-    case sealer::verdict::bad_length:
-        break;
-    }
-    drop(m, drop_reason::bad_length);  // overlay ports deliver one segment per frame
-    return false;
-}
-
 void worker::seal_flush() noexcept {
     tx_sink sink{*this};
     _sealer.flush(*_crypto, sink);
 }
 
-void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot& s) noexcept {
+void worker::local_copy(const rte_mbuf* m, uint16_t port_id) noexcept {
+    rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, UINT32_MAX);
+    if (c == nullptr) [[unlikely]] {
+        return;  // the original goes its own way; the copy was never received
+    }
+    _stats.local_copies.add();
+    send(c, port_id);
+}
+
+bool worker::flood(rte_mbuf* m, const port_ctx& from, const dataplane_snapshot& s) noexcept {
+    // The TAP and a bridged LAN beside it are one segment with the mesh: each gets a copy of
+    // what the other floods (never the port it came from: no hairpin).
+    if (s.lan_mode == pmd::overlay_mode::bridge && s.has_overlay) {
+        if (from.mode == pmd::overlay_mode::host && from.port_id != s.lan_port_id) {
+            local_copy(m, s.lan_port_id);
+        } else if (from.mode == pmd::overlay_mode::bridge && s.overlay_port_id != from.port_id) {
+            local_copy(m, s.overlay_port_id);
+        }
+    }
+    // One sealed copy per peer with a session (as GVPE's N-1 unicasts). A copy that cannot be
+    // sealed is counted by its drop reason and in copies_lost: it was never received, so
+    // accounted() takes it out again.
+    bool sent_any = false;
+    uint64_t lost = 0;
+    for (uint16_t id : s.broadcast_to) {
+        rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, UINT32_MAX);
+        if (c == nullptr) [[unlikely]] {
+            _stats.drop(drop_reason::no_buffer);  // the copy is lost, not the original
+            ++lost;
+            continue;
+        }
+        const bool sealed = seal_one(c, s.peers[id], s, true);
+        sent_any |= sealed;
+        lost += !sealed;
+    }
+    if (lost != 0) [[unlikely]] {
+        _stats.copies_lost.add(lost);
+    }
+    if (s.broadcast_to.size() + 1 < s.peers.size()) [[unlikely]] {
+        // Some peers have no session: tell the control thread there is demand (ondemand
+        // peers connect on it, e.g. on the ARP request that precedes any unicast).
+        for (const peer_entry& p : s.peers) {
+            if (p.node_id != 0 && !p.tx_ready) {
+                _peer_stats[p.node_id].no_session.add();
+            }
+        }
+    }
+    if (sent_any) {
+        rte_pktmbuf_free(m);
+    } else {
+        drop(m, drop_reason::no_session);
+    }
+    return sent_any;
+}
+
+void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {
     uint64_t encrypted = 0;
     _tx_last.p = nullptr;  // the lookup of an earlier burst may belong to an older snapshot
+    _tx_last_src = ~uint64_t{0};
+    _egress_port = port.port_id;
+    // Bridge mode (docs/site-gateways.md): the MAC table, and whether this port is the LAN.
+    const mac_table* macs = s.macs;
+    const bool from_lan = macs != nullptr && port.mode == pmd::overlay_mode::bridge;
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         if (i + 3 < n) {
@@ -93,44 +132,8 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot&
             continue;
         }
         const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-        if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
-            // Broadcast/multicast: one sealed copy per peer with a session (as GVPE's N-1 unicasts).
-            // A copy that cannot be sealed is counted by its drop reason and in copies_lost:
-            // it was never received, so accounted() takes it out again.
-            bool sent_any = false;
-            uint64_t lost = 0;
-            for (uint16_t id : s.broadcast_to) {
-                rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, UINT32_MAX);
-                if (c == nullptr) [[unlikely]] {
-                    _stats.drop(drop_reason::no_buffer);  // the copy is lost, not the original
-                    ++lost;
-                    continue;
-                }
-                const bool sealed = seal_one(c, s.peers[id], s, true);
-                sent_any |= sealed;
-                lost += !sealed;
-            }
-            if (lost != 0) [[unlikely]] {
-                _stats.copies_lost.add(lost);
-            }
-            if (s.broadcast_to.size() + 1 < s.peers.size()) [[unlikely]] {
-                // Some peers have no session: tell the control thread there is demand (ondemand
-                // peers connect on it, e.g. on the ARP request that precedes any unicast).
-                for (const peer_entry& p : s.peers) {
-                    if (p.node_id != 0 && !p.tx_ready) {
-                        _peer_stats[p.node_id].no_session.add();
-                    }
-                }
-            }
-            if (sent_any) {
-                ++encrypted;
-                rte_pktmbuf_free(m);
-            } else {
-                drop(m, drop_reason::no_session);
-            }
-            continue;
-        }
-        // The MAC pair of the last unicast frame: same peer, same choice of full frame.
+        // The MAC pair of the last unicast frame: same peer, same choice of full frame (and on
+        // the LAN, a source already checked).
         uint64_t macs_lo;
         uint32_t macs_hi;
         std::memcpy(&macs_lo, eth, 8);
@@ -139,23 +142,77 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot&
             encrypted += seal_one(m, *_tx_last.p, s, _tx_last.full_frame);
             continue;
         }
-        const uint16_t dst = node_of_mac(eth->dst_addr);
-        const peer_entry* p = s.peer(dst);
-        if (p == nullptr) [[unlikely]] {
-            drop(m, dst == s.self_id && dst != 0 ? drop_reason::to_self : drop_reason::unknown_node);
+        if (from_lan) {
+            // Learn the LAN side: a source the table does not place on our LAN is reported.
+            const uint64_t src = mac_key(eth->src_addr.addr_bytes);
+            if (src != _tx_last_src) {
+                if (mac_key_is_group(src)) [[unlikely]] {
+                    drop(m, drop_reason::bad_source_mac);
+                    continue;
+                }
+                const int slot = macs->find(src);
+                if (slot < 0 || macs->owner_at(slot) != mac_table::local) {
+                    report_learn(src, mac_table::local);
+                } else {
+                    macs->touch(slot, s.clock->load(std::memory_order_relaxed));
+                    _tx_last_src = src;
+                }
+            }
+        }
+        if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
+            encrypted += flood(m, port, s);
             continue;
         }
+        const uint16_t dst = node_of_mac(eth->dst_addr);
+        const peer_entry* p = s.peer(dst);
+        bool full = false;
+        if (p == nullptr) [[unlikely]] {
+            if (dst != 0 && dst == s.self_id) {
+                if (from_lan && s.has_overlay) {
+                    _stats.switched.add();
+                    send(m, s.overlay_port_id);  // from the LAN to our own TAP
+                    continue;
+                }
+                drop(m, drop_reason::to_self);
+                continue;
+            }
+            if (macs == nullptr || dst != 0) {
+                drop(m, drop_reason::unknown_node);
+                continue;
+            }
+            // A foreign MAC: where the table has it.
+            const int slot = macs->find(mac_key(eth->dst_addr.addr_bytes));
+            if (slot < 0) {
+                encrypted += flood(m, port, s);  // unknown unicast
+                continue;
+            }
+            const uint16_t owner = macs->owner_at(slot);
+            if (owner == mac_table::local) {
+                if (!from_lan && s.lan_mode == pmd::overlay_mode::bridge) {
+                    _stats.switched.add();
+                    send(m, s.lan_port_id);  // from our TAP to a host on our LAN
+                    continue;
+                }
+                drop(m, drop_reason::bridge_local);  // the LAN delivered it already
+                continue;
+            }
+            p = s.peer(owner);
+            if (p == nullptr) [[unlikely]] {
+                drop(m, drop_reason::unknown_node);
+                continue;
+            }
+        }
         if (!p->tx_ready) {
-            _peer_stats[dst].no_session.add();  // tells the control thread there is demand
+            _peer_stats[p->node_id].no_session.add();  // tells the control thread there is demand
             if (s.queue_without_session) {
-                m->hash.usr = dst;              // control queues it until the session is up
+                m->hash.usr = p->node_id;              // control queues it until the session is up
                 to_control(m);
             } else {
                 drop(m, drop_reason::no_session);
             }
             continue;
         }
-        const bool full = sends_full_frame(*eth, s.self_mac, p->mac);
+        full = sends_full_frame(*eth, s.self_mac, p->mac);
         _tx_last = tx_route{macs_lo, macs_hi, p, full};
         encrypted += seal_one(m, *p, s, full);
     }

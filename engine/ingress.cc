@@ -227,6 +227,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
     const bool replay_off = _s.benchmark_replay_off;
     const bool has_overlay = s.has_overlay;
     const uint16_t overlay_port = s.overlay_port_id;
+    const bool lan = s.lan_mode != pmd::overlay_mode::host;  // a site LAN: lan_deliver() (lan.cc)
     // Per run of packets that share a receive key (and so a peer): one AEAD call, one update of
     // the peer's counters.
     for (unsigned i = 0; i < n;) {
@@ -244,6 +245,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         std::memcpy(macs.data() + RTE_ETHER_ADDR_LEN, &p.mac, RTE_ETHER_ADDR_LEN);
         uint64_t rx_packets = 0;
         uint64_t rx_bytes = 0;
+        uint64_t lan_packets = 0, lan_bytes = 0;
         bool authenticated = false;
         // The window of a lane is shared by every worker that may receive it: accept() runs under
         // its lock, taken once per run of packets from one sender lane (normally the whole run)
@@ -281,7 +283,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 rte_pktmbuf_free(m);
                 continue;
             }
-            if (!has_overlay) [[unlikely]] {
+            if (!has_overlay && !lan) [[unlikely]] {
                 drop(m, drop_reason::no_overlay);
                 continue;
             }
@@ -301,6 +303,13 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 drop(m, drop_reason::bad_length);
                 continue;
             }
+            if (lan) [[unlikely]] {
+                if (lan_deliver(m, p, s, it.full_frame)) {
+                    ++lan_packets;
+                    lan_bytes += frame_len;
+                }
+                continue;
+            }
             ++rx_packets;
             rx_bytes += frame_len;
             _out[rx_packets - 1] = m;  // sent together after the run, in order
@@ -311,7 +320,11 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         if (authenticated) {
             ns.last_rx_key_id.set(slot->key_id);
         }
-        send_bulk(overlay_port, _out.data(), static_cast<unsigned>(rx_packets), rx_bytes);
+        if (rx_packets != 0) {
+            send_bulk(overlay_port, _out.data(), static_cast<unsigned>(rx_packets), rx_bytes);
+        }
+        rx_packets += lan_packets;
+        rx_bytes += lan_bytes;
         ns.rx_packets.add(rx_packets);
         ns.rx_bytes.add(rx_bytes);
         decrypted += rx_packets;

@@ -18,12 +18,16 @@
 #include <rte_spinlock.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "crypto/aead.hh"
+#include "engine/mac_table.hh"
 #include "engine/replay.hh"
+#include "engine/route_table.hh"
+#include "pmd/port_role.hh"
 #include "transports/classify.hh"
 #include "transports/outer.hh"
 
@@ -93,7 +97,16 @@ struct dataplane_snapshot {
     uint16_t self_id = 0;
     rte_ether_addr self_mac{};
     bool has_overlay = false;
-    uint16_t overlay_port_id = 0;            // where decrypted frames are delivered
+    uint16_t overlay_port_id = 0;            // the node's own TAP (host mode): where node-MAC
+                                             // frames for us are delivered
+    // The site LAN (docs/site-gateways.md): at most one port, bridged or routed; host: none.
+    pmd::overlay_mode lan_mode = pmd::overlay_mode::host;
+    uint16_t lan_port_id = 0;
+    rte_ether_addr lan_mac{};                // that port's MAC (route mode: the LAN's next hop)
+    const mac_table* macs = nullptr;         // bridge: MAC -> owner (kept alive by `owned`)
+    const route_table* routes = nullptr;     // route: prefix -> node (kept alive by `owned`)
+    const lan_neighbours* lan_neigh = nullptr;  // route: LAN host IP -> MAC (kept alive by `owned`)
+    const std::atomic<uint32_t>* clock = nullptr;  // coarse seconds, control's (MAC last use)
     bool router = false;                     // router-priority >= 1: relay packets for others
     bool queue_without_session = false;      // hand frames for peers without a session to control
                                              // (max-queue/max-ttl) instead of dropping them

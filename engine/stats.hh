@@ -51,6 +51,13 @@ enum class drop_reason : uint8_t {
     no_overlay,          // decrypted frame, but this node has no overlay port
     no_buffer,           // no mbuf (broadcast copy) or no head/tailroom for the headers
     too_big,             // sealed packet would exceed the WAN MTU (overlay frame above the overlay MTU)
+    bad_source_mac,      // bridge: a frame with a group (multicast) source MAC
+    bridge_local,        // bridge: LAN frame to a MAC on the same LAN (no hairpin)
+    no_prefix,           // route: no node owns the destination (answered: ICMP unreachable)
+    own_prefix,          // route: LAN packet to a prefix of our own
+    ttl_expired,         // route: hop limit would reach 0 (LAN side answered: ICMP time exceeded)
+    spoofed_source,      // route: inner source not owned by the sending node
+    not_routable,        // route: not IPv4/IPv6, truncated or bad IP header where routing needs one
     count_
 };
 
@@ -62,7 +69,8 @@ inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
     "unhandled_icmp", "unhandled_arp",   "control_ring_full", "no_session",    "tx_failed",
     "disabled_transport", "bad_header",  "unknown_node",      "to_self",       "unknown_key", "replayed",
     "auth_failed",    "not_router",      "no_route",          "no_overlay",    "no_buffer",
-    "too_big",
+    "too_big",      "bad_source_mac",    "bridge_local",      "no_prefix",     "own_prefix",
+    "ttl_expired",  "spoofed_source",    "not_routable",
 };
 
 constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }
@@ -86,6 +94,13 @@ struct alignas(64) worker_stats {
     counter fragmented;                // sealed packets sent as outer fragments (wan-fragment)
     counter fragments_in;              // outer fragments taken by the reassembly table
     counter reassembled;               // whole packets the table gave back (then handled as usual)
+    counter switched;                  // bridge: frames passed between the TAP and the LAN of this node
+    counter local_copies;              // flooded frames also copied to the TAP / LAN beside it
+                                       // (sent, not received: not part of accounted())
+    counter icmp_errors;               // route: ICMP unreachable / time exceeded sent to the LAN
+                                       // (sent, not received: not part of accounted())
+    counter learn_events;              // bridge: new or moved MACs reported to the control thread
+    counter learn_ring_full;           // bridge: reports lost, the learn ring was full
     counter copies_lost;               // broadcast copies dropped (no mbuf, too big, no room): each is
                                        // in `drops` by its reason, but was never received, so
                                        // accounted() takes them out again
@@ -98,7 +113,7 @@ struct alignas(64) worker_stats {
         std::string_view name;
         counter worker_stats::*member;
     };
-    static constexpr std::array<field, 21> fields();
+    static constexpr std::array<field, 26> fields();
 
     /// Every received packet leaves exactly one way; this is the sum of those ways.
     [[nodiscard]] uint64_t accounted() const noexcept {
@@ -111,13 +126,13 @@ struct alignas(64) worker_stats {
         // A reassembled packet is handled once more (it is in some other term); its fragments
         // are in fragments_in. Fragments that never complete stay in fragments_in only.
         return d + arp_replies.load() + icmp_echo_replies.load() + to_control.load() + encrypted.load() +
-               decrypted.load() + keepalives.load() + relayed.load() + fragments_in.load() - reassembled.load() -
+               decrypted.load() + keepalives.load() + relayed.load() + switched.load() + fragments_in.load() - reassembled.load() -
                copies_lost.load();
     }
 };
 
 /// Per-peer traffic of one worker, indexed by node id; control sums over workers.
-constexpr std::array<worker_stats::field, 21> worker_stats::fields() {
+constexpr std::array<worker_stats::field, 26> worker_stats::fields() {
     return {{{"rx_packets", &worker_stats::rx_packets},
              {"rx_bytes", &worker_stats::rx_bytes},
              {"tx_packets", &worker_stats::tx_packets},
@@ -138,9 +153,14 @@ constexpr std::array<worker_stats::field, 21> worker_stats::fields() {
              {"fragmented", &worker_stats::fragmented},
              {"fragments_in", &worker_stats::fragments_in},
              {"reassembled", &worker_stats::reassembled},
+             {"switched", &worker_stats::switched},
+             {"local_copies", &worker_stats::local_copies},
+             {"icmp_errors", &worker_stats::icmp_errors},
+             {"learn_events", &worker_stats::learn_events},
+             {"learn_ring_full", &worker_stats::learn_ring_full},
              {"copies_lost", &worker_stats::copies_lost}}};
 }
-static_assert(sizeof(worker_stats) == (sizeof(counter) * (21 + n_drop_reasons) + 63) / 64 * 64,
+static_assert(sizeof(worker_stats) == (sizeof(counter) * (26 + n_drop_reasons) + 63) / 64 * 64,
               "a counter added to worker_stats belongs in worker_stats::fields() too");
 
 /// Per worker and peer. The eight counters the data path writes fill one cache line (so a

@@ -45,7 +45,7 @@ void ethernet(const uint8_t* frame, uint8_t* out, uint16_t ethertype) noexcept {
     store16(out + 12, ethertype);
 }
 
-size_t answer4(const uint8_t* frame, size_t len, uint16_t mtu, uint8_t* out) noexcept {
+size_t answer4(const uint8_t* frame, size_t len, const icmp_error& e, uint8_t* out) noexcept {
     const uint8_t* ip = frame + eth_len;
     const size_t avail = len - eth_len;
     if (avail < ip4_len || (ip[0] >> 4) != 4) {
@@ -82,21 +82,21 @@ size_t answer4(const uint8_t* frame, size_t len, uint16_t mtu, uint8_t* out) noe
     store16(oip + 2, static_cast<uint16_t>(ip4_len + icmp_len + quote));
     oip[8] = 64;  // TTL
     oip[9] = 1;   // ICMP
-    std::memcpy(oip + 12, ip + 16, 4);  // from the address the packet was sent to
+    std::memcpy(oip + 12, e.src4 != nullptr ? e.src4 : ip + 16, 4);  // from us, or where it was sent
     std::memcpy(oip + 16, ip + 12, 4);  // to its sender
     store_sum(oip + 10, transport::csum::ones_sum(oip, ip4_len));
     uint8_t* icmp = oip + ip4_len;
-    icmp[0] = 3;  // destination unreachable
-    icmp[1] = 4;  // fragmentation needed and DF set
+    icmp[0] = e.type4;
+    icmp[1] = e.code4;
     icmp[2] = icmp[3] = 0;
     icmp[4] = icmp[5] = 0;
-    store16(icmp + 6, mtu);
+    store16(icmp + 6, e.value);
     std::memcpy(icmp + icmp_len, ip, quote);
     store_sum(icmp + 2, transport::csum::ones_sum(icmp, icmp_len + quote));
     return eth_len + ip4_len + icmp_len + quote;
 }
 
-size_t answer6(const uint8_t* frame, size_t len, uint16_t mtu, uint8_t* out) noexcept {
+size_t answer6(const uint8_t* frame, size_t len, const icmp_error& e, uint8_t* out) noexcept {
     const uint8_t* ip = frame + eth_len;
     const size_t avail = len - eth_len;
     if (avail < ip6_len || (ip[0] >> 4) != 6) {
@@ -119,14 +119,14 @@ size_t answer6(const uint8_t* frame, size_t len, uint16_t mtu, uint8_t* out) noe
     store16(oip + 4, static_cast<uint16_t>(icmp_len + quote));
     oip[6] = 58;   // ICMPv6
     oip[7] = 64;   // hop limit
-    std::memcpy(oip + 8, ip + 24, 16);
+    std::memcpy(oip + 8, e.src6 != nullptr ? e.src6 : ip + 24, 16);
     std::memcpy(oip + 24, ip + 8, 16);
     uint8_t* icmp = oip + ip6_len;
-    icmp[0] = 2;  // packet too big
-    icmp[1] = 0;
+    icmp[0] = e.type6;
+    icmp[1] = e.code6;
     icmp[2] = icmp[3] = 0;
     icmp[4] = icmp[5] = 0;
-    store16(icmp + 6, mtu);
+    store16(icmp + 6, e.value);
     std::memcpy(icmp + icmp_len, ip, quote);
     const uint16_t c = transport::csum::icmp6_checksum(oip, icmp, icmp_len + quote);
     std::memcpy(icmp + 2, &c, sizeof(c));  // native order: see checksum.hh
@@ -135,18 +135,23 @@ size_t answer6(const uint8_t* frame, size_t len, uint16_t mtu, uint8_t* out) noe
 
 }  // namespace
 
-size_t build_too_big(const uint8_t* frame, size_t len, uint16_t mtu, uint8_t* out) noexcept {
+size_t build_icmp_error(const uint8_t* frame, size_t len, const icmp_error& e, uint8_t* out) noexcept {
     if (len < eth_len || (frame[0] & 1) != 0) {
         return 0;  // runt, or multicast/broadcast destination
     }
     switch (load16(frame + 12)) {
     case 0x0800:
-        return answer4(frame, len, mtu, out);
+        return answer4(frame, len, e, out);
     case 0x86dd:
-        return answer6(frame, len, mtu, out);
+        return answer6(frame, len, e, out);
     default:
         return 0;
     }
+}
+
+size_t build_too_big(const uint8_t* frame, size_t len, uint16_t mtu, uint8_t* out) noexcept {
+    // IPv4: destination unreachable / fragmentation needed (3/4); IPv6: packet too big (2/0).
+    return build_icmp_error(frame, len, icmp_error{3, 4, 2, 0, mtu, nullptr, nullptr}, out);
 }
 
 }  // namespace engine

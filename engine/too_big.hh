@@ -33,6 +33,21 @@ inline constexpr size_t too_big_max_answer = 14 + 1280;
 /// the frame). Returns the answer's length, or 0 if this frame gets none.
 [[nodiscard]] size_t build_too_big(const uint8_t* frame, size_t len, uint16_t mtu, uint8_t* out) noexcept;
 
+/// Any ICMP/ICMPv6 error of the kinds above, for routers (docs/site-gateways.md "Routing"):
+/// types and codes per family, the 16-bit value in the last word of the ICMP header (the MTU for
+/// "too big", 0 otherwise), and the source address (nullptr: the address the packet was sent to,
+/// as for "too big"; a router answers from its own address on the port). The same rules for
+/// which frames get no answer.
+struct icmp_error {
+    uint8_t type4, code4, type6, code6;
+    uint16_t value;
+    const uint8_t* src4;  // 4 bytes or nullptr
+    const uint8_t* src6;  // 16 bytes or nullptr
+};
+inline constexpr icmp_error icmp_net_unreachable{3, 0, 1, 0, 0, nullptr, nullptr};  // no route
+inline constexpr icmp_error icmp_time_exceeded{11, 0, 3, 0, 0, nullptr, nullptr};    // hop limit
+[[nodiscard]] size_t build_icmp_error(const uint8_t* frame, size_t len, const icmp_error& e, uint8_t* out) noexcept;
+
 /// Token bucket in TSC cycles: at most `rate` answers per second, bursts of `burst`.
 class too_big_limiter {
 public:

@@ -139,7 +139,11 @@ void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) no
     _stats.rx_bytes.add(bytes);
     if (port.role == port_role::overlay) {
         if (_snap != nullptr) {
-            egress_burst(pkts, n, *_snap);
+            if (port.mode == pmd::overlay_mode::route) {
+                route_burst(pkts, n, port, *_snap);
+            } else {
+                egress_burst(pkts, n, port, *_snap);
+            }
         } else {
             for (uint16_t i = 0; i < n; ++i) {
                 drop(pkts[i], drop_reason::no_session);  // no data plane configured

@@ -65,6 +65,10 @@ inline void keep_first_segment(rte_mbuf* m) noexcept {
     m->pkt_len = m->data_len;
 }
 
+/// mbuf hash.usr of a routed packet a worker hands to the control thread because the LAN
+/// host's MAC is unknown (queued overlay frames carry their node id, at most 4095, there).
+inline constexpr uint32_t lan_resolve_mark = 0x10000;
+
 /// What a worker knows about a port. Immutable while workers run.
 struct port_ctx {
     uint16_t port_id = 0;
@@ -75,6 +79,7 @@ struct port_ctx {
 
     uint8_t n_ipv6 = 0;
     std::array<std::array<uint8_t, 16>, limits::max_port_ipv6> ipv6{};  // our IPv6 addresses here
+    pmd::overlay_mode mode = pmd::overlay_mode::host;  // overlay ports: TAP, bridged or routed LAN
 
     /// Index of our IPv6 address equal to a, or -1.
     [[nodiscard]] int ipv6_index(const uint8_t* a) const noexcept {
@@ -132,6 +137,7 @@ struct worker_setup {
     unsigned idle_polls = 1024;
     rte_ring* to_control = nullptr;      // MP/SC, shared by all workers
     rte_ring* from_control = nullptr;    // SP/SC, this worker's; mbuf->port names the tx port
+    rte_ring* learn = nullptr;           // MP/SC, shared: bridge learn events (engine/mac_table.hh)
     // The encrypted data plane (null: only the WAN slow path runs, as before sessions exist).
     const published<dataplane_snapshot>* snapshot = nullptr;
     rcu* qsbr = nullptr;                 // this worker is RCU reader `worker_idx`
@@ -197,7 +203,14 @@ private:
     void open_flush(const dataplane_snapshot& s) noexcept;
 
     // ---- egress (egress.cc) ----
-    void egress_burst(rte_mbuf** pkts, uint16_t n, const dataplane_snapshot& s) noexcept;
+    /// A burst from the TAP or a bridged LAN port (`port`).
+    void egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept;
+    /// Broadcast, multicast and unknown unicast: one sealed copy per peer with a session, and a
+    /// copy to the TAP or bridged LAN beside `from` (flood_local). Takes m. Returns true if some
+    /// peer got a copy (the frame counts as encrypted once).
+    bool flood(rte_mbuf* m, const port_ctx& from, const dataplane_snapshot& s) noexcept;
+    /// Sends a copy of m out of port_id (counted local_copies; a failed copy is not a drop of m).
+    void local_copy(const rte_mbuf* m, uint16_t port_id) noexcept;
     [[gnu::always_inline]] bool seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s,
                                          bool full_frame) noexcept;
     /// Seals what _sealer holds and sends it (tx_sink: this worker's tx buffers and counters).
@@ -209,6 +222,19 @@ private:
     /// Sends the sealed packet m (outer headers written) as fragments of at most the peer's
     /// tx_mtu; consumes m.
     void send_fragments(rte_mbuf* m, const peer_entry& p) noexcept;
+
+    // ---- site LAN (lan.cc, docs/site-gateways.md) ----
+    /// Bridge: tells the control thread that mac was seen at owner (0: our LAN), at most once a
+    /// second per (mac, owner) from this worker.
+    void report_learn(uint64_t mac, uint16_t owner) noexcept;
+    /// A decrypted frame from peer p on a node with a LAN port: learned (bridge), routed
+    /// (route), or delivered as before. Takes m; true if it was delivered (decrypted).
+    bool lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept;
+    /// A burst from a routed LAN port: ARP/ND/echo for our lan-addresses answered (wan_host.cc),
+    /// IP packets routed to the node owning the destination prefix.
+    void route_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept;
+    /// ICMP error `e` for the LAN frame m (which the caller still owns), from our lan-address.
+    void answer_icmp(const rte_mbuf* m, const icmp_error& e, const port_ctx& port) noexcept;
 
     // ---- WAN host answers (wan_host.cc) ----
     void process_wan(rte_mbuf* m, const port_ctx& port) noexcept;
@@ -290,6 +316,11 @@ private:
         bool full_frame = false;
     };
     tx_route _tx_last{};
+    uint16_t _egress_port = 0;  // the overlay port of the burst being sealed (too-big answers go back there)
+    uint64_t _tx_last_src = ~uint64_t{0};  // bridge: the last LAN source MAC found local (one burst)
+    // Bridge: learn events reported recently, (mac | owner << 48) and the coarse second, by hash.
+    std::array<uint64_t, 256> _learn_recent{};
+    std::array<uint32_t, 256> _learn_when{};
     // tx packets/bytes sent since the last commit_tx_stats() (plain: only this lcore).
     uint64_t _tx_pending_packets = 0, _tx_pending_bytes = 0;
     uint64_t _drain_cycles = 0;
@@ -339,6 +370,28 @@ inline void worker::send_bulk(uint16_t port_id, rte_mbuf* const* pkts, unsigned 
             rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(_s.worker_idx), b);
         }
     }
+}
+
+// Defined here so that egress.cc and lan.cc both inline it (the per-frame step of sealing).
+inline bool worker::seal_one(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept {
+    switch (_sealer.add_frame(m, p, s.self_id, full_frame, _s.wan_fragment)) {
+    case sealer::verdict::queued:
+        if (_sealer.full()) [[unlikely]] {
+            seal_flush();
+        }
+        return true;
+    case sealer::verdict::too_big:
+        answer_too_big(m, sealer::inner_mtu(p, full_frame), _egress_port);
+        drop(m, drop_reason::too_big);
+        return false;
+    case sealer::verdict::no_buffer:
+        drop(m, drop_reason::no_buffer);
+        return false;
+    case sealer::verdict::bad_length:
+        break;
+    }
+    drop(m, drop_reason::bad_length);  // overlay ports deliver one segment per frame
+    return false;
 }
 
 }  // namespace engine

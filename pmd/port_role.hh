@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 // What a port is for (docs/architecture.md "Ports and roles"): the underlay towards other nodes
-// (wan) or the virtual Ethernet of this node or its site (overlay). One definition for the
-// config (control/config/config.hh: `port = NAME ROLE DEVARGS`) and the workers (engine/worker.hh
-// port_ctx). DPDK-free, so the sans-IO config code can use it.
-// Threads: a plain enum; any thread.
+// (wan) or the virtual Ethernet of this node or its site (overlay). An overlay port is one of
+// three kinds (docs/site-gateways.md): `host` -- the node's own TAP, frames addressed by node
+// MAC fe:fd:80:00:HH:LL (GVPE's model); `bridge` -- a site LAN joined to the mesh as one Ethernet
+// segment (learned MAC table); `route` -- a site LAN routed by longest prefix match of `route`
+// prefixes. One definition for the config (control/config/config.hh: `port = NAME ROLE DEVARGS`,
+// ROLE wan|overlay|bridge|route) and the workers (engine/worker.hh port_ctx). DPDK-free, so the
+// sans-IO config code can use it.
+// Threads: plain enums; any thread.
 #pragma once
 
 #include <cstdint>
@@ -11,5 +15,8 @@
 namespace pmd {
 
 enum class port_role : uint8_t { wan, overlay };
+
+/// What an overlay port carries (wan ports: always host, unused).
+enum class overlay_mode : uint8_t { host, bridge, route };
 
 }  // namespace pmd

@@ -301,8 +301,13 @@ void daemon::setup() {
         engine::port_ctx& pc = _port_table.ports[i];
         pc.port_id = _ports[i].info.port_id;
         pc.role = _ports[i].conf.role;
+        pc.mode = _ports[i].conf.mode;
         pc.mac = _ports[i].info.mac;
-        for (const auto& wa : l.wan_addresses) {
+        // Our addresses on the port: wan-address on WAN ports, lan-address on a routed LAN port
+        // (ARP, ND and echo answered for both by the workers, engine/wan_host.cc).
+        std::vector<wan_address> addrs = l.wan_addresses;
+        addrs.insert(addrs.end(), l.lan_addresses.begin(), l.lan_addresses.end());
+        for (const auto& wa : addrs) {
             if (wa.port == _ports[i].conf.name && !wa.addr.v6 && pc.n_ipv4 < engine::limits::max_port_ipv4) {
                 pc.ipv4[pc.n_ipv4++] = wa.addr.v4();
             }
@@ -365,6 +370,7 @@ void daemon::setup() {
         }
         _from_control.push_back(r);
     }
+    create_learn_ring();  // site_lan.cc: only with a bridge port
     _rcu = std::make_unique<engine::rcu>(n_workers);
     _snap = std::make_unique<engine::published<engine::dataplane_snapshot>>(*_rcu);
     for (unsigned w = 0; w < n_workers; ++w) {
@@ -384,6 +390,7 @@ void daemon::setup() {
         ws.idle_polls = l.idle_polls;
         ws.to_control = _to_control;
         ws.from_control = _from_control[w];
+        ws.learn = _learn;
         for (const auto& q : ql.queues) {
             if (q.lcore == ws.lcore_id) {
                 int pid = port_id_of(q.port);
@@ -494,6 +501,10 @@ void daemon::teardown() noexcept {
     };
     free_ring(_to_control);
     _to_control = nullptr;
+    if (_learn != nullptr) {
+        rte_ring_free(_learn);  // learn events are plain values, not mbufs
+        _learn = nullptr;
+    }
     for (rte_ring* r : _from_control) {
         free_ring(r);
     }
@@ -528,7 +539,14 @@ void daemon::handle_control_packets() {
         left -= n;
         for (unsigned i = 0; i < n; ++i) {
             auto* m = static_cast<rte_mbuf*>(objs[i]);
-            if (_base.has_overlay && m->port == _base.overlay_port_id) {
+            const bool from_lan = _base.lan_mode != overlay_mode::host && m->port == _base.lan_port_id;
+            if (from_lan && m->hash.usr == engine::lan_resolve_mark && !parse_arp_sender(m) &&
+                !parse_neighbour_advertisement(m)) {
+                lan_resolve(m);  // a routed packet for a LAN host we have no MAC for; frees m
+                continue;
+            }
+            if ((_base.has_overlay && m->port == _base.overlay_port_id) ||
+                (from_lan && !parse_arp_sender(m) && !parse_neighbour_advertisement(m))) {
                 queue_frame(m);  // an overlay frame waiting for its session; owns m now
                 continue;
             }
@@ -546,11 +564,13 @@ void daemon::handle_control_packets() {
                 if (auto r = _neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
                     note(r, ip_address::from_v4(sender->first).str(), sender->second);
                     update_paths();
+                    lan_neighbours_changed();
                 }
             } else if (auto target = parse_neighbour_advertisement(m)) {
                 if (auto r = _neigh.learn(m->port, target->first, target->second, rte_rdtsc())) {
                     note(r, target->first.str(), target->second);
                     update_paths();
+                    lan_neighbours_changed();
                 }
             } else if (_sessions) {
                 on_handshake_mbuf(m);  // benchmark mode: handshakes are ignored
@@ -579,7 +599,10 @@ void daemon::resolve_neighbours() {
                 port_name = p.conf.name;
             }
         }
-        for (const auto& wa : _cfg.self_node().engine.wan_addresses) {
+        std::vector<wan_address> addrs = _cfg.self_node().engine.wan_addresses;
+        const auto& lan = _cfg.self_node().engine.lan_addresses;
+        addrs.insert(addrs.end(), lan.begin(), lan.end());
+        for (const auto& wa : addrs) {
             if (wa.port == port_name && wa.addr.v6 == target.v6 &&
                 (src == nullptr || (wa.addr.same_subnet(target, wa.prefix)))) {
                 src = &wa.addr;
@@ -613,6 +636,7 @@ void daemon::control_iteration() {
         dump_status();
     }
     handle_control_packets();
+    lan_iteration();
     sessions_iteration();
     _hooks->poll();
     uint64_t now = rte_rdtsc();

@@ -23,12 +23,15 @@
 #include "control/session/handshake_drain.hh"
 #include "control/daemon/frame_queue.hh"
 #include "control/daemon/hooks.hh"
+#include "control/daemon/mac_learner.hh"
 #include "crypto/aead.hh"
 #include "control/daemon/peer_table.hh"
 #include "control/daemon/resolver.hh"
 #include "control/session/session.hh"
 #include "control/daemon/neighbour.hh"
+#include "engine/mac_table.hh"
 #include "engine/rcu.hh"
+#include "engine/route_table.hh"
 #include "engine/seal.hh"
 #include "engine/worker.hh"
 #include "pmd/eal.hh"
@@ -87,6 +90,12 @@ struct daemon_options {
     /// `-l LEVEL` was given: a reload keeps it instead of the config's `loglevel`.
     bool log_level_from_cli = false;
 };
+
+/// The route table of every node's `route` lines (nullptr: none). Throws std::runtime_error
+/// (rte_lpm out of memory) -- a reload builds it before it commits to anything.
+std::shared_ptr<engine::route_table> build_route_table(const config& cfg);
+/// The static MAC entries of every node's `bridge-mac` lines: (mac_key, owner; 0 for ours).
+std::vector<std::pair<uint64_t, uint16_t>> static_macs(const config& cfg);
 
 /// The fixed session key node `from` uses to send to node `to` in benchmark mode.
 std::array<uint8_t, 32> benchmark_key(uint16_t from, uint16_t to);
@@ -202,6 +211,22 @@ private:
     // Reloads: counts and the last outcome, for `status`.
     uint64_t _reloads_applied = 0, _reloads_refused = 0;
     nlohmann::json _last_reload;
+    // the site LAN (site_lan.cc, docs/site-gateways.md)
+    void create_learn_ring();       // before the workers: only with a bridge port
+    void setup_lan_base();          // _base's LAN fields and tables (end of setup_base)
+    void lan_to_base();             // the current tables into _base, republish
+    void lan_iteration();           // coarse clock, learn events, aging
+    void lan_resolve(rte_mbuf* m);  // a routed packet for an unresolved LAN host (frees m)
+    void lan_neighbours_changed();  // an ARP/ND answer on the LAN port: republish the hosts
+    nlohmann::json lan_json() const;
+    rte_ring* _learn = nullptr;
+    std::unique_ptr<mac_learner> _macs;
+    std::shared_ptr<engine::mac_table> _mac_table;
+    std::shared_ptr<engine::route_table> _routes;
+    std::shared_ptr<engine::lan_neighbours> _lan_neigh;
+    std::atomic<uint32_t> _lan_clock{0};  // coarse seconds since start (workers stamp MAC use)
+    uint64_t _next_age_tsc = 0;
+    uint64_t _lan_unresolved = 0, _lan_off_link = 0;
     void queue_frame(rte_mbuf* m);
     void flush_queues();
     void seal_queued(const engine::peer_entry& e, std::deque<rte_mbuf*> frames);

@@ -114,7 +114,7 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
     const auto mac = node_mac(self.id);
     std::copy(mac.begin(), mac.end(), _base.self_mac.addr_bytes);
     for (const auto& p : _ports) {
-        if (p.conf.role == port_role::overlay && !_base.has_overlay) {
+        if (p.conf.role == port_role::overlay && p.conf.mode == overlay_mode::host && !_base.has_overlay) {
             _base.has_overlay = true;
             _base.overlay_port_id = p.info.port_id;
         }
@@ -149,6 +149,7 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
     }
     _base.local.enabled = enabled;
     _base.queue_without_session = true;
+    setup_lan_base();
     _queue.set_total_limit(_pool->size / 4);  // waiting frames never starve the ports of buffers
 
 }

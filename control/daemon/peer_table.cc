@@ -154,6 +154,14 @@ std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::data
     s->router = base.router;
     s->queue_without_session = base.queue_without_session;
     s->local = base.local;
+    s->lan_mode = base.lan_mode;
+    s->lan_port_id = base.lan_port_id;
+    s->lan_mac = base.lan_mac;
+    s->macs = base.macs;
+    s->routes = base.routes;
+    s->lan_neigh = base.lan_neigh;
+    s->clock = base.clock;
+    s->owned = base.owned;  // the LAN tables (control/daemon/site_lan.cc)
     uint16_t max_id = 0;
     for (const auto& [id, p] : _peers) {
         max_id = std::max(max_id, id);

@@ -54,6 +54,7 @@ nlohmann::json daemon::status_json() const {
         rte_eth_link_get_nowait(p.info.port_id, &link);
         ports.push_back({{"name", p.conf.name},
                          {"role", std::string(to_string(p.conf.role))},
+                         {"mode", std::string(to_string(p.conf.mode))},
                          {"port_id", p.info.port_id},
                          {"driver", p.info.driver},
                          {"mac", pmd::mac_str(p.info.mac)},
@@ -71,6 +72,9 @@ nlohmann::json daemon::status_json() const {
                          {"tx_errors", st.oerrors}});
     }
     j["ports"] = ports;
+    if (_base.lan_mode != overlay_mode::host) {
+        j["lan"] = lan_json();  // docs/site-gateways.md: MAC table or routes, LAN hosts
+    }
 
     std::array<uint64_t, engine::n_drop_reasons> total{};
     nlohmann::json workers = nlohmann::json::array();

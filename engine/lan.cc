@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+// The site LAN (docs/site-gateways.md): what a gateway does beyond node-MAC frames.
+//   report_learn  bridge: a source MAC the table does not place where it was seen -> the learn
+//                 ring (the control thread applies limits and publishes the next table);
+//   lan_deliver   WAN -> LAN, after the tag verified and the replay window accepted the packet:
+//                 bridge -- learn the source MAC at the sending peer, deliver to the LAN (node-
+//                 MAC frames for us to the TAP); route -- accept an inner packet for one of our
+//                 prefixes only from a source the sending node owns, decrement the hop limit,
+//                 send it to the LAN host's MAC (unresolved: to the control thread, which asks);
+//   route_burst   LAN -> WAN on a routed port: ARP/ND/echo for our lan-addresses answered
+//                 (wan_host.cc), IP packets routed by longest prefix match to the owning node,
+//                 hop limit decremented, sealed as node-MAC frames; ICMP errors (answer_icmp).
+// Every packet leaves exactly one way (delivered, sealed, to control, or a named drop).
+// Threads: the owning worker lcore only.
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+#include <cstring>
+
+#include "engine/worker.hh"
+
+namespace engine {
+
+namespace {
+
+constexpr size_t eth_len = sizeof(rte_ether_hdr);
+constexpr size_t ip4_len = sizeof(rte_ipv4_hdr);
+constexpr size_t ip6_len = sizeof(rte_ipv6_hdr);
+
+/// Decrements an IPv4 TTL and patches the checksum incrementally (RFC 1624 eqn. 3).
+inline void ttl_decrement(rte_ipv4_hdr* ip) noexcept {
+    --ip->time_to_live;
+    // The TTL is the high byte of the 16-bit word it shares with the protocol: the word drops
+    // by 0x0100, so the checksum rises by it (end-around carry).
+    uint32_t sum = rte_be_to_cpu_16(ip->hdr_checksum) + 0x0100U;
+    sum = (sum & 0xffff) + (sum >> 16);
+    ip->hdr_checksum = rte_cpu_to_be_16(static_cast<uint16_t>(sum));
+}
+
+/// A plausible IPv4 header in [ip, ip + avail): version 4, IHL >= 5, total length within.
+inline bool ipv4_ok(const rte_ipv4_hdr* ip, size_t avail) noexcept {
+    const size_t ihl = static_cast<size_t>(ip->version_ihl & 0x0f) * 4;
+    const size_t total = rte_be_to_cpu_16(ip->total_length);
+    return (ip->version_ihl >> 4) == 4 && ihl >= ip4_len && total >= ihl && total <= avail && ihl <= avail;
+}
+
+inline bool ipv6_ok(const rte_ipv6_hdr* ip, size_t avail) noexcept {
+    return (rte_be_to_cpu_32(ip->vtc_flow) >> 28) == 6 && ip6_len + rte_be_to_cpu_16(ip->payload_len) <= avail;
+}
+
+}  // namespace
+
+void worker::report_learn(uint64_t mac, uint16_t owner) noexcept {
+    const uint64_t ev = mac | static_cast<uint64_t>(owner) << 48;
+    const unsigned h = static_cast<unsigned>((mac * 0x9e3779b97f4a7c15ULL) >> 56);
+    const uint32_t now = _snap != nullptr && _snap->clock != nullptr ? _snap->clock->load(std::memory_order_relaxed) : 0;
+    if (_learn_recent[h] == ev && _learn_when[h] == now) {
+        return;  // reported this second already: the next table will say it
+    }
+    _learn_recent[h] = ev;
+    _learn_when[h] = now;
+    if (_s.learn == nullptr || rte_ring_mp_enqueue(_s.learn, learn_event(mac, owner)) != 0) [[unlikely]] {
+        _stats.learn_ring_full.add();
+        return;
+    }
+    _stats.learn_events.add();
+}
+
+bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept {
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    const uint32_t len = rte_pktmbuf_data_len(m);
+    if (s.lan_mode == pmd::overlay_mode::bridge) {
+        if (full_frame) {
+            // Only an authenticated frame teaches where a MAC lives (this runs after the tag
+            // and the replay window): its source is behind the sending peer.
+            const uint64_t src = mac_key(eth->src_addr.addr_bytes);
+            if (mac_key_is_group(src)) [[unlikely]] {
+                drop(m, drop_reason::bad_source_mac);
+                return false;
+            }
+            const int slot = s.macs->find(src);
+            if (slot < 0 || s.macs->owner_at(slot) != p.node_id) {
+                report_learn(src, p.node_id);
+            } else {
+                s.macs->touch(slot, s.clock->load(std::memory_order_relaxed));
+            }
+        }
+        if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
+            if (s.has_overlay) {
+                local_copy(m, s.overlay_port_id);  // the TAP is on the segment too
+            }
+            send(m, s.lan_port_id);
+            return true;
+        }
+        if (s.has_overlay && rte_is_same_ether_addr(&eth->dst_addr, &s.self_mac)) {
+            send(m, s.overlay_port_id);
+            return true;
+        }
+        // Never on to other peers (split horizon): the sender sent each peer its own copy.
+        send(m, s.lan_port_id);
+        return true;
+    }
+    // Route mode: an inner IP packet for one of our prefixes goes to the LAN; anything else to
+    // the TAP as on any node.
+    const route_table* rt = s.routes;
+    const uint16_t et = eth->ether_type;
+    if (et == RTE_BE16(RTE_ETHER_TYPE_IPV4) && len >= eth_len + ip4_len) {
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+        if (rt->lookup4(ip->dst_addr) == s.self_id) {
+            if (!ipv4_ok(ip, len - eth_len)) [[unlikely]] {
+                drop(m, drop_reason::not_routable);
+                return false;
+            }
+            if (rt->lookup4(ip->src_addr) != p.node_id) {
+                drop(m, drop_reason::spoofed_source);
+                return false;
+            }
+            if (ip->time_to_live <= 1) {
+                drop(m, drop_reason::ttl_expired);
+                return false;
+            }
+            const rte_ether_addr* mac = s.lan_neigh != nullptr ? s.lan_neigh->find4(ip->dst_addr) : nullptr;
+            if (mac == nullptr) {
+                m->port = s.lan_port_id;  // the control thread asks for the host's MAC
+                m->hash.usr = lan_resolve_mark;
+                to_control(m);
+                return false;
+            }
+            ttl_decrement(ip);
+            eth->dst_addr = *mac;
+            eth->src_addr = s.lan_mac;
+            send(m, s.lan_port_id);
+            return true;
+        }
+    } else if (et == RTE_BE16(RTE_ETHER_TYPE_IPV6) && len >= eth_len + ip6_len) {
+        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+        if (rt->lookup6(ip->dst_addr) == s.self_id) {
+            if (!ipv6_ok(ip, len - eth_len)) [[unlikely]] {
+                drop(m, drop_reason::not_routable);
+                return false;
+            }
+            if (rt->lookup6(ip->src_addr) != p.node_id) {
+                drop(m, drop_reason::spoofed_source);
+                return false;
+            }
+            if (ip->hop_limits <= 1) {
+                drop(m, drop_reason::ttl_expired);
+                return false;
+            }
+            const rte_ether_addr* mac = s.lan_neigh != nullptr ? s.lan_neigh->find6(ip->dst_addr) : nullptr;
+            if (mac == nullptr) {
+                m->port = s.lan_port_id;
+                m->hash.usr = lan_resolve_mark;
+                to_control(m);
+                return false;
+            }
+            --ip->hop_limits;
+            eth->dst_addr = *mac;
+            eth->src_addr = s.lan_mac;
+            send(m, s.lan_port_id);
+            return true;
+        }
+    }
+    if (!s.has_overlay) {
+        drop(m, drop_reason::no_overlay);
+        return false;
+    }
+    send(m, s.overlay_port_id);
+    return true;
+}
+
+void worker::answer_icmp(const rte_mbuf* m, const icmp_error& e, const port_ctx& port) noexcept {
+    if (_s.pool == nullptr || m->nb_segs != 1 || !_too_big_limit.allow(rte_rdtsc())) {
+        return;
+    }
+    rte_mbuf* a = rte_pktmbuf_alloc(_s.pool);
+    if (a == nullptr) {
+        return;
+    }
+    if (rte_pktmbuf_tailroom(a) < too_big_max_answer) [[unlikely]] {
+        rte_pktmbuf_free(a);
+        return;
+    }
+    icmp_error from_us = e;  // answered from our first lan-address of the family
+    from_us.src4 = port.n_ipv4 != 0 ? reinterpret_cast<const uint8_t*>(&port.ipv4[0]) : nullptr;
+    from_us.src6 = port.n_ipv6 != 0 ? port.ipv6[0].data() : nullptr;
+    const size_t n = build_icmp_error(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), from_us,
+                                      rte_pktmbuf_mtod(a, uint8_t*));
+    if (n == 0) {
+        rte_pktmbuf_free(a);
+        return;
+    }
+    a->data_len = static_cast<uint16_t>(n);
+    a->pkt_len = static_cast<uint32_t>(n);
+    // The answer goes back to the host that sent the packet, from our port's MAC.
+    std::memcpy(rte_pktmbuf_mtod_offset(a, uint8_t*, RTE_ETHER_ADDR_LEN), &port.mac, RTE_ETHER_ADDR_LEN);
+    _stats.icmp_errors.add();
+    send(a, port.port_id);
+}
+
+void worker::route_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {
+    uint64_t encrypted = 0;
+    const route_table* rt = s.routes;
+    _egress_port = port.port_id;
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        if (i + 3 < n) {
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+        }
+        const uint32_t len = rte_pktmbuf_data_len(m);
+        if (len < eth_len) [[unlikely]] {
+            drop(m, drop_reason::bad_length);
+            continue;
+        }
+        auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+        if (!rte_is_same_ether_addr(&eth->dst_addr, &port.mac)) {
+            // Broadcast/multicast (ARP requests, neighbour solicitations) for the host part;
+            // unicast to other MACs is none of ours (the port listens promiscuously).
+            if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
+                process_wan(m, port);
+            } else {
+                drop(m, drop_reason::not_for_us);
+            }
+            continue;
+        }
+        int owner = route_table::none;
+        if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
+            auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+            if (len < eth_len + ip4_len || !ipv4_ok(ip, len - eth_len)) [[unlikely]] {
+                drop(m, drop_reason::not_routable);
+                continue;
+            }
+            if (port.owns_ipv4(ip->dst_addr)) {
+                process_wan(m, port);  // to us: echo answered, the rest counted
+                continue;
+            }
+            owner = rt != nullptr ? rt->lookup4(ip->dst_addr) : route_table::none;
+            if (owner != route_table::none && owner != s.self_id && ip->time_to_live > 1) {
+                ttl_decrement(ip);
+            } else if (owner != route_table::none && owner != s.self_id) {
+                answer_icmp(m, icmp_time_exceeded, port);
+                drop(m, drop_reason::ttl_expired);
+                continue;
+            }
+        } else if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
+            auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+            if (len < eth_len + ip6_len || !ipv6_ok(ip, len - eth_len)) [[unlikely]] {
+                drop(m, drop_reason::not_routable);
+                continue;
+            }
+            if (port.ipv6_index(ip->dst_addr) >= 0 || ip->dst_addr[0] == 0xff) {
+                process_wan(m, port);  // to us (echo, neighbour discovery)
+                continue;
+            }
+            owner = rt != nullptr ? rt->lookup6(ip->dst_addr) : route_table::none;
+            if (owner != route_table::none && owner != s.self_id && ip->hop_limits > 1) {
+                --ip->hop_limits;
+            } else if (owner != route_table::none && owner != s.self_id) {
+                answer_icmp(m, icmp_time_exceeded, port);
+                drop(m, drop_reason::ttl_expired);
+                continue;
+            }
+        } else {
+            process_wan(m, port);  // ARP; anything else is counted there
+            continue;
+        }
+        if (owner == route_table::none) {
+            answer_icmp(m, icmp_net_unreachable, port);
+            drop(m, drop_reason::no_prefix);
+            continue;
+        }
+        if (owner == s.self_id) {
+            drop(m, drop_reason::own_prefix);
+            continue;
+        }
+        const peer_entry* p = s.peer(static_cast<uint16_t>(owner));
+        if (p == nullptr) [[unlikely]] {
+            drop(m, drop_reason::unknown_node);
+            continue;
+        }
+        // A node-MAC frame to the owner: the MAC pair is elided on the wire, and rebuilt there.
+        eth->dst_addr = p->mac;
+        eth->src_addr = s.self_mac;
+        if (!p->tx_ready) {
+            _peer_stats[p->node_id].no_session.add();
+            if (s.queue_without_session) {
+                m->hash.usr = p->node_id;
+                to_control(m);
+            } else {
+                drop(m, drop_reason::no_session);
+            }
+            continue;
+        }
+        encrypted += seal_one(m, *p, s, false);
+    }
+    if (!_sealer.empty()) {
+        seal_flush();
+    }
+    _stats.encrypted.add(encrypted);
+}
+
+}  // namespace engine
