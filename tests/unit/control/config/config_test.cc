@@ -1796,6 +1796,38 @@ TEST(ConfigShipped, GvpeCompatConfLoadsForEveryNode) {
     }
 }
 
+// configs/site-bridge and configs/site-route (docs/site-gateways.md): every node loads, and
+// each gateway has the LAN port and tables the example says.
+TEST(ConfigShipped, SiteGatewayExamplesLoadForEveryNode) {
+    for (const std::string dir : {"site-bridge", "site-route"}) {
+        SCOPED_TRACE(dir);
+        load_options o = opts("");
+        o.confdir = DVPE_SOURCE_ROOT "/configs/" + dir;
+        std::ifstream in(o.confdir + "/gvpe.conf");
+        ASSERT_TRUE(in.good());
+        std::stringstream ss;
+        ss << in.rdbuf();
+        const std::string text = ss.str();
+        for (const std::string name : {"gw-a", "gw-b", "dc"}) {
+            SCOPED_TRACE(name);
+            load_options on = o;
+            on.nodename = name;
+            auto r = load_config_text(text, "gvpe.conf", on);
+            ASSERT_TRUE(r.has_value()) << joined(r.error());
+            EXPECT_TRUE(r->warnings.empty()) << r->warnings.front().str();
+            const auto& ports = r->self_node().engine.ports;
+            const bool lan = std::any_of(ports.begin(), ports.end(), [&](const port_conf& p) {
+                return p.mode == (dir == "site-bridge" ? overlay_mode::bridge : overlay_mode::route);
+            });
+            EXPECT_EQ(lan, name != "dc");
+            if (dir == "site-route" && name != "dc") {
+                EXPECT_EQ(r->self_node().engine.lan_addresses.size(), 2U);
+                EXPECT_EQ(r->self_node().routes.size(), 2U);
+            }
+        }
+    }
+}
+
 TEST(ConfigShipped, DocsDescribeEveryDirective) {
     std::ifstream in(DVPE_SOURCE_ROOT "/docs/config.md");
     ASSERT_TRUE(in.good());
