@@ -54,6 +54,16 @@ nlohmann::json daemon::reload(const std::string& trigger) {
     const auto pubs = std::move(prepared->peer_keys);
     std::vector<std::string> changes = std::move(prepared->changes);
     std::vector<std::string> warnings;
+    // The site LAN's tables from the new `route` / `bridge-mac` lines (docs/site-gateways.md),
+    // built before anything changes: a table that cannot be built refuses the reload.
+    std::shared_ptr<engine::route_table> next_routes;
+    if (_base.lan_mode == overlay_mode::route) {
+        try {
+            next_routes = build_route_table(next);
+        } catch (const std::exception& e) {
+            return refuse("the route table cannot be built", {e.what()});
+        }
+    }
 
     // Apply. First what leaves (executed under the old config, so node-down hooks and logs
     // still know the node's name), then the new config and the new or changed peers.
@@ -93,6 +103,18 @@ nlohmann::json daemon::reload(const std::string& trigger) {
     _sessions->set_local(handshake::make_serial(_cfg.global.serial), s.connect, s.low_power, _cfg.global.keepalive,
                          _cfg.global.rekey);
     _base.router = s.router_priority >= 1;
+    if (_base.lan_mode == overlay_mode::route) {
+        _routes = std::move(next_routes);
+        lan_to_base();
+    } else if (_macs) {
+        _macs->harvest(*_mac_table);
+        _macs->set_static(static_macs(_cfg));
+        for (uint16_t id : removed) {
+            _macs->forget_owner(id);  // a node that left takes its MACs with it
+        }
+        _mac_table = _macs->build();
+        lan_to_base();
+    }
     apply_peers(pubs, now, acts, warnings);
 
     ++_reloads_applied;
