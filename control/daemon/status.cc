@@ -95,30 +95,13 @@ nlohmann::json daemon::status_json() const {
             d[r] = s.drops[r].load();
             total[r] += d[r];
         }
-        workers.push_back({{"lcore", w->setup().lcore_id},
-                           {"queues", queues},
-                           {"rx_packets", s.rx_packets.load()},
-                           {"rx_bytes", s.rx_bytes.load()},
-                           {"tx_packets", s.tx_packets.load()},
-                           {"tx_bytes", s.tx_bytes.load()},
-                           {"polls", s.polls.load()},
-                           {"empty_polls", s.empty_polls.load()},
-                           {"idle_sleeps", s.idle_sleeps.load()},
-                           {"busy_cycles", s.busy_cycles.load()},
-                           {"arp_replies", s.arp_replies.load()},
-                           {"icmp_echo_replies", s.icmp_echo_replies.load()},
-                           {"too_big_answers", s.too_big_answers.load()},
-                           {"fragmented", s.fragmented.load()},
-                           {"fragments_in", s.fragments_in.load()},
-                           {"reassembled", s.reassembled.load()},
-                           {"copies_lost", s.copies_lost.load()},
-                           {"to_control", s.to_control.load()},
-                           {"from_control", s.from_control.load()},
-                           {"encrypted", s.encrypted.load()},
-                           {"decrypted", s.decrypted.load()},
-                           {"keepalives", s.keepalives.load()},
-                           {"relayed", s.relayed.load()},
-                           {"drops", drops_json(d)}});
+        // Every counter of engine::worker_stats by its name (a new counter appears here by itself).
+        nlohmann::json wj{{"lcore", w->setup().lcore_id}, {"queues", queues}};
+        for (const auto& f : engine::worker_stats::fields()) {
+            wj[std::string(f.name)] = (s.*f.member).load();
+        }
+        wj["drops"] = drops_json(d);
+        workers.push_back(std::move(wj));
     }
     j["workers"] = workers;
     j["drops"] = drops_json(total);

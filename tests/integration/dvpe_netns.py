@@ -117,7 +117,8 @@ def balance(w):
     handled once more after its fragments went into the table."""
     drops = sum(v for k, v in w["drops"].items() if k != "tx_failed")
     return (w["arp_replies"] + w["icmp_echo_replies"] + w["to_control"] + drops + w["encrypted"] + w["decrypted"]
-            + w["keepalives"] + w["relayed"] + w["fragments_in"] - w["reassembled"] - w["copies_lost"])
+            + w["keepalives"] + w["relayed"] + w.get("switched", 0) + w["fragments_in"] - w["reassembled"]
+            - w["copies_lost"])
 
 
 def wan_mac(i):
@@ -266,6 +267,7 @@ class Mesh:
         self.underlay = self.tag + "-u"
         self.underlay_ip = "10.77.0.254"
         self.nodes = {}
+        self.extra_ns = []  # add_namespace(): removed by cleanup() as well
         self._cleaned = False
         _live.append(self)
         try:
@@ -298,6 +300,24 @@ class Mesh:
         for k in ("all", "default"):
             sh(["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % k], ns=ns)
 
+    def add_namespace(self, suffix, ipv6=False):
+        """A further namespace <tag>-<suffix> (a site LAN, a host on it), lo up, IPv6 disabled
+        unless ipv6; removed by cleanup(). Returns its name."""
+        ns = "%s-%s" % (self.tag, suffix)
+        sh(["ip", "netns", "add", ns])
+        self.extra_ns.append(ns)
+        self._ns_basics(ns)
+        if ipv6:
+            for k in ("all", "default", "lo"):
+                sh(["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=0" % k], ns=ns)
+        return ns
+
+    def del_namespace(self, ns):
+        """Removes a namespace made by add_namespace() before cleanup()."""
+        sh(["ip", "netns", "del", ns], check=False)
+        if ns in self.extra_ns:
+            self.extra_ns.remove(ns)
+
     def underlay_sh(self, cmd, check=True):
         return sh(cmd, ns=self.underlay, check=check)
 
@@ -316,6 +336,9 @@ class Mesh:
         finally:
             for n in self.nodes.values():
                 sh(["ip", "netns", "del", n.ns], check=False)
+            for ns in self.extra_ns:
+                sh(["ip", "netns", "del", ns], check=False)
+            self.extra_ns = []
             sh(["ip", "netns", "del", self.underlay], check=False)
             if self in _live:
                 _live.remove(self)
