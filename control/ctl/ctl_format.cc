@@ -228,6 +228,14 @@ std::string format_host_port(const std::string& host, uint64_t port) {
 
 // ---- status ----------------------------------------------------------------------------------------
 
+namespace {
+/// A port's role as the operator names it in `port = NAME ROLE ...`: wan, overlay, bridge, route.
+std::string port_role_str(const json& p) {
+    const std::string mode = get_str(p, "mode");
+    return mode == "bridge" || mode == "route" ? mode : get_str(p, "role");
+}
+}  // namespace
+
 std::string format_status(const json& st, const json* previous) {
     const json& node = get_object(st, "node");
     double dt = previous != nullptr ? get_double(st, "uptime_s") - get_double(*previous, "uptime_s") : 0.0;
@@ -250,7 +258,7 @@ std::string format_status(const json& st, const json* previous) {
         for (const auto& p : ports) {
             const json* q = find_same(prev_ports, p, "name");
             const json& pp = q != nullptr ? *q : empty_object();
-            t.add_row({get_str(p, "name"), get_str(p, "role"), get_bool(p, "link_up") ? "up" : "down",
+            t.add_row({get_str(p, "name"), port_role_str(p), get_bool(p, "link_up") ? "up" : "down",
                        fixed(rate(get_u64(p, "rx_packets"), get_u64(pp, "rx_packets")), 0),
                        fixed(rate(get_u64(p, "rx_bytes"), get_u64(pp, "rx_bytes")) * 8 / 1e6, 2),
                        fixed(rate(get_u64(p, "tx_packets"), get_u64(pp, "tx_packets")), 0),
@@ -262,7 +270,7 @@ std::string format_status(const json& st, const json* previous) {
         text_table t({"PORT", "ROLE", "DRIVER", "MAC", "LINK", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES", "DROPS"},
                      {false, false, false, false, false, true, true, true, true, true});
         for (const auto& p : ports) {
-            t.add_row({get_str(p, "name"), get_str(p, "role"), get_str(p, "driver"), get_str(p, "mac"),
+            t.add_row({get_str(p, "name"), port_role_str(p), get_str(p, "driver"), get_str(p, "mac"),
                        get_bool(p, "link_up") ? "up" : "down", u64(get_u64(p, "rx_packets")),
                        u64(get_u64(p, "rx_bytes")), u64(get_u64(p, "tx_packets")), u64(get_u64(p, "tx_bytes")),
                        u64(port_drops(p))});
@@ -270,6 +278,24 @@ std::string format_status(const json& st, const json* previous) {
         out += t.n_rows() != 0 ? t.str() : "no ports\n";
     }
     out += '\n';
+
+    // The site LAN (docs/site-gateways.md), on gateways only.
+    if (st.contains("lan") && st["lan"].is_object()) {
+        const json& lan = st["lan"];
+        if (get_str(lan, "mode") == "bridge" && lan.contains("mac_table")) {
+            const json& mt = lan["mac_table"];
+            const json& lim = get_object(mt, "limits");
+            out += "site LAN: bridge  MAC table " + u64(get_u64(mt, "size")) + " of " + u64(get_u64(lim, "total")) +
+                   " (static " + u64(get_u64(mt, "static")) + ", learned " + u64(get_u64(mt, "learned")) +
+                   ")  learned " + u64(get_u64(mt, "learned_total")) + "  aged " + u64(get_u64(mt, "aged")) +
+                   "  moved " + u64(get_u64(mt, "moved")) + "  limit-dropped " + u64(get_u64(mt, "limit_dropped")) +
+                   "\n\n";
+        } else if (get_str(lan, "mode") == "route") {
+            out += "site LAN: route  prefixes " + u64(get_u64(lan, "routes")) + "  LAN hosts " +
+                   u64(get_u64(lan, "lan_hosts")) + "  unresolved " + u64(get_u64(lan, "unresolved")) + "  off-link " +
+                   u64(get_u64(lan, "off_link")) + "\n\n";
+        }
+    }
 
     // Workers.
     const json& workers = get_array(st, "workers");

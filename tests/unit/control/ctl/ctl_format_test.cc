@@ -66,6 +66,25 @@ TEST(ctl_format, status_rates_after_counter_reset_and_new_port) {
         << s;
 }
 
+TEST(ctl_format, status_site_lan) {
+    json st = test::sample_status(10, 1);
+    st["ports"][1]["mode"] = "bridge";
+    st["lan"] = {{"mode", "bridge"},
+                 {"mac_table", {{"size", 12}, {"static", 2}, {"learned", 10}, {"learned_total", 15}, {"aged", 3},
+                                {"moved", 1}, {"limit_dropped", 99}, {"limits", {{"total", 16384}}}}}};
+    std::string s = format_status(st);
+    EXPECT_NE(s.find("tap0  bridge "), std::string::npos) << s;
+    EXPECT_NE(s.find("site LAN: bridge  MAC table 12 of 16384 (static 2, learned 10)  learned 15  aged 3  moved 1  "
+                     "limit-dropped 99\n"),
+              std::string::npos)
+        << s;
+    st["lan"] = {{"mode", "route"}, {"routes", 3}, {"lan_hosts", 2}, {"unresolved", 4}, {"off_link", 1}};
+    s = format_status(st);
+    EXPECT_NE(s.find("site LAN: route  prefixes 3  LAN hosts 2  unresolved 4  off-link 1\n"), std::string::npos) << s;
+    st["lan"] = {{"mode", 7}, {"mac_table", "x"}};  // mistyped: nothing printed, nothing thrown
+    EXPECT_EQ(format_status(st).find("site LAN"), std::string::npos);
+}
+
 TEST(ctl_format, status_without_anything) {
     EXPECT_EQ(format_status(json{{"ok", true}}),
               "node -  id 0  mac -  up 0:00:00\n\nno ports\n\nno workers\n\nno drops\n");
