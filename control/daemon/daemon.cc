@@ -408,6 +408,7 @@ void daemon::setup() {
         for (const auto& w : _workers) {
             ts.workers.push_back(&w->stats());
         }
+        ts.lan = &_lan_gauges;
         telemetry_attach(std::move(ts));
     }
     for (auto& w : _workers) {

@@ -27,6 +27,7 @@
 #include "crypto/aead.hh"
 #include "control/daemon/peer_table.hh"
 #include "control/daemon/resolver.hh"
+#include "control/daemon/telemetry.hh"
 #include "control/session/session.hh"
 #include "control/daemon/neighbour.hh"
 #include "engine/mac_table.hh"
@@ -227,6 +228,9 @@ private:
     std::atomic<uint32_t> _lan_clock{0};  // coarse seconds since start (workers stamp MAC use)
     uint64_t _next_age_tsc = 0;
     uint64_t _lan_unresolved = 0, _lan_off_link = 0;
+    size_t _lan_neigh_count = 0;  // LAN hosts in _lan_neigh
+    lan_gauges _lan_gauges;  // for DPDK telemetry (/dvpe/lan)
+    void lan_gauges_update();
     void queue_frame(rte_mbuf* m);
     void flush_queues();
     void seal_queued(const engine::peer_entry& e, std::deque<rte_mbuf*> frames);

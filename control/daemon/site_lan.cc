@@ -12,6 +12,7 @@
 #include <rte_ring.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "control/daemon/daemon.hh"
@@ -108,12 +109,33 @@ void daemon::lan_to_base() {
     _dirty = true;
 }
 
+void daemon::lan_gauges_update() {
+    const auto set = [](std::atomic<uint64_t>& a, uint64_t v) { a.store(v, std::memory_order_relaxed); };
+    _lan_gauges.mode.store(static_cast<uint8_t>(_base.lan_mode), std::memory_order_relaxed);
+    if (_macs) {
+        const auto& c = _macs->counters();
+        set(_lan_gauges.mac_entries, _macs->size());
+        set(_lan_gauges.mac_static, _macs->static_count());
+        set(_lan_gauges.mac_learned, c.learned);
+        set(_lan_gauges.mac_aged, c.aged);
+        set(_lan_gauges.mac_moved, c.moved);
+        set(_lan_gauges.mac_limit_dropped, c.limit_dropped);
+    }
+    set(_lan_gauges.routes, _routes ? _routes->size() : 0);
+    set(_lan_gauges.lan_hosts, _lan_neigh_count);
+    set(_lan_gauges.unresolved, _lan_unresolved);
+}
+
 void daemon::lan_iteration() {
     const uint64_t now_tsc = rte_rdtsc();
     const auto now_s = static_cast<uint32_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - _started).count());
     _lan_clock.store(now_s, std::memory_order_relaxed);
     if (!_macs) {
+        if (now_tsc >= _next_age_tsc && _base.lan_mode != overlay_mode::host) {
+            lan_gauges_update();
+            _next_age_tsc = now_tsc + rte_get_tsc_hz();
+        }
         return;
     }
     bool changed = false;
@@ -130,6 +152,7 @@ void daemon::lan_iteration() {
         _macs->harvest(*_mac_table);
         changed |= _macs->age(now_s);
         _next_age_tsc = now_tsc + rte_get_tsc_hz();
+        lan_gauges_update();
     }
     if (changed) {
         // The stamps the workers wrote since the last harvest go with the entries.
@@ -186,6 +209,7 @@ void daemon::lan_neighbours_changed() {
             hosts.push_back({e.ip, e.mac});
         }
     }
+    _lan_neigh_count = hosts.size();
     _lan_neigh = std::make_shared<engine::lan_neighbours>(hosts);
     lan_to_base();
 }
@@ -195,6 +219,27 @@ nlohmann::json daemon::lan_json() const {
     j["mode"] = std::string(to_string(_base.lan_mode));
     if (_macs) {
         j["mac_table"] = mac_learner_json(*_macs);
+        // Learned entries per owner (node id, 0: our LAN) and the entries themselves, at most
+        // max_listed of them (a table of a million entries is not a status reply).
+        constexpr size_t max_listed = 4096;
+        nlohmann::json by_owner = nlohmann::json::object();
+        nlohmann::json listed = nlohmann::json::array();
+        for (const auto& e : _macs->entries()) {
+            if (!e.is_static) {
+                auto& c = by_owner[std::to_string(e.owner)];
+                c = (c.is_null() ? 0 : c.get<uint64_t>()) + 1;
+            }
+            if (listed.size() < max_listed) {
+                uint8_t b[8];
+                std::memcpy(b, &e.mac, sizeof b);
+                char mac[18];
+                std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+                listed.push_back({{"mac", mac}, {"owner", e.owner}, {"static", e.is_static},
+                                  {"last_used_s", e.last_used_s}});
+            }
+        }
+        j["mac_table"]["by_owner"] = by_owner;
+        j["mac_table"]["entries"] = listed;
     }
     if (_base.lan_mode == overlay_mode::route) {
         size_t hosts = 0;

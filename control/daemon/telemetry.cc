@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <utility>
 
 #include "control/log.hh"
 
@@ -74,6 +75,26 @@ int cmd_worker(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
+int cmd_lan(const char*, const char*, rte_tel_data* d) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    if (!g_src || g_src->lan == nullptr) {
+        return -ENODEV;
+    }
+    const lan_gauges& g = *g_src->lan;
+    static constexpr const char* modes[] = {"none", "bridge", "route"};
+    const uint8_t m = g.mode.load(std::memory_order_relaxed);
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "mode", modes[m < 3 ? m : 0]);
+    const std::pair<const char*, const std::atomic<uint64_t>*> values[] = {
+        {"mac_entries", &g.mac_entries}, {"mac_static", &g.mac_static},   {"mac_learned", &g.mac_learned},
+        {"mac_aged", &g.mac_aged},       {"mac_moved", &g.mac_moved},     {"mac_limit_dropped", &g.mac_limit_dropped},
+        {"routes", &g.routes},           {"lan_hosts", &g.lan_hosts},     {"unresolved", &g.unresolved}};
+    for (const auto& [name, v] : values) {
+        rte_tel_data_add_dict_u64(d, name, v->load(std::memory_order_relaxed));
+    }
+    return 0;
+}
+
 }  // namespace
 
 void telemetry_attach(telemetry_source s) {
@@ -82,7 +103,9 @@ void telemetry_attach(telemetry_source s) {
                         rte_telemetry_register_cmd("/dvpe/stats", cmd_stats,
                                                    "dvpe counters summed over the workers. Takes no parameters") == 0 &&
                         rte_telemetry_register_cmd("/dvpe/worker", cmd_worker,
-                                                   "dvpe counters of one worker. Parameters: int worker index") == 0;
+                                                   "dvpe counters of one worker. Parameters: int worker index") == 0 &&
+                        rte_telemetry_register_cmd("/dvpe/lan", cmd_lan,
+                                                   "dvpe site LAN: mode, MAC table, routes, LAN hosts") == 0;
         if (!ok) {
             log::warn("DPDK telemetry: cannot register the /dvpe commands");
         }
