@@ -149,6 +149,25 @@ def _on_term(signum, frame):
 signal.signal(signal.SIGTERM, _on_term)
 
 
+_TX_CSUM_OFF = r'''
+import array, fcntl, socket, struct, sys
+# ethtool -K IFACE tx off without ethtool: SIOCETHTOOL with ETHTOOL_STXCSUM (struct ethtool_value)
+ev = array.array("B", struct.pack("II", 0x17, 0))
+ifr = struct.pack("16sP16x", sys.argv[1].encode(), ev.buffer_info()[0])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+fcntl.ioctl(s.fileno(), 0x8946, ifr)
+'''
+
+
+def tx_checksum_off(ns, ifname):
+    """Turns off tx checksum offload on ifname in ns (ethtool -K ifname tx off; the machine has no
+    ethtool). A veth passes packets on with the checksum still to be filled in (CHECKSUM_PARTIAL);
+    a DPDK af_packet port reading them would forward them with that partial checksum, which the
+    receiving host then rejects (TCP/UDP stall, ICMP works). With the offload off, the kernel
+    completes the checksum when the packet leaves through ifname."""
+    sh([sys.executable, "-c", _TX_CSUM_OFF, ifname], ns=ns)
+
+
 class Node:
     def __init__(self, mesh, name, ip):
         self.mesh = mesh
