@@ -99,6 +99,12 @@ transport::ip_address wan_ip(uint16_t id, bool v6) {
 
 uint8_t key_id(unsigned p, unsigned gen) { return static_cast<uint8_t>(gen * 37 + p * 5 + 1); }
 
+void drain_learn() {
+    void* e;
+    while (rte_ring_dequeue(world::get().learn, &e) == 0) {
+    }
+}
+
 void drain(rte_ring* r) {
     void* m;
     while (rte_ring_dequeue(r, &m) == 0) {
@@ -115,7 +121,7 @@ world& world::get() {
 
 world::world() {
     std::string prefix = "--file-prefix=dvpefuzz" + std::to_string(getpid());
-    std::vector<std::string> args{"datapath_fuzz", "--no-huge",     "-m",         "256",        "--no-pci",
+    std::vector<std::string> args{"datapath_fuzz", "--no-huge",     "-m",         "512",        "--no-pci",
                                   "--no-shconf",   "--no-telemetry", lcores_arg(), prefix,       "--log-level=*:error"};
     std::vector<char*> argv;
     for (auto& a : args) {
@@ -147,10 +153,21 @@ world::world() {
     ports.ports[0].n_ipv6 = 1;
     std::memcpy(ports.ports[0].ipv6[0].data(), wan_ip(self_id, true).bytes.data(), 16);
     ports.ports[1] = {ovl.id, engine::port_role::overlay, node_mac(self_id), 0, {}};
+    lan = make_port("dpfl", pool);
+    ports.ports[2] = {lan.id, engine::port_role::overlay, lan_port_mac, 0, {}};
+    ports.ports[2].n_ipv4 = 1;
+    ports.ports[2].ipv4[0] = rte_cpu_to_be_32(RTE_IPV4(10, lan_self_net, 0, 1));
+    ports.ports[2].n_ipv6 = 1;
+    ports.ports[2].ipv6[0] = {0xfd, 0, 0, 0, 0, lan_self_net, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     ports.index_of[wan.id] = 0;
     ports.index_of[ovl.id] = 1;
-    ports.n_ports = 2;
+    ports.index_of[lan.id] = 2;
+    ports.n_ports = 3;
     to_control = rte_ring_create("dpf_ctl", 4096, 0, RING_F_SC_DEQ);
+    learn = rte_ring_create("dpf_learn", 256, 0, RING_F_SC_DEQ);  // small: learn_ring_full too
+    if (learn == nullptr) {
+        die("cannot create the learn ring");
+    }
     for (unsigned w = 0; w < n_workers; ++w) {
         from_control[w] = rte_ring_create(("dpf_from" + std::to_string(w)).c_str(), 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     }
@@ -322,13 +339,15 @@ engine_set& get_set(bool wan_fragment) {
         engine::worker_setup s;
         s.lcore_id = 0;
         s.worker_idx = w;
-        s.rx_queues = {{wd.wan.id, static_cast<uint16_t>(w)}, {wd.ovl.id, static_cast<uint16_t>(w)}};
+        s.rx_queues = {{wd.wan.id, static_cast<uint16_t>(w)}, {wd.ovl.id, static_cast<uint16_t>(w)},
+                       {wd.lan.id, static_cast<uint16_t>(w)}};
         s.ports = &wd.ports;
         s.burst_size = burst;
         s.tx_drain_us = 0;    // every iteration flushes: outputs are on the tx rings right after
         s.idle_sleep_us = 0;
         s.to_control = wd.to_control;
         s.from_control = wd.from_control[w];
+        s.learn = wd.learn;
         s.snapshot = e->snap.get();
         s.qsbr = e->rcu.get();
         s.pool = wd.pool;
@@ -376,9 +395,12 @@ node::~node() {
         drain(wd.wan.tx[q]);
         drain(wd.ovl.rx[q]);
         drain(wd.ovl.tx[q]);
+        drain(wd.lan.rx[q]);
+        drain(wd.lan.tx[q]);
         drain(wd.from_control[q]);
     }
     drain(wd.to_control);
+    drain_learn();
 }
 
 transport::local_config node::local() const {
@@ -416,6 +438,46 @@ void node::publish() {
     s->router = _o.router;
     s->queue_without_session = _o.queue_without_session;
     s->local = local();
+    // The site LAN (node_options::lan): the port's mode, the MAC table or routes and neighbour.
+    wd.ports.ports[2].mode = _o.lan;
+    s->lan_mode = _o.lan;
+    s->lan_port_id = wd.lan.id;
+    s->lan_mac = lan_port_mac;
+    s->clock = &_clock;
+    if (_o.lan == pmd::overlay_mode::bridge) {
+        std::vector<engine::mac_table::entry> macs;
+        for (uint8_t x = 0; x < 8; ++x) {
+            macs.push_back({engine::mac_key(lan_mac_entry(x).addr_bytes), peer_ids[x % n_peers], 0});
+        }
+        macs.push_back({engine::mac_key(lan_mac_entry(8).addr_bytes), engine::mac_table::local, 0});
+        auto t = std::make_shared<const engine::mac_table>(macs);
+        s->macs = t.get();
+        s->owned.push_back(t);
+    } else if (_o.lan == pmd::overlay_mode::route) {
+        // One table for the process (rte_lpm and rte_lpm6 cost 64 MiB each: never per run).
+        static std::shared_ptr<const engine::route_table> g_routes;
+        if (!g_routes) {
+            std::vector<engine::route_table::route> routes;
+            for (uint8_t net = 0; net < 10; ++net) {
+                if (lan_owner(net) == 0) {
+                    continue;
+                }
+                const uint8_t a6[16] = {0xfd, 0, 0, 0, 0, net};
+                routes.push_back({transport::ip_address::from_v4(rte_cpu_to_be_32(RTE_IPV4(10, net, 0, 0))), 16,
+                                  lan_owner(net)});
+                routes.push_back({transport::ip_address::from_v6(a6), 48, lan_owner(net)});
+            }
+            g_routes = std::make_shared<const engine::route_table>(routes);
+        }
+        s->routes = g_routes.get();
+        s->owned.push_back(g_routes);
+        const uint8_t h6[16] = {0xfd, 0, 0, 0, 0, lan_self_net, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5};
+        auto nb = std::make_shared<const engine::lan_neighbours>(std::vector<engine::lan_neighbours::entry>{
+            {transport::ip_address::from_v4(rte_cpu_to_be_32(RTE_IPV4(10, lan_self_net, 0, 5))), lan_host_mac},
+            {transport::ip_address::from_v6(h6), lan_host_mac}});
+        s->lan_neigh = nb.get();
+        s->owned.push_back(nb);
+    }
     s->peers.resize(peer_ids[n_peers - 1] + 1);
     for (unsigned p = 0; p < n_peers; ++p) {
         engine::peer_entry& e = s->peers[peer_ids[p]];
@@ -449,17 +511,19 @@ void node::publish() {
     _e->rcu->poll();
 }
 
-bool node::run_burst(unsigned w, std::span<rte_mbuf* const> wan, std::span<rte_mbuf* const> ovl) {
+bool node::run_burst(unsigned w, std::span<rte_mbuf* const> wan, std::span<rte_mbuf* const> ovl,
+                     std::span<rte_mbuf* const> lan) {
     world& wd = world::get();
     const auto put = [](rte_ring* r, std::span<rte_mbuf* const> pkts) {
         const auto n = static_cast<unsigned>(pkts.size());
         return n == 0 || rte_ring_enqueue_bulk(r, reinterpret_cast<void* const*>(pkts.data()), n, nullptr) == n;
     };
-    if (wan.size() > burst || ovl.size() > burst || !put(wd.wan.rx[w], wan) || !put(wd.ovl.rx[w], ovl)) {
+    if (wan.size() > burst || ovl.size() > burst || lan.size() > burst || !put(wd.wan.rx[w], wan) ||
+        !put(wd.ovl.rx[w], ovl) || !put(wd.lan.rx[w], lan)) {
         return false;
     }
     _e->workers[w]->iterate();
-    return rte_ring_count(wd.wan.rx[w]) == 0 && rte_ring_count(wd.ovl.rx[w]) == 0;
+    return rte_ring_count(wd.wan.rx[w]) == 0 && rte_ring_count(wd.ovl.rx[w]) == 0 && rte_ring_count(wd.lan.rx[w]) == 0;
 }
 
 }  // namespace dpfuzz

@@ -85,7 +85,21 @@ struct node_options {
     uint8_t sport_step0 = 0;           // bit i: peer i is a udp-port 0 peer (udp_sport_step 0)
     uint8_t disabled = 0;              // kind_bit mask of transports we do not speak
     uint8_t icmp_type = 0;             // our icmp-type (0 or 8)
+    // The site LAN port (docs/site-gateways.md) beside the TAP: host = none; bridge with a small
+    // MAC table (lan_macs), route with the prefixes of lan_routes() and one LAN neighbour.
+    pmd::overlay_mode lan = pmd::overlay_mode::host;
 };
+
+/// Site-LAN fixtures (node_options::lan). Bridge: MAC 02:11:22:33:44:0X (X < 8) lives behind
+/// peer X % n_peers, 02:11:22:33:44:08 on our LAN. Route: 10.P.0.0/16 and fd00:0:P::/48 belong to
+/// peer_ids[P] (P < n_peers), 10.9.0.0/16 and fd00:0:9::/48 to us; our lan-address is 10.9.0.1 /
+/// fd00:0:9::1, and 10.9.0.5 / fd00:0:9::5 is the one resolved LAN host (lan_host_mac).
+inline constexpr uint8_t lan_self_net = 9;
+inline constexpr rte_ether_addr lan_host_mac{{0x02, 0x44, 0x44, 0x44, 0x44, 0x05}};
+inline constexpr rte_ether_addr lan_port_mac{{0x02, 0x1a, 0x00, 0x00, 0x00, 0x02}};
+inline rte_ether_addr lan_mac_entry(uint8_t x) { return {{0x02, 0x11, 0x22, 0x33, 0x44, x}}; }
+/// The owner of 10.`net`.x.x / fd00:0:`net`::x (a node id), or 0.
+inline uint16_t lan_owner(uint8_t net) { return net == lan_self_net ? self_id : net < n_peers ? peer_ids[net] : 0; }
 
 /// Process-wide: EAL, pools, ports, keys. Built once (the first input), never torn down.
 class world {
@@ -96,8 +110,10 @@ public:
     rte_mempool* wan_pool = nullptr;   // WAN frames the harness injects
     unsigned pool_size = 0, wan_pool_size = 0;
     ring_port wan, ovl;
+    ring_port lan;                     // the site LAN port (ports[2]; its mode is per run)
     engine::port_table ports{};
     rte_ring* to_control = nullptr;
+    rte_ring* learn = nullptr;         // bridge learn events (MP/SC), drained after every burst
     std::array<rte_ring*, n_workers> from_control{};
     std::vector<crypto::aead_choice> ciphers;
     std::optional<crypto::aead_context> ctx;  // the peers' side: seal towards us, open from us
@@ -132,10 +148,11 @@ public:
 
     /// (Re)builds and publishes the snapshot from the options, generations and windows below.
     void publish();
-    /// Feeds `wan` and `ovl` as one burst each to worker `w`'s queues of the WAN and the overlay
-    /// port and runs one iteration of it (ingress_burst, then egress_burst). Returns false if a
+    /// Feeds `wan`, `ovl` and `lan` as one burst each to worker `w`'s queues of the WAN, the
+    /// overlay (TAP) and the LAN port and runs one iteration of it (ingress_burst, then egress_burst). Returns false if a
     /// burst was not taken whole (a harness error).
-    bool run_burst(unsigned w, std::span<rte_mbuf* const> wan, std::span<rte_mbuf* const> ovl);
+    bool run_burst(unsigned w, std::span<rte_mbuf* const> wan, std::span<rte_mbuf* const> ovl,
+                   std::span<rte_mbuf* const> lan = {});
 
     [[nodiscard]] const engine::worker& worker(unsigned w) const { return *_e->workers[w]; }
     /// Worker w's counters at the start of this run (they are cumulative over runs).
@@ -155,6 +172,7 @@ private:
     std::array<engine::worker_stats, n_workers> _start;
     std::map<std::pair<unsigned, unsigned>, std::unique_ptr<engine::rx_windows>> _windows;
     uint32_t _run = 0;  // tx_generation base: new for every run
+    std::atomic<uint32_t> _clock{1};  // the control thread's coarse clock (MAC last use)
 };
 
 /// The outer header template of transport `k` from peer index `p` to us (or from us to p).
@@ -174,5 +192,7 @@ rte_mbuf* make_mbuf(rte_mempool* pool, const bytes& frame, std::span<const uint1
 bytes read_mbuf(const rte_mbuf* m);
 /// Frees everything on a ring.
 void drain(rte_ring* r);
+/// Empties the learn ring (its events are no mbufs).
+void drain_learn();
 
 }  // namespace dpfuzz

@@ -3,7 +3,10 @@
 // (through worker::iterate(), on net_ring ports, datapath_env.hh) with a real snapshot, real keys
 // and real mbufs, fed mixed bursts built from the input. Each input is one run of a node (two
 // workers, six peers, one per transport) with a fresh snapshot and fresh replay windows (the
-// workers are kept across runs, datapath_env.hh); the input is three option bytes, then operations:
+// workers are kept across runs, datapath_env.hh); the input is three option bytes (one
+// combination of the second adds a site LAN port beside the TAP, docs/site-gateways.md: bridge
+// with a small MAC table, or route with a few prefixes and one LAN neighbour; overlay frames then
+// come from the TAP or the LAN, and in route mode peers seal IP packets), then operations:
 //   seal       a data packet sealed as peer p would (any key slot, an unknown key id, the wrong
 //              key, a bad lane, any counter, full-frame/close flags, for us or for another node),
 //              on any transport, optionally truncated (outer lengths kept or rewritten), with one
@@ -30,7 +33,10 @@
 //   * what the node sends a peer classifies at the peer; what it sealed opens with the peer's key,
 //     on the worker's own lane, never with a (key, lane, counter) used before, and is byte for
 //     byte the overlay frame; relayed packets only when router, to the node in their header;
-//   * what reaches the overlay untagged is a well-formed ICMP/ICMPv6 "too big" answer;
+//   * what reaches the overlay untagged is a well-formed ICMP/ICMPv6 "too big" answer; with a
+//     site LAN, what reaches the TAP or the LAN is a delivered frame (routed: to the neighbour's
+//     MAC from the port's, one hop less, checksum right), a frame passed unchanged between them,
+//     or a well-formed answer; what is sealed from a routing LAN is the packet one hop less;
 //   * every mbuf is back in its pool after the run (no leak, no double free);
 //   * no ASan/UBSan report (WAN frames' tailroom is poisoned: reads past a frame are caught).
 // Triage: DVPE_DATAPATH_FUZZ_ONE_WORKER=1 sends everything to worker 0; DVPE_DATAPATH_FUZZ_TRACE=1
@@ -183,11 +189,14 @@ public:
 
 private:
     unsigned worker_of(uint8_t b) const { return one_worker() ? 0 : b & 1U; }
-    void push(unsigned w, bool overlay, rte_mbuf* m);
+    enum port_sel : uint8_t { wan_port, tap_port, lan_port };
+    void push(unsigned w, port_sel port, rte_mbuf* m);
     void push_wan(unsigned w, const bytes& frame, std::span<const uint16_t> cuts = {}, unsigned headroom_cut = 0);
     void flush();
     void collect();
-    void check_delivered(const bytes& f);
+    void check_delivered(const bytes& f, bool lan);
+    [[nodiscard]] bool lan_mode() const { return n.options().lan != pmd::overlay_mode::host; }
+    [[nodiscard]] bool route_mode() const { return n.options().lan == pmd::overlay_mode::route; }
     void check_sent(unsigned w, const bytes& f);
     static void check_answer(unsigned w, const bytes& f);
     void finish();
@@ -213,13 +222,15 @@ private:
     node n;
     unsigned _cipher;
     transport::local_config _local;
-    std::array<std::vector<rte_mbuf*>, n_workers> _wan{}, _ovl{};
+    std::array<std::vector<rte_mbuf*>, n_workers> _wan{}, _ovl{}, _lan{};
     size_t _packets = 0;
     std::vector<sealed_rec> _sealed;
     std::vector<expected> _expect;
     std::set<key_tuple> _valid;       // distinct tuples the peers sealed with a key the node may have
-    std::set<key_tuple> _delivered;
+    std::set<std::pair<key_tuple, bool>> _delivered;  // (tuple, at the LAN port): a bridge floods
+                                                      // a peer's multicast to the TAP and the LAN
     std::vector<bytes> _egress;       // overlay frames by id
+    std::set<std::string> _passable;        // LAN modes: every frame into the TAP or the LAN (switched, copied)
     std::set<key_tuple> _we_sealed;   // (peer, our send generation, lane, counter)
     std::set<std::pair<uint32_t, unsigned>> _egress_seen;  // (frame id, peer)
     std::vector<bytes> _wire_out;     // dvpe packets the node sealed towards peers
@@ -289,8 +300,47 @@ sealed_rec run::make_sealed(reader& r, uint8_t flags, size_t max_len) {
     if (valid) {
         _valid.insert(t);
     }
-    // The tag: at delivered-frame offset 14 (after the rebuilt MAC pair, or inside a full frame).
-    const size_t at = full ? 14 : 2;
+    // Route mode: a longer frame carries an IPv4/IPv6 packet (no input consumed, so operations
+    // stay where they are) from the peer's site or another, to our site's resolved host or
+    // another one, or another site, any hop limit; tagged at its end, clear of the header.
+    const bool routed = route_mode() && !full && len >= 2 + 40 + 8 + 8;
+    if (routed) {
+        const uint8_t sel = plain[2] ^ plain[len / 2];
+        const bool v6 = sel & 1;
+        const uint8_t hops = (sel >> 1) % 4 == 3 ? 64 : static_cast<uint8_t>((sel >> 1) % 4);
+        const uint8_t src_net = (sel & 0x10) ? static_cast<uint8_t>((sel >> 5) % 10) : static_cast<uint8_t>(p);
+        const uint8_t dst_net = (sel & 0x08) ? lan_self_net : static_cast<uint8_t>((sel >> 5) % 11);
+        const uint8_t dst_host = (sel & 0x04) ? 5 : 6;
+        uint8_t* ip = plain.data() + 2;
+        const size_t l3 = len - 2;
+        if (!v6) {
+            plain[0] = 0x08, plain[1] = 0x00;
+            ip[0] = 0x45;
+            ip[2] = static_cast<uint8_t>(l3 >> 8), ip[3] = static_cast<uint8_t>(l3);
+            ip[6] = ip[7] = 0;
+            ip[8] = hops;
+            ip[9] = 17;
+            ip[12] = 10, ip[13] = src_net;
+            ip[16] = 10, ip[17] = dst_net, ip[18] = 0, ip[19] = dst_host;
+            ip[10] = ip[11] = 0;
+            const uint16_t c = transport::csum::finish(transport::csum::ones_sum(ip, 20));
+            std::memcpy(ip + 10, &c, 2);
+        } else {
+            plain[0] = 0x86, plain[1] = 0xdd;
+            ip[0] = 0x60;
+            ip[4] = static_cast<uint8_t>((l3 - 40) >> 8), ip[5] = static_cast<uint8_t>(l3 - 40);
+            ip[6] = 17;
+            ip[7] = hops;
+            const uint8_t s6[6] = {0xfd, 0, 0, 0, 0, src_net}, d6[6] = {0xfd, 0, 0, 0, 0, dst_net};
+            std::memcpy(ip + 8, s6, 6);
+            std::memcpy(ip + 24, d6, 6);
+            std::memset(ip + 30, 0, 9);
+            ip[39] = dst_host;
+        }
+    }
+    // The tag: at delivered-frame offset 14 (after the rebuilt MAC pair, or inside a full frame);
+    // at the end of a routed packet.
+    const size_t at = routed ? len - 8 : full ? 14 : 2;
     if (valid && len >= at + 8) {
         const auto id = static_cast<uint32_t>(_expect.size());
         std::memcpy(plain.data() + at, magic_in, 4);
@@ -312,11 +362,11 @@ sealed_rec run::make_sealed(reader& r, uint8_t flags, size_t max_len) {
 
 // ---- bursts ----------------------------------------------------------------------------------------
 
-void run::push(unsigned w, bool overlay, rte_mbuf* m) {
+void run::push(unsigned w, port_sel port, rte_mbuf* m) {
     if (m == nullptr) {
         return;  // did not fit an mbuf: nothing sent
     }
-    auto& q = overlay ? _ovl[w] : _wan[w];
+    auto& q = port == lan_port ? _lan[w] : port == tap_port ? _ovl[w] : _wan[w];
     q.push_back(m);
     ++_packets;
     if (q.size() == burst) {
@@ -333,19 +383,20 @@ void run::push_wan(unsigned w, const bytes& frame, std::span<const uint16_t> cut
         poison = !((type == RTE_ETHER_TYPE_IPV4 && (((frame[20] & 0x3fU) << 8) | frame[21]) != 0) ||
                    (type == RTE_ETHER_TYPE_IPV6 && (frame[20] == 44 || (frame[20] == 58 && frame[54] == 135))));
     }
-    push(w, false, make_mbuf(world::get().wan_pool, frame, cuts, headroom_cut, poison));
+    push(w, wan_port, make_mbuf(world::get().wan_pool, frame, cuts, headroom_cut, poison));
 }
 
 void run::flush() {
     for (unsigned w = 0; w < n_workers; ++w) {
-        if (_wan[w].empty() && _ovl[w].empty()) {
+        if (_wan[w].empty() && _ovl[w].empty() && _lan[w].empty()) {
             continue;
         }
-        if (!n.run_burst(w, _wan[w], _ovl[w])) {
+        if (!n.run_burst(w, _wan[w], _ovl[w], _lan[w])) {
             fail("harness: worker %u did not take its burst", w);
         }
         _wan[w].clear();
         _ovl[w].clear();
+        _lan[w].clear();
         collect();
     }
 }
@@ -356,7 +407,12 @@ void run::collect() {
     for (unsigned w = 0; w < n_workers; ++w) {
         while (rte_ring_dequeue(wd.ovl.tx[w], &o) == 0) {
             auto* m = static_cast<rte_mbuf*>(o);
-            check_delivered(read_mbuf(m));
+            check_delivered(read_mbuf(m), false);
+            rte_pktmbuf_free(m);
+        }
+        while (rte_ring_dequeue(wd.lan.tx[w], &o) == 0) {
+            auto* m = static_cast<rte_mbuf*>(o);
+            check_delivered(read_mbuf(m), true);
             rte_pktmbuf_free(m);
         }
         while (rte_ring_dequeue(wd.wan.tx[w], &o) == 0) {
@@ -374,14 +430,81 @@ void run::collect() {
         }
     }
     drain(wd.to_control);
+    drain_learn();
 }
 
-void run::check_delivered(const bytes& f) {
+/// Route mode: `got` is `want` (an Ethernet frame with IPv4/IPv6 inside) after `hops` routers:
+/// equal from the ethertype on but for the TTL / hop limit, `hops` lower, and the IPv4 header
+/// checksum, which must be right.
+bool routed_equal(const bytes& got, const bytes& want, unsigned hops) {
+    if (got.size() != want.size() || got.size() < 14 + 40) {
+        return false;
+    }
+    bytes w = want;
+    std::memcpy(w.data(), got.data(), 12);
+    const unsigned type = unsigned{w[12]} << 8 | w[13];
+    if (type == RTE_ETHER_TYPE_IPV4) {
+        w[14 + 8] = static_cast<uint8_t>(w[14 + 8] - hops);
+        w[14 + 10] = got[14 + 10];
+        w[14 + 11] = got[14 + 11];
+        const size_t ihl = (got[14] & 0x0fU) * 4U;
+        return std::memcmp(w.data(), got.data(), got.size()) == 0 && transport::csum::fold(transport::csum::ones_sum(got.data() + 14, ihl)) == 0xffff;
+    }
+    if (type == RTE_ETHER_TYPE_IPV6) {
+        w[14 + 7] = static_cast<uint8_t>(w[14 + 7] - hops);
+        return std::memcmp(w.data(), got.data(), got.size()) == 0;
+    }
+    return false;
+}
+
+bool tagged_at_end(const bytes& f, const uint8_t* magic, uint32_t& id) {
+    if (f.size() < 22 || std::memcmp(f.data() + f.size() - 8, magic, 4) != 0) {
+        return false;
+    }
+    id = load32(f.data() + f.size() - 4);
+    return true;
+}
+
+void run::check_delivered(const bytes& f, bool lan) {
     if (f.size() >= 6 && std::memcmp(f.data(), &control_dst, 6) == 0) {
         return;  // sent for the control thread
     }
     if (f.size() < 22) {
         return;  // a delivered frame too short to carry a tag
+    }
+    uint32_t end_id = 0;
+    if (std::memcmp(f.data() + 14, magic_in, 4) != 0 && lan_mode()) {
+        // The site LAN (bridge or route) beside the TAP: an overlay frame passed between them
+        // (switched, flooded copy) byte for byte; a routed packet from a peer (tagged at its
+        // end, route mode: to the LAN host's MAC from the port's, one hop less here and at the
+        // sender); else an answer of the LAN port (ARP, ICMP errors, echo), well-formed.
+        if (_passable.count(std::string(f.begin(), f.end())) != 0) {
+            return;
+        }
+        if (tagged_at_end(f, magic_in, end_id) && end_id < _expect.size()) {
+            const expected& e = _expect[end_id];
+            bool ok = f == e.frame;
+            if (!ok && lan && route_mode()) {
+                ok = std::memcmp(f.data(), &lan_host_mac, 6) == 0 && std::memcmp(f.data() + 6, &lan_port_mac, 6) == 0 &&
+                     routed_equal(f, e.frame, 1);
+            }
+            if (ok) {
+                if (!_delivered.insert({e.t, lan}).second) {
+                    fail("delivered twice (%s): peer %u key generation %u lane %u counter %llu", lan ? "LAN" : "TAP",
+                         peer_ids[e.t.peer], e.t.gen, e.t.lane, static_cast<unsigned long long>(e.t.ctr));
+                }
+                return;
+            }
+        }
+        const unsigned type = unsigned{f[12]} << 8 | f[13];
+        const bool answer = type == RTE_ETHER_TYPE_ARP || (type == RTE_ETHER_TYPE_IPV4 && f[14 + 9] == 1) ||
+                            (type == RTE_ETHER_TYPE_IPV6 && f.size() >= 14 + 40 + 8 && f[14 + 6] == 58);
+        if (!answer) {
+            fail("the %s port got a %zu-byte frame that is neither delivered, passed on nor an answer",
+                 lan ? "LAN" : "TAP", f.size());
+        }
+        check_answer(0, f);
+        return;
     }
     if (std::memcmp(f.data() + 14, magic_in, 4) != 0) {
         // Not a delivered frame (those carry the tag from 22 bytes on): an ICMP / ICMPv6 "too
@@ -406,7 +529,7 @@ void run::check_delivered(const bytes& f) {
         fail("delivered frame %u (%zu bytes) differs from the %zu bytes peer %u sealed", id, f.size(), e.frame.size(),
              peer_ids[e.t.peer]);
     }
-    if (!_delivered.insert(e.t).second) {
+    if (!_delivered.insert({e.t, lan}).second) {
         fail("delivered twice: peer %u key generation %u lane %u counter %llu", peer_ids[e.t.peer], e.t.gen, e.t.lane,
              static_cast<unsigned long long>(e.t.ctr));
     }
@@ -549,7 +672,8 @@ void run::check_sent(unsigned w, const bytes& f) {
     frame.insert(frame.end(), plain.begin() + 16, plain.begin() + 16 + static_cast<ptrdiff_t>(len));
     if (frame.size() >= 42 && std::memcmp(frame.data() + frame.size() - 8, magic_out, 4) == 0) {
         const uint32_t id = load32(frame.data() + frame.size() - 4);
-        if (id >= _egress.size() || _egress[id] != frame) {
+        // Route mode: a LAN packet is sealed to the prefix's owner as a node-MAC frame, one hop less.
+        if (id >= _egress.size() || (_egress[id] != frame && !(route_mode() && routed_equal(frame, _egress[id], 1)))) {
             fail("worker %u sealed for node %u something other than overlay frame %u", w, peer_ids[p], id);
         }
         if (!_egress_seen.insert({id, p}).second) {
@@ -772,7 +896,19 @@ void run::op_overlay(reader& r) {
     } else {
         dst = {{0x02, 0x11, 0x22, 0x33, 0x44, a}};
     }
-    const rte_ether_addr src = (b & 1) ? rte_ether_addr{{0x02, 0x99, 0, 0, 0, b}} : node_mac(self_id);
+    // The site LAN: half the frames come from the LAN port; a bridge knows lan_mac_entry(0..8)
+    // (behind peers, one on our LAN); a routing port takes IP packets to its MAC.
+    const bool from_lan = lan_mode() && (a & 0x80);
+    if (n.options().lan == pmd::overlay_mode::bridge && sel == 10) {
+        dst = lan_mac_entry(static_cast<uint8_t>(a >> 3 & 0x0f));
+    }
+    if (route_mode() && from_lan && (sel < 8 || sel == 10)) {
+        dst = lan_port_mac;
+    }
+    rte_ether_addr src = (b & 1) ? rte_ether_addr{{0x02, 0x99, 0, 0, 0, b}} : node_mac(self_id);
+    if (from_lan && (b & 0xc1) == 0xc1) {
+        src.addr_bytes[0] |= 1;  // a group source: bad_source_mac on a bridge
+    }
     bytes f = r.fill(r.u16() % 1700);
     if (f.size() >= 6) {
         std::memcpy(f.data(), &dst, 6);
@@ -799,6 +935,11 @@ void run::op_overlay(reader& r) {
                     ip[20] = 8;
                 }
                 ip[12] = 10, ip[16] = 10;    // 10.x.x.x to 10.x.x.x
+                if (route_mode()) {          // to a site (9: ours, 10: none), TTL 64, 1, 0 or 2
+                    ip[17] = static_cast<uint8_t>((h >> 2) % 11);
+                    static constexpr uint8_t ttls[4] = {64, 1, 0, 2};
+                    ip[8] = ttls[(h >> 5) & 3];
+                }
             }
             ip[10] = ip[11] = 0;
             const uint16_t c = transport::csum::finish(transport::csum::ones_sum(ip, 20));
@@ -813,6 +954,12 @@ void run::op_overlay(reader& r) {
                     ip[40] = 128;
                 }
                 ip[8] = 0xfd, ip[24] = 0xfd;  // unique local to unique local
+                if (route_mode()) {
+                    std::memset(ip + 25, 0, 4);
+                    ip[29] = static_cast<uint8_t>((h >> 2) % 11);
+                    static constexpr uint8_t hops[4] = {64, 1, 0, 2};
+                    ip[7] = hops[(h >> 5) & 3];
+                }
             }
         }
     } else if (f.size() >= 14 && type == 2) {
@@ -825,12 +972,24 @@ void run::op_overlay(reader& r) {
         store32(f.data() + f.size() - 4, id);
         _egress.push_back(f);
     }
+    if (route_mode() && f.size() >= 14 + 28 && f[12] == 0x08 && f[13] == 0x00 && (f[14] & 0x0f) == 5 && f[14 + 9] == 1) {
+        // ICMP with a right checksum (an echo request to our lan-address is answered)
+        f[14 + 22] = f[14 + 23] = 0;
+        const uint16_t c = transport::csum::finish(transport::csum::ones_sum(f.data() + 34, f.size() - 34));
+        std::memcpy(f.data() + 36, &c, 2);
+        if (!_egress.empty() && f.size() >= 42 + 8) {
+            _egress.back() = f;
+        }
+    }
+    if (lan_mode()) {
+        _passable.insert(std::string(f.begin(), f.end()));
+    }
     std::vector<uint16_t> cuts;
     if ((b & 0x02) && f.size() > 1) {
         cuts.push_back(static_cast<uint16_t>(1 + r.u16() % (f.size() - 1)));
     }
     const unsigned headroom_cut = (b & 0x04) ? r.u8() & ~1U : 0;  // even, as PMDs leave it
-    push(w, true, make_mbuf(world::get().pool, f, cuts, headroom_cut, false));
+    push(w, from_lan ? lan_port : tap_port, make_mbuf(world::get().pool, f, cuts, headroom_cut, false));
 }
 
 void run::op_rekey(reader& r) {
@@ -1033,6 +1192,12 @@ node_options options_from(reader& r) {
     o.small_mtu = static_cast<uint8_t>((c >> 6) ? 1U << (c >> 6) : 0);
     o.sport_step0 = static_cast<uint8_t>((b & 0xc0) == 0xc0 ? 0x01 : 0);
     o.disabled = static_cast<uint8_t>((b & 0xc0) == 0x80 ? transport::kind_bit(static_cast<transport::kind>(c % 6)) : 0);
+    // A site LAN port beside the TAP (docs/site-gateways.md), in a combination of b no other
+    // option reads: bridge, or route with bit 2.
+    if ((b & 0xc3) == 0x43) {
+        o.lan = (b & 0x04) ? pmd::overlay_mode::route : pmd::overlay_mode::bridge;
+        o.not_ready &= 0x3e;  // bits 0 and 2 of b are set for route: peer 0 keeps its session
+    }
     return o;
 }
 
