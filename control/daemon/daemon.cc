@@ -518,6 +518,15 @@ void daemon::teardown() noexcept {
         rte_mempool_free(_pool);
         _pool = nullptr;
     }
+    // The site LAN's tables live in EAL memory (route_table's rte_lpm/rte_lpm6): freed before
+    // the EAL is cleaned up, not in ~daemon after it (that crashed every route gateway on exit).
+    _base.owned.clear();
+    _base.macs = nullptr;
+    _base.routes = nullptr;
+    _base.lan_neigh = nullptr;
+    _mac_table.reset();
+    _routes.reset();
+    _lan_neigh.reset();
     _eal.reset();
     if (!_pid_path.empty()) {
         unlink(_pid_path.c_str());
