@@ -20,7 +20,8 @@ B, C owns 10.88.0.3/32; TTL, ICMP errors and anti-spoofing. After each: the coun
 The site hosts' MTU is the overlay MTU (status ports[lan0].mtu, 1500 - 66 = 1434 with udp): the
 gateway sets its LAN port to the overlay MTU (what a sealed frame can carry on the WAN), so a
 host with a larger MTU would send frames the LAN port cannot take (and the mesh cannot carry
-without wan-fragment).
+without wan-fragment). Route mode uses exactly that. Bridge mode uses 8 bytes less (BRIDGE_MTU):
+frames between foreign MACs carry their MAC pair, which node-MAC frames elide.
 """
 import json
 import os
