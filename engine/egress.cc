@@ -154,7 +154,7 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
                 if (slot < 0 || macs->owner_at(slot) != mac_table::local) {
                     report_learn(src, mac_table::local);
                 } else {
-                    macs->touch(slot, s.clock->load(std::memory_order_relaxed));
+                    macs->touch(slot, s.now_s());
                     _tx_last_src = src;
                 }
             }

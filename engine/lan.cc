@@ -54,7 +54,7 @@ inline bool ipv6_ok(const rte_ipv6_hdr* ip, size_t avail) noexcept {
 void worker::report_learn(uint64_t mac, uint16_t owner) noexcept {
     const uint64_t ev = mac | static_cast<uint64_t>(owner) << 48;
     const unsigned h = static_cast<unsigned>((mac * 0x9e3779b97f4a7c15ULL) >> 56);
-    const uint32_t now = _snap != nullptr && _snap->clock != nullptr ? _snap->clock->load(std::memory_order_relaxed) : 0;
+    const uint32_t now = _snap != nullptr ? _snap->now_s() : 0;
     if (_learn_recent[h] == ev && _learn_when[h] == now) {
         return;  // reported this second already: the next table will say it
     }
@@ -70,7 +70,7 @@ void worker::report_learn(uint64_t mac, uint16_t owner) noexcept {
 bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     const uint32_t len = rte_pktmbuf_data_len(m);
-    if (s.lan_mode == pmd::overlay_mode::bridge) {
+    if (s.lan_mode == pmd::overlay_mode::bridge && s.macs != nullptr) {
         if (full_frame) {
             // Only an authenticated frame teaches where a MAC lives (this runs after the tag
             // and the replay window): its source is behind the sending peer.
@@ -83,7 +83,7 @@ bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snaps
             if (slot < 0 || s.macs->owner_at(slot) != p.node_id) {
                 report_learn(src, p.node_id);
             } else {
-                s.macs->touch(slot, s.clock->load(std::memory_order_relaxed));
+                s.macs->touch(slot, s.now_s());
             }
         }
         if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
@@ -105,7 +105,9 @@ bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snaps
     // the TAP as on any node.
     const route_table* rt = s.routes;
     const uint16_t et = eth->ether_type;
-    if (et == RTE_BE16(RTE_ETHER_TYPE_IPV4) && len >= eth_len + ip4_len) {
+    if (rt == nullptr) {
+        // No `route` line anywhere: nothing is ours to route (the TAP gets it, as below).
+    } else if (et == RTE_BE16(RTE_ETHER_TYPE_IPV4) && len >= eth_len + ip4_len) {
         auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
         if (rt->lookup4(ip->dst_addr) == s.self_id) {
             if (!ipv4_ok(ip, len - eth_len)) [[unlikely]] {

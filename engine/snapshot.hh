@@ -117,6 +117,11 @@ struct dataplane_snapshot {
     /// snapshot: control owns them through shared_ptrs; workers never touch this.
     std::vector<std::shared_ptr<const void>> owned;
 
+    /// The control thread's coarse seconds (0 without a clock).
+    [[nodiscard]] uint32_t now_s() const noexcept {
+        return clock != nullptr ? clock->load(std::memory_order_relaxed) : 0;
+    }
+
     [[nodiscard]] const peer_entry* peer(uint16_t id) const noexcept {
         return id != 0 && id < peers.size() && peers[id].node_id == id ? &peers[id] : nullptr;
     }
