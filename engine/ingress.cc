@@ -302,6 +302,12 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             } else if (it.payload_len < sizeof(rte_ether_hdr)) [[unlikely]] {
                 drop(m, drop_reason::bad_length);
                 continue;
+            } else if (s.macs != nullptr && !lan) {
+                // Foreign MACs on a TAP node: where they live (hosts behind a bridge gateway).
+                const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+                if (!mac_key_is_group(mac_key(eth->src_addr.addr_bytes))) {
+                    learn_from_peer(eth, p, s);
+                }
             }
             if (lan) [[unlikely]] {
                 if (lan_deliver(m, p, s, it.full_frame)) {

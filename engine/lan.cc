@@ -67,24 +67,28 @@ void worker::report_learn(uint64_t mac, uint16_t owner) noexcept {
     _stats.learn_events.add();
 }
 
+void worker::learn_from_peer(const rte_ether_hdr* eth, const peer_entry& p, const dataplane_snapshot& s) noexcept {
+    // Only an authenticated frame teaches where a MAC lives (callers run after the tag and the
+    // replay window): its source is behind the sending peer.
+    const uint64_t src = mac_key(eth->src_addr.addr_bytes);
+    const int slot = s.macs->find(src);
+    if (slot < 0 || s.macs->owner_at(slot) != p.node_id) {
+        report_learn(src, p.node_id);
+    } else {
+        s.macs->touch(slot, s.now_s());
+    }
+}
+
 bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     const uint32_t len = rte_pktmbuf_data_len(m);
     if (s.lan_mode == pmd::overlay_mode::bridge && s.macs != nullptr) {
         if (full_frame) {
-            // Only an authenticated frame teaches where a MAC lives (this runs after the tag
-            // and the replay window): its source is behind the sending peer.
-            const uint64_t src = mac_key(eth->src_addr.addr_bytes);
-            if (mac_key_is_group(src)) [[unlikely]] {
+            if (mac_key_is_group(mac_key(eth->src_addr.addr_bytes))) [[unlikely]] {
                 drop(m, drop_reason::bad_source_mac);
                 return false;
             }
-            const int slot = s.macs->find(src);
-            if (slot < 0 || s.macs->owner_at(slot) != p.node_id) {
-                report_learn(src, p.node_id);
-            } else {
-                s.macs->touch(slot, s.now_s());
-            }
+            learn_from_peer(eth, p, s);
         }
         if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
             if (s.has_overlay) {

@@ -227,6 +227,10 @@ private:
     /// Bridge: tells the control thread that mac was seen at owner (0: our LAN), at most once a
     /// second per (mac, owner) from this worker.
     void report_learn(uint64_t mac, uint16_t owner) noexcept;
+    /// Every node's MAC table (a TAP-only node too: it reaches hosts behind bridge gateways):
+    /// the source of the authenticated full frame eth from peer p is reported unless the table
+    /// already has it there (then its last use is refreshed).
+    void learn_from_peer(const rte_ether_hdr* eth, const peer_entry& p, const dataplane_snapshot& s) noexcept;
     /// A decrypted frame from peer p on a node with a LAN port: learned (bridge), routed
     /// (route), or delivered as before. Takes m; true if it was delivered (decrypted).
     bool lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept;

@@ -282,15 +282,17 @@ std::string format_status(const json& st, const json* previous) {
     // The site LAN (docs/site-gateways.md), on gateways only.
     if (st.contains("lan") && st["lan"].is_object()) {
         const json& lan = st["lan"];
-        if (get_str(lan, "mode") == "bridge" && lan.contains("mac_table")) {
+        const std::string mode = get_str(lan, "mode");
+        if ((mode == "bridge" || mode == "host") && lan.contains("mac_table") && lan["mac_table"].is_object()) {
             const json& mt = lan["mac_table"];
             const json& lim = get_object(mt, "limits");
-            out += "site LAN: bridge  MAC table " + u64(get_u64(mt, "size")) + " of " + u64(get_u64(lim, "total")) +
+            // A TAP node's table holds the hosts behind bridge gateways (mode host).
+            out += std::string(mode == "bridge" ? "site LAN: bridge  " : "") + "MAC table " + u64(get_u64(mt, "size")) + " of " + u64(get_u64(lim, "total")) +
                    " (static " + u64(get_u64(mt, "static")) + ", learned " + u64(get_u64(mt, "learned")) +
                    ")  learned " + u64(get_u64(mt, "learned_total")) + "  aged " + u64(get_u64(mt, "aged")) +
                    "  moved " + u64(get_u64(mt, "moved")) + "  limit-dropped " + u64(get_u64(mt, "limit_dropped")) +
                    "\n\n";
-        } else if (get_str(lan, "mode") == "route") {
+        } else if (mode == "route") {
             out += "site LAN: route  prefixes " + u64(get_u64(lan, "routes")) + "  LAN hosts " +
                    u64(get_u64(lan, "lan_hosts")) + "  unresolved " + u64(get_u64(lan, "unresolved")) + "  off-link " +
                    u64(get_u64(lan, "off_link")) + "\n\n";

@@ -128,10 +128,9 @@ queue_layout compute_queue_layout(const config& cfg) {
     return out;
 }
 
-unsigned overlay_mtu(const config& cfg) {
-    if (cfg.self_node().engine.wan_fragment) {
-        return cfg.global.mtu;  // oversize sealed packets are fragmented: a full-size overlay
-    }
+namespace {
+/// The largest inner L3 overhead of the transports this node can use (docs/protocol.md "Overhead").
+unsigned worst_overhead(const config& cfg) {
     const node_conf& self = cfg.self_node();
     bool v4 = false, v6 = false;
     for (const auto& wa : self.engine.wan_addresses) {
@@ -148,7 +147,24 @@ unsigned overlay_mtu(const config& cfg) {
             worst = std::max<unsigned>(worst, transport::inner_l3_overhead(k));
         }
     }
-    return std::min(cfg.global.mtu - 66, cfg.global.mtu - worst);
+    return worst;
+}
+}  // namespace
+
+unsigned overlay_mtu(const config& cfg) {
+    if (cfg.self_node().engine.wan_fragment) {
+        return cfg.global.mtu;  // oversize sealed packets are fragmented: a full-size overlay
+    }
+    return std::min(cfg.global.mtu - 66, cfg.global.mtu - worst_overhead(cfg));
+}
+
+unsigned bridge_mtu(const config& cfg) {
+    if (cfg.self_node().engine.wan_fragment) {
+        return cfg.global.mtu;
+    }
+    // Frames between foreign MACs carry their MAC pair inside the AEAD (12 bytes that node-MAC
+    // frames elide).
+    return std::min(cfg.global.mtu - 66, cfg.global.mtu - worst_overhead(cfg) - 2 * RTE_ETHER_ADDR_LEN);
 }
 
 crypto::aead_choice resolve_cipher(const config& cfg) {
@@ -255,7 +271,7 @@ void daemon::setup() {
         s.tx_desc = static_cast<uint16_t>(l.tx_descriptors);
         s.pool = _pool;
         if (pc.role == port_role::overlay) {
-            s.mtu = static_cast<uint16_t>(overlay_mtu(_cfg));
+            s.mtu = static_cast<uint16_t>(pc.mode == overlay_mode::bridge ? bridge_mtu(_cfg) : overlay_mtu(_cfg));
             s.mac = to_ether(node_mac(self.id));
             s.promiscuous = true;  // a bridged site LAN carries foreign MACs
         } else {

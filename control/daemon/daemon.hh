@@ -78,6 +78,10 @@ unsigned overlay_mtu(const config& cfg);
 /// Throws std::runtime_error saying why not: unknown, not compiled in, not runnable on this CPU.
 /// The null suite is accepted only when named explicitly (`cipher = null`) in a build with
 /// -Dsuite_null=true; the caller logs loudly when it is used.
+/// A bridged LAN port's MTU: the overlay MTU, or less where frames between foreign MACs (which
+/// carry their 12-byte MAC pair) would not fit the WAN path (docs/site-gateways.md "MTU").
+unsigned bridge_mtu(const config& cfg);
+
 crypto::aead_choice resolve_cipher(const config& cfg);
 
 struct daemon_options {

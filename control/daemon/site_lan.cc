@@ -55,8 +55,10 @@ std::vector<std::pair<uint64_t, uint16_t>> static_macs(const config& cfg) {
 }
 
 void daemon::create_learn_ring() {
+    // Every node but a routing gateway keeps a MAC table: a bridge for its LAN, a TAP node for
+    // the hosts behind bridge gateways (frames to them are flooded until their MAC is learned).
     const auto& ports = _cfg.self_node().engine.ports;
-    if (std::none_of(ports.begin(), ports.end(), [](const port_conf& p) { return p.mode == overlay_mode::bridge; })) {
+    if (std::any_of(ports.begin(), ports.end(), [](const port_conf& p) { return p.mode == overlay_mode::route; })) {
         return;
     }
     _learn = rte_ring_create("dvpe_learn", learn_ring_size, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
@@ -76,11 +78,13 @@ void daemon::setup_lan_base() {
         _base.lan_port_id = p.info.port_id;
         _base.lan_mac = p.info.mac;
     }
-    if (_base.lan_mode == overlay_mode::bridge) {
+    if (_base.lan_mode != overlay_mode::route && _learn != nullptr) {
         _macs = std::make_unique<mac_learner>(
             mac_learner_limits{l.mac_table_size, l.mac_limit_per_peer, l.mac_age_s});
         _macs->set_static(static_macs(_cfg));
         _mac_table = _macs->build();
+    }
+    if (_base.lan_mode == overlay_mode::bridge) {
         log::info("bridge: MAC table of at most " + std::to_string(l.mac_table_size) + " entries, " +
                   std::to_string(l.mac_limit_per_peer) + " per peer, aged after " + std::to_string(l.mac_age_s) +
                   " s; " + std::to_string(_macs->static_count()) + " static");

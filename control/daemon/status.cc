@@ -72,7 +72,7 @@ nlohmann::json daemon::status_json() const {
                          {"tx_errors", st.oerrors}});
     }
     j["ports"] = ports;
-    if (_base.lan_mode != overlay_mode::host) {
+    if (_base.lan_mode != overlay_mode::host || _macs) {
         j["lan"] = lan_json();  // docs/site-gateways.md: MAC table or routes, LAN hosts
     }
 

@@ -78,6 +78,10 @@ TEST(ctl_format, status_site_lan) {
                      "limit-dropped 99\n"),
               std::string::npos)
         << s;
+    st["lan"]["mode"] = "host";  // a TAP node's table: no "site LAN"
+    s = format_status(st);
+    EXPECT_NE(s.find("\nMAC table 12 of 16384 (static 2, learned 10)"), std::string::npos) << s;
+    EXPECT_EQ(s.find("site LAN"), std::string::npos) << s;
     st["lan"] = {{"mode", "route"}, {"routes", 3}, {"lan_hosts", 2}, {"unresolved", 4}, {"off_link", 1}};
     s = format_status(st);
     EXPECT_NE(s.find("site LAN: route  prefixes 3  LAN hosts 2  unresolved 4  off-link 1\n"), std::string::npos) << s;
