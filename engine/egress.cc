@@ -127,6 +127,10 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
         }
+        if (macs != nullptr && i + 2 < n && rte_pktmbuf_data_len(pkts[i + 2]) >= RTE_ETHER_ADDR_LEN) {
+            // The destination's slot two frames ahead (its frame was prefetched one frame ago).
+            macs->prefetch(mac_key(rte_pktmbuf_mtod(pkts[i + 2], const uint8_t*)));
+        }
         if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) [[unlikely]] {
             drop(m, drop_reason::bad_length);
             continue;
@@ -166,7 +170,7 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
         const uint16_t dst = node_of_mac(eth->dst_addr);
         const peer_entry* p = s.peer(dst);
         bool full = false;
-        if (p == nullptr) [[unlikely]] {
+        if (p == nullptr) {  // not a peer's node MAC: ours, a bridged host's, or nobody's
             if (dst != 0 && dst == s.self_id) {
                 if (from_lan && s.has_overlay) {
                     _stats.switched.add();

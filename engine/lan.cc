@@ -214,6 +214,13 @@ void worker::route_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, cons
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
         }
+        if (rt != nullptr && i + 2 < n && rte_pktmbuf_data_len(pkts[i + 2]) >= eth_len + ip4_len) {
+            // The route of the IPv4 packet two ahead (its frame was prefetched one packet ago).
+            const auto* ah = rte_pktmbuf_mtod(pkts[i + 2], const rte_ether_hdr*);
+            if (ah->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
+                rt->prefetch4(reinterpret_cast<const rte_ipv4_hdr*>(ah + 1)->dst_addr);
+            }
+        }
         const uint32_t len = rte_pktmbuf_data_len(m);
         if (len < eth_len) [[unlikely]] {
             drop(m, drop_reason::bad_length);

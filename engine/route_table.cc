@@ -5,6 +5,7 @@
 #include <rte_errno.h>
 #include <rte_lpm.h>
 #include <rte_lpm6.h>
+#include <rte_prefetch.h>
 
 #include <algorithm>
 #include <atomic>
@@ -76,6 +77,12 @@ route_table::~route_table() {
     }
     if (_v6 != nullptr) {
         rte_lpm6_free(_v6);
+    }
+}
+
+void route_table::prefetch4(uint32_t be) const noexcept {
+    if (_v4 != nullptr) {
+        rte_prefetch0(&_v4->tbl24[rte_be_to_cpu_32(be) >> 8]);  // DIR-24-8: the /24 entry
     }
 }
 

@@ -44,6 +44,8 @@ public:
     [[nodiscard]] int lookup4(uint32_t be) const noexcept;
     /// Owner of the longest prefix holding the IPv6 address at a (16 bytes), or none.
     [[nodiscard]] int lookup6(const uint8_t* a) const noexcept;
+    /// Starts loading the IPv4 lookup's first level for `be` (a lookup a few packets ahead).
+    void prefetch4(uint32_t be) const noexcept;
     [[nodiscard]] size_t size() const noexcept { return _n4 + _n6; }
 
 private:
