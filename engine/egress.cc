@@ -150,7 +150,9 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
             // Learn the LAN side: a source the table does not place on our LAN is reported.
             const uint64_t src = mac_key(eth->src_addr.addr_bytes);
             if (src != _tx_last_src) {
-                if (mac_key_is_group(src)) [[unlikely]] {
+                if (mac_key_is_group(src) || node_of_mac(eth->src_addr) != 0) [[unlikely]] {
+                    // A group source, or a node MAC (fe:fd:80:00:HH:LL): no LAN host may speak
+                    // as a node (it would be sent compact, indistinguishable from that node).
                     drop(m, drop_reason::bad_source_mac);
                     continue;
                 }

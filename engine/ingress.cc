@@ -305,11 +305,16 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             } else if (s.macs != nullptr && !lan) {
                 // Foreign MACs on a TAP node: where they live (hosts behind a bridge gateway).
                 const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-                if (!mac_key_is_group(mac_key(eth->src_addr.addr_bytes))) {
-                    learn_from_peer(eth, p, s);
+                if (!mac_key_is_group(mac_key(eth->src_addr.addr_bytes)) && !learn_from_peer(eth, p, s)) {
+                    drop(m, drop_reason::mac_conflict);
+                    continue;
                 }
             }
             if (lan) [[unlikely]] {
+                if (frame_len < sizeof(rte_ether_hdr)) [[unlikely]] {
+                    drop(m, drop_reason::bad_length);  // a compact frame of 1 byte: no runts on a LAN
+                    continue;
+                }
                 if (lan_deliver(m, p, s, it.full_frame)) {
                     ++lan_packets;
                     lan_bytes += frame_len;

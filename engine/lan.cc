@@ -58,25 +58,50 @@ void worker::report_learn(uint64_t mac, uint16_t owner) noexcept {
     if (_learn_recent[h] == ev && _learn_when[h] == now) {
         return;  // reported this second already: the next table will say it
     }
-    _learn_recent[h] = ev;
-    _learn_when[h] = now;
     if (_s.learn == nullptr || rte_ring_mp_enqueue(_s.learn, learn_event(mac, owner)) != 0) [[unlikely]] {
-        _stats.learn_ring_full.add();
+        _stats.learn_ring_full.add();  // not remembered: the next frame tries again
         return;
     }
+    _learn_recent[h] = ev;
+    _learn_when[h] = now;
     _stats.learn_events.add();
 }
 
-void worker::learn_from_peer(const rte_ether_hdr* eth, const peer_entry& p, const dataplane_snapshot& s) noexcept {
+bool worker::learn_from_peer(const rte_ether_hdr* eth, const peer_entry& p, const dataplane_snapshot& s) noexcept {
     // Only an authenticated frame teaches where a MAC lives (callers run after the tag and the
-    // replay window): its source is behind the sending peer.
+    // replay window): its source is behind the sending peer -- unless that would take over a
+    // MAC a `bridge-mac` line gives to someone else, or one a host on our own LAN used in the
+    // last mac_hold_down_s seconds (a peer cannot pull a live local host's traffic to itself;
+    // a host that really moved is re-learned once it has been quiet here that long).
     const uint64_t src = mac_key(eth->src_addr.addr_bytes);
     const int slot = s.macs->find(src);
-    if (slot < 0 || s.macs->owner_at(slot) != p.node_id) {
+    if (slot < 0) {
         report_learn(src, p.node_id);
-    } else {
-        s.macs->touch(slot, s.now_s());
+        return true;
     }
+    const uint16_t owner = s.macs->owner_at(slot);
+    if (owner == p.node_id) {
+        s.macs->touch(slot, s.now_s());
+        return true;
+    }
+    if (s.macs->static_at(slot) ||
+        (owner == mac_table::local && s.now_s() - s.macs->seen_at(slot) < mac_hold_down_s)) {
+        return false;
+    }
+    report_learn(src, p.node_id);
+    return true;
+}
+
+void worker::resolve_lan_host(rte_mbuf* m, const dataplane_snapshot& s) noexcept {
+    // The control thread asks for the host's MAC; at a bounded rate, so a sweep of a prefix for
+    // hosts that do not exist cannot flood its ring (handshakes share it).
+    if (!_resolve_limit.allow(rte_rdtsc())) {
+        drop(m, drop_reason::lan_unresolved);
+        return;
+    }
+    m->port = s.lan_port_id;
+    m->hash.usr = lan_resolve_mark;
+    to_control(m);
 }
 
 bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept {
@@ -88,7 +113,10 @@ bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snaps
                 drop(m, drop_reason::bad_source_mac);
                 return false;
             }
-            learn_from_peer(eth, p, s);
+            if (!learn_from_peer(eth, p, s)) {
+                drop(m, drop_reason::mac_conflict);
+                return false;
+            }
         }
         if (rte_is_multicast_ether_addr(&eth->dst_addr)) {
             if (s.has_overlay) {
@@ -128,9 +156,7 @@ bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snaps
             }
             const rte_ether_addr* mac = s.lan_neigh != nullptr ? s.lan_neigh->find4(ip->dst_addr) : nullptr;
             if (mac == nullptr) {
-                m->port = s.lan_port_id;  // the control thread asks for the host's MAC
-                m->hash.usr = lan_resolve_mark;
-                to_control(m);
+                resolve_lan_host(m, s);
                 return false;
             }
             ttl_decrement(ip);
@@ -156,9 +182,7 @@ bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snaps
             }
             const rte_ether_addr* mac = s.lan_neigh != nullptr ? s.lan_neigh->find6(ip->dst_addr) : nullptr;
             if (mac == nullptr) {
-                m->port = s.lan_port_id;
-                m->hash.usr = lan_resolve_mark;
-                to_control(m);
+                resolve_lan_host(m, s);
                 return false;
             }
             --ip->hop_limits;
@@ -177,8 +201,8 @@ bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snaps
 }
 
 void worker::answer_icmp(const rte_mbuf* m, const icmp_error& e, const port_ctx& port) noexcept {
-    if (_s.pool == nullptr || m->nb_segs != 1 || !_too_big_limit.allow(rte_rdtsc())) {
-        return;
+    if (_s.pool == nullptr || m->nb_segs != 1 || !_icmp_limit.allow(rte_rdtsc())) {
+        return;  // its own budget: a LAN host cannot use up the "too big" answers (PMTU discovery)
     }
     rte_mbuf* a = rte_pktmbuf_alloc(_s.pool);
     if (a == nullptr) {
@@ -249,6 +273,10 @@ void worker::route_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, cons
                 continue;
             }
             owner = rt != nullptr ? rt->lookup4(ip->dst_addr) : route_table::none;
+            if (owner != route_table::none && owner != s.self_id && rt->lookup4(ip->src_addr) != s.self_id) {
+                drop(m, drop_reason::spoofed_source);  // our LAN sends from our prefixes only
+                continue;
+            }
             if (owner != route_table::none && owner != s.self_id && ip->time_to_live > 1) {
                 ttl_decrement(ip);
             } else if (owner != route_table::none && owner != s.self_id) {
@@ -267,6 +295,10 @@ void worker::route_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, cons
                 continue;
             }
             owner = rt != nullptr ? rt->lookup6(ip->dst_addr) : route_table::none;
+            if (owner != route_table::none && owner != s.self_id && rt->lookup6(ip->src_addr) != s.self_id) {
+                drop(m, drop_reason::spoofed_source);
+                continue;
+            }
             if (owner != route_table::none && owner != s.self_id && ip->hop_limits > 1) {
                 --ip->hop_limits;
             } else if (owner != route_table::none && owner != s.self_id) {

@@ -58,10 +58,15 @@ public:
         uint64_t mac;
         uint16_t owner;
         uint32_t seen;  // coarse seconds (dataplane_snapshot::clock) it was last used
+        bool is_static = false;  // a `bridge-mac` line: learning never moves it
     };
 
-    /// A table of `entries` (distinct MACs, owners <= 4095), at most half full.
-    explicit mac_table(const std::vector<entry>& entries) {
+    /// A table of `entries` (distinct MACs, owners <= 4095), at most half full. `seed` picks the
+    /// hash (multiply-shift by an odd multiplier): the control thread draws it at random, so
+    /// nobody outside can choose MACs that pile up on one slot (a probe chain as long as a
+    /// peer's quota would cost every lookup that crosses it).
+    explicit mac_table(const std::vector<entry>& entries, uint64_t seed = 0x9e3779b97f4a7c15ULL)
+        : _mult(seed | 1) {
         unsigned bits = 4;
         while ((size_t{1} << bits) < entries.size() * 2) {
             ++bits;
@@ -75,7 +80,7 @@ public:
             while (_slots[i] != 0) {
                 i = (i + 1) & _mask;
             }
-            _slots[i] = e.mac | static_cast<uint64_t>(e.owner & 0xfff) << 48 | valid;
+            _slots[i] = e.mac | static_cast<uint64_t>(e.owner & 0xfff) << 48 | valid | (e.is_static ? fixed : 0);
             _seen[i].store(e.seen, std::memory_order_relaxed);
             ++_size;
         }
@@ -98,6 +103,14 @@ public:
     [[nodiscard]] uint16_t owner_at(int slot) const noexcept {
         return static_cast<uint16_t>(_slots[static_cast<uint32_t>(slot)] >> 48 & 0xfff);
     }
+    /// A `bridge-mac` entry (learning never moves it).
+    [[nodiscard]] bool static_at(int slot) const noexcept {
+        return (_slots[static_cast<uint32_t>(slot)] & fixed) != 0;
+    }
+    /// The coarse second the entry was last used.
+    [[nodiscard]] uint32_t seen_at(int slot) const noexcept {
+        return _seen[static_cast<uint32_t>(slot)].load(std::memory_order_relaxed);
+    }
     /// Marks the entry used at `now` (a store only when the second changed).
     void touch(int slot, uint32_t now) const noexcept {
         std::atomic<uint32_t>& s = _seen[static_cast<uint32_t>(slot)];
@@ -114,7 +127,7 @@ public:
         for (uint32_t i = 0; i <= _mask; ++i) {
             if (_slots[i] != 0) {
                 out.push_back({_slots[i] & mac_bits, owner_at(static_cast<int>(i)),
-                               _seen[i].load(std::memory_order_relaxed)});
+                               _seen[i].load(std::memory_order_relaxed), (_slots[i] & fixed) != 0});
             }
         }
         return out;
@@ -123,9 +136,11 @@ public:
 private:
     static constexpr uint64_t mac_bits = 0xffffffffffffULL;
     static constexpr uint64_t valid = uint64_t{1} << 63;
+    static constexpr uint64_t fixed = uint64_t{1} << 62;  // static entry
     [[nodiscard]] uint32_t home(uint64_t mac) const noexcept {
-        return static_cast<uint32_t>((mac * 0x9e3779b97f4a7c15ULL) >> _shift) & _mask;
+        return static_cast<uint32_t>((mac * _mult) >> _shift) & _mask;
     }
+    uint64_t _mult;
     std::vector<uint64_t> _slots;
     std::unique_ptr<std::atomic<uint32_t>[]> _seen;
     unsigned _shift = 60;

@@ -58,6 +58,9 @@ enum class drop_reason : uint8_t {
     ttl_expired,         // route: hop limit would reach 0 (LAN side answered: ICMP time exceeded)
     spoofed_source,      // route: inner source not owned by the sending node
     not_routable,        // route: not IPv4/IPv6, truncated or bad IP header where routing needs one
+    mac_conflict,        // bridge: a peer's frame from a MAC heard on our LAN in the last seconds,
+                         // or from a static MAC of another owner (not delivered, not learned)
+    lan_unresolved,      // route: LAN host unknown and the hand-overs to control over their rate
     count_
 };
 
@@ -70,7 +73,7 @@ inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
     "disabled_transport", "bad_header",  "unknown_node",      "to_self",       "unknown_key", "replayed",
     "auth_failed",    "not_router",      "no_route",          "no_overlay",    "no_buffer",
     "too_big",      "bad_source_mac",    "bridge_local",      "no_prefix",     "own_prefix",
-    "ttl_expired",  "spoofed_source",    "not_routable",
+    "ttl_expired",  "spoofed_source",    "not_routable",      "mac_conflict",  "lan_unresolved",
 };
 
 constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }

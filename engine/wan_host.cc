@@ -47,7 +47,8 @@ void worker::handle_arp(rte_mbuf* m, const port_ctx& port) noexcept {
     }
     if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REPLY) ||
         (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST) && arp->arp_data.arp_sip == arp->arp_data.arp_tip)) {
-        to_control(m);  // learn the sender's MAC (reply or gratuitous ARP)
+        m->hash.usr = 0;  // says "ARP/ND" to the control thread (mbufs come back with stale values)
+        to_control(m);    // learn the sender's MAC (reply or gratuitous ARP)
         return;
     }
     drop(m, drop_reason::not_for_us);
@@ -216,7 +217,8 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         return;
     }
     if (type == 136 && ip[7] == 255) {
-        to_control(m);  // neighbour advertisement: the control thread learns the target's MAC
+        m->hash.usr = 0;  // says "ARP/ND" to the control thread
+        to_control(m);    // neighbour advertisement: the control thread learns the target's MAC
         return;
     }
     if (type == 128 && icmp[1] == 0 && ours >= 0) {

@@ -63,6 +63,8 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
     }
     _drain_cycles = rte_get_tsc_hz() / 1000000 * _s.tx_drain_us;
     _too_big_limit.set_hz(rte_get_tsc_hz());
+    _icmp_limit.set_hz(rte_get_tsc_hz());
+    _resolve_limit.set_hz(rte_get_tsc_hz());
     if (_s.snapshot != nullptr) {
         auto ctx = crypto::aead_context::create();
         if (!ctx) {

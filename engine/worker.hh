@@ -68,6 +68,8 @@ inline void keep_first_segment(rte_mbuf* m) noexcept {
 /// mbuf hash.usr of a routed packet a worker hands to the control thread because the LAN
 /// host's MAC is unknown (queued overlay frames carry their node id, at most 4095, there).
 inline constexpr uint32_t lan_resolve_mark = 0x10000;
+/// Bridge: a MAC a host on our LAN used this recently is not moved to a peer (docs/site-gateways.md).
+inline constexpr uint32_t mac_hold_down_s = 5;
 
 /// What a worker knows about a port. Immutable while workers run.
 struct port_ctx {
@@ -230,7 +232,11 @@ private:
     /// Every node's MAC table (a TAP-only node too: it reaches hosts behind bridge gateways):
     /// the source of the authenticated full frame eth from peer p is reported unless the table
     /// already has it there (then its last use is refreshed).
-    void learn_from_peer(const rte_ether_hdr* eth, const peer_entry& p, const dataplane_snapshot& s) noexcept;
+    /// False: the frame claims a MAC it may not take (static elsewhere, or live on our LAN):
+    /// the caller drops it as mac_conflict.
+    bool learn_from_peer(const rte_ether_hdr* eth, const peer_entry& p, const dataplane_snapshot& s) noexcept;
+    /// Route: a packet for a LAN host without a known MAC to the control thread (rate-limited).
+    void resolve_lan_host(rte_mbuf* m, const dataplane_snapshot& s) noexcept;
     /// A decrypted frame from peer p on a node with a LAN port: learned (bridge), routed
     /// (route), or delivered as before. Takes m; true if it was delivered (decrypted).
     bool lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snapshot& s, bool full_frame) noexcept;
@@ -331,6 +337,8 @@ private:
     uint64_t _next_flush = 0;
     unsigned _idle_run = 0;
     too_big_limiter _too_big_limit;
+    too_big_limiter _icmp_limit;     // route: unreachable / time exceeded to the LAN
+    too_big_limiter _resolve_limit;  // route: packets for unresolved LAN hosts to control
     // Outer fragments (wan-fragment; reassembly of what peers fragmented).
     rte_ip_frag_tbl* _frag_tbl = nullptr;
     rte_ip_frag_death_row _death_row{};

@@ -565,14 +565,16 @@ void daemon::handle_control_packets() {
         left -= n;
         for (unsigned i = 0; i < n; ++i) {
             auto* m = static_cast<rte_mbuf*>(objs[i]);
+            // What a worker hands over says what it is in hash.usr: lan_resolve_mark (a routed
+            // packet for a LAN host we have no MAC for), a node id (an overlay frame waiting for
+            // its session), 0 (an ARP reply or neighbour advertisement, engine/wan_host.cc). A
+            // routed packet is never read as ARP/ND: its inner bytes come from the mesh.
             const bool from_lan = _base.lan_mode != overlay_mode::host && m->port == _base.lan_port_id;
-            if (from_lan && m->hash.usr == engine::lan_resolve_mark && !parse_arp_sender(m) &&
-                !parse_neighbour_advertisement(m)) {
-                lan_resolve(m);  // a routed packet for a LAN host we have no MAC for; frees m
+            if (from_lan && m->hash.usr == engine::lan_resolve_mark) {
+                lan_resolve(m);  // frees m
                 continue;
             }
-            if ((_base.has_overlay && m->port == _base.overlay_port_id) ||
-                (from_lan && !parse_arp_sender(m) && !parse_neighbour_advertisement(m))) {
+            if ((_base.has_overlay && m->port == _base.overlay_port_id) || (from_lan && m->hash.usr != 0)) {
                 queue_frame(m);  // an overlay frame waiting for its session; owns m now
                 continue;
             }
@@ -646,8 +648,9 @@ void daemon::resolve_neighbours() {
         if (m == nullptr) {
             continue;
         }
-        // The control thread has no tx queue of its own: worker 0 sends for it.
-        if (rte_ring_sp_enqueue(_from_control[0], m) != 0) {
+        // The control thread has no tx queue of its own: worker 0 sends for it. Requests leave
+        // room in that ring for handshakes and keepalives (the rest ask again next round).
+        if (rte_ring_free_count(_from_control[0]) < 64 || rte_ring_sp_enqueue(_from_control[0], m) != 0) {
             rte_pktmbuf_free(m);
         }
     }

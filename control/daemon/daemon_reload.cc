@@ -8,6 +8,8 @@
 #include <rte_mbuf.h>
 
 #include <ctime>
+#include <tuple>
+#include <vector>
 
 #include "control/daemon/daemon.hh"
 #include "control/config/keys.hh"
@@ -25,6 +27,17 @@ std::string wall_clock() {
     gmtime_r(&t, &tm);
     std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+/// Every node's `route` lines as (node id, address, length), for "did the routes change".
+std::vector<std::tuple<unsigned, ip_address, uint8_t>> route_lines(const config& cfg) {
+    std::vector<std::tuple<unsigned, ip_address, uint8_t>> v;
+    for (const auto& n : cfg.nodes) {
+        for (const auto& r : n.routes) {
+            v.emplace_back(n.id, r.addr, r.prefix);
+        }
+    }
+    return v;
 }
 
 }  // namespace
@@ -56,8 +69,10 @@ nlohmann::json daemon::reload(const std::string& trigger) {
     std::vector<std::string> warnings;
     // The site LAN's tables from the new `route` / `bridge-mac` lines (docs/site-gateways.md),
     // built before anything changes: a table that cannot be built refuses the reload.
-    std::shared_ptr<engine::route_table> next_routes;
-    if (_base.lan_mode == overlay_mode::route) {
+    // Unchanged routes keep the table they have (rte_lpm's first level alone is 64 MiB, and the
+    // old table lives until the workers' grace period ends).
+    std::shared_ptr<engine::route_table> next_routes = _routes;
+    if (_base.lan_mode == overlay_mode::route && route_lines(next) != route_lines(_cfg)) {
         try {
             next_routes = build_route_table(next);
         } catch (const std::exception& e) {

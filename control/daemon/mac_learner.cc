@@ -2,6 +2,8 @@
 // The bridge's MAC learner: see mac_learner.hh.
 #include "control/daemon/mac_learner.hh"
 
+#include <random>
+
 #include <algorithm>
 #include <cstring>
 #include <tuple>
@@ -25,7 +27,8 @@ uint64_t address_order(uint64_t key) noexcept {
 
 }  // namespace
 
-mac_learner::mac_learner(mac_learner_limits l) : _limits(l), _per_owner(size_t{max_owner} + 1, 0) {
+mac_learner::mac_learner(mac_learner_limits l)
+    : _limits(l), _per_owner(size_t{max_owner} + 1, 0), _seed(std::random_device{}() * 0x100000001ULL ^ std::random_device{}()) {
     _entries.reserve(l.total);
 }
 
@@ -188,9 +191,9 @@ std::unique_ptr<engine::mac_table> mac_learner::build() const {
     std::vector<engine::mac_table::entry> v;
     v.reserve(_entries.size());
     for (const auto& [mac, e] : _entries) {
-        v.push_back({mac, e.owner, e.last_used});
+        v.push_back({mac, e.owner, e.last_used, e.is_static});
     }
-    return std::make_unique<engine::mac_table>(v);
+    return std::make_unique<engine::mac_table>(v, _seed);
 }
 
 std::vector<mac_learner::info> mac_learner::entries() const {

@@ -114,6 +114,7 @@ private:
     std::vector<uint32_t> _per_owner;  // learned entries per owner, indexed 0..max_owner
     size_t _static = 0;
     uint64_t _seq = 0;
+    uint64_t _seed;  // the table's hash (engine::mac_table), drawn at random once
     mac_learner_counters _counters;
 };
 

@@ -217,6 +217,30 @@ std::vector<neighbour_table::entry*> neighbour_table::due(uint64_t now_tsc, uint
     return out;
 }
 
+size_t neighbour_table::count(uint16_t port_id) const {
+    auto it = _t.lower_bound({port_id, ip_address{}});
+    size_t n = 0;
+    for (; it != _t.end() && it->first.first == port_id; ++it) {
+        ++n;
+    }
+    return n;
+}
+
+neighbour_table::forgotten neighbour_table::forget_unanswered(uint16_t port_id, uint32_t max_requests) {
+    forgotten f;
+    for (auto it = _t.lower_bound({port_id, ip_address{}}); it != _t.end() && it->first.first == port_id;) {
+        const entry& e = it->second;
+        if ((e.st == state::incomplete || e.st == state::stale) && e.requests >= max_requests) {
+            f.resolved |= e.st == state::stale;
+            ++f.n;
+            it = _t.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return f;
+}
+
 std::vector<neighbour_table::entry> neighbour_table::entries() const {
     std::vector<entry> out;
     out.reserve(_t.size());

@@ -104,6 +104,17 @@ public:
     /// answer acceptable); retries at most once per retry_cycles.
     std::vector<entry*> due(uint64_t now_tsc, uint64_t reachable_cycles, uint64_t retry_cycles);
     [[nodiscard]] std::vector<entry> entries() const;
+    /// Entries on port_id (site LAN hosts: control/daemon/site_lan.cc).
+    [[nodiscard]] size_t count(uint16_t port_id) const;
+    /// Forgets the entries of port_id that did not answer: incomplete or stale with at least
+    /// `max_requests` requests since their last answer (a LAN host that never existed, or left).
+    /// Only for ports whose entries are wanted on demand (a routed LAN), never the WAN's next
+    /// hops. Returns how many went, and whether a resolved one (stale) was among them.
+    struct forgotten {
+        size_t n = 0;
+        bool resolved = false;
+    };
+    forgotten forget_unanswered(uint16_t port_id, uint32_t max_requests);
     /// Answers ignored over the whole table (unsolicited, for an unwanted address, for a static one).
     [[nodiscard]] uint64_t ignored() const noexcept { return _ignored; }
 

@@ -137,6 +137,12 @@ void daemon::lan_iteration() {
     _lan_clock.store(now_s, std::memory_order_relaxed);
     if (!_macs) {
         if (now_tsc >= _next_age_tsc && _base.lan_mode != overlay_mode::host) {
+            // LAN hosts that never answered (or stopped answering) three requests are
+            // forgotten: a sweep for addresses that do not exist cannot fill the table for good.
+            const auto f = _neigh.forget_unanswered(_base.lan_port_id, 3);
+            if (f.resolved) {
+                lan_neighbours_changed();
+            }
             lan_gauges_update();
             _next_age_tsc = now_tsc + rte_get_tsc_hz();
         }
@@ -182,20 +188,20 @@ void daemon::lan_resolve(rte_mbuf* m) {
         return;
     }
     // Only a host on one of our LAN subnets is asked for (a packet for an address beyond them
-    // has no next hop here: counted, not resolved).
+    // has no next hop here: counted, not resolved), and never one of our own addresses.
     bool on_link = false;
     for (const auto& la : _cfg.self_node().engine.lan_addresses) {
+        if (la.addr == *dst) {
+            ++_lan_off_link;
+            return;
+        }
         on_link = on_link || la.addr.same_subnet(*dst, la.prefix);
     }
     if (!on_link) {
         ++_lan_off_link;
         return;
     }
-    size_t known = 0;
-    for (const auto& e : _neigh.entries()) {
-        known += e.port_id == _base.lan_port_id;
-    }
-    if (known >= max_lan_neighbours) {
+    if (_neigh.count(_base.lan_port_id) >= max_lan_neighbours) {
         ++_lan_off_link;  // a full table: counted like a host we cannot ask for
         return;
     }

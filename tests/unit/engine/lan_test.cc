@@ -433,6 +433,58 @@ TEST_F(lan, bridge_unicast_to_a_mac_behind_a_peer_goes_to_that_peer_only) {
     expect_accounted();
 }
 
+// A peer cannot take over a MAC a host on our LAN used in the last mac_hold_down_s seconds, nor
+// a static one of another owner: its frame is dropped (mac_conflict), not delivered, not
+// learned. Once the local host has been quiet that long, the MAC moves (a host that moved).
+TEST_F(lan, bridge_peer_cannot_take_over_a_live_local_or_static_mac) {
+    std::array<std::vector<engine::mac_table::entry>, n_nodes + 1> macs;
+    // At node 2: host (2,7) on its own LAN, used "now" (clock 1000); (3,3) static behind node 3.
+    macs[2] = {{key_of(host_mac(2, 7)), engine::mac_table::local, 1000},
+               {key_of(host_mac(3, 3)), 3, 0, true},
+               {key_of(host_mac(2, 9)), 1, 0}};
+    macs[1] = {{key_of(host_mac(2, 9)), 2, 0}};
+    bridge_all(macs);
+    // Node 1's LAN host forges (2,7) and (3,3) as sources towards (2,9), behind node 2.
+    for (const auto& src : {host_mac(2, 7), host_mac(3, 3)}) {
+        inject(_nodes[1].lan.rx, eth_frame(host_mac(2, 9), src, 100));
+    }
+    run(1);
+    learned(1);
+    EXPECT_EQ(forward(1)[2], 2u);
+    run(2);
+    EXPECT_EQ(drops(2, engine::drop_reason::mac_conflict), 2u);
+    EXPECT_TRUE(take(_nodes[2].lan.tx).empty());
+    EXPECT_TRUE(learned(2).empty());
+    // Quiet for the hold-down: (2,7) may move to node 1 now (the static one never).
+    _nodes[2].clock.fetch_add(engine::mac_hold_down_s);
+    for (const auto& src : {host_mac(2, 7), host_mac(3, 3)}) {
+        inject(_nodes[1].lan.rx, eth_frame(host_mac(2, 9), src, 100));
+    }
+    run(1);
+    learned(1);
+    EXPECT_EQ(forward(1)[2], 2u);
+    run(2);
+    EXPECT_EQ(drops(2, engine::drop_reason::mac_conflict), 3u);
+    EXPECT_EQ(take(_nodes[2].lan.tx).size(), 1u);
+    auto ev = learned(2);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(engine::learn_event_mac(ev[0]), key_of(host_mac(2, 7)));
+    EXPECT_EQ(engine::learn_event_owner(ev[0]), 1u);
+    expect_accounted();
+}
+
+// A LAN host may not speak as a node: a node-MAC source would be sealed compact (MAC pair
+// elided), indistinguishable from that node's own TAP.
+TEST_F(lan, bridge_node_mac_source_from_the_lan_is_dropped) {
+    bridge_all();
+    inject(_nodes[1].lan.rx, eth_frame(host_mac(2, 7), node_mac(1), 100));
+    inject(_nodes[1].lan.rx, eth_frame(node_mac(3), node_mac(2), 100));
+    run(1);
+    EXPECT_EQ(drops(1, engine::drop_reason::bad_source_mac), 2u);
+    EXPECT_TRUE(take(_nodes[1].wan.tx).empty());
+    expect_accounted();
+}
+
 TEST_F(lan, bridge_tampered_and_replayed_packets_teach_nothing) {
     std::array<std::vector<engine::mac_table::entry>, n_nodes + 1> macs;
     macs[1] = {{key_of(host_mac(2, 7)), 2, 0}};
@@ -577,7 +629,7 @@ TEST_F(lan, route_own_prefix_from_the_lan_is_dropped) {
     expect_accounted();
 }
 
-TEST_F(lan, route_spoofed_source_is_dropped_at_the_receiver) {
+TEST_F(lan, route_spoofed_source_is_dropped_at_the_edge) {
     std::array<std::vector<engine::lan_neighbours::entry>, n_nodes + 1> neigh;
     neigh[2] = {{transport::ip_address::from_v4(site4(2, 5)), host_mac(2, 5)}};
     route_all(neigh);
@@ -585,11 +637,12 @@ TEST_F(lan, route_spoofed_source_is_dropped_at_the_receiver) {
     inject(_nodes[1].lan.rx, ipv4_frame(lan_mac(1), host_mac(1, 5), site4(3, 5), site4(2, 5), 64));
     inject(_nodes[1].lan.rx,
            ipv4_frame(lan_mac(1), host_mac(1, 5), RTE_BE32(RTE_IPV4(172, 16, 0, 1)), site4(2, 5), 64));
+    // The sending gateway routes from its LAN only sources in its own prefixes: both dropped
+    // at the edge, nothing sealed. (The receiver's check, for nodes that route nothing
+    // themselves: tests/integration/test_site.py Route.test_8 from a TAP node.)
     run(1);
-    EXPECT_EQ(forward(1)[2], 2u);
-    run(2);
-    EXPECT_EQ(drops(2, engine::drop_reason::spoofed_source), 2u);
-    EXPECT_TRUE(take(_nodes[2].lan.tx).empty());
+    EXPECT_EQ(drops(1, engine::drop_reason::spoofed_source), 2u);
+    EXPECT_TRUE(take(_nodes[1].wan.tx).empty());
     expect_accounted();
 }
 
