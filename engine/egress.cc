@@ -122,6 +122,8 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
     // Bridge mode (docs/site-gateways.md): the MAC table, and whether this port is the LAN.
     const mac_table* macs = s.macs;
     const bool from_lan = macs != nullptr && port.mode == pmd::overlay_mode::bridge;
+    uint16_t last_owner = 0;  // the peer the MAC table gave last (0: none yet), and its entry
+    const peer_entry* last_owner_p = nullptr;
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         if (i + 3 < n) {
@@ -202,9 +204,18 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
                 drop(m, drop_reason::bridge_local);  // the LAN delivered it already
                 continue;
             }
-            p = s.peer(owner);
+            // Hosts behind one gateway come in runs: the last owner's entry, without the lookup.
+            p = owner == last_owner ? last_owner_p : s.peer(owner);
             if (p == nullptr) [[unlikely]] {
                 drop(m, drop_reason::unknown_node);
+                continue;
+            }
+            last_owner = owner;
+            last_owner_p = p;
+            if (p->tx_ready) {
+                // A foreign destination MAC is never the peer's node MAC: always a full frame.
+                _tx_last = tx_route{macs_lo, macs_hi, p, true};
+                encrypted += seal_one(m, *p, s, true);
                 continue;
             }
         }
