@@ -129,8 +129,9 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
         }
-        if (macs != nullptr && i + 2 < n && rte_pktmbuf_data_len(pkts[i + 2]) >= RTE_ETHER_ADDR_LEN) {
-            // The destination's slot two frames ahead (its frame was prefetched one frame ago).
+        if (from_lan && i + 2 < n && rte_pktmbuf_data_len(pkts[i + 2]) >= RTE_ETHER_ADDR_LEN) {
+            // The destination's slot two frames ahead (its frame was prefetched one frame ago);
+            // on the bridged LAN only, where foreign MACs are the rule (a TAP sends node MACs).
             macs->prefetch(mac_key(rte_pktmbuf_mtod(pkts[i + 2], const uint8_t*)));
         }
         if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) [[unlikely]] {
