@@ -241,30 +241,38 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
 }
 
 void worker::answer_too_big(const rte_mbuf* m, uint16_t inner_mtu, uint16_t overlay_port) noexcept {
-    if (_s.pool == nullptr || m->nb_segs != 1) [[unlikely]] {
-        return;
-    }
-    if (!_too_big_limit.allow(rte_rdtsc())) {
-        return;
+    // IPv4: destination unreachable / fragmentation needed (3/4); IPv6: packet too big (2/0).
+    send_icmp_error(m, icmp_error{3, 4, 2, 0, inner_mtu, nullptr, nullptr}, overlay_port, nullptr, _too_big_limit,
+                    _stats.too_big_answers);
+}
+
+rte_mbuf* worker::send_icmp_error(const rte_mbuf* m, const icmp_error& e, uint16_t port_id, const rte_ether_addr* from,
+                                  too_big_limiter& limit, counter& sent) noexcept {
+    if (_s.pool == nullptr || m->nb_segs != 1 || !limit.allow(rte_rdtsc())) {
+        return nullptr;
     }
     rte_mbuf* a = rte_pktmbuf_alloc(_s.pool);
     if (a == nullptr) {
-        return;
+        return nullptr;
     }
     if (rte_pktmbuf_tailroom(a) < too_big_max_answer) [[unlikely]] {
         rte_pktmbuf_free(a);
-        return;
+        return nullptr;
     }
-    const size_t n = build_too_big(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), inner_mtu,
-                                   rte_pktmbuf_mtod(a, uint8_t*));
+    const size_t n = build_icmp_error(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), e,
+                                      rte_pktmbuf_mtod(a, uint8_t*));
     if (n == 0) {
         rte_pktmbuf_free(a);
-        return;
+        return nullptr;
     }
     a->data_len = static_cast<uint16_t>(n);
     a->pkt_len = static_cast<uint32_t>(n);
-    _stats.too_big_answers.add();
-    send(a, overlay_port);
+    if (from != nullptr) {
+        std::memcpy(rte_pktmbuf_mtod_offset(a, uint8_t*, RTE_ETHER_ADDR_LEN), from, RTE_ETHER_ADDR_LEN);
+    }
+    sent.add();
+    send(a, port_id);
+    return a;
 }
 
 void worker::send_fragments(rte_mbuf* m, const peer_entry& p) noexcept {

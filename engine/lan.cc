@@ -201,32 +201,12 @@ bool worker::lan_deliver(rte_mbuf* m, const peer_entry& p, const dataplane_snaps
 }
 
 void worker::answer_icmp(const rte_mbuf* m, const icmp_error& e, const port_ctx& port) noexcept {
-    if (_s.pool == nullptr || m->nb_segs != 1 || !_icmp_limit.allow(rte_rdtsc())) {
-        return;  // its own budget: a LAN host cannot use up the "too big" answers (PMTU discovery)
-    }
-    rte_mbuf* a = rte_pktmbuf_alloc(_s.pool);
-    if (a == nullptr) {
-        return;
-    }
-    if (rte_pktmbuf_tailroom(a) < too_big_max_answer) [[unlikely]] {
-        rte_pktmbuf_free(a);
-        return;
-    }
-    icmp_error from_us = e;  // answered from our first lan-address of the family
+    // From our first lan-address of the family and our port's MAC, back to the host; its own
+    // budget: a LAN host cannot use up the "too big" answers (PMTU discovery).
+    icmp_error from_us = e;
     from_us.src4 = port.n_ipv4 != 0 ? reinterpret_cast<const uint8_t*>(&port.ipv4[0]) : nullptr;
     from_us.src6 = port.n_ipv6 != 0 ? port.ipv6[0].data() : nullptr;
-    const size_t n = build_icmp_error(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), from_us,
-                                      rte_pktmbuf_mtod(a, uint8_t*));
-    if (n == 0) {
-        rte_pktmbuf_free(a);
-        return;
-    }
-    a->data_len = static_cast<uint16_t>(n);
-    a->pkt_len = static_cast<uint32_t>(n);
-    // The answer goes back to the host that sent the packet, from our port's MAC.
-    std::memcpy(rte_pktmbuf_mtod_offset(a, uint8_t*, RTE_ETHER_ADDR_LEN), &port.mac, RTE_ETHER_ADDR_LEN);
-    _stats.icmp_errors.add();
-    send(a, port.port_id);
+    send_icmp_error(m, from_us, port.port_id, &port.mac, _icmp_limit, _stats.icmp_errors);
 }
 
 void worker::route_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {

@@ -221,6 +221,11 @@ private:
     /// ICMP/ICMPv6 "too big" toward the sender of the oversize overlay frame m (which the
     /// caller still owns and drops), out of the overlay port; rate-limited (too_big.hh).
     void answer_too_big(const rte_mbuf* m, uint16_t inner_mtu, uint16_t overlay_port) noexcept;
+    /// The one way ICMP errors leave: error `e` about frame m (still the caller's) out of port_id,
+    /// from MAC `from` (nullptr: the MAC the frame was sent to), if `limit` allows; counted in
+    /// `sent`. Returns the answer (already buffered for tx) or nullptr.
+    rte_mbuf* send_icmp_error(const rte_mbuf* m, const icmp_error& e, uint16_t port_id, const rte_ether_addr* from,
+                              too_big_limiter& limit, counter& sent) noexcept;
     /// Sends the sealed packet m (outer headers written) as fragments of at most the peer's
     /// tx_mtu; consumes m.
     void send_fragments(rte_mbuf* m, const peer_entry& p) noexcept;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tests/unit/eal_env.hh"
+#include "tests/unit/engine/ring_port.hh"
 #include "crypto/init.hh"
 #include "engine/worker.hh"
 
@@ -27,7 +28,12 @@ namespace {
 using unit_eal::g_pool;
 const auto* g_env = ::testing::AddGlobalTestEnvironment(new unit_eal::env("datapath_test", 8191, 256, true));
 
-using frame = std::vector<uint8_t>;
+using unit_ring::frame;
+using unit_ring::free_ring;
+using unit_ring::inject;
+using unit_ring::make_port;
+using unit_ring::ring_port;
+using unit_ring::take;
 
 rte_ether_addr node_mac(uint16_t id) { return {{0xfe, 0xfd, 0x80, 0x00, uint8_t(id >> 8), uint8_t(id)}}; }
 rte_ether_addr wan_mac(uint16_t id) { return {{0x02, 0, 0, 0, 0xee, uint8_t(id)}}; }
@@ -37,36 +43,6 @@ transport::ip_address wan_ip(uint16_t id, bool v6) {
     }
     uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, uint8_t(id)};
     return transport::ip_address::from_v6(a);
-}
-
-// A ring-backed ethdev whose rx and tx rings the test reads and writes directly.
-struct ring_port {
-    uint16_t id = 0;
-    rte_ring* rx = nullptr;
-    rte_ring* tx = nullptr;
-};
-
-ring_port make_port(const std::string& name) {
-    ring_port p;
-    p.rx = rte_ring_create((name + "r").c_str(), 2048, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    p.tx = rte_ring_create((name + "t").c_str(), 2048, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    int id = rte_eth_from_rings(name.c_str(), &p.rx, 1, &p.tx, 1, 0);
-    EXPECT_GE(id, 0);
-    p.id = static_cast<uint16_t>(id);
-    rte_eth_conf conf{};
-    EXPECT_EQ(rte_eth_dev_configure(p.id, 1, 1, &conf), 0);
-    EXPECT_EQ(rte_eth_rx_queue_setup(p.id, 0, 256, 0, nullptr, g_pool), 0);
-    EXPECT_EQ(rte_eth_tx_queue_setup(p.id, 0, 256, 0, nullptr), 0);
-    EXPECT_EQ(rte_eth_dev_start(p.id), 0);
-    return p;
-}
-
-void free_ring(rte_ring* r) {
-    void* m;
-    while (rte_ring_dequeue(r, &m) == 0) {
-        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-    }
-    rte_ring_free(r);
 }
 
 // One node: a WAN and an overlay ring port, keys towards every peer, one worker (lane `lane`).
@@ -238,30 +214,7 @@ public:  // helpers below the fixture use it too
         return out;
     }
 
-    static void inject(rte_ring* r, const frame& f) {
-        rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
-        ASSERT_NE(m, nullptr);
-        char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(f.size()));
-        ASSERT_NE(d, nullptr) << "frame of " << f.size() << " bytes does not fit an mbuf";
-        std::memcpy(d, f.data(), f.size());
-        ASSERT_EQ(rte_ring_enqueue(r, m), 0);
-    }
-
-    static std::vector<frame> take(rte_ring* r) {
-        std::vector<frame> out;
-        void* o;
-        while (rte_ring_dequeue(r, &o) == 0) {
-            auto* m = static_cast<rte_mbuf*>(o);
-            frame f(rte_pktmbuf_pkt_len(m));  // every segment
-            const void* d = rte_pktmbuf_read(m, 0, static_cast<uint32_t>(f.size()), f.data());
-            if (d != nullptr && d != f.data()) {
-                std::memcpy(f.data(), d, f.size());
-            }
-            out.push_back(std::move(f));
-            rte_pktmbuf_free(m);
-        }
-        return out;
-    }
+    // inject() / take(): tests/unit/engine/ring_port.hh
 
     void run(uint16_t id) {
         for (int i = 0; i < 4; ++i) {
@@ -727,7 +680,7 @@ struct second_worker {
             w->iterate();
         }
     }
-    size_t delivered() { return datapath::take(ovl_tx[1]).size() + datapath::take(ovl_tx[0]).size(); }
+    size_t delivered() { return take(ovl_tx[1]).size() + take(ovl_tx[0]).size(); }
 };
 
 // Security review finding: replay windows were kept per (receiving worker, sender lane), and
