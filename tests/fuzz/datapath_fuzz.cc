@@ -950,7 +950,7 @@ void run::op_overlay(reader& r) {
             ip[5] = static_cast<uint8_t>(l3 - 40);
             if ((h & 0x80) == 0) {
                 ip[6] = (h & 2) ? 58 : 17;   // ICMPv6 (an echo request) or UDP
-                if (h & 2) {
+                if ((h & 2) && l3 > 40) {    // a 54-byte frame has no byte after the header
                     ip[40] = 128;
                 }
                 ip[8] = 0xfd, ip[24] = 0xfd;  // unique local to unique local
