@@ -43,6 +43,16 @@ no drops, nothing to control and the expected table size; otherwise the case is 
 script exits 1. Control rows: node-MAC frames from captures as long as the site cases' (2000,
 10000 frames), since a long net_pcap replay costs cache misses of its own.
 
+Many peers (--peers 1,100,1000,4000 [--peers-only] [--peers-reps 3]; issue 14 point 2): the
+encrypt case (n1's overlay port -> WAN net_null, 64 B, one worker, each --suites suite) with
+frames spread over N peers n2..n(N+1), each a node of the config with a static neighbour entry
+(10.77.HI.LO beyond n4) and its own static benchmark key, node MAC fe:fd:80:00:HH:LL:
+round-robin frame by frame, and flow-local (32 consecutive frames per peer). Ratio to N = 1 (the
+encrypt case above) before and after every pass, median of the passes; control rows replay N = 1
+frames from captures as long as the cases'. Checks as for the site cases.
+
+    perf/dataplane_bench.py --peers 1,100,1000,4000 --peers-only --suites aes256-gcm
+
 Only python3's standard library. The pcaps are written by hand (no scapy).
 """
 import argparse
@@ -69,6 +79,17 @@ N_FRAMES = 1200  # frames per pcap (a multiple of 12 so IMIX keeps 7:4:1 exactly
 MAC_ELIDED = 12  # dvped elides the (sender, receiver) MAC pair from the plaintext
 NODE_MAC = {1: bytes.fromhex("fefd80000001"), 2: bytes.fromhex("fefd80000002")}
 WAN_IP = {1: "10.77.0.1", 2: "10.77.0.2", 3: "10.77.0.3", 4: "10.77.0.4"}
+
+
+def wan_ip(i):
+    """Node i's WAN address: WAN_IP for n1..n4, else 10.77.HI.LO (the --peers configs, up to
+    4095 nodes; n1's wan-address is then a /16)."""
+    return WAN_IP.get(i) or "10.77.%d.%d" % (i >> 8, i & 0xFF)
+
+
+def neighbour_mac(i):
+    """The static neighbour MAC of node i's WAN address (net_null WAN: never used on a wire)."""
+    return "02:70:63:61:70:0%d" % i if i < 10 else "02:70:63:61:%02x:%02x" % (i >> 8, i & 0xFF)
 
 
 def log(*a):
@@ -172,7 +193,7 @@ class Env:
             log("kept", self.tmp)
 
 
-def write_conf(env, name, self_id, ports, extra=(), nodes=(1, 2), node_lines=None, mbufs=16384):
+def write_conf(env, name, self_id, ports, extra=(), nodes=(1, 2), node_lines=None, mbufs=16384, memory_mb=None):
     """A gvpe.conf of `nodes` (default two); `ports` are the local node's `port = ...` values,
     node_lines {id: [lines]} go into that node's section."""
     d = os.path.join(env.tmp, "conf-" + name)
@@ -181,14 +202,14 @@ def write_conf(env, name, self_id, ports, extra=(), nodes=(1, 2), node_lines=Non
              "control-socket = %s/%%s.sock" % d, "pid-file = %s/%%s.pid" % d,
              "private-key = hostkeys/%s", "loglevel = info",
              "control-lcore = 0", "worker-lcores = 1",
-             "hugepages = %s" % ("yes" if env.huge else "no"), "memory-mb = %d" % (512 if env.huge else 1024),
+             "hugepages = %s" % ("yes" if env.huge else "no"), "memory-mb = %d" % (memory_mb or (512 if env.huge else 1024)),
              "mbufs = %d" % mbufs, "idle-sleep-us = 0", "keepalive = 3600"] + list(extra)
     for i in nodes:
-        lines += ["", "node = n%d" % i, "hostname = %s" % WAN_IP[i]]
+        lines += ["", "node = n%d" % i, "hostname = %s" % wan_ip(i)]
         if i == self_id:
             lines += ["port = %s" % p for p in ports]
-            lines += ["wan-address = wan0 %s/24" % WAN_IP[i]]
-            lines += ["neighbour = wan0 %s 02:70:63:61:70:0%d" % (WAN_IP[o], o) for o in nodes if o != i]
+            lines += ["wan-address = wan0 %s/%d" % (wan_ip(i), 24 if max(nodes) <= 254 else 16)]
+            lines += ["neighbour = wan0 %s %s" % (wan_ip(o), neighbour_mac(o)) for o in nodes if o != i]
         lines += list((node_lines or {}).get(i, ()))
     with open(os.path.join(d, "gvpe.conf"), "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -511,6 +532,197 @@ def run_site(env, suite, mode, count, cap):
     return res
 
 
+# ---- many peers: overlay port -> WAN, frames spread over N peers (issue 14 point 2) ------------
+
+PEERS_RUN = 32  # flow-local mix: consecutive frames to one peer (one burst's worth)
+
+
+def node_mac(i):
+    """Node i's overlay MAC, fe:fd:80:00:HH:LL."""
+    return bytes([0xfe, 0xfd, 0x80, 0x00, i >> 8 & 0xFF, i & 0xFF])
+
+
+def peers_frames(mix, n, size):
+    """Frames n1 -> peers n2..n(N+1), 'rr': round-robin frame by frame (N * ceil(1200 / N)
+    frames), 'local': PEERS_RUN consecutive frames per peer (ceil(1200 / 32N) * 32N frames)."""
+    sl = size_list(size)
+    run = 1 if mix == "rr" else PEERS_RUN
+    total = -(-N_FRAMES // (run * n)) * run * n
+    out = []
+    for j in range(total):
+        peer = 2 + (j // run) % n
+        out.append(ipv4_udp_frame(sl[j % len(sl)], j, node_mac(peer), NODE_MAC[1], "10.88.0.1",
+                                  "10.88.%d.%d" % (peer >> 8, peer & 0xFF)))
+    return out
+
+
+def peers_mbufs(n_frames):
+    """net_pcap's infinite_rx holds the whole capture in mbufs: a power of two with 6144 to spare."""
+    m = 16384
+    while m < n_frames + 6144:
+        m *= 2
+    return m
+
+
+def peers_memory(env, mbufs):
+    base = 512 if env.huge else 1024
+    if mbufs <= 32768:
+        return base
+    # ~2.4 KiB a mbuf; 2 MiB pages: at most what is free (the 4000-peer flow-local capture,
+    # 128000 frames in 262144 mbufs, fits in 1000 MiB)
+    return min(base + mbufs * 5 // 2048, 1000 if env.huge else 2048)
+
+
+def run_encrypt_nodes(env, suite, name, pcap, n_frames, n_peers):
+    """n1 encrypting its overlay port's capture to a net_null WAN, in a config of n1..n(N+1),
+    each peer with a static neighbour entry (and its own static benchmark key)."""
+    mb = peers_mbufs(n_frames)
+    d = write_conf(env, name, 1, ["wan0 wan net_null0,no-rx=1", "ovl0 overlay net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap],
+                   nodes=range(1, n_peers + 2), mbufs=mb, memory_mb=peers_memory(env, mb))
+    n = Dvped(env, d, "n1", suite)
+    try:
+        samples = sample_dvped(env, n)
+    finally:
+        n.stop()
+    return summarize(env, samples, "encrypted")
+
+
+def peers_check(res, n_peers):
+    """The generic part of site_check: every frame sealed once, no drops, nothing to control."""
+    d = res["delta"]
+    rx, enc = d["rx_packets"], d["encrypted"]
+    if rx == 0 or enc == 0:
+        return ["no traffic: rx %d, encrypted %d" % (rx, enc)]
+    bad = []
+    if enc < 0.995 * rx:
+        bad.append("encrypted %d of %d received (%.3f)" % (enc, rx, enc / rx))
+    if not 0.99 * enc <= d["tx_packets"] <= 1.01 * enc:
+        bad.append("tx_packets %d for %d encrypted" % (d["tx_packets"], enc))
+    if sum(res["drops"].values()) > 0.001 * rx:
+        bad.append("drops %s" % res["drops"])
+    if d["to_control"]:
+        bad.append("to_control %d" % d["to_control"])
+    if res["workers"] != 1:
+        bad.append("%d workers" % res["workers"])
+    return bad
+
+
+def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
+    """Encrypt over N peers, round-robin and flow-local, --peers-reps passes, each bracketed by the
+    N = 1 case (the matrix's encrypt case: n1 -> n2, 1200 frames); ratio to the mean of the two
+    baselines either side of the pass, median over passes. Control rows: N = 1 frames from a
+    capture as long as a case's (long net_pcap replays cost cache misses of their own)."""
+    reps = env.args.peers_reps
+    caps = {}
+    for n in counts:
+        if n == 1:
+            continue
+        for mix in ("rr", "local"):
+            fr = peers_frames(mix, n, sz)
+            pc = os.path.join(env.tmp, "peers-%s-%d-%s.pcap" % (mix, n, sz))
+            write_pcap(pc, fr)
+            caps[(mix, n)] = (pc, len(fr))
+    ctl_pcaps = {}
+    for _, nf in caps.values():
+        if nf != N_FRAMES and nf not in ctl_pcaps:
+            ctl_pcaps[nf] = os.path.join(env.tmp, "peers-control-%d-%s.pcap" % (nf, sz))
+            sl = size_list(sz)
+            write_pcap(ctl_pcaps[nf], [overlay_frame(sl[i % len(sl)], i) for i in range(nf)])
+
+    def check(r, what):
+        if r["problems"]:
+            msg = "%s %s %s: %s" % (what, suite, sz, "; ".join(r["problems"]))
+            log("  *** INVALID: " + msg)
+            log("  status: " + status_excerpt(r))
+            failed.append(msg)
+
+    def baseline(when):
+        r = run_dvped(env, suite, sz, "encrypt", plain_pcap)
+        r["problems"] = peers_check(r, 1)
+        log("peers baseline N = 1 (%s): %.3f Mpps, %.0f cycles/pkt" % (when, r["pps"] / 1e6, r["cycles_per_pkt"]))
+        check(r, "baseline (%s)" % when)
+        return r
+
+    base = [baseline("first")]
+    runs = {k: [] for k in caps}
+    ctl = {nf: [] for nf in ctl_pcaps}
+    for rep in range(reps):
+        for (mix, n), (pc, nf) in caps.items():
+            t0 = time.monotonic()
+            r = run_encrypt_nodes(env, suite, "peers-%s-%d" % (mix, n), pc, nf, n)
+            r["problems"] = peers_check(r, n)
+            if r["pps"] < 0.2 * base[-1]["pps"]:
+                r["problems"].append("stalled: %.4f Mpps against a baseline of %.3f" % (r["pps"] / 1e6, base[-1]["pps"] / 1e6))
+            log("peers %s N = %d (%d frames), pass %d/%d: %.3f Mpps, %.0f cycles/pkt, drops %s (%.1f s with startup)"
+                % (mix, n, nf, rep + 1, reps, r["pps"] / 1e6, r["cycles_per_pkt"], r["drops"] or "none",
+                   time.monotonic() - t0))
+            check(r, "peers %s %d pass %d" % (mix, n, rep + 1))
+            runs[(mix, n)].append((r, rep))
+        for nf, pc in sorted(ctl_pcaps.items()):
+            r = run_encrypt_nodes(env, suite, "peers-control-%d" % nf, pc, nf, 1)
+            r["problems"] = peers_check(r, 1)
+            log("control: N = 1 from a capture of %d frames, pass %d/%d: %.3f Mpps, %.0f cycles/pkt"
+                % (nf, rep + 1, reps, r["pps"] / 1e6, r["cycles_per_pkt"]))
+            check(r, "control %d pass %d" % (nf, rep + 1))
+            ctl[nf].append(r["pps"])
+        base.append(baseline("after pass %d" % (rep + 1)))
+    for pc, _ in caps.values():
+        os.unlink(pc)
+    for pc in ctl_pcaps.values():
+        os.unlink(pc)
+    bpps = [b["pps"] for b in base]
+    bref = [(bpps[i] + bpps[i + 1]) / 2 for i in range(reps)]
+    spread = (max(bpps) - min(bpps)) / statistics.median(bpps)
+    if spread > 0.05:
+        log("  note: the N = 1 baseline varied by %.0f %% over the run (%s Mpps)"
+            % (100 * spread, ", ".join("%.2f" % (x / 1e6) for x in bpps)))
+    load = open("/proc/loadavg").read().split()[:3]
+    out = [{"case": "baseline", "mix": "-", "peers": 1, "frames": N_FRAMES, "size": sz, "suite": suite,
+            "mpps": statistics.median(bpps) / 1e6, "mpps_runs": [x / 1e6 for x in bpps],
+            "cycles_per_pkt": statistics.median(b["cycles_per_pkt"] for b in base), "ratio": 1.0, "ratios": [],
+            "same_length_ratio": 1.0, "problems": [p for b in base for p in b["problems"]],
+            "baseline_spread": spread, "loadavg": load}]
+    for nf, v in sorted(ctl.items()):
+        ratios = [x / bref[i] for i, x in enumerate(v)]
+        out.append({"case": "control", "mix": "-", "peers": 1, "frames": nf, "size": sz, "suite": suite,
+                    "mpps": statistics.median(v) / 1e6, "mpps_runs": [x / 1e6 for x in v],
+                    "cycles_per_pkt": float("nan"), "ratio": statistics.median(ratios), "ratios": ratios,
+                    "same_length_ratio": 1.0, "problems": [], "baseline_spread": spread, "loadavg": load})
+    for (mix, n), rs in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0] != "rr")):
+        nf = caps[(mix, n)][1]
+        ratios = [r["pps"] / bref[rep] for r, rep in rs]
+        same = [r["pps"] / (ctl[nf][rep] if nf in ctl else bref[rep]) for r, rep in rs]
+        out.append({"case": "peers", "mix": mix, "peers": n, "frames": nf, "size": sz, "suite": suite,
+                    "mpps": statistics.median(r["pps"] for r, _ in rs) / 1e6,
+                    "mpps_runs": [r["pps"] / 1e6 for r, _ in rs],
+                    "cycles_per_pkt": statistics.median(r["cycles_per_pkt"] for r, _ in rs),
+                    "ratio": statistics.median(ratios), "ratios": ratios,
+                    "same_length_ratio": statistics.median(same), "same_length_ratios": same,
+                    "problems": [p for r, _ in rs for p in r["problems"]],
+                    "baseline_spread": spread, "loadavg": load})
+    return out
+
+
+def print_peers(args, rows):
+    print("\nMany peers, overlay port -> WAN (net_null), one worker; ratio: to N = 1 (n1 -> n2, the matrix's "
+          "encrypt case) of the same run, the baselines either side of each pass, median of %d pass%s"
+          % (args.peers_reps, "es" if args.peers_reps > 1 else ""))
+    print("| case | peers N | frames | size | suite | dvped Mpps | cycles/pkt | ratio to N = 1 | same-length ratio | checks |")
+    print("|" + "---|" * 10)
+    for r in rows:
+        what = {"baseline": "N = 1 (baseline)", "control": "N = 1, %d-frame capture (control)" % r["frames"],
+                "peers": "round-robin" if r["mix"] == "rr" else "flow-local (runs of %d)" % PEERS_RUN}[r["case"]]
+        each = " (%s)" % " ".join("%.2f" % x for x in r["ratios"]) if len(r["ratios"]) > 1 else ""
+        print("| %s | %d | %d | %s | %s | %.2f | %s | %.2f%s | %s | %s |" % (
+            what, r["peers"], r["frames"], r["size"] if r["size"] == "imix" else r["size"] + " B", r["suite"],
+            r["mpps"], "-" if r["case"] == "control" else "%.0f" % r["cycles_per_pkt"], r["ratio"], each,
+            "%.2f" % r["same_length_ratio"] if r["case"] == "peers" else "-", "INVALID" if r["problems"] else "ok"))
+    print("\nround-robin: frame j to peer n(2 + j mod N); flow-local: %d consecutive frames per peer. Each peer a "
+          "node of the config (static neighbour, static benchmark key per node pair), node MAC fe:fd:80:00:HH:LL. "
+          "same-length ratio: to N = 1 frames from a capture as long as the case's. Load average now %s"
+          % (PEERS_RUN, open("/proc/loadavg").read().split()[:3]))
+
+
 # ---- testpmd (t_io) ------------------------------------------------------------------------------
 
 def run_testpmd(env, pcap):
@@ -599,6 +811,13 @@ def main():
     ap.add_argument("--site-sizes", default="64", help="frame sizes of the site cases (default 64)")
     ap.add_argument("--site-reps", type=int, default=3,
                     help="passes over the site cases, each followed by a baseline (default 3); the median is reported")
+    ap.add_argument("--peers", default="", metavar="N[,N...]",
+                    help="also run the many-peers encrypt cases (64 B, --suites, one worker): frames spread over N "
+                         "peers, round-robin and flow-local, as a ratio to N = 1 of the same run (e.g. 1,100,1000,4000)")
+    ap.add_argument("--peers-only", action="store_true",
+                    help="run only the many-peers cases and their N = 1 baselines")
+    ap.add_argument("--peers-reps", type=int, default=3,
+                    help="passes over the peers cases, each followed by an N = 1 baseline (default 3); median reported")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.suites = "64,1420", "aes256-gcm"
@@ -614,15 +833,22 @@ def main():
     if any(c < 1 or c > 3 * ROUTE_MAX_PER_NODE for c in site_counts):
         sys.exit("dataplane_bench: --site-counts: 1..%d (route: at most 4096 per peer, 3 peers)" % (3 * ROUTE_MAX_PER_NODE))
     site_sizes = args.site_sizes.split(",")
-    if args.site_only:
+    peer_counts = [int(c) for c in args.peers.split(",") if c]
+    if any(c < 1 or c > 4094 for c in peer_counts):
+        sys.exit("dataplane_bench: --peers: 1..4094 (12-bit node ids)")
+    if args.peers_only and not peer_counts:
+        sys.exit("dataplane_bench: --peers-only needs --peers")
+    if args.peers_only and (args.site_only or site_modes):
+        sys.exit("dataplane_bench: --peers-only runs no site cases")
+    if args.site_only or args.peers_only:
         sizes = []
     if os.geteuid() != 0:
         sys.exit("dataplane_bench: run as root (DPDK)")
     env = Env(args)
-    for b in (env.dvped,) if args.site_only else (env.dvped, env.aead_bench):
+    for b in (env.dvped,) if args.site_only or args.peers_only else (env.dvped, env.aead_bench):
         if not os.access(b, os.X_OK):
             sys.exit("dataplane_bench: %s not built (ninja -C %s control/dvped perf/crypto/aead_bench)" % (b, args.build))
-    if shutil.which("dpdk-testpmd") is None and not args.site_only:
+    if shutil.which("dpdk-testpmd") is None and not (args.site_only or args.peers_only):
         sys.exit("dataplane_bench: dpdk-testpmd not found (Debian package dpdk)")
     log("one worker (lcore 1), control thread on lcore 0; hugepages: %s; load before: %s"
         % (env.huge, open("/proc/loadavg").read().split()[:3]))
@@ -632,10 +858,10 @@ def main():
     if 2 in workers_list and (os.cpu_count() or 1) < 3:
         log("two workers on %d CPUs: worker 2 shares CPU 0 with the control thread (--lcores=0@0,1@1,2@0); "
             "the two-worker rows show that both lanes work, not what two cores do" % os.cpu_count())
-    rows, site_rows, site_failed = [], [], []
+    rows, site_rows, site_failed, peer_rows = [], [], [], []
     try:
         plain = {}
-        for sz in dict.fromkeys(sizes + (site_sizes if site_modes else [])):
+        for sz in dict.fromkeys(sizes + (site_sizes if site_modes else []) + (["64"] if peer_counts else [])):
             p = os.path.join(env.tmp, "plain-%s.pcap" % sz)
             sl = size_list(sz)
             write_pcap(p, [overlay_frame(sl[i % len(sl)], i) for i in range(N_FRAMES)])
@@ -675,17 +901,24 @@ def main():
         for suite in suites if site_modes else []:
             for sz in site_sizes:
                 site_rows += run_site_suite(env, suite, sz, plain[sz], site_modes, site_counts, site_failed)
+        for suite in suites if peer_counts else []:
+            peer_rows += run_peers_suite(env, suite, "64", plain["64"], peer_counts, site_failed)
     finally:
         env.cleanup()
     if rows:
         print_matrix(args, rows)
     if site_rows:
         print_site(args, site_rows)
+    if peer_rows:
+        print_peers(args, peer_rows)
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"matrix": rows, "site": site_rows} if site_rows else rows, f, indent=1)
+            if site_rows or peer_rows:
+                json.dump({"matrix": rows, "site": site_rows, "peers": peer_rows}, f, indent=1)
+            else:
+                json.dump(rows, f, indent=1)
     if site_failed:
-        log("\nSITE CASES THAT DID NOT MEASURE WHAT THEY CLAIM (status excerpts above):")
+        log("\nSITE / PEERS CASES THAT DID NOT MEASURE WHAT THEY CLAIM (status excerpts above):")
         for f in site_failed:
             log("  " + f)
         sys.exit(1)
