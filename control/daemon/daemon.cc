@@ -591,20 +591,27 @@ void daemon::handle_control_packets() {
             if (auto sender = parse_arp_sender(m)) {
                 if (auto r = _neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
                     note(r, ip_address::from_v4(sender->first).str(), sender->second);
-                    update_paths();
-                    lan_neighbours_changed();
+                    neighbour_changed(m->port);
                 }
             } else if (auto target = parse_neighbour_advertisement(m)) {
                 if (auto r = _neigh.learn(m->port, target->first, target->second, rte_rdtsc())) {
                     note(r, target->first.str(), target->second);
-                    update_paths();
-                    lan_neighbours_changed();
+                    neighbour_changed(m->port);
                 }
             } else if (_sessions) {
                 on_handshake_mbuf(m);  // benchmark mode: handshakes are ignored
             }
             rte_pktmbuf_free(m);
         }
+    }
+}
+
+void daemon::neighbour_changed(uint16_t port_id) {
+    // A LAN host's MAC is no peer's next hop: it only changes the routed LAN's host table.
+    if (_base.lan_mode == overlay_mode::route && port_id == _base.lan_port_id) {
+        lan_neighbours_changed();
+    } else {
+        update_paths();
     }
 }
 

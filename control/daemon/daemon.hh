@@ -138,6 +138,8 @@ private:
     void control_iteration();
     void handle_control_packets();
     void resolve_neighbours();
+    /// An ARP/ND answer changed the neighbour table on port_id: WAN paths or the LAN's hosts.
+    void neighbour_changed(uint16_t port_id);
     void resolve_hostnames();
     // sessions and the data plane (daemon_sessions.cc)
     void setup_sessions(const std::vector<std::string>& wan_ports);

@@ -12,7 +12,7 @@
 #include <rte_ring.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <array>
 #include <cstring>
 
 #include "control/daemon/daemon.hh"
@@ -240,11 +240,9 @@ nlohmann::json daemon::lan_json() const {
                 c = (c.is_null() ? 0 : c.get<uint64_t>()) + 1;
             }
             if (listed.size() < max_listed) {
-                uint8_t b[8];
-                std::memcpy(b, &e.mac, sizeof b);
-                char mac[18];
-                std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
-                listed.push_back({{"mac", mac}, {"owner", e.owner}, {"static", e.is_static},
+                std::array<uint8_t, 6> mac{};
+                std::memcpy(mac.data(), &e.mac, mac.size());  // engine::mac_key: the bytes in memory order
+                listed.push_back({{"mac", mac_string(mac)}, {"owner", e.owner}, {"static", e.is_static},
                                   {"last_used_s", e.last_used_s}});
             }
         }
@@ -252,12 +250,8 @@ nlohmann::json daemon::lan_json() const {
         j["mac_table"]["entries"] = listed;
     }
     if (_base.lan_mode == overlay_mode::route) {
-        size_t hosts = 0;
-        for (const auto& e : _neigh.entries()) {
-            hosts += e.port_id == _base.lan_port_id && e.st != neighbour_table::state::incomplete;
-        }
         j["routes"] = _routes ? _routes->size() : 0;
-        j["lan_hosts"] = hosts;
+        j["lan_hosts"] = _lan_neigh_count;  // what the workers' table holds
         j["unresolved"] = _lan_unresolved;
         j["off_link"] = _lan_off_link;
     }

@@ -59,6 +59,43 @@ TEST(neighbour_table, due_requests_and_rate_limit) {
     EXPECT_TRUE(t.lookup(0, ip1).has_value());    // stale entries are still used
 }
 
+// A routed LAN's hosts (control/daemon/site_lan.cc): count() per port, and forget_unanswered()
+// drops the hosts of that port that left `max_requests` requests unanswered -- never answered
+// (incomplete) or gone since (stale) -- and nothing of other ports, answered or static entries.
+TEST(neighbour_table, forget_unanswered_lan_hosts) {
+    control::neighbour_table t;
+    const rte_be32_t ip3 = RTE_BE32(RTE_IPV4(10, 0, 0, 3));
+    t.want(1, ip1);           // a LAN host that never answers
+    t.want(1, ip2);           // one that answers, then leaves
+    t.add_static(1, ip3, mac_b);
+    t.want(0, ip1);           // the WAN's next hop, never answering either
+    EXPECT_EQ(t.count(1), 3u);
+    EXPECT_EQ(t.count(0), 1u);
+    EXPECT_EQ(t.count(2), 0u);
+    ASSERT_EQ(t.due(100, 500, 100).size(), 3u);
+    EXPECT_TRUE(t.learn(1, ip2, mac_a, 100));
+    t.due(200, 500, 100);
+    EXPECT_EQ(t.forget_unanswered(1, 3).n, 0u);  // ip1 asked twice so far
+    t.due(300, 500, 100);                        // third request for ip1
+    const auto f = t.forget_unanswered(1, 3);
+    EXPECT_EQ(f.n, 1u);
+    EXPECT_FALSE(f.resolved);
+    EXPECT_EQ(t.count(1), 2u);
+    EXPECT_EQ(t.count(0), 1u);                   // other ports untouched
+    // ip2 goes stale at 700 and is asked three times without an answer: forgotten, resolved.
+    for (uint64_t now : {700, 800, 900}) {
+        t.due(now, 500, 100);
+    }
+    const auto g = t.forget_unanswered(1, 3);
+    EXPECT_EQ(g.n, 1u);
+    EXPECT_TRUE(g.resolved);
+    EXPECT_FALSE(t.lookup(1, ip2).has_value());
+    EXPECT_TRUE(t.lookup(1, ip3).has_value());   // static: kept
+    // Repetition changes nothing.
+    EXPECT_EQ(t.forget_unanswered(1, 3).n, 0u);
+    EXPECT_EQ(t.count(1), 1u);
+}
+
 // A spoofed ARP reply (or NA) for a wanted, resolved neighbour used to flip its MAC and the
 // peers' path at once. Only an answer to our own request counts: the next one is at the refresh.
 TEST(neighbour_table, spoofed_reply_for_a_resolved_neighbour_is_ignored) {
