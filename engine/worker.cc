@@ -59,6 +59,7 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
         rte_eth_tx_buffer_init(b, static_cast<uint16_t>(_s.burst_size));
         rte_eth_tx_buffer_set_err_callback(b, tx_error_cb, &_stats);
         _txb[pid] = b;
+        _tap[pid] = _s.ports->ports[i].tap;
         _tx_ports.push_back(pid);
     }
     _drain_cycles = rte_get_tsc_hz() / 1000000 * _s.tx_drain_us;
@@ -113,7 +114,7 @@ void worker::to_control(rte_mbuf* m) noexcept {
 void worker::flush_all() noexcept {
     commit_tx_stats();  // before the flushes: their error callback subtracts unsent packets
     for (uint16_t pid : _tx_ports) {
-        rte_eth_tx_buffer_flush(pid, static_cast<uint16_t>(_s.worker_idx), _txb[pid]);
+        flush_tx(pid, _txb[pid]);
     }
 }
 
@@ -172,7 +173,8 @@ bool worker::iterate() noexcept {
     const uint64_t start = rte_rdtsc();
     bool busy = false;
     for (const rx_queue_ref& q : _s.rx_queues) {
-        uint16_t n = rte_eth_rx_burst(q.port_id, q.queue_id, pkts, burst);
+        uint16_t n = q.tap != nullptr ? q.tap->rx_burst(q.queue_id, pkts, burst)
+                                       : rte_eth_rx_burst(q.port_id, q.queue_id, pkts, burst);
         _stats.polls.add();
         if (n == 0) {
             _stats.empty_polls.add();

@@ -35,6 +35,7 @@
 #include "engine/snapshot.hh"
 #include "engine/stats.hh"
 #include "engine/too_big.hh"
+#include "pmd/host_tap.hh"
 #include "pmd/port_role.hh"
 
 namespace engine {
@@ -82,6 +83,7 @@ struct port_ctx {
     uint8_t n_ipv6 = 0;
     std::array<std::array<uint8_t, 16>, limits::max_port_ipv6> ipv6{};  // our IPv6 addresses here
     pmd::overlay_mode mode = pmd::overlay_mode::host;  // overlay ports: TAP, bridged or routed LAN
+    pmd::host_tap* tap = nullptr;  // dvpe's own TAP port (pmd/host_tap.hh), not an ethdev
 
     /// Index of our IPv6 address equal to a, or -1.
     [[nodiscard]] int ipv6_index(const uint8_t* a) const noexcept {
@@ -126,6 +128,7 @@ struct port_table {
 struct rx_queue_ref {
     uint16_t port_id;
     uint16_t queue_id;
+    pmd::host_tap* tap = nullptr;  // set: the queue is this TAP port's, not an ethdev's
 };
 
 struct worker_setup {
@@ -268,6 +271,8 @@ private:
     /// length in memory.
     void send_bulk(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t bytes) noexcept;
     void commit_tx_stats() noexcept;
+    /// rte_eth_tx_buffer_flush() for ethdevs and TAP ports (pmd/host_tap.hh) alike.
+    void flush_tx(uint16_t port_id, rte_eth_dev_tx_buffer* b) noexcept;
     void to_control(rte_mbuf* m) noexcept;
     void drop(rte_mbuf* m, drop_reason r) noexcept;
     void drain_control() noexcept;
@@ -277,6 +282,7 @@ private:
     worker_stats _stats;
     std::atomic<bool> _stop{false};
     std::array<rte_eth_dev_tx_buffer*, RTE_MAX_ETHPORTS> _txb{};
+    std::array<pmd::host_tap*, RTE_MAX_ETHPORTS> _tap{};  // TAP ports by port id
     std::vector<uint16_t> _tx_ports;  // ports we hold a tx buffer for
     const dataplane_snapshot* _snap = nullptr;  // valid for one iteration (RCU)
     std::optional<crypto::aead_context> _crypto;
@@ -359,6 +365,24 @@ inline void worker::commit_tx_stats() noexcept {
     }
 }
 
+inline void worker::flush_tx(uint16_t port_id, rte_eth_dev_tx_buffer* b) noexcept {
+    const auto q = static_cast<uint16_t>(_s.worker_idx);
+    pmd::host_tap* tap = _tap[port_id];
+    if (tap == nullptr) {
+        rte_eth_tx_buffer_flush(port_id, q, b);
+        return;
+    }
+    const uint16_t n = b->length;
+    if (n == 0) {
+        return;
+    }
+    b->length = 0;
+    const uint16_t sent = tap->tx_burst(q, b->pkts, n);
+    if (sent < n) [[unlikely]] {
+        b->error_callback(&b->pkts[sent], static_cast<uint16_t>(n - sent), b->error_userdata);
+    }
+}
+
 inline void worker::send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept {
     ++_tx_pending_packets;
     _tx_pending_bytes += bytes;
@@ -367,7 +391,7 @@ inline void worker::send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept
     b->pkts[b->length++] = m;
     if (b->length >= b->size) {
         commit_tx_stats();
-        rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(_s.worker_idx), b);
+        flush_tx(port_id, b);
     }
 }
 
@@ -384,7 +408,7 @@ inline void worker::send_bulk(uint16_t port_id, rte_mbuf* const* pkts, unsigned 
         n -= k;
         if (b->length >= b->size) {
             commit_tx_stats();
-            rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(_s.worker_idx), b);
+            flush_tx(port_id, b);
         }
     }
 }

@@ -157,9 +157,33 @@ std::optional<std::string> check_devargs(std::string_view devargs, std::string& 
         }
         device = std::string(dev);
         driver = std::string(drv);
+    } else if (dev.substr(0, 8) == "dvpe_tap") {
+        // dvpe's own TAP port (pmd/host_tap.hh, docs/host-path.md): not a DPDK vdev.
+        if (dev.size() == 8 || !std::all_of(dev.begin() + 8, dev.end(), is_digit)) {
+            return "TAP port " + quote(dev) + " needs an instance number, e.g. dvpe_tap0";
+        }
+        device = std::string(dev);
+        for (size_t i = 1; i < segs.size(); ++i) {
+            std::string_view kv = segs[i];
+            const size_t eq = kv.find('=');
+            std::string_view k = kv.substr(0, eq);
+            std::string_view v = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
+            if (k == "iface") {
+                if (v.empty() || v.size() > 15 || v.find('/') != std::string_view::npos) {
+                    return "dvpe_tap iface=" + quote(v) + ": an interface name of 1 to 15 characters";
+                }
+            } else if (k == "offload") {
+                if (v != "on" && v != "off") {
+                    return "dvpe_tap offload=" + quote(v) + ": expected on or off";
+                }
+            } else {
+                return "dvpe_tap: unknown key " + quote(k) + " (known: iface, offload)";
+            }
+        }
+        return std::nullopt;
     } else {
-        return "expected a PCI address (DDDD:BB:DD.F or BB:DD.F) or a vdev name net_<driver><N> before the "
-               "first ','";
+        return "expected a PCI address (DDDD:BB:DD.F or BB:DD.F), a vdev name net_<driver><N> or dvpe_tap<N> "
+               "before the first ','";
     }
     bool has_iface = false;
     for (size_t i = 1; i < segs.size(); ++i) {
@@ -463,6 +487,10 @@ private:
             std::string device;
             if (auto problem = check_devargs(p.devargs, device)) {
                 error(p.where, what + "bad devargs " + quote(p.devargs) + ": " + *problem);
+                continue;
+            }
+            if (p.role == port_role::wan && device.rfind("dvpe_tap", 0) == 0) {
+                error(p.where, what + "dvpe_tap is the node's TAP interface: an overlay port, not a wan port");
                 continue;
             }
             if (auto [it, fresh] = devices.emplace(device, &p); !fresh) {

@@ -50,6 +50,19 @@ bool devargs_has_key(const std::string& devargs, const std::string& key) {
     return false;
 }
 
+/// The value of `key=` in devargs, or `def`.
+std::string devargs_value(const std::string& devargs, const std::string& key, const std::string& def) {
+    size_t pos = 0;
+    while ((pos = devargs.find(',', pos)) != std::string::npos) {
+        ++pos;
+        if (devargs.compare(pos, key.size() + 1, key + "=") == 0) {
+            const size_t b = pos + key.size() + 1;
+            return devargs.substr(b, devargs.find(',', b) - b);
+        }
+    }
+    return def;
+}
+
 bool driver_is(const std::string& devargs, std::string_view driver) {
     std::string name = pmd::devargs_name(devargs);
     if (name.compare(0, driver.size(), driver) != 0) {
@@ -118,7 +131,7 @@ queue_layout compute_queue_layout(const config& cfg) {
             }
             out.n_rxq[i] = pairs;
         }
-        if (l.ports[i].role == port_role::overlay && driver_is(devargs, "net_tap") &&
+        if (l.ports[i].role == port_role::overlay && (driver_is(devargs, "net_tap") || driver_is(devargs, "dvpe_tap")) &&
             !devargs_has_key(devargs, "iface") && !cfg.global.ifname.empty()) {
             devargs += ",iface=" + cfg.global.ifname;
             out.notes.push_back("port " + l.ports[i].name + ": interface name " + cfg.global.ifname + " from ifname");
@@ -283,7 +296,31 @@ void daemon::setup() {
         dp.n_rxq = s.n_rxq;
         dp.n_txq = s.n_txq;
         try {
-            dp.info = pmd::open_port(s);
+            if (driver_is(s.devargs, "dvpe_tap")) {
+                // dvpe's own TAP port (pmd/host_tap.hh): vnet headers, TSO/GRO, multi-queue.
+                pmd::host_tap_setup ts;
+                ts.name = pc.name;
+                ts.ifname = devargs_value(s.devargs, "iface", "dvpe" + pmd::devargs_name(s.devargs).substr(8));
+                ts.n_queues = s.n_rxq;
+                ts.n_tx_queues = s.n_txq;
+                ts.mtu = s.mtu;
+                ts.mac = s.mac.value_or(rte_ether_addr{});
+                ts.pool = _pool;
+                ts.offload = devargs_value(s.devargs, "offload", "on") != "off";
+                std::vector<uint16_t> taken;
+                for (const auto& o : _ports) {
+                    taken.push_back(o.info.port_id);
+                }
+                dp.tap = pmd::host_tap::open(ts, pmd::host_tap::pick_port_id(taken));
+                dp.info.port_id = dp.tap->port_id();
+                dp.info.dev_name = pmd::devargs_name(s.devargs);
+                dp.info.driver = "dvpe_tap";
+                dp.info.mac = ts.mac;
+                dp.info.mtu = ts.mtu;
+                dp.info.fallbacks.push_back("TAP " + dp.tap->ifname() + ": kernel offloads " + dp.tap->offloads());
+            } else {
+                dp.info = pmd::open_port(s);
+            }
         } catch (const std::exception& e) {
             throw std::runtime_error(pc.where.file + ":" + std::to_string(pc.where.line) + ": " + e.what());
         }
@@ -306,6 +343,9 @@ void daemon::setup() {
             if (auto pos = dev.find(",iface="); pos != std::string::npos) {
                 ifname = dev.substr(pos + 7, dev.find(',', pos + 7) - (pos + 7));
             }
+            if (_ports[i].tap) {
+                ifname = _ports[i].tap->ifname();
+            }
             _hooks->on_if_up(ifname, overlay_mtu(_cfg));
             break;
         }
@@ -319,6 +359,7 @@ void daemon::setup() {
         pc.role = _ports[i].conf.role;
         pc.mode = _ports[i].conf.mode;
         pc.mac = _ports[i].info.mac;
+        pc.tap = _ports[i].tap.get();
         // Our addresses on the port: wan-address on WAN ports, lan-address on a routed LAN port
         // (ARP, ND and echo answered for both by the workers, engine/wan_host.cc).
         std::vector<wan_address> addrs = l.wan_addresses;
@@ -411,7 +452,13 @@ void daemon::setup() {
             if (q.lcore == ws.lcore_id) {
                 int pid = port_id_of(q.port);
                 if (pid >= 0) {
-                    ws.rx_queues.push_back({static_cast<uint16_t>(pid), static_cast<uint16_t>(q.queue)});
+                    pmd::host_tap* tap = nullptr;
+                    for (const auto& p : _ports) {
+                        if (p.info.port_id == pid) {
+                            tap = p.tap.get();
+                        }
+                    }
+                    ws.rx_queues.push_back({static_cast<uint16_t>(pid), static_cast<uint16_t>(q.queue), tap});
                 }
             }
         }
@@ -527,7 +574,11 @@ void daemon::teardown() noexcept {
     }
     _from_control.clear();
     for (auto& p : _ports) {
-        pmd::close_port(p.info);
+        if (p.tap) {
+            p.tap.reset();  // closes its fds: the interface goes away
+        } else {
+            pmd::close_port(p.info);
+        }
     }
     _ports.clear();
     if (_pool != nullptr) {

@@ -48,6 +48,7 @@ struct daemon_port {
     pmd::port_info info;
     uint16_t n_rxq = 1;
     uint16_t n_txq = 1;
+    std::unique_ptr<pmd::host_tap> tap;  // a dvpe_tap port (then info describes it; no ethdev)
 };
 
 /// The (port, queue, lcore) map after defaults and driver adjustments.

@@ -49,9 +49,25 @@ nlohmann::json daemon::status_json() const {
     nlohmann::json ports = nlohmann::json::array();
     for (const auto& p : _ports) {
         rte_eth_stats st{};
-        rte_eth_stats_get(p.info.port_id, &st);
         rte_eth_link link{};
-        rte_eth_link_get_nowait(p.info.port_id, &link);
+        nlohmann::json tap;
+        if (p.tap) {
+            const auto t = p.tap->totals();
+            st.ipackets = t.rx_packets;
+            st.ibytes = t.rx_bytes;
+            st.opackets = t.tx_packets;
+            st.obytes = t.tx_bytes;
+            st.rx_nombuf = t.rx_nombuf;
+            st.ierrors = t.rx_dropped;
+            st.oerrors = t.tx_errors;
+            link.link_status = RTE_ETH_LINK_UP;
+            tap = {{"ifname", p.tap->ifname()},       {"offloads", p.tap->offloads()},
+                   {"rx_reads", t.rx_reads},          {"rx_superframes", t.rx_superframes},
+                   {"tx_writes", t.tx_writes},        {"tx_merged", t.tx_merged}};
+        } else {
+            rte_eth_stats_get(p.info.port_id, &st);
+            rte_eth_link_get_nowait(p.info.port_id, &link);
+        }
         ports.push_back({{"name", p.conf.name},
                          {"role", std::string(to_string(p.conf.role))},
                          {"mode", std::string(to_string(p.conf.mode))},
@@ -70,6 +86,9 @@ nlohmann::json daemon::status_json() const {
                          {"rx_nombuf", st.rx_nombuf},
                          {"rx_errors", st.ierrors},
                          {"tx_errors", st.oerrors}});
+        if (p.tap) {
+            ports.back()["tap"] = tap;  // docs/host-path.md: syscalls and coalescing
+        }
     }
     j["ports"] = ports;
     if (_base.lan_mode != overlay_mode::host || _macs) {

@@ -30,9 +30,10 @@ def af_packet_wan(i, name):
     return "net_af_packet0,iface=wan-%s" % name
 
 
-def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True):
+def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True, tap="net_tap0"):
     """nodes: list of names; returns a confdir with gvpe.conf for them. wan(i, name) gives the
-    devargs of node i's WAN port (default: net_af_packet on its veth)."""
+    devargs of node i's WAN port (default: net_af_packet on its veth); tap the overlay port's
+    devargs (net_tap0: DPDK's TAP; dvpe_tap0: dvpe's own, pmd/host_tap.hh)."""
     d = tempfile.mkdtemp(prefix="dvpe-conf-")
     lines = [
         "enable-%s = yes" % transport,
@@ -45,7 +46,7 @@ def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan, static_n
         ip = ("fd77::%d" % i) if v6 else ("10.77.0.%d" % i)
         lines += ["", "node = %s" % name, "hostname = %s" % ip,
                   "port = wan0 wan %s" % wan(i, name),
-                  "port = tap0 overlay net_tap0",
+                  "port = tap0 overlay %s" % tap,
                   "wan-address = wan0 %s/%d" % (ip, 64 if v6 else 24)]
         if v6 and static_neighbours:
             for j in range(1, len(nodes) + 1):
@@ -56,10 +57,11 @@ def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan, static_n
     return d
 
 
-def make_mesh(nodes, transport="udp", v6=False, extra="", append="", wan=af_packet_wan, static_neighbours=True):
+def make_mesh(nodes, transport="udp", v6=False, extra="", append="", wan=af_packet_wan, static_neighbours=True,
+              tap="net_tap0"):
     """A Mesh (not started) for `nodes` with a generated config; `append` goes after the node
     sections (e.g. "node = beta\nconnect = never")."""
-    conf = write_conf(nodes, transport, v6, extra, wan, static_neighbours)
+    conf = write_conf(nodes, transport, v6, extra, wan, static_neighbours, tap)
     try:
         if append:
             with open(os.path.join(conf, "gvpe.conf"), "a") as f:
@@ -74,9 +76,10 @@ def node_ips(nodes, v6):
 
 
 class OverlayMesh:
-    def __init__(self, nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True):
+    def __init__(self, nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True,
+                 tap="net_tap0"):
         self.names = nodes
-        self.mesh = make_mesh(nodes, transport, v6, extra, wan=wan, static_neighbours=static_neighbours)
+        self.mesh = make_mesh(nodes, transport, v6, extra, wan=wan, static_neighbours=static_neighbours, tap=tap)
         try:
             for n in self.mesh.nodes.values():
                 n.start()
