@@ -188,7 +188,10 @@ refusal plan_gso(const vnet_hdr& h, const uint8_t* frame, uint32_t len, uint32_t
     if (len < hdr_len) {
         return refusal::short_frame;
     }
-    if (hdr_len + h.gso_size > max_segment) {
+    // The caller's room, and the 16-bit length fields of a full segment: the IPv4 total length
+    // (the IPv6 payload length and the UDP length are shorter). With a room of a whole
+    // super-frame, 40 + a 65500-byte gso_size would wrap the IPv4 length.
+    if (hdr_len + h.gso_size > max_segment || hdr_len - (v6 ? l4 : l3) + h.gso_size > 65535u) {
         return refusal::too_big;
     }
     plan.frame_len = len;
