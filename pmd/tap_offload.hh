@@ -101,8 +101,10 @@ struct tcp_seg {
 
 /// True if `next` continues the run that starts with `first` and last ended with `last`
 /// (same Ethernet, IP and TCP headers but the sequence number, length, IPv4 id and checksums;
-/// sequence continuing; `last` a full MSS segment without PSH; total within the bounds).
-/// `count` and `ip_len` describe the run so far.
+/// sequence continuing; `last` a full MSS segment without PSH; total within the bounds; the
+/// IPv4 header and TCP checksums of `next` right, and of `first` when `count` is 1: the merged
+/// frame's NEEDS_CSUM makes the kernel trust it unverified). `count` (1 on the first call of a
+/// run) and `ip_len` describe the run so far.
 bool tcp_follows(const tcp_seg& first, const tcp_seg& last, const tcp_seg& next, unsigned count,
                  uint32_t ip_len) noexcept;
 

@@ -796,6 +796,48 @@ TEST(tap_offload_gro, follows_refusals) {
     }
 }
 
+TEST(tap_offload_gro, follows_refuses_wrong_checksums) {
+    // The merged frame goes out with NEEDS_CSUM: the kernel trusts its checksum and never sees
+    // the segments' own. A segment with a wrong one must stay alone (the kernel then drops it).
+    for (bool v6 : {false, true}) {
+        SCOPED_TRACE(v6 ? "v6" : "v4");
+        const run_fixture r(v6);
+        const size_t l3 = r.l3(), l4 = r.l4();
+        auto flipped = [&](size_t k, size_t off) {
+            bytes g = r.segs[k];
+            g[off] ^= 0x04;
+            return g;
+        };
+        // A payload byte of the next segment, of the first (seen at count 1), the TCP checksum itself.
+        EXPECT_FALSE(r.follows(2, flipped(2, r.segs[2].size() - 1)));
+        EXPECT_FALSE(r.follows(2, flipped(2, l4 + 17)));
+        EXPECT_FALSE(r.follows(2, flipped(2, l4 + 18)));  // the urgent pointer is not compared, but summed
+        {
+            const bytes bad = flipped(0, r.segs[0].size() - 100);
+            tcp_seg first, next;
+            ASSERT_TRUE(first.parse(bad.data(), static_cast<uint32_t>(bad.size())));
+            ASSERT_TRUE(next.parse(r.segs[1].data(), static_cast<uint32_t>(r.segs[1].size())));
+            EXPECT_FALSE(tcp_follows(first, first, next, 1, first.len - first.l3));
+            tcp_seg good;
+            ASSERT_TRUE(good.parse(r.segs[0].data(), static_cast<uint32_t>(r.segs[0].size())));
+            EXPECT_TRUE(tcp_follows(good, good, next, 1, good.len - good.l3));
+        }
+        if (!v6) {
+            // The IPv4 id is not compared, but it is under the header checksum.
+            EXPECT_FALSE(r.follows(2, flipped(2, l3 + 5)));
+            EXPECT_FALSE(r.follows(2, flipped(2, l3 + 11)));
+        }
+        // Through the coalescer: a corrupt third segment ends the first run before it.
+        std::vector<bytes> segs = r.segs;
+        segs[2] = flipped(2, segs[2].size() - 1);
+        EXPECT_EQ(coalesce(segs, 0).count, 2u);
+        segs = r.segs;
+        segs[0] = flipped(0, segs[0].size() - 1);
+        EXPECT_EQ(coalesce(segs, 0).count, 1u);
+        EXPECT_EQ(coalesce(segs, 1).count, 4u);
+    }
+}
+
 TEST(tap_offload_gro, a_family_switch) {
     const run_fixture a(false), b(true);
     tcp_seg first, next;
