@@ -42,6 +42,7 @@ inline uint16_t node_of_mac(const rte_ether_addr& a) noexcept {
 // The worker's end of the sealer (engine/seal.hh): its tx buffers and per-node counters.
 struct worker::tx_sink {
     worker& w;
+    void aead_done(unsigned n, unsigned calls) noexcept { w._clk.aead_done(n, calls); }
     void send(uint16_t port_id, rte_mbuf* const* pkts, unsigned n, uint64_t wire_bytes) noexcept {
         w.send_bulk(port_id, pkts, n, wire_bytes);
     }
@@ -56,7 +57,9 @@ struct worker::tx_sink {
 
 void worker::seal_flush() noexcept {
     tx_sink sink{*this};
+    _clk.flush_begin();
     _sealer.flush(*_crypto, sink);
+    _clk.flush_end();
 }
 
 void worker::local_copy(const rte_mbuf* m, uint16_t port_id) noexcept {

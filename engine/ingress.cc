@@ -228,9 +228,12 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
     const bool has_overlay = s.has_overlay;
     const uint16_t overlay_port = s.overlay_port_id;
     const bool lan = s.lan_mode != pmd::overlay_mode::host;  // a site LAN: lan_deliver() (lan.cc)
-    // Per run of packets that share a receive key (and so a peer): one AEAD call, one update of
-    // the peer's counters.
-    for (unsigned i = 0; i < n;) {
+    // Per run of packets that share a receive key (and so a peer): one AEAD call, all runs
+    // first (the aead stage of the stage clock, engine/stage_clock.hh), then per run the
+    // delivery and one update of the peer's counters.
+    _clk.flush_begin();
+    unsigned runs = 0;
+    for (unsigned i = 0; i < n; ++runs) {
         const rx_key_slot* slot = _open[i].slot;
         unsigned j = i + 1;
         while (j < n && _open[j].slot == slot) {
@@ -238,6 +241,15 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         }
         _crypto->open_burst(*slot->key, std::span<crypto::aead_packet>(&_aead[i], j - i),
                             std::span<uint8_t>(&_ok[i], j - i));
+        i = j;
+    }
+    _clk.aead_done(n, runs);
+    for (unsigned i = 0; i < n;) {
+        const rx_key_slot* slot = _open[i].slot;
+        unsigned j = i + 1;
+        while (j < n && _open[j].slot == slot) {
+            ++j;
+        }
         const peer_entry& p = *_open[i].p;
         node_stats& ns = _peer_stats[p.node_id];
         std::array<uint8_t, mac_pair_len> macs;  // the rebuilt Ethernet addresses: us, the peer
@@ -341,6 +353,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         decrypted += rx_packets;
     }
     _stats.decrypted.add(decrypted);
+    _clk.flush_end();
 }
 
 rte_mbuf* worker::reassemble(rte_mbuf* m) noexcept {

@@ -98,18 +98,21 @@ public:
     ///   sink.send(port_id, pkts, n, wire_bytes)   n sealed packets, outer headers written
     ///   sink.send_fragments(m, peer)              one sealed packet above the MTU (fragment_ok)
     ///   sink.sealed(peer, n, frame_bytes)         after each run: its packets and overlay bytes
+    ///   sink.aead_done(n, calls)                  optional: all n sealed, in `calls` AEAD calls
+    /// All runs are sealed first, then their outer headers written and sent (the worker's stage
+    /// clock times the two passes, engine/stage_clock.hh).
     template <class Sink>
     void flush(crypto::aead_context& ctx, Sink& sink) noexcept {
         const unsigned n = _n;
         _n = 0;
-        for (unsigned i = 0; i < n;) {
+        unsigned runs = 0;
+        for (unsigned i = 0; i < n; ++runs) {
             const peer_entry& p = *_items[i].p;
             unsigned j = i + 1;
             while (j < n && _items[j].p == &p) {
                 ++j;
             }
-            const bool tos = p.tos_mask != 0;
-            if (tos) [[unlikely]] {
+            if (p.tos_mask != 0) [[unlikely]] {
                 // inherit-tos: the inner DSCP, read while the payload is still plaintext. The
                 // payload starts with the ethertype (MACs elided) or the whole Ethernet header.
                 for (unsigned x = i; x < j; ++x) {
@@ -121,6 +124,20 @@ public:
                 }
             }
             ctx.seal_burst(*p.tx_key, std::span<crypto::aead_packet>(&_aead[i], j - i));
+            i = j;
+        }
+        if constexpr (requires { sink.aead_done(n, runs); }) {
+            sink.aead_done(n, runs);
+        } else {
+            (void)runs;
+        }
+        for (unsigned i = 0; i < n;) {
+            const peer_entry& p = *_items[i].p;
+            unsigned j = i + 1;
+            while (j < n && _items[j].p == &p) {
+                ++j;
+            }
+            const bool tos = p.tos_mask != 0;
             uint64_t frame_bytes = 0;
             switch (p.tmpl.k) {
             case transport::kind::udp4: frame_bytes = finish<transport::kind::udp4>(i, j, p, tos, sink); break;

@@ -107,6 +107,18 @@ struct alignas(64) worker_stats {
     counter copies_lost;               // broadcast copies dropped (no mbuf, too big, no room): each is
                                        // in `drops` by its reason, but was never received, so
                                        // accounted() takes them out again
+    // Per-stage cycle counters (engine/stage_clock.hh): TSC cycles of each stage of the sampled
+    // busy iterations, with their calls and packets; clk_cycles is the sum of the six stages.
+    counter clk_iterations;            // busy iterations timed (every stage_clock period-th)
+    counter clk_cycles;                // their cycles, without the clock's own extra readings
+    counter clk_rx_cycles, clk_rx_calls, clk_rx_packets;  // calls: polls that returned packets
+    counter clk_prepare_cycles;        // per burst (as rx's calls and packets)
+    counter clk_aead_cycles, clk_aead_calls, clk_aead_packets;  // calls: AEAD calls (one per run)
+    counter clk_finish_cycles;         // per AEAD batch (as aead's packets)
+    counter clk_tx_cycles, clk_tx_calls, clk_tx_packets;  // calls: tx bursts (buffer flushes)
+    counter clk_other_cycles;
+    counter clk_reading_cost;          // one TSC reading's cycles, taken off every interval
+    counter clk_discarded;             // timed iterations left out: preempted inside (stage_clock.hh)
     std::array<counter, n_drop_reasons> drops;
 
     void drop(drop_reason r, uint64_t n = 1) noexcept { drops[static_cast<size_t>(r)].add(n); }
@@ -116,7 +128,7 @@ struct alignas(64) worker_stats {
         std::string_view name;
         counter worker_stats::*member;
     };
-    static constexpr std::array<field, 26> fields();
+    static constexpr std::array<field, 42> fields();
 
     /// Every received packet leaves exactly one way; this is the sum of those ways.
     [[nodiscard]] uint64_t accounted() const noexcept {
@@ -135,7 +147,7 @@ struct alignas(64) worker_stats {
 };
 
 /// Per-peer traffic of one worker, indexed by node id; control sums over workers.
-constexpr std::array<worker_stats::field, 26> worker_stats::fields() {
+constexpr std::array<worker_stats::field, 42> worker_stats::fields() {
     return {{{"rx_packets", &worker_stats::rx_packets},
              {"rx_bytes", &worker_stats::rx_bytes},
              {"tx_packets", &worker_stats::tx_packets},
@@ -161,9 +173,25 @@ constexpr std::array<worker_stats::field, 26> worker_stats::fields() {
              {"icmp_errors", &worker_stats::icmp_errors},
              {"learn_events", &worker_stats::learn_events},
              {"learn_ring_full", &worker_stats::learn_ring_full},
-             {"copies_lost", &worker_stats::copies_lost}}};
+             {"copies_lost", &worker_stats::copies_lost},
+             {"clk_iterations", &worker_stats::clk_iterations},
+             {"clk_cycles", &worker_stats::clk_cycles},
+             {"clk_rx_cycles", &worker_stats::clk_rx_cycles},
+             {"clk_rx_calls", &worker_stats::clk_rx_calls},
+             {"clk_rx_packets", &worker_stats::clk_rx_packets},
+             {"clk_prepare_cycles", &worker_stats::clk_prepare_cycles},
+             {"clk_aead_cycles", &worker_stats::clk_aead_cycles},
+             {"clk_aead_calls", &worker_stats::clk_aead_calls},
+             {"clk_aead_packets", &worker_stats::clk_aead_packets},
+             {"clk_finish_cycles", &worker_stats::clk_finish_cycles},
+             {"clk_tx_cycles", &worker_stats::clk_tx_cycles},
+             {"clk_tx_calls", &worker_stats::clk_tx_calls},
+             {"clk_tx_packets", &worker_stats::clk_tx_packets},
+             {"clk_other_cycles", &worker_stats::clk_other_cycles},
+             {"clk_reading_cost", &worker_stats::clk_reading_cost},
+             {"clk_discarded", &worker_stats::clk_discarded}}};
 }
-static_assert(sizeof(worker_stats) == (sizeof(counter) * (26 + n_drop_reasons) + 63) / 64 * 64,
+static_assert(sizeof(worker_stats) == (sizeof(counter) * (42 + n_drop_reasons) + 63) / 64 * 64,
               "a counter added to worker_stats belongs in worker_stats::fields() too");
 
 /// Per worker and peer. The eight counters the data path writes fill one cache line (so a

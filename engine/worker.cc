@@ -63,6 +63,10 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
         _tx_ports.push_back(pid);
     }
     _drain_cycles = rte_get_tsc_hz() / 1000000 * _s.tx_drain_us;
+    _clk.set_period(_s.stage_clock_period);
+    _clk.set_hz(rte_get_tsc_hz());
+    _clk.calibrate();
+    _stats.clk_reading_cost.set(_clk.reading_cost());
     _too_big_limit.set_hz(rte_get_tsc_hz());
     _icmp_limit.set_hz(rte_get_tsc_hz());
     _resolve_limit.set_hz(rte_get_tsc_hz());
@@ -171,6 +175,7 @@ bool worker::iterate() noexcept {
     rte_mbuf* pkts[limits::max_burst];
     const auto burst = static_cast<uint16_t>(_s.burst_size);
     const uint64_t start = rte_rdtsc();
+    _clk.begin(start);
     bool busy = false;
     for (const rx_queue_ref& q : _s.rx_queues) {
         uint16_t n = q.tap != nullptr ? q.tap->rx_burst(q.queue_id, pkts, burst)
@@ -181,13 +186,16 @@ bool worker::iterate() noexcept {
             continue;
         }
         busy = true;
+        _clk.rx_done(n);
         process_burst(pkts, n, _s.ports->ports[static_cast<unsigned>(_s.ports->index_of[q.port_id])]);
+        _clk.burst_end();
     }
     if (!rte_ring_empty(_s.from_control)) [[unlikely]] {
         drain_control();
         busy = true;
     }
     const uint64_t now = rte_rdtsc();
+    _clk.end(now, _stats);
     if (now >= _next_flush) [[unlikely]] {
         flush_all();
         _next_flush = now + _drain_cycles;
@@ -216,6 +224,8 @@ bool worker::iterate() noexcept {
 
 int worker::run() noexcept {
     _drain_cycles = rte_get_tsc_hz() / 1000000 * _s.tx_drain_us;
+    _clk.calibrate();  // on the worker's own core
+    _stats.clk_reading_cost.set(_clk.reading_cost());
     _next_flush = rte_rdtsc() + _drain_cycles;
     while (!_stop.load(std::memory_order_relaxed)) {
         iterate();

@@ -33,6 +33,7 @@
 #include "engine/rcu.hh"
 #include "engine/seal.hh"
 #include "engine/snapshot.hh"
+#include "engine/stage_clock.hh"
 #include "engine/stats.hh"
 #include "engine/too_big.hh"
 #include "pmd/host_tap.hh"
@@ -155,6 +156,9 @@ struct worker_setup {
     // wan-fragment = yes: sealed packets above the WAN MTU are sent as outer fragments instead
     // of being dropped with an ICMP "too big" answer. Reassembly is always on.
     bool wan_fragment = false;
+    // Per-stage cycle counters (engine/stage_clock.hh): every n-th busy iteration is timed
+    // (1: every one, as the unit tests do; 0: none).
+    unsigned stage_clock_period = stage_clock::default_period;
 };
 
 class worker {
@@ -273,6 +277,8 @@ private:
     void commit_tx_stats() noexcept;
     /// rte_eth_tx_buffer_flush() for ethdevs and TAP ports (pmd/host_tap.hh) alike.
     void flush_tx(uint16_t port_id, rte_eth_dev_tx_buffer* b) noexcept;
+    /// flush_tx() of a full buffer in a burst, timed as the tx stage (stage_clock).
+    void timed_flush_tx(uint16_t port_id, rte_eth_dev_tx_buffer* b) noexcept;
     void to_control(rte_mbuf* m) noexcept;
     void drop(rte_mbuf* m, drop_reason r) noexcept;
     void drain_control() noexcept;
@@ -347,6 +353,7 @@ private:
     uint64_t _drain_cycles = 0;
     uint64_t _next_flush = 0;
     unsigned _idle_run = 0;
+    stage_clock _clk;  // per-stage cycle counters (sampled busy iterations)
     too_big_limiter _too_big_limit;
     too_big_limiter _icmp_limit;     // route: unreachable / time exceeded to the LAN
     too_big_limiter _resolve_limit;  // route: packets for unresolved LAN hosts to control
@@ -383,6 +390,13 @@ inline void worker::flush_tx(uint16_t port_id, rte_eth_dev_tx_buffer* b) noexcep
     }
 }
 
+inline void worker::timed_flush_tx(uint16_t port_id, rte_eth_dev_tx_buffer* b) noexcept {
+    const unsigned n = b->length;
+    const uint64_t t0 = _clk.tx_begin();
+    flush_tx(port_id, b);
+    _clk.tx_end(t0, n);
+}
+
 inline void worker::send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept {
     ++_tx_pending_packets;
     _tx_pending_bytes += bytes;
@@ -391,7 +405,7 @@ inline void worker::send(rte_mbuf* m, uint16_t port_id, uint32_t bytes) noexcept
     b->pkts[b->length++] = m;
     if (b->length >= b->size) {
         commit_tx_stats();
-        flush_tx(port_id, b);
+        timed_flush_tx(port_id, b);
     }
 }
 
@@ -408,7 +422,7 @@ inline void worker::send_bulk(uint16_t port_id, rte_mbuf* const* pkts, unsigned 
         n -= k;
         if (b->length >= b->size) {
             commit_tx_stats();
-            flush_tx(port_id, b);
+            timed_flush_tx(port_id, b);
         }
     }
 }

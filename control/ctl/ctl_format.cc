@@ -234,6 +234,39 @@ std::string port_role_str(const json& p) {
     const std::string mode = get_str(p, "mode");
     return mode == "bridge" || mode == "route" ? mode : get_str(p, "role");
 }
+
+/// The workers' per-stage cycle counters (engine/stage_clock.hh) as VPP's `show runtime` gives
+/// clocks per node: TSC cycles per received packet of each stage (over the sampled busy
+/// iterations; since the previous sample with rates), "own" = everything but rx, aead and tx,
+/// and packets per AEAD call and per tx burst. Empty when no worker timed a packet.
+std::string stage_clocks(const json& workers, const json& prev_workers, bool rates) {
+    text_table t({"LCORE", "CYCLES/PKT", "RX", "PREPARE", "AEAD", "FINISH", "TX", "OTHER", "OWN", "PKTS/AEAD",
+                  "PKTS/TX"},
+                 {true, true, true, true, true, true, true, true, true, true, true});
+    for (const auto& w : workers) {
+        const json* q = rates ? find_same(prev_workers, w, "lcore") : nullptr;
+        const json& pw = q != nullptr ? *q : empty_object();
+        auto d = [&](const char* key) { return double(delta(get_u64(w, key), get_u64(pw, key))); };
+        const double pkts = d("clk_rx_packets");
+        if (pkts == 0) {
+            continue;
+        }
+        auto per_pkt = [&](const char* key) { return fixed(d(key) / pkts, 1); };
+        auto per_call = [&](const char* packets, const char* calls) {
+            return d(calls) > 0 ? fixed(d(packets) / d(calls), 1) : std::string("-");
+        };
+        const double own = d("clk_cycles") - d("clk_rx_cycles") - d("clk_aead_cycles") - d("clk_tx_cycles");
+        t.add_row({u64(get_u64(w, "lcore")), per_pkt("clk_cycles"), per_pkt("clk_rx_cycles"),
+                   per_pkt("clk_prepare_cycles"), per_pkt("clk_aead_cycles"), per_pkt("clk_finish_cycles"),
+                   per_pkt("clk_tx_cycles"), per_pkt("clk_other_cycles"), fixed(std::max(own, 0.0) / pkts, 1),
+                   per_call("clk_aead_packets", "clk_aead_calls"), per_call("clk_tx_packets", "clk_tx_calls")});
+    }
+    if (t.n_rows() == 0) {
+        return "";
+    }
+    return "stage clocks, TSC cycles per packet (sampled busy iterations; own = all but rx, aead, tx)\n" + t.str() +
+           '\n';
+}
 }  // namespace
 
 std::string format_status(const json& st, const json* previous) {
@@ -332,6 +365,7 @@ std::string format_status(const json& st, const json* previous) {
         out += t.n_rows() != 0 ? t.str() : "no workers\n";
     }
     out += '\n';
+    out += stage_clocks(workers, prev_workers, rates);
 
     // Peers: session state, path and traffic (absent from daemons without sessions).
     const json& peers = get_array(st, "peers");

@@ -124,6 +124,7 @@ public:  // helpers below the fixture use it too
             s.pool = g_pool;
             s.cipher = cipher();
             s.wan_fragment = id == 3;  // node 3 fragments oversize packets, nodes 1 and 2 answer ICMP
+            s.stage_clock_period = 1;  // every busy iteration timed (engine/stage_clock.hh)
             n.w = std::make_unique<engine::worker>(s);
         }
         for (uint16_t id = 1; id <= n_nodes; ++id) {
@@ -273,6 +274,61 @@ TEST_P(datapath, unicast_frames_arrive_byte_for_byte) {
     EXPECT_EQ(_nodes[2].w->stats().decrypted.load(), 5u);
     EXPECT_EQ(_nodes[2].w->peer_stats()[1].rx_packets.load(), 5u);
     EXPECT_EQ(_nodes[1].w->peer_stats()[2].tx_packets.load(), 5u);
+    expect_accounted();
+}
+
+// The per-stage cycle counters (engine/stage_clock.hh) of one worker, as a check list: every
+// stage of a full burst moved, the stages add up to clk_cycles, the calls and packets per stage.
+void expect_stage_clocks(const engine::worker_stats& s, uint64_t packets, uint64_t aead_calls, uint64_t tx_packets) {
+    EXPECT_EQ(s.clk_rx_packets.load(), packets);
+    EXPECT_EQ(s.clk_aead_packets.load(), packets);
+    EXPECT_EQ(s.clk_aead_calls.load(), aead_calls);
+    EXPECT_EQ(s.clk_tx_packets.load(), tx_packets);
+    EXPECT_GE(s.clk_iterations.load(), 1u);
+    EXPECT_GE(s.clk_rx_calls.load(), 1u);
+    EXPECT_GE(s.clk_tx_calls.load(), 1u);
+    for (const auto* c : {&s.clk_rx_cycles, &s.clk_prepare_cycles, &s.clk_aead_cycles, &s.clk_finish_cycles,
+                          &s.clk_tx_cycles, &s.clk_cycles}) {
+        EXPECT_GT(c->load(), 0u);
+    }
+    EXPECT_EQ(s.clk_cycles.load(), s.clk_rx_cycles.load() + s.clk_prepare_cycles.load() + s.clk_aead_cycles.load() +
+                                       s.clk_finish_cycles.load() + s.clk_tx_cycles.load() + s.clk_other_cycles.load());
+    // Only the timed iterations are in clk_cycles; with every one timed, it is busy_cycles less
+    // the clock's own extra TSC readings.
+    EXPECT_LE(s.clk_cycles.load(), s.busy_cycles.load());
+    EXPECT_GT(s.clk_reading_cost.load(), 0u);
+}
+
+TEST_P(datapath, stage_clocks_count_each_stage_of_a_burst_once) {
+    // One full burst each way (32 frames: the tx buffer is flushed inside the burst, as under load).
+    const frame f = overlay_frame(node_mac(2), node_mac(1), 200);
+    for (int i = 0; i < 32; ++i) {
+        inject(_nodes[1].ovl.rx, f);
+    }
+    _nodes[1].w->iterate();
+    auto wire = take(_nodes[1].wan.tx);
+    ASSERT_EQ(wire.size(), 32u);
+    expect_stage_clocks(_nodes[1].w->stats(), 32, 1, 32);  // one peer: one AEAD call
+    for (const auto& w : wire) {
+        inject(_nodes[2].wan.rx, w);
+    }
+    _nodes[2].w->iterate();
+    ASSERT_EQ(take(_nodes[2].ovl.tx).size(), 32u);
+    expect_stage_clocks(_nodes[2].w->stats(), 32, 1, 32);
+
+    // 32 frames alternating between two peers (32 runs): still one timed iteration and one AEAD
+    // batch; the sealer makes one AEAD call per run or one for the batch (seal_multi), never more.
+    const engine::worker_stats& s1 = _nodes[1].w->stats();
+    const uint64_t iterations = s1.clk_iterations.load();
+    for (int i = 0; i < 32; ++i) {
+        inject(_nodes[1].ovl.rx, overlay_frame(node_mac(i % 2 == 0 ? 2 : 3), node_mac(1), 200));
+    }
+    _nodes[1].w->iterate();
+    EXPECT_EQ(take(_nodes[1].wan.tx).size(), 32u);
+    EXPECT_EQ(s1.clk_iterations.load(), iterations + 1);
+    EXPECT_GE(s1.clk_aead_calls.load(), 1u + 1u);
+    EXPECT_LE(s1.clk_aead_calls.load(), 1u + 32u);
+    EXPECT_EQ(s1.clk_aead_packets.load(), 64u);
     expect_accounted();
 }
 

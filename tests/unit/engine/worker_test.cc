@@ -498,6 +498,65 @@ TEST_F(worker_fixture, unknown_ethertype) {
     expect_only_drop(engine::drop_reason::unknown_ethertype);
 }
 
+// The stage clock (engine/stage_clock.hh) times every 16th busy iteration by default; a burst
+// that reaches no AEAD batch (here: drops on the WAN slow path) is rx and prepare only.
+TEST_F(worker_fixture, stage_clock_times_every_16th_busy_iteration) {
+    const auto& s = _w->stats();
+    EXPECT_GT(s.clk_reading_cost.load(), 0u);
+    for (int i = 0; i < 40; ++i) {
+        inject(_wan_rx, eth(our_mac, peer_mac, 0x88cc, frame(30, 0)), 2);
+        _w->iterate();  // busy: one burst of 2
+        _w->iterate();  // idle: not counted towards the period
+    }
+    expect_only_drop(engine::drop_reason::unknown_ethertype, 80);
+    EXPECT_EQ(s.clk_iterations.load(), 2u);  // busy iterations 16 and 32
+    EXPECT_EQ(s.clk_rx_calls.load(), 2u);
+    EXPECT_EQ(s.clk_rx_packets.load(), 4u);
+    EXPECT_GT(s.clk_rx_cycles.load(), 0u);
+    EXPECT_GT(s.clk_prepare_cycles.load(), 0u);
+    EXPECT_EQ(s.clk_aead_cycles.load() + s.clk_aead_calls.load() + s.clk_aead_packets.load(), 0u);
+    EXPECT_EQ(s.clk_finish_cycles.load(), 0u);
+    EXPECT_EQ(s.clk_cycles.load(), s.clk_rx_cycles.load() + s.clk_prepare_cycles.load() + s.clk_tx_cycles.load() +
+                                       s.clk_other_cycles.load());
+    EXPECT_LT(s.clk_cycles.load(), s.busy_cycles.load());
+}
+
+// An iteration longer than the preemption limit (here: any, with a limit of 0) is counted as
+// discarded and its stages are not; within the limit the stages add up to clk_cycles.
+TEST(stage_clock, a_preempted_iteration_is_discarded) {
+    engine::worker_stats st;
+    engine::stage_clock c;
+    c.set_period(1);
+    c.calibrate();
+    c.set_hz(1);  // limit 0 cycles
+    c.begin(rte_rdtsc());
+    c.rx_done(4);
+    c.flush_begin();
+    c.aead_done(4, 1);
+    c.flush_end();
+    c.burst_end();
+    c.end(rte_rdtsc(), st);
+    EXPECT_EQ(st.clk_discarded.load(), 1u);
+    EXPECT_EQ(st.clk_iterations.load() + st.clk_cycles.load() + st.clk_rx_packets.load(), 0u);
+
+    c.set_hz(rte_get_tsc_hz());
+    c.begin(rte_rdtsc());
+    c.rx_done(4);
+    c.flush_begin();
+    c.aead_done(4, 2);
+    const uint64_t t0 = c.tx_begin();
+    c.tx_end(t0, 4);
+    c.flush_end();
+    c.end(rte_rdtsc(), st);
+    EXPECT_EQ(st.clk_discarded.load(), 1u);
+    EXPECT_EQ(st.clk_iterations.load(), 1u);
+    EXPECT_EQ(st.clk_rx_packets.load(), 4u);
+    EXPECT_EQ(st.clk_aead_calls.load(), 2u);
+    EXPECT_EQ(st.clk_tx_calls.load(), 1u);
+    EXPECT_EQ(st.clk_cycles.load(), st.clk_rx_cycles.load() + st.clk_prepare_cycles.load() + st.clk_aead_cycles.load() +
+                                        st.clk_finish_cycles.load() + st.clk_tx_cycles.load() + st.clk_other_cycles.load());
+}
+
 TEST_F(worker_fixture, runt_frame_is_bad_length) {
     inject(_wan_rx, frame(10, 0xab));
     run();

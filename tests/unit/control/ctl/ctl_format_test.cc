@@ -66,6 +66,38 @@ TEST(ctl_format, status_rates_after_counter_reset_and_new_port) {
         << s;
 }
 
+// The stage clocks (engine/stage_clock.hh) as cycles per timed packet: totals without a previous
+// sample, the difference between two samples with one; absent while no packet was timed.
+TEST(ctl_format, status_stage_clocks) {
+    auto with_clocks = [](json st, uint64_t k) {
+        json& w = st["workers"][0];
+        w["clk_rx_packets"] = 100 * k;
+        w["clk_rx_calls"] = 4 * k;
+        w["clk_cycles"] = 15000 * k;
+        w["clk_rx_cycles"] = 2000 * k;
+        w["clk_prepare_cycles"] = 3000 * k;
+        w["clk_aead_cycles"] = 6000 * k;
+        w["clk_aead_calls"] = 4 * k;
+        w["clk_aead_packets"] = 100 * k;
+        w["clk_finish_cycles"] = 2500 * k;
+        w["clk_tx_cycles"] = 1000 * k;
+        w["clk_tx_calls"] = 5 * k;
+        w["clk_tx_packets"] = 100 * k;
+        w["clk_other_cycles"] = 500 * k;
+        return st;
+    };
+    const std::string table =
+        "stage clocks, TSC cycles per packet (sampled busy iterations; own = all but rx, aead, tx)\n"
+        "LCORE  CYCLES/PKT    RX  PREPARE  AEAD  FINISH    TX  OTHER   OWN  PKTS/AEAD  PKTS/TX\n"
+        "    1       150.0  20.0     30.0  60.0    25.0  10.0    5.0  60.0       25.0     20.0\n";
+    const json a = with_clocks(test::sample_status(10, 1), 1), b = with_clocks(test::sample_status(12, 3), 3);
+    std::string s = format_status(a);
+    EXPECT_NE(s.find(table), std::string::npos) << s;
+    s = format_status(b, &a);  // the difference: twice the first sample's counters, same ratios
+    EXPECT_NE(s.find(table), std::string::npos) << s;
+    EXPECT_EQ(format_status(test::sample_status(10, 1)).find("stage clocks"), std::string::npos);
+}
+
 TEST(ctl_format, status_site_lan) {
     json st = test::sample_status(10, 1);
     st["ports"][1]["mode"] = "bridge";
