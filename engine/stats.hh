@@ -83,6 +83,7 @@ struct alignas(64) worker_stats {
     counter rx_packets, rx_bytes;
     counter tx_packets, tx_bytes;      // handed to the port's tx queue successfully
     counter polls, empty_polls, idle_sleeps;
+    counter idle_wakeups;              // idle-wait = interrupt: blocking waits that returned
     counter busy_cycles;               // TSC cycles spent in non-empty iterations
     counter arp_replies;               // ARP requests for our addresses answered
     counter icmp_echo_replies;         // ICMP echo requests to our addresses answered
@@ -128,7 +129,7 @@ struct alignas(64) worker_stats {
         std::string_view name;
         counter worker_stats::*member;
     };
-    static constexpr std::array<field, 42> fields();
+    static constexpr std::array<field, 43> fields();
 
     /// Every received packet leaves exactly one way; this is the sum of those ways.
     [[nodiscard]] uint64_t accounted() const noexcept {
@@ -147,7 +148,7 @@ struct alignas(64) worker_stats {
 };
 
 /// Per-peer traffic of one worker, indexed by node id; control sums over workers.
-constexpr std::array<worker_stats::field, 42> worker_stats::fields() {
+constexpr std::array<worker_stats::field, 43> worker_stats::fields() {
     return {{{"rx_packets", &worker_stats::rx_packets},
              {"rx_bytes", &worker_stats::rx_bytes},
              {"tx_packets", &worker_stats::tx_packets},
@@ -155,6 +156,7 @@ constexpr std::array<worker_stats::field, 42> worker_stats::fields() {
              {"polls", &worker_stats::polls},
              {"empty_polls", &worker_stats::empty_polls},
              {"idle_sleeps", &worker_stats::idle_sleeps},
+             {"idle_wakeups", &worker_stats::idle_wakeups},
              {"busy_cycles", &worker_stats::busy_cycles},
              {"arp_replies", &worker_stats::arp_replies},
              {"icmp_echo_replies", &worker_stats::icmp_echo_replies},
@@ -191,7 +193,7 @@ constexpr std::array<worker_stats::field, 42> worker_stats::fields() {
              {"clk_reading_cost", &worker_stats::clk_reading_cost},
              {"clk_discarded", &worker_stats::clk_discarded}}};
 }
-static_assert(sizeof(worker_stats) == (sizeof(counter) * (42 + n_drop_reasons) + 63) / 64 * 64,
+static_assert(sizeof(worker_stats) == (sizeof(counter) * (43 + n_drop_reasons) + 63) / 64 * 64,
               "a counter added to worker_stats belongs in worker_stats::fields() too");
 
 /// Per worker and peer. The eight counters the data path writes fill one cache line (so a

@@ -90,9 +90,11 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
         }
     }
     _peer_stats = std::vector<node_stats>(limits::max_node_id + 1);
+    setup_idle();
 }
 
 worker::~worker() {
+    teardown_idle();
     if (_frag_tbl != nullptr) {
         rte_ip_frag_free_death_row(&_death_row, 0);
         rte_ip_frag_table_destroy(_frag_tbl);
@@ -209,7 +211,7 @@ bool worker::iterate() noexcept {
         if (_s.qsbr != nullptr) {
             _s.qsbr->offline(_s.worker_idx);  // a sleeping worker never delays the control thread
         }
-        rte_delay_us_sleep(_s.idle_sleep_us);
+        idle_wait();  // idle.cc: a pause, or a block until a queue has packets
         if (_s.qsbr != nullptr) {
             _s.qsbr->online(_s.worker_idx);
         }

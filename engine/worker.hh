@@ -27,6 +27,7 @@
 #include <optional>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "crypto/aead.hh"
@@ -141,6 +142,9 @@ struct worker_setup {
     unsigned tx_drain_us = 100;
     unsigned idle_sleep_us = 100;        // 0: never sleep
     unsigned idle_polls = 1024;
+    // idle-wait = interrupt (engine/idle.cc): block in epoll on the rx queues' fds instead of
+    // sleeping idle_sleep_us, where every queue of this worker has one.
+    bool idle_interrupt = false;
     rte_ring* to_control = nullptr;      // MP/SC, shared by all workers
     rte_ring* from_control = nullptr;    // SP/SC, this worker's; mbuf->port names the tx port
     rte_ring* learn = nullptr;           // MP/SC, shared: bridge learn events (engine/mac_table.hh)
@@ -183,10 +187,22 @@ public:
     [[nodiscard]] const std::vector<node_stats>& peer_stats() const noexcept { return _peer_stats; }
     [[nodiscard]] const worker_setup& setup() const noexcept { return _s; }
 
+    /// Any thread, after queueing a frame on from_control: wakes the worker if it is blocked
+    /// waiting for rx interrupts (idle.cc).
+    void wake() noexcept;
+    /// True if idle waits block on interrupts; else why not (empty if not asked for).
+    [[nodiscard]] bool idle_interrupts() const noexcept { return _idle_interrupts; }
+    [[nodiscard]] std::string idle_interrupts_missing() const;
+
     /// Entry point for rte_eal_remote_launch (arg is a worker*).
     static int launch(void* arg) noexcept { return static_cast<worker*>(arg)->run(); }
 
 private:
+    // ---- idle (idle.cc) ----
+    void setup_idle() noexcept;
+    void teardown_idle() noexcept;
+    void idle_wait() noexcept;
+
     // ---- loop (worker.cc) ----
     void process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) noexcept;
 
@@ -287,6 +303,13 @@ private:
     worker_setup _s;
     worker_stats _stats;
     std::atomic<bool> _stop{false};
+    // Idle waits (idle.cc).
+    int _epfd = -1, _wakefd = -1;
+    bool _idle_interrupts = false;
+    uint64_t _idle_retry = 0;  // TSC: when to look for the missing interrupt fds again
+    int _idle_missing_q = -2;  // the rx queue (index) without an interrupt fd; -1: no epoll
+    std::vector<unsigned> _intr_queues;  // ethdev rx queues (index in _s.rx_queues) to arm
+    std::atomic<bool> _waiting{false};
     std::array<rte_eth_dev_tx_buffer*, RTE_MAX_ETHPORTS> _txb{};
     std::array<pmd::host_tap*, RTE_MAX_ETHPORTS> _tap{};  // TAP ports by port id
     std::vector<uint16_t> _tx_ports;  // ports we hold a tx buffer for

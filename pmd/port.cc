@@ -110,6 +110,13 @@ port_info open_port(const port_setup& s) {
     if (dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
     }
+    if (s.rx_interrupts) {
+        conf.intr_conf.rxq = 1;
+        if (rte_eth_dev_configure(port_id, s.n_rxq, s.n_txq, &conf) != 0) {
+            conf.intr_conf.rxq = 0;
+            info.fallbacks.push_back("no rx interrupts (idle-wait = interrupt sleeps on this port's workers)");
+        }
+    }
     if (int rc = rte_eth_dev_configure(port_id, s.n_rxq, s.n_txq, &conf); rc != 0) {
         fail(s, "cannot configure " + std::to_string(s.n_rxq) + " rx / " + std::to_string(s.n_txq) + " tx queues",
              rc);

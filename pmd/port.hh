@@ -29,6 +29,7 @@ struct port_setup {
     std::optional<rte_ether_addr> mac;       // set as the port's MAC if given
     bool promiscuous = false;
     bool all_multicast = false;  // WAN ports: IPv6 solicited-node groups for Neighbor Discovery
+    bool rx_interrupts = false;  // ask for rx queue interrupts (idle-wait = interrupt); a fallback if refused
 };
 
 struct port_info {

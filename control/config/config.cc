@@ -941,6 +941,15 @@ const std::vector<directive_entry>& table() {
         {"idle-sleep-us", N, OK, {}, TOK, engine_uint<&engine_layout::idle_sleep_us, 0, limits::max_us_setting>,
          nullptr},
         {"idle-polls", N, OK, {}, TOK, engine_uint<&engine_layout::idle_polls, 0, 0xffffffffULL>, nullptr},
+        {"idle-wait", N, OK, {}, TOK,
+         [](setter_ctx& c, node_conf& n) {
+             if (c.value == "sleep" || c.value == "interrupt") {
+                 n.engine.idle_interrupt = c.value == "interrupt";
+             } else {
+                 c.bad_value("sleep or interrupt");
+             }
+         },
+         nullptr},
         {"wan-fragment", N, OK, {}, TOK, engine_bool<&engine_layout::wan_fragment>, nullptr},
         {"eal-args", N, OK, {}, REST,
          [](setter_ctx& c, node_conf& n) {

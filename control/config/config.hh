@@ -170,6 +170,7 @@ struct engine_layout {
     unsigned tx_drain_us = 100;                 // tx-drain-us
     unsigned idle_sleep_us = 100;               // idle-sleep-us (0: never sleep, for benchmarks)
     unsigned idle_polls = 1024;                 // idle-polls: empty polls before sleeping
+    bool idle_interrupt = false;                // idle-wait = interrupt (engine/idle.cc)
     bool wan_fragment = false;                  // wan-fragment = yes|no: oversize sealed packets are
                                                 // sent as outer fragments (no: ICMP too big + drop)
     std::string eal_args;                       // eal-args = rest of line, appended to EAL argv

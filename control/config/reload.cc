@@ -74,6 +74,7 @@ std::vector<setting> engine_settings(const config& c) {
     s.emplace_back("tx-drain-us", std::to_string(e.tx_drain_us));
     s.emplace_back("idle-sleep-us", std::to_string(e.idle_sleep_us));
     s.emplace_back("idle-polls", std::to_string(e.idle_polls));
+    s.emplace_back("idle-wait", e.idle_interrupt ? "interrupt" : "sleep");
     s.emplace_back("wan-fragment", yes_no(e.wan_fragment));
     s.emplace_back("eal-args", quoted(e.eal_args));
     s.emplace_back("mac-table-size", std::to_string(e.mac_table_size));

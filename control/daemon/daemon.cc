@@ -283,6 +283,7 @@ void daemon::setup() {
         s.rx_desc = static_cast<uint16_t>(l.rx_descriptors);
         s.tx_desc = static_cast<uint16_t>(l.tx_descriptors);
         s.pool = _pool;
+        s.rx_interrupts = l.idle_interrupt;
         if (pc.role == port_role::overlay) {
             s.mtu = static_cast<uint16_t>(pc.mode == overlay_mode::bridge ? bridge_mtu(_cfg) : overlay_mtu(_cfg));
             s.mac = to_ether(node_mac(self.id));
@@ -445,6 +446,7 @@ void daemon::setup() {
         ws.tx_drain_us = l.tx_drain_us;
         ws.idle_sleep_us = l.idle_sleep_us;
         ws.idle_polls = l.idle_polls;
+        ws.idle_interrupt = l.idle_interrupt;
         ws.to_control = _to_control;
         ws.from_control = _from_control[w];
         ws.learn = _learn;
@@ -487,6 +489,10 @@ void daemon::setup() {
             qs += " " + std::to_string(q.port_id) + "/" + std::to_string(q.queue_id);
         }
         log::info("worker lcore " + std::to_string(w->setup().lcore_id) + " polls port/queue" + qs);
+        if (l.idle_interrupt && !w->idle_interrupts()) {
+            log::notice("idle-wait = interrupt: worker lcore " + std::to_string(w->setup().lcore_id) +
+                        " sleeps idle-sleep-us instead (" + w->idle_interrupts_missing() + ")");
+        }
     }
 
     // 7. sessions: keys, the session manager, the first snapshot
@@ -710,6 +716,8 @@ void daemon::resolve_neighbours() {
         // room in that ring for handshakes and keepalives (the rest ask again next round).
         if (rte_ring_free_count(_from_control[0]) < 64 || rte_ring_sp_enqueue(_from_control[0], m) != 0) {
             rte_pktmbuf_free(m);
+        } else if (!_workers.empty()) {
+            _workers[0]->wake();  // idle-wait = interrupt: it may be blocked (engine/idle.cc)
         }
     }
 }

@@ -307,6 +307,9 @@ bool daemon::transmit(rte_mbuf* m) {
         ++_handshakes_unsent;
         return false;
     }
+    if (!_workers.empty()) {
+        _workers[0]->wake();  // idle-wait = interrupt: it may be blocked (engine/idle.cc)
+    }
     return true;
 }
 

@@ -11,7 +11,8 @@ With offloads on, the kernel hands dvped TCP super-frames (TSO4/TSO6, counted rx
 which are cut into MTU-sized frames before sealing, and the receiver writes runs of one flow's
 segments back as one super-frame (tx_merged): TCP over IPv4 and IPv6 both ways, UDP, ping, and
 every worker's counters balance. offload=off moves one frame per system call (no super-frames)
-and works the same. Two workers share one multi-queue TAP.
+and works the same. Two workers share one multi-queue TAP. idle-wait = interrupt blocks a
+TAP-only worker on its fd.
 """
 import os
 import subprocess
@@ -157,6 +158,40 @@ class MultiQueue(unittest.TestCase):
                 d = st["drops"]
                 self.assertEqual(d["auth_failed"], 0, d)
                 self.assertEqual(d["replayed"], 0, d)
+        finally:
+            m.cleanup()
+            subprocess.run(["rm", "-rf", sockdir])
+
+
+class IdleInterrupt(unittest.TestCase):
+    """idle-wait = interrupt: a worker polling only the TAP blocks on its fd when idle (its polls
+    stop; idle_wakeups counts the waits) and still forwards at once; the WAN worker (memif: no
+    rx interrupt vector) falls back to sleeping and the log says why."""
+
+    def test_tap_worker_blocks_and_wakes(self):
+        extra = "\n".join(["idle-wait = interrupt", "worker-lcores = 1,2", "eal-args = --lcores=0@0,1@1,2@1",
+                           "queue-map = wan0 0 1", "queue-map = wan0 1 1", "queue-map = tap0 0 2"])
+        sockdir = tempfile.mkdtemp(prefix="dvpe-memif-")
+        try:
+            m = to.OverlayMesh(["alpha", "beta"], "udp", extra=extra, wan=to.memif_wan(sockdir), tap="dvpe_tap0")
+        except Exception:
+            subprocess.run(["rm", "-rf", sockdir])
+            raise
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            self.assertIn("worker lcore 1 sleeps idle-sleep-us instead (port 0 queue 0 has no rx interrupt", a.log())
+            self.assertNotIn("worker lcore 2 sleeps", a.log())
+            r = tb.sh(["ping", "-c", "5", "-i", "0.3", "10.88.0.2"], ns=a.ns, check=False)
+            self.assertEqual(r.returncode, 0, r.stdout + m.diagnostics())
+            res = to.iperf(self, a, b, "10.88.0.2", ["-t", "2"])
+            self.assertGreater(received_bytes(res), 1000 * 1000)
+            for n in (a, b):
+                w1, w2 = n.ctl("status")["workers"]
+                self.assertEqual(w1["idle_wakeups"], 0, w1)
+                self.assertGreater(w2["idle_wakeups"], 0, w2)  # blocked in epoll, woken by the TAP
+                self.assertGreater(w2["rx_packets"], 0, w2)
+                for w in (w1, w2):
+                    self.assertEqual(w["rx_packets"], tb.balance(w), (n.name, w))
         finally:
             m.cleanup()
             subprocess.run(["rm", "-rf", sockdir])

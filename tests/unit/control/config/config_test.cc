@@ -289,6 +289,8 @@ const std::vector<directive_case>& directive_cases() {
         {"tx-drain-us = 50", [](C, N n) { return n.engine.tx_drain_us == 50; }},
         {"idle-sleep-us = 0", [](C, N n) { return n.engine.idle_sleep_us == 0; }},
         {"idle-polls = 10", [](C, N n) { return n.engine.idle_polls == 10; }},
+        {"idle-wait = interrupt", [](C, N n) { return n.engine.idle_interrupt; }},
+        {"idle-wait = interrupt\nidle-wait = sleep", [](C, N n) { return !n.engine.idle_interrupt; }},
         {"wan-fragment = yes", [](C, N n) { return n.engine.wan_fragment; }},
         {"eal-args = --no-pci --log-level=lib.eal:debug",
          [](C, N n) { return n.engine.eal_args == "--no-pci --log-level=lib.eal:debug"; }},
@@ -987,6 +989,7 @@ TEST(ConfigErrors, BadValues) {
         {"tx-drain-us = 1000001", "tx-drain-us: bad value '1000001': expected an integer in 0..1000000"},
         {"idle-sleep-us = x", "idle-sleep-us: bad value 'x': expected an integer in 0..1000000"},
         {"idle-polls = -1", "idle-polls: bad value '-1': expected an integer in 0..4294967295"},
+        {"idle-wait = poll", "idle-wait: bad value 'poll': expected sleep or interrupt"},
         {"control-lcore = 128", "control-lcore: bad value '128': expected an integer in 0..127"},
         {"worker-lcores = 1,,2",
          "worker-lcores: bad value '1,,2': expected a list of lcores and ranges like 1,2-3 (each < 128)"},
@@ -1378,15 +1381,31 @@ TEST(ConfigValidate, Devargs) {
         {"net_Tap0", "bad vdev name 'net_Tap0': expected net_<driver><instance>, e.g. net_tap0"},
         {"net_0", "bad vdev name 'net_0': expected net_<driver><instance>, e.g. net_tap0"},
         {"net_af_packet1", "net_af_packet needs iface=IFNAME"},
+        // dvpe's own TAP port (pmd/host_tap.hh)
+        {"dvpe_tap0", nullptr},
+        {"dvpe_tap12,iface=vpn0,offload=off", nullptr},
+        {"dvpe_tap0,offload=on", nullptr},
+        {"dvpe_tap", "TAP port 'dvpe_tap' needs an instance number, e.g. dvpe_tap0"},
+        {"dvpe_tapx", "TAP port 'dvpe_tapx' needs an instance number, e.g. dvpe_tap0"},
+        {"dvpe_tap0,offload=maybe", "dvpe_tap offload='maybe': expected on or off"},
+        {"dvpe_tap0,iface=", "dvpe_tap iface='': an interface name of 1 to 15 characters"},
+        {"dvpe_tap0,iface=a23456789012345x", "dvpe_tap iface='a23456789012345x': an interface name of 1 to 15 characters"},
+        {"dvpe_tap0,iface=a/b", "dvpe_tap iface='a/b': an interface name of 1 to 15 characters"},
+        {"dvpe_tap0,queues=2", "dvpe_tap: unknown key 'queues' (known: iface, offload)"},
+        {"dvpe_tap0,", "dvpe_tap: unknown key '' (known: iface, offload)"},
         {"net_af_xdp1,start_queue=0", "net_af_xdp needs iface=IFNAME"},
         {"eth0",
-         "expected a PCI address (DDDD:BB:DD.F or BB:DD.F) or a vdev name net_<driver><N> before the first ','"},
+         "expected a PCI address (DDDD:BB:DD.F or BB:DD.F), a vdev name net_<driver><N> or dvpe_tap<N> before the "
+         "first ','"},
         {"0000:01:00.8",
-         "expected a PCI address (DDDD:BB:DD.F or BB:DD.F) or a vdev name net_<driver><N> before the first ','"},
+         "expected a PCI address (DDDD:BB:DD.F or BB:DD.F), a vdev name net_<driver><N> or dvpe_tap<N> before the "
+         "first ','"},
         {"000:01:00.0",
-         "expected a PCI address (DDDD:BB:DD.F or BB:DD.F) or a vdev name net_<driver><N> before the first ','"},
+         "expected a PCI address (DDDD:BB:DD.F or BB:DD.F), a vdev name net_<driver><N> or dvpe_tap<N> before the "
+         "first ','"},
         {"0000:0g:00.0",
-         "expected a PCI address (DDDD:BB:DD.F or BB:DD.F) or a vdev name net_<driver><N> before the first ','"},
+         "expected a PCI address (DDDD:BB:DD.F or BB:DD.F), a vdev name net_<driver><N> or dvpe_tap<N> before the "
+         "first ','"},
     };
     for (const devargs_case& dc : cases) {
         SCOPED_TRACE(dc.devargs);
