@@ -5,12 +5,18 @@
     dvpe:  ns A iperf3 -> dvpe0 (TAP) -> dvped A -> veth/bridge -> dvped B -> dvpe0 -> ns B iperf3
     bare:  ns A iperf3 -> veth -> ns B iperf3 (kernel only: the ceiling of this harness)
 
-Runs iperf3 TCP and UDP with 64 B and 1400 B datagrams (unlimited rate: what arrives is
+Each overlay in --overlays is a devargs for the TAP port: net_tap0 (DPDK's TAP, one frame per
+system call) and dvpe_tap0 (dvpe's own, pmd/host_tap.hh: TSO/GRO and checksum offload), also
+e.g. dvpe_tap0,offload=off. --rounds alternates bare / each overlay so that a neighbour's load
+hits all of them alike; the table gives the median of the rounds, the ratio to the bare veth,
+and CPU seconds (whole machine, /proc/stat) per Gbit moved. --json keeps the raw rounds.
+Runs iperf3 TCP and UDP with 64 B and 1380 B datagrams (unlimited rate: what arrives is
 measured) for --seconds each, and prints a table of delivered Mbit/s and kpps.
 On this 2-vCPU machine both dvped workers, both kernels' TAP paths and iperf3 share two CPUs:
 the numbers are those of a functional harness, not of dvpe's data plane (see perf/ for the
 per-core benchmarks).
 Usage (root): DVPE_BUILD=build perf/overlay_iperf.py [--seconds 5] [--transport udp|rawip|icmp]
+    [--overlays net_tap0,dvpe_tap0] [--rounds 3] [--cases TCP,UDP1380,UDP64] [--json FILE]
 """
 import argparse
 import json
@@ -25,34 +31,48 @@ import dvpe_netns as tb  # noqa: E402
 import test_overlay as to  # noqa: E402
 
 
+def cpu_busy():
+    """Busy CPU seconds of the whole machine so far (user+nice+system+irq+softirq+steal)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+
 def iperf(client_ns, server_ns, server_ip, args, seconds):
+    """(Mbit/s delivered, kpps or None, CPU seconds per Gbit moved)."""
     srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     try:
+        c0 = cpu_busy()
         r = tb.sh(["iperf3", "-c", server_ip, "-J", "-t", str(seconds)] + args, ns=client_ns, check=False,
                   timeout=seconds + 30)
+        cpu = cpu_busy() - c0
         res = json.loads(r.stdout)
         end = res["end"]
         if "sum_received" in end:  # TCP
             s = end["sum_received"]
-            return s["bits_per_second"] / 1e6, None
-        s = end["sum"]
-        pkts = s["packets"] - s["lost_packets"]
-        return s["bits_per_second"] * (1 - s["lost_percent"] / 100) / 1e6, pkts / s["seconds"] / 1e3
+            mbit, kpps = s["bits_per_second"] / 1e6, None
+        else:
+            s = end["sum"]
+            pkts = s["packets"] - s["lost_packets"]
+            mbit, kpps = s["bits_per_second"] * (1 - s["lost_percent"] / 100) / 1e6, pkts / s["seconds"] / 1e3
+        gbit = mbit * seconds / 1e3
+        return mbit, kpps, (cpu / gbit if gbit > 0 else None)
     finally:
         srv.wait(10)
 
 
-CASES = [("TCP", []), ("UDP 1400 B", ["-u", "-b", "0", "-l", "1380"]), ("UDP 64 B", ["-u", "-b", "0", "-l", "64"])]
+CASES = [("TCP", []), ("UDP1380", ["-u", "-b", "0", "-l", "1380"]), ("UDP64", ["-u", "-b", "0", "-l", "64"])]
 
 
-def run_dvpe(transport, seconds):
-    m = to.OverlayMesh(["alpha", "beta"], transport)
+def run_dvpe(transport, seconds, overlay, cases):
+    m = to.OverlayMesh(["alpha", "beta"], transport, tap=overlay)
     try:
         out = {}
         for name, args in CASES:
-            out[name] = iperf(m.node("alpha").ns, m.node("beta").ns, "10.88.0.2", args, seconds)
+            if name in cases:
+                out[name] = iperf(m.node("alpha").ns, m.node("beta").ns, "10.88.0.2", args, seconds)
         st = m.node("beta").ctl("status")
         out["drops"] = {k: v for k, v in st["drops"].items() if v}
         return out
@@ -60,7 +80,7 @@ def run_dvpe(transport, seconds):
         m.cleanup()
 
 
-def run_bare(seconds):
+def run_bare(seconds, cases):
     tag = "bv%d" % (os.getpid() % 100000)
     a, b = tag + "-a", tag + "-b"
     try:
@@ -73,27 +93,61 @@ def run_bare(seconds):
         tb.sh(["ip", "link", "set", "va", "up"], ns=a)
         tb.sh(["ip", "link", "set", "vb", "up"], ns=b)
         time.sleep(0.5)
-        return {name: iperf(a, b, "10.99.0.2", args, seconds) for name, args in CASES}
+        return {name: iperf(a, b, "10.99.0.2", args, seconds) for name, args in CASES if name in cases}
     finally:
         for ns in (a, b):
             tb.sh(["ip", "netns", "del", ns], check=False)
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    return xs[len(xs) // 2] if xs else None
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--transport", default="udp", choices=["udp", "rawip", "icmp"])
+    ap.add_argument("--overlays", default="net_tap0,dvpe_tap0")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--cases", default="TCP,UDP1380,UDP64")
+    ap.add_argument("--json")
     args = ap.parse_args()
-    bare = run_bare(args.seconds)
-    dvpe = run_dvpe(args.transport, args.seconds)
-    print("\n%-12s %22s %22s" % ("test", "bare veth", "dvpe TAP-to-TAP (%s4)" % args.transport))
-    for name, _ in CASES:
-        def fmt(v):
-            mbit, kpps = v
-            return "%8.0f Mbit/s" % mbit + ("  %6.0f kpps" % kpps if kpps is not None else "")
-        print("%-12s %22s %22s" % (name, fmt(bare[name]), fmt(dvpe[name])))
-    print("dvpe receiver drops: %s" % (dvpe["drops"] or "none"))
+    cases = args.cases.split(",")
+    overlays = args.overlays.split(",")
+    rounds = []
+    for r in range(args.rounds):
+        one = {"bare": run_bare(args.seconds, cases), "load": os.getloadavg()[0]}
+        for ov in overlays:
+            one[ov] = run_dvpe(args.transport, args.seconds, ov, cases)
+        rounds.append(one)
+        print("round %d done (load %.1f)" % (r + 1, one["load"]), file=sys.stderr)
+    cols = ["bare"] + overlays
+    print("\n%d round(s) of %d s, %s4 underlay, load average %s; median Mbit/s (kpps) [ratio to bare] "
+          "{CPU s per Gbit}" % (args.rounds, args.seconds, args.transport,
+                                " ".join("%.1f" % r["load"] for r in rounds)))
+    print("%-8s" % "test" + "".join("%34s" % c for c in cols))
+    for name in cases:
+        line = "%-8s" % name
+        bare = median([r["bare"][name][0] for r in rounds])
+        for c in cols:
+            mbit = median([r[c][name][0] for r in rounds])
+            kpps = median([r[c][name][1] for r in rounds])
+            cpu = median([r[c][name][2] for r in rounds])
+            cell = "%.0f" % mbit + (" (%.0f)" % kpps if kpps is not None else "")
+            cell += " [%.2f]" % (mbit / bare) if bare else ""
+            cell += " {%.2f}" % cpu if cpu is not None else ""
+            line += "%34s" % cell
+        print(line)
+        if name == "TCP" and len(rounds) > 1:
+            print("%-8s" % "  rounds" + "".join("%34s" % " ".join("%.0f" % r[c][name][0] for r in rounds) for c in cols))
+    for ov in overlays:
+        drops = [r[ov]["drops"] for r in rounds if r[ov]["drops"]]
+        print("%s receiver drops: %s" % (ov, drops or "none"))
     print("2 vCPUs shared by both nodes, both kernels and iperf3: a functional harness, not a per-core figure.")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "rounds": rounds}, f, indent=1)
 
 
 if __name__ == "__main__":
