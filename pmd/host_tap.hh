@@ -46,6 +46,7 @@ struct alignas(64) host_tap_queue_stats {
     std::atomic<uint64_t> rx_reads{0};        // readv() calls that returned a frame
     std::atomic<uint64_t> rx_superframes{0};  // of them, GSO super-frames (cut into rx_packets)
     std::atomic<uint64_t> rx_dropped{0};      // refused frames (tap_offload.hh refusal), read errors
+    std::atomic<uint64_t> rx_empty{0};        // readv() calls that found nothing (each a system call)
     std::atomic<uint64_t> rx_nombuf{0};       // frames lost for want of an mbuf
     std::atomic<uint64_t> tx_packets{0}, tx_bytes{0};
     std::atomic<uint64_t> tx_writes{0};       // writev() calls
@@ -75,7 +76,7 @@ public:
     [[nodiscard]] int fd(uint16_t q) const noexcept { return _q[q]->fd; }
     /// Sum over all queues (rx fields from the rx queues, tx fields from the tx queues).
     struct totals_t {
-        uint64_t rx_packets, rx_bytes, rx_reads, rx_superframes, rx_dropped, rx_nombuf;
+        uint64_t rx_packets, rx_bytes, rx_reads, rx_superframes, rx_dropped, rx_nombuf, rx_empty;
         uint64_t tx_packets, tx_bytes, tx_writes, tx_merged, tx_errors;
     };
     [[nodiscard]] totals_t totals() const noexcept;
@@ -93,6 +94,8 @@ private:
         uint32_t len = 0;             // its length
         uint32_t next = 0;            // next segment to cut
         uint32_t segments = 0;        // 0: nothing pending
+        uint64_t next_read = 0;       // TSC: no readv() before (after empty reads, rx_burst)
+        uint64_t gap = 0;             // cycles between reads while they come back empty
         tap::gso_plan plan;           // of the pending super-frame
         host_tap_queue_stats st;      // rx fields
     };
@@ -110,6 +113,7 @@ private:
     rte_mempool* _pool = nullptr;
     uint16_t _port_id = 0;
     uint16_t _room = 0;  // data room of an mbuf past its headroom
+    uint64_t _min_gap = 0, _max_gap = 0;  // TSC cycles: 1 us and 16 us
     bool _offload = true;
 };
 

@@ -63,6 +63,7 @@ nlohmann::json daemon::status_json() const {
             link.link_status = RTE_ETH_LINK_UP;
             tap = {{"ifname", p.tap->ifname()},       {"offloads", p.tap->offloads()},
                    {"rx_reads", t.rx_reads},          {"rx_superframes", t.rx_superframes},
+                   {"rx_empty_reads", t.rx_empty},
                    {"tx_writes", t.tx_writes},        {"tx_merged", t.tx_merged}};
         } else {
             rte_eth_stats_get(p.info.port_id, &st);
