@@ -5,7 +5,7 @@
     dvpe:  ns A iperf3 -> dvpe0 (TAP) -> dvped A -> veth/bridge -> dvped B -> dvpe0 -> ns B iperf3
     bare:  ns A iperf3 -> veth -> ns B iperf3 (kernel only: the ceiling of this harness)
 
-Each overlay in --overlays is a devargs for the TAP port: net_tap0 (DPDK's TAP, one frame per
+Columns are OVERLAY@WAN. Each overlay in --overlays is a devargs for the TAP port: net_tap0 (DPDK's TAP, one frame per
 system call) and dvpe_tap0 (dvpe's own, pmd/host_tap.hh: TSO/GRO and checksum offload), also
 e.g. dvpe_tap0,offload=off. --rounds alternates bare / each overlay so that a neighbour's load
 hits all of them alike; the table gives the median of the rounds, the ratio to the bare veth,
@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,8 +67,19 @@ def iperf(client_ns, server_ns, server_ip, args, seconds):
 CASES = [("TCP", []), ("UDP1380", ["-u", "-b", "0", "-l", "1380"]), ("UDP64", ["-u", "-b", "0", "-l", "64"])]
 
 
-def run_dvpe(transport, seconds, overlay, cases):
-    m = to.OverlayMesh(["alpha", "beta"], transport, tap=overlay)
+def run_dvpe(transport, seconds, overlay, cases, wan_kind):
+    """wan_kind af_packet: each node's WAN is net_af_packet on a veth into a Linux bridge (every
+    sealed frame crosses the kernel: veth, bridge, veth, packet socket; a 4096-frame ring so a
+    descheduled receiver does not drop); memif: the two nodes' WAN ports share memory (no kernel
+    on the WAN, as a NIC-based gateway sees it)."""
+    sockdir = tempfile.mkdtemp(prefix="dvpe-memif-")
+    wan = (to.memif_wan(sockdir) if wan_kind == "memif"
+           else (lambda i, n: "net_af_packet0,iface=wan-%s,framecnt=4096" % n))
+    try:
+        m = to.OverlayMesh(["alpha", "beta"], transport, tap=overlay, wan=wan)
+    except Exception:
+        subprocess.run(["rm", "-rf", sockdir])
+        raise
     try:
         out = {}
         for name, args in CASES:
@@ -78,6 +90,7 @@ def run_dvpe(transport, seconds, overlay, cases):
         return out
     finally:
         m.cleanup()
+        subprocess.run(["rm", "-rf", sockdir])
 
 
 def run_bare(seconds, cases):
@@ -111,22 +124,24 @@ def main():
     ap.add_argument("--overlays", default="net_tap0,dvpe_tap0")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--cases", default="TCP,UDP1380,UDP64")
+    ap.add_argument("--wan", default="af_packet", help="af_packet, memif, or both comma-separated")
     ap.add_argument("--json")
     args = ap.parse_args()
     cases = args.cases.split(",")
-    overlays = args.overlays.split(",")
+    overlays = ["%s@%s" % (ov, w) for w in args.wan.split(",") for ov in args.overlays.split(",")]
     rounds = []
     for r in range(args.rounds):
         one = {"bare": run_bare(args.seconds, cases), "load": os.getloadavg()[0]}
         for ov in overlays:
-            one[ov] = run_dvpe(args.transport, args.seconds, ov, cases)
+            dev, wan = ov.split("@")
+            one[ov] = run_dvpe(args.transport, args.seconds, dev, cases, wan)
         rounds.append(one)
         print("round %d done (load %.1f)" % (r + 1, one["load"]), file=sys.stderr)
     cols = ["bare"] + overlays
     print("\n%d round(s) of %d s, %s4 underlay, load average %s; median Mbit/s (kpps) [ratio to bare] "
           "{CPU s per Gbit}" % (args.rounds, args.seconds, args.transport,
                                 " ".join("%.1f" % r["load"] for r in rounds)))
-    print("%-8s" % "test" + "".join("%34s" % c for c in cols))
+    print("%-8s" % "test" + "".join("%30s" % c for c in cols))
     for name in cases:
         line = "%-8s" % name
         bare = median([r["bare"][name][0] for r in rounds])
@@ -137,10 +152,10 @@ def main():
             cell = "%.0f" % mbit + (" (%.0f)" % kpps if kpps is not None else "")
             cell += " [%.2f]" % (mbit / bare) if bare else ""
             cell += " {%.2f}" % cpu if cpu is not None else ""
-            line += "%34s" % cell
+            line += "%30s" % cell
         print(line)
         if name == "TCP" and len(rounds) > 1:
-            print("%-8s" % "  rounds" + "".join("%34s" % " ".join("%.0f" % r[c][name][0] for r in rounds) for c in cols))
+            print("%-8s" % "  rounds" + "".join("%30s" % " ".join("%.0f" % r[c][name][0] for r in rounds) for c in cols))
     for ov in overlays:
         drops = [r[ov]["drops"] for r in rounds if r[ov]["drops"]]
         print("%s receiver drops: %s" % (ov, drops or "none"))
