@@ -16,7 +16,8 @@
 //   initiator_create       create_initiation alone.
 //   flood/...              what one spoofed initiation costs the responder: a bad mac1, a valid
 //                          mac1 under load (cookie reply), a rate-limited source.
-//   piece/...              X25519 (variable and fixed base), MixHash, MixKey (HKDF), one Noise
+//   piece/...              X25519 (variable and fixed base; the ephemeral public key through
+//                          Ed25519's tables, control/session/ephemeral.hh), MixHash, MixKey (HKDF), one Noise
 //                          AEAD, Split, mac1, the cookie seal, the rate limiter.
 //
 // Counters: hs_per_s = handshakes (or messages) per second of CPU time on this thread.
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "control/session/cookie.hh"
+#include "control/session/ephemeral.hh"
 #include "control/session/handshake.hh"
 #include "control/session/handshake_noise.hh"
 #include "control/session/handshake_ratelimit.hh"
@@ -265,6 +267,20 @@ void piece_x25519_base(benchmark::State& state) {
     state.counters["op_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(piece_x25519_base);
+
+// What create_initiation and the responder use for their ephemeral public key since
+// control/session/ephemeral.hh (Ed25519 fixed-base tables + the birational map).
+void piece_ephemeral_public(benchmark::State& state) {
+    (void)crypto::init();
+    std::array<uint8_t, 32> pub, priv;
+    crypto::random_bytes(priv);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(hs::ephemeral_public_from_private(pub, priv));
+        benchmark::ClobberMemory();
+    }
+    state.counters["op_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(piece_ephemeral_public);
 
 void piece_random32(benchmark::State& state) {
     (void)crypto::init();

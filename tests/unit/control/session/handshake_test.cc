@@ -7,9 +7,11 @@
 #include <cstring>
 
 #include "control/session/cookie.hh"
+#include "control/session/ephemeral.hh"
 #include "control/session/handshake.hh"
 #include "control/session/handshake_noise.hh"
 #include "control/session/handshake_ratelimit.hh"
+#include "crypto/random.hh"
 #include "tests/unit/control/session/hs_test_util.hh"
 
 namespace hs = control::handshake;
@@ -654,3 +656,32 @@ TEST(noise, symmetric_state_roundtrip_and_split_directions) {
 }
 
 }  // namespace
+
+// ephemeral.hh: the Ed25519-table path gives exactly X25519(k, 9) (crypto_scalarmult_base), for
+// edge scalars (all zero: libsodium's Edwards path refuses it and the fallback answers; all ones;
+// the clamped bits alone; 0..255 in every byte) and 20 000 random keys.
+TEST(Ephemeral, PublicKeyEqualsX25519BaseMultiplication) {
+    (void)crypto::init();
+    auto check = [](const std::array<uint8_t, 32>& priv) {
+        std::array<uint8_t, 32> want{}, got{};
+        ASSERT_TRUE(crypto::x25519_public_from_private(want, priv));
+        ASSERT_TRUE(hs::ephemeral_public_from_private(got, priv));
+        ASSERT_EQ(hs_test::hex(got), hs_test::hex(want)) << "private " << hs_test::hex(priv);
+    };
+    std::array<uint8_t, 32> k{};
+    check(k);
+    k.fill(0xff);
+    check(k);
+    k.fill(0);
+    k[0] = 7;
+    k[31] = 0x80;
+    check(k);
+    for (unsigned v = 0; v < 256; ++v) {
+        k.fill(static_cast<uint8_t>(v));
+        check(k);
+    }
+    for (int i = 0; i < 20000; ++i) {
+        crypto::random_bytes(k);
+        check(k);
+    }
+}
