@@ -10,7 +10,8 @@ capacity  (namespace hs-cap: veth hs-wan <-> hs-gen)
     `dvpectl keygen -G`. build/perf/control/handshake_load_gen (pinned to CPU 1) is those N
     initiators on hs-gen, each from its own IPv4 source 10.79.x.y: initiations made before the
     clock starts with the real protocol core, at most --window outstanding, a cookie reply
-    answered by resending with mac2, an unanswered initiation abandoned after 1 s. The figure:
+    answered by resending with mac2, an unanswered initiation (dropped over dvped's drain budget)
+    abandoned after --timeout-ms (200) for the identity's next one. The figure:
     handshakes answered per second by dvped (status handshake.completed_responder over the run,
     beside the generator's own count of valid responses; the last round of every identity is
     completed by its protocol core, so the responses are checked to be real).
@@ -81,7 +82,7 @@ def cpu_times():
 class Env:
     def __init__(self, args):
         self.args = args
-        self.dvped = os.path.join(args.build, "control", "dvped")
+        self.dvped = args.dvped or os.path.join(args.build, "control", "dvped")
         self.dvpectl = os.path.join(args.build, "control", "dvpectl")
         self.gen = os.path.join(args.build, "perf", "control", "handshake_load_gen")
         for p in (self.dvped, self.dvpectl, self.gen):
@@ -212,6 +213,13 @@ def worker_totals(st):
     return out
 
 
+def port_totals(st, name="wan0"):
+    for p in st.get("ports", []):
+        if p.get("name") == name:
+            return {k: p.get(k, 0) for k in ("rx_packets", "rx_missed", "rx_nombuf", "rx_errors", "tx_errors")}
+    return {}
+
+
 def nonzero(d):
     return {k: (nonzero(v) if isinstance(v, dict) else v) for k, v in d.items() if v}
 
@@ -245,6 +253,7 @@ def capacity(env, args):
     try:
         for rep in range(args.reps):
             st0 = a.status()
+            tc0 = thread_cpu(a.p.pid)
             c0 = cpu_times()
             la = loadavg()
             t0 = time.time()
@@ -252,26 +261,31 @@ def capacity(env, args):
                       "--iface", "hs-gen", "--confdir", d, "--responder", "a", "--prefix", "g",
                       "--first", "2", "--count", str(n), "--window", str(args.window),
                       "--rounds", str(args.rounds), "--seconds", str(args.seconds),
+                      "--timeout-ms", str(args.timeout_ms),
                       "--dst-mac", A_MAC, "--dst-ip", "10.79.0.1"], timeout=args.seconds * 4 + 600)
             g = json.loads(gen.stdout)
+            tc1 = thread_cpu(a.p.pid)
             st1 = a.status()
             c1 = cpu_times()
             dh = diff(hs_counters(st0), hs_counters(st1))
             busy = 1 - (c1[1] - c0[1]) / max(1, c1[0] - c0[0])
             r = {"rep": rep + 1, "generator": g, "dvped_delta": dh, "load_before": la, "load_after": loadavg(),
                  "machine_busy_fraction_incl_pregen": round(busy, 3),
+                 # dvped's threads over the whole generator run, pregeneration included (dvped idles then)
+                 "dvped_cpu_seconds": {k: round(v - tc0.get(k, 0), 2) for k, v in tc1.items() if v - tc0.get(k, 0) > 0.01},
                  "dvped_completed_per_s": dh["completed_responder"] / g["seconds"] if g["seconds"] else 0,
                  "wall_s": round(time.time() - t0, 1)}
             runs.append(r)
             log("capacity rep %d: generator %.0f/s (completed %d, verified %d/%d, cookies %d, timeouts %d), "
-                "dvped completed_responder +%d (%.0f/s), dropped over budget +%d, load %s" % (
+                "dvped completed_responder +%d (%.0f/s), dropped over budget +%d, load %s, dvped CPU s %s" % (
                     rep + 1, g["completed_per_s"], g["completed"], g["verified"], n, g["cookie_replies"],
                     g["timeouts"], dh["completed_responder"], r["dvped_completed_per_s"],
-                    dh["dropped_over_budget"], la))
+                    dh["dropped_over_budget"], la, r["dvped_cpu_seconds"]))
     finally:
         a.stop()
         env.cleanup()
-    return {"identities": n, "window": args.window, "rounds": args.rounds, "seconds": args.seconds, "runs": runs}
+    return {"identities": n, "window": args.window, "rounds": args.rounds, "seconds": args.seconds,
+            "timeout_ms": args.timeout_ms, "dvped": env.dvped, "runs": runs}
 
 
 # ---- flood -------------------------------------------------------------------------------------
@@ -313,7 +327,7 @@ def flood(env, args):
              ("b", "10.79.0.2", ["port = wan0 wan net_af_packet0,iface=wan-b", "wan-address = wan0 10.79.0.2/16",
                                  "control-lcore = 1", "worker-lcores = 0"] + common),
              ("g3", None, ["connect = never"])]  # the legitimate new peer (node id 3), played by the generator
-    write_conf(env, d, nodes)
+    write_conf(env, d, nodes, extra=["mbufs = %d" % args.mbufs] if args.mbufs else [])
     a = Dvped(env, d, "a", "hs-a")
     b = Dvped(env, d, "b", "hs-b")
     runs = []
@@ -365,6 +379,7 @@ def flood(env, args):
                 st1 = a.status()
                 rec["a_handshake_delta"] = diff(hs_counters(st0), hs_counters(st1))
                 rec["a_workers_delta"] = nonzero(diff(worker_totals(st0), worker_totals(st1)))
+                rec["a_wan_port_delta"] = nonzero(diff(port_totals(st0), port_totals(st1)))
                 rec["a_peer_b_state"] = [p["state"] for p in a.ctl("peers")["peers"] if p["name"] == "b"]
                 rec["load_after"] = loadavg()
                 runs.append(rec)
@@ -373,29 +388,34 @@ def flood(env, args):
                     "" if not flooded else ", flood %.0f/s, legit peer completed %s (cookie replies %s)" % (
                         (rec["flood_gen"] or {}).get("rate_per_s", 0), rec["legit_peer"].get("verified"),
                         rec["legit_peer"].get("cookie_replies"))))
-                log("   cpu (of one CPU): a %s  b %s" % (rec["cpu_of_one"]["a"], rec["cpu_of_one"]["b"]))
+                log("   cpu (of one CPU): a %s  b %s; a's wan0 %s" % (rec["cpu_of_one"]["a"], rec["cpu_of_one"]["b"],
+                                                                   rec["a_wan_port_delta"]))
                 time.sleep(2)
     finally:
         for p in (a, b):
             p.stop()
         env.cleanup()
-    return {"udp_rate": args.udp_rate, "seconds": args.flood_seconds, "runs": runs}
+    return {"udp_rate": args.udp_rate, "seconds": args.flood_seconds, "dvped": env.dvped, "runs": runs}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
+    ap.add_argument("--dvped", default=None, help="another dvped binary (A/B comparisons); the rest from --build")
     ap.add_argument("--identities", type=int, default=1000)
     ap.add_argument("--window", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=8, help="initiations per identity made before the run")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--timeout-ms", type=int, default=200,
+                    help="capacity: an initiation unanswered this long is abandoned (dropped over dvped's budget)")
     ap.add_argument("--gen-cpu", type=int, default=1)
     ap.add_argument("--flood-seconds", type=int, default=10)
     ap.add_argument("--flood-reps", type=int, default=3)
     ap.add_argument("--udp-rate", default="300M", help="iperf3 -b, offered UDP rate (0: unlimited)")
     ap.add_argument("--flood-kinds", default="badip,mac1",
                     help="flood runs per rep after the run without: mac1, garbage, badip (generator --kind)")
+    ap.add_argument("--mbufs", type=int, default=0, help="flood: `mbufs =` of a and b (0: dvped sizes the pool)")
     ap.add_argument("--skip-capacity", action="store_true")
     ap.add_argument("--skip-flood", action="store_true")
     ap.add_argument("--out", default=None)
@@ -407,6 +427,8 @@ def main():
                                                                                                      time.gmtime()))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     res = {"started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "argv": sys.argv[1:],
+           "git_head": subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
+                                      text=True).stdout.strip(),
            "nproc": os.cpu_count(), "load_at_start": loadavg()}
     with open(LOCK, "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
