@@ -241,15 +241,13 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         }
         _crypto->open_burst(*slot->key, std::span<crypto::aead_packet>(&_aead[i], j - i),
                             std::span<uint8_t>(&_ok[i], j - i));
+        _run_end[i] = static_cast<uint16_t>(j);
         i = j;
     }
     _clk.aead_done(n, runs);
     for (unsigned i = 0; i < n;) {
         const rx_key_slot* slot = _open[i].slot;
-        unsigned j = i + 1;
-        while (j < n && _open[j].slot == slot) {
-            ++j;
-        }
+        const unsigned j = _run_end[i];
         const peer_entry& p = *_open[i].p;
         node_stats& ns = _peer_stats[p.node_id];
         std::array<uint8_t, mac_pair_len> macs;  // the rebuilt Ethernet addresses: us, the peer

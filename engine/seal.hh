@@ -124,6 +124,7 @@ public:
                 }
             }
             ctx.seal_burst(*p.tx_key, std::span<crypto::aead_packet>(&_aead[i], j - i));
+            _run_end[i] = static_cast<uint16_t>(j);
             i = j;
         }
         if constexpr (requires { sink.aead_done(n, runs); }) {
@@ -133,10 +134,7 @@ public:
         }
         for (unsigned i = 0; i < n;) {
             const peer_entry& p = *_items[i].p;
-            unsigned j = i + 1;
-            while (j < n && _items[j].p == &p) {
-                ++j;
-            }
+            const unsigned j = _run_end[i];
             const bool tos = p.tos_mask != 0;
             uint64_t frame_bytes = 0;
             switch (p.tmpl.k) {
@@ -270,6 +268,7 @@ private:
     std::array<crypto::aead_packet, max_items> _aead{};
     std::array<std::array<uint8_t, transport::nonce_size>, max_items> _nonce{};
     std::array<rte_mbuf*, max_items> _out{};  // a run's packets for sink.send()
+    std::array<uint16_t, max_items> _run_end{};  // flush(): where the run starting here ends
 };
 
 }  // namespace engine

@@ -69,6 +69,9 @@ public:
         _limit_per_pkt = hz / 250000;  // 4 us
     }
 
+    /// This iteration is timed (tx_begin() reads the TSC).
+    [[nodiscard]] bool on() const noexcept { return _state == timed; }
+
     /// Iteration start; `start` is the loop's own TSC reading (busy_cycles').
     void begin(uint64_t start) noexcept {
         _start = start;

@@ -124,6 +124,13 @@ void worker::flush_all() noexcept {
     }
 }
 
+void worker::flush_tx_timed(uint16_t port_id, rte_eth_dev_tx_buffer* b) noexcept {
+    const unsigned n = b->length;
+    const uint64_t t0 = _clk.tx_begin();
+    flush_tx(port_id, b);
+    _clk.tx_end(t0, n);
+}
+
 void worker::drain_control() noexcept {
     rte_mbuf* pkts[limits::max_burst];
     unsigned n = rte_ring_sc_dequeue_burst(_s.from_control, reinterpret_cast<void**>(pkts), _s.burst_size, nullptr);
