@@ -350,7 +350,8 @@ def flood(env, args):
                 t_run = time.time()
                 fl = legit = None
                 if flooded:
-                    fl = subprocess.Popen(["ip", "netns", "exec", "hs-u", env.gen, "flood", "--kind", flooded, "--iface", "u-a",
+                    pin = ["taskset", "-c", args.flood_cpu] if args.flood_cpu else []
+                    fl = subprocess.Popen(["ip", "netns", "exec", "hs-u"] + pin + [env.gen, "flood", "--kind", flooded, "--iface", "u-a",
                                            "--confdir", d, "--responder", "a", "--src-id", "2",
                                            "--dst-mac", A_MAC, "--dst-ip", "10.79.0.1",
                                            "--seconds", str(secs + 2)],
@@ -415,6 +416,7 @@ def main():
     ap.add_argument("--udp-rate", default="300M", help="iperf3 -b, offered UDP rate (0: unlimited)")
     ap.add_argument("--flood-kinds", default="badip,mac1",
                     help="flood runs per rep after the run without: mac1, garbage, badip (generator --kind)")
+    ap.add_argument("--flood-cpu", default=None, help="flood: taskset -c for the flood generator (default: unpinned)")
     ap.add_argument("--mbufs", type=int, default=0, help="flood: `mbufs =` of a and b (0: dvped sizes the pool)")
     ap.add_argument("--skip-capacity", action="store_true")
     ap.add_argument("--skip-flood", action="store_true")
