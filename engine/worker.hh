@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "crypto/aead.hh"
+#include "engine/flood_budget.hh"
 #include "engine/rcu.hh"
 #include "engine/seal.hh"
 #include "engine/snapshot.hh"
@@ -51,7 +52,11 @@ inline constexpr unsigned max_burst = 256;
 // Outer reassembly per worker: packets in progress (each holds up to RTE_LIBRTE_IP_FRAG_MAX_FRAG
 // mbufs; control's required_mbufs() reserves them) and how long a packet may take to complete.
 inline constexpr unsigned reassembly_packets = 32;
-inline constexpr unsigned reassembly_timeout_ms = 2000;
+// 100 ms, not the 2 s it was: a sender's IPv4 identification wraps after 65 536 fragmented
+// packets (0.33 s at 2.4 Gbit/s of full-size frames), and a lost half kept longer than that was
+// joined with a later packet's half of the same id (counted auth_failed: the AEAD refuses it,
+// but a good packet is lost with it). Fragments of one packet leave back to back.
+inline constexpr unsigned reassembly_timeout_ms = 100;
 }  // namespace limits
 
 using pmd::port_role;  // pmd/port_role.hh
@@ -160,6 +165,10 @@ struct worker_setup {
     // wan-fragment = yes: sealed packets above the WAN MTU are sent as outer fragments instead
     // of being dropped with an ICMP "too big" answer. Reassembly is always on.
     bool wan_fragment = false;
+    // The flood budget (engine/flood_budget.hh): copies of broadcast / multicast / unknown
+    // unicast frames to peers, per second and at most at once (tests set small ones).
+    uint64_t flood_copies_per_s = flood_budget::rate;
+    uint64_t flood_copies_burst = flood_budget::burst;
     // Per-stage cycle counters (engine/stage_clock.hh): every n-th busy iteration is timed
     // (1: every one, as the unit tests do; 0: none).
     unsigned stage_clock_period = stage_clock::default_period;
@@ -232,7 +241,8 @@ private:
     void egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept;
     /// Broadcast, multicast and unknown unicast: one sealed copy per peer with a session, and a
     /// copy to the TAP or bridged LAN beside `from` (flood_local). Takes m. Returns true if some
-    /// peer got a copy (the frame counts as encrypted once).
+    /// peer got a copy (the frame counts as encrypted once). The copies to peers are bounded by
+    /// _flood_budget: a flood that does not fit is dropped whole (flood_budget).
     bool flood(rte_mbuf* m, const port_ctx& from, const dataplane_snapshot& s) noexcept;
     /// Sends a copy of m out of port_id (counted local_copies; a failed copy is not a drop of m).
     void local_copy(const rte_mbuf* m, uint16_t port_id) noexcept;
@@ -336,9 +346,9 @@ private:
     static constexpr unsigned max_items = limits::max_burst;
     std::array<open_item, max_items> _open{};
     std::array<crypto::aead_packet, max_items> _aead{};
+    std::array<const crypto::aead_key*, max_items> _rx_keys{};  // each item's receive key (open_multi)
     std::array<std::array<uint8_t, 12>, max_items> _nonce{};
     std::array<uint8_t, max_items> _ok{};
-    std::array<uint16_t, max_items> _run_end{};  // open_flush(): where the run starting here ends
     std::array<rte_mbuf*, max_items> _out{};  // a run's packets for send_bulk()
     unsigned _n_open = 0;
     // Ingress state of one burst, a local of ingress_burst() (kept in registers: under
@@ -381,6 +391,8 @@ private:
     unsigned _idle_run = 0;
     stage_clock _clk;  // per-stage cycle counters (sampled busy iterations)
     too_big_limiter _too_big_limit;
+    flood_budget _flood_budget;      // copies of flooded frames (engine/flood_budget.hh)
+    uint64_t _next_demand_scan = 0;  // TSC: flood() tells control about peers without a session
     too_big_limiter _icmp_limit;     // route: unreachable / time exceeded to the LAN
     too_big_limiter _resolve_limit;  // route: packets for unresolved LAN hosts to control
     // Outer fragments (wan-fragment; reassembly of what peers fragmented).
