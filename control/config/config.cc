@@ -785,7 +785,8 @@ const std::vector<directive_entry>& table() {
              }
              g.ifname = std::string(c.value);
          }},
-        {"ifpersist", G, IGN, "the overlay TAP interface belongs to DPDK's net_tap and goes away with dvped",
+        {"ifpersist", G, IGN,
+         "the overlay TAP interface (dvpe_tap or net_tap) exists while dvped runs and goes away with it",
          TOK, nullptr, global_bool<&global_conf::ifpersist>},
         {"ip-proto", G, OK, {}, TOK, nullptr, global_uint<&global_conf::ip_proto, 0, 255>},
         {"icmp-type", G, OK, {}, TOK, nullptr, global_uint<&global_conf::icmp_type, 0, 255>},

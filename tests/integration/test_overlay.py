@@ -30,7 +30,7 @@ def af_packet_wan(i, name):
     return "net_af_packet0,iface=wan-%s" % name
 
 
-def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True, tap="net_tap0"):
+def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True, tap="dvpe_tap0"):
     """nodes: list of names; returns a confdir with gvpe.conf for them. wan(i, name) gives the
     devargs of node i's WAN port (default: net_af_packet on its veth); tap the overlay port's
     devargs (net_tap0: DPDK's TAP; dvpe_tap0: dvpe's own, pmd/host_tap.hh)."""
@@ -58,7 +58,7 @@ def write_conf(nodes, transport, v6=False, extra="", wan=af_packet_wan, static_n
 
 
 def make_mesh(nodes, transport="udp", v6=False, extra="", append="", wan=af_packet_wan, static_neighbours=True,
-              tap="net_tap0"):
+              tap="dvpe_tap0"):
     """A Mesh (not started) for `nodes` with a generated config; `append` goes after the node
     sections (e.g. "node = beta\nconnect = never")."""
     conf = write_conf(nodes, transport, v6, extra, wan, static_neighbours, tap)
@@ -77,7 +77,7 @@ def node_ips(nodes, v6):
 
 class OverlayMesh:
     def __init__(self, nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True,
-                 tap="net_tap0"):
+                 tap="dvpe_tap0"):
         self.names = nodes
         self.mesh = make_mesh(nodes, transport, v6, extra, wan=wan, static_neighbours=static_neighbours, tap=tap)
         try:
