@@ -28,6 +28,33 @@ void context_state_deleter::operator()(context_state* c) const noexcept {
     delete c;
 }
 
+void seal_multi_runs(context_state& cs, const aead_key* const* keys, std::span<aead_packet> pkts) noexcept {
+    const size_t n = pkts.size();
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && keys[j] == keys[i]) {
+            ++j;
+        }
+        key_access::seal(*keys[i])(cs, key_access::state(*keys[i]), pkts.subspan(i, j - i));
+        i = j;
+    }
+}
+
+uint32_t open_multi_runs(context_state& cs, const aead_key* const* keys, std::span<aead_packet> pkts,
+                         uint8_t* ok) noexcept {
+    const size_t n = pkts.size();
+    uint32_t n_ok = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && keys[j] == keys[i]) {
+            ++j;
+        }
+        n_ok += key_access::open(*keys[i])(cs, key_access::state(*keys[i]), pkts.subspan(i, j - i), ok + i);
+        i = j;
+    }
+    return n_ok;
+}
+
 }  // namespace detail
 
 result<aead_key> aead_key::create(aead_choice choice, std::span<const uint8_t> key) {
@@ -50,7 +77,9 @@ result<aead_key> aead_key::create(aead_choice choice, std::span<const uint8_t> k
     if (const char* err = d->expand_key(*st, key); err != nullptr) {
         return failure{std::string(name(choice.cipher)) + "/" + std::string(name(choice.impl)) + ": " + err};
     }
-    return aead_key(choice.cipher, choice.impl, d->seal, d->open, std::move(st));
+    return aead_key(choice.cipher, choice.impl, d->seal, d->open,
+                    d->seal_multi != nullptr ? d->seal_multi : &detail::seal_multi_runs,
+                    d->open_multi != nullptr ? d->open_multi : &detail::open_multi_runs, std::move(st));
 }
 
 result<aead_context> aead_context::create() {

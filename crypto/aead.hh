@@ -113,12 +113,18 @@ struct aead_packet {
 };
 static_assert(sizeof(aead_packet) == 40, "aead_packet is meant to stay 40 bytes: 32 per burst fit in 20 lines");
 
+class aead_key;
+
 namespace detail {
 struct key_state;
 struct context_state;
 struct backend_desc;
 using seal_fn = void (*)(context_state&, const key_state&, std::span<aead_packet>) noexcept;
 using open_fn = uint32_t (*)(context_state&, const key_state&, std::span<aead_packet>, uint8_t*) noexcept;
+/// Bursts whose packets each name their own key (keys[i] for pkts[i]): seal_multi / open_multi.
+using seal_multi_fn = void (*)(context_state&, const aead_key* const*, std::span<aead_packet>) noexcept;
+using open_multi_fn = uint32_t (*)(context_state&, const aead_key* const*, std::span<aead_packet>, uint8_t*) noexcept;
+struct key_access;
 struct key_state_deleter {
     void operator()(key_state* k) const noexcept;  // wipes (sodium_memzero), then frees
 };
@@ -149,13 +155,17 @@ public:
     [[nodiscard]] bool authenticated() const noexcept { return crypto::authenticated(_cipher); }
 
 private:
-    aead_key(suite s, backend b, detail::seal_fn seal, detail::open_fn open,
-             std::unique_ptr<detail::key_state, detail::key_state_deleter> st) noexcept
-        : _seal(seal), _open(open), _state(std::move(st)), _cipher(s), _impl(b) {}
+    aead_key(suite s, backend b, detail::seal_fn seal, detail::open_fn open, detail::seal_multi_fn seal_multi,
+             detail::open_multi_fn open_multi, std::unique_ptr<detail::key_state, detail::key_state_deleter> st) noexcept
+        : _seal(seal), _open(open), _seal_multi(seal_multi), _open_multi(open_multi), _state(std::move(st)),
+          _cipher(s), _impl(b) {}
     friend class aead_context;
+    friend struct detail::key_access;
 
     detail::seal_fn _seal;
     detail::open_fn _open;
+    detail::seal_multi_fn _seal_multi;
+    detail::open_multi_fn _open_multi;
     std::unique_ptr<detail::key_state, detail::key_state_deleter> _state;
     suite _cipher;
     backend _impl;
@@ -187,6 +197,22 @@ public:
     uint32_t open_burst(const aead_key& key, std::span<aead_packet> pkts, std::span<uint8_t> ok) noexcept {
         assert(ok.size() >= pkts.size());
         return key._open(*_state, *key._state, pkts, ok.data());
+    }
+
+    /// seal_burst() for a burst whose packets each have their own key: pkts[i] under *keys[i]
+    /// (e.g. one packet to each of many peers). One indirect call for the whole burst, where
+    /// seal_burst() per run of one key makes one per run: with many peers a run is often a
+    /// single packet. Keys may differ in backend too (a key of another backend than keys[0]'s is
+    /// sealed by its own). Every keys[i] non-null; pkts non-empty. Hot path.
+    void seal_multi(std::span<aead_packet> pkts, const aead_key* const* keys) noexcept {
+        keys[0]->_seal_multi(*_state, keys, pkts);
+    }
+
+    /// open_burst() with a key per packet, as seal_multi(): ok[i] = 1 if packet i authenticated
+    /// under *keys[i]; \returns the number of authenticated packets. Hot path.
+    uint32_t open_multi(std::span<aead_packet> pkts, const aead_key* const* keys, std::span<uint8_t> ok) noexcept {
+        assert(ok.size() >= pkts.size());
+        return keys[0]->_open_multi(*_state, keys, pkts, ok.data());
     }
 
 private:

@@ -37,6 +37,24 @@ inline uint16_t node_of_mac(const rte_ether_addr& a) noexcept {
     return static_cast<uint16_t>(b[4] << 8 | b[5]);
 }
 
+/// A node MAC as the source half of a frame's first 12 bytes loaded as a 64-bit word (bytes 0-7:
+/// destination and the first two source bytes) and a 32-bit word (source bytes 2-5).
+struct self_src_words {
+    uint64_t lo_mask = 0, lo = 0;
+    uint32_t hi = 0;
+    explicit self_src_words(const rte_ether_addr& mac) noexcept {
+        const uint8_t* b = mac.addr_bytes;
+        const uint8_t m[8] = {0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        const uint8_t l[8] = {0, 0, 0, 0, 0, 0, b[0], b[1]};
+        std::memcpy(&lo_mask, m, 8);
+        std::memcpy(&lo, l, 8);
+        std::memcpy(&hi, b + 2, 4);
+    }
+    [[nodiscard]] bool is_source_of(uint64_t macs_lo, uint32_t macs_hi) const noexcept {
+        return (macs_lo & lo_mask) == lo && macs_hi == hi;
+    }
+};
+
 }  // namespace
 
 // The worker's end of the sealer (engine/seal.hh): its tx buffers and per-node counters.
@@ -81,6 +99,24 @@ bool worker::flood(rte_mbuf* m, const port_ctx& from, const dataplane_snapshot& 
             local_copy(m, s.overlay_port_id);
         }
     }
+    const uint64_t now = rte_rdtsc();
+    if (s.broadcast_to.size() + 1 < s.peers.size() && now >= _next_demand_scan) [[unlikely]] {
+        // Some peers have no session: tell the control thread there is demand (ondemand
+        // peers connect on it, e.g. on the ARP request that precedes any unicast). A scan of
+        // every peer, so at most every 10 ms (control reads the counters every 50 ms).
+        _next_demand_scan = now + rte_get_tsc_hz() / 100;
+        for (const peer_entry& p : s.peers) {
+            if (p.node_id != 0 && !p.tx_ready) {
+                _peer_stats[p.node_id].no_session.add();
+            }
+        }
+    }
+    // Thousands of peers make one frame thousands of copies on this worker: a flood over the
+    // budget is dropped whole, before any copy (engine/flood_budget.hh).
+    if (!_flood_budget.take(now, s.broadcast_to.size())) [[unlikely]] {
+        drop(m, drop_reason::flood_budget);
+        return false;
+    }
     // One sealed copy per peer with a session (as GVPE's N-1 unicasts). A copy that cannot be
     // sealed is counted by its drop reason and in copies_lost: it was never received, so
     // accounted() takes it out again.
@@ -100,15 +136,6 @@ bool worker::flood(rte_mbuf* m, const port_ctx& from, const dataplane_snapshot& 
     if (lost != 0) [[unlikely]] {
         _stats.copies_lost.add(lost);
     }
-    if (s.broadcast_to.size() + 1 < s.peers.size()) [[unlikely]] {
-        // Some peers have no session: tell the control thread there is demand (ondemand
-        // peers connect on it, e.g. on the ARP request that precedes any unicast).
-        for (const peer_entry& p : s.peers) {
-            if (p.node_id != 0 && !p.tx_ready) {
-                _peer_stats[p.node_id].no_session.add();
-            }
-        }
-    }
     if (sent_any) {
         rte_pktmbuf_free(m);
     } else {
@@ -127,6 +154,9 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
     const bool from_lan = macs != nullptr && port.mode == pmd::overlay_mode::bridge;
     uint16_t last_owner = 0;  // the peer the MAC table gave last (0: none yet), and its entry
     const peer_entry* last_owner_p = nullptr;
+    // Our node MAC as a source, in the words a frame's MAC pair is loaded as (below): bytes 6-7
+    // of the first word, and the second word.
+    const self_src_words self_src(s.self_mac);
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         if (i + 3 < n) {
@@ -233,7 +263,9 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
             }
             continue;
         }
-        full = sends_full_frame(*eth, s.self_mac, p->mac);
+        // sends_full_frame(*eth, s.self_mac, p->mac), with the destination half known: p is the
+        // peer of node_of_mac(destination), and a peer's MAC is its node MAC (peer_table).
+        full = !self_src.is_source_of(macs_lo, macs_hi);
         _tx_last = tx_route{macs_lo, macs_hi, p, full};
         encrypted += seal_one(m, *p, s, full);
     }

@@ -94,59 +94,55 @@ public:
     /// The lane's next counter towards node `id` (for the per-node tx_counter statistic).
     [[nodiscard]] uint64_t next_counter(uint16_t id) const noexcept { return _lanes[id].counter; }
 
-    /// Seals what add() prepared and hands it to `sink`, per run of packets to one peer:
+    /// Seals what add() prepared and hands it to `sink`:
     ///   sink.send(port_id, pkts, n, wire_bytes)   n sealed packets, outer headers written
     ///   sink.send_fragments(m, peer)              one sealed packet above the MTU (fragment_ok)
-    ///   sink.sealed(peer, n, frame_bytes)         after each run: its packets and overlay bytes
+    ///   sink.sealed(peer, n, frame_bytes)         after each run of packets to one peer: its
+    ///                                             packets and overlay bytes
     ///   sink.aead_done(n, calls)                  optional: all n sealed, in `calls` AEAD calls
-    /// All runs are sealed first, then their outer headers written and sent (the worker's stage
-    /// clock times the two passes, engine/stage_clock.hh).
+    /// All packets are sealed first, in one AEAD call with each packet's own key (seal_multi:
+    /// with many peers a run to one peer is often a single packet, and a call per run cost more
+    /// than the packet's header work), then their outer headers written per run; consecutive runs
+    /// to one port leave in one sink.send() (the worker's stage clock times the two passes,
+    /// engine/stage_clock.hh).
     template <class Sink>
     void flush(crypto::aead_context& ctx, Sink& sink) noexcept {
         const unsigned n = _n;
         _n = 0;
-        unsigned runs = 0;
-        for (unsigned i = 0; i < n; ++runs) {
-            const peer_entry& p = *_items[i].p;
-            unsigned j = i + 1;
-            while (j < n && _items[j].p == &p) {
-                ++j;
-            }
-            if (p.tos_mask != 0) [[unlikely]] {
-                // inherit-tos: the inner DSCP, read while the payload is still plaintext. The
-                // payload starts with the ethertype (MACs elided) or the whole Ethernet header.
-                for (unsigned x = i; x < j; ++x) {
-                    item& it = _items[x];
+        if (n == 0) {
+            return;
+        }
+        if (_any_tos) [[unlikely]] {
+            // inherit-tos: the inner DSCP, read while the payload is still plaintext. The
+            // payload starts with the ethertype (MACs elided) or the whole Ethernet header.
+            _any_tos = false;
+            for (unsigned x = 0; x < n; ++x) {
+                item& it = _items[x];
+                if (it.p->tos_mask != 0) {
                     const crypto::aead_packet& a = _aead[x];
                     const bool full = a.len == it.frame_len;
                     const uint8_t* frame = full ? a.data : a.data - mac_pair_len;  // the MAC bytes are not read
-                    it.tos = transport::inner_dscp(frame, it.frame_len) & p.tos_mask;
+                    it.tos = transport::inner_dscp(frame, it.frame_len) & it.p->tos_mask;
                 }
             }
-            ctx.seal_burst(*p.tx_key, std::span<crypto::aead_packet>(&_aead[i], j - i));
-            _run_end[i] = static_cast<uint16_t>(j);
-            i = j;
         }
-        if constexpr (requires { sink.aead_done(n, runs); }) {
-            sink.aead_done(n, runs);
-        } else {
-            (void)runs;
+        ctx.seal_multi(std::span<crypto::aead_packet>(_aead.data(), n), _keys.data());
+        if constexpr (requires { sink.aead_done(n, 1U); }) {
+            sink.aead_done(n, 1U);
         }
+        pending out{};
         for (unsigned i = 0; i < n;) {
-            const peer_entry& p = *_items[i].p;
-            const unsigned j = _run_end[i];
-            const bool tos = p.tos_mask != 0;
-            uint64_t frame_bytes = 0;
-            switch (p.tmpl.k) {
-            case transport::kind::udp4: frame_bytes = finish<transport::kind::udp4>(i, j, p, tos, sink); break;
-            case transport::kind::udp6: frame_bytes = finish<transport::kind::udp6>(i, j, p, tos, sink); break;
-            case transport::kind::rawip4: frame_bytes = finish<transport::kind::rawip4>(i, j, p, tos, sink); break;
-            case transport::kind::rawip6: frame_bytes = finish<transport::kind::rawip6>(i, j, p, tos, sink); break;
-            case transport::kind::icmp4: frame_bytes = finish<transport::kind::icmp4>(i, j, p, tos, sink); break;
-            case transport::kind::icmp6: frame_bytes = finish<transport::kind::icmp6>(i, j, p, tos, sink); break;
+            switch (_items[i].p->tmpl.k) {
+            case transport::kind::udp4: i = finish_runs<transport::kind::udp4>(i, n, out, sink); break;
+            case transport::kind::udp6: i = finish_runs<transport::kind::udp6>(i, n, out, sink); break;
+            case transport::kind::rawip4: i = finish_runs<transport::kind::rawip4>(i, n, out, sink); break;
+            case transport::kind::rawip6: i = finish_runs<transport::kind::rawip6>(i, n, out, sink); break;
+            case transport::kind::icmp4: i = finish_runs<transport::kind::icmp4>(i, n, out, sink); break;
+            case transport::kind::icmp6: i = finish_runs<transport::kind::icmp6>(i, n, out, sink); break;
             }
-            sink.sealed(p, j - i, frame_bytes);
-            i = j;
+        }
+        if (out.n != 0) {
+            sink.send(out.port_id, _out.data(), out.n, out.wire_bytes);
         }
     }
 
@@ -209,39 +205,81 @@ private:
         transport::store_nonce(_nonce[i].data(), _lane, ctr);
         _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
         _items[i] = item{m, &p, outer, static_cast<uint16_t>(hdr_len + payload_len + tag_len), frame_len, fragment};
+        _keys[i] = p.tx_key;
+        _any_tos |= p.tos_mask != 0;
         return verdict::queued;
     }
 
+    /// Sealed packets collected for one sink.send(): to one port, in order.
+    struct pending {
+        unsigned n = 0;
+        uint16_t port_id = 0;
+        uint64_t wire_bytes = 0;
+    };
+
+    /// The runs from `begin` on whose peers use transport K (normally all of them): outer
+    /// headers, per-peer counters, packets appended to `out`. Returns where the next run of
+    /// another transport starts (or end).
     template <transport::kind K, class Sink>
-    uint64_t finish(unsigned begin, unsigned end, const peer_entry& p, bool tos, Sink& sink) noexcept {
-        return tos ? finish_run<K, true>(begin, end, p, sink) : finish_run<K, false>(begin, end, p, sink);
+    unsigned finish_runs(unsigned begin, unsigned end, pending& out, Sink& sink) noexcept {
+        unsigned i = begin;
+        while (i < end) {
+            const peer_entry& p = *_items[i].p;
+            if (p.tmpl.k != K) [[unlikely]] {
+                break;
+            }
+            unsigned j = i + 1;
+            while (j < end && _items[j].p == &p) {
+                ++j;
+            }
+            if (p.tx_port_id != out.port_id) [[unlikely]] {
+                if (out.n != 0) {
+                    sink.send(out.port_id, _out.data(), out.n, out.wire_bytes);
+                    out.n = 0;
+                    out.wire_bytes = 0;
+                }
+                out.port_id = p.tx_port_id;
+            }
+            if (p.tos_mask != 0) [[unlikely]] {
+                sink.sealed(p, j - i, finish_run<K, true>(i, j, p, out, sink));
+            } else if (j == i + 1 && !_items[i].fragment) {
+                // A run of one packet (many peers, round-robin): no loop to set up.
+                const item& it = _items[i];
+                transport::write_outer<K>(p.tmpl, it.outer, it.dvpe_len, p.udp_sport(_lane), 0);
+                out.wire_bytes += transport::headroom(K) + it.dvpe_len;
+                _out[out.n++] = it.m;
+                sink.sealed(p, 1, it.frame_len);
+            } else {
+                sink.sealed(p, j - i, finish_run<K, false>(i, j, p, out, sink));
+            }
+            i = j;
+        }
+        return i;
     }
 
-    /// Outer headers of the sealed packets [begin, end) to `p` (transport K), handed to the
-    /// sink in order; returns their overlay frame bytes. Tos: write each item's outer TOS
+    /// Outer headers of the sealed packets [begin, end) to `p` (transport K), appended to `out`
+    /// in order; returns their overlay frame bytes. Tos: write each item's outer TOS
     /// (inherit-tos peers); without it the template's 0 stays and write_outer does nothing extra.
     template <transport::kind K, bool Tos, class Sink>
-    uint64_t finish_run(unsigned begin, unsigned end, const peer_entry& p, Sink& sink) noexcept {
+    [[gnu::always_inline]] uint64_t finish_run(unsigned begin, unsigned end, const peer_entry& p, pending& out,
+                                               Sink& sink) noexcept {
         const uint16_t sport = p.udp_sport(_lane);
         uint64_t frame_bytes = 0;
-        uint64_t wire_bytes = 0;
-        unsigned n_out = 0;
         for (unsigned i = begin; i < end; ++i) {
             const item& it = _items[i];
             transport::write_outer<K>(p.tmpl, it.outer, it.dvpe_len, sport, Tos ? it.tos : uint8_t{0});
             frame_bytes += it.frame_len;
             if (it.fragment) [[unlikely]] {
                 // What is queued goes first, so the peer sees the packets in order.
-                sink.send(p.tx_port_id, _out.data(), n_out, wire_bytes);
-                n_out = 0;
-                wire_bytes = 0;
+                sink.send(out.port_id, _out.data(), out.n, out.wire_bytes);
+                out.n = 0;
+                out.wire_bytes = 0;
                 sink.send_fragments(it.m, p);
                 continue;
             }
-            wire_bytes += transport::headroom(K) + it.dvpe_len;
-            _out[n_out++] = it.m;
+            out.wire_bytes += transport::headroom(K) + it.dvpe_len;
+            _out[out.n++] = it.m;
         }
-        sink.send(p.tx_port_id, _out.data(), n_out, wire_bytes);
         return frame_bytes;
     }
 
@@ -265,10 +303,11 @@ private:
     unsigned _n = 0;
     std::vector<lane_state> _lanes;  // index = node id
     std::array<item, max_items> _items{};
+    bool _any_tos = false;  // an item to an inherit-tos peer is queued
     std::array<crypto::aead_packet, max_items> _aead{};
+    std::array<const crypto::aead_key*, max_items> _keys{};  // each item's send key (seal_multi)
     std::array<std::array<uint8_t, transport::nonce_size>, max_items> _nonce{};
     std::array<rte_mbuf*, max_items> _out{};  // a run's packets for sink.send()
-    std::array<uint16_t, max_items> _run_end{};  // flush(): where the run starting here ends
 };
 
 }  // namespace engine

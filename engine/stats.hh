@@ -61,6 +61,8 @@ enum class drop_reason : uint8_t {
     mac_conflict,        // bridge: a peer's frame from a MAC heard on our LAN in the last seconds,
                          // or from a static MAC of another owner (not delivered, not learned)
     lan_unresolved,      // route: LAN host unknown and the hand-overs to control over their rate
+    flood_budget,        // broadcast / multicast / unknown unicast whose copies to every peer were
+                         // over this worker's flood budget (engine/flood_budget.hh)
     count_
 };
 
@@ -74,6 +76,7 @@ inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
     "auth_failed",    "not_router",      "no_route",          "no_overlay",    "no_buffer",
     "too_big",      "bad_source_mac",    "bridge_local",      "no_prefix",     "own_prefix",
     "ttl_expired",  "spoofed_source",    "not_routable",      "mac_conflict",  "lan_unresolved",
+    "flood_budget",
 };
 
 constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }

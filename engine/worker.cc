@@ -68,6 +68,8 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
     _clk.calibrate();
     _stats.clk_reading_cost.set(_clk.reading_cost());
     _too_big_limit.set_hz(rte_get_tsc_hz());
+    _flood_budget.set_hz(rte_get_tsc_hz());
+    _flood_budget.set_limits(_s.flood_copies_per_s, _s.flood_copies_burst);
     _icmp_limit.set_hz(rte_get_tsc_hz());
     _resolve_limit.set_hz(rte_get_tsc_hz());
     if (_s.snapshot != nullptr) {

@@ -66,7 +66,24 @@ struct backend_desc {
     const char* (*expand_key)(key_state& ks, std::span<const uint8_t> key) noexcept;
     seal_fn seal;
     open_fn open;
+    /// A key per packet (aead_context::seal_multi / open_multi); nullptr: the generic form
+    /// (seal / open once per run of one key, seal_multi_runs / open_multi_runs).
+    seal_multi_fn seal_multi = nullptr;
+    open_multi_fn open_multi = nullptr;
 };
+
+/// What backends see of an aead_key (its functions and expanded state).
+struct key_access {
+    static const key_state& state(const aead_key& k) noexcept { return *k._state; }
+    static seal_fn seal(const aead_key& k) noexcept { return k._seal; }
+    static open_fn open(const aead_key& k) noexcept { return k._open; }
+};
+
+/// The generic seal_multi / open_multi: one call of each key's own seal / open per run of
+/// packets under one key (crypto/aead.cc).
+void seal_multi_runs(context_state& cs, const aead_key* const* keys, std::span<aead_packet> pkts) noexcept;
+uint32_t open_multi_runs(context_state& cs, const aead_key* const* keys, std::span<aead_packet> pkts,
+                         uint8_t* ok) noexcept;
 
 /// Registry, in preference order ("auto" = first available of the suite).
 std::span<const backend_desc* const> all_backends() noexcept;

@@ -91,6 +91,59 @@ uint32_t gcm_open(context_state& /*cs*/, const key_state& ks, std::span<aead_pac
     return n_ok;
 }
 
+// A key per packet (aead_context::seal_multi / open_multi): the same kernel calls as above with
+// each packet's own expanded key, one GHASH context and one wipe for the whole burst. A key of
+// another backend (never mixed in practice: one cipher and backend per node) takes its own path.
+template <bool Adaptive>
+void gcm_seal_multi(context_state& cs, const aead_key* const* keys, std::span<aead_packet> pkts) noexcept {
+    gcm_context_data ctx;
+    const aead_key* last = nullptr;  // runs of one key look their key up once
+    const key_state* ks = nullptr;
+    bool ours = true;
+    for (size_t i = 0; i < pkts.size(); ++i) {
+        if (keys[i] != last) {
+            last = keys[i];
+            ks = &key_access::state(*last);
+            ours = key_access::seal(*last) == &gcm_seal<Adaptive>;
+        }
+        if (!ours) [[unlikely]] {
+            key_access::seal(*last)(cs, *ks, pkts.subspan(i, 1));
+            continue;
+        }
+        gcm_call<Adaptive, true>(*ks, ctx, pkts[i], pkts[i].tag);
+    }
+    secure_zero(&ctx, sizeof ctx);
+}
+
+template <bool Adaptive>
+uint32_t gcm_open_multi(context_state& cs, const aead_key* const* keys, std::span<aead_packet> pkts,
+                        uint8_t* ok) noexcept {
+    gcm_context_data ctx;
+    alignas(16) uint8_t tag[aead_tag_len];
+    uint32_t n_ok = 0;
+    const aead_key* last = nullptr;  // runs of one key look their key up once
+    const key_state* ks = nullptr;
+    bool ours = true;
+    for (size_t i = 0; i < pkts.size(); ++i) {
+        const aead_packet& p = pkts[i];
+        if (keys[i] != last) {
+            last = keys[i];
+            ks = &key_access::state(*last);
+            ours = key_access::open(*last) == &gcm_open<Adaptive>;
+        }
+        if (!ours) [[unlikely]] {
+            n_ok += key_access::open(*last)(cs, *ks, pkts.subspan(i, 1), ok + i);
+            continue;
+        }
+        gcm_call<Adaptive, false>(*ks, ctx, p, tag);
+        const bool good = equal_ct16(tag, p.tag);
+        ok[i] = static_cast<uint8_t>(good);
+        n_ok += static_cast<uint32_t>(good);
+    }
+    secure_zero(&ctx, sizeof ctx);
+    return n_ok;
+}
+
 constexpr std::string_view req_avx2 = "an IPsec-MB AVX2 manager (AVX2, BMI2, AES-NI, PCLMULQDQ)";
 constexpr std::string_view req_avx = "an IPsec-MB AVX manager (AVX, AES-NI, PCLMULQDQ)";
 constexpr std::string_view req_sse = "an IPsec-MB SSE manager (SSE4.2, AES-NI, PCLMULQDQ)";
@@ -101,24 +154,32 @@ using enum imb_arch;
 
 #if DVPE_SUITE_AES128_GCM
 const backend_desc ipsec_mb_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb, &gcm_available<avx2, avx>,
-    req_avx2, &gcm_expand<16, avx2, avx>, &gcm_seal<true>, &gcm_open<true>};
+    req_avx2, &gcm_expand<16, avx2, avx>, &gcm_seal<true>, &gcm_open<true>,
+    &gcm_seal_multi<true>, &gcm_open_multi<true>};
 const backend_desc ipsec_mb_avx2_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_avx2, &gcm_available<avx2, avx2>,
-    req_avx2, &gcm_expand<16, avx2, avx2>, &gcm_seal<false>, &gcm_open<false>};
+    req_avx2, &gcm_expand<16, avx2, avx2>, &gcm_seal<false>, &gcm_open<false>,
+    &gcm_seal_multi<false>, &gcm_open_multi<false>};
 const backend_desc ipsec_mb_avx_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_avx, &gcm_available<avx, avx>,
-    req_avx, &gcm_expand<16, avx, avx>, &gcm_seal<false>, &gcm_open<false>};
+    req_avx, &gcm_expand<16, avx, avx>, &gcm_seal<false>, &gcm_open<false>,
+    &gcm_seal_multi<false>, &gcm_open_multi<false>};
 const backend_desc ipsec_mb_sse_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_sse, &gcm_available<sse, sse>,
-    req_sse, &gcm_expand<16, sse, sse>, &gcm_seal<false>, &gcm_open<false>};
+    req_sse, &gcm_expand<16, sse, sse>, &gcm_seal<false>, &gcm_open<false>,
+    &gcm_seal_multi<false>, &gcm_open_multi<false>};
 #endif
 
 #if DVPE_SUITE_AES256_GCM
 const backend_desc ipsec_mb_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb, &gcm_available<avx2, avx>,
-    req_avx2, &gcm_expand<32, avx2, avx>, &gcm_seal<true>, &gcm_open<true>};
+    req_avx2, &gcm_expand<32, avx2, avx>, &gcm_seal<true>, &gcm_open<true>,
+    &gcm_seal_multi<true>, &gcm_open_multi<true>};
 const backend_desc ipsec_mb_avx2_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_avx2, &gcm_available<avx2, avx2>,
-    req_avx2, &gcm_expand<32, avx2, avx2>, &gcm_seal<false>, &gcm_open<false>};
+    req_avx2, &gcm_expand<32, avx2, avx2>, &gcm_seal<false>, &gcm_open<false>,
+    &gcm_seal_multi<false>, &gcm_open_multi<false>};
 const backend_desc ipsec_mb_avx_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_avx, &gcm_available<avx, avx>,
-    req_avx, &gcm_expand<32, avx, avx>, &gcm_seal<false>, &gcm_open<false>};
+    req_avx, &gcm_expand<32, avx, avx>, &gcm_seal<false>, &gcm_open<false>,
+    &gcm_seal_multi<false>, &gcm_open_multi<false>};
 const backend_desc ipsec_mb_sse_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_sse, &gcm_available<sse, sse>,
-    req_sse, &gcm_expand<32, sse, sse>, &gcm_seal<false>, &gcm_open<false>};
+    req_sse, &gcm_expand<32, sse, sse>, &gcm_seal<false>, &gcm_open<false>,
+    &gcm_seal_multi<false>, &gcm_open_multi<false>};
 #endif
 
 }  // namespace crypto::detail

@@ -125,6 +125,11 @@ public:  // helpers below the fixture use it too
             s.cipher = cipher();
             s.wan_fragment = id == 3;  // node 3 fragments oversize packets, nodes 1 and 2 answer ICMP
             s.stage_clock_period = 1;  // every busy iteration timed (engine/stage_clock.hh)
+            if (id == 2) {
+                // node 2 may flood 3 copies at once, then one a second (flood_budget test)
+                s.flood_copies_per_s = 1;
+                s.flood_copies_burst = 3;
+            }
             n.w = std::make_unique<engine::worker>(s);
         }
         for (uint16_t id = 1; id <= n_nodes; ++id) {
@@ -641,6 +646,28 @@ TEST_P(datapath, a_zero_header_is_dropped_not_trusted) {
     run(2);
     EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
     EXPECT_EQ(drops(2, engine::drop_reason::bad_header), 3u);  // version 0
+    expect_accounted();
+}
+
+// The flood budget (engine/flood_budget.hh): node 2 floods to its two peers once (2 of its 3
+// copies); the next broadcast would need 2 more and is dropped whole as flood_budget, no copy
+// sealed, the frame accounted once.
+TEST_P(datapath, a_flood_over_the_budget_is_dropped_whole) {
+    frame f = overlay_frame({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, node_mac(2), 28);
+    inject(_nodes[2].ovl.rx, f);
+    run(2);
+    EXPECT_EQ(take(_nodes[2].wan.tx).size(), 2u);
+    inject(_nodes[2].ovl.rx, f);
+    run(2);
+    EXPECT_EQ(take(_nodes[2].wan.tx).size(), 0u);
+    const engine::worker_stats& st = _nodes[2].w->stats();
+    EXPECT_EQ(st.encrypted.load(), 1u);
+    EXPECT_EQ(st.drops[static_cast<size_t>(engine::drop_reason::flood_budget)].load(), 1u);
+    EXPECT_EQ(st.copies_lost.load(), 0u);
+    // unicast is not limited
+    inject(_nodes[2].ovl.rx, overlay_frame(node_mac(1), node_mac(2), 28));
+    run(2);
+    EXPECT_EQ(take(_nodes[2].wan.tx).size(), 1u);
     expect_accounted();
 }
 

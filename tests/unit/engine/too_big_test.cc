@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // engine/too_big: the ICMP / ICMPv6 "too big" answers and their rate limit, byte by byte.
+#include "engine/flood_budget.hh"
 #include "engine/too_big.hh"
 
 #include <gtest/gtest.h>
@@ -203,6 +204,34 @@ TEST(too_big, limiter_allows_a_burst_then_the_rate) {
     }
     EXPECT_EQ(ok, engine::too_big_limiter::burst);
     EXPECT_FALSE(engine::too_big_limiter(0).allow(t));  // no clock: never
+}
+
+// engine/flood_budget.hh: a flood takes one token per copy, whole or not at all; the bucket
+// refills at the rate up to the burst, which holds two floods to the largest mesh.
+TEST(flood_budget, a_flood_fits_whole_or_is_refused_whole) {
+    const uint64_t hz = 1'000'000'000;
+    engine::flood_budget b(hz);
+    uint64_t t = 5'000'000'000;
+    EXPECT_GE(engine::flood_budget::burst, 2u * 4095u);
+    EXPECT_TRUE(b.take(t, 4095));
+    EXPECT_TRUE(b.take(t, 4095));
+    const uint64_t left = b.tokens();
+    EXPECT_LT(left, 4095u);
+    EXPECT_FALSE(b.take(t, left + 1));  // refused whole: nothing taken
+    EXPECT_EQ(b.tokens(), left);
+    EXPECT_TRUE(b.take(t, 0));          // a flood to no peer costs nothing
+    t += hz / 1000;                     // a millisecond: rate / 1000 copies more
+    EXPECT_TRUE(b.take(t, left + engine::flood_budget::rate / 1000));
+    EXPECT_FALSE(b.take(t, 1));
+    t += 10 * hz;                       // a quiet time refills to the burst, not beyond
+    EXPECT_TRUE(b.take(t, 0));
+    EXPECT_EQ(b.tokens(), engine::flood_budget::burst);
+    engine::flood_budget small(hz);
+    small.set_limits(1000, 3);
+    EXPECT_TRUE(small.take(t, 2));
+    EXPECT_FALSE(small.take(t, 2));
+    EXPECT_TRUE(small.take(t + hz / 1000, 2));  // one copy's time later
+    EXPECT_FALSE(engine::flood_budget(0).take(t, 1));  // no clock: no copies
 }
 
 }  // namespace
