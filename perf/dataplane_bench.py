@@ -225,8 +225,20 @@ class Dvped:
         self.p = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
         env.procs.append(self.p)
         deadline = time.time() + 30
+        busy_until = time.time() + 120
         while True:
             if self.p.poll() is not None:
+                if "Cannot create lock on" in self.log() and time.time() < busy_until:
+                    # Another dvped with this node's EAL file prefix (dvpe-NODE) runs on this
+                    # machine (another session's benchmark): wait for it, then start again.
+                    log("  dvped %s: the EAL prefix dvpe-%s is in use by another process; retrying" % (node, node))
+                    time.sleep(3)
+                    self.logf.seek(0)
+                    self.logf.truncate()
+                    self.p = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
+                    env.procs.append(self.p)
+                    deadline = time.time() + 30
+                    continue
                 raise RuntimeError("dvped exited with %d:\n%s" % (self.p.returncode, self.log()))
             if os.path.exists(self.sock) and dc.try_status(self.sock):
                 break
@@ -316,6 +328,33 @@ def worker_totals(st, counter):
     return out
 
 
+CLK_STAGES = ("rx", "prepare", "aead", "finish", "tx", "other")  # engine/stage_clock.hh
+
+
+def stage_clocks(a, b):
+    """The workers' per-stage cycle counters (engine/stage_clock.hh, sampled busy iterations)
+    between two `status` replies, per timed packet: each stage, total, own = total - rx - aead -
+    tx (dvpe's own work), io_crypto = rx + aead + tx (what the ceiling counts), packets per AEAD
+    call and per tx burst. None when no packet was timed (a dvped without the counters). Timed
+    iterations in which the worker was preempted are not in them (clk_discarded)."""
+    keys = ["clk_cycles", "clk_rx_packets", "clk_aead_calls", "clk_aead_packets", "clk_tx_calls", "clk_tx_packets",
+            "clk_iterations", "clk_discarded"] + ["clk_%s_cycles" % x for x in CLK_STAGES]
+    d = {k: sum(w.get(k, 0) for w in b["workers"]) - sum(w.get(k, 0) for w in a["workers"]) for k in keys}
+    p = d["clk_rx_packets"]
+    if p <= 0:
+        return None
+    out = {x: d["clk_%s_cycles" % x] / p for x in CLK_STAGES}
+    out["total"] = d["clk_cycles"] / p
+    out["own"] = out["total"] - out["rx"] - out["aead"] - out["tx"]
+    out["io_crypto"] = out["rx"] + out["aead"] + out["tx"]
+    out["pkts_per_aead"] = d["clk_aead_packets"] / d["clk_aead_calls"] if d["clk_aead_calls"] else float("nan")
+    out["pkts_per_tx"] = d["clk_tx_packets"] / d["clk_tx_calls"] if d["clk_tx_calls"] else float("nan")
+    out["packets"] = p
+    out["iterations"] = d["clk_iterations"]
+    out["discarded"] = d["clk_discarded"]  # timed iterations left out: preempted inside
+    return out
+
+
 def summarize(env, samples, counter):
     """Rates over the samples; the median 0.5 s interval is reported (other tenants of this VM
     come and go), with the deltas of the whole window for the checks."""
@@ -332,7 +371,17 @@ def summarize(env, samples, counter):
     dt = t1 - t0
     drops = {k: w1["drops"][k] - w0["drops"][k] for k in w1["drops"] if w1["drops"][k] != w0["drops"][k]}
     med = ivals[-1] if env.args.stat == "best" else ivals[len(ivals) // 2]
+    # Stage clocks over the whole window (the sampled iterations of every interval), and dvpe's
+    # own cycles per interval for its spread.
+    clk = stage_clocks(s0, s1)
+    own_ivals = [c["own"] for c in (stage_clocks(a, b) for (a, _), (b, _) in zip(samples, samples[1:])) if c]
     return {
+        "clk": clk,
+        "own_cycles_per_pkt": clk["own"] if clk else float("nan"),
+        "own_ivals": own_ivals,
+        # 1 / (rx + aead + tx cycles of this run): the ceiling measured inside the same run
+        "inrun_ceiling_pps": s1["tsc_hz"] / clk["io_crypto"] if clk and clk["io_crypto"] > 0 else float("nan"),
+        "inrun_ratio": clk["io_crypto"] / clk["total"] if clk and clk["total"] > 0 else float("nan"),
         "pps": med[0],
         "pps_mean": pkts / dt,
         "pps_best": ivals[-1][0],
@@ -653,8 +702,8 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
             r["problems"] = peers_check(r, n)
             if r["pps"] < 0.2 * base[-1]["pps"]:
                 r["problems"].append("stalled: %.4f Mpps against a baseline of %.3f" % (r["pps"] / 1e6, base[-1]["pps"] / 1e6))
-            log("peers %s N = %d (%d frames), pass %d/%d: %.3f Mpps, %.0f cycles/pkt, drops %s (%.1f s with startup)"
-                % (mix, n, nf, rep + 1, reps, r["pps"] / 1e6, r["cycles_per_pkt"], r["drops"] or "none",
+            log("peers %s N = %d (%d frames), pass %d/%d: %.3f Mpps, %.0f cycles/pkt (own %.1f), drops %s (%.1f s with startup)"
+                % (mix, n, nf, rep + 1, reps, r["pps"] / 1e6, r["cycles_per_pkt"], r["own_cycles_per_pkt"], r["drops"] or "none",
                    time.monotonic() - t0))
             check(r, "peers %s %d pass %d" % (mix, n, rep + 1))
             runs[(mix, n)].append((r, rep))
@@ -680,6 +729,8 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
     out = [{"case": "baseline", "mix": "-", "peers": 1, "frames": N_FRAMES, "size": sz, "suite": suite,
             "mpps": statistics.median(bpps) / 1e6, "mpps_runs": [x / 1e6 for x in bpps],
             "cycles_per_pkt": statistics.median(b["cycles_per_pkt"] for b in base), "ratio": 1.0, "ratios": [],
+            "own_cycles_per_pkt": statistics.median(b["own_cycles_per_pkt"] for b in base),
+            "inrun_ceiling_mpps": statistics.median(b["inrun_ceiling_pps"] for b in base) / 1e6,
             "same_length_ratio": 1.0, "problems": [p for b in base for p in b["problems"]],
             "baseline_spread": spread, "loadavg": load}]
     for nf, v in sorted(ctl.items()):
@@ -696,6 +747,9 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
                     "mpps": statistics.median(r["pps"] for r, _ in rs) / 1e6,
                     "mpps_runs": [r["pps"] / 1e6 for r, _ in rs],
                     "cycles_per_pkt": statistics.median(r["cycles_per_pkt"] for r, _ in rs),
+                    "own_cycles_per_pkt": statistics.median(r["own_cycles_per_pkt"] for r, _ in rs),
+                    "inrun_ceiling_mpps": statistics.median(r["inrun_ceiling_pps"] for r, _ in rs) / 1e6,
+                    "clk": rs[len(rs) // 2][0]["clk"],
                     "ratio": statistics.median(ratios), "ratios": ratios,
                     "same_length_ratio": statistics.median(same), "same_length_ratios": same,
                     "problems": [p for r, _ in rs for p in r["problems"]],
@@ -773,6 +827,17 @@ def run_crypto(env, suite, backend, lens, reps):
     return {k: agg(v) for k, v in runs.items()}
 
 
+def spread(values):
+    """How far repeated measurements lie from their median: the largest deviation, as a fraction
+    of the median (0.05 = all within +-5 %), and the whole range (max - min) / median."""
+    v = [x for x in values if x == x]
+    if not v:
+        return {"max_dev": float("nan"), "range": float("nan")}
+    m = statistics.median(v)
+    return {"max_dev": max(abs(x - m) for x in v) / m if m else float("nan"),
+            "range": (max(v) - min(v)) / m if m else float("nan")}
+
+
 def t_crypto_ns(cres, op, size):
     # IMIX: the mean time per packet over the 7:4:1 mix
     ts = [1e3 / cres[(op, s - MAC_ELIDED)] for s in size_list(size)]
@@ -791,6 +856,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per case")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--crypto-reps", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="matrix: measure each case in N short rounds of testpmd, aead_bench and dvped, one after "
+                         "the other, and report the medians and the spread over the rounds (default 1: testpmd "
+                         "and aead_bench once, before dvped)")
     ap.add_argument("--stat", choices=["median", "best"], default="median",
                     help="dvped 0.5 s intervals, testpmd periods and aead_bench repetitions: the median "
                          "(default) or the best of each; best is steadier when other tenants load the VM")
@@ -883,21 +952,49 @@ def main():
                     if key not in tio:  # the sealed frames have the same lengths for every suite
                         log("t_io: testpmd io %s %s" % (direction, sz))
                         tio[key] = 1e9 / run_testpmd(env, pcap)
+                    op = "seal" if direction == "encrypt" else "open"
                     for nw in workers_list:
-                        log("dvped %s %s %s, %d worker%s" % (direction, suite, sz, nw, "s" if nw > 1 else ""))
-                        r = run_dvped(env, suite, sz, direction, pcap, nw)
-                        tc = t_crypto_ns(cres, "seal" if direction == "encrypt" else "open", sz)
-                        ceil = nw * 1e3 / (tio[key] + tc)  # Mpps: one core's ceiling per worker
+                        rounds = []
+                        for rnd in range(args.rounds):
+                            if args.rounds == 1:
+                                t_io, tc = tio[key], t_crypto_ns(cres, op, sz)
+                            else:
+                                # Short rounds: the ceiling's two measurements right before each
+                                # dvped run, so a neighbour's load moves all three alike.
+                                t_io = 1e9 / run_testpmd(env, pcap)
+                                tc = t_crypto_ns(run_crypto(env, suite, backend, [x - MAC_ELIDED for x in size_list(sz)],
+                                                            args.crypto_reps), op, sz)
+                            log("dvped %s %s %s, %d worker%s%s" % (direction, suite, sz, nw, "s" if nw > 1 else "",
+                                                                 ", round %d/%d" % (rnd + 1, args.rounds)
+                                                                 if args.rounds > 1 else ""))
+                            r = run_dvped(env, suite, sz, direction, pcap, nw)
+                            ceil = nw * 1e3 / (t_io + tc)  # Mpps: one core's ceiling per worker
+                            rounds.append({"mpps": r["pps"] / 1e6, "cycles_per_pkt": r["cycles_per_pkt"], "busy": r["busy"],
+                                           "t_io_ns": t_io, "t_crypto_ns": tc, "ceiling_mpps": ceil,
+                                           "ratio": r["pps"] / 1e6 / ceil, "drops": r["drops"],
+                                           "mpps_mean": r["pps_mean"] / 1e6, "mpps_best": r["pps_best"] / 1e6,
+                                           "own_cycles_per_pkt": r["own_cycles_per_pkt"], "own_ivals": r["own_ivals"],
+                                           "clk": r["clk"], "inrun_ceiling_mpps": nw * r["inrun_ceiling_pps"] / 1e6,
+                                           "inrun_ratio": r["inrun_ratio"], "tsc_hz": r["tsc_hz"],
+                                           "loadavg": open("/proc/loadavg").read().split()[0]})
+                            log("  %.3f Mpps, %.0f cycles/pkt, ceiling %.3f, ratio %.2f; dvpe's own %.1f cycles/pkt, "
+                                "in-run ratio %.2f; drops %s"
+                                % (r["pps"] / 1e6, r["cycles_per_pkt"], ceil, r["pps"] / 1e6 / ceil,
+                                   r["own_cycles_per_pkt"], r["inrun_ratio"], r["drops"] or "none"))
+                        med = lambda k: statistics.median(x[k] for x in rounds)  # noqa: E731
                         row = {"size": sz, "direction": direction, "suite": suite, "backend": backend, "workers": nw,
-                               "mpps": r["pps"] / 1e6, "gbps": r["pps"] * mean_frame(sz) * 8 / 1e9,
-                               "cycles_per_pkt": r["cycles_per_pkt"], "busy": r["busy"], "tsc_hz": r["tsc_hz"],
-                               "t_io_ns": tio[key], "t_crypto_ns": tc, "ceiling_mpps": ceil,
-                               "ratio": r["pps"] / 1e6 / ceil, "drops": r["drops"],
-                               "mpps_mean": r["pps_mean"] / 1e6, "mpps_best": r["pps_best"] / 1e6,
+                               "mpps": med("mpps"), "gbps": med("mpps") * 1e6 * mean_frame(sz) * 8 / 1e9,
+                               "cycles_per_pkt": med("cycles_per_pkt"), "busy": med("busy"), "tsc_hz": rounds[0]["tsc_hz"],
+                               "t_io_ns": med("t_io_ns"), "t_crypto_ns": med("t_crypto_ns"),
+                               "ceiling_mpps": med("ceiling_mpps"), "ratio": med("ratio"), "drops": rounds[-1]["drops"],
+                               "mpps_mean": med("mpps_mean"), "mpps_best": max(x["mpps_best"] for x in rounds),
+                               "own_cycles_per_pkt": med("own_cycles_per_pkt"), "inrun_ceiling_mpps": med("inrun_ceiling_mpps"),
+                               "inrun_ratio": med("inrun_ratio"), "clk": rounds[len(rounds) // 2]["clk"],
+                               "rounds": rounds, "spread": {k: spread([x[k] for x in rounds])
+                                                            for k in ("mpps", "ratio", "own_cycles_per_pkt", "inrun_ratio",
+                                                                      "t_io_ns", "t_crypto_ns", "cycles_per_pkt")},
                                "loadavg": open("/proc/loadavg").read().split()[0]}
                         rows.append(row)
-                        log("  %.3f Mpps, %.0f cycles/pkt, ceiling %.3f, ratio %.2f, drops %s"
-                            % (row["mpps"], row["cycles_per_pkt"], ceil, row["ratio"], r["drops"] or "none"))
         for suite in suites if site_modes else []:
             for sz in site_sizes:
                 site_rows += run_site_suite(env, suite, sz, plain[sz], site_modes, site_counts, site_failed)
@@ -1057,13 +1154,30 @@ def print_site(args, rows):
 
 
 def print_matrix(args, rows):
-    hdr = "| size | direction | suite | workers | dvped Mpps | Gbit/s | cycles/pkt | t_io ns | t_crypto ns | ceiling Mpps | ratio |"
+    hdr = ("| size | direction | suite | workers | dvped Mpps | Gbit/s | cycles/pkt | t_io ns | t_crypto ns | ceiling Mpps | "
+           "ratio | dvpe's own cycles/pkt | in-run ratio |")
     print(hdr)
-    print("|" + "---|" * 11)
+    print("|" + "---|" * 13)
     for r in rows:
-        print("| %s | %s | %s | %d | %.2f | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f |" % (
+        print("| %s | %s | %s | %d | %.2f | %.2f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %.2f |" % (
             r["size"] if r["size"] == "imix" else r["size"] + " B", r["direction"], r["suite"], r["workers"], r["mpps"], r["gbps"],
-            r["cycles_per_pkt"], r["t_io_ns"], r["t_crypto_ns"], r["ceiling_mpps"], r["ratio"]))
+            r["cycles_per_pkt"], r["t_io_ns"], r["t_crypto_ns"], r["ceiling_mpps"], r["ratio"],
+            r["own_cycles_per_pkt"], r["inrun_ratio"]))
+    print("\ndvpe's own cycles/pkt: from the worker's stage clocks in the same run (sampled busy iterations): all "
+          "cycles but rx, AEAD and tx per packet; in-run ratio: (rx + AEAD + tx cycles) / all cycles, the ratio "
+          "to a ceiling measured inside the dvped run itself")
+    for r in rows:
+        if len(r.get("rounds", [])) > 1:
+            sp = r["spread"]
+            print("%s %s %s: %d rounds; dvpe's own cycles/pkt %s (within +-%.1f %% of the median); in-run ratio %s "
+                  "(+-%.1f %%); ratio %s (+-%.1f %%); t_crypto ns %s; t_io ns %s; load %s" % (
+                      r["size"], r["direction"], r["suite"], len(r["rounds"]),
+                      " ".join("%.1f" % x["own_cycles_per_pkt"] for x in r["rounds"]), 100 * sp["own_cycles_per_pkt"]["max_dev"],
+                      " ".join("%.3f" % x["inrun_ratio"] for x in r["rounds"]), 100 * sp["inrun_ratio"]["max_dev"],
+                      " ".join("%.2f" % x["ratio"] for x in r["rounds"]), 100 * sp["ratio"]["max_dev"],
+                      " ".join("%.0f" % x["t_crypto_ns"] for x in r["rounds"]),
+                      " ".join("%.1f" % x["t_io_ns"] for x in r["rounds"]),
+                      " ".join(x["loadavg"] for x in r["rounds"])))
     tsc = rows[0]["tsc_hz"] / 1e9 if rows else 0
     print("\ncycles are TSC cycles (%.3f GHz); Gbit/s counts overlay frame bytes; statistic: %s; load average now %s"
           % (tsc, args.stat, open("/proc/loadavg").read().split()[:3]))
