@@ -723,7 +723,10 @@ void daemon::resolve_neighbours() {
 }
 
 void daemon::control_iteration() {
-    _server->poll(10);
+    // The control socket's poll is the loop's only wait: none while workers have handed over
+    // packets (handshakes waited up to 10 ms here: 385-529 handshakes/s end to end from a
+    // thread 85 % idle, perf/handshake_load.py), else at most 2 ms.
+    _server->poll(rte_ring_count(_to_control) != 0 ? 0 : 2);
     if (g_reload.exchange(false, std::memory_order_relaxed)) {
         (void)reload("SIGHUP");
     }
