@@ -10,7 +10,8 @@ Input: the JSON of `dataplane_bench.py --json-out` (a list of matrix rows, or {"
 "site": [...], "peers": [...]}); several files are merged. Per frame size and direction (one
 worker, one suite: --suite): dvped's Mpps, the ceiling 1 / (t_io + t_crypto) of testpmd and
 aead_bench, and the in-run ceiling (1 / the rx + AEAD + tx cycles of the worker's stage clocks in
-the same dvped run). Per number of peers (64 B encrypt): round-robin and flow-local Mpps beside
+the same dvped run), labelled with the in-run ratio (rx + AEAD + tx) / all cycles: under load the
+measured rate also loses the time the worker was preempted, which the stage clocks leave out. Per number of peers (64 B encrypt): round-robin and flow-local Mpps beside
 the in-run ceiling of each case, the N = 1 baseline, and the 64 B encrypt ceiling of the matrix
 when the files hold one.
 
@@ -156,13 +157,15 @@ def main():
         ceil = [by[s]["ceiling_mpps"] for s in sizes]
         inrun = [by[s].get("inrun_ceiling_mpps") for s in sizes]
         labels = ["%.2f" % (m / c) if c else None for m, c in zip(meas, ceil)]
-        inlab = ["%.2f" % (m / c) if c and c == c else None for m, c in zip(meas, [x if x is not None else float("nan") for x in inrun])]
+        inlab = ["%.2f" % by[s]["inrun_ratio"] if by[s].get("inrun_ratio") == by[s].get("inrun_ratio") and
+                 by[s].get("inrun_ratio") is not None else None for s in sizes]
         x, y = place()
         bar_panel(svg, x, y, pw - 20, ph, "%s: Mpps vs frame size" % d, groups,
                   [("ceiling (testpmd + aead_bench)", COLORS["ceiling"], ceil, None),
                    ("in-run ceiling (stage clocks)", COLORS["inrun"], inrun, inlab),
                    ("dvped measured", COLORS["measured"], meas, labels)],
-                  "Mpps", note="labels: measured / ceiling (grey bar) and / in-run ceiling (orange bar)")
+                  "Mpps", note="on blue: measured / grey ceiling; on orange: in-run ratio (the worker's stage clocks, "
+                               "preempted iterations left out)")
     if peers:
         base = [r for r in peers if r["case"] == "baseline"]
         cases = [r for r in peers if r["case"] == "peers"]
