@@ -228,27 +228,47 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
     const bool has_overlay = s.has_overlay;
     const uint16_t overlay_port = s.overlay_port_id;
     const bool lan = s.lan_mode != pmd::overlay_mode::host;  // a site LAN: lan_deliver() (lan.cc)
-    // One AEAD call for all packets, each under its receive key (open_multi: with many peers a
-    // run under one key is often a single packet), first (the aead stage of the stage clock,
-    // engine/stage_clock.hh); then per run of packets that share a receive key (and so a peer)
-    // the delivery and one update of the peer's counters.
+    // The AEAD first (the aead stage of the stage clock, engine/stage_clock.hh): one call per run
+    // of packets under one receive key, or, when runs are short (many peers: often a single
+    // packet), one call for all packets, each under its own key (open_multi); then per run of
+    // packets that share a receive key (and so a peer) the delivery and one update of the peer's
+    // counters.
     _clk.flush_begin();
-    for (unsigned i = 0; i < n; ++i) {
-        _rx_keys[i] = _open[i].slot->key;
+    // Runs of packets under one receive key (and so from one peer), found once: their ends for
+    // the delivery below, each packet's key for open_multi.
+    unsigned runs = 0;
+    for (unsigned i = 0; i < n; ++runs) {
+        const rx_key_slot* slot = _open[i].slot;
+        const crypto::aead_key* key = slot->key;
+        _rx_keys[i] = key;
+        unsigned j = i + 1;
+        while (j < n && _open[j].slot == slot) {
+            _rx_keys[j++] = key;
+        }
+        _run_end[i] = static_cast<uint16_t>(j);
+        i = j;
     }
-    _crypto->open_multi(std::span<crypto::aead_packet>(_aead.data(), n), _rx_keys.data(),
-                        std::span<uint8_t>(_ok.data(), n));
-    _clk.aead_done(n, 1);
+    unsigned calls = 1;
+    if (runs * 4 <= n) {
+        // Long runs (few peers): one call per run, without a key lookup per packet.
+        calls = runs;
+        for (unsigned i = 0; i < n; i = _run_end[i]) {
+            const unsigned j = _run_end[i];
+            _crypto->open_burst(*_rx_keys[i], std::span<crypto::aead_packet>(&_aead[i], j - i),
+                                std::span<uint8_t>(&_ok[i], j - i));
+        }
+    } else {
+        _crypto->open_multi(std::span<crypto::aead_packet>(_aead.data(), n), _rx_keys.data(),
+                            std::span<uint8_t>(_ok.data(), n));
+    }
+    _clk.aead_done(n, calls);
     // Frames for the overlay port, from every run, leave together at the end (in order): with
     // many peers a run is often one packet, and a send per run cost more than the packet.
     unsigned n_out = 0;
     uint64_t out_bytes = 0;
     for (unsigned i = 0; i < n;) {
         const rx_key_slot* slot = _open[i].slot;
-        unsigned j = i + 1;
-        while (j < n && _open[j].slot == slot) {
-            ++j;
-        }
+        const unsigned j = _run_end[i];
         const peer_entry& p = *_open[i].p;
         node_stats& ns = _peer_stats[p.node_id];
         std::array<uint8_t, mac_pair_len> macs;  // the rebuilt Ethernet addresses: us, the peer

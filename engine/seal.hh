@@ -112,23 +112,27 @@ public:
         if (n == 0) {
             return;
         }
-        if (_any_tos) [[unlikely]] {
-            // inherit-tos: the inner DSCP, read while the payload is still plaintext. The
-            // payload starts with the ethertype (MACs elided) or the whole Ethernet header.
-            _any_tos = false;
-            for (unsigned x = 0; x < n; ++x) {
-                item& it = _items[x];
-                if (it.p->tos_mask != 0) {
-                    const crypto::aead_packet& a = _aead[x];
-                    const bool full = a.len == it.frame_len;
-                    const uint8_t* frame = full ? a.data : a.data - mac_pair_len;  // the MAC bytes are not read
-                    it.tos = transport::inner_dscp(frame, it.frame_len) & it.p->tos_mask;
+        const unsigned runs = _runs;
+        _runs = 0;
+        _last_p = nullptr;
+        unsigned calls = 1;
+        if (runs * 4 <= n) {
+            // Long runs (few peers): one call per run, without a key lookup per packet.
+            calls = 0;
+            for (unsigned i = 0; i < n; ++calls) {
+                const item& it = _items[i];
+                unsigned j = i + 1;
+                while (j < n && _items[j].p == it.p) {
+                    ++j;
                 }
+                ctx.seal_burst(*_keys[i], std::span<crypto::aead_packet>(&_aead[i], j - i));
+                i = j;
             }
+        } else {
+            ctx.seal_multi(std::span<crypto::aead_packet>(_aead.data(), n), _keys.data());
         }
-        ctx.seal_multi(std::span<crypto::aead_packet>(_aead.data(), n), _keys.data());
-        if constexpr (requires { sink.aead_done(n, 1U); }) {
-            sink.aead_done(n, 1U);
+        if constexpr (requires { sink.aead_done(n, calls); }) {
+            sink.aead_done(n, calls);
         }
         pending out{};
         for (unsigned i = 0; i < n;) {
@@ -206,7 +210,14 @@ private:
         _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
         _items[i] = item{m, &p, outer, static_cast<uint16_t>(hdr_len + payload_len + tag_len), frame_len, fragment};
         _keys[i] = p.tx_key;
-        _any_tos |= p.tos_mask != 0;
+        _runs += &p != _last_p;
+        _last_p = &p;
+        if (p.tos_mask != 0) [[unlikely]] {
+            // inherit-tos: the inner DSCP, read while the payload is still plaintext. The
+            // payload starts with the ethertype (MACs elided) or the whole Ethernet header.
+            const uint8_t* frame = dh + hdr_len - (payload_len == frame_len ? 0 : mac_pair_len);  // MACs not read
+            _items[i].tos = transport::inner_dscp(frame, frame_len) & p.tos_mask;
+        }
         return verdict::queued;
     }
 
@@ -303,7 +314,8 @@ private:
     unsigned _n = 0;
     std::vector<lane_state> _lanes;  // index = node id
     std::array<item, max_items> _items{};
-    bool _any_tos = false;  // an item to an inherit-tos peer is queued
+    unsigned _runs = 0;                   // runs of packets to one peer among the items
+    const peer_entry* _last_p = nullptr;  // the last item's peer
     std::array<crypto::aead_packet, max_items> _aead{};
     std::array<const crypto::aead_key*, max_items> _keys{};  // each item's send key (seal_multi)
     std::array<std::array<uint8_t, transport::nonce_size>, max_items> _nonce{};

@@ -347,6 +347,7 @@ private:
     std::array<open_item, max_items> _open{};
     std::array<crypto::aead_packet, max_items> _aead{};
     std::array<const crypto::aead_key*, max_items> _rx_keys{};  // each item's receive key (open_multi)
+    std::array<uint16_t, max_items> _run_end{};  // open_flush(): where the run starting here ends
     std::array<std::array<uint8_t, 12>, max_items> _nonce{};
     std::array<uint8_t, max_items> _ok{};
     std::array<rte_mbuf*, max_items> _out{};  // a run's packets for send_bulk()

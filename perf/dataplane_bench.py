@@ -49,7 +49,10 @@ frames spread over N peers n2..n(N+1), each a node of the config with a static n
 (10.77.HI.LO beyond n4) and its own static benchmark key, node MAC fe:fd:80:00:HH:LL:
 round-robin frame by frame, and flow-local (32 consecutive frames per peer). Ratio to N = 1 (the
 encrypt case above) before and after every pass, median of the passes; control rows replay N = 1
-frames from captures as long as the cases'. Checks as for the site cases.
+frames from captures as long as the cases'. Checks as for the site cases. --peers-dirs decrypt
+(default both): n2 opens packets from n1, n3..n(N+1) mixed alike, sealed by this script with
+python3-cryptography under the same benchmark keys (N = 1: from n1). --peers-sizes (default
+64,imix).
 
     perf/dataplane_bench.py --peers 1,100,1000,4000 --peers-only --suites aes256-gcm
 
@@ -605,6 +608,52 @@ def peers_frames(mix, n, size):
     return out
 
 
+def peers_senders(n):
+    """Decrypt over N peers: n2 receives from n1 and n3..n(N+1) (the node set of the encrypt case)."""
+    return [1] + list(range(3, n + 2))
+
+
+def benchmark_key(frm, to):
+    """dvped --benchmark-static-keys' key of node `frm` -> node `to` (control/daemon/daemon_sessions.cc
+    benchmark_key: BLAKE2b-256 of the label)."""
+    import hashlib
+    return hashlib.blake2b(("dvpe benchmark key %d->%d" % (frm, to)).encode(), digest_size=32).digest()
+
+
+def sealed_peers_frames(suite, mix, n, size, frames=None):
+    """Decrypt over N peers: udp4 data packets to n2 as peer s in peers_senders(n) seals them on
+    lane 0 (counter 0, 1, ... per peer, key id 1, MACs elided), mixed as peers_frames() mixes the
+    encrypt case; `frames` overrides the count (control captures). Sealed here with
+    python3-cryptography (the one module outside the standard library this script uses, and only
+    for this): the benchmark keys, nonces and header are docs/protocol.md's."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    except ImportError:
+        sys.exit("dataplane_bench: --peers decrypt needs python3-cryptography (apt-get install python3-cryptography)")
+    ciph = ChaCha20Poly1305 if suite.startswith("chacha") else AESGCM
+    klen = 16 if suite == "aes128-gcm" else 32
+    snd = peers_senders(n)
+    keys = {x: ciph(benchmark_key(x, 2)[:klen]) for x in snd}
+    sl = size_list(size)
+    run = 1 if mix == "rr" else PEERS_RUN
+    total = frames or -(-N_FRAMES // (run * n)) * run * n
+    ctr = {}
+    out = []
+    for j in range(total):
+        x = snd[(j // run) % n]
+        fr = ipv4_udp_frame(sl[j % len(sl)], j, node_mac(2), node_mac(x), "10.88.%d.%d" % (x >> 8, x & 0xFF), "10.88.0.2")
+        c = ctr.get(x, 0)
+        ctr[x] = c + 1
+        hdr = bytes([1, 1 << 4, (x >> 8) << 4, x & 0xFF, 2, 1, 0, 0]) + struct.pack("!Q", c)  # data, to n2, key 1, lane 0
+        dv = hdr + keys[x].encrypt(struct.pack("!IQ", 0, c), fr[12:], hdr)
+        udp = struct.pack("!HHHH", 655, 655, 8 + len(dv), 0) + dv
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), j & 0xFFFF, 0x4000, 64, 17, 0,
+                         socket.inet_aton(wan_ip(x)), socket.inet_aton(wan_ip(2)))
+        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+        out.append(bytes.fromhex(neighbour_mac(2).replace(":", "")) + bytes.fromhex("027063610001") + b"\x08\x00" + ip + udp)
+    return out
+
+
 def peers_mbufs(n_frames):
     """net_pcap's infinite_rx holds the whole capture in mbufs: a power of two with 6144 to spare."""
     m = 16384
@@ -622,31 +671,39 @@ def peers_memory(env, mbufs):
     return min(base + mbufs * 5 // 2048, 1000 if env.huge else 2048)
 
 
-def run_encrypt_nodes(env, suite, name, pcap, n_frames, n_peers):
-    """n1 encrypting its overlay port's capture to a net_null WAN, in a config of n1..n(N+1),
-    each peer with a static neighbour entry (and its own static benchmark key)."""
+def run_encrypt_nodes(env, suite, name, pcap, n_frames, n_peers, direction="encrypt"):
+    """encrypt: n1 encrypting its overlay port's capture to a net_null WAN; decrypt: n2 opening
+    its WAN port's capture (sealed_peers_frames) to a net_null overlay port; in a config of
+    n1..n(N+1), each peer with a static neighbour entry (and its own static benchmark key)."""
     mb = peers_mbufs(n_frames)
-    d = write_conf(env, name, 1, ["wan0 wan net_null0,no-rx=1", "ovl0 overlay net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap],
-                   nodes=range(1, n_peers + 2), mbufs=mb, memory_mb=peers_memory(env, mb))
-    n = Dvped(env, d, "n1", suite)
+    if direction == "encrypt":
+        node, ports = 1, ["wan0 wan net_null0,no-rx=1", "ovl0 overlay net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap]
+    else:
+        node, ports = 2, ["wan0 wan net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap, "ovl0 overlay net_null0,no-rx=1"]
+    d = write_conf(env, name, node, ports, nodes=range(1, n_peers + 2), mbufs=mb, memory_mb=peers_memory(env, mb))
+    n = Dvped(env, d, "n%d" % node, suite)
     try:
         samples = sample_dvped(env, n)
     finally:
         n.stop()
-    return summarize(env, samples, "encrypted")
+    return summarize(env, samples, PEERS_COUNTER[direction])
 
 
-def peers_check(res, n_peers):
-    """The generic part of site_check: every frame sealed once, no drops, nothing to control."""
+PEERS_COUNTER = {"encrypt": "encrypted", "decrypt": "decrypted"}
+
+
+def peers_check(res, n_peers, direction="encrypt"):
+    """The generic part of site_check: every frame sealed (opened) once, no drops, nothing to control."""
     d = res["delta"]
-    rx, enc = d["rx_packets"], d["encrypted"]
+    cn = PEERS_COUNTER[direction]
+    rx, enc = d["rx_packets"], d[cn]
     if rx == 0 or enc == 0:
-        return ["no traffic: rx %d, encrypted %d" % (rx, enc)]
+        return ["no traffic: rx %d, %s %d" % (rx, cn, enc)]
     bad = []
     if enc < 0.995 * rx:
-        bad.append("encrypted %d of %d received (%.3f)" % (enc, rx, enc / rx))
+        bad.append("%s %d of %d received (%.3f)" % (cn, enc, rx, enc / rx))
     if not 0.99 * enc <= d["tx_packets"] <= 1.01 * enc:
-        bad.append("tx_packets %d for %d encrypted" % (d["tx_packets"], enc))
+        bad.append("tx_packets %d for %d %s" % (d["tx_packets"], enc, cn))
     if sum(res["drops"].values()) > 0.001 * rx:
         bad.append("drops %s" % res["drops"])
     if d["to_control"]:
@@ -656,27 +713,33 @@ def peers_check(res, n_peers):
     return bad
 
 
-def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
-    """Encrypt over N peers, round-robin and flow-local, --peers-reps passes, each bracketed by the
-    N = 1 case (the matrix's encrypt case: n1 -> n2, 1200 frames); ratio to the mean of the two
+def run_peers_suite(env, suite, sz, plain_pcap, counts, failed, direction="encrypt"):
+    """Encrypt (decrypt) over N peers, round-robin and flow-local, --peers-reps passes, each
+    bracketed by the N = 1 case (encrypt: n1 -> n2, 1200 frames, the matrix's encrypt case in an
+    N = 1 config; decrypt: n2 opening 1200 packets from n1); ratio to the mean of the two
     baselines either side of the pass, median over passes. Control rows: N = 1 frames from a
     capture as long as a case's (long net_pcap replays cost cache misses of their own)."""
     reps = env.args.peers_reps
+    dec = direction == "decrypt"
+    if dec:
+        plain_pcap = os.path.join(env.tmp, "peers-dec-base-%s-%s.pcap" % (suite, sz))
+        write_pcap(plain_pcap, sealed_peers_frames(suite, "rr", 1, sz))
     caps = {}
     for n in counts:
         if n == 1:
             continue
         for mix in ("rr", "local"):
-            fr = peers_frames(mix, n, sz)
-            pc = os.path.join(env.tmp, "peers-%s-%d-%s.pcap" % (mix, n, sz))
+            fr = sealed_peers_frames(suite, mix, n, sz) if dec else peers_frames(mix, n, sz)
+            pc = os.path.join(env.tmp, "peers-%s-%s-%d-%s.pcap" % (direction, mix, n, sz))
             write_pcap(pc, fr)
             caps[(mix, n)] = (pc, len(fr))
     ctl_pcaps = {}
     for _, nf in caps.values():
         if nf != N_FRAMES and nf not in ctl_pcaps:
-            ctl_pcaps[nf] = os.path.join(env.tmp, "peers-control-%d-%s.pcap" % (nf, sz))
+            ctl_pcaps[nf] = os.path.join(env.tmp, "peers-control-%s-%d-%s.pcap" % (direction, nf, sz))
             sl = size_list(sz)
-            write_pcap(ctl_pcaps[nf], [overlay_frame(sl[i % len(sl)], i) for i in range(nf)])
+            write_pcap(ctl_pcaps[nf], sealed_peers_frames(suite, "rr", 1, sz, nf) if dec else
+                       [overlay_frame(sl[i % len(sl)], i) for i in range(nf)])
 
     def check(r, what):
         if r["problems"]:
@@ -686,8 +749,8 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
             failed.append(msg)
 
     def baseline(when):
-        r = run_dvped(env, suite, sz, "encrypt", plain_pcap)
-        r["problems"] = peers_check(r, 1)
+        r = run_encrypt_nodes(env, suite, "peers-base", plain_pcap, N_FRAMES, 1, direction)
+        r["problems"] = peers_check(r, 1, direction)
         log("peers baseline N = 1 (%s): %.3f Mpps, %.0f cycles/pkt" % (when, r["pps"] / 1e6, r["cycles_per_pkt"]))
         check(r, "baseline (%s)" % when)
         return r
@@ -698,8 +761,8 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
     for rep in range(reps):
         for (mix, n), (pc, nf) in caps.items():
             t0 = time.monotonic()
-            r = run_encrypt_nodes(env, suite, "peers-%s-%d" % (mix, n), pc, nf, n)
-            r["problems"] = peers_check(r, n)
+            r = run_encrypt_nodes(env, suite, "peers-%s-%d" % (mix, n), pc, nf, n, direction)
+            r["problems"] = peers_check(r, n, direction)
             if r["pps"] < 0.2 * base[-1]["pps"]:
                 r["problems"].append("stalled: %.4f Mpps against a baseline of %.3f" % (r["pps"] / 1e6, base[-1]["pps"] / 1e6))
             log("peers %s N = %d (%d frames), pass %d/%d: %.3f Mpps, %.0f cycles/pkt (own %.1f), drops %s (%.1f s with startup)"
@@ -708,8 +771,8 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
             check(r, "peers %s %d pass %d" % (mix, n, rep + 1))
             runs[(mix, n)].append((r, rep))
         for nf, pc in sorted(ctl_pcaps.items()):
-            r = run_encrypt_nodes(env, suite, "peers-control-%d" % nf, pc, nf, 1)
-            r["problems"] = peers_check(r, 1)
+            r = run_encrypt_nodes(env, suite, "peers-control-%d" % nf, pc, nf, 1, direction)
+            r["problems"] = peers_check(r, 1, direction)
             log("control: N = 1 from a capture of %d frames, pass %d/%d: %.3f Mpps, %.0f cycles/pkt"
                 % (nf, rep + 1, reps, r["pps"] / 1e6, r["cycles_per_pkt"]))
             check(r, "control %d pass %d" % (nf, rep + 1))
@@ -719,6 +782,8 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
         os.unlink(pc)
     for pc in ctl_pcaps.values():
         os.unlink(pc)
+    if dec:
+        os.unlink(plain_pcap)
     bpps = [b["pps"] for b in base]
     bref = [(bpps[i] + bpps[i + 1]) / 2 for i in range(reps)]
     spread = (max(bpps) - min(bpps)) / statistics.median(bpps)
@@ -726,7 +791,7 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
         log("  note: the N = 1 baseline varied by %.0f %% over the run (%s Mpps)"
             % (100 * spread, ", ".join("%.2f" % (x / 1e6) for x in bpps)))
     load = open("/proc/loadavg").read().split()[:3]
-    out = [{"case": "baseline", "mix": "-", "peers": 1, "frames": N_FRAMES, "size": sz, "suite": suite,
+    out = [{"dir": direction, "case": "baseline", "mix": "-", "peers": 1, "frames": N_FRAMES, "size": sz, "suite": suite,
             "mpps": statistics.median(bpps) / 1e6, "mpps_runs": [x / 1e6 for x in bpps],
             "cycles_per_pkt": statistics.median(b["cycles_per_pkt"] for b in base), "ratio": 1.0, "ratios": [],
             "own_cycles_per_pkt": statistics.median(b["own_cycles_per_pkt"] for b in base),
@@ -735,7 +800,7 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
             "baseline_spread": spread, "loadavg": load}]
     for nf, v in sorted(ctl.items()):
         ratios = [x / bref[i] for i, x in enumerate(v)]
-        out.append({"case": "control", "mix": "-", "peers": 1, "frames": nf, "size": sz, "suite": suite,
+        out.append({"dir": direction, "case": "control", "mix": "-", "peers": 1, "frames": nf, "size": sz, "suite": suite,
                     "mpps": statistics.median(v) / 1e6, "mpps_runs": [x / 1e6 for x in v],
                     "cycles_per_pkt": float("nan"), "ratio": statistics.median(ratios), "ratios": ratios,
                     "same_length_ratio": 1.0, "problems": [], "baseline_spread": spread, "loadavg": load})
@@ -743,7 +808,7 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
         nf = caps[(mix, n)][1]
         ratios = [r["pps"] / bref[rep] for r, rep in rs]
         same = [r["pps"] / (ctl[nf][rep] if nf in ctl else bref[rep]) for r, rep in rs]
-        out.append({"case": "peers", "mix": mix, "peers": n, "frames": nf, "size": sz, "suite": suite,
+        out.append({"dir": direction, "case": "peers", "mix": mix, "peers": n, "frames": nf, "size": sz, "suite": suite,
                     "mpps": statistics.median(r["pps"] for r, _ in rs) / 1e6,
                     "mpps_runs": [r["pps"] / 1e6 for r, _ in rs],
                     "cycles_per_pkt": statistics.median(r["cycles_per_pkt"] for r, _ in rs),
@@ -758,17 +823,17 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed):
 
 
 def print_peers(args, rows):
-    print("\nMany peers, overlay port -> WAN (net_null), one worker; ratio: to N = 1 (n1 -> n2, the matrix's "
-          "encrypt case) of the same run, the baselines either side of each pass, median of %d pass%s"
+    print("\nMany peers, encrypt: overlay port -> WAN (net_null), decrypt: WAN -> overlay port (net_null), one worker; "
+          "ratio: to N = 1 (n1 -> n2) of the same direction and run, the baselines either side of each pass, median of %d pass%s"
           % (args.peers_reps, "es" if args.peers_reps > 1 else ""))
-    print("| case | peers N | frames | size | suite | dvped Mpps | cycles/pkt | ratio to N = 1 | same-length ratio | checks |")
-    print("|" + "---|" * 10)
+    print("| direction | case | peers N | frames | size | suite | dvped Mpps | cycles/pkt | ratio to N = 1 | same-length ratio | checks |")
+    print("|" + "---|" * 11)
     for r in rows:
         what = {"baseline": "N = 1 (baseline)", "control": "N = 1, %d-frame capture (control)" % r["frames"],
                 "peers": "round-robin" if r["mix"] == "rr" else "flow-local (runs of %d)" % PEERS_RUN}[r["case"]]
         each = " (%s)" % " ".join("%.2f" % x for x in r["ratios"]) if len(r["ratios"]) > 1 else ""
-        print("| %s | %d | %d | %s | %s | %.2f | %s | %.2f%s | %s | %s |" % (
-            what, r["peers"], r["frames"], r["size"] if r["size"] == "imix" else r["size"] + " B", r["suite"],
+        print("| %s | %s | %d | %d | %s | %s | %.2f | %s | %.2f%s | %s | %s |" % (
+            r.get("dir", "encrypt"), what, r["peers"], r["frames"], r["size"] if r["size"] == "imix" else r["size"] + " B", r["suite"],
             r["mpps"], "-" if r["case"] == "control" else "%.0f" % r["cycles_per_pkt"], r["ratio"], each,
             "%.2f" % r["same_length_ratio"] if r["case"] == "peers" else "-", "INVALID" if r["problems"] else "ok"))
     print("\nround-robin: frame j to peer n(2 + j mod N); flow-local: %d consecutive frames per peer. Each peer a "
@@ -885,6 +950,10 @@ def main():
                          "peers, round-robin and flow-local, as a ratio to N = 1 of the same run (e.g. 1,100,1000,4000)")
     ap.add_argument("--peers-only", action="store_true",
                     help="run only the many-peers cases and their N = 1 baselines")
+    ap.add_argument("--peers-sizes", default="64,imix", help="frame sizes of the many-peers cases (default 64,imix)")
+    ap.add_argument("--peers-dirs", default="encrypt,decrypt",
+                    help="directions of the many-peers cases (default encrypt,decrypt; decrypt seals its captures "
+                         "with python3-cryptography)")
     ap.add_argument("--peers-reps", type=int, default=3,
                     help="passes over the peers cases, each followed by an N = 1 baseline (default 3); median reported")
     args = ap.parse_args()
@@ -903,6 +972,10 @@ def main():
         sys.exit("dataplane_bench: --site-counts: 1..%d (route: at most 4096 per peer, 3 peers)" % (3 * ROUTE_MAX_PER_NODE))
     site_sizes = args.site_sizes.split(",")
     peer_counts = [int(c) for c in args.peers.split(",") if c]
+    peers_sizes = [x for x in args.peers_sizes.split(",") if x]
+    peers_dirs = [x for x in args.peers_dirs.split(",") if x]
+    if any(x not in ALL_SIZES for x in peers_sizes) or any(x not in PEERS_COUNTER for x in peers_dirs):
+        sys.exit("dataplane_bench: --peers-sizes from %s, --peers-dirs from encrypt,decrypt" % ",".join(ALL_SIZES))
     if any(c < 1 or c > 4094 for c in peer_counts):
         sys.exit("dataplane_bench: --peers: 1..4094 (12-bit node ids)")
     if args.peers_only and not peer_counts:
@@ -930,7 +1003,7 @@ def main():
     rows, site_rows, site_failed, peer_rows = [], [], [], []
     try:
         plain = {}
-        for sz in dict.fromkeys(sizes + (site_sizes if site_modes else []) + (["64"] if peer_counts else [])):
+        for sz in dict.fromkeys(sizes + (site_sizes if site_modes else []) + (peers_sizes if peer_counts else [])):
             p = os.path.join(env.tmp, "plain-%s.pcap" % sz)
             sl = size_list(sz)
             write_pcap(p, [overlay_frame(sl[i % len(sl)], i) for i in range(N_FRAMES)])
@@ -999,7 +1072,9 @@ def main():
             for sz in site_sizes:
                 site_rows += run_site_suite(env, suite, sz, plain[sz], site_modes, site_counts, site_failed)
         for suite in suites if peer_counts else []:
-            peer_rows += run_peers_suite(env, suite, "64", plain["64"], peer_counts, site_failed)
+            for sz in peers_sizes:
+                for direction in peers_dirs:
+                    peer_rows += run_peers_suite(env, suite, sz, plain[sz], peer_counts, site_failed, direction)
     finally:
         env.cleanup()
     if rows:

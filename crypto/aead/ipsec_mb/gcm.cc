@@ -97,20 +97,13 @@ uint32_t gcm_open(context_state& /*cs*/, const key_state& ks, std::span<aead_pac
 template <bool Adaptive>
 void gcm_seal_multi(context_state& cs, const aead_key* const* keys, std::span<aead_packet> pkts) noexcept {
     gcm_context_data ctx;
-    const aead_key* last = nullptr;  // runs of one key look their key up once
-    const key_state* ks = nullptr;
-    bool ours = true;
     for (size_t i = 0; i < pkts.size(); ++i) {
-        if (keys[i] != last) {
-            last = keys[i];
-            ks = &key_access::state(*last);
-            ours = key_access::seal(*last) == &gcm_seal<Adaptive>;
-        }
-        if (!ours) [[unlikely]] {
-            key_access::seal(*last)(cs, *ks, pkts.subspan(i, 1));
+        const aead_key& k = *keys[i];
+        if (key_access::seal(k) != &gcm_seal<Adaptive>) [[unlikely]] {
+            key_access::seal(k)(cs, key_access::state(k), pkts.subspan(i, 1));
             continue;
         }
-        gcm_call<Adaptive, true>(*ks, ctx, pkts[i], pkts[i].tag);
+        gcm_call<Adaptive, true>(key_access::state(k), ctx, pkts[i], pkts[i].tag);
     }
     secure_zero(&ctx, sizeof ctx);
 }
@@ -121,21 +114,14 @@ uint32_t gcm_open_multi(context_state& cs, const aead_key* const* keys, std::spa
     gcm_context_data ctx;
     alignas(16) uint8_t tag[aead_tag_len];
     uint32_t n_ok = 0;
-    const aead_key* last = nullptr;  // runs of one key look their key up once
-    const key_state* ks = nullptr;
-    bool ours = true;
     for (size_t i = 0; i < pkts.size(); ++i) {
+        const aead_key& k = *keys[i];
         const aead_packet& p = pkts[i];
-        if (keys[i] != last) {
-            last = keys[i];
-            ks = &key_access::state(*last);
-            ours = key_access::open(*last) == &gcm_open<Adaptive>;
-        }
-        if (!ours) [[unlikely]] {
-            n_ok += key_access::open(*last)(cs, *ks, pkts.subspan(i, 1), ok + i);
+        if (key_access::open(k) != &gcm_open<Adaptive>) [[unlikely]] {
+            n_ok += key_access::open(k)(cs, key_access::state(k), pkts.subspan(i, 1), ok + i);
             continue;
         }
-        gcm_call<Adaptive, false>(*ks, ctx, p, tag);
+        gcm_call<Adaptive, false>(key_access::state(k), ctx, p, tag);
         const bool good = equal_ct16(tag, p.tag);
         ok[i] = static_cast<uint8_t>(good);
         n_ok += static_cast<uint32_t>(good);
