@@ -35,6 +35,27 @@ def add_v6(m):
         m.node(name).sh(["ip", "-6", "addr", "add", "fd88::%d/64" % i, "dev", "dvpe0", "nodad"])
 
 
+class MemifMesh:
+    """alpha and beta with a memif WAN (no kernel between them), dvpe_tap overlays and `extra`
+    engine lines; a context manager that removes the memif socket directory too."""
+
+    def __init__(self, extra):
+        self.sockdir = tempfile.mkdtemp(prefix="dvpe-memif-")
+        try:
+            self.m = to.OverlayMesh(["alpha", "beta"], "udp", extra="\n".join(extra), wan=to.memif_wan(self.sockdir),
+                                    tap="dvpe_tap0")
+        except Exception:
+            subprocess.run(["rm", "-rf", self.sockdir])
+            raise
+
+    def __enter__(self):
+        return self.m
+
+    def __exit__(self, *exc):
+        self.m.cleanup()
+        subprocess.run(["rm", "-rf", self.sockdir])
+
+
 def received_bytes(res):
     return res["end"]["sum_received"]["bytes"]
 
@@ -136,16 +157,9 @@ class MultiQueue(unittest.TestCase):
     own): 16 TCP flows reach both workers on both nodes (the kernel spreads flows over queues)."""
 
     def test_two_workers_share_one_tap(self):
-        extra = "\n".join(["worker-lcores = 1,2", "eal-args = --lcores=0@0,1@1,2@1",
-                           "queue-map = wan0 0 1", "queue-map = wan0 1 2", "queue-map = tap0 0 1",
-                           "queue-map = tap0 1 2"])
-        sockdir = tempfile.mkdtemp(prefix="dvpe-memif-")
-        try:
-            m = to.OverlayMesh(["alpha", "beta"], "udp", extra=extra, wan=to.memif_wan(sockdir), tap="dvpe_tap0")
-        except Exception:
-            subprocess.run(["rm", "-rf", sockdir])
-            raise
-        try:
+        extra = ["worker-lcores = 1,2", "eal-args = --lcores=0@0,1@1,2@1", "queue-map = wan0 0 1",
+                 "queue-map = wan0 1 2", "queue-map = tap0 0 1", "queue-map = tap0 1 2"]
+        with MemifMesh(extra) as m:
             a, b = m.node("alpha"), m.node("beta")
             to.iperf(self, a, b, to.overlay_ip(2), ["-t", "4", "-P", "16"])
             for n in (a, b):
@@ -158,9 +172,6 @@ class MultiQueue(unittest.TestCase):
                 d = st["drops"]
                 self.assertEqual(d["auth_failed"], 0, d)
                 self.assertEqual(d["replayed"], 0, d)
-        finally:
-            m.cleanup()
-            subprocess.run(["rm", "-rf", sockdir])
 
 
 class IdleInterrupt(unittest.TestCase):
@@ -169,15 +180,9 @@ class IdleInterrupt(unittest.TestCase):
     rx interrupt vector) falls back to sleeping and the log says why."""
 
     def test_tap_worker_blocks_and_wakes(self):
-        extra = "\n".join(["idle-wait = interrupt", "worker-lcores = 1,2", "eal-args = --lcores=0@0,1@1,2@1",
-                           "queue-map = wan0 0 1", "queue-map = wan0 1 1", "queue-map = tap0 0 2"])
-        sockdir = tempfile.mkdtemp(prefix="dvpe-memif-")
-        try:
-            m = to.OverlayMesh(["alpha", "beta"], "udp", extra=extra, wan=to.memif_wan(sockdir), tap="dvpe_tap0")
-        except Exception:
-            subprocess.run(["rm", "-rf", sockdir])
-            raise
-        try:
+        extra = ["idle-wait = interrupt", "worker-lcores = 1,2", "eal-args = --lcores=0@0,1@1,2@1",
+                 "queue-map = wan0 0 1", "queue-map = wan0 1 1", "queue-map = tap0 0 2"]
+        with MemifMesh(extra) as m:
             a, b = m.node("alpha"), m.node("beta")
             self.assertIn("worker lcore 1 sleeps idle-sleep-us instead (port 0 queue 0 has no rx interrupt", a.log())
             self.assertNotIn("worker lcore 2 sleeps", a.log())
@@ -192,9 +197,6 @@ class IdleInterrupt(unittest.TestCase):
                 self.assertGreater(w2["rx_packets"], 0, w2)
                 for w in (w1, w2):
                     self.assertEqual(w["rx_packets"], tb.balance(w), (n.name, w))
-        finally:
-            m.cleanup()
-            subprocess.run(["rm", "-rf", sockdir])
 
 
 if __name__ == "__main__":
