@@ -26,6 +26,9 @@ void worker::setup_idle() noexcept {
         return;
     }
     teardown_idle();
+    // Capacity for every queue: the once-a-second retry runs on the worker's lcore, which
+    // never allocates (clear() keeps it).
+    _intr_queues.reserve(_s.rx_queues.size());
     _intr_queues.clear();
     _epfd = ::epoll_create1(EPOLL_CLOEXEC);
     _wakefd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
