@@ -382,6 +382,21 @@ std::string format_status(const json& st, const json* previous) {
                         age > 0 ? format_duration(age) : "-", u64(get_u64(p, "handshakes_completed"))});
         }
         out += pt.str() + '\n';
+        // Why handshakes with a peer fail (the last rejection that concerns its config; cleared
+        // when a handshake completes): one line per such peer, the detail says what to fix.
+        std::string failures;
+        for (const auto& p : peers) {
+            const json& f = get_object(p, "handshake_failure");
+            if (f.empty()) {
+                continue;
+            }
+            const uint64_t n = get_u64(f, "count");
+            failures += "  " + get_str(p, "name") + ": " + get_str(f, "detail") + " (" + u64(n) +
+                        (n == 1 ? " time" : " times") + ", last " + format_duration(get_double(f, "age_s")) + " ago)\n";
+        }
+        if (!failures.empty()) {
+            out += "handshake failures:\n" + failures + '\n';
+        }
     }
 
     // Drops by reason, non-zero only (the reply lists every reason of the fixed list).

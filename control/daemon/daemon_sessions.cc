@@ -496,6 +496,17 @@ void daemon::execute(session::actions& acts) {
                                update_paths();
                            }
                        },
+                       [&](session::log_failure& x) {
+                           // At most one line per peer and reason a minute (session::log_failure).
+                           const node_conf* n = _cfg.node(x.peer);
+                           const std::string name = n ? n->name : std::to_string(x.peer);
+                           std::string line = "node " + name + ": " +
+                                              session::describe(x.failure, name, _cfg.self_node().name);
+                           if (x.suppressed != 0) {
+                               line += " [" + std::to_string(x.suppressed) + " more like it not logged]";
+                           }
+                           log::warn(line);
+                       },
                        [&](session::event& x) {
                            const node_conf* n = _cfg.node(x.peer);
                            log::notice("node " + (n ? n->name : std::to_string(x.peer)) + " " +

@@ -138,6 +138,7 @@ nlohmann::json daemon::status_json() const {
                           {"sent_initiations", hc.sent_initiations},
                           {"sent_responses", hc.sent_responses},
                           {"sent_cookie_replies", hc.sent_cookie_replies},
+                          {"sent_refusals", hc.sent_refusals},
                           {"completed_initiator", hc.completed_initiator},
                           {"completed_responder", hc.completed_responder},
                           {"unsent", _handshakes_unsent},
@@ -191,6 +192,7 @@ nlohmann::json daemon::peers_json() const {
                              {"initiations_sent", st->stats.initiations_sent},
                              {"responses_sent", st->stats.responses_sent},
                              {"cookie_replies_sent", st->stats.cookie_replies_sent},
+                             {"refusals_sent", st->stats.refusals_sent},
                              {"handshakes_received", st->stats.handshakes_received},
                              {"handshakes_completed", st->stats.handshakes_completed},
                              {"handshakes_failed", failed},
@@ -203,6 +205,20 @@ nlohmann::json daemon::peers_json() const {
                              {"tx_packets", txp},
                              {"tx_bytes", txb},
                              {"keepalives_received", ka}};
+        if (const auto& f = st->failure) {
+            // The last rejection that concerns this peer's config since its last completed
+            // handshake (session::handshake_failure; docs/control.md "status").
+            const std::string serial = f->reason != handshake::reject::serial_mismatch ? std::string()
+                                       : f->serial == handshake::serial_order::peer_newer ? "peer_newer"
+                                                                                         : "peer_older";
+            jp["handshake_failure"] = {
+                {"reason", key_name(handshake::to_string(f->reason))},
+                {"authenticated", f->authenticated},
+                {"serial", serial},
+                {"count", f->count},
+                {"age_s", now.mono_ns >= f->last_ns ? static_cast<double>(now.mono_ns - f->last_ns) / 1e9 : 0.0},
+                {"detail", session::describe(*f, name.empty() ? std::to_string(id) : name, _cfg.self_node().name)}};
+        }
         if (path != nullptr) {
             jp["transport"] = std::string(transport::kind_name(path->kind));
             jp["address"] = path->ip.str();

@@ -368,6 +368,10 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         return reject_with(reject::bad_length);
     }
     if ((msg[1] >> 4U) != protocol_version) [[unlikely]] {
+        // Where the src field sits in version 1; read for the per-peer report only (a later
+        // version may place it elsewhere, so the claim is as weak as every unauthenticated one).
+        c.peer_id = header_src(msg);
+        c.peer_version = static_cast<uint8_t>(msg[1] >> 4U);
         return reject_with(reject::bad_version);
     }
     const uint8_t raw_type = msg[0];
@@ -409,6 +413,7 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
             return reject_with(reject::unexpected_cookie);
         }
         if (!p->cookies.consume_cookie(msg.subspan(L::nonce).first<cookie_box_len>(), now.mono_ns)) [[unlikely]] {
+            c.failed_aead = consumed::aead::cookie;
             return reject_with(reject::decrypt_failed);
         }
         ++_stats.cookies_stored;
@@ -450,15 +455,18 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         st.mix_key(dh.span()); /* es */
         std::array<uint8_t, key_len> rs;
         if (!st.decrypt_and_hash(rs, msg.subspan(L::encrypted_static, key_len + tag_len))) [[unlikely]] {
+            c.failed_aead = consumed::aead::initiation_static;
             return reject_with(reject::decrypt_failed); /* s */
         }
         if (!crypto::equal_ct(rs, p->pub)) [[unlikely]] {
+            c.claimed_static = rs;  // public: for the log, so the operator can compare keys
             return reject_with(reject::wrong_static_key);
         }
         st.mix_key(p->ss.span()); /* ss */
         crypto::secret<L::payload_plain_len> payload;
         if (!st.decrypt_and_hash(payload.span(), msg.subspan(L::encrypted_payload, L::payload_plain_len + tag_len)))
             [[unlikely]] {
+            c.failed_aead = consumed::aead::initiation_payload;
             return reject_with(reject::decrypt_failed);
         }
         const std::span<const uint8_t> pl = payload.span();
@@ -471,13 +479,20 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
                 return reject_with(reject::stale_timestamp);
             }
         }
+        // Serial guard. A mismatch is refused with a response that carries our serial and no
+        // keys (sender key id 0, docs/protocol.md "Refusal"): the initiator learns why from an
+        // authenticated message instead of timing out.
         c.serial = compare_serial(pl.subspan(timestamp_len, serial_len), m.self.serial);
-        if (c.serial != serial_order::equal) [[unlikely]] {
-            return reject_with(reject::serial_mismatch);
-        }
-        const auto key_id = m.take_key_id(*p);
-        if (!key_id) [[unlikely]] {
-            return reject_with(reject::no_key_id);
+        const bool refuse = c.serial != serial_order::equal;
+        std::optional<uint8_t> key_id = uint8_t{0};
+        if (refuse) [[unlikely]] {
+            std::memcpy(c.peer_serial.data(), pl.data() + timestamp_len, serial_len);
+            c.authenticated = true;
+        } else {
+            key_id = m.take_key_id(*p);
+            if (!key_id) [[unlikely]] {
+                return reject_with(reject::no_key_id);
+            }
         }
 
         namespace R = response_layout;
@@ -501,6 +516,14 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         rp[serial_len + 1] = m.self.flags;
         (void)st.encrypt_and_hash(out.subspan(R::encrypted_payload, R::payload_plain_len + tag_len), rp);
         p->cookies.add_macs(out, R::mac1, *key_id, now.mono_ns, m.lim.cookie_valid_ns);
+        if (refuse) [[unlikely]] {
+            // The initiation was fully authenticated: it counts against replay like an accepted
+            // one, so a captured copy cannot make us refuse (and log) again.
+            std::memcpy(p->greatest_timestamp.data(), pl.data(), timestamp_len);
+            p->have_timestamp = true;
+            ++_stats.sent_refusals;
+            return reject_with(reject::serial_mismatch);
+        }
 
         session_keys k;
         st.split(k.recv, k.send);  // the initiator sends with k1
@@ -540,11 +563,21 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
     st.mix_key(dh.span()); /* se */
     std::array<uint8_t, R::payload_plain_len> rp{};
     if (!st.decrypt_and_hash(rp, msg.subspan(R::encrypted_payload, R::payload_plain_len + tag_len))) [[unlikely]] {
+        c.failed_aead = consumed::aead::response;
         return reject_with(reject::decrypt_failed);
     }
+    // The payload opened under ee and se with our ephemeral: the responder holds the peer's
+    // static key and answers this initiation. The pending initiation stays (a refusal does not
+    // end the retry series; the peer's config may be fixed by the next attempt).
     c.serial = compare_serial(std::span<const uint8_t>(rp).first(serial_len), m.self.serial);
     if (c.serial != serial_order::equal) [[unlikely]] {
+        std::memcpy(c.peer_serial.data(), rp.data(), serial_len);
+        c.authenticated = true;
         return reject_with(reject::serial_mismatch);
+    }
+    if (msg[R::sender_key_id] == 0) [[unlikely]] {
+        // A refusal of a serial that is no longer ours (a reload crossed it): no keys to use.
+        return reject_with(reject::unexpected_response);
     }
     session_keys k;
     st.split(k.send, k.recv);

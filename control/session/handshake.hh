@@ -176,7 +176,9 @@ enum class serial_order : uint8_t { equal, peer_newer, peer_older };
 
 /// What consume() did with one message.
 enum class outcome : uint8_t {
-    rejected,       ///< see `reason`; `reply` holds a cookie reply when reason == cookie_required
+    rejected,       ///< see `reason`; `reply` holds a cookie reply when reason == cookie_required,
+                    ///< a refusal (a response without keys, docs/protocol.md "Refusal") when an
+                    ///< initiation was rejected for serial_mismatch
     responded,      ///< we were the responder: `reply` is the response, `keys` the new keys
     completed,      ///< we were the initiator: `keys` are the new keys, nothing to send
     cookie_stored,  ///< a cookie reply was accepted; the next message to `peer_id` carries mac2
@@ -190,6 +192,21 @@ struct consumed {
     std::vector<uint8_t> reply;              ///< bytes to send back to the message's source
     std::optional<session_keys> keys;
     serial_order serial = serial_order::equal;  ///< meaningful when reason == serial_mismatch
+    /// On a rejection: the message proved that its sender holds the private key of the static
+    /// key configured for `peer_id` (a Noise AEAD keyed by that key opened), so the reason is
+    /// that peer's doing, not a forger's. Only serial_mismatch (both directions) is; every earlier reason can be produced by anyone who knows the node ids and our public
+    /// key (docs/protocol.md "Misconfigured peers"). An authenticated initiation may still be a
+    /// replay of one the peer sent earlier.
+    bool authenticated = false;
+    /// serial_mismatch: the peer's serial (zero padded, as sent).
+    std::array<uint8_t, serial_len> peer_serial{};
+    /// wrong_static_key: the static key the initiation carried (the key its sender holds).
+    std::array<uint8_t, key_len> claimed_static{};
+    /// bad_version: the version the sender speaks (`peer_id` is read from the header anyway).
+    uint8_t peer_version = 0;
+    /// decrypt_failed: which AEAD did not open (initiation static / initiation payload /
+    /// response payload / cookie).
+    enum class aead : uint8_t { none, initiation_static, initiation_payload, response, cookie } failed_aead = aead::none;
 };
 
 /// An initiation built by create_initiation(); send `bytes` to the peer's endpoint.
@@ -206,6 +223,7 @@ struct counters {
     std::array<uint64_t, n_reject> rejected{};
     uint64_t received_initiations = 0, received_responses = 0, received_cookie_replies = 0;
     uint64_t sent_initiations = 0, sent_responses = 0, sent_cookie_replies = 0;
+    uint64_t sent_refusals = 0;  ///< responses without keys to an initiation refused for its serial
     uint64_t completed_initiator = 0, completed_responder = 0, cookies_stored = 0;
     [[nodiscard]] uint64_t rejected_of(reject r) const noexcept { return rejected[static_cast<size_t>(r)]; }
 };

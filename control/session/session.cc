@@ -14,6 +14,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+
+#include "control/config/keys.hh"
 
 namespace control::session {
 
@@ -28,7 +31,99 @@ uint64_t seconds_ns(double sec) noexcept {
 
 bool since(uint64_t now, uint64_t then, uint64_t interval) noexcept { return now >= then && now - then >= interval; }
 
+/// A config serial as sent (zero padded): quoted, up to the first zero byte, other bytes
+/// outside printable ASCII as \xNN.
+std::string serial_text(const std::array<uint8_t, handshake::serial_len>& s) {
+    std::string out = "\"";
+    for (uint8_t b : s) {
+        if (b == 0) {
+            break;
+        }
+        if (b >= 0x20 && b < 0x7f && b != '"' && b != '\\') {
+            out += static_cast<char>(b);
+        } else {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", b);
+            out += buf;
+        }
+    }
+    return out + '"';
+}
+
 }  // namespace
+
+// ---- handshake failures of configured peers ---------------------------------------------------
+
+bool is_peer_failure(handshake::reject r) noexcept {
+    using handshake::reject;
+    // Not: the length/type/dst/src checks (nothing names a configured peer), load (cookie
+    // required, rate limited), attacks that need no misconfiguration (low order point, replayed
+    // initiation), races (unexpected response/cookie) and our own key ids (no key id).
+    return r == reject::bad_version || r == reject::peer_disabled || r == reject::bad_mac1 ||
+           r == reject::decrypt_failed || r == reject::wrong_static_key || r == reject::stale_timestamp ||
+           r == reject::serial_mismatch;
+}
+
+std::string describe(const handshake_failure& f, std::string_view peer, std::string_view self) {
+    using handshake::reject;
+    using aead = handshake::consumed::aead;
+    const std::string p(peer), me(self);
+    const std::string unauth =
+        " (unauthenticated: the message only claims to come from " + p + "; it may be forged or corrupted)";
+    switch (f.reason) {
+    case reject::serial_mismatch:
+        if (f.serial == handshake::serial_order::peer_newer) {
+            return "handshake refused: its config serial " + serial_text(f.peer_serial) + " is newer than ours " +
+                   serial_text(f.our_serial) +
+                   " -- our config is outdated (GVPE: 'outdated config'): install the current config here and reload";
+        }
+        return "handshake refused: its config serial " + serial_text(f.peer_serial) + " is older than ours " +
+               serial_text(f.our_serial) + " -- its config is outdated: install the current config on " + p +
+               " and reload it there";
+    case reject::wrong_static_key: {
+        std::string key = encode_key(f.claimed_static);
+        while (!key.empty() && key.back() == '\n') {
+            key.pop_back();
+        }
+        return "handshake rejected: its static key " + key + " is not the one in our config (pubkey/" + p +
+               ") -- if " + p + "'s keys were regenerated, copy its new public key here and reload" + unauth;
+    }
+    case reject::bad_mac1:
+        return "handshake rejected: mac1 does not verify, so the sender did not use our public key -- " + p +
+               "'s config likely holds an old or wrong public key for us (pubkey/" + me + " there): copy ours to it" +
+               unauth;
+    case reject::bad_version:
+        return "handshake rejected: it speaks protocol version " + std::to_string(f.peer_version) + ", we speak " +
+               std::to_string(handshake::protocol_version) + " -- run dvpe releases that share a protocol version" +
+               unauth;
+    case reject::peer_disabled:
+        return "handshake ignored: " + p + " is connect = disabled in our config but sends handshakes -- change connect"
+               " here or stop it from connecting" + unauth;
+    case reject::decrypt_failed:
+        switch (f.failed_aead) {
+        case aead::initiation_payload:
+            return "handshake rejected: its initiation carries the public key of " + p +
+                   " but its sender does not hold the matching private key -- on " + p +
+                   ", check that its private key matches pubkey/" + p + unauth;
+        case aead::initiation_static:
+            return "handshake rejected: its initiation does not decrypt with our static key" + unauth;
+        case aead::response:
+            return "handshake rejected: its response does not decrypt under our initiation" + unauth;
+        case aead::cookie:
+            return "handshake rejected: its cookie reply does not decrypt" + unauth;
+        case aead::none:
+            break;
+        }
+        return "handshake rejected: decrypt failed" + unauth;
+    case reject::stale_timestamp:
+        return "handshake rejected: its initiation's timestamp is older than one accepted from it before -- " + p +
+               "'s clock stepped back? It is refused until its clock passes that time or we restart (or the message "
+               "is a replay)";
+    default:
+        break;
+    }
+    return "handshake rejected: " + std::string(handshake::to_string(f.reason)) + (f.authenticated ? "" : unauth);
+}
 
 uint64_t retry_interval_ns(uint32_t attempt, double max_retry_s, bool low_power) noexcept {
     // 1,2,3,4, 2,2,3,4, 4,2,3,4, 8,2,3,4, 16,... (gvpe.md §1.5)
@@ -138,6 +233,9 @@ bool manager::set_peer(const peer_conf& pc, clock_reading now, actions& out) {
         return false;
     }
     peer_session& p = _peers[pc.id];
+    if (p.conf.pub != pc.pub) {
+        p.failure.reset();  // a new key: the old failure says nothing about it
+    }
     p.conf = pc;
     if (!accept) {
         stop_initiating(p);
@@ -157,6 +255,13 @@ void manager::remove_peer(uint16_t id, clock_reading now, actions& out) {
 
 void manager::set_local(const std::array<uint8_t, handshake::serial_len>& serial, connect_mode self_connect,
                         bool self_low_power, double keepalive_s, double rekey_s) noexcept {
+    if (_conf.self.serial != serial) {
+        for (auto& [id, p] : _peers) {
+            if (p.failure && p.failure->reason == handshake::reject::serial_mismatch) {
+                p.failure.reset();  // compared against the old serial
+            }
+        }
+    }
     _conf.self.serial = serial;
     _proto.set_serial(serial);
     _conf.self_connect = self_connect;
@@ -263,6 +368,7 @@ void manager::go_down(peer_session& p, actions& out) {
 }
 
 void manager::mark_up(peer_session& p, uint64_t now_ns, actions& out) {
+    p.failure.reset();  // a handshake completed: whatever failed before is fixed
     if (p.state == peer_state::up) {
         ++p.stats.rekeys;
         return;
@@ -356,11 +462,15 @@ void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const 
     case handshake::outcome::rejected:
         if (p != nullptr && c.reason) {
             ++p->stats.failed[static_cast<size_t>(*c.reason)];
+            if (is_peer_failure(*c.reason)) {
+                note_failure(*p, c, now.mono_ns, out);
+            }
         }
-        if (!c.reply.empty()) {  // a cookie reply
+        if (!c.reply.empty()) {  // a cookie reply, or a refusal of the initiator's serial
+            const bool refusal = c.reason == handshake::reject::serial_mismatch;
             out.push_back(send_handshake{c.peer_id, std::move(c.reply), {source.begin(), source.end()}});
             if (p != nullptr) {
-                ++p->stats.cookie_replies_sent;
+                ++(refusal ? p->stats.refusals_sent : p->stats.cookie_replies_sent);
             }
         }
         return;
@@ -445,6 +555,38 @@ void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const 
         p->last_sent_ns = t;
         return;
     }
+    }
+}
+
+// Records (with the precedence of handshake_failure) and logs (rate-limited) one rejection.
+void manager::note_failure(peer_session& p, const handshake::consumed& c, uint64_t now_ns, actions& out) {
+    handshake_failure f;
+    f.reason = *c.reason;
+    f.authenticated = c.authenticated;
+    f.serial = c.serial;
+    f.peer_serial = c.peer_serial;
+    f.our_serial = _conf.self.serial;
+    f.claimed_static = c.claimed_static;
+    f.peer_version = c.peer_version;
+    f.failed_aead = c.failed_aead;
+    f.last_ns = now_ns;
+    const bool held = p.failure && p.failure->authenticated && now_ns >= p.failure->last_ns &&
+                      now_ns - p.failure->last_ns < timing::authenticated_failure_hold_ns;
+    if (f.authenticated || (p.state != peer_state::up && !held)) {
+        if (p.failure && p.failure->reason == f.reason && p.failure->authenticated == f.authenticated &&
+            p.failure->serial == f.serial) {
+            f.count = p.failure->count + 1;
+        }
+        p.failure = f;
+    }
+    const auto r = static_cast<size_t>(f.reason);
+    if (!p.logged[r] || now_ns >= p.log_next_ns[r]) {
+        out.push_back(log_failure{p.conf.id, f, p.log_suppressed[r]});
+        p.logged[r] = true;
+        p.log_next_ns[r] = now_ns + timing::failure_log_interval_ns;
+        p.log_suppressed[r] = 0;
+    } else {
+        ++p.log_suppressed[r];
     }
 }
 
@@ -559,6 +701,7 @@ std::optional<peer_status> manager::status(uint16_t peer, clock_reading now) con
     s.key_age_ns = p.current.valid && now.mono_ns >= p.current.established_ns ? now.mono_ns - p.current.established_ns : 0;
     s.last_received_ns = p.last_rx_ns;
     s.stats = p.stats;
+    s.failure = p.failure;
     return s;
 }
 

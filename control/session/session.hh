@@ -24,6 +24,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -46,6 +47,8 @@ inline constexpr uint64_t next_confirm_timeout_ns = 90 * s;     ///< unconfirmed
 inline constexpr uint64_t simultaneous_window_ns = 5 * s;       ///< see on_handshake_packet
 inline constexpr uint64_t confirm_wait_ns = 5 * s;              ///< responder waits for confirmation before initiating
 inline constexpr uint64_t demand_retry_min_ns = 1 * s;          ///< queued packets force a retry (x3 low-power)
+inline constexpr uint64_t failure_log_interval_ns = 60 * s;     ///< one log line per peer and reject reason
+inline constexpr uint64_t authenticated_failure_hold_ns = 120 * s;  ///< see handshake_failure
 }  // namespace timing
 
 /// Receive keys per peer the data plane holds (engine::limits::rx_keys_per_peer; the daemon
@@ -95,6 +98,47 @@ struct learn_endpoint {
     uint16_t peer = 0;
     std::vector<uint8_t> address;
 };
+// ---- handshake failures of configured peers (docs/protocol.md "Misconfigured peers") -------------
+
+/// The last handshake rejection that concerns a configured peer (a misconfiguration shows
+/// here: serial, keys, protocol version, connect = disabled). Reasons that say nothing about the
+/// peer's config (load, rate limits, replays, races, our own key ids) are never recorded.
+/// `authenticated`: the peer itself sent it (handshake::consumed::authenticated); otherwise the
+/// message merely claims the peer's node id. An unauthenticated rejection is not recorded for a
+/// peer whose session is up, nor over an authenticated record younger than
+/// timing::authenticated_failure_hold_ns, so a forger cannot hide a real reason or make a
+/// healthy peer look broken. Cleared when a handshake with the peer completes, when its key
+/// changes, and (serial reasons) when our serial changes.
+struct handshake_failure {
+    handshake::reject reason = handshake::reject::count_;
+    bool authenticated = false;
+    handshake::serial_order serial = handshake::serial_order::equal;
+    std::array<uint8_t, handshake::serial_len> peer_serial{};
+    std::array<uint8_t, handshake::serial_len> our_serial{};  ///< ours when it was recorded
+    std::array<uint8_t, handshake::key_len> claimed_static{};
+    uint8_t peer_version = 0;
+    handshake::consumed::aead failed_aead = handshake::consumed::aead::none;
+    uint64_t count = 1;    ///< rejections for this reason in a row (recorded ones)
+    uint64_t last_ns = 0;  ///< mono time of the latest
+};
+
+/// Does a rejection for `r` concern the peer's configuration (recorded and logged per peer)?
+[[nodiscard]] bool is_peer_failure(handshake::reject r) noexcept;
+
+/// One sentence saying what failed and what to fix, e.g. "handshake refused: its serial ... is
+/// newer than ours ... -- our config is outdated (GVPE: 'outdated config'); ...". `peer` and
+/// `self`: node names for the text.
+[[nodiscard]] std::string describe(const handshake_failure& f, std::string_view peer, std::string_view self);
+
+/// Log one line for a peer's handshake failure (the daemon prefixes "node NAME: "). At most one
+/// per peer and reason every timing::failure_log_interval_ns; `suppressed` counts the ones of that
+/// peer and reason not logged since the previous line.
+struct log_failure {
+    uint16_t peer = 0;
+    handshake_failure failure;
+    uint64_t suppressed = 0;
+};
+
 enum class event_kind : uint8_t { node_up, node_down, node_change };
 [[nodiscard]] std::string_view to_string(event_kind e) noexcept;
 /// Run the node-up / node-down / node-change hook (docs/config.md "Hooks").
@@ -103,7 +147,7 @@ struct event {
     uint16_t peer = 0;
 };
 using action = std::variant<send_handshake, install_keys, promote_keys, retire_key, send_keepalive, learn_endpoint,
-                            event>;
+                            event, log_failure>;
 using actions = std::vector<action>;
 
 // ---- configuration ------------------------------------------------------------------------------
@@ -140,6 +184,7 @@ struct peer_stats {
     uint64_t rekeys = 0;
     uint64_t ups = 0, downs = 0;
     uint64_t closes_received = 0;      ///< close messages (the peer stopping) that took the session down
+    uint64_t refusals_sent = 0;        ///< responses without keys refusing the peer's serial
     uint64_t last_handshake_ns = 0;  ///< mono time of the last completed handshake (0: never)
 };
 
@@ -153,6 +198,7 @@ struct peer_status {
     uint64_t key_age_ns = 0;         ///< age of the current keys (0 without keys)
     uint64_t last_received_ns = 0;   ///< mono time of the last authenticated packet
     peer_stats stats;
+    std::optional<handshake_failure> failure;  ///< the last one since the last completed handshake
 };
 
 // ---- data-plane feedback --------------------------------------------------------------------------
@@ -259,6 +305,10 @@ private:
         uint64_t last_probe_ns = 0;
         uint64_t demand_until_ns = 0;
         peer_stats stats;
+        std::optional<handshake_failure> failure;
+        std::array<uint64_t, handshake::n_reject> log_next_ns{};     ///< log_failure rate limit
+        std::array<uint64_t, handshake::n_reject> log_suppressed{};
+        std::array<bool, handshake::n_reject> logged{};
     };
 
     [[nodiscard]] bool low_power(const peer_session& p) const noexcept;
@@ -276,6 +326,7 @@ private:
     void go_down(peer_session& p, actions& out);
     void mark_up(peer_session& p, uint64_t now_ns, actions& out);
     void tick_peer(peer_session& p, clock_reading now, actions& out);
+    void note_failure(peer_session& p, const handshake::consumed& c, uint64_t now_ns, actions& out);
     peer_session* find(uint16_t id) noexcept;
 
     conf _conf;

@@ -121,6 +121,28 @@ TEST(ctl_format, status_site_lan) {
     EXPECT_EQ(format_status(st).find("site LAN"), std::string::npos);
 }
 
+TEST(ctl_format, status_handshake_failures) {
+    // A peer whose handshakes fail gets a line with the daemon's detail (docs/control.md
+    // "handshake_failure"); a healthy one and a mistyped entry get none.
+    json st = test::sample_status(10, 1);
+    st["peers"] = {{{"name", "beta"}, {"id", 2}, {"state", "connecting"},
+                    {"handshake_failure", {{"reason", "serial_mismatch"}, {"authenticated", true},
+                                           {"serial", "peer_newer"}, {"count", 3}, {"age_s", 4.5},
+                                           {"detail", "handshake refused: its config serial \"2\" is newer than ours"}}}},
+                   {{"name", "gamma"}, {"id", 3}, {"state", "up"}},
+                   {{"name", "delta"}, {"id", 4}, {"state", "down"}, {"handshake_failure", "x"}}};
+    const std::string s = format_status(st);
+    EXPECT_NE(s.find("handshake failures:\n"
+                     "  beta: handshake refused: its config serial \"2\" is newer than ours (3 times, last 0:00:04 ago)\n"
+                     "\n"),
+              std::string::npos)
+        << s;
+    EXPECT_EQ(s.find("  gamma:"), std::string::npos) << s;
+    EXPECT_EQ(s.find("  delta:"), std::string::npos) << s;
+    st["peers"][0].erase("handshake_failure");
+    EXPECT_EQ(format_status(st).find("handshake failures"), std::string::npos);
+}
+
 TEST(ctl_format, status_without_anything) {
     EXPECT_EQ(format_status(json{{"ok", true}}),
               "node -  id 0  mac -  up 0:00:00\n\nno ports\n\nno workers\n\nno drops\n");
