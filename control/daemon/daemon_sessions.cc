@@ -546,8 +546,11 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     const auto bytes = src.encode();
     std::span<const uint8_t> msg(frame + c.dvpe_offset, c.dvpe_len);
     const auto now = clock_now();
-    if (!_hs_drain.admit(now.mono_ns)) {
-        return;  // this iteration's budget is spent: dropped, counted (status: handshake.dropped_over_budget)
+    // Beyond this iteration's budget only a message whose mac2 proves its source passes
+    // (control/session/handshake_drain.hh); the rest is dropped, counted
+    // (status: handshake.dropped_over_budget).
+    if (!_hs_drain.admit(now.mono_ns, [&] { return _sessions->proves_source(msg, bytes, now); })) {
+        return;
     }
     session::actions acts;
     // The rate limit counts per source IP (IPv6: per /64), never per port or MAC: a flood that

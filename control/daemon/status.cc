@@ -143,6 +143,7 @@ nlohmann::json daemon::status_json() const {
                           {"completed_responder", hc.completed_responder},
                           {"unsent", _handshakes_unsent},
                           {"dropped_over_budget", _hs_drain.dropped()},
+                          {"admitted_with_mac2_over_budget", _hs_drain.admitted_proven()},
                           {"queued_frames_sent", _queue.sent()},
                           {"queued_frames_dropped", _queue.dropped()},
                           {"rejected", rej}};

@@ -353,6 +353,33 @@ result<initiation, create_error> protocol::create_initiation(uint16_t peer_id, c
 
 // ---- consume ----------------------------------------------------------------------------------
 
+bool protocol::proves_source(std::span<const uint8_t> msg, std::span<const uint8_t> source,
+                             clock_reading now) noexcept {
+    impl& m = *_impl;
+    if (msg.size() < header_len || (msg[1] >> 4U) != protocol_version) {
+        return false;
+    }
+    const auto type = static_cast<message_type>(msg[0]);
+    if (type != message_type::handshake_initiation && type != message_type::handshake_response) {
+        return false;
+    }
+    if (msg.size() != expected_size(type) || header_dst(msg) != m.self.node_id) {
+        return false;
+    }
+    const impl::peer* p = m.find(header_src(msg));
+    if (p == nullptr || !p->accept) {
+        return false;
+    }
+    const size_t mac2_off =
+        (type == message_type::handshake_initiation ? initiation_layout::mac1 : response_layout::mac1) + mac_len;
+    // A sender without a cookie sends zeros: no hash for the common case of a flood.
+    const auto mac2 = msg.subspan(mac2_off, mac_len);
+    if (std::all_of(mac2.begin(), mac2.end(), [](uint8_t b) { return b == 0; })) {
+        return false;
+    }
+    return m.checker.mac2_valid(msg, mac2_off, source, now.mono_ns, m.rng);
+}
+
 consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t> source, clock_reading now,
                            bool under_load, std::span<const uint8_t> source_ip) {
     impl& m = *_impl;

@@ -299,6 +299,15 @@ public:
     consumed consume(std::span<const uint8_t> msg, std::span<const uint8_t> source, clock_reading now,
                      bool under_load, std::span<const uint8_t> source_ip = {});
 
+    /// Does `msg` (an initiation or response to us from a known peer) carry a mac2 valid for
+    /// `source` now -- has its sender proved it receives at that address? Two keyed hashes, no
+    /// DH, no counter or state changes (the cookie secret may rotate, as in consume()). The
+    /// daemon asks this of messages its drain budget would drop, so a flood that cannot
+    /// receive at its spoofed sources never crowds out a sender that answered a cookie reply.
+    /// consume() still checks everything (mac1 included) when the message is admitted.
+    [[nodiscard]] bool proves_source(std::span<const uint8_t> msg, std::span<const uint8_t> source,
+                                     clock_reading now) noexcept;
+
     // --- key ids ---
 
     /// Returns a receive key id handed out in a completed handshake to the pool once the caller

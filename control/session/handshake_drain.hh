@@ -8,6 +8,11 @@
 // and for `load_hold_ns` after (WireGuard holds 1 s), or when the ring is more than half full,
 // the node is under load: messages without a valid mac2 get a cheap cookie reply instead of DH
 // work, and senders that can receive at their address pass on their retry.
+// A message beyond the budget is not dropped blindly: if it carries a mac2 valid for its source
+// (its sender answered one of our cookie replies, so it receives at that address; a spoofing
+// flood cannot), it is admitted from a small second budget (`max_proven`). The proof costs two
+// keyed hashes (~1 us), a zero mac2 nothing; at most `max_proof_checks` proofs are checked per
+// iteration, so a flood of random mac2s costs a bounded ~2 ms too.
 // Threads: control thread only.
 #pragma once
 
@@ -20,6 +25,8 @@ struct drain_limits {
     uint32_t max_messages = 256;            ///< handshake messages consumed per iteration
     uint64_t max_ns = 4'000'000;            ///< ... or this much time spent draining, whichever first
     uint64_t load_hold_ns = 1'000'000'000;  ///< under load this long after the budget last ran out
+    uint32_t max_proven = 32;               ///< beyond the budget: admitted with a valid mac2, per iteration
+    uint32_t max_proof_checks = 2048;       ///< beyond the budget: mac2 proofs checked, per iteration
 };
 
 class drain_budget {
@@ -30,20 +37,49 @@ public:
     /// `capacity`.
     void start(uint64_t now_ns, size_t backlog, size_t capacity) noexcept;
     /// May one more handshake message be consumed at `now_ns`? false: drop it (counted).
-    [[nodiscard]] bool admit(uint64_t now_ns) noexcept;
+    /// `proves()` (called only beyond the budget, at most max_proof_checks times per iteration)
+    /// says whether the message carries a mac2 valid for its source.
+    template <class Proof>
+    [[nodiscard]] bool admit(uint64_t now_ns, Proof&& proves) {
+        if (within_budget(now_ns)) {
+            ++_admitted;
+            return true;
+        }
+        if (_proven < _lim.max_proven && _checked < _lim.max_proof_checks) {
+            ++_checked;
+            if (proves()) {
+                ++_proven;
+                ++_admitted_proven;
+                return true;
+            }
+        }
+        ++_dropped;
+        return false;
+    }
+    [[nodiscard]] bool admit(uint64_t now_ns) noexcept {
+        return admit(now_ns, [] { return false; });
+    }
     /// Demand mac2 (answer with cookie replies) from senders without one.
     [[nodiscard]] bool under_load(uint64_t now_ns) const noexcept;
     /// Handshake messages dropped because an iteration's budget was spent.
     [[nodiscard]] uint64_t dropped() const noexcept { return _dropped; }
+    /// Messages beyond an iteration's budget admitted because their mac2 proved their source.
+    [[nodiscard]] uint64_t admitted_proven() const noexcept { return _admitted_proven; }
 
 private:
+    /// Within this iteration's count and time? If not, the node is overloaded from now.
+    [[nodiscard]] bool within_budget(uint64_t now_ns) noexcept;
+
     drain_limits _lim;
     uint64_t _start_ns = 0;
-    uint32_t _admitted = 0;         ///< in this iteration
+    uint32_t _admitted = 0;         ///< in this iteration, within the budget
+    uint32_t _proven = 0;           ///< in this iteration, beyond the budget with a valid mac2
+    uint32_t _checked = 0;          ///< in this iteration, proofs checked beyond the budget
     bool _ring_half_full = false;   ///< at the start of this iteration
     bool _overloaded = false;       ///< the budget ran out at least once
     uint64_t _overloaded_ns = 0;    ///< ... last at this time
     uint64_t _dropped = 0;
+    uint64_t _admitted_proven = 0;
 };
 
 }  // namespace control::handshake

@@ -273,6 +273,11 @@ public:
     [[nodiscard]] std::optional<peer_status> status(uint16_t peer, clock_reading now) const;
     [[nodiscard]] std::vector<uint16_t> peer_ids() const;
     [[nodiscard]] const handshake::protocol& protocol() const noexcept { return _proto; }
+    /// handshake::protocol::proves_source: the message's mac2 is valid for `source` now.
+    [[nodiscard]] bool proves_source(std::span<const uint8_t> msg, std::span<const uint8_t> source,
+                                     clock_reading now) noexcept {
+        return _proto.proves_source(msg, source, now);
+    }
 
 private:
     struct key_slot {

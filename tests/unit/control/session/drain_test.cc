@@ -95,4 +95,75 @@ TEST(drain_budget, a_ring_more_than_half_full_is_load) {
     EXPECT_FALSE(c.under_load(0));
 }
 
+TEST(drain_budget, beyond_the_budget_a_proven_sender_passes_and_a_flood_does_not) {
+    // A full ring: 4 095 flood messages (no valid mac2) and one from a sender that answered our
+    // cookie reply, queued last, behind the whole flood.
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    b.start(now, ring, ring);
+    size_t admitted = 0, proofs_asked = 0;
+    bool proven_passed = false;
+    for (size_t i = 0; i < ring; ++i) {
+        const bool is_proven = i == ring - 1;
+        const bool ok = b.admit(now, [&] {
+            ++proofs_asked;
+            return is_proven;
+        });
+        if (ok) {
+            ++admitted;
+            now += 1 * us;
+            proven_passed = proven_passed || is_proven;
+        }
+    }
+    const hs::drain_limits lim;
+    EXPECT_FALSE(proven_passed) << "the proof checks ran out before the last message (bounded)";
+    EXPECT_EQ(proofs_asked, lim.max_proof_checks) << "a flood of random mac2s costs a bounded number of hashes";
+    EXPECT_EQ(admitted, lim.max_messages);
+
+    // Within the proof checks' reach (the common case: the ring holds less than
+    // max_messages + max_proof_checks), the proven sender passes wherever it waits.
+    hs::drain_budget c;
+    c.start(now, 1024, ring);
+    proofs_asked = 0;
+    admitted = 0;
+    proven_passed = false;
+    for (size_t i = 0; i < 1024; ++i) {
+        const bool is_proven = i == 1000;
+        if (c.admit(now, [&] {
+                ++proofs_asked;
+                return is_proven;
+            })) {
+            ++admitted;
+            proven_passed = proven_passed || is_proven;
+        }
+    }
+    EXPECT_TRUE(proven_passed);
+    EXPECT_EQ(admitted, lim.max_messages + 1);
+    EXPECT_EQ(proofs_asked, 1024 - lim.max_messages) << "never asked within the budget";
+    EXPECT_EQ(c.admitted_proven(), 1U);
+    EXPECT_EQ(c.dropped(), 1024 - lim.max_messages - 1);
+    EXPECT_TRUE(c.under_load(now)) << "cookies are demanded while the budget runs out";
+}
+
+TEST(drain_budget, proven_admissions_have_their_own_bound) {
+    // Senders that do receive at their addresses (a botnet) cannot take more than max_proven a
+    // iteration beyond the budget; the per-source rate limit (consume()) applies after that.
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    b.start(now, ring, ring);
+    size_t admitted = 0;
+    for (size_t i = 0; i < ring; ++i) {
+        if (b.admit(now, [] { return true; })) {
+            ++admitted;
+        }
+    }
+    const hs::drain_limits lim;
+    EXPECT_EQ(admitted, lim.max_messages + lim.max_proven);
+    EXPECT_EQ(b.admitted_proven(), lim.max_proven);
+    EXPECT_EQ(b.dropped(), ring - lim.max_messages - lim.max_proven);
+    // the next iteration has a fresh proven budget
+    b.start(now + 10 * ms, 1, ring);
+    EXPECT_TRUE(b.admit(now + 10 * ms, [] { return true; }));
+}
+
 }  // namespace

@@ -436,6 +436,45 @@ TEST_F(pair_fixture, cookie_flow_under_load) {
     EXPECT_TRUE(std::all_of(m5.begin() + hs::initiation_layout::mac2, m5.end(), [](uint8_t x) { return x == 0; }));
 }
 
+TEST_F(pair_fixture, proves_source_checks_mac2_against_the_source_and_changes_nothing) {
+    // Without a cookie mac2 is zero: nothing proven, no hash spent.
+    auto m0 = initiation(0);
+    EXPECT_FALSE(b->proves_source(m0, src_a, at(0)));
+    auto c = b->consume(m0, src_a, at(0), true);
+    ASSERT_EQ(c.reason, reject::cookie_required);
+    ASSERT_EQ(a->consume(c.reply, src_b, at(0.1), false).what, hs::outcome::cookie_stored);
+    auto m = initiation(1);  // with mac2 for src_a
+    const auto before = b->stats();
+    EXPECT_TRUE(b->proves_source(m, src_a, at(1)));
+    EXPECT_FALSE(b->proves_source(m, src_x, at(1))) << "the cookie is bound to the source address";
+    auto forged = m;
+    forged[hs::initiation_layout::mac2 + 3] ^= 1U;
+    EXPECT_FALSE(b->proves_source(forged, src_a, at(1)));
+    for (size_t len : {size_t{0}, size_t{7}, size_t{8}, m.size() - 1}) {  // truncated
+        EXPECT_FALSE(b->proves_source(std::span<const uint8_t>(m).first(len), src_a, at(1))) << len;
+    }
+    auto longer = m;
+    longer.push_back(0);
+    EXPECT_FALSE(b->proves_source(longer, src_a, at(1)));
+    auto wrong_dst = m;
+    wrong_dst[4] ^= 0x10U;
+    EXPECT_FALSE(b->proves_source(wrong_dst, src_a, at(1)));
+    auto cookie_type = m;
+    cookie_type[0] = 4;
+    EXPECT_FALSE(b->proves_source(cookie_type, src_a, at(1)));
+    auto bad_version = m;
+    bad_version[1] ^= 0x70U;
+    EXPECT_FALSE(b->proves_source(bad_version, src_a, at(1)));
+    EXPECT_FALSE(b->proves_source(m, src_a, at(125))) << "after the cookie secret rotated";
+    const auto& after = b->stats();
+    EXPECT_EQ(after.received_initiations, before.received_initiations) << "a proof counts nothing";
+    EXPECT_EQ(after.sent_cookie_replies, before.sent_cookie_replies);
+    EXPECT_EQ(after.completed_responder, before.completed_responder);
+    // and a peer that is not configured proves nothing
+    hs::protocol cc(hs_test::make_identity(3, key_c), {}, hs_test::seeded_rng(3));
+    EXPECT_FALSE(cc.proves_source(m, src_a, at(1)));
+}
+
 TEST_F(pair_fixture, cookie_reply_checks) {
     auto m = initiation(0);
     auto c = b->consume(m, src_a, at(0), true);
