@@ -61,6 +61,19 @@ void worker::relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const p
     send(m, to.tx_port_id);
 }
 
+// A packet to relay to a peer we have no direct session with (cold): the control thread queues
+// it as it is (max-queue / max-ttl of the destination) and sends it when the session is up, and
+// the demand counter makes it connect (as for overlay frames waiting for a session). Without a
+// queue (benchmark mode) or for an unknown node it is dropped as no_route.
+void worker::relay_wait(rte_mbuf* m, const peer_entry* to, const dataplane_snapshot& s) noexcept {
+    if (to == nullptr || !s.queue_without_session) {
+        drop(m, drop_reason::no_route);
+        return;
+    }
+    _peer_stats[to->node_id].no_session.add();
+    to_control(m);  // the control thread tells it from a handshake by the destination id
+}
+
 worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uint32_t len,
                                          const dataplane_snapshot& s) noexcept {
     const transport::classify_result c = transport::classify(frame, len, s.local);
@@ -152,8 +165,8 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
             const peer_entry* to = s.peer(dst);
             if (!s.router) {
                 drop(m, drop_reason::not_router);
-            } else if (to == nullptr || !to->tx_ready) {
-                drop(m, drop_reason::no_route);
+            } else if (to == nullptr || !to->tx_ready || to->routed) [[unlikely]] {
+                relay_wait(m, to, s);
             } else {
                 relay(m, d.dvpe_offset, d.dvpe_len, *to);
             }

@@ -83,6 +83,8 @@ struct peer_entry {
     uint8_t tos_mask = 0;                    // inherit-tos: 0xfc (inner DSCP -> outer TOS), else 0
     uint8_t udp_sport_step = 1;              // 0 for a udp-port 0 peer: every lane sends from
                                              // udp_sport_base (our udp-port), which its NAT maps back
+    bool routed = false;                     // reached through a router (tmpl goes to it): we
+                                             // relay nothing to this peer (one relay hop, no loops)
     std::array<rx_key_slot, limits::rx_keys_per_peer> rx{};
     transport::outer_template tmpl{};        // Ethernet + IP + UDP/ICMP towards the peer
 

@@ -234,6 +234,7 @@ private:
     /// packet, one segment with a valid header, once its last fragment arrived; else nullptr.
     rte_mbuf* reassemble(rte_mbuf* m) noexcept;
     void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
+    void relay_wait(rte_mbuf* m, const peer_entry* to, const dataplane_snapshot& s) noexcept;
     void open_flush(const dataplane_snapshot& s) noexcept;
 
     // ---- egress (egress.cc) ----

@@ -559,6 +559,7 @@ void daemon::teardown() noexcept {
     _peers.reset();
     _server.reset();
     _queue.clear();  // before the mempool goes
+    _relay_queue.clear();
     auto free_ring = [](rte_ring* r) {
         if (r == nullptr) {
             return;
@@ -625,7 +626,9 @@ void daemon::handle_control_packets() {
             // What a worker hands over says what it is in hash.usr: lan_resolve_mark (a routed
             // packet for a LAN host we have no MAC for), a node id (an overlay frame waiting for
             // its session), 0 (an ARP reply or neighbour advertisement, engine/wan_host.cc). A
-            // routed packet is never read as ARP/ND: its inner bytes come from the mesh.
+            // routed packet is never read as ARP/ND: its inner bytes come from the mesh. From a
+            // WAN port: a dvpe packet for another node is one to relay (queue_relay), else a
+            // handshake message for us.
             const bool from_lan = _base.lan_mode != overlay_mode::host && m->port == _base.lan_port_id;
             if (from_lan && m->hash.usr == engine::lan_resolve_mark) {
                 lan_resolve(m);  // frees m
@@ -655,6 +658,8 @@ void daemon::handle_control_packets() {
                     note(r, target->first.str(), target->second);
                     neighbour_changed(m->port);
                 }
+            } else if (queue_relay(m)) {
+                continue;  // a packet for another node, waiting for our session with it; owns m now
             } else if (_sessions) {
                 on_handshake_mbuf(m);  // benchmark mode: handshakes are ignored
             }

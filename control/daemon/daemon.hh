@@ -204,6 +204,7 @@ private:
     handshake::drain_budget _hs_drain;                // handshake messages per control-loop iteration
     std::unique_ptr<hook_runner> _hooks;              // if-up, node-up/down/change scripts
     frame_queue _queue;                               // overlay frames waiting for a session
+    frame_queue _relay_queue;                         // packets to relay waiting for a direct session
     // Peers whose hostname is a DNS name (not an IP literal): looked up off the control thread.
     struct dns_state {
         std::string name;             // the hostname looked up
@@ -240,6 +241,8 @@ private:
     void lan_gauges_update();
     void queue_frame(rte_mbuf* m);
     void flush_queues();
+    bool queue_relay(rte_mbuf* m);  // a packet for another node a worker could not relay
+    void send_relayed(const engine::peer_entry& e, std::deque<rte_mbuf*> pkts);
     void seal_queued(const engine::peer_entry& e, std::deque<rte_mbuf*> frames);
 };
 

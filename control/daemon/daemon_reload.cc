@@ -107,6 +107,7 @@ nlohmann::json daemon::reload(const std::string& trigger) {
         _peers->erase(id);
         _learned_endpoint.erase(id);
         _queue.drop_peer(id);
+        _relay_queue.drop_peer(id);
     }
 
     _cfg = std::move(next);

@@ -10,6 +10,7 @@
 #include <rte_mbuf.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -151,6 +152,7 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
     _base.queue_without_session = true;
     setup_lan_base();
     _queue.set_total_limit(_pool->size / 4);  // waiting frames never starve the ports of buffers
+    _relay_queue.set_total_limit(_pool->size / 8);
 
 }
 
@@ -205,7 +207,21 @@ void daemon::update_paths() {
         return st && st->state == session::peer_state::up;
     };
     in.current = [this](uint16_t id) { return _peers->path(id); };
-    for (const auto& [id, path] : choose_paths(_cfg, in)) {
+    const auto chosen = choose_paths(_cfg, in);
+    // A routed peer whose router is gone and no other connected: no path (its frames wait in
+    // the queue, max-queue / max-ttl) rather than one into a router that is not there.
+    for (const auto& n : _cfg.nodes) {
+        const auto id = static_cast<uint16_t>(n.id);
+        const peer_path* old = _peers->path(id);
+        if (old == nullptr || old->via == 0 ||
+            std::any_of(chosen.begin(), chosen.end(), [&](const auto& c) { return c.first == id; })) {
+            continue;
+        }
+        log::info("node " + n.name + ": no router connected, its packets wait");
+        _peers->clear_path(id);
+        _dirty = true;
+    }
+    for (const auto& [id, path] : chosen) {
         const peer_path* old = _peers->path(id);
         if (old != nullptr && *old == path) {
             continue;
@@ -330,6 +346,13 @@ void daemon::send_handshake(const session::send_handshake& a) {
             if (p.info.port_id == src->port_id) {
                 path = answer_path(*src, *n, _cfg.self_node(), _cfg.global, _base.local, p.info.mac);
             }
+        }
+        // Relayed to us by a router (its address): the answer goes back through it, to the
+        // router's own port, with the peer as dvpe destination.
+        auto current = [this](uint16_t id) { return _peers->path(id); };
+        if (const uint16_t r = relaying_router(_cfg, a.peer, src->ip, current); r != 0) {
+            path = *_peers->path(r);
+            path->via = r;
         }
     } else if (const peer_path* pp = _peers->path(a.peer)) {
         path = *pp;
@@ -458,15 +481,79 @@ void daemon::seal_queued(const engine::peer_entry& e, std::deque<rte_mbuf*> fram
     _queue.count_dropped(sink.lost);
 }
 
-// Expired frames go (max-ttl); the frames of peers whose session is up are sent.
+// A dvpe packet for another node that a worker could not relay (engine/ingress.cc relay_wait:
+// no session with it, or only through a router): kept as it is, sealed end to end by its two
+// ends, without the outer headers, until we have a direct session with the destination (then
+// send_relayed), at most its max-queue packets for max-ttl seconds (GVPE's vpn_queue). The
+// worker's demand counter makes the session manager connect to it. False: not such a packet.
+bool daemon::queue_relay(rte_mbuf* m) {
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    const auto c = transport::classify(frame, rte_pktmbuf_data_len(m), _base.local);
+    if (c.reason != transport::classify_reason::ok || c.dvpe_len < sizeof(transport::dvpe_header)) {
+        return false;
+    }
+    const auto* h = reinterpret_cast<const transport::dvpe_header*>(frame + c.dvpe_offset);
+    const uint16_t dst = transport::dst_id(*h);
+    if (dst == _base.self_id) {
+        return false;
+    }
+    const node_conf* n = _cfg.node(dst);
+    if (n == nullptr) {
+        rte_pktmbuf_free(m);
+        _relay_queue.count_dropped(1);
+        return true;
+    }
+    engine::keep_first_segment(m);
+    rte_pktmbuf_adj(m, c.dvpe_offset);
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - c.dvpe_len));
+    _relay_queue.push(dst, m, n->max_queue,
+                      rte_rdtsc() + static_cast<uint64_t>(n->max_ttl * static_cast<double>(rte_get_tsc_hz())));
+    return true;
+}
+
+// The waiting packets to relay to `e` get its outer headers (as worker::relay, on the control
+// lane's source port) and go out through worker 0's ring.
+void daemon::send_relayed(const engine::peer_entry& e, std::deque<rte_mbuf*> pkts) {
+    for (rte_mbuf* m : pkts) {
+        const auto len = static_cast<uint16_t>(rte_pktmbuf_data_len(m));
+        auto* outer = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, e.tmpl.len));
+        if (outer == nullptr) {
+            rte_pktmbuf_free(m);
+            _relay_queue.count_dropped(1);
+            continue;
+        }
+        transport::write_outer(e.tmpl, outer, len, e.udp_sport(transport::control_lane));
+        m->port = e.tx_port_id;
+        if (transmit(m)) {
+            _relay_queue.count_sent(1);
+        } else {
+            _relay_queue.count_dropped(1);
+        }
+    }
+}
+
+// Expired frames go (max-ttl); the frames of peers whose session is up are sent, and the
+// packets to relay to peers we now reach directly with a session.
 void daemon::flush_queues() {
-    _queue.expire(rte_rdtsc());
+    const uint64_t now = rte_rdtsc();
+    _queue.expire(now);
     auto ready = [this](uint16_t peer) {
         const auto e = _peers->entry(peer);
         return e && e->tx_ready;
     };
     for (auto& [peer, frames] : _queue.take_ready(ready)) {
         seal_queued(*_peers->entry(peer), std::move(frames));
+    }
+    if (_relay_queue.empty()) {
+        return;
+    }
+    _relay_queue.expire(now);
+    auto direct = [this](uint16_t peer) {
+        const auto e = _peers->entry(peer);
+        return e && e->tx_ready && !e->routed;
+    };
+    for (auto& [peer, pkts] : _relay_queue.take_ready(direct)) {
+        send_relayed(*_peers->entry(peer), std::move(pkts));
     }
 }
 
@@ -634,7 +721,7 @@ void daemon::sessions_iteration() {
         _snap->publish(_peers->build(_base));
         _dirty = false;
     }
-    if (!_queue.empty()) {
+    if (!_queue.empty() || !_relay_queue.empty()) {
         flush_queues();
     }
     _rcu->poll();

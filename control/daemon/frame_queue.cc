@@ -7,9 +7,10 @@
 namespace control {
 
 void frame_queue::push(uint16_t peer, rte_mbuf* m, unsigned max_queue, uint64_t expires_tsc) {
+    ++_queued;
     if (_total >= _total_limit) {
         rte_pktmbuf_free(m);
-        ++_dropped;
+        ++_drops.total_limit;
         return;
     }
     auto& q = _q[peer];
@@ -17,7 +18,7 @@ void frame_queue::push(uint16_t peer, rte_mbuf* m, unsigned max_queue, uint64_t 
         rte_pktmbuf_free(q.front().m);
         q.pop_front();
         --_total;
-        ++_dropped;
+        ++_drops.max_queue;
     }
     q.push_back({m, expires_tsc});
     ++_total;
@@ -30,7 +31,7 @@ void frame_queue::expire(uint64_t now_tsc) {
             rte_pktmbuf_free(q.front().m);
             q.pop_front();
             --_total;
-            ++_dropped;
+            ++_drops.max_ttl;
         }
         it = q.empty() ? _q.erase(it) : std::next(it);
     }
@@ -44,7 +45,7 @@ void frame_queue::drop_peer(uint16_t peer) {
     for (const entry& e : it->second) {
         rte_pktmbuf_free(e.m);
     }
-    _dropped += it->second.size();
+    _drops.other += it->second.size();
     _total -= it->second.size();
     _q.erase(it);
 }

@@ -4,7 +4,9 @@
 // session is up (then the control lane seals it, daemon_sessions.cc) or it expires. Per peer at
 // most `max-queue` frames, the oldest dropped first (as GVPE); at most `max-ttl` seconds; all
 // queues together at most `total_limit` frames (a quarter of the mempool), so waiting frames
-// never starve the ports of buffers. Every frame that leaves is counted: sent or dropped.
+// never starve the ports of buffers. Every frame that leaves is counted: sent or dropped, and a
+// drop by its reason (drops()). The same class holds the packets a router waits to relay
+// (sealed dvpe packets without outer headers, daemon.cc queue_relay): two instances.
 // Threads: control thread only.
 #pragma once
 
@@ -57,12 +59,22 @@ public:
     void clear();
 
     void set_total_limit(size_t n) { _total_limit = n; }
+    /// Why frames were dropped: the peer's max-queue was full (the oldest went), max-ttl ran
+    /// out, the total limit was reached (the new one went), or the caller's count_dropped()
+    /// (the node left, the frame could not be sent).
+    struct drop_counts {
+        uint64_t max_queue = 0, max_ttl = 0, total_limit = 0, other = 0;
+    };
     void count_sent(uint64_t n) { _sent += n; }
-    void count_dropped(uint64_t n) { _dropped += n; }
+    void count_dropped(uint64_t n) { _drops.other += n; }
     [[nodiscard]] bool empty() const { return _total == 0; }
     [[nodiscard]] size_t size() const { return _total; }
+    [[nodiscard]] uint64_t queued() const { return _queued; }  // ever taken by push()
     [[nodiscard]] uint64_t sent() const { return _sent; }
-    [[nodiscard]] uint64_t dropped() const { return _dropped; }
+    [[nodiscard]] uint64_t dropped() const {
+        return _drops.max_queue + _drops.max_ttl + _drops.total_limit + _drops.other;
+    }
+    [[nodiscard]] const drop_counts& drops() const { return _drops; }
 
 private:
     struct entry {
@@ -71,7 +83,8 @@ private:
     };
     size_t _total_limit;
     size_t _total = 0;
-    uint64_t _sent = 0, _dropped = 0;
+    uint64_t _queued = 0, _sent = 0;
+    drop_counts _drops;
     std::map<uint16_t, std::deque<entry>> _q;
 };
 

@@ -81,6 +81,14 @@ struct source_addr {
 peer_path answer_path(const source_addr& src, const node_conf& peer, const node_conf& self, const global_conf& g,
                       const transport::local_config& local, const rte_ether_addr& port_mac);
 
+/// The router that relayed a packet (a handshake) arriving from `src_ip` on behalf of `peer`: a
+/// node other than `peer` and us, with router-priority >= 1 (it forwards), whose current direct
+/// path (`current`) is to that address. 0: none, the packet came from the peer itself. A peer
+/// behind the same public address as a router we reach there counts as relayed by it (and is
+/// then reached through it: it still arrives).
+uint16_t relaying_router(const config& cfg, uint16_t peer, const transport::ip_address& src_ip,
+                         const std::function<const peer_path*(uint16_t)>& current);
+
 /// What choose_paths() needs to know beyond the configuration.
 struct path_inputs {
     struct wan_port {
@@ -102,9 +110,11 @@ struct path_inputs {
     std::function<const peer_path*(uint16_t id)> current;
 };
 
-/// The policy: for every peer it can place, the path it should have now — direct (an address,
-/// a common transport, a WAN address of that family) or through the router GVPE's rules pick.
-/// Peers it cannot place are left out (their current path, if any, stays).
+/// The policy: for every peer it can place, the path it should have now — direct (allowed both
+/// ways, an address, a common transport, a WAN address of that family) or else through the
+/// router GVPE's rules pick (routing.hh; a relay goes over the router's direct path only).
+/// Peers it cannot place (no router connected; a direct peer without a WAN address of its
+/// family) are left out: their current path, if any, stays, and their frames wait in the queue.
 std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, const path_inputs& in);
 
 }  // namespace control

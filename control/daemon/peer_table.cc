@@ -113,6 +113,7 @@ engine::peer_entry peer_table::make_entry(uint16_t id, const peer& p,
                                           std::vector<std::shared_ptr<const void>>* owned) const {
     engine::peer_entry e = p.wire ? *p.wire : engine::peer_entry{};
     e.node_id = id;
+    e.routed = p.path && p.path->via != 0;
     const auto mac = node_mac(id);
     std::copy(mac.begin(), mac.end(), e.mac.addr_bytes);
     size_t slot = 0;

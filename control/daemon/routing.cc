@@ -21,19 +21,29 @@ bool admits_direct(const node_conf& a, const node_conf& b) {
     return !listed(a.deny_direct, b.name);
 }
 
-bool can_reach_directly(const node_conf& a, const node_conf& b) {
-    if (a.id == b.id || !admits_direct(a, b) || !admits_direct(b, a)) {
-        return false;
+namespace {
+constexpr uint8_t speakable = proto_udp | proto_rawip | proto_icmp;
+}  // namespace
+
+uint8_t connectable_protocols(const node_conf& a, const node_conf& b) {
+    if (b.hostname.empty()) {
+        return 0;
     }
-    if (!ip_address::parse(b.hostname)) {
-        return false;
-    }
-    const uint8_t speakable = proto_udp | proto_rawip | proto_icmp;
     uint8_t common = a.protocols & b.protocols & speakable;
     if (b.udp_port == 0) {
         common &= static_cast<uint8_t>(~proto_udp);
     }
-    return common != 0;
+    return common;
+}
+
+bool can_reach_directly(const node_conf& a, const node_conf& b) {
+    if (a.id == b.id || !admits_direct(a, b) || !admits_direct(b, a)) {
+        return false;
+    }
+    if ((a.protocols & b.protocols & speakable) != 0 && a.connect == connect_mode::always) {
+        return true;  // b connects to a
+    }
+    return connectable_protocols(a, b) != 0;
 }
 
 std::optional<unsigned> find_router(const config& cfg, const node_conf& self, const node_conf& dst,

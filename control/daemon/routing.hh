@@ -17,9 +17,16 @@ namespace control {
 /// `a`'s allow/deny lists admit `b` (allow wins, then deny, else allowed; "*" matches all).
 bool admits_direct(const node_conf& a, const node_conf& b);
 
-/// a and b may exchange packets directly: distinct, both admit each other, they share a
-/// transport dvpe speaks (udp needs b's udp-port != 0), and b has an IP-literal hostname.
+/// GVPE's can_direct(a, b), the test router selection runs (pass 1): distinct, both admit each
+/// other, and either they share a transport dvpe speaks and a's connect mode is `always` (b
+/// connects to a, so a has a session with b whenever b runs), or b accepts connections on a
+/// transport a speaks: b has a hostname (an IP literal or a DNS name: whether it resolves is not
+/// the config's question) and, for udp, a non-zero udp-port.
 bool can_reach_directly(const node_conf& a, const node_conf& b);
+
+/// b accepts connections on these of a's transports (udp only with a udp-port, all of them only
+/// with a hostname): GVPE's connectable_protocols() & a.protocols, restricted to what dvpe speaks.
+uint8_t connectable_protocols(const node_conf& a, const node_conf& b);
 
 /// The router `self` uses to reach `dst` (GVPE's find_router): among nodes with a session
 /// (`connected`), first the highest router-priority > 1 that can reach dst directly, else the

@@ -147,6 +147,18 @@ nlohmann::json daemon::status_json() const {
                           {"queued_frames_sent", _queue.sent()},
                           {"queued_frames_dropped", _queue.dropped()},
                           {"rejected", rej}};
+        // Frames waiting for a session, packets a router waits to relay (control/daemon/frame_queue.hh).
+        auto queue_json = [](const frame_queue& q) {
+            return nlohmann::json{{"waiting", q.size()},
+                                  {"queued", q.queued()},
+                                  {"sent", q.sent()},
+                                  {"dropped", q.dropped()},
+                                  {"dropped_max_queue", q.drops().max_queue},
+                                  {"dropped_max_ttl", q.drops().max_ttl},
+                                  {"dropped_total_limit", q.drops().total_limit},
+                                  {"dropped_other", q.drops().other}};
+        };
+        j["queues"] = {{"frames", queue_json(_queue)}, {"relay", queue_json(_relay_queue)}};
     }
     return j;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -144,7 +145,8 @@ public:  // helpers below the fixture use it too
     }
 
     // Builds node `id`'s snapshot: sessions with every other node over the test's transport.
-    void publish(uint16_t id, bool router, uint8_t rx_key_id = 5, uint8_t tos_mask = 0) {
+    void publish(uint16_t id, bool router, uint8_t rx_key_id = 5, uint8_t tos_mask = 0,
+                 const std::function<void(engine::dataplane_snapshot&)>& tweak = {}) {
         node& n = _nodes[id];
         const transport::kind k = GetParam();
         const bool v6 = transport::is_ipv6(k);
@@ -192,6 +194,9 @@ public:  // helpers below the fixture use it too
             e.tos_mask = tos_mask;
             e.tx_ready = true;
             s->broadcast_to.push_back(p);
+        }
+        if (tweak) {
+            tweak(*s);
         }
         n.snap->publish(std::move(s));
         n.w->iterate();  // the worker passes a quiescent state: the old snapshot may go
@@ -568,6 +573,66 @@ TEST_P(datapath, routers_relay_without_keys_others_refuse) {
     ASSERT_EQ(relayed.size(), 1u);
     EXPECT_EQ(_nodes[2].w->stats().relayed.load(), 1u);
     EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
+    inject(_nodes[3].wan.rx, relayed[0]);
+    run(3);
+    auto out = take(_nodes[3].ovl.tx);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], inner);
+    expect_accounted();
+}
+
+TEST_P(datapath, a_router_without_a_direct_session_hands_the_packet_to_control) {
+    // Issue 15 point 3: node 2 relays for 1 but has no session with 3 (or reaches 3 only through
+    // another router): the packet goes to the control thread unchanged (it queues it and
+    // connects), with demand counted for 3; without a queue it is dropped as no_route.
+    frame inner = overlay_frame(node_mac(3), node_mac(1), 64);
+    inject(_nodes[1].ovl.rx, inner);
+    run(1);
+    auto w = take(_nodes[1].wan.tx);
+    ASSERT_EQ(w.size(), 1u);
+    const frame via2 = rewrap(w[0], 1, 2);
+    publish(2, true, 5, 0, [](engine::dataplane_snapshot& s) { s.peers[3].tx_ready = false; });
+    inject(_nodes[2].wan.rx, via2);
+    run(2);
+    EXPECT_EQ(drops(2, engine::drop_reason::no_route), 1u);
+    EXPECT_EQ(_nodes[2].w->stats().to_control.load(), 0u);
+    auto handed = [&] {
+        void* obj = nullptr;
+        EXPECT_EQ(rte_ring_dequeue(_nodes[2].to_ctl, &obj), 0);
+        auto* m = static_cast<rte_mbuf*>(obj);
+        frame got;
+        if (m != nullptr) {
+            got.assign(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, uint8_t*) + rte_pktmbuf_data_len(m));
+            rte_pktmbuf_free(m);
+        }
+        return got;
+    };
+    for (const bool routed : {false, true}) {
+        publish(2, true, 5, 0, [routed](engine::dataplane_snapshot& s) {
+            s.queue_without_session = true;
+            if (routed) {
+                s.peers[3].routed = true;  // a session, but through a router: one hop only
+            } else {
+                s.peers[3].tx_ready = false;
+            }
+        });
+        const uint64_t to_ctl = _nodes[2].w->stats().to_control.load();
+        const uint64_t demand = _nodes[2].w->peer_stats()[3].no_session.load();
+        inject(_nodes[2].wan.rx, via2);
+        run(2);
+        EXPECT_TRUE(take(_nodes[2].wan.tx).empty()) << routed;
+        EXPECT_EQ(_nodes[2].w->stats().relayed.load(), 0u);
+        EXPECT_EQ(_nodes[2].w->stats().to_control.load(), to_ctl + 1) << routed;
+        EXPECT_EQ(_nodes[2].w->peer_stats()[3].no_session.load(), demand + 1) << routed;
+        EXPECT_EQ(handed(), via2) << routed;  // as it came: the control thread re-classifies it
+    }
+    EXPECT_EQ(drops(2, engine::drop_reason::no_route), 1u);
+    // a direct session again: relayed at once
+    publish(2, true, 5, 0, [](engine::dataplane_snapshot& s) { s.queue_without_session = true; });
+    inject(_nodes[2].wan.rx, via2);
+    run(2);
+    auto relayed = take(_nodes[2].wan.tx);
+    ASSERT_EQ(relayed.size(), 1u);
     inject(_nodes[3].wan.rx, relayed[0]);
     run(3);
     auto out = take(_nodes[3].ovl.tx);

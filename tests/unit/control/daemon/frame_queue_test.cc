@@ -127,3 +127,31 @@ TEST(frame_queue, drop_peer_and_take_of_an_unknown_peer) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(frame_queue, every_drop_is_counted_by_its_reason) {
+    {
+        control::frame_queue q(3);
+        q.push(1, frame(1), 1, 100);
+        q.push(1, frame(2), 1, 100);   // max-queue 1: frame 1 goes
+        q.push(2, frame(3), 5, 50);
+        q.push(3, frame(4), 5, 500);
+        q.push(4, frame(5), 5, 500);   // total limit 3: refused
+        q.expire(60);                  // frame 3
+        q.drop_peer(3);                // frame 4: the caller's reason
+        q.count_dropped(1);
+        const auto& d = q.drops();
+        EXPECT_EQ(d.max_queue, 1u);
+        EXPECT_EQ(d.total_limit, 1u);
+        EXPECT_EQ(d.max_ttl, 1u);
+        EXPECT_EQ(d.other, 2u);
+        EXPECT_EQ(q.dropped(), 5u);
+        EXPECT_EQ(q.queued(), 5u);     // every push, taken or not
+        EXPECT_EQ(q.size(), 1u);
+        EXPECT_EQ(q.sent(), 0u);
+    }
+    expect_pool_full();
+}
+
+}  // namespace

@@ -437,6 +437,108 @@ TEST(choose_paths, routed_peer_whose_router_has_no_path_is_left_out) {
     EXPECT_FALSE(out.count(hh));
 }
 
+// Issue 15 point 1: a peer without an address (f) is routed like a deny-direct one.
+const std::string two_routers =
+    "node = r\nhostname = 10.0.0.9\nrouter-priority = 2\n"
+    "node = s\nhostname = 10.0.0.10\nrouter-priority = 3\n";
+
+TEST(choose_paths, address_less_peer_gets_a_routed_path_via_the_best_connected_router) {
+    auto c = load(base + two_routers);
+    harness h;
+    const uint16_t f = id_of(c, "f"), r = id_of(c, "r"), s = id_of(c, "s");
+    // no router connected: no path at all (its frames wait in the queue)
+    auto out = h.run(c);
+    EXPECT_FALSE(out.count(f));
+    // r only
+    h.connected = {r};
+    out = h.run(c);
+    ASSERT_TRUE(out.count(f));
+    EXPECT_EQ(out[f].via, r);
+    EXPECT_EQ(out[f].ip, ip("10.0.0.9"));
+    // both: s ranks higher (pass 1: both are `always`, so both reach f)
+    h.connected = {r, s};
+    out = h.run(c);
+    ASSERT_TRUE(out.count(f));
+    EXPECT_EQ(out[f].via, s);
+    EXPECT_EQ(out[f].ip, ip("10.0.0.10"));
+    peer_path want = out[s];
+    want.via = s;
+    EXPECT_TRUE(out[f] == want);
+    // s gone: back to r
+    h.connected = {r};
+    out = h.run(c);
+    EXPECT_EQ(out[f].via, r);
+}
+
+TEST(choose_paths, pass_one_prefers_the_router_that_may_reach_the_peer) {
+    // s (priority 3) may not talk to f: r (priority 2) is chosen; r gone: s by pass 2.
+    auto c = load(base + two_routers + "node = f\ndeny-direct = s\n");
+    harness h;
+    const uint16_t f = id_of(c, "f"), r = id_of(c, "r"), s = id_of(c, "s");
+    h.connected = {r, s};
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(f));
+    EXPECT_EQ(out[f].via, r);
+    h.connected = {s};
+    out = h.run(c);
+    ASSERT_TRUE(out.count(f));
+    EXPECT_EQ(out[f].via, s);
+}
+
+TEST(choose_paths, an_endpoint_learned_through_a_router_is_no_address) {
+    // f's handshake was relayed by s: it came from s's address, where s is, not f.
+    auto c = load(base + two_routers);
+    harness h;
+    const uint16_t f = id_of(c, "f"), s = id_of(c, "s");
+    h.connected = {s};
+    auto out = h.run(c);
+    h.current[s] = out[s];
+    h.learned[f] = udp_source("10.0.0.10", 4000).encode();
+    out = h.run(c);
+    ASSERT_TRUE(out.count(f));
+    EXPECT_EQ(out[f].via, s);
+    EXPECT_EQ(control::relaying_router(c, f, ip("10.0.0.10"), h.in.current), s);
+    EXPECT_EQ(control::relaying_router(c, f, ip("10.0.0.77"), h.in.current), 0);
+    EXPECT_EQ(control::relaying_router(c, s, ip("10.0.0.10"), h.in.current), 0);  // from s itself
+    // a router's routed path is not where it is
+    h.current[s].via = id_of(c, "r");
+    EXPECT_EQ(control::relaying_router(c, f, ip("10.0.0.10"), h.in.current), 0);
+    // its own address: direct
+    h.current[s].via = 0;
+    h.learned[f] = udp_source("192.0.2.50", 40017).encode();
+    out = h.run(c);
+    EXPECT_EQ(out[f].via, 0);
+    EXPECT_EQ(out[f].ip, ip("192.0.2.50"));
+}
+
+TEST(choose_paths, a_dns_named_peer_is_direct_once_resolved_and_routed_before) {
+    auto c = load(base + two_routers);
+    harness h;
+    const uint16_t e = id_of(c, "e"), r = id_of(c, "r");
+    h.connected = {r};
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(e));
+    EXPECT_EQ(out[e].via, r);  // no answer yet
+    h.in.resolved[e] = {"e.example", ip("10.0.0.5")};
+    out = h.run(c);
+    EXPECT_EQ(out[e].via, 0);
+    EXPECT_EQ(out[e].ip, ip("10.0.0.5"));
+}
+
+TEST(choose_paths, allow_direct_overrides_deny_and_both_sides_count) {
+    // a: deny all but b; b: fine. c may not (a's list), d denies a itself.
+    auto c = load(base + two_routers + "node = a\ndeny-direct = *\nallow-direct = b\nallow-direct = s\n"
+                                       "node = d\ndeny-direct = a\n");
+    harness h;
+    const uint16_t b = id_of(c, "b"), cc = id_of(c, "c"), d = id_of(c, "d"), s = id_of(c, "s");
+    h.connected = {s};
+    auto out = h.run(c);
+    EXPECT_EQ(out[b].via, 0);
+    EXPECT_EQ(out[s].via, 0);
+    EXPECT_EQ(out[cc].via, s);
+    EXPECT_EQ(out[d].via, s);
+}
+
 // ---- build_path ------------------------------------------------------------------------------------
 
 engine::peer_entry sentinel_entry() {

@@ -36,10 +36,43 @@ TEST(routing, deny_and_allow_lists_both_ways) {
     EXPECT_TRUE(control::can_reach_directly(*c.find_node("a"), *c.find_node("c")));
 }
 
-TEST(routing, no_common_protocol_or_address) {
+TEST(routing, no_common_protocol) {
     auto c = load(base + "node = b\nenable-udp = no\nenable-rawip = yes\nnode = d\nhostname = d.example\n");
     EXPECT_FALSE(control::can_reach_directly(*c.find_node("a"), *c.find_node("b")));
-    EXPECT_FALSE(control::can_reach_directly(*c.find_node("a"), *c.find_node("d")));  // no IP literal
+    EXPECT_FALSE(control::can_reach_directly(*c.find_node("b"), *c.find_node("a")));
+    EXPECT_TRUE(control::can_reach_directly(*c.find_node("a"), *c.find_node("d")));  // a DNS name is an address
+}
+
+// GVPE's can_direct: a common transport and `a` is `always` (b connects to a), or b accepts
+// connections (a hostname, literal or DNS; udp also needs a udp-port).
+TEST(routing, address_less_destination_needs_an_always_source) {
+    // e: no hostname
+    const std::string t = base + "node = e\nnode = c\nconnect = ondemand\nnode = d\nconnect = never\n";
+    auto c = load(t);
+    const auto& a = *c.find_node("a");
+    const auto& b = *c.find_node("e");
+    EXPECT_TRUE(control::can_reach_directly(a, b));  // a is always: b connects to it
+    EXPECT_FALSE(control::can_reach_directly(*c.find_node("c"), b));  // ondemand, b takes no connection
+    EXPECT_FALSE(control::can_reach_directly(*c.find_node("d"), b));  // never, the same
+    EXPECT_TRUE(control::can_reach_directly(b, *c.find_node("c")));   // c has an address
+    EXPECT_EQ(control::connectable_protocols(a, b), 0);
+    EXPECT_NE(control::connectable_protocols(a, *c.find_node("c")), 0);
+}
+
+TEST(routing, udp_needs_the_destinations_udp_port) {
+    auto c = load(base + "node = b\nudp-port = 0\nnode = a\nconnect = ondemand\n");
+    EXPECT_FALSE(control::can_reach_directly(*c.find_node("a"), *c.find_node("b")));  // udp only, port 0
+    EXPECT_TRUE(control::can_reach_directly(*c.find_node("c"), *c.find_node("b")));   // c is always
+    // rawip needs no port: a hostname is enough
+    auto r = load("enable-rawip = yes\n" + base + "node = b\nudp-port = 0\nnode = a\nconnect = ondemand\n");
+    EXPECT_TRUE(control::can_reach_directly(*r.find_node("a"), *r.find_node("b")));
+    EXPECT_EQ(control::connectable_protocols(*r.find_node("a"), *r.find_node("b")), control::proto_rawip);
+}
+
+TEST(routing, always_does_not_override_deny_direct) {
+    auto c = load(base + "node = e\ndeny-direct = a\n");
+    EXPECT_FALSE(control::can_reach_directly(*c.find_node("a"), *c.find_node("e")));
+    EXPECT_FALSE(control::can_reach_directly(*c.find_node("e"), *c.find_node("a")));
 }
 
 TEST(routing, pass1_highest_priority_that_reaches_dst_ties_to_file_order) {
@@ -67,6 +100,34 @@ TEST(routing, pass2_only_routers_ranked_above_us) {
     EXPECT_EQ(*r, c.find_node("c")->id);
     auto c2 = load(base + "node = b\ndeny-direct = *\nnode = c\nrouter-priority = 3\nnode = a\nrouter-priority = 3\n");
     EXPECT_FALSE(control::find_router(c2, *c2.find_node("a"), *c2.find_node("b"), all));  // never down or sideways
+}
+
+TEST(routing, pass1_prefers_a_lower_router_that_reaches_dst_over_a_higher_one_that_does_not) {
+    // c (prio 5) may not talk to b; d (prio 2) may: pass 1 picks d. d gone: pass 2 picks c
+    // (above our max(0, 1)).
+    auto c = load(base + "node = a\ndeny-direct = b\nnode = b\ndeny-direct = c\n"
+                         "node = c\nrouter-priority = 5\nnode = d\nrouter-priority = 2\n");
+    const auto& a = *c.find_node("a");
+    const auto& b = *c.find_node("b");
+    auto r = control::find_router(c, a, b, all);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, c.find_node("d")->id);
+    r = control::find_router(c, a, b, [&](unsigned id) { return id != c.find_node("d")->id; });
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, c.find_node("c")->id);
+    EXPECT_FALSE(control::find_router(c, a, b, [](unsigned) { return false; }));  // nobody connected
+}
+
+TEST(routing, address_less_nodes_take_part_in_router_selection) {
+    // r has no hostname but is `always` (priority 2): pass 1 sees it reach the address-less e
+    // (e connects to it); the destination itself and we ourselves are never the router.
+    auto c = load(base + "node = a\ndeny-direct = e\nnode = e\nnode = r\nrouter-priority = 2\n");
+    const auto& a = *c.find_node("a");
+    const auto& b = *c.find_node("e");
+    auto r = control::find_router(c, a, b, all);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, c.find_node("r")->id);
+    EXPECT_TRUE(control::can_reach_directly(*c.find_node("r"), b));
 }
 
 }  // namespace
