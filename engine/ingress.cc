@@ -63,14 +63,17 @@ void worker::relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const p
 
 // A packet to relay to a peer we have no direct session with (cold): the control thread queues
 // it as it is (max-queue / max-ttl of the destination) and sends it when the session is up, and
-// the demand counter makes it connect (as for overlay frames waiting for a session). Without a
-// queue (benchmark mode) or for an unknown node it is dropped as no_route.
+// the control thread makes the session manager connect to it. A destination without any entry
+// yet (no key, no path: an address-less node we have not heard from) goes there too; the
+// control thread drops a node it does not know. Without a queue (benchmark mode): no_route.
 void worker::relay_wait(rte_mbuf* m, const peer_entry* to, const dataplane_snapshot& s) noexcept {
-    if (to == nullptr || !s.queue_without_session) {
+    if (!s.queue_without_session) {
         drop(m, drop_reason::no_route);
         return;
     }
-    _peer_stats[to->node_id].no_session.add();
+    if (to != nullptr) {
+        _peer_stats[to->node_id].no_session.add();  // demand, as for overlay frames
+    }
     to_control(m);  // the control thread tells it from a handshake by the destination id
 }
 
@@ -109,7 +112,8 @@ worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uin
 
 void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {
     // Nothing cached from an earlier burst: that may have been an older snapshot.
-    ingress_state st{{no_route_head, nullptr, nullptr, nullptr}, _n_open, _s.worker_idx, _s.benchmark_replay_off};
+    ingress_state st{{no_route_head, nullptr, nullptr, nullptr}, _n_open, _s.worker_idx, _s.benchmark_replay_off,
+                     port.port_id};
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
@@ -223,7 +227,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
     transport::store_nonce_from_header(_nonce[i].data(), dh);
     _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
     _open[i] = open_item{m, st.last.p, st.last.slot, w, ctr, d.dvpe_offset, payload_len,
-                         (transport::flags(*h) & transport::data_flag_full_frame) != 0};
+                         (transport::flags(*h) & transport::data_flag_full_frame) != 0, st.port_id};
     if (st.n_open == max_items) [[unlikely]] {
         _n_open = st.n_open;
         open_flush(s);
@@ -316,7 +320,10 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 drop(m, drop_reason::replayed);
                 continue;
             }
-            authenticated = true;
+            if (!authenticated) {
+                authenticated = true;
+                note_source(m, it.port_id, p, ns);  // once per run, before the outer headers go
+            }
             if (it.payload_len == 0) {
                 _stats.keepalives.add();
                 ns.keepalives.add();
@@ -387,6 +394,45 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
     }
     _stats.decrypted.add(decrypted);
     _clk.flush_end();
+}
+
+void worker::note_source(const rte_mbuf* m, uint16_t port_id, const peer_entry& p, node_stats& ns) noexcept {
+    // The outer IP header follows the Ethernet header (classify() takes nothing else); the
+    // source address is at a fixed offset in both families, options and extension headers
+    // after it. The path's destination is the template's.
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, sizeof(rte_ether_hdr));
+    const bool v6 = (ip[0] >> 4U) == 6;
+    const uint8_t* src = ip + (v6 ? 8 : 12);
+    const bool path_v6 = transport::is_ipv6(p.tmpl.k) && p.tmpl.len != 0;
+    const uint8_t* dst = p.tmpl.bytes + sizeof(rte_ether_hdr) + (path_v6 ? 24 : 16);
+    if (v6 == path_v6 && p.tmpl.len != 0 && std::memcmp(src, dst, v6 ? 16 : 4) == 0) [[likely]] {
+        return;
+    }
+    // Elsewhere: a roaming peer, a router relaying it, or a peer without a path yet. The
+    // control thread decides (control/daemon/daemon_sessions.cc on_roam_report).
+    uint64_t lo = 0, hi = 0;
+    std::memcpy(&lo, src, v6 ? 8 : 4);
+    if (v6) {
+        std::memcpy(&hi, src + 8, 8);
+    }
+    const uint8_t proto = v6 ? ip[6] : ip[9];
+    const size_t l4 = v6 ? sizeof(rte_ipv6_hdr) : static_cast<size_t>(ip[0] & 0xfU) * 4;
+    transport::kind k;
+    uint16_t sport = 0;
+    if (proto == IPPROTO_UDP) {
+        k = v6 ? transport::kind::udp6 : transport::kind::udp4;
+        sport = rte_be_to_cpu_16(*reinterpret_cast<const rte_be16_t*>(ip + l4));
+    } else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+        k = v6 ? transport::kind::icmp6 : transport::kind::icmp4;
+    } else {
+        k = v6 ? transport::kind::rawip6 : transport::kind::rawip4;
+    }
+    ns.roam_ip_lo.set(lo);
+    ns.roam_ip_hi.set(hi);
+    ns.roam_meta.set((v6 ? roam_meta_v6 : 0) | uint64_t{static_cast<uint8_t>(k)} << 8U |
+                     uint64_t{port_id} << 16U | uint64_t{sport} << 32U);
+    std::atomic_thread_fence(std::memory_order_release);
+    ns.roam_reports.add();
 }
 
 rte_mbuf* worker::reassemble(rte_mbuf* m) noexcept {

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <string_view>
 
 namespace engine {
@@ -209,7 +211,49 @@ struct alignas(64) node_stats {
     counter last_rx_key_id;            // key id of the latest authenticated packet (for rekey)
     counter tx_counter;                // this worker's lane counter under the current send key
     counter closes;                    // empty packets with the close flag: the node is stopping
+    // Roaming (rare; engine/ingress.cc note_source): the outer source of the latest authenticated
+    // packet from the node that did not come from the address its path sends to. roam_reports is
+    // written after the fields it describes (the control thread reads count, fields, count again;
+    // roam_report() below) and counts such packets' runs.
+    counter roam_reports;
+    counter roam_ip_lo, roam_ip_hi;    // the source address; IPv4 in the first 4 bytes
+    counter roam_meta;                 // roam_meta_v6 | transport kind << 8 | WAN port id << 16 |
+                                       // UDP source port << 32 (0 for rawip / icmp)
 };
 static_assert(offsetof(node_stats, closes) == 64, "the hot counters in the first cache line");
+static_assert(sizeof(node_stats) == 128, "two cache lines per worker and node");
+
+inline constexpr uint64_t roam_meta_v6 = 1;
+
+/// One consistent roaming report of `ns` (see node_stats): nullopt if none was ever written or
+/// the worker was writing a newer one meanwhile (the next reading gets it).
+struct roam_source {
+    uint64_t reports = 0;              // roam_reports when read
+    std::array<uint8_t, 16> ip{};
+    bool v6 = false;
+    uint8_t kind = 0;                  // transport::kind
+    uint16_t port_id = 0;
+    uint16_t udp_port = 0;
+};
+[[nodiscard]] inline std::optional<roam_source> roam_report(const node_stats& ns) noexcept {
+    roam_source r;
+    r.reports = ns.roam_reports.load();
+    if (r.reports == 0) {
+        return std::nullopt;
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const uint64_t lo = ns.roam_ip_lo.load(), hi = ns.roam_ip_hi.load(), meta = ns.roam_meta.load();
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (ns.roam_reports.load() != r.reports) {
+        return std::nullopt;
+    }
+    std::memcpy(r.ip.data(), &lo, 8);
+    std::memcpy(r.ip.data() + 8, &hi, 8);
+    r.v6 = (meta & roam_meta_v6) != 0;
+    r.kind = static_cast<uint8_t>(meta >> 8U);
+    r.port_id = static_cast<uint16_t>(meta >> 16U);
+    r.udp_port = static_cast<uint16_t>(meta >> 32U);
+    return r;
+}
 
 }  // namespace engine

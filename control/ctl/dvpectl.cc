@@ -70,6 +70,10 @@ Commands:
   reload [--json]
         make the daemon re-read its configuration (as SIGHUP) and print what changed, or
         why it refused (nothing changes then; exit status 1). See docs/config.md.
+  reconnect [NODE]
+        new handshakes with NODE (default: every peer) now, and forget where a peer roamed
+        to (docs/protocol.md "Roaming"). For ip-up scripts after this node's address
+        changed (GVPE: gvpectrl -kHUP; dvped's SIGHUP does this too, after a reload).
   commands
         the commands the daemon's control socket accepts.
   raw JSON
@@ -103,7 +107,8 @@ struct options {
 };
 
 bool is_command(const std::string& s) {
-    return s == "status" || s == "config" || s == "keygen" || s == "raw" || s == "commands" || s == "reload";
+    return s == "status" || s == "config" || s == "keygen" || s == "raw" || s == "commands" || s == "reload" ||
+           s == "reconnect";
 }
 
 unsigned long parse_number(const std::string& what, const std::string& s, unsigned long max) {
@@ -502,6 +507,32 @@ int cmd_keygen(const options& o) {
     throw usage_error{"keygen needs either -g FILE or -G"};
 }
 
+int cmd_reconnect(const options& o, const std::string& path) {
+    json req{{"cmd", "reconnect"}};
+    if (!o.args.empty()) {
+        req["node"] = o.args[0];
+    }
+    auto r = request(path, req, o.timeout_ms, true);
+    if (!r) {
+        return exit_failure;
+    }
+    if (!r->is_object() || r->value("ok", false) != true) {
+        std::fprintf(stderr, "dvpectl: %s\n",
+                     r->is_object() ? r->value("error", std::string("reconnect failed")).c_str() : "bad reply");
+        return exit_failure;
+    }
+    std::string names;
+    if (r->contains("reconnecting") && (*r)["reconnecting"].is_array()) {
+        for (const auto& n : (*r)["reconnecting"]) {
+            if (n.is_string()) {
+                names += (names.empty() ? "" : " ") + n.get<std::string>();
+            }
+        }
+    }
+    std::printf("reconnecting: %s\n", names.empty() ? "(no peers)" : names.c_str());
+    return exit_ok;
+}
+
 int run(const std::vector<std::string>& argv) {
     bool help = false;
     options o = parse_args(argv, help);
@@ -522,6 +553,10 @@ int run(const std::vector<std::string>& argv) {
         as_json = parse_json_flag("config", o.args);
     } else if (o.command == "reload") {
         as_json = parse_json_flag("reload", o.args);
+    } else if (o.command == "reconnect") {
+        if (o.args.size() > 1) {
+            throw usage_error{"reconnect takes at most one node name"};
+        }
     } else if (o.command == "commands") {
         if (!o.args.empty()) {
             throw usage_error{"commands takes no arguments"};
@@ -545,6 +580,9 @@ int run(const std::vector<std::string>& argv) {
     }
     if (o.command == "reload") {
         return cmd_reload(o, as_json, path);
+    }
+    if (o.command == "reconnect") {
+        return cmd_reconnect(o, path);
     }
     return cmd_raw(o, raw_req, path);
 }

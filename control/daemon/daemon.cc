@@ -524,6 +524,14 @@ void daemon::setup() {
     });
     _server->add_command("reload", "re-read the configuration and apply it, or refuse it whole (as SIGHUP)",
                          [this](const nlohmann::json&) { return reload("control socket"); });
+    _server->add_command("reconnect", "new handshakes with every peer, or {\"node\": NAME} (as SIGHUP does too)",
+                         [this](const nlohmann::json& req) {
+                             const auto it = req.find("node");
+                             if (it != req.end() && !it->is_string()) {
+                                 return nlohmann::json{{"ok", false}, {"error", "'node' must be a node name"}};
+                             }
+                             return reconnect(it != req.end() ? it->get<std::string>() : std::string(), "control socket");
+                         });
     _server->add_command("peers", "per-peer session state, handshake and traffic counters",
                          [this](const nlohmann::json&) { return nlohmann::json{{"ok", true}, {"peers", peers_json()}}; });
     _server->add_command("neighbours", "the underlay neighbour table (ARP, NDP)", [this](const nlohmann::json&) {
@@ -733,7 +741,11 @@ void daemon::control_iteration() {
     // thread 85 % idle, perf/handshake_load.py), else at most 2 ms.
     _server->poll(rte_ring_count(_to_control) != 0 ? 0 : 2);
     if (g_reload.exchange(false, std::memory_order_relaxed)) {
+        // GVPE's HUP rebuilds every connection (ip-up scripts send it after an address
+        // change); dvpe's also re-reads the config. The new handshakes are rekeys for sessions
+        // that are up: no loss, no hook.
         (void)reload("SIGHUP");
+        (void)reconnect(std::string(), "SIGHUP");
     }
     if (g_dump.exchange(false, std::memory_order_relaxed)) {
         dump_status();

@@ -161,6 +161,14 @@ private:
     bool transmit(rte_mbuf* m);
     void update_paths();
     void feedback(handshake::clock_reading now, session::actions& acts);
+    /// Roaming: a worker saw authenticated packets of `peer` from `r` (engine/stats.hh
+    /// node_stats). Moves the peer there if the rules allow (docs/protocol.md "Roaming").
+    void on_roam_report(uint16_t peer, const engine::roam_source& r, handshake::clock_reading now,
+                        session::actions& acts);
+    /// Forgets where `peer` roamed to (down, reconnect, reload): its configured address again.
+    void forget_roamed(uint16_t peer);
+    /// `dvpectl reconnect [NODE]` and SIGHUP: new handshakes with one peer (by name) or all.
+    nlohmann::json reconnect(const std::string& node, const std::string& why);
     handshake::clock_reading clock_now() const;
     nlohmann::json peers_json() const;
 
@@ -196,9 +204,18 @@ private:
         std::vector<session::rx_sample> rx;  // per worker: authenticated packets and their key id
         uint64_t tx = 0, no_session = 0, closes = 0;
         bool counter_limit_reported = false;
+        std::vector<uint64_t> roam_reports;  // per worker: node_stats::roam_reports last seen
     };
     std::map<uint16_t, peer_feedback> _feedback;
     std::map<uint16_t, std::vector<uint8_t>> _learned_endpoint;  // from handshakes, for peers without hostname
+    std::map<uint16_t, std::vector<uint8_t>> _roamed;            // roaming: wins over every address
+    std::map<uint16_t, uint64_t> _roam_moved_ns;                 // last move per peer (rate limit)
+    struct {
+        uint64_t moves = 0;           // endpoints moved (node-change)
+        uint64_t from_router = 0;     // reports of packets relayed to us by a router: not a move
+        uint64_t rate_limited = 0;    // a second move within roam_interval_ns
+        uint64_t not_up = 0;          // the peer had no session up or no direct path
+    } _roam;
     uint64_t _next_feedback_tsc = 0;
     uint64_t _handshakes_unsent = 0;                  // no path / no buffer
     handshake::drain_budget _hs_drain;                // handshake messages per control-loop iteration

@@ -100,12 +100,15 @@ nlohmann::json daemon::reload(const std::string& trigger) {
             removed.push_back(id);
         } else if (self_rules || path_inputs_changed(n, *now_n) || (path != nullptr && path->via != 0)) {
             _peers->clear_path(id);  // update_paths() below computes it afresh
+            _roamed.erase(id);       // ... from its new configuration
         }
     }
     execute(acts);  // node-down hooks see the node's name and address
     for (uint16_t id : removed) {
         _peers->erase(id);
         _learned_endpoint.erase(id);
+        _roamed.erase(id);
+        _roam_moved_ns.erase(id);
         _queue.drop_peer(id);
         _relay_queue.drop_peer(id);
     }

@@ -195,6 +195,7 @@ void daemon::update_paths() {
         }
     }
     in.learned = &_learned_endpoint;
+    in.roamed = &_roamed;
     in.neighbour = [this](uint16_t port_id, const transport::ip_address& hop) -> std::optional<rte_ether_addr> {
         _neigh.want(port_id, hop);  // ARP or NDP keeps it resolved; static entries win
         return _neigh.lookup(port_id, hop);
@@ -484,8 +485,8 @@ void daemon::seal_queued(const engine::peer_entry& e, std::deque<rte_mbuf*> fram
 // A dvpe packet for another node that a worker could not relay (engine/ingress.cc relay_wait:
 // no session with it, or only through a router): kept as it is, sealed end to end by its two
 // ends, without the outer headers, until we have a direct session with the destination (then
-// send_relayed), at most its max-queue packets for max-ttl seconds (GVPE's vpn_queue). The
-// worker's demand counter makes the session manager connect to it. False: not such a packet.
+// send_relayed), at most its max-queue packets for max-ttl seconds (GVPE's vpn_queue), and the
+// session manager is told there is demand (it connects). False: not such a packet.
 bool daemon::queue_relay(rte_mbuf* m) {
     const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
     const auto c = transport::classify(frame, rte_pktmbuf_data_len(m), _base.local);
@@ -508,6 +509,12 @@ bool daemon::queue_relay(rte_mbuf* m) {
     rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - c.dvpe_len));
     _relay_queue.push(dst, m, n->max_queue,
                       rte_rdtsc() + static_cast<uint64_t>(n->max_ttl * static_cast<double>(rte_get_tsc_hz())));
+    if (_sessions) {
+        // Demand: connect to it (the worker's counter cannot, for a node without an entry).
+        session::actions acts;
+        _sessions->on_packets_queued(dst, clock_now(), acts);
+        execute(acts);
+    }
     return true;
 }
 
@@ -576,10 +583,19 @@ void daemon::execute(session::actions& acts) {
                        [&](session::send_keepalive& x) { send_keepalive(x.peer); },
                        [&](session::learn_endpoint& x) {
                            // A peer without a configured address is reached where its proven
-                           // handshake came from (update_paths).
+                           // handshake came from (update_paths). A peer that roamed is
+                           // followed to its newest proven address (data from there confirms it).
+                           bool changed = false;
+                           if (auto r = _roamed.find(x.peer); r != _roamed.end() && r->second != x.address) {
+                               r->second = x.address;
+                               changed = true;
+                           }
                            auto& ep = _learned_endpoint[x.peer];
                            if (ep != x.address) {
                                ep = std::move(x.address);
+                               changed = true;
+                           }
+                           if (changed) {
                                update_paths();
                            }
                        },
@@ -604,6 +620,17 @@ void daemon::execute(session::actions& acts) {
                                proto = transport::is_udp(pp->kind) ? "udp" : transport::is_rawip(pp->kind) ? "rawip" : "icmp";
                                ipstr = pp->ip.str();
                                port = transport::is_udp(pp->kind) ? pp->udp_port : 0;
+                           }
+                           if (x.kind == session::event_kind::node_change) {
+                               // The new address even if the path waits for its next hop's MAC.
+                               if (auto r = _roamed.find(x.peer); r != _roamed.end()) {
+                                   if (auto src = source_addr::decode(r->second)) {
+                                       ipstr = src->ip.str();
+                                   }
+                               }
+                           }
+                           if (x.kind == session::event_kind::node_down) {
+                               forget_roamed(x.peer);  // next time: where the config says
                            }
                            const std::string si = ipstr.empty() ? std::string() : hook_destsi(proto, ipstr, port);
                            switch (x.kind) {
@@ -679,6 +706,19 @@ void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
         if (cur.no_session != last.no_session) {
             _sessions->on_packets_queued(id, now, acts);
         }
+        // Roaming: the newest report of any worker that has one we have not seen.
+        cur.roam_reports = last.roam_reports;
+        cur.roam_reports.resize(_workers.size(), 0);
+        std::optional<engine::roam_source> roam;
+        for (size_t w = 0; w < _workers.size(); ++w) {
+            if (auto r = engine::roam_report(_workers[w]->peer_stats()[id]); r && r->reports != cur.roam_reports[w]) {
+                cur.roam_reports[w] = r->reports;
+                roam = r;
+            }
+        }
+        if (roam) {
+            on_roam_report(id, *roam, now, acts);
+        }
         if (cur.closes != last.closes) {
             _sessions->on_peer_closed(id, now, acts);  // it is stopping: node-down now, not after keepalive
         }
@@ -691,6 +731,94 @@ void daemon::feedback(handshake::clock_reading now, session::actions& acts) {
         }
         last = cur;
     }
+}
+
+// Roaming (docs/protocol.md "Roaming"). Workers report, once per burst run, the outer source of
+// authenticated packets (tag verified, counter taken by the replay window) that did not come from
+// the peer's path address; here it is decided whether the peer moved.
+constexpr uint64_t roam_interval_ns = 1'000'000'000;  // at most one move per peer and second
+
+void daemon::on_roam_report(uint16_t peer, const engine::roam_source& r, handshake::clock_reading now,
+                            session::actions& acts) {
+    const node_conf* n = _cfg.node(peer);
+    const peer_path* cur = _peers->path(peer);
+    const auto st = _sessions->status(peer, now);
+    if (n == nullptr || cur == nullptr || cur->via != 0 || !st || st->state != session::peer_state::up) {
+        // No session, no path yet (the handshake's source places it) or a relayed path (its
+        // packets come from the router): nothing to move.
+        ++_roam.not_up;
+        return;
+    }
+    source_addr src;
+    src.k = static_cast<transport::kind>(r.kind);
+    src.port_id = r.port_id;
+    src.ip = r.v6 ? transport::ip_address::from_v6(r.ip.data()) : transport::ip_address{};
+    if (!r.v6) {
+        std::memcpy(src.ip.bytes.data(), r.ip.data(), 4);
+    }
+    src.udp_port = r.udp_port;
+    if (src.ip == cur->ip) {
+        return;  // an older report: the path has moved there already
+    }
+    // A router relaying the peer's packets to us (we reach the peer directly, it does not reach
+    // us directly): the source is the router's address, not the peer's.
+    if (relaying_router(_cfg, peer, src.ip, [this](uint16_t id) { return _peers->path(id); }) != 0) {
+        ++_roam.from_router;
+        return;
+    }
+    if (auto t = _roam_moved_ns.find(peer); t != _roam_moved_ns.end() && now.mono_ns - t->second < roam_interval_ns) {
+        ++_roam.rate_limited;  // the worker reports again while packets keep coming from there
+        return;
+    }
+    _roam_moved_ns[peer] = now.mono_ns;
+    ++_roam.moves;
+    const std::string was = cur->ip.str();
+    _roamed[peer] = src.encode();
+    log::notice("node " + n->name + " moved: authenticated packets from " + std::string(transport::kind_name(src.k)) +
+                " " + src.ip.str() + (transport::is_udp(src.k) ? ":" + std::to_string(src.udp_port) : std::string()) +
+                ", was " + was);
+    update_paths();
+    _sessions->on_endpoint_changed(peer, acts);  // node-change with the new address
+}
+
+void daemon::forget_roamed(uint16_t peer) {
+    if (_roamed.erase(peer) != 0) {
+        update_paths();
+    }
+}
+
+nlohmann::json daemon::reconnect(const std::string& node, const std::string& why) {
+    if (!_sessions) {
+        return {{"ok", false}, {"error", "no sessions (benchmark mode)"}};
+    }
+    std::vector<uint16_t> ids;
+    if (node.empty()) {
+        ids = _sessions->peer_ids();
+    } else {
+        const node_conf* n = nullptr;
+        for (const auto& c : _cfg.nodes) {
+            if (c.name == node) {
+                n = &c;
+            }
+        }
+        if (n == nullptr || n->id == _cfg.self_node().id) {
+            return {{"ok", false}, {"error", "no peer named '" + node + "'"}};
+        }
+        ids.push_back(static_cast<uint16_t>(n->id));
+    }
+    const auto now = clock_now();
+    session::actions acts;
+    nlohmann::json done = nlohmann::json::array();
+    for (uint16_t id : ids) {
+        forget_roamed(id);
+        _sessions->reconnect(id, now, acts);
+        if (const node_conf* n = _cfg.node(id)) {
+            done.push_back(n->name);
+        }
+    }
+    execute(acts);
+    log::notice("reconnect (" + why + "): " + (node.empty() ? std::string("every peer") : node));
+    return {{"ok", true}, {"reconnecting", done}};
 }
 
 void daemon::sessions_iteration() {

@@ -144,6 +144,13 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
         }
         return a;
     };
+    auto roamed = [&](unsigned id) -> std::optional<source_addr> {
+        if (in.roamed == nullptr) {
+            return std::nullopt;
+        }
+        auto it = in.roamed->find(static_cast<uint16_t>(id));
+        return it == in.roamed->end() ? std::nullopt : source_addr::decode(it->second);
+    };
     for (const auto& n : cfg.nodes) {
         if (n.id == self.id) {
             continue;
@@ -152,16 +159,19 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
             routed.push_back(&n);  // allow-direct / deny-direct: only through a router
             continue;
         }
-        // Where it is: its hostname if that is an IP literal, else the last good DNS answer for
-        // it, else where its last proven handshake came from.
-        std::optional<transport::ip_address> ip = transport::ip_address::parse(n.hostname);
+        // Where it is: where its authenticated data came from if it roamed, else its hostname if
+        // that is an IP literal, else the last good DNS answer for it, else where its last
+        // proven handshake came from.
+        const std::optional<source_addr> moved = roamed(n.id);
+        std::optional<transport::ip_address> ip =
+            moved ? std::optional<transport::ip_address>(moved->ip) : transport::ip_address::parse(n.hostname);
         if (!ip && !n.hostname.empty()) {
             if (auto it = in.resolved.find(static_cast<uint16_t>(n.id));
                 it != in.resolved.end() && it->second.first == n.hostname) {
                 ip = it->second.second;
             }
         }
-        const std::optional<source_addr> src = learned(n.id);
+        const std::optional<source_addr> src = moved ? moved : learned(n.id);
         if (!ip && src) {
             ip = src->ip;
         }

@@ -102,6 +102,11 @@ struct path_inputs {
     /// answer counts only while the node's hostname is still that name (a reload may change it).
     std::map<uint16_t, std::pair<std::string, transport::ip_address>> resolved;
     const std::map<uint16_t, std::vector<uint8_t>>* learned = nullptr;  // encoded source_addr
+    /// Roamed endpoints (encoded source_addr): where authenticated data from the peer came from
+    /// when that differed from its path (docs/protocol.md "Roaming"). They win over a configured
+    /// address, a DNS answer and a handshake's source while the session lasts (the daemon
+    /// forgets them when the peer goes down or is told to reconnect).
+    const std::map<uint16_t, std::vector<uint8_t>>* roamed = nullptr;
     /// The MAC of next hop `hop` on port `port_id`, if resolved (the daemon also asks for it).
     std::function<std::optional<rte_ether_addr>(uint16_t port_id, const transport::ip_address& hop)> neighbour;
     /// Nodes with a session with us (router candidates).

@@ -147,6 +147,10 @@ nlohmann::json daemon::status_json() const {
                           {"queued_frames_sent", _queue.sent()},
                           {"queued_frames_dropped", _queue.dropped()},
                           {"rejected", rej}};
+        j["roaming"] = {{"moves", _roam.moves},
+                        {"from_router", _roam.from_router},
+                        {"rate_limited", _roam.rate_limited},
+                        {"not_up", _roam.not_up}};
         // Frames waiting for a session, packets a router waits to relay (control/daemon/frame_queue.hh).
         auto queue_json = [](const frame_queue& q) {
             return nlohmann::json{{"waiting", q.size()},
@@ -237,6 +241,11 @@ nlohmann::json daemon::peers_json() const {
             jp["address"] = path->ip.str();
             jp["next_hop_resolved"] = path->next_hop_mac.has_value();
             jp["via"] = path->via;
+        }
+        if (auto r = _roamed.find(id); r != _roamed.end()) {
+            if (auto src = source_addr::decode(r->second)) {
+                jp["roamed_to"] = src->ip.str();  // authenticated packets came from there
+            }
         }
         if (auto d = _dns.find(id); d != _dns.end()) {
             jp["hostname"] = d->second.name;

@@ -676,6 +676,19 @@ void manager::on_counter_limit(uint16_t peer, clock_reading now, actions& out) {
     start_initiating(*p, true, now, out);
 }
 
+void manager::reconnect(uint16_t peer, clock_reading now, actions& out) {
+    peer_session* p = find(peer);
+    if (p == nullptr || p->conf.connect == connect_mode::disabled) {
+        return;
+    }
+    // Up: a rekey (make-before-break, no hook, no loss) from wherever we are now; otherwise a
+    // fresh series of attempts from the first retry interval.
+    if (p->initiating) {
+        stop_initiating(*p);
+    }
+    start_initiating(*p, p->state == peer_state::up, now, out);
+}
+
 void manager::on_endpoint_changed(uint16_t peer, actions& out) {
     peer_session* p = find(peer);
     if (p != nullptr && p->state == peer_state::up) {

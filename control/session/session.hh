@@ -267,6 +267,10 @@ public:
     void on_peer_closed(uint16_t peer, clock_reading now, actions& out);
     /// An authenticated packet came from a new source address (roaming): node_change if up.
     void on_endpoint_changed(uint16_t peer, actions& out);
+    /// `dvpectl reconnect`, SIGHUP: a new handshake now, whatever the timers say (a rekey if the
+    /// session is up; `disabled` peers are left alone). For ip-up scripts after our own address
+    /// changed: the peer learns the new address from the handshake and the data after it.
+    void reconnect(uint16_t peer, clock_reading now, actions& out);
 
     // --- introspection ---
 

@@ -484,6 +484,45 @@ TEST_P(datapath, replay_is_dropped) {
     expect_accounted();
 }
 
+TEST_P(datapath, only_an_authenticated_packet_from_elsewhere_is_reported_for_roaming) {
+    // Roaming (engine/ingress.cc note_source): node 2's path to node 1 sends to node 1's
+    // address; node 1's packets arriving from node 3's address are reported -- but only once
+    // the tag verified and the replay window took the counter.
+    const auto& ns = _nodes[2].w->peer_stats()[1];
+    frame first = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));
+    frame second = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));
+    inject(_nodes[2].wan.rx, first);
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    EXPECT_FALSE(engine::roam_report(ns).has_value()) << "from its path's address: nothing to report";
+
+    frame moved = rewrap(second, 3, 2);
+    frame forged = moved;
+    forged.back() ^= 0x01;  // the tag
+    inject(_nodes[2].wan.rx, forged);
+    inject(_nodes[2].wan.rx, rewrap(first, 3, 2));  // replayed from elsewhere
+    run(2);
+    EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
+    EXPECT_EQ(drops(2, engine::drop_reason::auth_failed), 1u);
+    EXPECT_EQ(drops(2, engine::drop_reason::replayed), 1u);
+    EXPECT_FALSE(engine::roam_report(ns).has_value()) << "a forged or replayed packet moves nothing";
+
+    inject(_nodes[2].wan.rx, moved);
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u) << "delivered as before";
+    auto r = engine::roam_report(ns);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->reports, 1u);
+    const bool v6 = transport::is_ipv6(GetParam());
+    const auto want = wan_ip(3, v6);
+    EXPECT_EQ(r->v6, v6);
+    EXPECT_EQ(std::memcmp(r->ip.data(), want.bytes.data(), v6 ? 16 : 4), 0);
+    EXPECT_EQ(r->kind, static_cast<uint8_t>(GetParam()));
+    EXPECT_EQ(r->port_id, _nodes[2].wan.id);
+    EXPECT_EQ(r->udp_port, transport::is_udp(GetParam()) ? 40000 : 0);
+    expect_accounted();
+}
+
 TEST_P(datapath, tampering_fails_authentication) {
     const size_t hl = transport::headroom(GetParam());
     frame wire = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));

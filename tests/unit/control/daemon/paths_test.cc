@@ -332,6 +332,38 @@ TEST(choose_paths, learned_endpoint_for_an_address_less_peer) {
     EXPECT_FALSE(out.count(f));
 }
 
+TEST(choose_paths, a_roamed_endpoint_wins_over_every_configured_address) {
+    // Roaming (authenticated data from a new source): over the IP literal, the DNS answer and
+    // the handshake's source alike; the peer's own udp-port stays (it has one).
+    auto c = load(base);
+    harness h;
+    std::map<uint16_t, std::vector<uint8_t>> roamed;
+    h.in.roamed = &roamed;
+    const uint16_t b = id_of(c, "b"), e = id_of(c, "e"), f = id_of(c, "f");
+    h.in.resolved[e] = {"e.example", ip("10.0.0.5")};
+    h.learned[f] = udp_source("192.0.2.50", 40017).encode();
+    auto before = h.run(c);
+    EXPECT_EQ(before[b].ip, ip("10.0.0.2"));
+    roamed[b] = udp_source("192.0.2.61", 50001).encode();
+    roamed[e] = udp_source("192.0.2.62", 50002).encode();
+    roamed[f] = udp_source("192.0.2.63", 50003).encode();
+    auto out = h.run(c);
+    EXPECT_EQ(out[b].ip, ip("192.0.2.61"));
+    EXPECT_EQ(out[e].ip, ip("192.0.2.62"));
+    EXPECT_EQ(out[f].ip, ip("192.0.2.63"));
+    EXPECT_EQ(out[b].udp_port, 655);
+    EXPECT_TRUE(same_mac(*out[b].next_hop_mac, hop_mac(ip("10.0.0.254"))));  // off-link now
+    // forgotten (down, reconnect): back to the configured address
+    roamed.clear();
+    out = h.run(c);
+    EXPECT_EQ(out[b].ip, ip("10.0.0.2"));
+    EXPECT_EQ(out[f].ip, ip("192.0.2.50"));
+    // garbage is no endpoint: the configured address stays
+    roamed[b] = {9, 9};
+    out = h.run(c);
+    EXPECT_EQ(out[b].ip, ip("10.0.0.2"));
+}
+
 TEST(choose_paths, udp_port_zero_peer_only_after_a_learned_udp_endpoint) {
     auto c = load(base);
     harness h;
