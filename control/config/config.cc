@@ -1335,6 +1335,9 @@ result<config, std::vector<diagnostic>> load(std::string_view text, const std::s
     errors.insert(errors.end(), std::make_move_iterator(verrors.begin()), std::make_move_iterator(verrors.end()));
     dedupe(errors);
     dedupe(cfg.warnings);
+    if (opt.warnings_out != nullptr) {
+        *opt.warnings_out = cfg.warnings;
+    }
     if (!errors.empty()) {
         return unexpected{std::move(errors)};
     }

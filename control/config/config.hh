@@ -289,6 +289,9 @@ struct load_options {
     unsigned n_cpus = 0;                  // for lcore validation; 0 = this machine's count
     bool read_includes = true;            // false: an `include` is an error and no file is read
                                           // (load_config_text as a pure function, e.g. fuzzing)
+    /// If set, gets the warnings also when the configuration has errors (`dvped --check` shows
+    /// both: a user fixing an error should see what else dvpe will not act on).
+    std::vector<diagnostic>* warnings_out = nullptr;
 };
 
 /// Reads CONFDIR/gvpe.conf (falling back to CONFDIR/dvpe.conf), applies overrides, validates.

@@ -146,10 +146,16 @@ int main(int argc, char** argv) {
         opt.overrides.push_back(a);
     }
 
+    std::vector<control::diagnostic> warnings;
+    opt.warnings_out = &warnings;
     auto cfg = control::load_config(opt);
+    opt.warnings_out = nullptr;  // reloads (which get a copy of opt) report their own
     if (!cfg) {
         for (const auto& d : cfg.error()) {
             std::cerr << d.str() << "\n";
+        }
+        for (const auto& w : warnings) {  // what else dvpe will not act on, as after a clean load
+            std::cerr << w.str() << "\n";
         }
         std::cerr << "dvped: configuration has errors, not starting\n";
         return 1;

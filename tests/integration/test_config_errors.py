@@ -105,6 +105,15 @@ class ConfigErrors(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertIn("gvpe.conf:%d:" % line_of(conf, "frobnicate"), r.stdout)
 
+    def test_warnings_show_beside_errors(self):
+        # An error does not hide the warnings: the user fixing it sees what else dvpe ignores.
+        conf = DEMO.replace("control-lcore = 0", "control-lcore = 1") + "\nfrobnicate = yes\n"
+        r = self.run_dvped(conf, "alpha", "--check")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("gvpe.conf:%d:" % line_of(conf, "control-lcore = 1"), r.stdout)
+        self.assertIn("gvpe.conf:%d:" % line_of(conf, "frobnicate"), r.stdout)
+        self.assertIn("frobnicate", r.stdout)
+
     def test_missing_config_dir(self):
         r = subprocess.run([tb.dvped_bin(), "-c", "/nonexistent/dvpe", "alpha", "--check"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
