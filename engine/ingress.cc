@@ -427,12 +427,9 @@ void worker::note_source(const rte_mbuf* m, uint16_t port_id, const peer_entry& 
     } else {
         k = v6 ? transport::kind::rawip6 : transport::kind::rawip4;
     }
-    ns.roam_ip_lo.set(lo);
-    ns.roam_ip_hi.set(hi);
-    ns.roam_meta.set((v6 ? roam_meta_v6 : 0) | uint64_t{static_cast<uint8_t>(k)} << 8U |
-                     uint64_t{port_id} << 16U | uint64_t{sport} << 32U);
-    std::atomic_thread_fence(std::memory_order_release);
-    ns.roam_reports.add();
+    write_roam_report(ns, lo, hi,
+                      (v6 ? roam_meta_v6 : 0) | uint64_t{static_cast<uint8_t>(k)} << 8U | uint64_t{port_id} << 16U |
+                          uint64_t{sport} << 32U);
 }
 
 rte_mbuf* worker::reassemble(rte_mbuf* m) noexcept {

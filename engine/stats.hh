@@ -213,8 +213,9 @@ struct alignas(64) node_stats {
     counter closes;                    // empty packets with the close flag: the node is stopping
     // Roaming (rare; engine/ingress.cc note_source): the outer source of the latest authenticated
     // packet from the node that did not come from the address its path sends to. roam_reports is
-    // written after the fields it describes (the control thread reads count, fields, count again;
-    // roam_report() below) and counts such packets' runs.
+    // a sequence count (write_roam_report() below): odd while the worker writes the fields, even
+    // after, twice the number of such packets' runs; the control thread reads count, fields,
+    // count again (roam_report() below).
     counter roam_reports;
     counter roam_ip_lo, roam_ip_hi;    // the source address; IPv4 in the first 4 bytes
     counter roam_meta;                 // roam_meta_v6 | transport kind << 8 | WAN port id << 16 |
@@ -225,10 +226,24 @@ static_assert(sizeof(node_stats) == 128, "two cache lines per worker and node");
 
 inline constexpr uint64_t roam_meta_v6 = 1;
 
+/// The worker that owns `ns` writes one roaming report. The count goes odd before the fields
+/// change and even after, so a reader that finds the same even count before and after reading
+/// them read one report whole (a seqlock; a count written only after the fields would not tell a
+/// reader that the fields changed under it while the count had not moved yet).
+inline void write_roam_report(node_stats& ns, uint64_t ip_lo, uint64_t ip_hi, uint64_t meta) noexcept {
+    ns.roam_reports.add();  // odd: writing
+    std::atomic_thread_fence(std::memory_order_release);
+    ns.roam_ip_lo.set(ip_lo);
+    ns.roam_ip_hi.set(ip_hi);
+    ns.roam_meta.set(meta);
+    std::atomic_thread_fence(std::memory_order_release);
+    ns.roam_reports.add();  // even: complete
+}
+
 /// One consistent roaming report of `ns` (see node_stats): nullopt if none was ever written or
 /// the worker was writing a newer one meanwhile (the next reading gets it).
 struct roam_source {
-    uint64_t reports = 0;              // roam_reports when read
+    uint64_t reports = 0;              // reports written so far (roam_reports / 2) when read
     std::array<uint8_t, 16> ip{};
     bool v6 = false;
     uint8_t kind = 0;                  // transport::kind
@@ -237,16 +252,17 @@ struct roam_source {
 };
 [[nodiscard]] inline std::optional<roam_source> roam_report(const node_stats& ns) noexcept {
     roam_source r;
-    r.reports = ns.roam_reports.load();
-    if (r.reports == 0) {
+    const uint64_t seq = ns.roam_reports.load();
+    if (seq == 0 || (seq & 1U) != 0) {  // none yet, or the worker is writing one
         return std::nullopt;
     }
     std::atomic_thread_fence(std::memory_order_acquire);
     const uint64_t lo = ns.roam_ip_lo.load(), hi = ns.roam_ip_hi.load(), meta = ns.roam_meta.load();
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (ns.roam_reports.load() != r.reports) {
+    if (ns.roam_reports.load() != seq) {
         return std::nullopt;
     }
+    r.reports = seq / 2;
     std::memcpy(r.ip.data(), &lo, 8);
     std::memcpy(r.ip.data() + 8, &hi, 8);
     r.v6 = (meta & roam_meta_v6) != 0;
