@@ -681,6 +681,9 @@ void manager::reconnect(uint16_t peer, clock_reading now, actions& out) {
     if (p == nullptr || p->conf.connect == connect_mode::disabled) {
         return;
     }
+    if (p->conf.connect == connect_mode::never && p->state != peer_state::up) {
+        return;  // it connects to us: a series started here would retry for ever (tick())
+    }
     // Up: a rekey (make-before-break, no hook, no loss) from wherever we are now; otherwise a
     // fresh series of attempts from the first retry interval.
     if (p->initiating) {

@@ -268,8 +268,9 @@ public:
     /// An authenticated packet came from a new source address (roaming): node_change if up.
     void on_endpoint_changed(uint16_t peer, actions& out);
     /// `dvpectl reconnect`, SIGHUP: a new handshake now, whatever the timers say (a rekey if the
-    /// session is up; `disabled` peers are left alone). For ip-up scripts after our own address
-    /// changed: the peer learns the new address from the handshake and the data after it.
+    /// session is up; `disabled` peers, and `never` peers that are not up, are left alone). For
+    /// ip-up scripts after our own address changed: the peer learns the new address from the
+    /// handshake and the data after it.
     void reconnect(uint16_t peer, clock_reading now, actions& out);
 
     // --- introspection ---

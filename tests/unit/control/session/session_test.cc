@@ -428,6 +428,33 @@ TEST(keepalive, never_peer_does_not_reconnect) {
     EXPECT_TRUE(s.n[1].initiations_at.empty());
 }
 
+TEST(reconnect, never_peer_that_is_down_gets_no_initiations) {
+    // SIGHUP / `dvpectl reconnect` runs reconnect() for every peer: a `connect = never` peer that
+    // is down must not get a retry series (GVPE's HUP does not connect to C_NEVER nodes either).
+    sim s(connect_mode::never, connect_mode::always, 10);  // B sees A as never
+    s.link_up = false;
+    s.run_until(2 * sec);
+    ASSERT_EQ(s.state(1), ss::peer_state::down);
+    ss::actions out;
+    s.n[1].m->reconnect(s.n[1].peer, clock_at(s.now), out);
+    s.apply(1, out);
+    s.run_until(60 * sec);
+    EXPECT_TRUE(s.n[1].initiations_at.empty());
+    EXPECT_EQ(s.state(1), ss::peer_state::down);
+}
+
+TEST(reconnect, never_peer_that_is_up_is_rekeyed) {
+    sim s(connect_mode::never, connect_mode::always, 10);
+    s.run_until(2 * sec);
+    ASSERT_EQ(s.state(1), ss::peer_state::up);
+    ss::actions out;
+    s.n[1].m->reconnect(s.n[1].peer, clock_at(s.now), out);
+    s.apply(1, out);
+    EXPECT_EQ(s.n[1].initiations_at.size(), 1U);  // make-before-break
+    s.run_until(4 * sec);
+    EXPECT_EQ(s.state(1), ss::peer_state::up);
+}
+
 // ---- rekey: make-before-break --------------------------------------------------------------------
 
 TEST(rekey, make_before_break_loses_nothing_and_fires_no_event) {
