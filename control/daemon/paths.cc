@@ -149,7 +149,13 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
             return std::nullopt;
         }
         auto it = in.roamed->find(static_cast<uint16_t>(id));
-        return it == in.roamed->end() ? std::nullopt : source_addr::decode(it->second);
+        auto a = it == in.roamed->end() ? std::nullopt : source_addr::decode(it->second);
+        // A rekey relayed by a router moves a roamed endpoint to the handshake's source (the
+        // daemon's learn_endpoint): the router's address, as for learned() above.
+        if (a && in.current && relaying_router(cfg, static_cast<uint16_t>(id), a->ip, in.current) != 0) {
+            return std::nullopt;
+        }
+        return a;
     };
     for (const auto& n : cfg.nodes) {
         if (n.id == self.id) {

@@ -543,6 +543,28 @@ TEST(choose_paths, an_endpoint_learned_through_a_router_is_no_address) {
     EXPECT_EQ(out[f].ip, ip("192.0.2.50"));
 }
 
+TEST(choose_paths, an_endpoint_roamed_to_a_routers_address_is_no_address) {
+    // A roamed peer's rekey handshake relayed by s moves its roamed endpoint to s's address
+    // (daemon execute(learn_endpoint)): that is where s is, not the peer. A "direct" path there
+    // would make s relay it a second hop (and us relay to it as if direct).
+    auto c = load(base + two_routers);
+    harness h;
+    std::map<uint16_t, std::vector<uint8_t>> roamed;
+    h.in.roamed = &roamed;
+    const uint16_t b = id_of(c, "b"), f = id_of(c, "f"), s = id_of(c, "s");
+    h.connected = {s};
+    auto out = h.run(c);
+    h.current[s] = out[s];
+    roamed[f] = udp_source("10.0.0.10", 4000).encode();
+    roamed[b] = udp_source("10.0.0.10", 4001).encode();
+    out = h.run(c);
+    ASSERT_TRUE(out.count(f));
+    EXPECT_EQ(out[f].via, s);
+    ASSERT_TRUE(out.count(b));
+    EXPECT_EQ(out[b].via, 0);
+    EXPECT_EQ(out[b].ip, ip("10.0.0.2"));  // its configured address
+}
+
 TEST(choose_paths, a_dns_named_peer_is_direct_once_resolved_and_routed_before) {
     auto c = load(base + two_routers);
     harness h;
