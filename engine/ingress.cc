@@ -112,8 +112,7 @@ worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uin
 
 void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {
     // Nothing cached from an earlier burst: that may have been an older snapshot.
-    ingress_state st{{no_route_head, nullptr, nullptr, nullptr}, _n_open, _s.worker_idx, _s.benchmark_replay_off,
-                     port.port_id};
+    ingress_state st{{no_route_head, nullptr, nullptr, nullptr}, _n_open, _s.worker_idx, _s.benchmark_replay_off};
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
@@ -227,7 +226,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
     transport::store_nonce_from_header(_nonce[i].data(), dh);
     _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
     _open[i] = open_item{m, st.last.p, st.last.slot, w, ctr, d.dvpe_offset, payload_len,
-                         (transport::flags(*h) & transport::data_flag_full_frame) != 0, st.port_id};
+                         (transport::flags(*h) & transport::data_flag_full_frame) != 0};
     if (st.n_open == max_items) [[unlikely]] {
         _n_open = st.n_open;
         open_flush(s);
@@ -322,7 +321,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             }
             if (!authenticated) {
                 authenticated = true;
-                note_source(m, it.port_id, p, ns);  // once per run, before the outer headers go
+                note_source(m, p, ns);  // once per run, before the outer headers go
             }
             if (it.payload_len == 0) {
                 _stats.keepalives.add();
@@ -396,7 +395,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
     _clk.flush_end();
 }
 
-void worker::note_source(const rte_mbuf* m, uint16_t port_id, const peer_entry& p, node_stats& ns) noexcept {
+void worker::note_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns) noexcept {
     // The outer IP header follows the Ethernet header (classify() takes nothing else); the
     // source address is at a fixed offset in both families, options and extension headers
     // after it. The path's destination is the template's.
@@ -428,7 +427,7 @@ void worker::note_source(const rte_mbuf* m, uint16_t port_id, const peer_entry& 
         k = v6 ? transport::kind::rawip6 : transport::kind::rawip4;
     }
     write_roam_report(ns, lo, hi,
-                      (v6 ? roam_meta_v6 : 0) | uint64_t{static_cast<uint8_t>(k)} << 8U | uint64_t{port_id} << 16U |
+                      (v6 ? roam_meta_v6 : 0) | uint64_t{static_cast<uint8_t>(k)} << 8U | uint64_t{m->port} << 16U |
                           uint64_t{sport} << 32U);
 }
 

@@ -238,7 +238,7 @@ private:
     void open_flush(const dataplane_snapshot& s) noexcept;
     /// Roaming: the outer source of `m` (authenticated, from `p`) against the address p's path
     /// sends to; a difference is reported in ns's roam fields for the control thread. Once per run.
-    static void note_source(const rte_mbuf* m, uint16_t port_id, const peer_entry& p, node_stats& ns) noexcept;
+    static void note_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns) noexcept;
 
     // ---- egress (egress.cc) ----
     /// A burst from the TAP or a bridged LAN port (`port`).
@@ -346,7 +346,6 @@ private:
         uint16_t dvpe_offset;
         uint16_t payload_len;
         bool full_frame;
-        uint16_t port_id;  // the WAN port it came in on (roaming reports; net_ring leaves m->port unset)
     };
     static constexpr unsigned max_items = limits::max_burst;
     std::array<open_item, max_items> _open{};
@@ -375,7 +374,6 @@ private:
         unsigned n_open;     // items in _open/_aead/_nonce (_n_open while open_flush runs)
         unsigned worker;     // _s.worker_idx
         bool replay_off;     // _s.benchmark_replay_off
-        uint16_t port_id;    // the port of this burst
     };
     // Egress: the last unicast frame's MAC pair (the first 12 bytes as two words) and what it
     // resolved to (a peer with a session); valid for one burst.

@@ -71,9 +71,9 @@ Commands:
         make the daemon re-read its configuration (as SIGHUP) and print what changed, or
         why it refused (nothing changes then; exit status 1). See docs/config.md.
   reconnect [NODE]
-        new handshakes with NODE (default: every peer) now, and forget where a peer roamed
-        to (docs/protocol.md "Roaming"). For ip-up scripts after this node's address
-        changed (GVPE: gvpectrl -kHUP; dvped's SIGHUP does this too, after a reload).
+        new handshakes with NODE (default: every peer) now (docs/protocol.md "Roaming").
+        For ip-up scripts after this node's address changed (GVPE: gvpectrl -kHUP;
+        dvped's SIGHUP does this too, after a reload).
   commands
         the commands the daemon's control socket accepts.
   raw JSON

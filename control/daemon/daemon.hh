@@ -165,7 +165,7 @@ private:
     /// node_stats). Moves the peer there if the rules allow (docs/protocol.md "Roaming").
     void on_roam_report(uint16_t peer, const engine::roam_source& r, handshake::clock_reading now,
                         session::actions& acts);
-    /// Forgets where `peer` roamed to (down, reconnect, reload): its configured address again.
+    /// Forgets where `peer` roamed to (down, reload): where its handshakes come from again.
     void forget_roamed(uint16_t peer);
     /// `dvpectl reconnect [NODE]` and SIGHUP: new handshakes with one peer (by name) or all.
     nlohmann::json reconnect(const std::string& node, const std::string& why);
@@ -214,7 +214,9 @@ private:
         uint64_t moves = 0;           // endpoints moved (node-change)
         uint64_t from_router = 0;     // reports of packets relayed to us by a router: not a move
         uint64_t rate_limited = 0;    // a second move within roam_interval_ns
-        uint64_t not_up = 0;          // the peer had no session up or no direct path
+        uint64_t not_up = 0;          // the peer had no session up or no path
+        uint64_t not_direct = 0;      // the rules keep it routed (allow/deny-direct, transports)
+        uint64_t configured = 0;      // the peer has a hostname: its configured address stays
     } _roam;
     uint64_t _next_feedback_tsc = 0;
     uint64_t _handshakes_unsent = 0;                  // no path / no buffer

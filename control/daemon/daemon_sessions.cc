@@ -743,10 +743,16 @@ void daemon::on_roam_report(uint16_t peer, const engine::roam_source& r, handsha
     const node_conf* n = _cfg.node(peer);
     const peer_path* cur = _peers->path(peer);
     const auto st = _sessions->status(peer, now);
-    if (n == nullptr || cur == nullptr || cur->via != 0 || !st || st->state != session::peer_state::up) {
-        // No session, no path yet (the handshake's source places it) or a relayed path (its
-        // packets come from the router): nothing to move.
+    if (n == nullptr || cur == nullptr || !st || st->state != session::peer_state::up) {
+        // No session or no path yet (the handshake's source places it): nothing to move.
         ++_roam.not_up;
+        return;
+    }
+    if (!n->hostname.empty()) {
+        // A configured address (IP literal or DNS name, re-resolved every minute) stays where
+        // the config says: a peer may send from another address than it receives at (a port
+        // forward in, SNAT out), and only the address would move -- to where nothing listens.
+        ++_roam.configured;
         return;
     }
     source_addr src;
@@ -770,14 +776,33 @@ void daemon::on_roam_report(uint16_t peer, const engine::roam_source& r, handsha
         ++_roam.rate_limited;  // the worker reports again while packets keep coming from there
         return;
     }
+    // The peer's own packets from an address we do not send to: its direct path goes there --
+    // also when it is routed now (an address-less peer whose handshake came through a router
+    // but which reaches us directly: GVPE follows an authenticated packet's source the same
+    // way; the learned endpoint of an address-less peer rests on the same proof). Unless the
+    // rules keep it routed (allow/deny-direct, no common transport): then nothing moves.
+    const std::string was = cur->via != 0 ? "through router node " + std::to_string(cur->via) : cur->ip.str();
+    const auto prev = _roamed.find(peer);
+    const bool had = prev != _roamed.end();
+    std::vector<uint8_t> old = had ? prev->second : std::vector<uint8_t>{};
+    _roamed[peer] = src.encode();
+    update_paths();
+    const peer_path* moved = _peers->path(peer);
+    if (moved == nullptr || moved->via != 0 || moved->ip != src.ip) {
+        if (had) {
+            _roamed[peer] = std::move(old);
+        } else {
+            _roamed.erase(peer);
+        }
+        update_paths();
+        ++_roam.not_direct;
+        return;
+    }
     _roam_moved_ns[peer] = now.mono_ns;
     ++_roam.moves;
-    const std::string was = cur->ip.str();
-    _roamed[peer] = src.encode();
     log::notice("node " + n->name + " moved: authenticated packets from " + std::string(transport::kind_name(src.k)) +
                 " " + src.ip.str() + (transport::is_udp(src.k) ? ":" + std::to_string(src.udp_port) : std::string()) +
                 ", was " + was);
-    update_paths();
     _sessions->on_endpoint_changed(peer, acts);  // node-change with the new address
 }
 
@@ -810,7 +835,8 @@ nlohmann::json daemon::reconnect(const std::string& node, const std::string& why
     session::actions acts;
     nlohmann::json done = nlohmann::json::array();
     for (uint16_t id : ids) {
-        forget_roamed(id);
+        // Where a peer roamed to stays: the new handshake goes there (usually it is our own
+        // address that changed, and the peer learns it from this handshake and what follows).
         _sessions->reconnect(id, now, acts);
         if (const node_conf* n = _cfg.node(id)) {
             done.push_back(n->name);

@@ -150,7 +150,9 @@ nlohmann::json daemon::status_json() const {
         j["roaming"] = {{"moves", _roam.moves},
                         {"from_router", _roam.from_router},
                         {"rate_limited", _roam.rate_limited},
-                        {"not_up", _roam.not_up}};
+                        {"not_up", _roam.not_up},
+                        {"not_direct", _roam.not_direct},
+                        {"configured", _roam.configured}};
         // Frames waiting for a session, packets a router waits to relay (control/daemon/frame_queue.hh).
         auto queue_json = [](const frame_queue& q) {
             return nlohmann::json{{"waiting", q.size()},

@@ -86,7 +86,9 @@ std::string describe(const handshake_failure& f, std::string_view peer, std::str
             key.pop_back();
         }
         return "handshake rejected: its static key " + key + " is not the one in our config (pubkey/" + p +
-               ") -- if " + p + "'s keys were regenerated, copy its new public key here and reload" + unauth;
+               ") -- if " + p + "'s keys were regenerated, get its new public key from " + p +
+               "'s operator (never from this message: anyone who knows our public key can send it) and reload" +
+               unauth;
     }
     case reject::bad_mac1:
         return "handshake rejected: mac1 does not verify, so the sender did not use our public key -- " + p +

@@ -6,15 +6,16 @@
     <tag>-rt     a router: r-up 10.77.0.50 and .51 on the bridge, u-beta 10.77.1.1/24 towards beta;
                  stateless address translation in nftables (prerouting: .50 and .51 -> 10.77.1.2;
                  postrouting: beta's source 10.77.1.2 -> .50, later .51), no conntrack
-    <tag>-beta   dvped, WAN 10.77.1.2/24, gateway 10.77.1.1; alpha's config says beta is at
-                 10.77.0.50 (its `hostname`)
+    <tag>-beta   dvped, WAN 10.77.1.2/24, gateway 10.77.1.1, no `hostname` (address-less): alpha
+                 reaches it at .50, where its handshake came from
 
 Beta "moves" when the router starts to translate its source to .51 (as a home router that got a
 new public address): alpha sees beta's authenticated packets from .51, moves beta's path there,
 and runs node-change once with the new address while a ping and a TCP transfer keep going. A
 packet of beta's replayed from a third address, and a forged one, move nothing. `dvpectl
-reconnect beta` forgets the move (beta is sent to at its configured address again until its
-packets say otherwise) and does a new handshake.
+reconnect beta` does a new handshake and keeps the move. A peer with a configured address is not
+moved (it may send from another address than it receives at); that is what ConfiguredAddress
+checks: the same move leaves alpha sending to beta's `hostname`.
 """
 import os
 import shutil
@@ -47,8 +48,9 @@ def peer(node, name):
     return dc.peers_by_name(node.ctl("peers"))[name]
 
 
-@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
-class Roaming(unittest.TestCase):
+class Topology:
+    HOSTNAME = None  # beta's hostname in the config: None = address-less
+
     @classmethod
     def setUpClass(cls):
         cls.hooks = tempfile.mkdtemp(prefix="dvpe-roam-hooks-")
@@ -57,7 +59,11 @@ class Roaming(unittest.TestCase):
         path = os.path.join(conf, "gvpe.conf")
         with open(path) as f:
             text = f.read()
-        text = text.replace("hostname = 10.77.0.2", "hostname = 10.77.0.50")
+        # beta has no address in the config (a laptop, a home router): alpha reaches it where its
+        # handshakes and packets come from; beta connects to alpha (`connect = always` in alpha's
+        # section: how the others connect to alpha)
+        text = text.replace("hostname = 10.77.0.2\n", "hostname = %s\n" % cls.HOSTNAME if cls.HOSTNAME else "")
+        text = text.replace("node = alpha\n", "node = alpha\nconnect = always\n")
         text = text.replace("wan-address = wan0 10.77.0.2/24",
                             "wan-address = wan0 10.77.1.2/24\nwan-gateway = wan0 10.77.1.1")
         with open(path, "w") as f:
@@ -134,6 +140,9 @@ class Roaming(unittest.TestCase):
                     res.append(dict(ln.rstrip("\n").split("=", 1) for ln in fh if "=" in ln))
         return res
 
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class Roaming(Topology, unittest.TestCase):
     def test_1_a_moved_peer_is_followed_while_traffic_flows(self):
         a, b = self.a, self.b
         self.assertEqual(peer(a, "beta")["address"], "10.77.0.50", self.diag())
@@ -226,19 +235,39 @@ print(n)
         # any AEAD; the forged counter fails the tag
         self.assertEqual(d["auth_failed"], sent // 3, d)
 
-    def test_3_reconnect_forgets_the_move_and_handshakes(self):
+    def test_3_reconnect_handshakes_and_keeps_the_move(self):
         a = self.a
         done = peer(a, "beta")["handshakes_completed"]
         r = tb.sh([tb.dvpectl_bin(), "-S", a.sock, "reconnect", "beta"], check=False)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("beta", r.stdout)
         dc.wait_for(lambda: peer(a, "beta")["handshakes_completed"] > done, 15, "a new handshake", self.diag)
-        # beta's packets still come from .51: alpha follows them again (its config says .50)
-        dc.wait_for(lambda: peer(a, "beta").get("address") == "10.77.0.51", 10, "alpha follows beta again",
-                    self.diag)
-        self.assertEqual(peer(a, "beta")["state"], "up")
+        p = peer(a, "beta")
+        self.assertEqual(p["state"], "up")
+        self.assertEqual(p["address"], "10.77.0.51")
+        self.assertEqual(a.ctl("status")["roaming"]["moves"], 1, "no move back and forth")
         bad = tb.sh([tb.dvpectl_bin(), "-S", a.sock, "reconnect", "nosuchnode"], check=False)
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("nosuchnode", bad.stdout + bad.stderr)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class ConfiguredAddress(Topology, unittest.TestCase):
+    HOSTNAME = "10.77.0.50"
+
+    def test_a_peer_with_a_configured_address_stays_there(self):
+        a, b = self.a, self.b
+        self.assertEqual(peer(a, "beta")["address"], "10.77.0.50")
+        self.set_source("10.77.0.51")
+        b.sh(["ping", "-c", "5", "-i", "0.2", "10.88.0.1"], check=False)
+        dc.wait_for(lambda: a.ctl("status")["roaming"]["configured"] > 0, 10, "the report seen", self.diag)
+        r = a.sh(["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.88.0.2"], check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + self.diag())
+        p = peer(a, "beta")
+        self.assertEqual(p["address"], "10.77.0.50", "sent where the config says")
+        self.assertNotIn("roamed_to", p)
+        self.assertEqual(a.ctl("status")["roaming"]["moves"], 0)
+        self.assertEqual(self.envs("node-change", "alpha"), [])
 
 
 if __name__ == "__main__":

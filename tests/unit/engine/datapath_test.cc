@@ -507,7 +507,7 @@ TEST_P(datapath, only_an_authenticated_packet_from_elsewhere_is_reported_for_roa
     EXPECT_EQ(drops(2, engine::drop_reason::replayed), 1u);
     EXPECT_FALSE(engine::roam_report(ns).has_value()) << "a forged or replayed packet moves nothing";
 
-    inject(_nodes[2].wan.rx, moved);
+    inject(_nodes[2].wan.rx, moved, _nodes[2].wan.id);
     run(2);
     EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u) << "delivered as before";
     auto r = engine::roam_report(ns);

@@ -59,10 +59,12 @@ inline void close_port(ring_port& p) {
     free_ring(p.tx);
 }
 
-/// `f` in one mbuf onto ring r (a port's rx ring).
-inline void inject(rte_ring* r, const frame& f) {
+/// `f` in one mbuf onto ring r (a port's rx ring). `port`: the mbuf's port, as a real PMD's rx
+/// sets it (net_ring leaves it unset).
+inline void inject(rte_ring* r, const frame& f, uint16_t port = RTE_MBUF_PORT_INVALID) {
     rte_mbuf* m = rte_pktmbuf_alloc(unit_eal::g_pool);
     ASSERT_NE(m, nullptr);
+    m->port = port;
     char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(f.size()));
     ASSERT_NE(d, nullptr) << "frame of " << f.size() << " bytes does not fit an mbuf";
     if (!f.empty()) {
