@@ -6,6 +6,8 @@
 // left is dropped whole (drop reason flood_budget), never sent to a part of the peers; the burst
 // always holds one flood to the largest possible mesh, so a single broadcast (an ARP request)
 // never meets the limit, only a sustained stream of them.
+// The class is the engine's one token bucket: the relay hand-overs to the control thread
+// (worker::relay_wait) and the ICMP answers (too_big_limiter) use it with their own limits.
 // Threads: one worker lcore (each worker has its own).
 #pragma once
 

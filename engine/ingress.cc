@@ -67,7 +67,9 @@ void worker::relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const p
 // yet (no key, no path: an address-less node we have not heard from) goes there too; the
 // control thread drops a node it does not know. Without a queue (benchmark mode): no_route.
 void worker::relay_wait(rte_mbuf* m, const peer_entry* to, const dataplane_snapshot& s) noexcept {
-    if (!s.queue_without_session) {
+    // At a bounded rate: anyone can send packets "for" any node (a router cannot check them),
+    // and they share the control ring with handshakes.
+    if (!s.queue_without_session || !_relay_limit.take(rte_rdtsc(), 1)) {
         drop(m, drop_reason::no_route);
         return;
     }

@@ -49,7 +49,8 @@ enum class drop_reason : uint8_t {
     replayed,            // counter seen before or older than the replay window
     auth_failed,         // AEAD tag did not verify
     not_router,          // packet for another node, and we do not relay (router-priority 0)
-    no_route,            // packet to relay, but no session to its destination
+    no_route,            // packet to relay, but no session to its destination (and no queue, or
+                         // the hand-overs to the control thread over their rate: relay_wait)
     no_overlay,          // decrypted frame, but this node has no overlay port
     no_buffer,           // no mbuf (broadcast copy) or no head/tailroom for the headers
     too_big,             // sealed packet would exceed the WAN MTU (overlay frame above the overlay MTU)

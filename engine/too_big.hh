@@ -23,6 +23,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine/flood_budget.hh"
+
 namespace engine {
 
 /// Largest answer build_too_big() writes: Ethernet + IPv6 minimum MTU.
@@ -48,41 +50,21 @@ inline constexpr icmp_error icmp_net_unreachable{3, 0, 1, 0, 0, nullptr, nullptr
 inline constexpr icmp_error icmp_time_exceeded{11, 0, 3, 0, 0, nullptr, nullptr};    // hop limit
 [[nodiscard]] size_t build_icmp_error(const uint8_t* frame, size_t len, const icmp_error& e, uint8_t* out) noexcept;
 
-/// Token bucket in TSC cycles: at most `rate` answers per second, bursts of `burst`.
+/// At most `rate` answers per second and worker, bursts of `burst`: the one token bucket of
+/// the engine (engine/flood_budget.hh), one token per answer.
 class too_big_limiter {
 public:
     static constexpr uint64_t rate = 1000;   // per second and worker (the kernel's icmp_msgs_per_sec)
     static constexpr uint64_t burst = 50;
 
-    explicit too_big_limiter(uint64_t tsc_hz = 0) noexcept : _hz(tsc_hz) {}
-    void set_hz(uint64_t tsc_hz) noexcept { _hz = tsc_hz; }
+    explicit too_big_limiter(uint64_t tsc_hz = 0) noexcept : _bucket(tsc_hz) { _bucket.set_limits(rate, burst); }
+    void set_hz(uint64_t tsc_hz) noexcept { _bucket.set_hz(tsc_hz); }
 
     /// True if an answer may be sent at TSC time `now`.
-    bool allow(uint64_t now) noexcept {
-        if (_hz == 0) {
-            return false;
-        }
-        const uint64_t per_token = _hz / rate;
-        if (_tokens < burst) {
-            const uint64_t gained = per_token == 0 ? burst : (now - _last) / per_token;
-            if (gained > 0) {
-                _tokens = gained >= burst - _tokens ? burst : _tokens + gained;
-                _last = _tokens == burst ? now : _last + gained * per_token;
-            }
-        } else {
-            _last = now;
-        }
-        if (_tokens == 0) {
-            return false;
-        }
-        --_tokens;
-        return true;
-    }
+    bool allow(uint64_t now) noexcept { return _bucket.take(now, 1); }
 
 private:
-    uint64_t _hz;
-    uint64_t _tokens = burst;
-    uint64_t _last = 0;
+    flood_budget _bucket;
 };
 
 }  // namespace engine

@@ -72,6 +72,8 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
     _flood_budget.set_limits(_s.flood_copies_per_s, _s.flood_copies_burst);
     _icmp_limit.set_hz(rte_get_tsc_hz());
     _resolve_limit.set_hz(rte_get_tsc_hz());
+    _relay_limit.set_hz(rte_get_tsc_hz());
+    _relay_limit.set_limits(_s.relay_handovers_per_s, _s.relay_handovers_burst);
     if (_s.snapshot != nullptr) {
         auto ctx = crypto::aead_context::create();
         if (!ctx) {

@@ -169,6 +169,12 @@ struct worker_setup {
     // unicast frames to peers, per second and at most at once (tests set small ones).
     uint64_t flood_copies_per_s = flood_budget::rate;
     uint64_t flood_copies_burst = flood_budget::burst;
+    // Packets to relay that wait for the destination's session (relay_wait): handed to the
+    // control thread at most this many per second and at once, per worker; the rest is dropped
+    // as no_route. They share the ring with handshakes, and anyone can send them (a router has
+    // no keys to check them with).
+    uint64_t relay_handovers_per_s = 10'000;
+    uint64_t relay_handovers_burst = 1'024;
     // Per-stage cycle counters (engine/stage_clock.hh): every n-th busy iteration is timed
     // (1: every one, as the unit tests do; 0: none).
     unsigned stage_clock_period = stage_clock::default_period;
@@ -400,6 +406,7 @@ private:
     uint64_t _next_demand_scan = 0;  // TSC: flood() tells control about peers without a session
     too_big_limiter _icmp_limit;     // route: unreachable / time exceeded to the LAN
     too_big_limiter _resolve_limit;  // route: packets for unresolved LAN hosts to control
+    flood_budget _relay_limit;       // packets to relay that wait for a session, to control
     // Outer fragments (wan-fragment; reassembly of what peers fragmented).
     rte_ip_frag_tbl* _frag_tbl = nullptr;
     rte_ip_frag_death_row _death_row{};

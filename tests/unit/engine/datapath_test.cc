@@ -130,6 +130,9 @@ public:  // helpers below the fixture use it too
                 // node 2 may flood 3 copies at once, then one a second (flood_budget test)
                 s.flood_copies_per_s = 1;
                 s.flood_copies_burst = 3;
+                // ... and hand 3 packets to relay over to control at once, then one a second
+                s.relay_handovers_per_s = 1;
+                s.relay_handovers_burst = 3;
             }
             n.w = std::make_unique<engine::worker>(s);
         }
@@ -677,6 +680,32 @@ TEST_P(datapath, a_router_without_a_direct_session_hands_the_packet_to_control) 
     auto out = take(_nodes[3].ovl.tx);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0], inner);
+    expect_accounted();
+}
+
+TEST_P(datapath, relay_handovers_to_control_are_rate_limited) {
+    // Anyone can send a router packets "for" any node it has no session with (it cannot check
+    // them): they reach the control thread (which queues them and connects) at a bounded rate,
+    // the rest is dropped as no_route. Node 2: 3 at once, then one a second.
+    frame inner = overlay_frame(node_mac(3), node_mac(1), 64);
+    inject(_nodes[1].ovl.rx, inner);
+    run(1);
+    auto w = take(_nodes[1].wan.tx);
+    ASSERT_EQ(w.size(), 1u);
+    const frame via2 = rewrap(w[0], 1, 2);
+    publish(2, true, 5, 0, [](engine::dataplane_snapshot& s) {
+        s.queue_without_session = true;
+        s.peers[3].tx_ready = false;
+    });
+    for (int i = 0; i < 10; ++i) {
+        inject(_nodes[2].wan.rx, via2);
+    }
+    run(2);
+    EXPECT_EQ(_nodes[2].w->stats().to_control.load(), 3u);
+    EXPECT_EQ(drops(2, engine::drop_reason::no_route), 7u);
+    void* objs[16];
+    EXPECT_EQ(rte_ring_dequeue_burst(_nodes[2].to_ctl, objs, 16, nullptr), 3u);
+    rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(objs), 3);
     expect_accounted();
 }
 
