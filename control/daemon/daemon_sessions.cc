@@ -660,16 +660,16 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     const auto bytes = src.encode();
     std::span<const uint8_t> msg(frame + c.dvpe_offset, c.dvpe_len);
     const auto now = clock_now();
-    // Beyond this iteration's budget only a message whose mac2 proves its source passes
-    // (control/session/handshake_drain.hh); the rest is dropped, counted
-    // (status: handshake.dropped_over_budget).
-    if (!_hs_drain.admit(now.mono_ns, [&] { return _sessions->proves_source(msg, bytes, now); })) {
-        return;
-    }
-    session::actions acts;
     // The rate limit counts per source IP (IPv6: per /64), never per port or MAC: a flood that
     // rotates its UDP source port must not get a fresh bucket per message.
     const std::span<const uint8_t> source_ip(c.src_ip.bytes.data(), c.src_ip.v6 ? 16 : 4);
+    // Beyond this iteration's budget only a message whose mac2 proves its source passes, a few
+    // per source (control/session/handshake_drain.hh); the rest is dropped, counted
+    // (status: handshake.dropped_over_budget).
+    if (!_hs_drain.admit(now.mono_ns, [&] { return _sessions->proves_source(msg, bytes, now); }, source_ip)) {
+        return;
+    }
+    session::actions acts;
     _sessions->on_handshake_packet(msg, bytes, now, _hs_drain.under_load(now.mono_ns), acts, source_ip);
     execute(acts);
 }

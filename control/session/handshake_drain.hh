@@ -16,8 +16,10 @@
 // Threads: control thread only.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace control::handshake {
 
@@ -27,6 +29,7 @@ struct drain_limits {
     uint64_t load_hold_ns = 1'000'000'000;  ///< under load this long after the budget last ran out
     uint32_t max_proven = 32;               ///< beyond the budget: admitted with a valid mac2, per iteration
     uint32_t max_proof_checks = 2048;       ///< beyond the budget: mac2 proofs checked, per iteration
+    uint32_t max_proven_per_source = 2;     ///< ... of which from one source IP (IPv6: /64)
 };
 
 class drain_budget {
@@ -39,18 +42,26 @@ public:
     /// May one more handshake message be consumed at `now_ns`? false: drop it (counted).
     /// `proves()` (called only beyond the budget, at most max_proof_checks times per iteration)
     /// says whether the message carries a mac2 valid for its source.
+    /// `source_ip` (4 or 16 bytes) caps what one sender gets beyond the budget: a sender that
+    /// does receive at its address cannot take every proven slot of an iteration for itself.
     template <class Proof>
-    [[nodiscard]] bool admit(uint64_t now_ns, Proof&& proves) {
+    [[nodiscard]] bool admit(uint64_t now_ns, Proof&& proves, std::span<const uint8_t> source_ip = {}) {
         if (within_budget(now_ns)) {
             ++_admitted;
             return true;
         }
         if (_proven < _lim.max_proven && _checked < _lim.max_proof_checks) {
-            ++_checked;
-            if (proves()) {
-                ++_proven;
-                ++_admitted_proven;
-                return true;
+            source_slot* slot = proven_slot(source_ip);
+            if (slot == nullptr || slot->count < _lim.max_proven_per_source) {
+                ++_checked;
+                if (proves()) {
+                    if (slot != nullptr) {
+                        ++slot->count;
+                    }
+                    ++_proven;
+                    ++_admitted_proven;
+                    return true;
+                }
             }
         }
         ++_dropped;
@@ -69,6 +80,16 @@ public:
 private:
     /// Within this iteration's count and time? If not, the node is overloaded from now.
     [[nodiscard]] bool within_budget(uint64_t now_ns) noexcept;
+
+    struct source_slot {
+        std::array<uint8_t, 8> key{};  // IPv4 address, or an IPv6 address's /64
+        uint32_t count = 0;
+    };
+    /// The slot of `source_ip` among this iteration's proven senders (a new one if there is
+    /// room); nullptr without a source.
+    source_slot* proven_slot(std::span<const uint8_t> source_ip) noexcept;
+    std::array<source_slot, 64> _sources{};
+    uint32_t _n_sources = 0;
 
     drain_limits _lim;
     uint64_t _start_ns = 0;

@@ -6,6 +6,8 @@
 
 #include "control/session/handshake_drain.hh"
 
+#include <array>
+
 namespace hs = control::handshake;
 
 namespace {
@@ -164,6 +166,42 @@ TEST(drain_budget, proven_admissions_have_their_own_bound) {
     // the next iteration has a fresh proven budget
     b.start(now + 10 * ms, 1, ring);
     EXPECT_TRUE(b.admit(now + 10 * ms, [] { return true; }));
+}
+
+TEST(drain_budget, one_proven_sender_cannot_take_every_proven_slot) {
+    // A sender that does receive at its address (it got a cookie) floods valid-mac2 messages:
+    // beyond the budget it gets max_proven_per_source of the iteration's proven slots, and a
+    // second proven sender queued behind its flood still passes.
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    const hs::drain_limits lim;
+    b.start(now, ring, ring);
+    const std::array<uint8_t, 4> attacker{192, 0, 2, 66}, legit{198, 51, 100, 7};
+    size_t admitted_attacker = 0, proofs = 0;
+    for (size_t i = 0; i < lim.max_messages; ++i) {
+        ASSERT_TRUE(b.admit(now, [] { return true; }, attacker));  // within the budget: anyone
+    }
+    for (size_t i = 0; i < 1000; ++i) {
+        if (b.admit(now, [&] { ++proofs; return true; }, attacker)) {
+            ++admitted_attacker;
+        }
+    }
+    EXPECT_EQ(admitted_attacker, lim.max_proven_per_source);
+    EXPECT_EQ(proofs, lim.max_proven_per_source) << "no hash spent on a source over its share";
+    EXPECT_TRUE(b.admit(now, [] { return true; }, legit));
+    // IPv6 senders count by their /64
+    const std::array<uint8_t, 16> v6a{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1};
+    std::array<uint8_t, 16> v6b = v6a;
+    v6b[15] = 2;
+    EXPECT_TRUE(b.admit(now, [] { return true; }, v6a));
+    EXPECT_TRUE(b.admit(now, [] { return true; }, v6b));
+    EXPECT_FALSE(b.admit(now, [] { return true; }, v6a)) << "the same /64";
+    // a new iteration: a fresh share
+    b.start(now + 10 * ms, ring, ring);
+    for (size_t i = 0; i < lim.max_messages; ++i) {
+        (void)b.admit(now + 10 * ms, [] { return false; });
+    }
+    EXPECT_TRUE(b.admit(now + 10 * ms, [] { return true; }, attacker));
 }
 
 }  // namespace
