@@ -64,6 +64,7 @@ void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
     _self_pub = kp->pub.bytes;
     sc.self.serial = handshake::make_serial(_cfg.global.serial);
     sc.self.protocols = self.protocols;
+    sc.self.cipher = handshake::cipher_id(static_cast<uint8_t>(_cipher.cipher));  // refused if the peer's differs
     sc.self_connect = self.connect;
     sc.self_low_power = self.low_power;
     sc.keepalive_s = _cfg.global.keepalive;

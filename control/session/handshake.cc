@@ -341,6 +341,7 @@ result<initiation, create_error> protocol::create_initiation(uint16_t peer_id, c
     std::memcpy(payload.data() + timestamp_len, m.self.serial.data(), serial_len);
     payload[timestamp_len + serial_len] = m.self.protocols;
     payload[timestamp_len + serial_len + 1] = m.self.flags;
+    payload[timestamp_len + serial_len + 2] = m.self.cipher;
     (void)pend.st.encrypt_and_hash(msg.subspan(L::encrypted_payload, L::payload_plain_len + tag_len), payload);
 
     p->cookies.add_macs(msg, L::mac1, *key_id, now.mono_ns, m.lim.cookie_valid_ns);
@@ -509,8 +510,11 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         // Serial guard. A mismatch is refused with a response that carries our serial and no
         // keys (sender key id 0, docs/protocol.md "Refusal"): the initiator learns why from an
         // authenticated message instead of timing out.
+        // The same for the data-plane cipher, when both sides say theirs (0: an older node).
         c.serial = compare_serial(pl.subspan(timestamp_len, serial_len), m.self.serial);
-        const bool refuse = c.serial != serial_order::equal;
+        c.peer_cipher = pl[timestamp_len + serial_len + 2];
+        const bool cipher_differs = c.peer_cipher != 0 && m.self.cipher != 0 && c.peer_cipher != m.self.cipher;
+        const bool refuse = c.serial != serial_order::equal || cipher_differs;
         std::optional<uint8_t> key_id = uint8_t{0};
         if (refuse) [[unlikely]] {
             std::memcpy(c.peer_serial.data(), pl.data() + timestamp_len, serial_len);
@@ -541,6 +545,7 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         std::memcpy(rp.data(), m.self.serial.data(), serial_len);
         rp[serial_len] = m.self.protocols;
         rp[serial_len + 1] = m.self.flags;
+        rp[serial_len + 2] = m.self.cipher;
         (void)st.encrypt_and_hash(out.subspan(R::encrypted_payload, R::payload_plain_len + tag_len), rp);
         p->cookies.add_macs(out, R::mac1, *key_id, now.mono_ns, m.lim.cookie_valid_ns);
         if (refuse) [[unlikely]] {
@@ -549,7 +554,7 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
             std::memcpy(p->greatest_timestamp.data(), pl.data(), timestamp_len);
             p->have_timestamp = true;
             ++_stats.sent_refusals;
-            return reject_with(reject::serial_mismatch);
+            return reject_with(c.serial != serial_order::equal ? reject::serial_mismatch : reject::cipher_mismatch);
         }
 
         session_keys k;
@@ -601,6 +606,11 @@ consumed protocol::consume(std::span<const uint8_t> msg, std::span<const uint8_t
         std::memcpy(c.peer_serial.data(), rp.data(), serial_len);
         c.authenticated = true;
         return reject_with(reject::serial_mismatch);
+    }
+    c.peer_cipher = rp[serial_len + 2];
+    if (c.peer_cipher != 0 && m.self.cipher != 0 && c.peer_cipher != m.self.cipher) [[unlikely]] {
+        c.authenticated = true;  // opened under ee and se: the responder's own words
+        return reject_with(reject::cipher_mismatch);
     }
     if (msg[R::sender_key_id] == 0) [[unlikely]] {
         // A refusal of a serial that is no longer ours (a reload crossed it): no keys to use.

@@ -116,7 +116,13 @@ struct identity {
     std::array<uint8_t, serial_len> serial{};  ///< config `serial`, zero padded
     uint8_t protocols = 0;                      ///< GVPE protocol bitmask (control/config/config.hh protocol_bit)
     uint8_t flags = 0;                          ///< sent as is; no flag is defined in version 1
+    /// The data-plane AEAD suite (config `cipher`) as cipher_id(): 0 = not said (nodes built
+    /// before it was sent), never compared. Two nodes that say different suites refuse.
+    uint8_t cipher = 0;
 };
+
+/// The payload byte of a suite (crypto::suite + 1; 0: not said).
+[[nodiscard]] constexpr uint8_t cipher_id(uint8_t suite) noexcept { return static_cast<uint8_t>(suite + 1); }
 
 /// Zero-pads a config `serial` (at most 16 bytes; longer is truncated, the validator forbids it).
 std::array<uint8_t, serial_len> make_serial(std::string_view s) noexcept;
@@ -155,6 +161,7 @@ enum class reject : uint8_t {
     unexpected_cookie,     ///< no message of ours that this cookie reply answers
     serial_mismatch,       ///< config serials differ (docs/gvpe-migration.md "Serial")
     no_key_id,             ///< every receive key id of the peer is in use
+    cipher_mismatch,       ///< the peer's data-plane cipher is not ours (both said one)
     count_
 };
 inline constexpr size_t n_reject = static_cast<size_t>(reject::count_);
@@ -166,6 +173,7 @@ inline constexpr std::array<std::string_view, n_reject> reject_names = {
     "decrypt failed",   "wrong static key", "low order point",
     "replayed initiation", "stale timestamp", "unexpected response",
     "unexpected cookie", "serial mismatch", "no key id",
+    "cipher mismatch",
 };
 [[nodiscard]] constexpr std::string_view to_string(reject r) noexcept {
     return static_cast<size_t>(r) < n_reject ? reject_names[static_cast<size_t>(r)] : "?";
@@ -204,6 +212,8 @@ struct consumed {
     std::array<uint8_t, key_len> claimed_static{};
     /// bad_version: the version the sender speaks (`peer_id` is read from the header anyway).
     uint8_t peer_version = 0;
+    /// cipher_mismatch: the cipher id the peer said (cipher_id()).
+    uint8_t peer_cipher = 0;
     /// decrypt_failed: which AEAD did not open (initiation static / initiation payload /
     /// response payload / cookie).
     enum class aead : uint8_t { none, initiation_static, initiation_payload, response, cookie } failed_aead = aead::none;

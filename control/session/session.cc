@@ -12,6 +12,8 @@
 //   retiring:  receive-only for timing::retire_grace_ns, then retire_key. A rekey fires no event.
 #include "control/session/session.hh"
 
+#include "crypto/aead.hh"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -61,7 +63,7 @@ bool is_peer_failure(handshake::reject r) noexcept {
     // initiation), races (unexpected response/cookie) and our own key ids (no key id).
     return r == reject::bad_version || r == reject::peer_disabled || r == reject::bad_mac1 ||
            r == reject::decrypt_failed || r == reject::wrong_static_key || r == reject::stale_timestamp ||
-           r == reject::serial_mismatch;
+           r == reject::serial_mismatch || r == reject::cipher_mismatch;
 }
 
 std::string describe(const handshake_failure& f, std::string_view peer, std::string_view self) {
@@ -80,6 +82,15 @@ std::string describe(const handshake_failure& f, std::string_view peer, std::str
         return "handshake refused: its config serial " + serial_text(f.peer_serial) + " is older than ours " +
                serial_text(f.our_serial) + " -- its config is outdated: install the current config on " + p +
                " and reload it there";
+    case reject::cipher_mismatch: {
+        auto suite_name = [](uint8_t id) {
+            return id == 0 || id > 4 ? "cipher #" + std::to_string(id)
+                                     : std::string(crypto::name(static_cast<crypto::suite>(id - 1)));
+        };
+        return "handshake refused: its cipher is " + suite_name(f.peer_cipher) + ", ours is " +
+               suite_name(f.our_cipher) + " -- set the same `cipher` on both nodes (GVPE: both must be built with the "
+               "same cipher)";
+    }
     case reject::wrong_static_key: {
         std::string key = encode_key(f.claimed_static);
         while (!key.empty() && key.back() == '\n') {
@@ -570,6 +581,8 @@ void manager::note_failure(peer_session& p, const handshake::consumed& c, uint64
     f.our_serial = _conf.self.serial;
     f.claimed_static = c.claimed_static;
     f.peer_version = c.peer_version;
+    f.peer_cipher = c.peer_cipher;
+    f.our_cipher = _conf.self.cipher;
     f.failed_aead = c.failed_aead;
     f.last_ns = now_ns;
     const bool held = p.failure && p.failure->authenticated && now_ns >= p.failure->last_ns &&

@@ -117,6 +117,8 @@ struct handshake_failure {
     std::array<uint8_t, handshake::serial_len> our_serial{};  ///< ours when it was recorded
     std::array<uint8_t, handshake::key_len> claimed_static{};
     uint8_t peer_version = 0;
+    uint8_t peer_cipher = 0;  ///< cipher_mismatch: its cipher id; ours is our_cipher
+    uint8_t our_cipher = 0;
     handshake::consumed::aead failed_aead = handshake::consumed::aead::none;
     uint64_t count = 1;    ///< rejections for this reason in a row (recorded ones)
     uint64_t last_ns = 0;  ///< mono time of the latest

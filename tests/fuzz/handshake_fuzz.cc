@@ -80,7 +80,11 @@ void check_result(hs::protocol& p, const hs::consumed& c, uint64_t rejects_befor
         HS_FUZZ_CHECK(c.reason.has_value());
         HS_FUZZ_CHECK(!c.keys.has_value());
         HS_FUZZ_CHECK(rejects_after == rejects_before + 1);
-        HS_FUZZ_CHECK(c.reply.empty() || (*c.reason == hs::reject::cookie_required && c.reply.size() == 64));
+        // A reply on a rejection: a cookie reply, or a refusal (a response without keys) of a
+        // serial or cipher mismatch (docs/protocol.md "Refusal").
+        HS_FUZZ_CHECK(c.reply.empty() || (*c.reason == hs::reject::cookie_required && c.reply.size() == 64) ||
+                      ((*c.reason == hs::reject::serial_mismatch || *c.reason == hs::reject::cipher_mismatch) &&
+                       c.reply.size() == hs::response_layout::size));
         break;
     case hs::outcome::responded:
         HS_FUZZ_CHECK(c.keys.has_value() && c.reply.size() == hs::response_layout::size);

@@ -116,6 +116,27 @@ class Misconfig(unittest.TestCase):
         self.assertIsNone(failure(self.a, "beta"))
         self.assertIsNone(failure(self.b, "alpha"))
 
+    def test_cipher_mismatch_shows_on_both_sides(self):
+        # GVPE nodes built with different ciphers never talk and say nothing; dvpe's handshake
+        # carries the cipher, and both sides say which one the other uses.
+        self.a.start()
+        self.b.start(extra_overrides=["cipher=chacha20-poly1305"])
+        fa = dc.wait_for(lambda: (failure(self.a, "beta") or {}).get("reason") == "cipher_mismatch"
+                         and failure(self.a, "beta"), 20, "alpha: cipher mismatch", diag(self.a, self.b))
+        fb = dc.wait_for(lambda: (failure(self.b, "alpha") or {}).get("reason") == "cipher_mismatch"
+                         and failure(self.b, "alpha"), 20, "beta: cipher mismatch", diag(self.a, self.b))
+        self.assertTrue(fa["authenticated"])
+        self.assertTrue(fb["authenticated"])
+        self.assertIn("its cipher is chacha20-poly1305, ours is aes256-gcm", fa["detail"])
+        self.assertIn("its cipher is aes256-gcm, ours is chacha20-poly1305", fb["detail"])
+        dc.wait_for(lambda: "node beta: handshake refused: its cipher is chacha20-poly1305" in self.a.log(), 10,
+                    "alpha's log line", diag(self.a))
+        self.assertNotEqual(peer(self.a, "beta")["state"], "up")
+        # beta restarted with the mesh's cipher: they connect and the reason goes
+        self.b.start()
+        self.wait_up()
+        self.assertIsNone(failure(self.a, "beta"))
+
     def test_wrong_public_key_shows_and_reload_fixes_it(self):
         # beta runs with a fresh key pair; alpha's config still has the old pubkey/beta
         os.remove(os.path.join(self.beta_dir, "pubkey", "beta"))

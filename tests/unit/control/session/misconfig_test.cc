@@ -12,6 +12,7 @@
 
 #include "control/session/cookie.hh"
 #include "control/session/session.hh"
+#include "crypto/aead.hh"
 #include "tests/unit/control/session/hs_test_util.hh"
 
 namespace hs = control::handshake;
@@ -83,6 +84,52 @@ TEST(refusal, serial_mismatch_is_refused_with_an_authenticated_response_without_
     EXPECT_EQ(again.reason, reject::replayed_initiation);
     EXPECT_TRUE(again.reply.empty());
     EXPECT_FALSE(again.authenticated);
+}
+
+std::unique_ptr<hs::protocol> proto_cipher(uint16_t id, uint8_t key, uint8_t cipher, uint16_t peer, uint8_t peer_key,
+                                           uint64_t seed) {
+    auto ident = hs_test::make_identity(id, key, "s");
+    ident.cipher = cipher;
+    auto p = std::make_unique<hs::protocol>(std::move(ident), no_rate_limit(), hs_test::seeded_rng(seed));
+    EXPECT_TRUE(p->set_peer(peer, hs_test::public_of(peer_key)));
+    return p;
+}
+
+TEST(refusal, a_cipher_mismatch_is_refused_both_ways_and_an_unsaid_cipher_is_not_compared) {
+    const uint8_t gcm256 = hs::cipher_id(static_cast<uint8_t>(crypto::suite::aes256_gcm));
+    const uint8_t chacha = hs::cipher_id(static_cast<uint8_t>(crypto::suite::chacha20_poly1305));
+    auto a = proto_cipher(id_a, key_a, gcm256, id_b, key_b, 1);
+    auto b = proto_cipher(id_b, key_b, chacha, id_a, key_a, 2);
+    auto init = a->create_initiation(id_b, at(0));
+    ASSERT_TRUE(init.has_value());
+    auto c = b->consume(init->bytes, src_a, at(0), false);
+    EXPECT_EQ(c.reason, reject::cipher_mismatch);
+    EXPECT_TRUE(c.authenticated);
+    EXPECT_EQ(c.peer_cipher, gcm256);
+    EXPECT_FALSE(c.keys.has_value());
+    ASSERT_EQ(c.reply.size(), hs::response_layout::size);
+    EXPECT_EQ(c.reply[hs::response_layout::sender_key_id], 0);
+    EXPECT_EQ(b->stats().sent_refusals, 1U);
+    auto r = a->consume(c.reply, src_b, at(0.01), false);
+    EXPECT_EQ(r.reason, reject::cipher_mismatch);
+    EXPECT_TRUE(r.authenticated);
+    EXPECT_EQ(r.peer_cipher, chacha);
+    EXPECT_FALSE(r.keys.has_value());
+
+    // A node that does not say its cipher (0: built before it was sent) is not compared.
+    auto old = proto_cipher(id_a, key_a, 0, id_b, key_b, 3);
+    auto b2 = proto_cipher(id_b, key_b, chacha, id_a, key_a, 4);
+    auto init2 = old->create_initiation(id_b, at(0));
+    auto c2 = b2->consume(init2->bytes, src_a, at(0), false);
+    EXPECT_EQ(c2.what, hs::outcome::responded);
+    EXPECT_EQ(old->consume(c2.reply, src_b, at(0.01), false).what, hs::outcome::completed);
+    // the same cipher: connects
+    auto a3 = proto_cipher(id_a, key_a, chacha, id_b, key_b, 5);
+    auto b3 = proto_cipher(id_b, key_b, chacha, id_a, key_a, 6);
+    auto init3 = a3->create_initiation(id_b, at(0));
+    auto c3 = b3->consume(init3->bytes, src_a, at(0), false);
+    EXPECT_EQ(c3.what, hs::outcome::responded);
+    EXPECT_EQ(a3->consume(c3.reply, src_b, at(0.01), false).what, hs::outcome::completed);
 }
 
 TEST(refusal, a_refusal_of_a_serial_no_longer_ours_installs_nothing) {
@@ -382,6 +429,11 @@ TEST(describe, every_recorded_reason_names_what_to_fix) {
     f.serial = hs::serial_order::peer_newer;
     f.peer_serial = hs::make_serial("a\"\x01");
     EXPECT_NE(ss::describe(f, "x", "y").find("\"a\\x22\\x01\""), std::string::npos) << ss::describe(f, "x", "y");
+    f.reason = reject::cipher_mismatch;
+    f.peer_cipher = hs::cipher_id(static_cast<uint8_t>(crypto::suite::chacha20_poly1305));
+    f.our_cipher = hs::cipher_id(static_cast<uint8_t>(crypto::suite::aes256_gcm));
+    EXPECT_NE(ss::describe(f, "x", "y").find("its cipher is chacha20-poly1305, ours is aes256-gcm"), std::string::npos)
+        << ss::describe(f, "x", "y");
 }
 
 }  // namespace
