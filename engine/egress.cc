@@ -113,7 +113,14 @@ bool worker::flood(rte_mbuf* m, const port_ctx& from, const dataplane_snapshot& 
     }
     // Thousands of peers make one frame thousands of copies on this worker: a flood over the
     // budget is dropped whole, before any copy (engine/flood_budget.hh).
-    if (!_flood_budget.take(now, s.broadcast_to.size())) [[unlikely]] {
+    // Copies for peers without a session go to the control ring, which handshakes share: at a
+    // bounded rate of their own (whole or none per frame; without them the frame still goes to
+    // the peers with a session, and those without still count demand).
+    size_t queue_copies = s.queue_without_session ? s.queue_flood_for.size() : 0;
+    if (queue_copies != 0 && !_queue_copy_limit.take(now, queue_copies)) [[unlikely]] {
+        queue_copies = 0;
+    }
+    if (!_flood_budget.take(now, s.broadcast_to.size() + queue_copies)) [[unlikely]] {
         drop(m, drop_reason::flood_budget);
         return false;
     }
@@ -133,11 +140,35 @@ bool worker::flood(rte_mbuf* m, const port_ctx& from, const dataplane_snapshot& 
         sent_any |= sealed;
         lost += !sealed;
     }
+    // A copy for each peer without a session goes to the control thread, which queues it
+    // (max-queue, max-ttl) and connects: a broadcast reaches them once they are up (issue 15
+    // point 3). Copies are not received packets: they are not in to_control.
+    bool queued_any = false;
+    for (size_t k = 0; k < queue_copies; ++k) {
+        const uint16_t id = s.queue_flood_for[k];
+        rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, UINT32_MAX);
+        if (c == nullptr) [[unlikely]] {
+            _stats.drop(drop_reason::no_buffer);
+            ++lost;
+            continue;
+        }
+        c->hash.usr = id;
+        _peer_stats[id].no_session.add();
+        if (rte_ring_mp_enqueue(_s.to_control, c) != 0) [[unlikely]] {
+            drop(c, drop_reason::control_ring_full);
+            ++lost;
+            continue;
+        }
+        queued_any = true;
+    }
     if (lost != 0) [[unlikely]] {
         _stats.copies_lost.add(lost);
     }
     if (sent_any) {
         rte_pktmbuf_free(m);
+    } else if (queued_any) {
+        rte_pktmbuf_free(m);
+        _stats.to_control.add();  // the frame's one way out: its copies wait at control
     } else {
         drop(m, drop_reason::no_session);
     }

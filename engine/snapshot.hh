@@ -115,6 +115,10 @@ struct dataplane_snapshot {
     transport::local_config local{};         // our underlay addresses and transports
     std::vector<peer_entry> peers;           // index = node id; [0] unused
     std::vector<uint16_t> broadcast_to;      // peers with tx_ready, for broadcast/multicast
+    std::vector<uint16_t> queue_flood_for;   // the others (no session yet): with
+                                             // queue_without_session a flood's copy for each goes
+                                             // to control, which queues it until they connect
+                                             // (GVPE's N-1 unicasts reach every node)
     /// Keeps what the raw pointers above point at (keys, windows) alive as long as this
     /// snapshot: control owns them through shared_ptrs; workers never touch this.
     std::vector<std::shared_ptr<const void>> owned;

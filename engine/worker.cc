@@ -74,6 +74,8 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
     _resolve_limit.set_hz(rte_get_tsc_hz());
     _relay_limit.set_hz(rte_get_tsc_hz());
     _relay_limit.set_limits(_s.relay_handovers_per_s, _s.relay_handovers_burst);
+    _queue_copy_limit.set_hz(rte_get_tsc_hz());
+    _queue_copy_limit.set_limits(_s.queue_copies_per_s, _s.queue_copies_burst);
     if (_s.snapshot != nullptr) {
         auto ctx = crypto::aead_context::create();
         if (!ctx) {

@@ -175,6 +175,10 @@ struct worker_setup {
     // no keys to check them with).
     uint64_t relay_handovers_per_s = 10'000;
     uint64_t relay_handovers_burst = 1'024;
+    // Copies of a flood for peers without a session, to the control thread's queue: per second
+    // and at once, per worker (the same ring as handshakes).
+    uint64_t queue_copies_per_s = 10'000;
+    uint64_t queue_copies_burst = 1'024;
     // Per-stage cycle counters (engine/stage_clock.hh): every n-th busy iteration is timed
     // (1: every one, as the unit tests do; 0: none).
     unsigned stage_clock_period = stage_clock::default_period;
@@ -407,6 +411,7 @@ private:
     too_big_limiter _icmp_limit;     // route: unreachable / time exceeded to the LAN
     too_big_limiter _resolve_limit;  // route: packets for unresolved LAN hosts to control
     flood_budget _relay_limit;       // packets to relay that wait for a session, to control
+    flood_budget _queue_copy_limit;  // flood copies for peers without a session, to control
     // Outer fragments (wan-fragment; reassembly of what peers fragmented).
     rte_ip_frag_tbl* _frag_tbl = nullptr;
     rte_ip_frag_death_row _death_row{};

@@ -451,7 +451,7 @@ void daemon::say_goodbye() {
 void daemon::queue_frame(rte_mbuf* m) {
     const auto peer = static_cast<uint16_t>(m->hash.usr);
     const node_conf* n = _cfg.node(peer);
-    if (n == nullptr) {
+    if (n == nullptr || n->connect == connect_mode::disabled) {
         rte_pktmbuf_free(m);
         _queue.count_dropped(1);
         return;

@@ -173,6 +173,8 @@ std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::data
         e = make_entry(id, p, &s->owned);
         if (e.tx_ready) {
             s->broadcast_to.push_back(id);
+        } else {
+            s->queue_flood_for.push_back(id);
         }
     }
     return s;

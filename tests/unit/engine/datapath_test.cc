@@ -134,6 +134,11 @@ public:  // helpers below the fixture use it too
                 s.relay_handovers_per_s = 1;
                 s.relay_handovers_burst = 3;
             }
+            if (id == 3) {
+                // node 3 queues 2 flood copies for peers without a session at once, then one a second
+                s.queue_copies_per_s = 1;
+                s.queue_copies_burst = 2;
+            }
             n.w = std::make_unique<engine::worker>(s);
         }
         for (uint16_t id = 1; id <= n_nodes; ++id) {
@@ -680,6 +685,73 @@ TEST_P(datapath, a_router_without_a_direct_session_hands_the_packet_to_control) 
     auto out = take(_nodes[3].ovl.tx);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0], inner);
+    expect_accounted();
+}
+
+TEST_P(datapath, a_broadcast_is_queued_at_control_for_peers_without_a_session) {
+    // Issue 15 point 3: GVPE's N-1 unicasts reach every node; a peer without a session gets its
+    // copy queued by the control thread (which connects) instead of nothing.
+    publish(1, false, 5, 0, [](engine::dataplane_snapshot& s) {
+        s.queue_without_session = true;
+        s.peers[3].tx_ready = false;
+        s.broadcast_to = {2};
+        s.queue_flood_for = {3};
+    });
+    const rte_ether_addr bcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+    const frame f = overlay_frame(bcast, node_mac(1), 60);
+    inject(_nodes[1].ovl.rx, f);
+    run(1);
+    EXPECT_EQ(take(_nodes[1].wan.tx).size(), 1u) << "sealed for 2";
+    void* obj = nullptr;
+    ASSERT_EQ(rte_ring_dequeue(_nodes[1].to_ctl, &obj), 0) << "a copy for 3 at control";
+    auto* m = static_cast<rte_mbuf*>(obj);
+    EXPECT_EQ(m->hash.usr, 3u);
+    EXPECT_EQ(frame(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_mtod(m, uint8_t*) + rte_pktmbuf_data_len(m)), f);
+    rte_pktmbuf_free(m);
+    EXPECT_NE(rte_ring_dequeue(_nodes[1].to_ctl, &obj), 0) << "one copy only";
+    EXPECT_GE(_nodes[1].w->peer_stats()[3].no_session.load(), 1u) << "demand: 3 connects";
+    EXPECT_EQ(_nodes[1].w->stats().to_control.load(), 0u) << "the frame went out sealed";
+
+    // nobody has a session: the copies wait at control, and so the frame's way out is control
+    publish(1, false, 5, 0, [](engine::dataplane_snapshot& s) {
+        s.queue_without_session = true;
+        s.peers[2].tx_ready = false;
+        s.peers[3].tx_ready = false;
+        s.broadcast_to = {};
+        s.queue_flood_for = {2, 3};
+    });
+    inject(_nodes[1].ovl.rx, f);
+    run(1);
+    EXPECT_TRUE(take(_nodes[1].wan.tx).empty());
+    void* objs[4];
+    ASSERT_EQ(rte_ring_dequeue_burst(_nodes[1].to_ctl, objs, 4, nullptr), 2u);
+    EXPECT_EQ(static_cast<rte_mbuf*>(objs[0])->hash.usr, 2u);
+    EXPECT_EQ(static_cast<rte_mbuf*>(objs[1])->hash.usr, 3u);
+    rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(objs), 2);
+    EXPECT_EQ(_nodes[1].w->stats().to_control.load(), 1u);
+    EXPECT_EQ(drops(1, engine::drop_reason::no_session), 0u);
+    expect_accounted();
+}
+
+TEST_P(datapath, flood_copies_for_peers_without_a_session_are_rate_limited) {
+    // They share the control ring with handshakes: node 3 queues 2 copies at once, then one a
+    // second; a frame over that still goes to the peers with a session.
+    publish(3, false, 5, 0, [](engine::dataplane_snapshot& s) {
+        s.queue_without_session = true;
+        s.peers[2].tx_ready = false;
+        s.broadcast_to = {1};
+        s.queue_flood_for = {2};
+    });
+    const rte_ether_addr bcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+    for (int i = 0; i < 5; ++i) {
+        inject(_nodes[3].ovl.rx, overlay_frame(bcast, node_mac(3), 60 + i));
+    }
+    run(3);
+    EXPECT_EQ(take(_nodes[3].wan.tx).size(), 5u) << "every frame sealed for 1";
+    void* objs[8];
+    const unsigned got = rte_ring_dequeue_burst(_nodes[3].to_ctl, objs, 8, nullptr);
+    EXPECT_EQ(got, 2u);
+    rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(objs), got);
     expect_accounted();
 }
 
