@@ -453,7 +453,7 @@ void daemon::queue_frame(rte_mbuf* m) {
     const node_conf* n = _cfg.node(peer);
     if (n == nullptr || n->connect == connect_mode::disabled) {
         rte_pktmbuf_free(m);
-        _queue.count_dropped(1);
+        _queue.count_refused(1);
         return;
     }
     _queue.push(peer, m, n->max_queue,
@@ -502,7 +502,7 @@ bool daemon::queue_relay(rte_mbuf* m) {
     const node_conf* n = _cfg.node(dst);
     if (n == nullptr) {
         rte_pktmbuf_free(m);
-        _relay_queue.count_dropped(1);
+        _relay_queue.count_refused(1);
         return true;
     }
     engine::keep_first_segment(m);

@@ -67,6 +67,12 @@ public:
     };
     void count_sent(uint64_t n) { _sent += n; }
     void count_dropped(uint64_t n) { _drops.other += n; }
+    /// Frames refused before push() (no such node, disabled): queued and dropped at once, so
+    /// that queued() == sent() + dropped() + size() always holds.
+    void count_refused(uint64_t n) {
+        _queued += n;
+        _drops.other += n;
+    }
     [[nodiscard]] bool empty() const { return _total == 0; }
     [[nodiscard]] size_t size() const { return _total; }
     [[nodiscard]] uint64_t queued() const { return _queued; }  // ever taken by push()

@@ -154,4 +154,13 @@ TEST(frame_queue, every_drop_is_counted_by_its_reason) {
     expect_pool_full();
 }
 
+TEST(frame_queue, refused_frames_keep_queued_equal_to_sent_dropped_and_waiting) {
+    control::frame_queue q;
+    q.count_refused(3);  // for a node that does not exist, or is disabled
+    EXPECT_EQ(q.queued(), 3U);
+    EXPECT_EQ(q.dropped(), 3U);
+    EXPECT_EQ(q.drops().other, 3U);
+    EXPECT_EQ(q.queued(), q.sent() + q.dropped() + q.size());
+}
+
 }  // namespace
