@@ -71,7 +71,9 @@ class Topology:
         for name in ("node-change", "node-up"):
             script = os.path.join(conf, name + ".sh")
             with open(script, "w") as f:
-                f.write("#!/bin/sh\nenv > %s/%s-$NODENAME-$$-$(date +%%s%%N).env\n" % (cls.hooks, name))
+                # written whole, then renamed: the test never reads a half-written file
+                f.write("#!/bin/sh\nf=$(date +%%s%%N)-$$\nenv > %s/.$f.tmp && mv %s/.$f.tmp %s/%s-$NODENAME-$f.env\n"
+                        % (cls.hooks, cls.hooks, cls.hooks, name))
             os.chmod(script, 0o755)
         try:
             cls.mesh = tb.Mesh(to.node_ips(["alpha", "beta"], False), conf)

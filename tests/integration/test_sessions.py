@@ -236,7 +236,9 @@ class Hooks(unittest.TestCase):
         for name in ("if-up", "node-up", "node-down"):
             path = os.path.join(conf, name + ".sh")
             with open(path, "w") as f:
-                f.write("#!/bin/sh\nenv > %s/%s-$NODENAME-$$.env\n" % (out, name))
+                # written whole, then renamed: the test never reads a half-written file
+                f.write("#!/bin/sh\nenv > %s/.%s-$$.tmp && mv %s/.%s-$$.tmp %s/%s-$NODENAME-$$.env\n"
+                        % (out, name, out, name, out, name))
             os.chmod(path, 0o755)
         try:
             mesh = tb.Mesh(to.node_ips(["alpha", "beta"], False), conf)
