@@ -396,7 +396,7 @@ LOSSY_HANDSHAKES = """
 table bridge dvpe_loss {
   chain lossy {
     type filter hook forward priority 0; policy accept;
-    ether type ip udp dport 655 @th,64,8 3 numgen random mod 3 < 2 counter drop
+    ether type ip udp dport 655 @th,64,8 3 numgen random mod 2 < 1 counter drop
   }
 }
 """
@@ -404,7 +404,7 @@ table bridge dvpe_loss {
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class RekeyWithLostHandshakes(unittest.TestCase):
-    """The underlay bridge drops two thirds of all handshake responses (nftables numgen) while alpha and beta rekey every 2 s under a steady UDP stream. A lost
+    """The underlay bridge drops half of all handshake responses (nftables numgen) while alpha and beta rekey every 2 s under a steady UDP stream. A lost
     response leaves the responder with a new key the initiator never got (and a retry makes
     another): the key in use must never be the one dropped. Every 1 s interval moves data, loss
     stays within the packets in flight at a key change, no packet meets an unknown key, the
@@ -440,7 +440,9 @@ class RekeyWithLostHandshakes(unittest.TestCase):
             empty = [i["sum"]["start"] for i in j["intervals"] if i["sum"]["bytes"] == 0]
             self.assertEqual(empty, [], info)
             # and the scenario happened: rekeys, with responses lost on the way
-            # (one attempt in three gets its response through: a few rekeys in 30 s. With 3/4 of
+            # (one attempt in two gets its response through: several rekeys in 30 s. With 2/3 lost,
+            # 13 of 14 responses were dropped in one clean-clone CI run (about 3 % likely) and no
+            # rekey completed: the scenario, not a fault. With 3/4 of
             # the responses and 1/3 of the initiations lost, f91651e dropped 14 packets as
             # unknown_key in one of two runs; on a loaded CI host that much loss also let a
             # session expire before any rekey completed, a legitimate down)
