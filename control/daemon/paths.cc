@@ -131,32 +131,23 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
     const node_conf& self = cfg.self_node();
     std::vector<std::pair<uint16_t, peer_path>> out;
     std::vector<const node_conf*> routed;
-    // A handshake relayed by a router comes from the router's address: that is where the router
-    // is, not the peer (the peer stays address-less and is routed below).
-    auto learned = [&](unsigned id) -> std::optional<source_addr> {
-        if (in.learned == nullptr) {
+    // An endpoint from `map` (learned from a handshake, or roamed to by authenticated data),
+    // unless it is a router's address: a handshake (or rekey) relayed by a router comes from
+    // the router, which is where the router is, not the peer (it stays routed below).
+    auto endpoint_in = [&](const std::map<uint16_t, std::vector<uint8_t>>* map,
+                           unsigned id) -> std::optional<source_addr> {
+        if (map == nullptr) {
             return std::nullopt;
         }
-        auto it = in.learned->find(static_cast<uint16_t>(id));
-        auto a = it == in.learned->end() ? std::nullopt : source_addr::decode(it->second);
+        auto it = map->find(static_cast<uint16_t>(id));
+        auto a = it == map->end() ? std::nullopt : source_addr::decode(it->second);
         if (a && in.current && relaying_router(cfg, static_cast<uint16_t>(id), a->ip, in.current) != 0) {
             return std::nullopt;
         }
         return a;
     };
-    auto roamed = [&](unsigned id) -> std::optional<source_addr> {
-        if (in.roamed == nullptr) {
-            return std::nullopt;
-        }
-        auto it = in.roamed->find(static_cast<uint16_t>(id));
-        auto a = it == in.roamed->end() ? std::nullopt : source_addr::decode(it->second);
-        // A rekey relayed by a router moves a roamed endpoint to the handshake's source (the
-        // daemon's learn_endpoint): the router's address, as for learned() above.
-        if (a && in.current && relaying_router(cfg, static_cast<uint16_t>(id), a->ip, in.current) != 0) {
-            return std::nullopt;
-        }
-        return a;
-    };
+    auto learned = [&](unsigned id) { return endpoint_in(in.learned, id); };
+    auto roamed = [&](unsigned id) { return endpoint_in(in.roamed, id); };
     for (const auto& n : cfg.nodes) {
         if (n.id == self.id) {
             continue;
