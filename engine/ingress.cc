@@ -24,6 +24,7 @@
 #include <rte_ip_frag.h>
 
 #include "transports/classify.hh"
+#include "transports/control_msg.hh"
 #include "transports/outer.hh"
 #include "transports/wire.hh"
 
@@ -77,6 +78,24 @@ void worker::relay_wait(rte_mbuf* m, const peer_entry* to, const dataplane_snaps
         _peer_stats[to->node_id].no_session.add();  // demand, as for overlay frames
     }
     to_control(m);  // the control thread tells it from a handshake by the destination id
+}
+
+// Control messages are rare (mediated connections: a few per peer and minute) and the control
+// thread parses them; here only the length and the shared hand-over rate are checked, since an
+// authenticated peer can still send many.
+void worker::control_message(rte_mbuf* m, const open_item& it, const peer_entry& p,
+                             const dataplane_snapshot& s) noexcept {
+    if (it.payload_len > transport::max_control_size || m->nb_segs != 1 || !s.queue_without_session ||
+        !_relay_limit.take(rte_rdtsc(), 1)) [[unlikely]] {
+        drop(m, drop_reason::bad_control);
+        return;
+    }
+    m->data_off = static_cast<uint16_t>(m->data_off + it.dvpe_offset + sizeof(transport::data_header));
+    m->data_len = it.payload_len;
+    m->pkt_len = it.payload_len;
+    m->port = RTE_MBUF_PORT_INVALID;
+    m->hash.usr = p.node_id;
+    to_control(m);
 }
 
 worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uint32_t len,
@@ -228,7 +247,8 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
     transport::store_nonce_from_header(_nonce[i].data(), dh);
     _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
     _open[i] = open_item{m, st.last.p, st.last.slot, w, ctr, d.dvpe_offset, payload_len,
-                         (transport::flags(*h) & transport::data_flag_full_frame) != 0};
+                         (transport::flags(*h) & transport::data_flag_full_frame) != 0,
+                         (transport::flags(*h) & transport::data_flag_control) != 0};
     if (st.n_open == max_items) [[unlikely]] {
         _n_open = st.n_open;
         open_flush(s);
@@ -325,7 +345,11 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 authenticated = true;
                 note_source(m, p, ns);  // once per run, before the outer headers go
             }
-            if (it.payload_len == 0) {
+            if ((it.payload_len == 0) | it.control) [[unlikely]] {
+                if (it.control) {
+                    control_message(m, it, p, s);
+                    continue;
+                }
                 _stats.keepalives.add();
                 ns.keepalives.add();
                 const auto* kh = rte_pktmbuf_mtod_offset(m, const transport::data_header*, it.dvpe_offset);

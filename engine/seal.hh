@@ -81,6 +81,12 @@ public:
         return add(m, p, self_id, 0, close ? transport::data_flag_close : uint8_t{0}, 0, false);
     }
 
+    /// Prepares a control message (transports/control_msg.hh; its bytes are m's data) for `p`:
+    /// a data message with data_flag_control (the control thread's, on the control lane).
+    verdict add_control(rte_mbuf* m, const peer_entry& p, uint16_t self_id) noexcept {
+        return add(m, p, self_id, 0, transport::data_flag_control, m->data_len, false);
+    }
+
     /// The largest inner IP packet that fits in one sealed packet to `p` (for "too big"
     /// answers): the payload also carries the ethertype (MACs elided) or the whole Ethernet
     /// header.

@@ -66,6 +66,9 @@ enum class drop_reason : uint8_t {
     lan_unresolved,      // route: LAN host unknown and the hand-overs to control over their rate
     flood_budget,        // broadcast / multicast / unknown unicast whose copies to every peer were
                          // over this worker's flood budget (engine/flood_budget.hh)
+    bad_control,         // authenticated control message (data_flag_control) longer than any, or
+                         // over the rate of hand-overs to the control thread (no control thread
+                         // in benchmark mode)
     count_
 };
 
@@ -80,6 +83,7 @@ inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
     "too_big",      "bad_source_mac",    "bridge_local",      "no_prefix",     "own_prefix",
     "ttl_expired",  "spoofed_source",    "not_routable",      "mac_conflict",  "lan_unresolved",
     "flood_budget",
+    "bad_control",
 };
 
 constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }

@@ -245,6 +245,10 @@ private:
     rte_mbuf* reassemble(rte_mbuf* m) noexcept;
     void relay(rte_mbuf* m, uint16_t dvpe_offset, uint16_t dvpe_len, const peer_entry& to) noexcept;
     void relay_wait(rte_mbuf* m, const peer_entry* to, const dataplane_snapshot& s) noexcept;
+    struct open_item;
+    /// An authenticated control message (data_flag_control): handed to the control thread as
+    /// its plaintext alone, m->port = RTE_MBUF_PORT_INVALID and hash.usr = the sender's node id.
+    void control_message(rte_mbuf* m, const open_item& it, const peer_entry& p, const dataplane_snapshot& s) noexcept;
     void open_flush(const dataplane_snapshot& s) noexcept;
     /// Roaming: the outer source of `m` (authenticated, from `p`) against the address p's path
     /// sends to; a difference is reported in ns's roam fields for the control thread. Once per run.
@@ -356,6 +360,7 @@ private:
         uint16_t dvpe_offset;
         uint16_t payload_len;
         bool full_frame;
+        bool control;  // data_flag_control: a control message for the control thread
     };
     static constexpr unsigned max_items = limits::max_burst;
     std::array<open_item, max_items> _open{};

@@ -44,6 +44,10 @@ inline constexpr uint8_t data_flag_full_frame = 0x01;
 /// Data message flag on an empty (keepalive) message: the sender is shutting down (GVPE's
 /// RESET). Authenticated like any data message; receivers that predate it see a keepalive.
 inline constexpr uint8_t data_flag_close = 0x02;
+/// Data message flag: the plaintext is a control message between the two session ends
+/// (transports/control_msg.hh: mediated connections), not a frame. Authenticated like any data
+/// message; the receiving worker hands it to its control thread.
+inline constexpr uint8_t data_flag_control = 0x04;
 
 inline constexpr size_t aead_tag_size = 16;
 inline constexpr size_t nonce_size = 12;

@@ -637,6 +637,13 @@ void daemon::handle_control_packets() {
             // routed packet is never read as ARP/ND: its inner bytes come from the mesh. From a
             // WAN port: a dvpe packet for another node is one to relay (queue_relay), else a
             // handshake message for us.
+            if (m->port == RTE_MBUF_PORT_INVALID) {
+                // An authenticated control message from a peer (engine/ingress.cc control_message).
+                session::actions acts;
+                on_control_message(m, clock_now(), acts);  // frees m
+                execute(acts);
+                continue;
+            }
             const bool from_lan = _base.lan_mode != overlay_mode::host && m->port == _base.lan_port_id;
             if (from_lan && m->hash.usr == engine::lan_resolve_mark) {
                 lan_resolve(m);  // frees m

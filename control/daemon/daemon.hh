@@ -22,6 +22,7 @@
 #include "control/config/config.hh"
 #include "control/session/handshake_drain.hh"
 #include "control/daemon/frame_queue.hh"
+#include "control/daemon/mediation.hh"
 #include "control/daemon/hooks.hh"
 #include "control/daemon/mac_learner.hh"
 #include "crypto/aead.hh"
@@ -160,6 +161,20 @@ private:
     /// Hands m to worker 0's ring; false (m freed, counted unsent) when the ring is full.
     bool transmit(rte_mbuf* m);
     void update_paths();
+    /// What choose_paths() needs (ports, DNS answers, endpoints, neighbours, sessions).
+    path_inputs path_inputs_now();
+    // mediated connections (daemon_mediation.cc, docs/protocol.md "Mediated connections")
+    /// A control message a worker handed over (m->hash.usr = the sender); frees m.
+    void on_control_message(rte_mbuf* m, handshake::clock_reading now, session::actions& acts);
+    /// Seals `msg` to `peer` on the control lane (its session must be up); false if not sent.
+    bool send_control(uint16_t peer, const transport::control_message& msg);
+    /// Requests for relayed peers, introductions that were waiting, direct paths noted.
+    void mediation_iteration(handshake::clock_reading now, session::actions& acts);
+    /// Tells `a` where `b` is and `b` where `a` is (our direct paths to them).
+    void introduce(uint16_t a, uint16_t b);
+    /// The path for an initiation to `peer` at the endpoint a router told us of, if fresh and
+    /// the peer is not direct yet.
+    std::optional<peer_path> mediated_path(uint16_t peer, handshake::clock_reading now);
     void feedback(handshake::clock_reading now, session::actions& acts);
     /// Roaming: a worker saw authenticated packets of `peer` from `r` (engine/stats.hh
     /// node_stats). Moves the peer there if the rules allow (docs/protocol.md "Roaming").
@@ -167,6 +182,9 @@ private:
                         session::actions& acts);
     /// Forgets where `peer` roamed to (down, reload): where its handshakes come from again.
     void forget_roamed(uint16_t peer);
+    /// A peer without a hostname went down: its learned endpoint goes when a router could relay
+    /// it (and mediation starts over).
+    void forget_learned(uint16_t peer);
     /// `dvpectl reconnect [NODE]` and SIGHUP: new handshakes with one peer (by name) or all.
     nlohmann::json reconnect(const std::string& node, const std::string& why);
     handshake::clock_reading clock_now() const;
@@ -210,6 +228,7 @@ private:
     std::map<uint16_t, std::vector<uint8_t>> _learned_endpoint;  // from handshakes, for peers without hostname
     std::map<uint16_t, std::vector<uint8_t>> _roamed;            // roaming: wins over every address
     std::map<uint16_t, uint64_t> _roam_moved_ns;                 // last move per peer (rate limit)
+    mediation _mediation;                                        // mediated connections
     struct {
         uint64_t moves = 0;           // endpoints moved (node-change)
         uint64_t from_router = 0;     // reports of packets relayed to us by a router: not a move

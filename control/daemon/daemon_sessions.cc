@@ -20,6 +20,7 @@
 #include "control/daemon/routing.hh"
 #include "crypto/hash.hh"
 #include "transports/classify.hh"
+#include "transports/control_msg.hh"
 #include "transports/outer.hh"
 #include "transports/wire.hh"
 
@@ -183,9 +184,8 @@ void daemon::install_benchmark_keys() {
     _snap->publish(_peers->build(_base));
 }
 
-// Where each peer is and how to get there: the policy is control/daemon/paths.cc's choose_paths();
-// here what it needs is gathered and what changed is applied (a new snapshot follows).
-void daemon::update_paths() {
+// What the policy (control/daemon/paths.cc's choose_paths()) needs, from the daemon's state.
+path_inputs daemon::path_inputs_now() {
     path_inputs in;
     for (const auto& p : _ports) {
         in.ports.push_back({p.conf.name, p.info.port_id, p.info.mtu, p.info.mac});
@@ -209,6 +209,13 @@ void daemon::update_paths() {
         return st && st->state == session::peer_state::up;
     };
     in.current = [this](uint16_t id) { return _peers->path(id); };
+    return in;
+}
+
+// Where each peer is and how to get there: the policy's choice is applied here (a new snapshot
+// follows).
+void daemon::update_paths() {
+    const path_inputs in = path_inputs_now();
     const auto chosen = choose_paths(_cfg, in);
     // A routed peer whose router is gone and no other connected: no path (its frames wait in
     // the queue, max-queue / max-ttl) rather than one into a router that is not there.
@@ -356,6 +363,8 @@ void daemon::send_handshake(const session::send_handshake& a) {
             path = *_peers->path(r);
             path->via = r;
         }
+    } else if (auto mp = mediated_path(a.peer, clock_now())) {
+        path = *mp;  // a router told us where the peer is: try there first (hole punching)
     } else if (const peer_path* pp = _peers->path(a.peer)) {
         path = *pp;
     }
@@ -419,6 +428,33 @@ void daemon::send_keepalive(uint16_t peer, bool close) {
     }
     ctl_sink sink{*this};
     _ctl_sealer->flush(*_ctl_crypto, sink);
+}
+
+// A control message (transports/control_msg.hh) through the same sealer, on the control lane.
+bool daemon::send_control(uint16_t peer, const transport::control_message& msg) {
+    const auto e = _peers->entry(peer);
+    if (!e || !e->tx_ready) {
+        return false;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(_pool);
+    if (m == nullptr) {
+        return false;
+    }
+    size_t len = 0;
+    const auto bytes = transport::encode_control(msg, len);
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+    if (p == nullptr) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    std::memcpy(p, bytes.data(), len);
+    if (_ctl_sealer->add_control(m, *e, _base.self_id) != engine::sealer::verdict::queued) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    ctl_sink sink{*this};
+    _ctl_sealer->flush(*_ctl_crypto, sink);
+    return sink.sent == 1;
 }
 
 // At shutdown, as GVPE's RESET: every peer with a session gets an authenticated close message
@@ -632,6 +668,7 @@ void daemon::execute(session::actions& acts) {
                            }
                            if (x.kind == session::event_kind::node_down) {
                                forget_roamed(x.peer);  // next time: where the config says
+                               forget_learned(x.peer);
                            }
                            const std::string si = ipstr.empty() ? std::string() : hook_destsi(proto, ipstr, port);
                            switch (x.kind) {
@@ -813,6 +850,23 @@ void daemon::forget_roamed(uint16_t peer) {
     }
 }
 
+void daemon::forget_learned(uint16_t peer) {
+    // A peer without a hostname that went down may be where we last saw it no more, or that
+    // path may be blocked: with a router in the mesh it is relayed again (and mediated afresh)
+    // until its handshakes place it; without one, its last proven address is all we have.
+    _mediation.forget(peer);
+    const node_conf* n = _cfg.node(peer);
+    if (n == nullptr || !n->hostname.empty()) {
+        return;
+    }
+    const bool router = std::any_of(_cfg.nodes.begin(), _cfg.nodes.end(), [&](const node_conf& r) {
+        return r.router_priority != 0 && r.id != n->id && r.id != _cfg.self_node().id;
+    });
+    if (router && _learned_endpoint.erase(peer) != 0) {
+        update_paths();
+    }
+}
+
 nlohmann::json daemon::reconnect(const std::string& node, const std::string& why) {
     if (!_sessions) {
         return {{"ok", false}, {"error", "no sessions (benchmark mode)"}};
@@ -868,6 +922,7 @@ void daemon::sessions_iteration() {
     if (tsc >= _next_feedback_tsc) {
         feedback(now, acts);
         update_paths();
+        mediation_iteration(now, acts);
         _next_feedback_tsc = tsc + rte_get_tsc_hz() / 20;  // 50 ms
     }
     _sessions->tick(now, acts);

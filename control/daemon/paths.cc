@@ -32,6 +32,10 @@ std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bo
     return std::nullopt;
 }
 
+uint8_t proto_of(transport::kind k) noexcept {
+    return transport::is_udp(k) ? proto_udp : transport::is_rawip(k) ? proto_rawip : proto_icmp;
+}
+
 bool operator==(const peer_path& a, const peer_path& b) noexcept {
     return a.kind == b.kind && a.ip == b.ip && a.udp_port == b.udp_port && a.ip_proto == b.ip_proto &&
            a.icmp_type == b.icmp_type && a.port_id == b.port_id && a.mtu == b.mtu && a.src_ip == b.src_ip &&
@@ -102,8 +106,13 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
     // its own udp-port, so the answer goes there. A udp-port 0 peer connects out only: it is
     // answered at the source port (one of its lane ports, or its NAT's mapping of one), from
     // our udp-port, the one its NAT maps back.
-    p.udp_port = peer.udp_port != 0 ? peer.udp_port : src.udp_port;
-    p.sport_fixed = peer.udp_port == 0 && transport::is_udp(src.k) ? static_cast<uint16_t>(self.udp_port) : 0;
+    // A peer without a hostname (behind a NAT) too: answered at the source port, from our
+    // udp-port (see direct_path). A node without a hostname sends from its udp-port always.
+    const bool at_source = peer.udp_port == 0 || (peer.hostname.empty() && src.udp_port != 0);
+    p.udp_port = at_source ? src.udp_port : peer.udp_port;
+    p.sport_fixed = transport::is_udp(src.k) && (at_source || self.hostname.empty())
+                        ? static_cast<uint16_t>(self.udp_port)
+                        : 0;
     p.ip_proto = g.ip_proto;
     p.icmp_type = v6 ? transport::icmp6_type_for(g.icmp_type) : g.icmp_type;
     p.port_id = src.port_id;
@@ -125,6 +134,89 @@ uint16_t relaying_router(const config& cfg, uint16_t peer, const transport::ip_a
         }
     }
     return 0;
+}
+
+direct_result direct_path(const config& cfg, const path_inputs& in, const node_conf& n, const transport::ip_address& ip,
+                          const std::optional<source_addr>& src) {
+    const node_conf& self = cfg.self_node();
+    direct_result r;
+    // A peer reached where it was seen (udp-port 0: it connects out only; no hostname: behind a
+    // NAT or without a fixed address) gets udp data at the port its packets came from (its
+    // udp-port, or a lane port of a udp-port 0 node, or the NAT's mapping of either), from our
+    // udp-port on every lane: a NAT in front of it maps back only the port pair it saw. Before
+    // it was seen, a udp-port 0 peer has no udp. A node without a hostname sends every udp
+    // packet from its udp-port too (as GVPE's one socket), so its NAT's mappings stay one.
+    uint8_t theirs = n.protocols;
+    uint16_t udp_port = n.udp_port;
+    uint16_t sport_fixed = self.hostname.empty() ? static_cast<uint16_t>(self.udp_port) : 0;
+    if (n.udp_port == 0 || n.hostname.empty()) {
+        if (src && transport::is_udp(src->k) && src->udp_port != 0) {
+            udp_port = src->udp_port;
+            sport_fixed = static_cast<uint16_t>(self.udp_port);  // 0 when we connect out too: lanes
+        } else if (n.udp_port == 0) {
+            theirs = static_cast<uint8_t>(theirs & ~proto_udp);
+        }
+    }
+    // A peer without a hostname is reached by the transport it was seen on, if we both still
+    // enable it (through a NAT, what got through once gets through again); else, and for a
+    // configured address, by the preferred one.
+    std::optional<transport::kind> kind;
+    if (n.hostname.empty() && src && src->ip.v6 == ip.v6 &&
+        (self.protocols & theirs & proto_of(src->k)) != 0) {
+        kind = src->k;
+    }
+    if (!kind) {
+        kind = choose_transport(self.protocols, theirs, ip.v6);
+    }
+    if (!kind) {
+        r.outcome = direct_outcome::no_transport;
+        return r;
+    }
+    // Our WAN address of the same family (the first, in config order) and its port.
+    for (const auto& wa : self.engine.wan_addresses) {
+        if (wa.addr.v6 != ip.v6) {
+            continue;
+        }
+        const path_inputs::wan_port* wp = nullptr;
+        for (const auto& p : in.ports) {
+            if (p.name == wa.port) {
+                wp = &p;
+            }
+        }
+        if (wp == nullptr) {
+            continue;
+        }
+        peer_path& path = r.path;
+        path.kind = *kind;
+        path.ip = ip;
+        path.udp_port = udp_port;
+        path.ip_proto = cfg.global.ip_proto;
+        path.icmp_type = ip.v6 ? transport::icmp6_type_for(cfg.global.icmp_type) : cfg.global.icmp_type;
+        path.port_id = wp->port_id;
+        path.mtu = wp->mtu != 0 ? wp->mtu : static_cast<uint16_t>(cfg.global.mtu);
+        path.src_ip = wa.addr;
+        path.src_mac = wp->mac;
+        path.inherit_tos = n.inherit_tos;
+        path.sport_fixed = transport::is_udp(*kind) ? sport_fixed : 0;
+        // The next hop: on-link, the peer itself; else the port's gateway of that family.
+        std::optional<transport::ip_address> hop;
+        if (wa.addr.same_subnet(ip, wa.prefix)) {
+            hop = ip;
+        } else {
+            for (const auto& g : self.engine.wan_gateways) {
+                if (g.port == wa.port && g.addr.v6 == ip.v6) {
+                    hop = g.addr;
+                }
+            }
+        }
+        if (hop && in.neighbour) {
+            path.next_hop_mac = in.neighbour(wp->port_id, *hop);
+        }
+        r.outcome = direct_outcome::path;
+        return r;
+    }
+    r.outcome = direct_outcome::no_wan;
+    return r;
 }
 
 std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, const path_inputs& in) {
@@ -180,66 +272,10 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
             routed.push_back(&n);
             continue;
         }
-        // udp-port 0: the peer connects out only; udp data goes to the port its last handshake
-        // came from (a lane port of it, or the NAT's mapping of one), and not at all before.
-        uint8_t theirs = n.protocols;
-        uint16_t udp_port = n.udp_port;
-        uint16_t sport_fixed = 0;
-        if (n.udp_port == 0) {
-            if (src && transport::is_udp(src->k)) {
-                udp_port = src->udp_port;
-                sport_fixed = static_cast<uint16_t>(self.udp_port);  // 0 when we connect out too: lanes
-            } else {
-                theirs = static_cast<uint8_t>(theirs & ~proto_udp);
-            }
-        }
-        auto kind = choose_transport(self.protocols, theirs, ip->v6);
-        if (!kind) {
-            routed.push_back(&n);  // no common transport: only through a router
-            continue;
-        }
-        // Our WAN address of the same family (the first, in config order) and its port.
-        for (const auto& wa : self.engine.wan_addresses) {
-            if (wa.addr.v6 != ip->v6) {
-                continue;
-            }
-            const path_inputs::wan_port* wp = nullptr;
-            for (const auto& p : in.ports) {
-                if (p.name == wa.port) {
-                    wp = &p;
-                }
-            }
-            if (wp == nullptr) {
-                continue;
-            }
-            peer_path path;
-            path.kind = *kind;
-            path.ip = *ip;
-            path.udp_port = udp_port;
-            path.ip_proto = cfg.global.ip_proto;
-            path.icmp_type = ip->v6 ? transport::icmp6_type_for(cfg.global.icmp_type) : cfg.global.icmp_type;
-            path.port_id = wp->port_id;
-            path.mtu = wp->mtu != 0 ? wp->mtu : static_cast<uint16_t>(cfg.global.mtu);
-            path.src_ip = wa.addr;
-            path.src_mac = wp->mac;
-            path.inherit_tos = n.inherit_tos;
-            path.sport_fixed = transport::is_udp(*kind) ? sport_fixed : 0;
-            // The next hop: on-link, the peer itself; else the port's gateway of that family.
-            std::optional<transport::ip_address> hop;
-            if (wa.addr.same_subnet(*ip, wa.prefix)) {
-                hop = ip;
-            } else {
-                for (const auto& g : self.engine.wan_gateways) {
-                    if (g.port == wa.port && g.addr.v6 == ip->v6) {
-                        hop = g.addr;
-                    }
-                }
-            }
-            if (hop && in.neighbour) {
-                path.next_hop_mac = in.neighbour(wp->port_id, *hop);
-            }
-            out.emplace_back(static_cast<uint16_t>(n.id), path);
-            break;
+        switch (auto d = direct_path(cfg, in, n, *ip, src); d.outcome) {
+        case direct_outcome::path: out.emplace_back(static_cast<uint16_t>(n.id), d.path); break;
+        case direct_outcome::no_transport: routed.push_back(&n); break;  // only through a router
+        case direct_outcome::no_wan: break;
         }
     }
     // Peers we may not or cannot reach directly go through the router GVPE's rules pick among

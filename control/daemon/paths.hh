@@ -37,6 +37,9 @@ namespace control {
 /// as GVPE), over IPv6 when the peer's address is IPv6. nullopt if they share none.
 std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bool v6) noexcept;
 
+/// The config's protocol bit (proto_udp, proto_rawip, proto_icmp) of a transport kind.
+uint8_t proto_of(transport::kind k) noexcept;
+
 /// Where a peer is on the underlay.
 struct peer_path {
     transport::kind kind = transport::kind::udp4;
@@ -114,6 +117,18 @@ struct path_inputs {
     /// The path currently in use towards `id`, or null.
     std::function<const peer_path*(uint16_t id)> current;
 };
+
+/// The direct path to node `n` at `ip`, as choose_paths() builds it; `src`: where the peer was
+/// seen (a handshake's source, a roamed or mediated endpoint), which gives the udp port of a
+/// peer without a hostname or with udp-port 0. no_transport: no common transport (only through
+/// a router); no_wan: no WAN address of that family here.
+enum class direct_outcome : uint8_t { path, no_transport, no_wan };
+struct direct_result {
+    direct_outcome outcome = direct_outcome::no_wan;
+    peer_path path;
+};
+direct_result direct_path(const config& cfg, const path_inputs& in, const node_conf& n, const transport::ip_address& ip,
+                          const std::optional<source_addr>& src);
 
 /// The policy: for every peer it can place, the path it should have now — direct (allowed both
 /// ways, an address, a common transport, a WAN address of that family) or else through the

@@ -322,8 +322,10 @@ TEST(choose_paths, learned_endpoint_for_an_address_less_peer) {
     ASSERT_TRUE(out.count(f));
     EXPECT_EQ(out[f].kind, kind::udp4);
     EXPECT_EQ(out[f].ip, ip("192.0.2.50"));
-    EXPECT_EQ(out[f].udp_port, 655);  // its udp-port, not the source port (it has one)
-    EXPECT_EQ(out[f].sport_fixed, 0);
+    // No hostname: reached where it was seen -- at the source port of its handshake (its NAT's
+    // mapping of its udp-port), from our udp-port, the one pair its NAT maps back.
+    EXPECT_EQ(out[f].udp_port, 40017);
+    EXPECT_EQ(out[f].sport_fixed, 1655);
     ASSERT_TRUE(out[f].next_hop_mac.has_value());
     EXPECT_TRUE(same_mac(*out[f].next_hop_mac, hop_mac(ip("10.0.0.254"))));  // off-link
     // garbage in the learned map is no endpoint
@@ -744,6 +746,66 @@ TEST(answer_path, at_the_peers_udp_port_or_at_the_source_port) {
     EXPECT_EQ(p.src_ip, ip("2001:db8::1"));
     EXPECT_EQ(p.icmp_type, transport::icmp6_type_for(0));
     EXPECT_EQ(p.sport_fixed, 0);
+}
+
+// `base` with node a (us) without a hostname: behind a NAT or without a fixed address.
+std::string without_our_hostname() {
+    std::string t = base;
+    t.erase(t.find("hostname = 10.0.0.1\n"), std::string("hostname = 10.0.0.1\n").size());
+    return t;
+}
+
+TEST(answer_path, a_peer_without_hostname_is_answered_at_its_source_port_and_we_without_one_send_from_ours) {
+    auto c = load(base);
+    const auto local = local_of();
+    const rte_ether_addr pm{{0x02, 0, 0, 0, 0, 0x33}};
+    // f (no hostname, udp-port 655) behind a NAT that mapped 655 to 31000: answered there, from
+    // our udp-port -- the one port pair its NAT maps back
+    peer_path p = control::answer_path(udp_source("203.0.113.9", 31000), *c.find_node("f"), c.self_node(), c.global,
+                                       local, pm);
+    EXPECT_EQ(p.udp_port, 31000);
+    EXPECT_EQ(p.sport_fixed, 1655);
+    // a source port 0 (not udp) keeps its udp-port
+    control::source_addr raw = udp_source("203.0.113.9", 0);
+    raw.k = kind::rawip4;
+    p = control::answer_path(raw, *c.find_node("f"), c.self_node(), c.global, local, pm);
+    EXPECT_EQ(p.udp_port, 655);
+    EXPECT_EQ(p.sport_fixed, 0);
+    // we have no hostname (behind a NAT ourselves): even b, with its own udp-port, is answered
+    // from our udp-port on every lane, so our NAT keeps one mapping
+    auto c2 = load(without_our_hostname());
+    ASSERT_TRUE(c2.self_node().hostname.empty());
+    p = control::answer_path(udp_source("10.0.0.2", 40021), *c2.find_node("b"), c2.self_node(), c2.global, local, pm);
+    EXPECT_EQ(p.udp_port, 655);
+    EXPECT_EQ(p.sport_fixed, 1655);
+}
+
+TEST(direct_path, we_without_hostname_send_from_our_udp_port_and_a_mediated_endpoint_is_used_as_seen) {
+    auto c = load(without_our_hostname());
+    harness h;
+    const uint16_t b = id_of(c, "b"), f = id_of(c, "f");
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(b));
+    EXPECT_EQ(out[b].udp_port, 655);
+    EXPECT_EQ(out[b].sport_fixed, 1655);  // not one port per lane: our NAT would map each
+    // f seen by a router over udp at 203.0.113.9:31000 (a mediated endpoint): udp there, although
+    // rawip is preferred by both
+    auto c3 = load(base + "node = f\nenable-rawip = yes\n");
+    control::source_addr seen = udp_source("203.0.113.9", 31000);
+    auto d = control::direct_path(c3, h.in, *c3.find_node("f"), seen.ip, seen);
+    ASSERT_EQ(d.outcome, control::direct_outcome::path);
+    EXPECT_EQ(d.path.kind, kind::udp4);
+    EXPECT_EQ(d.path.udp_port, 31000);
+    EXPECT_EQ(d.path.sport_fixed, 1655);
+    // ... without an endpoint, rawip (the preferred one) at that address
+    d = control::direct_path(c3, h.in, *c3.find_node("f"), seen.ip, std::nullopt);
+    ASSERT_EQ(d.outcome, control::direct_outcome::path);
+    EXPECT_EQ(d.path.kind, kind::rawip4);
+    // no WAN address of the family: no_wan; no common transport: no_transport
+    auto c4 = load(base + "node = f\nenable-udp = no\n");
+    d = control::direct_path(c4, h.in, *c4.find_node("f"), seen.ip, seen);
+    EXPECT_EQ(d.outcome, control::direct_outcome::no_transport);
+    (void)f;
 }
 
 // ---- source_addr -----------------------------------------------------------------------------------

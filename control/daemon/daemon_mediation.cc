@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+// Mediated connections (docs/protocol.md "Mediated connections"; GVPE's CONNECT_REQ and
+// CONNECT_INFO): the daemon's side of control/daemon/mediation.hh. Control messages travel in
+// the sessions (transports/control_msg.hh): sealed here on the control lane, opened by a worker
+// and handed over as plaintext (engine/ingress.cc control_message).
+#include <rte_mbuf.h>
+
+#include <cstring>
+
+#include "control/daemon/daemon.hh"
+#include "control/daemon/paths.hh"
+#include "control/daemon/routing.hh"
+#include "control/log.hh"
+
+namespace control {
+
+namespace {
+
+std::string endpoint_str(const transport::connect_info& ci) {
+    return std::string(transport::kind_name(ci.k)) + " " + ci.ip.str() +
+           (transport::is_udp(ci.k) ? ":" + std::to_string(ci.udp_port) : std::string());
+}
+
+}  // namespace
+
+void daemon::introduce(uint16_t a, uint16_t b) {
+    const peer_path* pa = _peers->path(a);
+    const peer_path* pb = _peers->path(b);
+    if (pa == nullptr || pb == nullptr || pa->via != 0 || pb->via != 0) {
+        ++_mediation.counters.requests_refused;  // one of them is not reached directly here
+        return;
+    }
+    auto info = [](uint16_t id, const peer_path& p) {
+        transport::connect_info ci;
+        ci.node = id;
+        ci.k = p.kind;
+        ci.udp_port = transport::is_udp(p.kind) ? p.udp_port : 0;
+        ci.ip = p.ip;
+        return ci;
+    };
+    const bool to_a = send_control(a, info(b, *pb));
+    const bool to_b = send_control(b, info(a, *pa));
+    if (to_a && to_b) {
+        ++_mediation.counters.introductions;
+    }
+    const node_conf* na = _cfg.node(a);
+    const node_conf* nb = _cfg.node(b);
+    log::info("introduced node " + (na ? na->name : std::to_string(a)) + " (" + endpoint_str(info(a, *pa)) +
+              ") and node " + (nb ? nb->name : std::to_string(b)) + " (" + endpoint_str(info(b, *pb)) + ")" +
+              (to_a && to_b ? "" : ": not sent to both"));
+}
+
+void daemon::on_control_message(rte_mbuf* m, handshake::clock_reading now, session::actions& acts) {
+    const auto from = static_cast<uint16_t>(m->hash.usr);
+    const auto msg = transport::parse_control(
+        std::span<const uint8_t>(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)));
+    rte_pktmbuf_free(m);
+    mediation_counters& c = _mediation.counters;
+    const node_conf* sender = _cfg.node(from);
+    if (!msg || sender == nullptr || !_sessions) {
+        ++c.unparsed;
+        return;
+    }
+    const node_conf& self = _cfg.self_node();
+    auto direct_up = [&](uint16_t id) {
+        const peer_path* p = _peers->path(id);
+        const auto st = _sessions->status(id, now);
+        return p != nullptr && p->via == 0 && st && st->state == session::peer_state::up;
+    };
+    if (const auto* req = std::get_if<transport::connect_req>(&*msg)) {
+        ++c.requests_received;
+        const node_conf* t = _cfg.node(req->node);
+        if (self.router_priority == 0 || t == nullptr || req->node == from || req->node == self.id ||
+            t->connect == connect_mode::disabled) {
+            ++c.requests_refused;
+            return;
+        }
+        switch (_mediation.on_request(from, req->node, direct_up(req->node), now.mono_ns)) {
+        case mediation::request_verdict::introduce: introduce(from, req->node); break;
+        case mediation::request_verdict::wait: _sessions->on_packets_queued(req->node, now, acts); break;
+        case mediation::request_verdict::rate_limited: break;
+        }
+        return;
+    }
+    const auto& ci = std::get<transport::connect_info>(*msg);
+    ++c.infos_received;
+    const node_conf* n = _cfg.node(ci.node);
+    // Only a router may tell us where a node is, only about a node we know no address of
+    // (a configured one stays), and only where the rules let us talk to it directly.
+    if (sender->router_priority == 0 || n == nullptr || ci.node == self.id || ci.node == from ||
+        !n->hostname.empty() || n->connect == connect_mode::disabled || !admits_direct(self, *n) ||
+        !admits_direct(*n, self) || (self.protocols & n->protocols & proto_of(ci.k)) == 0) {
+        ++c.infos_refused;
+        return;
+    }
+    if (const peer_path* cur = _peers->path(ci.node); cur != nullptr && cur->via == 0) {
+        return;  // direct already (both ends asked, or the info crossed our own handshake)
+    }
+    _mediation.on_info(ci, from, now.mono_ns);
+    ++c.attempts;
+    log::info("node " + n->name + ": router " + sender->name + " sees it at " + endpoint_str(ci) +
+              "; handshaking there");
+    _sessions->reconnect(ci.node, now, acts);
+}
+
+std::optional<peer_path> daemon::mediated_path(uint16_t peer, handshake::clock_reading now) {
+    const transport::connect_info* ci = _mediation.endpoint(peer, now.mono_ns);
+    const node_conf* n = _cfg.node(peer);
+    if (ci == nullptr || n == nullptr) {
+        return std::nullopt;
+    }
+    if (const peer_path* cur = _peers->path(peer); cur != nullptr && cur->via == 0) {
+        return std::nullopt;
+    }
+    source_addr src;
+    src.k = ci->k;
+    src.ip = ci->ip;
+    src.udp_port = ci->udp_port;
+    auto d = direct_path(_cfg, path_inputs_now(), *n, ci->ip, src);
+    if (d.outcome != direct_outcome::path) {
+        return std::nullopt;
+    }
+    return d.path;
+}
+
+void daemon::mediation_iteration(handshake::clock_reading now, session::actions& acts) {
+    (void)acts;
+    const node_conf& self = _cfg.self_node();
+    for (const auto& n : _cfg.nodes) {
+        const auto id = static_cast<uint16_t>(n.id);
+        if (n.id == self.id) {
+            continue;
+        }
+        const peer_path* p = _peers->path(id);
+        if (p == nullptr) {
+            _mediation.not_relayed(id);
+            continue;
+        }
+        if (p->via == 0) {
+            _mediation.direct(id);
+            continue;
+        }
+        // Relayed: ask the router to introduce us, if a direct connection is what GVPE would
+        // make (no address known, direct allowed both ways) and there is a session or demand.
+        if (!n.hostname.empty() || n.connect == connect_mode::disabled || !admits_direct(self, n) ||
+            !admits_direct(n, self) || (self.protocols & n.protocols) == 0) {
+            continue;
+        }
+        const auto st = _sessions->status(id, now);
+        if (!st || (st->state != session::peer_state::up && !st->handshake_in_progress)) {
+            continue;
+        }
+        if (_mediation.request_due(id, p->via, now.mono_ns) && send_control(p->via, transport::connect_req{id})) {
+            ++_mediation.counters.requests_sent;
+        }
+    }
+    if (self.router_priority == 0 || _mediation.pending() == 0) {
+        return;
+    }
+    auto up = [&](uint16_t id) {
+        const peer_path* p = _peers->path(id);
+        const auto st = _sessions->status(id, now);
+        return p != nullptr && p->via == 0 && st && st->state == session::peer_state::up;
+    };
+    for (const auto& [a, b] : _mediation.due(up, now.mono_ns)) {
+        introduce(a, b);
+    }
+}
+
+}  // namespace control

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+// Mediated connections: the bookkeeping (see mediation.hh).
+#include "control/daemon/mediation.hh"
+
+#include <algorithm>
+
+namespace control {
+
+bool mediation::request_due(uint16_t peer, uint16_t router, uint64_t now) {
+    auto [it, fresh] = _requests.try_emplace(peer);
+    request_state& r = it->second;
+    if (fresh || r.router != router) {
+        r.router = router;
+        r.next_ns = now + request_first_delay;
+    }
+    if (now < r.next_ns) {
+        return false;
+    }
+    r.next_ns = now + request_interval;
+    return true;
+}
+
+void mediation::not_relayed(uint16_t peer) { _requests.erase(peer); }
+
+bool mediation::introduce_allowed(uint16_t a, uint16_t b, uint64_t now) {
+    const auto key = std::make_pair(std::min(a, b), std::max(a, b));
+    auto it = _introduced.find(key);
+    if (it != _introduced.end() && now < it->second + introduce_interval) {
+        ++counters.requests_rate_limited;
+        return false;
+    }
+    // Old entries go (one pair at most per request, so this stays as small as the requests).
+    std::erase_if(_introduced, [&](const auto& e) { return now >= e.second + introduce_interval; });
+    _introduced[key] = now;
+    return true;
+}
+
+mediation::request_verdict mediation::on_request(uint16_t from, uint16_t target, bool target_up, uint64_t now) {
+    if (target_up) {
+        return introduce_allowed(from, target, now) ? request_verdict::introduce : request_verdict::rate_limited;
+    }
+    ++counters.requests_waiting;
+    _pending[{from, target}] = now + pending_for;  // a repeated request refreshes it
+    return request_verdict::wait;
+}
+
+void mediation::on_info(const transport::connect_info& ci, uint16_t router, uint64_t now) {
+    endpoint_state& e = _endpoints[ci.node];
+    e.ci = ci;
+    e.router = router;
+    e.until_ns = now + endpoint_for;
+    e.told = true;
+}
+
+const transport::connect_info* mediation::endpoint(uint16_t peer, uint64_t now) const {
+    auto it = _endpoints.find(peer);
+    return it != _endpoints.end() && now < it->second.until_ns ? &it->second.ci : nullptr;
+}
+
+void mediation::direct(uint16_t peer) {
+    _requests.erase(peer);
+    auto it = _endpoints.find(peer);
+    if (it != _endpoints.end()) {
+        if (it->second.told) {
+            ++counters.established;
+        }
+        _endpoints.erase(it);
+    }
+}
+
+void mediation::forget(uint16_t peer) {
+    _requests.erase(peer);
+    _endpoints.erase(peer);
+    std::erase_if(_pending, [&](const auto& e) { return e.first.first == peer || e.first.second == peer; });
+}
+
+}  // namespace control

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// control/daemon/mediation.hh: when a requester asks, when a router introduces or waits (and
+// for how long), the rate limit per pair, and how long a told endpoint is used.
+#include <gtest/gtest.h>
+
+#include "control/daemon/mediation.hh"
+
+namespace {
+
+using control::mediation;
+constexpr uint64_t s = mediation::s;
+
+TEST(mediation, a_relayed_peer_is_requested_at_once_then_every_interval_and_again_for_a_new_router) {
+    mediation m;
+    EXPECT_TRUE(m.request_due(5, 2, 100 * s));
+    EXPECT_FALSE(m.request_due(5, 2, 101 * s));
+    EXPECT_FALSE(m.request_due(5, 2, 100 * s + mediation::request_interval - 1));
+    EXPECT_TRUE(m.request_due(5, 2, 100 * s + mediation::request_interval));
+    EXPECT_TRUE(m.request_due(5, 3, 100 * s + mediation::request_interval + 1));  // another router
+    m.not_relayed(5);
+    EXPECT_TRUE(m.request_due(5, 3, 100 * s + mediation::request_interval + 2));  // relayed again
+    EXPECT_TRUE(m.request_due(6, 3, 100 * s + mediation::request_interval + 2));  // per peer
+}
+
+TEST(mediation, a_router_introduces_at_once_or_waits_for_the_target_then_expires) {
+    mediation m;
+    EXPECT_EQ(m.on_request(5, 6, true, 10 * s), mediation::request_verdict::introduce);
+    // the same pair, from either side, within introduce_interval: not again
+    EXPECT_EQ(m.on_request(6, 5, true, 11 * s), mediation::request_verdict::rate_limited);
+    EXPECT_EQ(m.counters.requests_rate_limited, 1U);
+    EXPECT_EQ(m.on_request(6, 5, true, 10 * s + mediation::introduce_interval),
+              mediation::request_verdict::introduce);
+    // no session with the target: it waits until the target is up
+    EXPECT_EQ(m.on_request(5, 7, false, 20 * s), mediation::request_verdict::wait);
+    bool up = false;
+    auto is_up = [&](uint16_t id) { return id == 7 && up; };
+    EXPECT_TRUE(m.due(is_up, 21 * s).empty());
+    EXPECT_EQ(m.pending(), 1U);
+    up = true;
+    auto d = m.due(is_up, 22 * s);
+    ASSERT_EQ(d.size(), 1U);
+    EXPECT_EQ(d[0], std::make_pair(uint16_t{5}, uint16_t{7}));
+    EXPECT_EQ(m.pending(), 0U);
+    // ... or expires after pending_for
+    EXPECT_EQ(m.on_request(5, 8, false, 30 * s), mediation::request_verdict::wait);
+    EXPECT_TRUE(m.due(is_up, 30 * s + mediation::pending_for).empty());
+    EXPECT_EQ(m.pending(), 0U);
+    EXPECT_EQ(m.counters.requests_expired, 1U);
+    // forgetting a node drops its waiting requests
+    EXPECT_EQ(m.on_request(5, 9, false, 40 * s), mediation::request_verdict::wait);
+    m.forget(9);
+    EXPECT_EQ(m.pending(), 0U);
+}
+
+TEST(mediation, a_told_endpoint_is_used_for_endpoint_for_and_counts_established_once_direct) {
+    mediation m;
+    transport::connect_info ci;
+    ci.node = 6;
+    ci.udp_port = 31000;
+    ci.ip.bytes[0] = 203;
+    EXPECT_EQ(m.endpoint(6, 1 * s), nullptr);
+    m.on_info(ci, 2, 1 * s);
+    ASSERT_NE(m.endpoint(6, 1 * s), nullptr);
+    EXPECT_EQ(*m.endpoint(6, 1 * s), ci);
+    EXPECT_NE(m.endpoint(6, 1 * s + mediation::endpoint_for - 1), nullptr);
+    EXPECT_EQ(m.endpoint(6, 1 * s + mediation::endpoint_for), nullptr);  // then the relay again
+    m.direct(6);
+    EXPECT_EQ(m.counters.established, 1U);
+    m.direct(6);  // still direct: not counted again
+    EXPECT_EQ(m.counters.established, 1U);
+    m.on_info(ci, 2, 50 * s);
+    m.forget(6);
+    EXPECT_EQ(m.endpoint(6, 50 * s), nullptr);
+}
+
+}  // namespace
