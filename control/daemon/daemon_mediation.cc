@@ -75,7 +75,7 @@ void daemon::on_control_message(rte_mbuf* m, handshake::clock_reading now, sessi
             ++c.requests_refused;
             return;
         }
-        switch (_mediation.on_request(from, req->node, direct_up(req->node), now.mono_ns)) {
+        switch (_mediation.on_request(from, req->node, direct_up(from) && direct_up(req->node), now.mono_ns)) {
         case mediation::request_verdict::introduce: introduce(from, req->node); break;
         case mediation::request_verdict::wait: _sessions->on_packets_queued(req->node, now, acts); break;
         case mediation::request_verdict::rate_limited: break;

@@ -11,12 +11,14 @@ bool mediation::request_due(uint16_t peer, uint16_t router, uint64_t now) {
     request_state& r = it->second;
     if (fresh || r.router != router) {
         r.router = router;
-        r.next_ns = now + request_first_delay;
+        r.next_ns = now;
+        r.wait_ns = request_first_wait;
     }
     if (now < r.next_ns) {
         return false;
     }
-    r.next_ns = now + request_interval;
+    r.next_ns = now + r.wait_ns;
+    r.wait_ns = std::min(r.wait_ns * 2, request_interval);
     return true;
 }
 
@@ -35,8 +37,8 @@ bool mediation::introduce_allowed(uint16_t a, uint16_t b, uint64_t now) {
     return true;
 }
 
-mediation::request_verdict mediation::on_request(uint16_t from, uint16_t target, bool target_up, uint64_t now) {
-    if (target_up) {
+mediation::request_verdict mediation::on_request(uint16_t from, uint16_t target, bool both_up, uint64_t now) {
+    if (both_up) {
         return introduce_allowed(from, target, now) ? request_verdict::introduce : request_verdict::rate_limited;
     }
     ++counters.requests_waiting;

@@ -47,7 +47,7 @@ struct mediation_counters {
 class mediation {
 public:
     static constexpr uint64_t s = 1'000'000'000;
-    static constexpr uint64_t request_first_delay = 0;
+    static constexpr uint64_t request_first_wait = 2 * s;  // then doubled up to request_interval
     static constexpr uint64_t request_interval = 60 * s;
     static constexpr uint64_t pending_for = 30 * s;
     static constexpr uint64_t introduce_interval = 2 * s;
@@ -55,18 +55,20 @@ public:
 
     // --- requester ---
     /// Peer `peer` is relayed through `router` now: true if a connect_req is due (the first at
-    /// once, then every request_interval; a new router starts over).
+    /// once, the next after request_first_wait, doubling up to request_interval; a new router
+    /// starts over).
     [[nodiscard]] bool request_due(uint16_t peer, uint16_t router, uint64_t now);
     /// `peer` is no longer relayed (direct, or no path): its next relaying starts over.
     void not_relayed(uint16_t peer);
 
     // --- router ---
-    /// A request from `from` for `target`. introduce: tell both now (the caller checks both are
-    /// reachable); wait: it waits for our session with `target` (the caller connects to it).
+    /// A request from `from` for `target`; `both_up`: we have a session with both and reach both
+    /// directly. introduce: tell both now; wait: it waits until both are (the caller connects to
+    /// the target).
     enum class request_verdict : uint8_t { introduce, wait, rate_limited };
-    [[nodiscard]] request_verdict on_request(uint16_t from, uint16_t target, bool target_up, uint64_t now);
-    /// Pending requests whose target is up now (`up`): (from, target) pairs to introduce, taken
-    /// out; expired ones are dropped and counted.
+    [[nodiscard]] request_verdict on_request(uint16_t from, uint16_t target, bool both_up, uint64_t now);
+    /// Pending requests whose two nodes are up now (`up`, asked of each): (from, target) pairs to
+    /// introduce, taken out; expired ones are dropped and counted.
     template <class Up>
     std::vector<std::pair<uint16_t, uint16_t>> due(Up&& up, uint64_t now) {
         std::vector<std::pair<uint16_t, uint16_t>> out;
@@ -74,7 +76,7 @@ public:
             if (now >= it->second) {
                 ++counters.requests_expired;
                 it = _pending.erase(it);
-            } else if (up(it->first.second)) {
+            } else if (up(it->first.first) && up(it->first.second)) {
                 if (introduce_allowed(it->first.first, it->first.second, now)) {
                     out.push_back(it->first);
                 }
@@ -105,6 +107,7 @@ private:
     struct request_state {
         uint16_t router = 0;
         uint64_t next_ns = 0;
+        uint64_t wait_ns = 0;  // before the next one
     };
     std::map<uint16_t, request_state> _requests;                     // requester: per relayed peer
     std::map<std::pair<uint16_t, uint16_t>, uint64_t> _pending;       // router: (from, target) -> expiry

@@ -153,6 +153,21 @@ nlohmann::json daemon::status_json() const {
                         {"not_up", _roam.not_up},
                         {"not_direct", _roam.not_direct},
                         {"configured", _roam.configured}};
+        // Mediated connections (control/daemon/mediation.hh, docs/protocol.md).
+        const mediation_counters& mc = _mediation.counters;
+        j["mediation"] = {{"requests_sent", mc.requests_sent},
+                          {"requests_received", mc.requests_received},
+                          {"requests_refused", mc.requests_refused},
+                          {"requests_waiting", mc.requests_waiting},
+                          {"requests_expired", mc.requests_expired},
+                          {"requests_rate_limited", mc.requests_rate_limited},
+                          {"introductions", mc.introductions},
+                          {"infos_received", mc.infos_received},
+                          {"infos_refused", mc.infos_refused},
+                          {"attempts", mc.attempts},
+                          {"established", mc.established},
+                          {"unparsed", mc.unparsed},
+                          {"pending", _mediation.pending()}};
         // Frames waiting for a session, packets a router waits to relay (control/daemon/frame_queue.hh).
         auto queue_json = [](const frame_queue& q) {
             return nlohmann::json{{"waiting", q.size()},

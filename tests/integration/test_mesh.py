@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Routing through routers to address-less peers, failover, and a relay that queues (issue 15
-points 1 and 3) on real dvped nodes in network namespaces.
+points 1 and 3) on real dvped nodes in network namespaces; a and b cannot reach each other directly
+(the bridge drops it), so the routers' mediation fails and they stay relayed.
 
     ns <tag>-u  bridge br0 10.77.0.254/24
     <tag>-r1  10.77.0.1  router-priority 2 (hence `always`)
@@ -86,6 +87,14 @@ class Mesh(unittest.TestCase):
         finally:
             subprocess.run(["rm", "-rf", conf])
         self.n = self.mesh.nodes
+        # a and b cannot reach each other directly (the bridge drops it): the routers' mediation
+        # (a router tells both where the other is) fails, and they stay relayed -- what this test
+        # is about; test_nat_mesh.py has the mediated pairs that do get through.
+        u = self.mesh.underlay_sh
+        u(["nft", "add table bridge nodirect"])
+        u(["nft", "add chain bridge nodirect block { type filter hook forward priority 0 ; }"])
+        u(["nft", "add rule bridge nodirect block iifname u-a oifname u-b drop"])
+        u(["nft", "add rule bridge nodirect block iifname u-b oifname u-a drop"])
         for n in self.n.values():
             n.start()
         for i, name in enumerate(NODES, start=1):
@@ -128,6 +137,12 @@ class Mesh(unittest.TestCase):
         for x in (a, b):
             for r in ("r1", "r2"):
                 self.assertEqual(peers(x)[r].get("via"), 0, self.diag()())
+        # the routers were asked to introduce them, and did; the direct handshakes got nowhere
+        dc.wait_for(lambda: a.ctl("status")["mediation"]["attempts"] >= 1 and
+                    b.ctl("status")["mediation"]["attempts"] >= 1, 15, "a and b tried directly", self.diag())
+        self.assertGreaterEqual(r2.ctl("status")["mediation"]["introductions"], 1, self.diag()())
+        for x in (a, b):
+            self.assertEqual(x.ctl("status")["mediation"]["established"], 0, self.diag()())
         r1_before, r2_before = relayed(r1), relayed(r2)
         ping(a, to.overlay_ip(4), 10)
         # 10 requests + 10 replies (and a keepalive of a or b, if one fell due)

@@ -22,7 +22,9 @@
 #include "tests/unit/eal_env.hh"
 #include "tests/unit/engine/ring_port.hh"
 #include "crypto/init.hh"
+#include "engine/seal.hh"
 #include "engine/worker.hh"
+#include "transports/control_msg.hh"
 
 namespace {
 
@@ -829,6 +831,220 @@ TEST_P(datapath, close_message_is_counted_for_the_control_thread) {
     EXPECT_EQ(_nodes[2].w->peer_stats()[1].closes.load(), 1u);
     EXPECT_EQ(drops(2, engine::drop_reason::auth_failed), 1u);
     EXPECT_EQ(drops(2, engine::drop_reason::replayed), 1u);
+    expect_accounted();
+}
+
+// Control messages (data_flag_control, transports/control_msg.hh): what node 1's control thread
+// sends, sealed by a sealer on the control lane with add_control() from node 1's snapshot entry
+// for node 2, as it leaves node 1's WAN port (the sink keeps the wire bytes). One sender per test:
+// its lane's counter goes on from packet to packet, as the control thread's does.
+struct control_sender {
+    struct sink {
+        std::vector<frame> out;
+        void send(uint16_t, rte_mbuf** pkts, unsigned n, uint64_t) {
+            for (unsigned i = 0; i < n; ++i) {
+                const auto* d = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
+                out.emplace_back(d, d + rte_pktmbuf_data_len(pkts[i]));
+                rte_pktmbuf_free(pkts[i]);
+            }
+        }
+        void send_fragments(rte_mbuf* m, const engine::peer_entry&) {
+            ADD_FAILURE() << "a control message is never fragmented";
+            rte_pktmbuf_free(m);
+        }
+        void sealed(const engine::peer_entry&, unsigned, uint64_t) {}
+    };
+
+    std::unique_ptr<engine::sealer> sl = std::make_unique<engine::sealer>(transport::control_lane);
+    std::unique_ptr<crypto::aead_context> ctx;
+
+    control_sender() {
+        auto c = crypto::aead_context::create();
+        EXPECT_TRUE(c.has_value());
+        if (c) {
+            ctx = std::make_unique<crypto::aead_context>(std::move(c.value()));
+        }
+    }
+
+    frame seal(const node& from, uint16_t to, const frame& msg) {
+        const engine::dataplane_snapshot* s = from.snap->get();
+        rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+        EXPECT_NE(m, nullptr);
+        if (m == nullptr || ctx == nullptr) {
+            return {};
+        }
+        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(msg.size())), msg.data(), msg.size());
+        EXPECT_EQ(sl->add_control(m, s->peers[to], s->self_id), engine::sealer::verdict::queued);
+        sink k;
+        sl->flush(*ctx, k);
+        EXPECT_EQ(k.out.size(), 1u);
+        return k.out.empty() ? frame{} : k.out[0];
+    }
+};
+
+// A connect_info (the largest control message, max_control_size bytes) about node 3.
+frame a_control_message() {
+    transport::connect_info ci;
+    ci.node = 3;
+    ci.k = transport::kind::udp4;
+    ci.udp_port = 655;
+    ci.ip = wan_ip(3, false);
+    size_t len = 0;
+    const auto b = transport::encode_control(ci, len);
+    EXPECT_EQ(len, transport::max_control_size);
+    return frame(b.begin(), b.begin() + static_cast<ptrdiff_t>(len));
+}
+
+// Node 2 with a control thread that takes hand-overs (queue_without_session: dvped's daemon;
+// off in benchmark mode).
+void with_control_queue(datapath& t) {
+    t.publish(2, false, 5, 0, [](engine::dataplane_snapshot& s) { s.queue_without_session = true; });
+}
+
+// What node 2's worker handed to its control thread: each mbuf's bytes, port and hash.usr.
+struct handed_over {
+    frame bytes;
+    uint32_t pkt_len = 0;
+    uint16_t nb_segs = 0;
+    uint16_t port = 0;
+    uint32_t usr = 0;
+};
+std::vector<handed_over> take_control(rte_ring* r) {
+    std::vector<handed_over> out;
+    void* o;
+    while (rte_ring_dequeue(r, &o) == 0) {
+        auto* m = static_cast<rte_mbuf*>(o);
+        const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+        out.push_back({frame(d, d + rte_pktmbuf_data_len(m)), rte_pktmbuf_pkt_len(m), m->nb_segs, m->port, m->hash.usr});
+        rte_pktmbuf_free(m);
+    }
+    return out;
+}
+
+TEST_P(datapath, a_control_message_reaches_the_control_thread_as_its_plaintext) {
+    with_control_queue(*this);
+    control_sender cs;
+    const frame msg = a_control_message();
+    const frame wire = cs.seal(_nodes[1], 2, msg);
+    ASSERT_FALSE(wire.empty());
+    EXPECT_EQ(wire.size(), transport::headroom(GetParam()) + 16 + msg.size() + 16);
+    const size_t hl = transport::headroom(GetParam());
+    EXPECT_EQ(transport::flags(*reinterpret_cast<const transport::data_header*>(wire.data() + hl)),
+              transport::data_flag_control);
+    // as a PMD delivers it: port set (net_ring leaves it unset)
+    inject(_nodes[2].wan.rx, wire, _nodes[2].wan.id);
+    run(2);
+    const auto got = take_control(_nodes[2].to_ctl);
+    ASSERT_EQ(got.size(), 1u) << "handed to the control thread";
+    EXPECT_EQ(got[0].bytes, msg) << "exactly the plaintext: no header, no tag";
+    EXPECT_EQ(got[0].pkt_len, msg.size());
+    EXPECT_EQ(got[0].nb_segs, 1u);
+    EXPECT_EQ(got[0].port, RTE_MBUF_PORT_INVALID) << "not a packet from a port";
+    EXPECT_EQ(got[0].usr, 1u) << "the sender's node id";
+    EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
+    const auto& st = _nodes[2].w->stats();
+    EXPECT_EQ(st.to_control.load(), 1u);
+    EXPECT_EQ(st.keepalives.load(), 0u);
+    EXPECT_EQ(st.decrypted.load(), 0u);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].rx_packets.load(), 0u);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].rx_bytes.load(), 0u);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].keepalives.load(), 0u);
+    EXPECT_EQ(drops(2, engine::drop_reason::bad_control), 0u);
+    // the shortest one (connect_req, 4 bytes) too
+    size_t len = 0;
+    const auto req = transport::encode_control(transport::connect_req{3}, len);
+    const frame short_msg(req.begin(), req.begin() + static_cast<ptrdiff_t>(len));
+    inject(_nodes[2].wan.rx, cs.seal(_nodes[1], 2, short_msg), _nodes[2].wan.id);
+    run(2);
+    const auto got2 = take_control(_nodes[2].to_ctl);
+    ASSERT_EQ(got2.size(), 1u);
+    EXPECT_EQ(got2[0].bytes, short_msg);
+    EXPECT_EQ(got2[0].usr, 1u);
+    EXPECT_EQ(st.to_control.load(), 2u);
+    expect_accounted();
+}
+
+TEST_P(datapath, a_replayed_control_message_is_dropped_not_handed_over) {
+    with_control_queue(*this);
+    control_sender cs;
+    const frame wire = cs.seal(_nodes[1], 2, a_control_message());
+    inject(_nodes[2].wan.rx, wire);
+    inject(_nodes[2].wan.rx, wire);  // same burst
+    run(2);
+    inject(_nodes[2].wan.rx, wire);  // later burst
+    run(2);
+    EXPECT_EQ(take_control(_nodes[2].to_ctl).size(), 1u) << "the first copy only";
+    EXPECT_EQ(_nodes[2].w->stats().to_control.load(), 1u);
+    EXPECT_EQ(drops(2, engine::drop_reason::replayed), 2u);
+    EXPECT_EQ(drops(2, engine::drop_reason::bad_control), 0u);
+    expect_accounted();
+}
+
+TEST_P(datapath, a_forged_control_message_fails_authentication) {
+    with_control_queue(*this);
+    control_sender cs;
+    const frame msg = a_control_message();
+    const frame wire = cs.seal(_nodes[1], 2, msg);
+    frame bad = wire;
+    bad.back() ^= 0x01;  // the tag
+    frame flagged = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 22));  // a frame (24 bytes of plaintext)
+    flagged[transport::headroom(GetParam()) + 1] |= transport::data_flag_control;  // the flag is AAD
+    inject(_nodes[2].wan.rx, bad);
+    inject(_nodes[2].wan.rx, flagged);
+    run(2);
+    EXPECT_TRUE(take_control(_nodes[2].to_ctl).empty());
+    EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
+    EXPECT_EQ(drops(2, engine::drop_reason::auth_failed), 2u);
+    EXPECT_EQ(_nodes[2].w->stats().to_control.load(), 0u);
+    // The forged one did not move the window: the genuine message is still handed over.
+    inject(_nodes[2].wan.rx, wire);
+    run(2);
+    const auto got = take_control(_nodes[2].to_ctl);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].bytes, msg);
+    expect_accounted();
+}
+
+TEST_P(datapath, a_control_message_longer_than_any_is_bad_control) {
+    with_control_queue(*this);
+    control_sender cs;
+    frame longer = a_control_message();
+    longer.push_back(0);  // max_control_size + 1 = 25 bytes
+    inject(_nodes[2].wan.rx, cs.seal(_nodes[1], 2, longer));
+    run(2);
+    EXPECT_TRUE(take_control(_nodes[2].to_ctl).empty());
+    EXPECT_TRUE(take(_nodes[2].ovl.tx).empty()) << "not delivered as a frame either";
+    EXPECT_EQ(drops(2, engine::drop_reason::bad_control), 1u);
+    EXPECT_EQ(_nodes[2].w->stats().to_control.load(), 0u);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].rx_packets.load(), 0u);
+    expect_accounted();
+}
+
+TEST_P(datapath, a_control_message_without_a_control_queue_is_bad_control) {
+    // queue_without_session off (benchmark mode: no control thread takes hand-overs)
+    control_sender cs;
+    inject(_nodes[2].wan.rx, cs.seal(_nodes[1], 2, a_control_message()));
+    run(2);
+    EXPECT_TRUE(take_control(_nodes[2].to_ctl).empty());
+    EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
+    EXPECT_EQ(drops(2, engine::drop_reason::bad_control), 1u);
+    EXPECT_EQ(_nodes[2].w->stats().to_control.load(), 0u);
+    EXPECT_EQ(_nodes[2].w->stats().keepalives.load(), 0u);
+    expect_accounted();
+}
+
+TEST_P(datapath, control_message_handovers_share_the_relay_rate_limit) {
+    // Node 2 hands 3 packets at once to control, then one a second (its relay_handovers_*): an
+    // authenticated peer can still send many control messages.
+    with_control_queue(*this);
+    control_sender cs;
+    const frame msg = a_control_message();
+    for (int i = 0; i < 5; ++i) {
+        inject(_nodes[2].wan.rx, cs.seal(_nodes[1], 2, msg));
+    }
+    run(2);
+    EXPECT_EQ(take_control(_nodes[2].to_ctl).size(), 3u);
+    EXPECT_EQ(drops(2, engine::drop_reason::bad_control), 2u);
     expect_accounted();
 }
 

@@ -3,6 +3,8 @@
 // for how long), the rate limit per pair, and how long a told endpoint is used.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "control/daemon/mediation.hh"
 
 namespace {
@@ -12,14 +14,23 @@ constexpr uint64_t s = mediation::s;
 
 TEST(mediation, a_relayed_peer_is_requested_at_once_then_every_interval_and_again_for_a_new_router) {
     mediation m;
-    EXPECT_TRUE(m.request_due(5, 2, 100 * s));
-    EXPECT_FALSE(m.request_due(5, 2, 101 * s));
-    EXPECT_FALSE(m.request_due(5, 2, 100 * s + mediation::request_interval - 1));
-    EXPECT_TRUE(m.request_due(5, 2, 100 * s + mediation::request_interval));
-    EXPECT_TRUE(m.request_due(5, 3, 100 * s + mediation::request_interval + 1));  // another router
+    uint64_t t = 100 * s;
+    EXPECT_TRUE(m.request_due(5, 2, t));
+    EXPECT_FALSE(m.request_due(5, 2, t + 1 * s));
+    // then after 2, 4, 8, ... s, at most request_interval apart
+    uint64_t wait = mediation::request_first_wait;
+    for (int i = 0; i < 8; ++i) {
+        EXPECT_FALSE(m.request_due(5, 2, t + wait - 1)) << i;
+        EXPECT_TRUE(m.request_due(5, 2, t + wait)) << i;
+        t += wait;
+        wait = std::min(wait * 2, mediation::request_interval);
+    }
+    EXPECT_EQ(wait, mediation::request_interval);
+    EXPECT_TRUE(m.request_due(5, 3, t + 1));  // another router: at once
+    EXPECT_FALSE(m.request_due(5, 3, t + 2));
     m.not_relayed(5);
-    EXPECT_TRUE(m.request_due(5, 3, 100 * s + mediation::request_interval + 2));  // relayed again
-    EXPECT_TRUE(m.request_due(6, 3, 100 * s + mediation::request_interval + 2));  // per peer
+    EXPECT_TRUE(m.request_due(5, 3, t + 3));  // relayed again
+    EXPECT_TRUE(m.request_due(6, 3, t + 3));  // per peer
 }
 
 TEST(mediation, a_router_introduces_at_once_or_waits_for_the_target_then_expires) {
@@ -33,7 +44,7 @@ TEST(mediation, a_router_introduces_at_once_or_waits_for_the_target_then_expires
     // no session with the target: it waits until the target is up
     EXPECT_EQ(m.on_request(5, 7, false, 20 * s), mediation::request_verdict::wait);
     bool up = false;
-    auto is_up = [&](uint16_t id) { return id == 7 && up; };
+    auto is_up = [&](uint16_t id) { return id == 5 || (id == 7 && up); };
     EXPECT_TRUE(m.due(is_up, 21 * s).empty());
     EXPECT_EQ(m.pending(), 1U);
     up = true;
