@@ -229,6 +229,7 @@ private:
     std::map<uint16_t, std::vector<uint8_t>> _roamed;            // roaming: wins over every address
     std::map<uint16_t, uint64_t> _roam_moved_ns;                 // last move per peer (rate limit)
     mediation _mediation;                                        // mediated connections
+    std::map<uint16_t, bool> _initiation_via_router;             // our last initiation to a peer went through a router
     struct {
         uint64_t moves = 0;           // endpoints moved (node-change)
         uint64_t from_router = 0;     // reports of packets relayed to us by a router: not a move

@@ -381,6 +381,9 @@ void daemon::send_handshake(const session::send_handshake& a) {
         ++_handshakes_unsent;
         return;
     }
+    if (a.destination.empty()) {
+        _initiation_via_router[a.peer] = path->via != 0;  // for on_handshake_mbuf's ours_relayed
+    }
     auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(e.tmpl.len + len)));
     std::memcpy(p + e.tmpl.len, a.bytes.data(), len);
     transport::write_outer(e.tmpl, p, len, e.udp_sport(transport::control_lane));
@@ -707,8 +710,24 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     if (!_hs_drain.admit(now.mono_ns, [&] { return _sessions->proves_source(msg, bytes, now); }, source_ip)) {
         return;
     }
+    // An initiation that reached us directly while our own last initiation to its sender went
+    // through a router: ours may never arrive (a router without a session with it; a NAT in
+    // front of it that lets in only what answers its own packets), so the peer's is answered
+    // whatever the ids say (session::manager::on_handshake_packet). One we sent directly -- to a
+    // mediated endpoint, say -- keeps the rule: the peer answers ours.
+    bool ours_relayed = false;
+    if (const auto* h = reinterpret_cast<const transport::dvpe_header*>(msg.data());
+        c.dvpe_len >= sizeof(transport::dvpe_header) &&
+        h->type == static_cast<uint8_t>(transport::message_type::handshake_initiation)) {
+        const uint16_t from = transport::src_id(*h);
+        const bool direct_here =
+            relaying_router(_cfg, from, c.src_ip, [this](uint16_t id) { return _peers->path(id); }) == 0;
+        auto it = _initiation_via_router.find(from);
+        ours_relayed = direct_here && it != _initiation_via_router.end() && it->second;
+    }
     session::actions acts;
-    _sessions->on_handshake_packet(msg, bytes, now, _hs_drain.under_load(now.mono_ns), acts, source_ip);
+    _sessions->on_handshake_packet(msg, bytes, now, _hs_drain.under_load(now.mono_ns), acts, source_ip,
+                                   ours_relayed);
     execute(acts);
 }
 

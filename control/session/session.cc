@@ -465,7 +465,8 @@ void manager::tick_peer(peer_session& p, clock_reading now, actions& out) {
 // ---- events -------------------------------------------------------------------------------------
 
 void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const uint8_t> source, clock_reading now,
-                                  bool under_load, actions& out, std::span<const uint8_t> source_ip) {
+                                  bool under_load, actions& out, std::span<const uint8_t> source_ip,
+                                  bool ours_relayed) {
     handshake::consumed c = _proto.consume(msg, source, now, under_load, source_ip);
     peer_session* p = find(c.peer_id);
     if (p != nullptr) {
@@ -499,10 +500,11 @@ void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const 
         // Simultaneous initiation: both nodes sent an initiation before seeing the other's.
         // The one from the lower node id wins: the lower node ignores the higher node's
         // initiation while its own is young (it will complete), the higher node abandons its own
-        // and answers. An old pending initiation of ours (likely lost) does not block the peer.
+        // and answers. An old pending initiation of ours (likely lost) does not block the peer,
+        // nor one that went through a router when the peer's came directly.
         uint64_t pending_since = 0;
         if (p->initiating && _proto.has_pending(p->conf.id, &pending_since)) {
-            if (_conf.self.node_id < p->conf.id && now.mono_ns >= pending_since &&
+            if (!ours_relayed && _conf.self.node_id < p->conf.id && now.mono_ns >= pending_since &&
                 now.mono_ns - pending_since < timing::simultaneous_window_ns) {
                 _proto.release_key_id(p->conf.id, c.keys->recv_key_id);
                 ++p->stats.simultaneous_dropped;

@@ -248,9 +248,14 @@ public:
     void tick(clock_reading now, actions& out);
     /// A handshake message (type 2/3/4) from the workers' control ring. `source`: where it came
     /// from (opaque, answers go there); `source_ip`: the sender's IP address, which keys the
-    /// rate limit (handshake::protocol::consume).
+    /// rate limit (handshake::protocol::consume). `ours_relayed`: our pending initiation to the
+    /// sender went through a router while this message reached us directly -- it is answered
+    /// whatever the simultaneous-initiation rule says (ours may never arrive: a relay that has
+    /// no session with the peer, a NAT that only lets the peer's answer through; see
+    /// docs/protocol.md "Simultaneous initiation").
     void on_handshake_packet(std::span<const uint8_t> msg, std::span<const uint8_t> source, clock_reading now,
-                             bool under_load, actions& out, std::span<const uint8_t> source_ip = {});
+                             bool under_load, actions& out, std::span<const uint8_t> source_ip = {},
+                             bool ours_relayed = false);
     /// The data plane queued packets for `peer` (no session or not up yet).
     void on_packets_queued(uint16_t peer, clock_reading now, actions& out);
     /// An authenticated data packet (or keepalive: empty plaintext) arrived under `key_id`.

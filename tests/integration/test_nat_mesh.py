@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: MIT
+"""A GVPE-style mesh with NAT (issue 15): mediated connections, relaying as the fallback, router
+failover, on real dvped nodes in network namespaces.
+
+    ns <tag>-u   bridge br0 10.77.0.254/24 (the "internet")
+    r1  10.77.0.1  hostname, router-priority 2
+    r2  10.77.0.2  hostname, router-priority 3: the preferred router
+    c   10.77.0.3  hostname: a node with a fixed address
+    d   10.77.0.4  no hostname (an address that is not in the config)
+    e   10.77.5.2  no hostname, behind <tag>-nate: masquerade to 10.77.0.50 (conntrack: only
+                   replies to what e sent get in)
+    f   10.77.6.2  no hostname, behind <tag>-natf: masquerade to 10.77.0.60
+
+Nobody knows where d, e and f are until they connect; they connect to r1, r2 and c (addresses in
+the config). Each pair of address-less nodes is first relayed through r2, which introduces them
+(connect_info: the other's address and port as r2 sees it, after NAT); both handshake directly
+at once and the NATs let the second try through (hole punching). Checked: every pair pings and
+runs iperf3; the three mediated pairs end up direct at each other's NAT address, and r1's and
+r2's relay counters stay flat while e and f ping each other; blocking e <-> f on the bridge
+makes them fall back to r2 (relayed) after the keepalive timeout; killing r2 moves that relayed
+traffic to r1. Roaming (an address change mid-transfer, node-change once, replayed or forged
+packets from a new address moving nothing) is test_roaming.py's.
+"""
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import dvpe_client as dc  # noqa: E402
+import dvpe_netns as tb  # noqa: E402
+import test_overlay as to  # noqa: E402
+
+NODES = ["r1", "r2", "c", "d", "e", "f"]
+KEEPALIVE = 4
+PRIO = {"r1": 2, "r2": 3}
+HOSTNAMES = ("r1", "r2", "c")
+NAT = {"e": ("10.77.5", "10.77.0.50"), "f": ("10.77.6", "10.77.0.60")}  # inside /24, public address
+
+
+# A home router: masquerade out, and nothing new in from the WAN to the router itself (OpenWrt's
+# default). The input drop matters for hole punching: without it, a peer's packet that arrives
+# before the node behind the NAT sent its own is kept by conntrack (to the router, unreplied),
+# and the node's own packet to that peer then gets another source port (a clash), where the
+# peer's NAT does not expect it; a pair behind two such NATs then stays relayed.
+NAT_RULES = """
+table ip nat {
+  chain post { type nat hook postrouting priority 100;
+    oifname "r-up" masquerade
+  }
+}
+table ip fw {
+  chain input { type filter hook input priority 0;
+    iifname "r-up" ct state new drop
+  }
+}
+"""
+
+
+def write_conf():
+    d = tempfile.mkdtemp(prefix="dvpe-conf-")
+    lines = [
+        "enable-udp = yes",
+        "mtu = 1500", "ifname = dvpe0", "private-key = hostkeys/%s",
+        "control-lcore = 0", "worker-lcores = 1", "hugepages = no", "memory-mb = 256",
+        "rx-descriptors = 512", "tx-descriptors = 512", "idle-sleep-us = 200",
+        "keepalive = %d" % KEEPALIVE, "max-retry = 2",
+    ]
+    for i, name in enumerate(NODES, start=1):
+        lines += ["", "node = %s" % name,
+                  "port = wan0 wan %s" % to.af_packet_wan(i, name),
+                  "port = tap0 overlay dvpe_tap0"]
+        if name in NAT:
+            inside, _ = NAT[name]
+            lines += ["wan-address = wan0 %s.2/24" % inside, "wan-gateway = wan0 %s.1" % inside]
+        else:
+            lines += ["wan-address = wan0 10.77.0.%d/24" % i]
+        if name in HOSTNAMES:
+            lines += ["hostname = 10.77.0.%d" % i]
+        if name in PRIO:
+            lines += ["router-priority = %d" % PRIO[name]]
+    with open(os.path.join(d, "gvpe.conf"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return d
+
+
+def peers(node):
+    return dc.peers_by_name(node.ctl("peers"))
+
+
+def relayed(node):
+    return sum(w["relayed"] for w in node.ctl("status")["workers"])
+
+
+def oip(name):
+    return to.overlay_ip(NODES.index(name) + 1)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class NatMesh(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        conf = write_conf()
+        try:
+            cls.mesh = tb.Mesh(to.node_ips(NODES, False), conf)
+        finally:
+            subprocess.run(["rm", "-rf", conf])
+        m = cls.mesh
+        try:
+            for name, (inside, public) in NAT.items():
+                cls.nat_namespace(name, inside, public)
+            cls.n = m.nodes
+            for n in cls.n.values():
+                n.start()
+            for i, name in enumerate(NODES, start=1):
+                cls.n[name].sh(["ip", "addr", "add", to.overlay_ip(i) + "/24", "dev", "dvpe0"])
+                for j in range(1, len(NODES) + 1):
+                    if j != i:
+                        cls.n[name].sh(["ip", "neigh", "replace", to.overlay_ip(j), "lladdr", to.overlay_mac(j),
+                                        "dev", "dvpe0", "nud", "permanent"])
+        except Exception:
+            m.cleanup()
+            raise
+
+    @classmethod
+    def nat_namespace(cls, name, inside, public):
+        """<tag>-nat<name>: the node's uplink leaves the bridge for it; masquerade to `public`."""
+        m = cls.mesh
+        ns = m.add_namespace("nat" + name)
+        up = "u-nat" + name
+        m.underlay_sh(["ip", "link", "set", "u-" + name, "nomaster"])
+        m.underlay_sh(["ip", "link", "set", "u-" + name, "netns", ns])
+        tb.sh(["ip", "link", "add", "r-up", "netns", ns, "type", "veth", "peer", "name", up, "netns", m.underlay])
+        m.underlay_sh(["ip", "link", "set", up, "master", "br0", "up"])
+        for cmd in (["ip", "addr", "add", inside + ".1/24", "dev", "u-" + name],
+                    ["ip", "link", "set", "u-" + name, "up"],
+                    ["ip", "addr", "add", public + "/24", "dev", "r-up"],
+                    ["ip", "link", "set", "r-up", "up"],
+                    ["sysctl", "-qw", "net.ipv4.ip_forward=1"],
+                    ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"],
+                    ["sysctl", "-qw", "net.ipv4.conf.default.rp_filter=0"]):
+            tb.sh(cmd, ns=ns)
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], check=True, text=True,
+                       input=NAT_RULES)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mesh.cleanup()
+
+    def diag(self):
+        def f():
+            out = []
+            for name, n in self.n.items():
+                try:
+                    st = n.ctl("status")
+                    out.append("%s mediation %s drops %s" % (name, st.get("mediation"),
+                                                            {k: v for k, v in st["drops"].items() if v}))
+                    out.append("%s peers %s" % (name, [(p["name"], p["state"], p.get("address"), p.get("via"))
+                                                      for p in n.ctl("peers")["peers"]]))
+                except (OSError, ValueError, KeyError) as e:
+                    out.append("%s: %s" % (name, e))
+                out.append("%s log tail\n%s" % (name, n.log()[-1500:]))
+            return "\n" + "\n".join(out)
+        return f
+
+    def where(self, node, other):
+        p = peers(self.n[node])[other]
+        return p["state"], p.get("address"), p.get("via")
+
+    def wait_where(self, node, other, address, via, timeout, what):
+        rid = NODES.index(via) + 1 if via else 0
+        dc.wait_for(lambda: self.where(node, other) == ("up", address, rid), timeout,
+                    "%s: %s -> %s" % (what, node, other), self.diag())
+
+    def public(self, name):
+        return NAT[name][1] if name in NAT else "10.77.0.%d" % (NODES.index(name) + 1)
+
+    def test_1_every_pair_connects_and_the_mediated_pairs_go_direct(self):
+        # every node has every other up (d, e and f connect out; the rest is relayed/mediated)
+        dc.wait_for(lambda: all(peers(self.n[a])[b]["state"] == "up" for a in NODES for b in NODES if a != b), 60,
+                    "every session up", self.diag())
+        # the address-less pairs: direct at each other's (NAT) address after r2's introduction
+        for a, b in (("d", "e"), ("d", "f"), ("e", "f")):
+            self.wait_where(a, b, self.public(b), None, 60, "mediated")
+            self.wait_where(b, a, self.public(a), None, 60, "mediated")
+        for x in ("d", "e", "f"):
+            med = self.n[x].ctl("status")["mediation"]
+            self.assertGreaterEqual(med["established"], 1, self.diag()())
+            self.assertEqual(med["unparsed"], 0)
+            self.assertEqual(med["infos_refused"], 0)
+        self.assertGreaterEqual(self.n["r2"].ctl("status")["mediation"]["introductions"], 3, self.diag()())
+        # every pair pings (3 each way), and runs iperf3
+        for a, b in itertools.combinations(NODES, 2):
+            r = tb.sh(["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-w", "10", oip(b)], ns=self.n[a].ns, check=False)
+            self.assertEqual(r.returncode, 0, "%s -> %s: %s%s" % (a, b, r.stdout, self.diag()()))
+        for a, b in itertools.combinations(NODES, 2):
+            res = to.iperf(self, self.n[a], self.n[b], oip(b), ["-t", "1"])
+            self.assertGreater(res["end"]["sum_received"]["bytes"], 0, "%s -> %s" % (a, b))
+        # e <-> f goes direct: neither router relays a packet of it
+        before = {r: relayed(self.n[r]) for r in ("r1", "r2")}
+        e, f = self.n["e"], self.n["f"]
+        tx0, rx0 = peers(e)["f"]["tx_packets"], peers(f)["e"]["rx_packets"]
+        r = tb.sh(["ping", "-n", "-q", "-c", "20", "-i", "0.1", "-w", "10", oip("f")], ns=e.ns, check=False)
+        self.assertIn(" 0% packet loss", r.stdout, self.diag()())
+        self.assertEqual({x: relayed(self.n[x]) for x in ("r1", "r2")}, before, self.diag()())
+        self.assertEqual(peers(e)["f"]["tx_packets"] - tx0, 20)   # 20 requests
+        self.assertEqual(peers(f)["e"]["rx_packets"] - rx0, 20)
+
+    def test_2_blocked_direct_path_falls_back_to_the_relay_and_a_dead_router_to_the_next(self):
+        u = self.mesh.underlay_sh
+        u(["nft", "add table bridge natmesh"])
+        u(["nft", "add chain bridge natmesh block { type filter hook forward priority 0 ; }"])
+        u(["nft", "add rule bridge natmesh block iifname u-nate oifname u-natf drop"])
+        u(["nft", "add rule bridge natmesh block iifname u-natf oifname u-nate drop"])
+        t0 = time.time()
+        # the direct session times out (keepalive + 15 s); then relayed through r2, and r2's
+        # introductions lead to direct attempts that do not get through
+        self.wait_where("e", "f", "10.77.0.2", "r2", KEEPALIVE + 15 + 30, "relayed after the block")
+        self.wait_where("f", "e", "10.77.0.2", "r2", 30, "relayed after the block")
+        print("e <-> f relayed through r2 %.1f s after the block" % (time.time() - t0))
+        r2_before = relayed(self.n["r2"])
+        r = tb.sh(["ping", "-n", "-q", "-c", "10", "-i", "0.2", "-w", "20", oip("f")], ns=self.n["e"].ns, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + self.diag()())
+        self.assertGreaterEqual(relayed(self.n["r2"]) - r2_before, 20, self.diag()())
+        res = to.iperf(self, self.n["e"], self.n["f"], oip("f"), ["-t", "1"])
+        self.assertGreater(res["end"]["sum_received"]["bytes"], 0)
+        # r2 dies without a goodbye: the relayed pair moves to r1
+        r2 = self.n["r2"]
+        r2.proc.kill()
+        r2.proc.wait(10)
+        r2.terminated = True
+        r2.finish()
+        r2.problems = [p for p in r2.problems if "killed by signal" not in p]
+        t0 = time.time()
+        self.wait_where("e", "f", "10.77.0.1", "r1", 3 * KEEPALIVE + 20, "relayed through r1 after r2 died")
+        self.wait_where("f", "e", "10.77.0.1", "r1", 30, "relayed through r1 after r2 died")
+        print("e <-> f relayed through r1 %.1f s after r2 died (keepalive %d s)" % (time.time() - t0, KEEPALIVE))
+        r1_before = relayed(self.n["r1"])
+        r = tb.sh(["ping", "-n", "-q", "-c", "5", "-i", "0.2", "-w", "20", oip("f")], ns=self.n["e"].ns, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + self.diag()())
+        self.assertGreaterEqual(relayed(self.n["r1"]) - r1_before, 10, self.diag()())
+        u(["nft", "delete table bridge natmesh"])
+
+
+if __name__ == "__main__":
+    tb.main()
