@@ -247,8 +247,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
     transport::store_nonce_from_header(_nonce[i].data(), dh);
     _aead[i] = crypto::aead_packet{dh + hdr_len, payload_len, hdr_len, dh, _nonce[i].data(), dh + hdr_len + payload_len};
     _open[i] = open_item{m, st.last.p, st.last.slot, w, ctr, d.dvpe_offset, payload_len,
-                         (transport::flags(*h) & transport::data_flag_full_frame) != 0,
-                         (transport::flags(*h) & transport::data_flag_control) != 0};
+                         transport::flags(*h)};
     if (st.n_open == max_items) [[unlikely]] {
         _n_open = st.n_open;
         open_flush(s);
@@ -345,15 +344,15 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 authenticated = true;
                 note_source(m, p, ns);  // once per run, before the outer headers go
             }
-            if ((it.payload_len == 0) | it.control) [[unlikely]] {
-                if (it.control) {
+            const bool full_frame = (it.flags & transport::data_flag_full_frame) != 0;
+            if ((it.payload_len == 0) | ((it.flags & transport::data_flag_control) != 0)) [[unlikely]] {
+                if (it.flags & transport::data_flag_control) {
                     control_message(m, it, p, s);
                     continue;
                 }
                 _stats.keepalives.add();
                 ns.keepalives.add();
-                const auto* kh = rte_pktmbuf_mtod_offset(m, const transport::data_header*, it.dvpe_offset);
-                if (transport::flags(*kh) & transport::data_flag_close) [[unlikely]] {
+                if (it.flags & transport::data_flag_close) [[unlikely]] {
                     ns.closes.add();  // the control thread takes the session down (feedback)
                 }
                 rte_pktmbuf_free(m);
@@ -368,12 +367,12 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             }
             // Outer headers and data header off the front, the tag off the back, the MAC pair
             // back in front: one edit of data_off / data_len / pkt_len (adj + trim + prepend).
-            const unsigned macs_len = it.full_frame ? 0 : mac_pair_len;
+            const unsigned macs_len = full_frame ? 0 : mac_pair_len;
             const auto frame_len = static_cast<uint16_t>(it.payload_len + macs_len);
             m->data_off = static_cast<uint16_t>(m->data_off + it.dvpe_offset + hdr_len - macs_len);
             m->data_len = frame_len;
             m->pkt_len = frame_len;
-            if (!it.full_frame) {
+            if (!full_frame) {
                 std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), macs.data(), mac_pair_len);
             } else if (it.payload_len < sizeof(rte_ether_hdr)) [[unlikely]] {
                 drop(m, drop_reason::bad_length);
@@ -391,7 +390,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                     drop(m, drop_reason::bad_length);  // a compact frame of 1 byte: no runts on a LAN
                     continue;
                 }
-                if (lan_deliver(m, p, s, it.full_frame)) {
+                if (lan_deliver(m, p, s, full_frame)) {
                     ++lan_packets;
                     lan_bytes += frame_len;
                 }

@@ -359,8 +359,7 @@ private:
         uint64_t counter;
         uint16_t dvpe_offset;
         uint16_t payload_len;
-        bool full_frame;
-        bool control;  // data_flag_control: a control message for the control thread
+        uint8_t flags;  // the header's flags nibble: data_flag_full_frame, _close, _control
     };
     static constexpr unsigned max_items = limits::max_burst;
     std::array<open_item, max_items> _open{};

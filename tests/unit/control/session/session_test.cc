@@ -46,6 +46,7 @@ struct node_sim {
     std::vector<std::vector<uint8_t>> endpoints;  ///< learn_endpoint addresses, in order
     uint64_t keepalives = 0;
     bool no_path = false;  ///< initiations cannot be sent (the daemon reports them unsent)
+    bool ours_relayed = false;  ///< the daemon says our initiations go through a router
 };
 
 struct packet {
@@ -185,7 +186,8 @@ struct sim {
         node_sim& x = n[i];
         ss::actions out;
         if (p.handshake) {
-            x.m->on_handshake_packet(p.bytes, i == 0 ? hs_test::src_b : hs_test::src_a, clock_at(now), false, out);
+            x.m->on_handshake_packet(p.bytes, i == 0 ? hs_test::src_b : hs_test::src_a, clock_at(now), false, out, {},
+                                     x.ours_relayed);
         } else {
             auto it = x.recv.find(p.key_id);
             const bool ok = it != x.recv.end() && it->second == p.key;
@@ -802,6 +804,29 @@ TEST(simultaneous, an_unsent_initiation_does_not_win_the_race) {
     EXPECT_EQ(s.state(1), ss::peer_state::up);
     EXPECT_EQ(s.status(0).stats.simultaneous_dropped, 0U);
     EXPECT_GE(s.n[0].initiations_at.size(), 1U);
+}
+
+TEST(simultaneous, a_relayed_initiation_of_ours_does_not_win_over_one_that_came_directly) {
+    // A (id 1) sends its initiations through a router that cannot deliver them (it has no
+    // session with B; or a NAT in front of B lets in only answers to B's own packets), while
+    // B's reach A directly: the daemon says so (ours_relayed) and A answers B's at once instead
+    // of waiting for its own to win. Without the flag A ignores B's for as long as its own
+    // retries keep a young one pending.
+    for (bool relayed : {false, true}) {
+        sim s(connect_mode::always, connect_mode::always, 10);
+        s.n[0].ours_relayed = relayed;
+        s.lose = [](int dst, const packet& p) { return dst == 1 && p.handshake && p.bytes[0] == 2; };
+        s.run_until(3 * sec);
+        if (relayed) {
+            EXPECT_EQ(s.state(0), ss::peer_state::up);
+            EXPECT_EQ(s.state(1), ss::peer_state::up);
+            EXPECT_EQ(s.status(0).stats.simultaneous_dropped, 0U);
+            EXPECT_EQ(s.status(0).stats.responses_sent, 1U);
+        } else {
+            EXPECT_NE(s.state(1), ss::peer_state::up) << "the rule as it was: A's own lost initiation wins";
+            EXPECT_GE(s.status(0).stats.simultaneous_dropped, 1U);
+        }
+    }
 }
 
 TEST(events, close_message_takes_the_session_down_at_once) {
