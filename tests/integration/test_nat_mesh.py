@@ -18,8 +18,10 @@ at once and the NATs let the second try through (hole punching). Checked: every 
 runs iperf3; the three mediated pairs end up direct at each other's NAT address, and r1's and
 r2's relay counters stay flat while e and f ping each other; blocking e <-> f on the bridge
 makes them fall back to r2 (relayed) after the keepalive timeout; killing r2 moves that relayed
-traffic to r1. Roaming (an address change mid-transfer, node-change once, replayed or forged
-packets from a new address moving nothing) is test_roaming.py's.
+traffic to r1; e moves behind another home router (10.77.0.51) during a TCP transfer from c, and
+c and d follow it there (node-change once each) while the transfer goes on; f, behind a NAT
+itself, is found again after its direct session times out and r1 mediates afresh. That replayed or
+forged packets from a new address move nothing is test_roaming.py's.
 """
 import itertools
 import os
@@ -62,7 +64,7 @@ table ip fw {
 """
 
 
-def write_conf():
+def write_conf(hooks):
     d = tempfile.mkdtemp(prefix="dvpe-conf-")
     lines = [
         "enable-udp = yes",
@@ -70,6 +72,7 @@ def write_conf():
         "control-lcore = 0", "worker-lcores = 1", "hugepages = no", "memory-mb = 256",
         "rx-descriptors = 512", "tx-descriptors = 512", "idle-sleep-us = 200",
         "keepalive = %d" % KEEPALIVE, "max-retry = 2",
+        "node-change = node-change.sh",
     ]
     for i, name in enumerate(NODES, start=1):
         lines += ["", "node = %s" % name,
@@ -86,6 +89,12 @@ def write_conf():
             lines += ["router-priority = %d" % PRIO[name]]
     with open(os.path.join(d, "gvpe.conf"), "w") as f:
         f.write("\n".join(lines) + "\n")
+    script = os.path.join(d, "node-change.sh")
+    with open(script, "w") as f:
+        # written whole, then renamed: the test never reads a half-written file
+        f.write("#!/bin/sh\nf=$(date +%%s%%N)-$$\nenv > %s/.$f.tmp && mv %s/.$f.tmp %s/change-$NODENAME-$DESTNODE-$f.env\n"
+                % (hooks, hooks, hooks))
+    os.chmod(script, 0o755)
     return d
 
 
@@ -105,7 +114,8 @@ def oip(name):
 class NatMesh(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        conf = write_conf()
+        cls.hooks = tempfile.mkdtemp(prefix="dvpe-natmesh-hooks-")
+        conf = write_conf(cls.hooks)
         try:
             cls.mesh = tb.Mesh(to.node_ips(NODES, False), conf)
         finally:
@@ -114,6 +124,8 @@ class NatMesh(unittest.TestCase):
         try:
             for name, (inside, public) in NAT.items():
                 cls.nat_namespace(name, inside, public)
+            # a second home router for e to move behind (test_3): public 10.77.0.51, nothing inside yet
+            cls.nat2 = cls.nat_router("nate2", "r-up2", "u-nate2", "10.77.0.51")
             cls.n = m.nodes
             for n in cls.n.values():
                 n.start()
@@ -128,29 +140,42 @@ class NatMesh(unittest.TestCase):
             raise
 
     @classmethod
-    def nat_namespace(cls, name, inside, public):
-        """<tag>-nat<name>: the node's uplink leaves the bridge for it; masquerade to `public`."""
+    def nat_router(cls, suffix, up_in, up_out, public):
+        """<tag>-<suffix>: a home router on the bridge at `public` (its uplink `up_in`, the
+        bridge side `up_out`), masquerading what leaves by that uplink."""
         m = cls.mesh
-        ns = m.add_namespace("nat" + name)
-        up = "u-nat" + name
-        m.underlay_sh(["ip", "link", "set", "u-" + name, "nomaster"])
-        m.underlay_sh(["ip", "link", "set", "u-" + name, "netns", ns])
-        tb.sh(["ip", "link", "add", "r-up", "netns", ns, "type", "veth", "peer", "name", up, "netns", m.underlay])
-        m.underlay_sh(["ip", "link", "set", up, "master", "br0", "up"])
-        for cmd in (["ip", "addr", "add", inside + ".1/24", "dev", "u-" + name],
-                    ["ip", "link", "set", "u-" + name, "up"],
-                    ["ip", "addr", "add", public + "/24", "dev", "r-up"],
-                    ["ip", "link", "set", "r-up", "up"],
+        ns = m.add_namespace(suffix)
+        tb.sh(["ip", "link", "add", up_in, "netns", ns, "type", "veth", "peer", "name", up_out, "netns", m.underlay])
+        m.underlay_sh(["ip", "link", "set", up_out, "master", "br0", "up"])
+        for cmd in (["ip", "addr", "add", public + "/24", "dev", up_in],
+                    ["ip", "link", "set", up_in, "up"],
                     ["sysctl", "-qw", "net.ipv4.ip_forward=1"],
                     ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"],
                     ["sysctl", "-qw", "net.ipv4.conf.default.rp_filter=0"]):
             tb.sh(cmd, ns=ns)
         subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], check=True, text=True,
-                       input=NAT_RULES)
+                       input=NAT_RULES.replace('"r-up"', '"%s"' % up_in))
+        return ns
+
+    @classmethod
+    def nat_namespace(cls, name, inside, public):
+        """<tag>-nat<name>: the node's uplink leaves the bridge for a home router at `public`."""
+        m = cls.mesh
+        ns = cls.nat_router("nat" + name, "r-up", "u-nat" + name, public)
+        m.underlay_sh(["ip", "link", "set", "u-" + name, "nomaster"])
+        m.underlay_sh(["ip", "link", "set", "u-" + name, "netns", ns])
+        tb.sh(["ip", "addr", "add", inside + ".1/24", "dev", "u-" + name], ns=ns)
+        tb.sh(["ip", "link", "set", "u-" + name, "up"], ns=ns)
 
     @classmethod
     def tearDownClass(cls):
-        cls.mesh.cleanup()
+        try:
+            cls.mesh.cleanup()
+        finally:
+            subprocess.run(["rm", "-rf", cls.hooks])
+
+    def changes(self, node, about):
+        return [f for f in os.listdir(self.hooks) if f.startswith("change-%s-%s-" % (node, about))]
 
     def diag(self):
         def f():
@@ -245,6 +270,59 @@ class NatMesh(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + self.diag()())
         self.assertGreaterEqual(relayed(self.n["r1"]) - r1_before, 10, self.diag()())
         u(["nft", "delete table bridge natmesh"])
+
+
+    def test_3_a_node_that_moves_behind_another_nat_is_followed_mid_transfer(self):
+        # e's uplink moves from its home router (10.77.0.50) to another one (10.77.0.51): a new
+        # public address, new NAT mappings. c (a hostname) and d (mediated, direct) follow e's
+        # authenticated packets there while a TCP transfer from c to e runs; node-change fires
+        # once on each.
+        c, d, e = self.n["c"], self.n["d"], self.n["e"]
+        for x in ("c", "d"):
+            dc.wait_for(lambda: self.where(x, "e") == ("up", "10.77.0.50", 0), 60, "%s -> e direct" % x, self.diag())
+        before = {x: len(self.changes(x, "e")) for x in ("c", "d")}
+        moves = {x: self.n[x].ctl("status")["roaming"]["moves"] for x in ("c", "d")}
+        srv = subprocess.Popen(["ip", "netns", "exec", e.ns, "iperf3", "-s", "-1", "-p", "5301"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            tb.wait_listening(e.ns, 5301)
+            cli = subprocess.Popen(["ip", "netns", "exec", c.ns, "iperf3", "-c", oip("e"), "-p", "5301", "-t", "10",
+                                    "-b", "20M", "--connect-timeout", "3000"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            time.sleep(2)
+            tb.sh(["ip", "link", "set", "u-e", "netns", self.nat2], ns=self.mesh.tag + "-nate")
+            tb.sh(["ip", "addr", "add", "10.77.5.1/24", "dev", "u-e"], ns=self.nat2)
+            tb.sh(["ip", "link", "set", "u-e", "up"], ns=self.nat2)
+            t0 = time.time()
+            for x in ("c", "d"):
+                dc.wait_for(lambda: self.where(x, "e") == ("up", "10.77.0.51", 0), 30,
+                            "%s follows e to 10.77.0.51" % x, self.diag())
+            print("c and d follow e %.1f s after the move" % (time.time() - t0))
+            out, _ = cli.communicate(timeout=40)
+            self.assertEqual(cli.returncode, 0, out + self.diag()())
+            srv.wait(timeout=10)
+        finally:
+            if srv.poll() is None:
+                srv.kill()
+        for x in ("c", "d"):
+            dc.wait_for(lambda: len(self.changes(x, "e")) == before[x] + 1, 10, "node-change on %s" % x, self.diag())
+        time.sleep(1.5)  # a second one would come within the rate limit's second
+        for x in ("c", "d"):
+            self.assertEqual(len(self.changes(x, "e")), before[x] + 1, "node-change on %s fired once" % x)
+            self.assertEqual(peers(self.n[x])["e"].get("roamed_to"), "10.77.0.51")
+            self.assertEqual(self.n[x].ctl("status")["roaming"]["moves"], moves[x] + 1, self.diag()())
+        # f (behind its own NAT) cannot follow: e's packets from the new address are no answer
+        # to anything f sent, its NAT drops them. f's direct session times out (keepalive + 15 s),
+        # e is relayed again and r1 (r2 is dead since test_2) introduces them afresh.
+        t0 = time.time()
+        dc.wait_for(lambda: self.where("f", "e") == ("up", "10.77.0.51", 0), KEEPALIVE + 15 + 45,
+                    "f -> e direct at the new address", self.diag())
+        print("f reaches e directly at its new address %.1f s after c and d followed" % (time.time() - t0))
+        for x in ("r1", "c", "d", "f"):
+            if x != "e":
+                r = tb.sh(["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-w", "20", oip("e")], ns=self.n[x].ns,
+                          check=False)
+                self.assertEqual(r.returncode, 0, "%s -> e: %s%s" % (x, r.stdout, self.diag()()))
 
 
 if __name__ == "__main__":
