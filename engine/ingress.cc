@@ -94,7 +94,7 @@ void worker::control_message(rte_mbuf* m, const open_item& it, const peer_entry&
     m->data_len = it.payload_len;
     m->pkt_len = it.payload_len;
     m->port = RTE_MBUF_PORT_INVALID;
-    m->hash.usr = p.node_id;
+    m->hash.usr = control_msg_mark | p.node_id;
     to_control(m);
 }
 

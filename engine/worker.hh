@@ -76,6 +76,11 @@ inline void keep_first_segment(rte_mbuf* m) noexcept {
 /// mbuf hash.usr of a routed packet a worker hands to the control thread because the LAN
 /// host's MAC is unknown (queued overlay frames carry their node id, at most 4095, there).
 inline constexpr uint32_t lan_resolve_mark = 0x10000;
+/// mbuf hash.usr of an authenticated control message a worker hands to the control thread
+/// (engine/ingress.cc control_message): this mark | the sender's node id, m->port =
+/// RTE_MBUF_PORT_INVALID, at most transport::max_control_size bytes -- no WAN frame handed
+/// over is that short.
+inline constexpr uint32_t control_msg_mark = 0x20000;
 /// Bridge: a MAC a host on our LAN used this recently is not moved to a peer (docs/site-gateways.md).
 inline constexpr uint32_t mac_hold_down_s = 5;
 

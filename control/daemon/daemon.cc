@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // dvped bring-up, control loop and teardown; see daemon.hh.
 #include "control/daemon/daemon.hh"
+#include "transports/control_msg.hh"
 #include "control/daemon/telemetry.hh"
 
 #include <fcntl.h>
@@ -637,7 +638,8 @@ void daemon::handle_control_packets() {
             // routed packet is never read as ARP/ND: its inner bytes come from the mesh. From a
             // WAN port: a dvpe packet for another node is one to relay (queue_relay), else a
             // handshake message for us.
-            if (m->port == RTE_MBUF_PORT_INVALID) {
+            if (m->port == RTE_MBUF_PORT_INVALID && (m->hash.usr & ~uint32_t{0xffff}) == engine::control_msg_mark &&
+                rte_pktmbuf_data_len(m) <= transport::max_control_size) {
                 // An authenticated control message from a peer (engine/ingress.cc control_message).
                 session::actions acts;
                 on_control_message(m, clock_now(), acts);  // frees m

@@ -175,6 +175,9 @@ private:
     /// The path for an initiation to `peer` at the endpoint a router told us of, if fresh and
     /// the peer is not direct yet.
     std::optional<peer_path> mediated_path(uint16_t peer, handshake::clock_reading now);
+    /// GVPE would connect to `n` directly if it knew where: no hostname, not disabled, direct
+    /// allowed both ways, a transport in common.
+    bool mediable(const node_conf& n) const;
     void feedback(handshake::clock_reading now, session::actions& acts);
     /// Roaming: a worker saw authenticated packets of `peer` from `r` (engine/stats.hh
     /// node_stats). Moves the peer there if the rules allow (docs/protocol.md "Roaming").

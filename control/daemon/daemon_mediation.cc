@@ -45,13 +45,13 @@ void daemon::introduce(uint16_t a, uint16_t b) {
     }
     const node_conf* na = _cfg.node(a);
     const node_conf* nb = _cfg.node(b);
-    log::info("introduced node " + (na ? na->name : std::to_string(a)) + " (" + endpoint_str(info(a, *pa)) +
+    log::debug("introduced node " + (na ? na->name : std::to_string(a)) + " (" + endpoint_str(info(a, *pa)) +
               ") and node " + (nb ? nb->name : std::to_string(b)) + " (" + endpoint_str(info(b, *pb)) + ")" +
               (to_a && to_b ? "" : ": not sent to both"));
 }
 
 void daemon::on_control_message(rte_mbuf* m, handshake::clock_reading now, session::actions& acts) {
-    const auto from = static_cast<uint16_t>(m->hash.usr);
+    const auto from = static_cast<uint16_t>(m->hash.usr & 0xffff);
     const auto msg = transport::parse_control(
         std::span<const uint8_t>(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)));
     rte_pktmbuf_free(m);
@@ -85,29 +85,46 @@ void daemon::on_control_message(rte_mbuf* m, handshake::clock_reading now, sessi
     const auto& ci = std::get<transport::connect_info>(*msg);
     ++c.infos_received;
     const node_conf* n = _cfg.node(ci.node);
-    // Only a router may tell us where a node is, only about a node we know no address of
-    // (a configured one stays), and only where the rules let us talk to it directly.
-    if (sender->router_priority == 0 || n == nullptr || ci.node == self.id || ci.node == from ||
-        !n->hostname.empty() || n->connect == connect_mode::disabled || !admits_direct(self, *n) ||
-        !admits_direct(*n, self) || (self.protocols & n->protocols & proto_of(ci.k)) == 0) {
+    // Only the router that relays the node to us may tell us where it is (a router of our
+    // config, and the one our packets for it go through), only about a node we know no address
+    // of (a configured one stays), and only where the rules let us talk to it directly.
+    const peer_path* cur = n != nullptr ? _peers->path(ci.node) : nullptr;
+    if (sender->router_priority == 0 || n == nullptr || ci.node == self.id || ci.node == from || cur == nullptr ||
+        (cur->via != 0 && cur->via != from) || !mediable(*n) ||
+        (self.protocols & n->protocols & proto_of(ci.k)) == 0) {
         ++c.infos_refused;
         return;
     }
-    if (const peer_path* cur = _peers->path(ci.node); cur != nullptr && cur->via == 0) {
+    if (cur->via == 0) {
         return;  // direct already (both ends asked, or the info crossed our own handshake)
     }
-    _mediation.on_info(ci, from, now.mono_ns);
+    if (!_mediation.on_info(ci, from, now.mono_ns)) {
+        return;  // the same endpoint again (both ends asked), or a new one too soon
+    }
     ++c.attempts;
     log::info("node " + n->name + ": router " + sender->name + " sees it at " + endpoint_str(ci) +
               "; handshaking there");
-    _sessions->reconnect(ci.node, now, acts);
+    // A session that is up gets a make-before-break rekey there now. A first handshake in
+    // flight through the router is left to complete: its retries (if it needs any) go to the
+    // told endpoint, and a rekey follows the next introduction once it is up.
+    const auto st = _sessions->status(ci.node, now);
+    if (st && (st->state == session::peer_state::up || !st->handshake_in_progress)) {
+        _sessions->reconnect(ci.node, now, acts);
+    }
+}
+
+bool daemon::mediable(const node_conf& n) const {
+    const node_conf& self = _cfg.self_node();
+    return n.id != self.id && n.hostname.empty() && n.connect != connect_mode::disabled && admits_direct(self, n) &&
+           admits_direct(n, self) && (self.protocols & n.protocols) != 0;
 }
 
 std::optional<peer_path> daemon::mediated_path(uint16_t peer, handshake::clock_reading now) {
     const transport::connect_info* ci = _mediation.endpoint(peer, now.mono_ns);
     const node_conf* n = _cfg.node(peer);
-    if (ci == nullptr || n == nullptr) {
-        return std::nullopt;
+    if (ci == nullptr || n == nullptr || !mediable(*n) ||
+        (_cfg.self_node().protocols & n->protocols & proto_of(ci->k)) == 0) {
+        return std::nullopt;  // (a reload may have changed the rules since)
     }
     if (const peer_path* cur = _peers->path(peer); cur != nullptr && cur->via == 0) {
         return std::nullopt;
@@ -142,8 +159,7 @@ void daemon::mediation_iteration(handshake::clock_reading now, session::actions&
         }
         // Relayed: ask the router to introduce us, if a direct connection is what GVPE would
         // make (no address known, direct allowed both ways) and there is a session or demand.
-        if (!n.hostname.empty() || n.connect == connect_mode::disabled || !admits_direct(self, n) ||
-            !admits_direct(n, self) || (self.protocols & n.protocols) == 0) {
+        if (!mediable(n)) {
             continue;
         }
         const auto st = _sessions->status(id, now);

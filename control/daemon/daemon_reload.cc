@@ -101,6 +101,7 @@ nlohmann::json daemon::reload(const std::string& trigger) {
         } else if (self_rules || path_inputs_changed(n, *now_n) || (path != nullptr && path->via != 0)) {
             _peers->clear_path(id);  // update_paths() below computes it afresh
             _roamed.erase(id);       // ... from its new configuration
+            _mediation.forget(id);   // a told endpoint is for the old rules
         }
     }
     execute(acts);  // node-down hooks see the node's name and address
@@ -109,6 +110,8 @@ nlohmann::json daemon::reload(const std::string& trigger) {
         _learned_endpoint.erase(id);
         _roamed.erase(id);
         _roam_moved_ns.erase(id);
+        _mediation.forget(id);
+        _initiation_via_router.erase(id);
         _queue.drop_peer(id);
         _relay_queue.drop_peer(id);
     }

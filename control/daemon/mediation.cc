@@ -24,13 +24,21 @@ bool mediation::request_due(uint16_t peer, uint16_t router, uint64_t now) {
 
 void mediation::not_relayed(uint16_t peer) { _requests.erase(peer); }
 
-bool mediation::introduce_allowed(uint16_t a, uint16_t b, uint64_t now) {
-    const auto key = std::make_pair(std::min(a, b), std::max(a, b));
+bool mediation::introduce_allowed(uint16_t from, uint16_t target, uint64_t now, bool waited) {
+    const auto key = std::make_pair(std::min(from, target), std::max(from, target));
     auto it = _introduced.find(key);
-    if (it != _introduced.end() && now < it->second + introduce_interval) {
+    // Per pair, and per requester (one member asking for every node would make each of them
+    // send handshakes to wherever that member claims to be): a request that waited for our
+    // session with its target was limited when it came.
+    auto last = _requester_last.find(from);
+    if ((it != _introduced.end() && now < it->second + introduce_interval) ||
+        (!waited && last != _requester_last.end() && now < last->second + requester_interval)) {
         ++counters.requests_rate_limited;
         return false;
     }
+    _requester_last[from] = now;
+    std::erase_if(_requester_last, [&](const auto& e) { return now >= e.second + requester_interval; });
+    _requester_last[from] = now;
     // Old entries go (one pair at most per request, so this stays as small as the requests).
     std::erase_if(_introduced, [&](const auto& e) { return now >= e.second + introduce_interval; });
     _introduced[key] = now;
@@ -41,17 +49,28 @@ mediation::request_verdict mediation::on_request(uint16_t from, uint16_t target,
     if (both_up) {
         return introduce_allowed(from, target, now) ? request_verdict::introduce : request_verdict::rate_limited;
     }
+    if (_pending.size() >= max_pending && !_pending.contains({from, target})) {
+        ++counters.requests_rate_limited;
+        return request_verdict::rate_limited;
+    }
     ++counters.requests_waiting;
     _pending[{from, target}] = now + pending_for;  // a repeated request refreshes it
     return request_verdict::wait;
 }
 
-void mediation::on_info(const transport::connect_info& ci, uint16_t router, uint64_t now) {
-    endpoint_state& e = _endpoints[ci.node];
+bool mediation::on_info(const transport::connect_info& ci, uint16_t router, uint64_t now) {
+    auto [it, fresh] = _endpoints.try_emplace(ci.node);
+    endpoint_state& e = it->second;
+    if (!fresh && ((e.ci == ci && now < e.until_ns) || now < e.told_ns + introduce_interval)) {
+        ++counters.infos_repeated;
+        return false;
+    }
     e.ci = ci;
     e.router = router;
     e.until_ns = now + endpoint_for;
+    e.told_ns = now;
     e.told = true;
+    return true;
 }
 
 const transport::connect_info* mediation::endpoint(uint16_t peer, uint64_t now) const {
@@ -72,6 +91,7 @@ void mediation::direct(uint16_t peer) {
 
 void mediation::forget(uint16_t peer) {
     _requests.erase(peer);
+    _requester_last.erase(peer);
     _endpoints.erase(peer);
     std::erase_if(_pending, [&](const auto& e) { return e.first.first == peer || e.first.second == peer; });
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Mediated connections (docs/protocol.md "Mediated connections", GVPE's CONNECT_REQ /
 // CONNECT_INFO): the bookkeeping of the three roles, without I/O, so it is unit-tested alone
-// (tests/unit/control/mediation_test.cc). The daemon (control/daemon/daemon_mediation.cc) sends
+// (tests/unit/control/daemon/mediation_test.cc). The daemon (control/daemon/daemon_mediation.cc) sends
 // and receives the control messages (transports/control_msg.hh) and starts the handshakes.
 //
 //   requester  a node whose peer B has no address it knows and is relayed through router R asks
@@ -34,11 +34,15 @@ struct mediation_counters {
     uint64_t requests_refused = 0;       // ... not a router, unknown node, itself, us
     uint64_t requests_waiting = 0;       // ... for a node we had no session with: connecting
     uint64_t requests_expired = 0;       // ... that waited in vain (pending_for)
-    uint64_t requests_rate_limited = 0;  // ... for a pair introduced less than introduce_interval ago
+    uint64_t requests_rate_limited = 0;  // ... for a pair introduced less than introduce_interval ago,
+                                         // or from a requester introduced less than requester_interval
+                                         // ago, or beyond max_pending waiting
     uint64_t introductions = 0;          // pairs told each other's address
     uint64_t infos_received = 0;         // connect_info from a router
-    uint64_t infos_refused = 0;          // ... not from a router, about us / the router / a node
-                                         // with a configured address, or no direct rules
+    uint64_t infos_refused = 0;          // ... not from the router that relays the node to us, about
+                                         // us / the router / a node with a configured address, or no
+                                         // direct rules
+    uint64_t infos_repeated = 0;         // ... the same endpoint again, or a new one too soon
     uint64_t attempts = 0;               // direct handshakes started from an info
     uint64_t established = 0;            // peers that went from relayed to direct after an info
     uint64_t unparsed = 0;               // control messages that were none (parse_control)
@@ -52,6 +56,8 @@ public:
     static constexpr uint64_t pending_for = 30 * s;
     static constexpr uint64_t introduce_interval = 2 * s;
     static constexpr uint64_t endpoint_for = 10 * s;
+    static constexpr uint64_t requester_interval = s / 2;  // introductions per requester (router)
+    static constexpr size_t max_pending = 4096;             // waiting requests (router)
 
     // --- requester ---
     /// Peer `peer` is relayed through `router` now: true if a connect_req is due (the first at
@@ -77,7 +83,7 @@ public:
                 ++counters.requests_expired;
                 it = _pending.erase(it);
             } else if (up(it->first.first) && up(it->first.second)) {
-                if (introduce_allowed(it->first.first, it->first.second, now)) {
+                if (introduce_allowed(it->first.first, it->first.second, now, true)) {
                     out.push_back(it->first);
                 }
                 it = _pending.erase(it);
@@ -91,7 +97,9 @@ public:
 
     // --- endpoint ---
     /// Where a router says `ci.node` is: its handshakes go there until endpoint_for passed.
-    void on_info(const transport::connect_info& ci, uint16_t router, uint64_t now);
+    /// False (nothing changes) if the same endpoint is still fresh, or another one was told less
+    /// than introduce_interval ago: a router cannot make us start handshake after handshake.
+    [[nodiscard]] bool on_info(const transport::connect_info& ci, uint16_t router, uint64_t now);
     /// The endpoint of `peer` a router told us of, while it is fresh.
     [[nodiscard]] const transport::connect_info* endpoint(uint16_t peer, uint64_t now) const;
     /// `peer`'s path became direct: if an info was the reason, counted as established.
@@ -102,7 +110,8 @@ public:
     mediation_counters counters;
 
 private:
-    [[nodiscard]] bool introduce_allowed(uint16_t a, uint16_t b, uint64_t now);
+    [[nodiscard]] bool introduce_allowed(uint16_t from, uint16_t target, uint64_t now, bool waited = false);
+    std::map<uint16_t, uint64_t> _requester_last;                    // router: per requester
 
     struct request_state {
         uint16_t router = 0;
@@ -116,6 +125,7 @@ private:
         transport::connect_info ci;
         uint16_t router = 0;
         uint64_t until_ns = 0;
+        uint64_t told_ns = 0;
         bool told = false;  // an info arrived since the last time the peer became direct
     };
     std::map<uint16_t, endpoint_state> _endpoints;                   // endpoint: per peer

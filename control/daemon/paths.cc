@@ -32,6 +32,11 @@ std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bo
     return std::nullopt;
 }
 
+bool from_lane_port(const node_conf& n, uint16_t port) noexcept {
+    const uint16_t base = transport::udp_lane_port_base(static_cast<uint16_t>(n.id));
+    return port >= base && port < base + transport::udp_lanes;
+}
+
 uint8_t proto_of(transport::kind k) noexcept {
     return transport::is_udp(k) ? proto_udp : transport::is_rawip(k) ? proto_rawip : proto_icmp;
 }
@@ -108,7 +113,8 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
     // our udp-port, the one its NAT maps back.
     // A peer without a hostname (behind a NAT) too: answered at the source port, from our
     // udp-port (see direct_path). A node without a hostname sends from its udp-port always.
-    const bool at_source = peer.udp_port == 0 || (peer.hostname.empty() && src.udp_port != 0);
+    const bool at_source = peer.udp_port == 0 ||
+                           (peer.hostname.empty() && src.udp_port != 0 && !from_lane_port(peer, src.udp_port));
     p.udp_port = at_source ? src.udp_port : peer.udp_port;
     p.sport_fixed = transport::is_udp(src.k) && (at_source || self.hostname.empty())
                         ? static_cast<uint16_t>(self.udp_port)
@@ -150,7 +156,8 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
     uint16_t udp_port = n.udp_port;
     uint16_t sport_fixed = self.hostname.empty() ? static_cast<uint16_t>(self.udp_port) : 0;
     if (n.udp_port == 0 || n.hostname.empty()) {
-        if (src && transport::is_udp(src->k) && src->udp_port != 0) {
+        if (src && transport::is_udp(src->k) && src->udp_port != 0 &&
+            (n.udp_port == 0 || !from_lane_port(n, src->udp_port))) {
             udp_port = src->udp_port;
             sport_fixed = static_cast<uint16_t>(self.udp_port);  // 0 when we connect out too: lanes
         } else if (n.udp_port == 0) {

@@ -37,6 +37,12 @@ namespace control {
 /// as GVPE), over IPv6 when the peer's address is IPv6. nullopt if they share none.
 std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bool v6) noexcept;
 
+/// Whether `port` is one of node `n`'s udp lane ports (transport::udp_lane_port_base): a node
+/// with a udp-port that sends from them is of a release before "a node without a hostname sends
+/// from its udp-port" (docs/protocol.md "Endpoints") and receives only at its udp-port -- it is
+/// answered there, as before, so a mesh can be upgraded node by node.
+bool from_lane_port(const node_conf& n, uint16_t port) noexcept;
+
 /// The config's protocol bit (proto_udp, proto_rawip, proto_icmp) of a transport kind.
 uint8_t proto_of(transport::kind k) noexcept;
 

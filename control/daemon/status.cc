@@ -164,6 +164,7 @@ nlohmann::json daemon::status_json() const {
                           {"introductions", mc.introductions},
                           {"infos_received", mc.infos_received},
                           {"infos_refused", mc.infos_refused},
+                          {"infos_repeated", mc.infos_repeated},
                           {"attempts", mc.attempts},
                           {"established", mc.established},
                           {"unparsed", mc.unparsed},

@@ -940,7 +940,7 @@ TEST_P(datapath, a_control_message_reaches_the_control_thread_as_its_plaintext) 
     EXPECT_EQ(got[0].pkt_len, msg.size());
     EXPECT_EQ(got[0].nb_segs, 1u);
     EXPECT_EQ(got[0].port, RTE_MBUF_PORT_INVALID) << "not a packet from a port";
-    EXPECT_EQ(got[0].usr, 1u) << "the sender's node id";
+    EXPECT_EQ(got[0].usr, engine::control_msg_mark | 1u) << "the mark and the sender's node id";
     EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
     const auto& st = _nodes[2].w->stats();
     EXPECT_EQ(st.to_control.load(), 1u);
@@ -959,7 +959,7 @@ TEST_P(datapath, a_control_message_reaches_the_control_thread_as_its_plaintext) 
     const auto got2 = take_control(_nodes[2].to_ctl);
     ASSERT_EQ(got2.size(), 1u);
     EXPECT_EQ(got2[0].bytes, short_msg);
-    EXPECT_EQ(got2[0].usr, 1u);
+    EXPECT_EQ(got2[0].usr, engine::control_msg_mark | 1u);
     EXPECT_EQ(st.to_control.load(), 2u);
     expect_accounted();
 }

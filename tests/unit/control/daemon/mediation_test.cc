@@ -63,6 +63,22 @@ TEST(mediation, a_router_introduces_at_once_or_waits_for_the_target_then_expires
     EXPECT_EQ(m.pending(), 0U);
 }
 
+TEST(mediation, one_requester_gets_one_introduction_per_requester_interval_and_waiting_is_bounded) {
+    mediation m;
+    // a member asking for every node in a row: the first is introduced, the rest wait their turn
+    EXPECT_EQ(m.on_request(5, 6, true, 10 * s), mediation::request_verdict::introduce);
+    EXPECT_EQ(m.on_request(5, 7, true, 10 * s + 1), mediation::request_verdict::rate_limited);
+    EXPECT_EQ(m.on_request(8, 7, true, 10 * s + 2), mediation::request_verdict::introduce);  // another one
+    EXPECT_EQ(m.on_request(5, 7, true, 10 * s + mediation::requester_interval), mediation::request_verdict::introduce);
+    // waiting requests are bounded
+    for (uint16_t t = 1; t <= mediation::max_pending; ++t) {
+        EXPECT_EQ(m.on_request(static_cast<uint16_t>(1000 + t % 7), t, false, 20 * s), mediation::request_verdict::wait);
+    }
+    EXPECT_EQ(m.pending(), mediation::max_pending);
+    EXPECT_EQ(m.on_request(9, 4095, false, 20 * s), mediation::request_verdict::rate_limited);
+    EXPECT_EQ(m.pending(), mediation::max_pending);
+}
+
 TEST(mediation, a_told_endpoint_is_used_for_endpoint_for_and_counts_established_once_direct) {
     mediation m;
     transport::connect_info ci;
@@ -70,7 +86,14 @@ TEST(mediation, a_told_endpoint_is_used_for_endpoint_for_and_counts_established_
     ci.udp_port = 31000;
     ci.ip.bytes[0] = 203;
     EXPECT_EQ(m.endpoint(6, 1 * s), nullptr);
-    m.on_info(ci, 2, 1 * s);
+    EXPECT_TRUE(m.on_info(ci, 2, 1 * s));
+    // the same endpoint again while fresh changes nothing (and does not extend the window); a
+    // new one within introduce_interval neither
+    EXPECT_FALSE(m.on_info(ci, 2, 1 * s + 500'000'000));
+    auto other = ci;
+    other.udp_port = 31001;
+    EXPECT_FALSE(m.on_info(other, 2, 1 * s + mediation::introduce_interval - 1));
+    EXPECT_EQ(m.counters.infos_repeated, 2U);
     ASSERT_NE(m.endpoint(6, 1 * s), nullptr);
     EXPECT_EQ(*m.endpoint(6, 1 * s), ci);
     EXPECT_NE(m.endpoint(6, 1 * s + mediation::endpoint_for - 1), nullptr);
@@ -79,7 +102,9 @@ TEST(mediation, a_told_endpoint_is_used_for_endpoint_for_and_counts_established_
     EXPECT_EQ(m.counters.established, 1U);
     m.direct(6);  // still direct: not counted again
     EXPECT_EQ(m.counters.established, 1U);
-    m.on_info(ci, 2, 50 * s);
+    EXPECT_TRUE(m.on_info(ci, 2, 50 * s));
+    EXPECT_TRUE(m.on_info(other, 2, 50 * s + mediation::introduce_interval));  // a new one, later
+    EXPECT_EQ(m.endpoint(6, 50 * s + mediation::introduce_interval)->udp_port, 31001);
     m.forget(6);
     EXPECT_EQ(m.endpoint(6, 50 * s), nullptr);
 }

@@ -317,15 +317,27 @@ TEST(choose_paths, learned_endpoint_for_an_address_less_peer) {
     auto c = load(base);
     harness h;
     const uint16_t f = id_of(c, "f");
-    h.learned[f] = udp_source("192.0.2.50", 40017).encode();
+    h.learned[f] = udp_source("192.0.2.50", 31017).encode();
     auto out = h.run(c);
     ASSERT_TRUE(out.count(f));
     EXPECT_EQ(out[f].kind, kind::udp4);
     EXPECT_EQ(out[f].ip, ip("192.0.2.50"));
     // No hostname: reached where it was seen -- at the source port of its handshake (its NAT's
     // mapping of its udp-port), from our udp-port, the one pair its NAT maps back.
-    EXPECT_EQ(out[f].udp_port, 40017);
+    EXPECT_EQ(out[f].udp_port, 31017);
     EXPECT_EQ(out[f].sport_fixed, 1655);
+    // ... unless that port is one of f's lane ports: a node of an earlier release (it sends from
+    // its lanes and receives only at its udp-port) is sent to at its udp-port, as before
+    const uint16_t f_lane = transport::udp_lane_port_base(f) + 3;
+    h.learned[f] = udp_source("192.0.2.50", f_lane).encode();
+    out = h.run(c);
+    EXPECT_EQ(out[f].udp_port, 655);
+    EXPECT_EQ(out[f].sport_fixed, 0);
+    EXPECT_EQ(control::answer_path(udp_source("192.0.2.50", f_lane), *c.find_node("f"), c.self_node(), c.global,
+                                   transport::local_config{}, port_mac)
+                  .udp_port,
+              655);
+    h.learned[f] = udp_source("192.0.2.50", 40017).encode();
     ASSERT_TRUE(out[f].next_hop_mac.has_value());
     EXPECT_TRUE(same_mac(*out[f].next_hop_mac, hop_mac(ip("10.0.0.254"))));  // off-link
     // garbage in the learned map is no endpoint
