@@ -430,7 +430,16 @@ void worker::note_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns)
     const bool path_v6 = transport::is_ipv6(p.tmpl.k) && p.tmpl.len != 0;
     const uint8_t* dst = p.tmpl.bytes + sizeof(rte_ether_hdr) + (path_v6 ? 24 : 16);
     if (v6 == path_v6 && p.tmpl.len != 0 && std::memcmp(src, dst, v6 ? 16 : 4) == 0) [[likely]] {
-        return;
+        if (!p.follow_port) [[likely]] {
+            return;
+        }
+        // A peer reached at the port it sends from (behind a NAT): a NAT that rebinds only the
+        // port moves it too. The template's UDP destination port against the packet's source.
+        const size_t l4 = v6 ? sizeof(rte_ipv6_hdr) : static_cast<size_t>(ip[0] & 0xfU) * 4;
+        const uint8_t* tmpl_l4 = dst + (v6 ? 16 : 4);
+        if ((v6 ? ip[6] : ip[9]) != IPPROTO_UDP || std::memcmp(ip + l4, tmpl_l4 + 2, 2) == 0) {
+            return;
+        }
     }
     // Elsewhere: a roaming peer, a router relaying it, or a peer without a path yet. The
     // control thread decides (control/daemon/daemon_sessions.cc on_roam_report).

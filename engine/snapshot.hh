@@ -85,6 +85,8 @@ struct peer_entry {
                                              // udp_sport_base (our udp-port), which its NAT maps back
     bool routed = false;                     // reached through a router (tmpl goes to it): we
                                              // relay nothing to this peer (one relay hop, no loops)
+    bool follow_port = false;                // udp to the port its packets come from (no hostname:
+                                             // behind a NAT): roaming compares the port too
     std::array<rx_key_slot, limits::rx_keys_per_peer> rx{};
     transport::outer_template tmpl{};        // Ethernet + IP + UDP/ICMP towards the peer
 

@@ -820,7 +820,7 @@ void daemon::on_roam_report(uint16_t peer, const engine::roam_source& r, handsha
         std::memcpy(src.ip.bytes.data(), r.ip.data(), 4);
     }
     src.udp_port = r.udp_port;
-    if (src.ip == cur->ip) {
+    if (src.ip == cur->ip && (!cur->follow_port || cur->via != 0 || src.udp_port == cur->udp_port)) {
         return;  // an older report: the path has moved there already
     }
     // A router relaying the peer's packets to us (we reach the peer directly, it does not reach

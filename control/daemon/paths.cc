@@ -45,7 +45,8 @@ bool operator==(const peer_path& a, const peer_path& b) noexcept {
     return a.kind == b.kind && a.ip == b.ip && a.udp_port == b.udp_port && a.ip_proto == b.ip_proto &&
            a.icmp_type == b.icmp_type && a.port_id == b.port_id && a.mtu == b.mtu && a.src_ip == b.src_ip &&
            rte_is_same_ether_addr(&a.src_mac, &b.src_mac) && same_mac(a.next_hop_mac, b.next_hop_mac) &&
-           a.via == b.via && a.inherit_tos == b.inherit_tos && a.sport_fixed == b.sport_fixed;
+           a.via == b.via && a.inherit_tos == b.inherit_tos && a.sport_fixed == b.sport_fixed &&
+           a.follow_port == b.follow_port;
 }
 
 bool build_path(const peer_path& path, uint16_t self_id, engine::peer_entry& e) {
@@ -73,6 +74,7 @@ bool build_path(const peer_path& path, uint16_t self_id, engine::peer_entry& e) 
     const bool fixed = transport::is_udp(path.kind) && path.sport_fixed != 0;
     e.udp_sport_base = fixed ? path.sport_fixed : transport::udp_lane_port_base(self_id);
     e.udp_sport_step = fixed ? 0 : 1;
+    e.follow_port = transport::is_udp(path.kind) && path.follow_port && path.via == 0;
     return true;
 }
 
@@ -116,6 +118,7 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
     const bool at_source = peer.udp_port == 0 ||
                            (peer.hostname.empty() && src.udp_port != 0 && !from_lane_port(peer, src.udp_port));
     p.udp_port = at_source ? src.udp_port : peer.udp_port;
+    p.follow_port = at_source && transport::is_udp(src.k) && peer.udp_port != 0;
     p.sport_fixed = transport::is_udp(src.k) && (at_source || self.hostname.empty())
                         ? static_cast<uint16_t>(self.udp_port)
                         : 0;
@@ -155,11 +158,13 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
     uint8_t theirs = n.protocols;
     uint16_t udp_port = n.udp_port;
     uint16_t sport_fixed = self.hostname.empty() ? static_cast<uint16_t>(self.udp_port) : 0;
+    bool follow_port = false;
     if (n.udp_port == 0 || n.hostname.empty()) {
         if (src && transport::is_udp(src->k) && src->udp_port != 0 &&
             (n.udp_port == 0 || !from_lane_port(n, src->udp_port))) {
             udp_port = src->udp_port;
             sport_fixed = static_cast<uint16_t>(self.udp_port);  // 0 when we connect out too: lanes
+            follow_port = n.udp_port != 0;  // one port: its lanes all send from its udp-port
         } else if (n.udp_port == 0) {
             theirs = static_cast<uint8_t>(theirs & ~proto_udp);
         }
@@ -205,6 +210,7 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
         path.src_mac = wp->mac;
         path.inherit_tos = n.inherit_tos;
         path.sport_fixed = transport::is_udp(*kind) ? sport_fixed : 0;
+        path.follow_port = transport::is_udp(*kind) && follow_port;
         // The next hop: on-link, the peer itself; else the port's gateway of that family.
         std::optional<transport::ip_address> hop;
         if (wa.addr.same_subnet(ip, wa.prefix)) {

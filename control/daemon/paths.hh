@@ -60,6 +60,9 @@ struct peer_path {
     std::optional<rte_ether_addr> next_hop_mac;  // resolved neighbour (peer or gateway)
     uint16_t via = 0;                  // router node carrying our packets to the peer (0: direct)
     bool inherit_tos = false;          // the peer's inherit-tos: outer TOS from the inner DSCP
+    bool follow_port = false;          // udp_port is where the peer's packets came from and it sends
+                                       // from that one port (no hostname, a udp-port): roaming
+                                       // follows a port change too (engine peer_entry::follow_port)
     uint16_t sport_fixed = 0;          // udp to a udp-port 0 peer: every packet from our udp-port
                                        // (a NAT in front of it only maps replies to the port it
                                        // sent to); 0: one source port per lane

@@ -257,6 +257,9 @@ nlohmann::json daemon::peers_json() const {
         if (path != nullptr) {
             jp["transport"] = std::string(transport::kind_name(path->kind));
             jp["address"] = path->ip.str();
+            if (transport::is_udp(path->kind)) {
+                jp["udp_port"] = path->udp_port;  // where it is sent to (after NAT: its mapping)
+            }
             jp["next_hop_resolved"] = path->next_hop_mac.has_value();
             jp["via"] = path->via;
         }

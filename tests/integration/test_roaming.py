@@ -42,6 +42,19 @@ table ip roam {
   }
 }
 """
+# The same, and beta's UDP port 655 translated to PORT and back (test_4: a NAT that rebinds the port)
+NFT_PORT = """
+table ip roam {
+  chain pre { type filter hook prerouting priority -300; policy accept;
+    ip daddr { 10.77.0.50, 10.77.0.51 } notrack ip daddr set 10.77.1.2
+    ip daddr 10.77.1.2 udp dport { 31000, 31001 } udp dport set 655
+  }
+  chain post { type filter hook postrouting priority 300; policy accept;
+    ip saddr 10.77.1.2 udp sport 655 udp sport set %d
+    ip saddr 10.77.1.2 ip saddr set %s
+  }
+}
+"""
 
 
 def peer(node, name):
@@ -118,9 +131,10 @@ class Topology:
             shutil.rmtree(cls.hooks)
 
     @classmethod
-    def set_source(cls, addr):
+    def set_source(cls, addr, port=None):
+        rules = NFT_BASE % addr if port is None else NFT_PORT % (port, addr)
         subprocess.run(["ip", "netns", "exec", cls.rt, "nft", "-f", "-"], check=True,
-                       input="flush ruleset\n" + NFT_BASE % addr, text=True)
+                       input="flush ruleset\n" + rules, text=True)
 
     @classmethod
     def diag(cls):
@@ -251,6 +265,26 @@ print(n)
         bad = tb.sh([tb.dvpectl_bin(), "-S", a.sock, "reconnect", "nosuchnode"], check=False)
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("nosuchnode", bad.stdout + bad.stderr)
+
+    def test_4_a_nat_that_rebinds_only_the_port_is_followed(self):
+        # beta sends everything from its udp-port (no hostname); its NAT now maps 655 to 31000,
+        # then to 31001, the address staying .51: alpha follows the port (follow_port), moves
+        # counted and node-change fired with the new port, and ping works through each mapping.
+        a, b = self.a, self.b
+        for port in (31000, 31001):
+            moves = a.ctl("status")["roaming"]["moves"]
+            changes = len(self.envs("node-change", "alpha"))
+            self.set_source("10.77.0.51", port)
+            b.sh(["ping", "-c", "3", "-i", "0.2", "10.88.0.1"], check=False)  # beta's packets show the new port
+            dc.wait_for(lambda: peer(a, "beta").get("udp_port") == port, 10, "alpha follows beta to :%d" % port,
+                        self.diag)
+            self.assertEqual(peer(a, "beta")["address"], "10.77.0.51")
+            self.assertEqual(a.ctl("status")["roaming"]["moves"], moves + 1, self.diag())
+            dc.wait_for(lambda: len(self.envs("node-change", "alpha")) == changes + 1, 10, "node-change", self.diag)
+            self.assertEqual(self.envs("node-change", "alpha")[-1].get("DESTPORT"), str(port))
+            r = a.sh(["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.88.0.2"], check=False)
+            self.assertEqual(r.returncode, 0, r.stdout + self.diag())
+            time.sleep(1.1)  # the one-move-a-second limit
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")

@@ -533,6 +533,31 @@ TEST_P(datapath, only_an_authenticated_packet_from_elsewhere_is_reported_for_roa
     expect_accounted();
 }
 
+TEST_P(datapath, a_peer_reached_at_its_source_port_is_reported_when_only_the_port_changes) {
+    // follow_port (a peer without a hostname, reached at the port its packets come from): from
+    // its path's address but another UDP source port -- a NAT that rebound the port -- is
+    // reported too; without follow_port the port is not looked at (lanes send from several).
+    const auto& ns = _nodes[2].w->peer_stats()[1];
+    inject(_nodes[2].wan.rx, seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64)));
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    EXPECT_FALSE(engine::roam_report(ns).has_value()) << "lane port 40000, path to 655: the port is not compared";
+    publish(2, false, 5, 0, [](engine::dataplane_snapshot& s) { s.peers[1].follow_port = true; });
+    inject(_nodes[2].wan.rx, seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64)), _nodes[2].wan.id);
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    auto r = engine::roam_report(ns);
+    if (!transport::is_udp(GetParam())) {
+        EXPECT_FALSE(r.has_value()) << "no ports: the address alone";
+    } else {
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->udp_port, 40000);
+        const auto want = wan_ip(1, transport::is_ipv6(GetParam()));
+        EXPECT_EQ(std::memcmp(r->ip.data(), want.bytes.data(), r->v6 ? 16 : 4), 0) << "the same address";
+    }
+    expect_accounted();
+}
+
 TEST_P(datapath, tampering_fails_authentication) {
     const size_t hl = transport::headroom(GetParam());
     frame wire = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));

@@ -326,6 +326,12 @@ TEST(choose_paths, learned_endpoint_for_an_address_less_peer) {
     // mapping of its udp-port), from our udp-port, the one pair its NAT maps back.
     EXPECT_EQ(out[f].udp_port, 31017);
     EXPECT_EQ(out[f].sport_fixed, 1655);
+    EXPECT_TRUE(out[f].follow_port);  // its NAT may rebind the port: roaming follows it
+    {
+        engine::peer_entry e;
+        ASSERT_TRUE(control::build_path(out[f], c.self_node().id, e));
+        EXPECT_TRUE(e.follow_port);
+    }
     // ... unless that port is one of f's lane ports: a node of an earlier release (it sends from
     // its lanes and receives only at its udp-port) is sent to at its udp-port, as before
     const uint16_t f_lane = transport::udp_lane_port_base(f) + 3;
@@ -333,6 +339,7 @@ TEST(choose_paths, learned_endpoint_for_an_address_less_peer) {
     out = h.run(c);
     EXPECT_EQ(out[f].udp_port, 655);
     EXPECT_EQ(out[f].sport_fixed, 0);
+    EXPECT_FALSE(out[f].follow_port);
     EXPECT_EQ(control::answer_path(udp_source("192.0.2.50", f_lane), *c.find_node("f"), c.self_node(), c.global,
                                    transport::local_config{}, port_mac)
                   .udp_port,
@@ -396,6 +403,7 @@ TEST(choose_paths, udp_port_zero_peer_only_after_a_learned_udp_endpoint) {
     EXPECT_EQ(out[g].ip, ip("198.51.100.7"));  // its hostname literal
     EXPECT_EQ(out[g].udp_port, 40123);         // to the learned source port
     EXPECT_EQ(out[g].sport_fixed, 1655);       // from our udp-port
+    EXPECT_FALSE(out[g].follow_port);          // its lanes send from several ports
     EXPECT_TRUE(same_mac(*out[g].next_hop_mac, hop_mac(ip("10.0.0.254"))));
 }
 
