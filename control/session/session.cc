@@ -501,7 +501,10 @@ void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const 
         // The one from the lower node id wins: the lower node ignores the higher node's
         // initiation while its own is young (it will complete), the higher node abandons its own
         // and answers. An old pending initiation of ours (likely lost) does not block the peer,
-        // nor one that went through a router when the peer's came directly.
+        // nor one that went through a router when the peer's came directly: that peer's is
+        // answered, and ours stays pending -- the peer may answer it too (it is the higher id
+        // if we are the lower), and then ours completes instead of both sides dropping the
+        // other's response. The peer's confirmation of ours (or of our answer) ends the series.
         uint64_t pending_since = 0;
         if (p->initiating && _proto.has_pending(p->conf.id, &pending_since)) {
             if (!ours_relayed && _conf.self.node_id < p->conf.id && now.mono_ns >= pending_since &&
@@ -510,7 +513,9 @@ void manager::on_handshake_packet(std::span<const uint8_t> msg, std::span<const 
                 ++p->stats.simultaneous_dropped;
                 return;
             }
-            stop_initiating(*p);
+            if (!ours_relayed) {
+                stop_initiating(*p);
+            }
         }
         out.push_back(send_handshake{p->conf.id, std::move(c.reply), {source.begin(), source.end()}});
         ++p->stats.responses_sent;

@@ -829,6 +829,34 @@ TEST(simultaneous, a_relayed_initiation_of_ours_does_not_win_over_one_that_came_
     }
 }
 
+TEST(simultaneous, a_relayed_initiation_of_ours_that_arrives_late_still_converges) {
+    // A (id 1) answers B's direct initiation because its own went through a router (ours_relayed)
+    // -- and keeps its own pending: the router delivers it to B before A's response, B (the
+    // higher id) abandons its own and answers A's. Had A dropped its own, both would now drop the
+    // other's response (unexpected_response) and wait for retries; A completes instead.
+    sim s(connect_mode::always, connect_mode::always, 10);
+    s.n[0].ours_relayed = true;
+    std::vector<packet> held;  // A's initiation, in the router
+    s.lose = [&](int dst, const packet& p) {
+        if (dst == 1 && p.handshake && p.bytes[0] == 2 && held.empty()) {
+            held.push_back(p);
+            return true;
+        }
+        return false;
+    };
+    s.step();  // both initiate; A's waits in the router
+    ASSERT_EQ(held.size(), 1U);
+    s.step();  // B's reaches A: answered, A's own still pending
+    EXPECT_EQ(s.status(0).stats.responses_sent, 1U);
+    s.in_flight.push_front({1, held[0]});  // the router delivers A's before A's response
+    s.run_until(s.now + 200 * ms);
+    EXPECT_EQ(s.state(0), ss::peer_state::up);
+    EXPECT_EQ(s.state(1), ss::peer_state::up);
+    EXPECT_EQ(s.status(0).stats.failed[static_cast<size_t>(hs::reject::unexpected_response)], 0U)
+        << "A's initiation was still pending when B answered it";
+    EXPECT_EQ(s.data_lost, 0U);
+}
+
 TEST(events, close_message_takes_the_session_down_at_once) {
     sim s(connect_mode::always, connect_mode::always);
     s.run_until(1 * sec);
