@@ -36,15 +36,31 @@ NODES = ["r1", "r2", "a", "b"]
 KEEPALIVE = 4
 
 
-def write_conf():
-    d = tempfile.mkdtemp(prefix="dvpe-conf-")
-    lines = [
+def global_lines():
+    """The global part of a mesh test's gvpe.conf (test_nat_mesh.py uses it too)."""
+    return [
         "enable-udp = yes",
         "mtu = 1500", "ifname = dvpe0", "private-key = hostkeys/%s",
         "control-lcore = 0", "worker-lcores = 1", "hugepages = no", "memory-mb = 256",
         "rx-descriptors = 512", "tx-descriptors = 512", "idle-sleep-us = 200",
         "keepalive = %d" % KEEPALIVE, "max-retry = 2",
     ]
+
+
+def overlay_addresses(nodes, names):
+    """Overlay address i on node i, and every other node's MAC pinned: no ARP over the overlay,
+    so packet counts are the pings'."""
+    for i, name in enumerate(names, start=1):
+        nodes[name].sh(["ip", "addr", "add", to.overlay_ip(i) + "/24", "dev", "dvpe0"])
+        for j in range(1, len(names) + 1):
+            if j != i:
+                nodes[name].sh(["ip", "neigh", "replace", to.overlay_ip(j), "lladdr", to.overlay_mac(j),
+                                "dev", "dvpe0", "nud", "permanent"])
+
+
+def write_conf():
+    d = tempfile.mkdtemp(prefix="dvpe-conf-")
+    lines = global_lines()
     prio = {"r1": 2, "r2": 3}
     for i, name in enumerate(NODES, start=1):
         ip = "10.77.0.%d" % i
@@ -97,12 +113,7 @@ class Mesh(unittest.TestCase):
         u(["nft", "add rule bridge nodirect block iifname u-b oifname u-a drop"])
         for n in self.n.values():
             n.start()
-        for i, name in enumerate(NODES, start=1):
-            self.n[name].sh(["ip", "addr", "add", to.overlay_ip(i) + "/24", "dev", "dvpe0"])
-            for j in range(1, len(NODES) + 1):
-                if j != i:  # no ARP over the overlay: packet counts are the pings'
-                    self.n[name].sh(["ip", "neigh", "replace", to.overlay_ip(j), "lladdr", to.overlay_mac(j),
-                                     "dev", "dvpe0", "nud", "permanent"])
+        overlay_addresses(self.n, NODES)
 
     def tearDown(self):
         self.mesh.cleanup()

@@ -36,10 +36,12 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import dvpe_client as dc  # noqa: E402
 import dvpe_netns as tb  # noqa: E402
+import test_mesh as tm  # noqa: E402
 import test_overlay as to  # noqa: E402
+from test_mesh import peers, relayed  # noqa: E402
 
 NODES = ["r1", "r2", "c", "d", "e", "f"]
-KEEPALIVE = 4
+KEEPALIVE = tm.KEEPALIVE
 PRIO = {"r1": 2, "r2": 3}
 HOSTNAMES = ("r1", "r2", "c")
 NAT = {"e": ("10.77.5", "10.77.0.50"), "f": ("10.77.6", "10.77.0.60")}  # inside /24, public address
@@ -66,14 +68,7 @@ table ip fw {
 
 def write_conf(hooks):
     d = tempfile.mkdtemp(prefix="dvpe-conf-")
-    lines = [
-        "enable-udp = yes",
-        "mtu = 1500", "ifname = dvpe0", "private-key = hostkeys/%s",
-        "control-lcore = 0", "worker-lcores = 1", "hugepages = no", "memory-mb = 256",
-        "rx-descriptors = 512", "tx-descriptors = 512", "idle-sleep-us = 200",
-        "keepalive = %d" % KEEPALIVE, "max-retry = 2",
-        "node-change = node-change.sh",
-    ]
+    lines = tm.global_lines() + ["node-change = node-change.sh"]
     for i, name in enumerate(NODES, start=1):
         lines += ["", "node = %s" % name,
                   "port = wan0 wan %s" % to.af_packet_wan(i, name),
@@ -96,14 +91,6 @@ def write_conf(hooks):
                 % (hooks, hooks, hooks))
     os.chmod(script, 0o755)
     return d
-
-
-def peers(node):
-    return dc.peers_by_name(node.ctl("peers"))
-
-
-def relayed(node):
-    return sum(w["relayed"] for w in node.ctl("status")["workers"])
 
 
 def oip(name):
@@ -129,12 +116,7 @@ class NatMesh(unittest.TestCase):
             cls.n = m.nodes
             for n in cls.n.values():
                 n.start()
-            for i, name in enumerate(NODES, start=1):
-                cls.n[name].sh(["ip", "addr", "add", to.overlay_ip(i) + "/24", "dev", "dvpe0"])
-                for j in range(1, len(NODES) + 1):
-                    if j != i:
-                        cls.n[name].sh(["ip", "neigh", "replace", to.overlay_ip(j), "lladdr", to.overlay_mac(j),
-                                        "dev", "dvpe0", "nud", "permanent"])
+            tm.overlay_addresses(cls.n, NODES)
         except Exception:
             m.cleanup()
             raise
