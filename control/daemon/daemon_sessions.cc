@@ -88,6 +88,7 @@ void daemon::setup_sessions(const std::vector<std::string>& wan_ports) {
 // and the workers get one new snapshot.
 void daemon::apply_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs, handshake::clock_reading now,
                          session::actions& acts, std::vector<std::string>& warnings) {
+    std::vector<uint16_t> flood;
     for (const auto& n : _cfg.nodes) {
         auto pk = pubs.find(n.id);
         if (n.id == _cfg.self_node().id || pk == pubs.end()) {
@@ -95,8 +96,11 @@ void daemon::apply_peers(const std::map<unsigned, std::array<uint8_t, 32>>& pubs
         }
         if (!_sessions->set_peer(session::make_peer_conf(n, pk->second), now, acts)) {
             warnings.push_back("node " + n.name + ": public key refused by the handshake");
+        } else if (n.connect != connect_mode::disabled) {
+            flood.push_back(static_cast<uint16_t>(n.id));
         }
     }
+    _peers->set_flood_members(std::move(flood));
     update_paths();
     execute(acts);
     _snap->publish(_peers->build(_base));

@@ -167,6 +167,9 @@ std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::data
     for (const auto& [id, p] : _peers) {
         max_id = std::max(max_id, id);
     }
+    for (uint16_t id : _flood_members) {
+        max_id = std::max(max_id, id);  // an empty entry (not tx_ready) for each
+    }
     s->peers.resize(static_cast<size_t>(std::max<uint16_t>(max_id, base.self_id)) + 1);
     for (const auto& [id, p] : _peers) {
         engine::peer_entry& e = s->peers[id];
@@ -175,6 +178,11 @@ std::unique_ptr<engine::dataplane_snapshot> peer_table::build(const engine::data
             s->broadcast_to.push_back(id);
         } else {
             s->queue_flood_for.push_back(id);
+        }
+    }
+    for (uint16_t id : _flood_members) {
+        if (id != base.self_id && !_peers.contains(id)) {
+            s->queue_flood_for.push_back(id);  // no entry yet: its copy waits at control
         }
     }
     return s;

@@ -52,12 +52,18 @@ public:
     /// on its own lane (engine/seal.hh). nullopt for an unknown peer.
     [[nodiscard]] std::optional<engine::peer_entry> entry(uint16_t peer) const;
 
+    /// The configured peers a broadcast is for (keys known, not disabled): those without any
+    /// entry yet (never connected, no path) get a queued copy too (build(): queue_flood_for),
+    /// as GVPE queues a broadcast for every node and connects.
+    void set_flood_members(std::vector<uint16_t> ids) { _flood_members = std::move(ids); }
+
     /// Builds the workers' snapshot. Peers lacking keys or a resolved path are not tx_ready.
     std::unique_ptr<engine::dataplane_snapshot> build(const engine::dataplane_snapshot& base);
 
     [[nodiscard]] uint8_t current_send_key_id(uint16_t peer) const;
 
 private:
+    std::vector<uint16_t> _flood_members;
     struct send_key {
         std::shared_ptr<crypto::aead_key> key;
         uint8_t key_id = 0;           // the peer's receive key id

@@ -47,10 +47,12 @@ def global_lines():
     ]
 
 
-def overlay_addresses(nodes, names):
+def overlay_addresses(nodes, names, only=None):
     """Overlay address i on node i, and every other node's MAC pinned: no ARP over the overlay,
-    so packet counts are the pings'."""
+    so packet counts are the pings'. `only`: that node alone (after a restart: a new TAP)."""
     for i, name in enumerate(names, start=1):
+        if only is not None and name != only:
+            continue
         nodes[name].sh(["ip", "addr", "add", to.overlay_ip(i) + "/24", "dev", "dvpe0"])
         for j in range(1, len(names) + 1):
             if j != i:
@@ -191,6 +193,7 @@ class Mesh(unittest.TestCase):
         r2.finish()  # the kill was ours: not an exit-check failure
         r2.problems = [p for p in r2.problems if "killed by signal" not in p]
         r2.start()
+        overlay_addresses(self.n, NODES, only="r2")
         self.wait_via("a", "b", "r2", 30)
         self.assertNotEqual(peers(r2)["b"]["state"], "up")
         q0 = relay_queue(r2)
@@ -199,6 +202,15 @@ class Mesh(unittest.TestCase):
         dc.wait_for(lambda: relay_queue(r2)["queued"] - q0["queued"] >= 5, 15, "r2 queues a's packets for b",
                     self.diag())
         self.assertEqual(relay_queue(r2)["sent"], q0["sent"], self.diag()())
+        # A broadcast from r2's host meanwhile: r1 and a get it now, b's copy waits in r2's
+        # frame queue (GVPE's N-1 unicasts, max-queue) and is delivered once b connects.
+        f0 = r2.ctl("status")["queues"]["frames"]
+        b_rx0 = peers(b)["r2"]["rx_packets"]
+        waiting = sorted(p for p, v in peers(r2).items() if v["state"] != "up")
+        self.assertEqual(waiting, ["b", "r1"], self.diag()())  # r1 is blocked from r2 too
+        r2.sh(["ping", "-b", "-n", "-q", "-c", "1", "-W", "1", "10.88.0.255"], check=False)
+        dc.wait_for(lambda: r2.ctl("status")["queues"]["frames"]["queued"] == f0["queued"] + 2, 10,
+                    "r2 queues the broadcast's copies for b and r1", self.diag())
         u(["nft", "delete table bridge dvmesh"])
         out, _ = pinger.communicate(timeout=40)
         self.assertEqual(pinger.returncode, 0, out + self.diag()())
@@ -209,6 +221,13 @@ class Mesh(unittest.TestCase):
         self.assertEqual(q["dropped"], 0, q)
         self.assertEqual(q["waiting"], 0, q)
         self.assertIn(" 0% packet loss", out)
+        dc.wait_for(lambda: peers(b)["r2"]["rx_packets"] == b_rx0 + 1, 10, "b gets r2's broadcast", self.diag())
+        f = r2.ctl("status")["queues"]["frames"]
+        dc.wait_for(lambda: r2.ctl("status")["queues"]["frames"]["sent"] == f0["sent"] + 2, 10,
+                    "both copies sent", self.diag())
+        f = r2.ctl("status")["queues"]["frames"]
+        self.assertEqual((f["queued"] - f0["queued"], f["sent"] - f0["sent"], f["dropped"] - f0["dropped"],
+                          f["waiting"]), (2, 2, 0, 0), f)
 
 
 if __name__ == "__main__":
