@@ -169,15 +169,17 @@ private:
     /// Seals `msg` to `peer` on the control lane (its session must be up); false if not sent.
     bool send_control(uint16_t peer, const transport::control_message& msg);
     /// Requests for relayed peers, introductions that were waiting, direct paths noted.
-    void mediation_iteration(handshake::clock_reading now, session::actions& acts);
+    void mediation_iteration(handshake::clock_reading now);
     /// Tells `a` where `b` is and `b` where `a` is (our direct paths to them).
     void introduce(uint16_t a, uint16_t b);
     /// The path for an initiation to `peer` at the endpoint a router told us of, if fresh and
     /// the peer is not direct yet.
     std::optional<peer_path> mediated_path(uint16_t peer, handshake::clock_reading now);
     /// GVPE would connect to `n` directly if it knew where: no hostname, not disabled, direct
-    /// allowed both ways, a transport in common.
-    bool mediable(const node_conf& n) const;
+    /// allowed both ways, a transport in common (`k`'s, if given).
+    bool mediable(const node_conf& n, std::optional<transport::kind> k = std::nullopt) const;
+    /// We have a session with `id` and reach it directly (a router may introduce it).
+    bool direct_up(uint16_t id, handshake::clock_reading now) const;
     void feedback(handshake::clock_reading now, session::actions& acts);
     /// Roaming: a worker saw authenticated packets of `peer` from `r` (engine/stats.hh
     /// node_stats). Moves the peer there if the rules allow (docs/protocol.md "Roaming").

@@ -62,11 +62,6 @@ void daemon::on_control_message(rte_mbuf* m, handshake::clock_reading now, sessi
         return;
     }
     const node_conf& self = _cfg.self_node();
-    auto direct_up = [&](uint16_t id) {
-        const peer_path* p = _peers->path(id);
-        const auto st = _sessions->status(id, now);
-        return p != nullptr && p->via == 0 && st && st->state == session::peer_state::up;
-    };
     if (const auto* req = std::get_if<transport::connect_req>(&*msg)) {
         ++c.requests_received;
         const node_conf* t = _cfg.node(req->node);
@@ -75,7 +70,7 @@ void daemon::on_control_message(rte_mbuf* m, handshake::clock_reading now, sessi
             ++c.requests_refused;
             return;
         }
-        switch (_mediation.on_request(from, req->node, direct_up(from) && direct_up(req->node), now.mono_ns)) {
+        switch (_mediation.on_request(from, req->node, direct_up(from, now) && direct_up(req->node, now), now.mono_ns)) {
         case mediation::request_verdict::introduce: introduce(from, req->node); break;
         case mediation::request_verdict::wait: _sessions->on_packets_queued(req->node, now, acts); break;
         case mediation::request_verdict::rate_limited: break;
@@ -90,8 +85,7 @@ void daemon::on_control_message(rte_mbuf* m, handshake::clock_reading now, sessi
     // of (a configured one stays), and only where the rules let us talk to it directly.
     const peer_path* cur = n != nullptr ? _peers->path(ci.node) : nullptr;
     if (sender->router_priority == 0 || n == nullptr || ci.node == self.id || ci.node == from || cur == nullptr ||
-        (cur->via != 0 && cur->via != from) || !mediable(*n) ||
-        (self.protocols & n->protocols & proto_of(ci.k)) == 0) {
+        (cur->via != 0 && cur->via != from) || !mediable(*n, ci.k)) {
         ++c.infos_refused;
         return;
     }
@@ -113,17 +107,23 @@ void daemon::on_control_message(rte_mbuf* m, handshake::clock_reading now, sessi
     }
 }
 
-bool daemon::mediable(const node_conf& n) const {
+bool daemon::mediable(const node_conf& n, std::optional<transport::kind> k) const {
     const node_conf& self = _cfg.self_node();
+    const uint8_t common = self.protocols & n.protocols & (k ? proto_of(*k) : 0xff);
     return n.id != self.id && n.hostname.empty() && n.connect != connect_mode::disabled && admits_direct(self, n) &&
-           admits_direct(n, self) && (self.protocols & n.protocols) != 0;
+           admits_direct(n, self) && common != 0;
+}
+
+bool daemon::direct_up(uint16_t id, handshake::clock_reading now) const {
+    const peer_path* p = _peers->path(id);
+    const auto st = _sessions->status(id, now);
+    return p != nullptr && p->via == 0 && st && st->state == session::peer_state::up;
 }
 
 std::optional<peer_path> daemon::mediated_path(uint16_t peer, handshake::clock_reading now) {
     const transport::connect_info* ci = _mediation.endpoint(peer, now.mono_ns);
     const node_conf* n = _cfg.node(peer);
-    if (ci == nullptr || n == nullptr || !mediable(*n) ||
-        (_cfg.self_node().protocols & n->protocols & proto_of(ci->k)) == 0) {
+    if (ci == nullptr || n == nullptr || !mediable(*n, ci->k)) {
         return std::nullopt;  // (a reload may have changed the rules since)
     }
     if (const peer_path* cur = _peers->path(peer); cur != nullptr && cur->via == 0) {
@@ -140,8 +140,7 @@ std::optional<peer_path> daemon::mediated_path(uint16_t peer, handshake::clock_r
     return d.path;
 }
 
-void daemon::mediation_iteration(handshake::clock_reading now, session::actions& acts) {
-    (void)acts;
+void daemon::mediation_iteration(handshake::clock_reading now) {
     const node_conf& self = _cfg.self_node();
     for (const auto& n : _cfg.nodes) {
         const auto id = static_cast<uint16_t>(n.id);
@@ -173,12 +172,7 @@ void daemon::mediation_iteration(handshake::clock_reading now, session::actions&
     if (self.router_priority == 0 || _mediation.pending() == 0) {
         return;
     }
-    auto up = [&](uint16_t id) {
-        const peer_path* p = _peers->path(id);
-        const auto st = _sessions->status(id, now);
-        return p != nullptr && p->via == 0 && st && st->state == session::peer_state::up;
-    };
-    for (const auto& [a, b] : _mediation.due(up, now.mono_ns)) {
+    for (const auto& [a, b] : _mediation.due([&](uint16_t id) { return direct_up(id, now); }, now.mono_ns)) {
         introduce(a, b);
     }
 }

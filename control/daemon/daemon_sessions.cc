@@ -945,7 +945,7 @@ void daemon::sessions_iteration() {
     if (tsc >= _next_feedback_tsc) {
         feedback(now, acts);
         update_paths();
-        mediation_iteration(now, acts);
+        mediation_iteration(now);
         _next_feedback_tsc = tsc + rte_get_tsc_hz() / 20;  // 50 ms
     }
     _sessions->tick(now, acts);

@@ -37,6 +37,27 @@ bool from_lane_port(const node_conf& n, uint16_t port) noexcept {
     return port >= base && port < base + transport::udp_lanes;
 }
 
+namespace {
+
+/// The one udp port rule (docs/protocol.md "Endpoints"): whether peer `n` is sent to at the
+/// port `src` came from -- a udp-port 0 peer (it connects out only), or one without a hostname
+/// (behind a NAT) unless that port is one of its lane ports (an earlier release, which receives
+/// only at its udp-port) -- and then from our udp-port on every lane, and whether roaming
+/// follows the port (one port: its lanes all send from its udp-port).
+struct seen_port {
+    bool use = false;
+    bool follow = false;
+};
+seen_port at_seen_port(const node_conf& n, const source_addr& src) noexcept {
+    seen_port r;
+    r.use = transport::is_udp(src.k) && src.udp_port != 0 &&
+            (n.udp_port == 0 || (n.hostname.empty() && !from_lane_port(n, src.udp_port)));
+    r.follow = r.use && n.udp_port != 0;
+    return r;
+}
+
+}  // namespace
+
 uint8_t proto_of(transport::kind k) noexcept {
     return transport::is_udp(k) ? proto_udp : transport::is_rawip(k) ? proto_rawip : proto_icmp;
 }
@@ -115,11 +136,10 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
     // our udp-port, the one its NAT maps back.
     // A peer without a hostname (behind a NAT) too: answered at the source port, from our
     // udp-port (see direct_path). A node without a hostname sends from its udp-port always.
-    const bool at_source = peer.udp_port == 0 ||
-                           (peer.hostname.empty() && src.udp_port != 0 && !from_lane_port(peer, src.udp_port));
-    p.udp_port = at_source ? src.udp_port : peer.udp_port;
-    p.follow_port = at_source && transport::is_udp(src.k) && peer.udp_port != 0;
-    p.sport_fixed = transport::is_udp(src.k) && (at_source || self.hostname.empty())
+    const seen_port at = at_seen_port(peer, src);
+    p.udp_port = at.use || peer.udp_port == 0 ? src.udp_port : peer.udp_port;
+    p.follow_port = at.follow;
+    p.sport_fixed = transport::is_udp(src.k) && (at.use || self.hostname.empty())
                         ? static_cast<uint16_t>(self.udp_port)
                         : 0;
     p.ip_proto = g.ip_proto;
@@ -159,15 +179,12 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
     uint16_t udp_port = n.udp_port;
     uint16_t sport_fixed = self.hostname.empty() ? static_cast<uint16_t>(self.udp_port) : 0;
     bool follow_port = false;
-    if (n.udp_port == 0 || n.hostname.empty()) {
-        if (src && transport::is_udp(src->k) && src->udp_port != 0 &&
-            (n.udp_port == 0 || !from_lane_port(n, src->udp_port))) {
-            udp_port = src->udp_port;
-            sport_fixed = static_cast<uint16_t>(self.udp_port);  // 0 when we connect out too: lanes
-            follow_port = n.udp_port != 0;  // one port: its lanes all send from its udp-port
-        } else if (n.udp_port == 0) {
-            theirs = static_cast<uint8_t>(theirs & ~proto_udp);
-        }
+    if (const seen_port at = src ? at_seen_port(n, *src) : seen_port{}; at.use) {
+        udp_port = src->udp_port;
+        sport_fixed = static_cast<uint16_t>(self.udp_port);  // 0 when we connect out too: lanes
+        follow_port = at.follow;
+    } else if (n.udp_port == 0) {
+        theirs = static_cast<uint8_t>(theirs & ~proto_udp);
     }
     // A peer without a hostname is reached by the transport it was seen on, if we both still
     // enable it (through a NAT, what got through once gets through again); else, and for a
