@@ -626,6 +626,11 @@ void daemon::handle_control_packets() {
         return;
     }
     _hs_drain.start(clock_now().mono_ns, left, rte_ring_get_capacity(_to_control));
+    _holding_sends = true;  // one snapshot publish for the drain's handshakes (send_held)
+    struct release {
+        bool& holding;
+        ~release() { holding = false; }  // after an exception: the next execute() sends them
+    } release_sends{_holding_sends};
     void* objs[64];
     unsigned n;
     while (left != 0 && (n = rte_ring_sc_dequeue_burst(_to_control, objs, std::min(left, 64U), nullptr)) != 0) {
@@ -683,6 +688,8 @@ void daemon::handle_control_packets() {
             rte_pktmbuf_free(m);
         }
     }
+    _holding_sends = false;
+    send_held();
 }
 
 void daemon::neighbour_changed(uint16_t port_id) {

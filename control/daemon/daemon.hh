@@ -155,6 +155,7 @@ private:
     void sessions_iteration();
     void on_handshake_mbuf(rte_mbuf* m);
     void execute(session::actions& acts);
+    void send_held();  ///< publishes pending key changes, then sends the held handshake messages
     void send_handshake(const session::send_handshake& a);
     void send_keepalive(uint16_t peer, bool close = false);
     void say_goodbye();
@@ -223,6 +224,8 @@ private:
     std::unique_ptr<engine::sealer> _ctl_sealer;      // on transport::control_lane
     struct ctl_sink;
     bool _dirty = false;                              // republish the snapshot
+    bool _holding_sends = false;                      // handle_control_packets: send_held at its end
+    std::vector<session::send_handshake> _held_sends;  // execute(): sent after the keys are published
     struct peer_feedback {
         std::vector<session::rx_sample> rx;  // per worker: authenticated packets and their key id
         uint64_t tx = 0, no_session = 0, closes = 0;

@@ -611,7 +611,7 @@ void daemon::flush_queues() {
 void daemon::execute(session::actions& acts) {
     for (auto& a : acts) {
         std::visit(overloaded{
-                       [&](session::send_handshake& x) { send_handshake(x); },
+                       [&](session::send_handshake& x) { _held_sends.push_back(std::move(x)); },
                        [&](session::install_keys& x) {
                            _peers->install(x.keys, x.role == session::key_role::current);
                            _dirty = true;
@@ -688,6 +688,30 @@ void daemon::execute(session::actions& acts) {
                    a);
     }
     acts.clear();
+    if (!_holding_sends) {
+        send_held();
+    }
+}
+
+// Handshake messages go out after the workers have the keys the same actions installed: a
+// response leaves only once the snapshot with its keys is published, else the initiator's
+// confirmation (sent the moment the response arrives) can reach a worker that does not know the
+// key yet -- dropped as unknown_key, and the responder waits for a confirmation that never comes
+// (a `connect = never` peer stayed down until next_confirm_timeout_ns). handle_control_packets
+// holds the sends of its whole drain: one publish for a burst of handshakes, not one each.
+void daemon::send_held() {
+    if (_held_sends.empty()) {
+        return;
+    }
+    if (_dirty) {
+        _snap->publish(_peers->build(_base));
+        _dirty = false;
+    }
+    std::vector<session::send_handshake> sends;
+    sends.swap(_held_sends);
+    for (const auto& x : sends) {
+        send_handshake(x);
+    }
 }
 
 void daemon::on_handshake_mbuf(rte_mbuf* m) {

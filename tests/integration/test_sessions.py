@@ -27,13 +27,23 @@ def peer(node, name):
     return [p for p in node.ctl("peers")["peers"] if p["name"] == name][0]
 
 
-def wait_for(pred, timeout, what):
+def wait_for(pred, timeout, what, nodes=()):
+    """Waits for pred(); on timeout fails with the peer tables, non-zero drops and the logs of
+    `nodes` (what a failure on a loaded CI machine needs to be understood)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if pred():
             return
         time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
+    diag = []
+    for n in nodes:
+        try:
+            diag.append("%s peers %s" % (n.name, n.ctl("peers")["peers"]))
+            diag.append("%s drops %s" % (n.name, {k: v for k, v in n.ctl("status")["drops"].items() if v}))
+        except Exception as e:  # noqa: BLE001 -- a dead node: its log says why
+            diag.append("%s: no answer (%s)" % (n.name, e))
+        diag.append("%s log:\n%s" % (n.name, n.log()[-6000:]))
+    raise AssertionError("timed out waiting for " + what + "\n" + "\n".join(diag))
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
@@ -86,7 +96,7 @@ class ConnectModes(unittest.TestCase):
             a, b = mesh.nodes["alpha"], mesh.nodes["beta"]
             a.start()
             b.start()
-            wait_for(lambda: peer(a, "beta")["state"] == "up", 20, "alpha-beta up")
+            wait_for(lambda: peer(a, "beta")["state"] == "up", 20, "alpha-beta up", (a, b))
             self.assertEqual(peer(a, "beta")["initiations_sent"], 0)
             self.assertGreaterEqual(peer(b, "alpha")["initiations_sent"], 1)
         finally:
@@ -100,7 +110,7 @@ class ConnectModes(unittest.TestCase):
             b.start()
             # beta keeps trying; wait until alpha has refused two of its initiations
             wait_for(lambda: a.ctl("status")["handshake"]["rejected"]["peer_disabled"] >= 2, 20,
-                     "two initiations refused as peer_disabled")
+                     "two initiations refused as peer_disabled", (a, b))
             # alpha neither initiates to beta nor accepts beta's initiations
             pa = peer(a, "beta")
             self.assertNotEqual(pa["state"], "up")
@@ -133,7 +143,7 @@ class Shutdown(unittest.TestCase):
             a, b = m.node("alpha"), m.node("beta")
             self.assertEqual(b.stop(), 0)
             self.assertIn("sent a close message to 1 peer", b.log())
-            wait_for(lambda: peer(a, "beta")["state"] != "up", 3, "alpha takes beta down")
+            wait_for(lambda: peer(a, "beta")["state"] != "up", 3, "alpha takes beta down", (a,))
             p = peer(a, "beta")
             self.assertEqual((p["downs"], p["closes_received"]), (1, 1))
             self.assertIn("node beta down", a.log())
@@ -160,7 +170,7 @@ class Keys(unittest.TestCase):
             def refused():
                 ra, rb = a.ctl("status")["handshake"]["rejected"], b.ctl("status")["handshake"]["rejected"]
                 return ra["wrong_static_key"] + ra["decrypt_failed"] >= 1 and rb["bad_mac1"] >= 1
-            wait_for(refused, 20, "a refused handshake on both sides")
+            wait_for(refused, 20, "a refused handshake on both sides", (a, b))
             self.assertNotEqual(peer(a, "beta")["state"], "up")
             self.assertNotEqual(peer(b, "alpha")["state"], "up")
             rej = a.ctl("status")["handshake"]["rejected"]
@@ -214,7 +224,7 @@ print(n)
             wait_for(lambda: stopped() > 0, 10, "the flood to reach alpha")
             b.start()
             wait_for(lambda: peer(a, "beta")["state"] == "up" and peer(b, "alpha")["state"] == "up", 20,
-                     "session during the flood")
+                     "session during the flood", (a, b))
             sent, _ = flood.communicate(30)
             st = a.ctl("status")
             rej = st["handshake"]["rejected"]
