@@ -22,6 +22,10 @@ traffic to r1; e moves behind another home router (10.77.0.51) during a TCP tran
 c and d follow it there (node-change once each) while the transfer goes on; f, behind a NAT
 itself, is found again after its direct session times out and r1 mediates afresh. That replayed or
 forged packets from a new address move nothing is test_roaming.py's.
+
+NatMesh6: the same over IPv6 -- a router r (fd77::1) and e and f without hostnames, each behind
+its own NAT66 masquerading home router (fd77::50, fd77::60): r's IPv6 introduction makes e and f
+direct at each other's NAT address, and r relays nothing of their ping.
 """
 import itertools
 import os
@@ -309,6 +313,108 @@ class NatMesh(unittest.TestCase):
             r = tb.sh(["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-w", "20", oip("e")], ns=self.n[x].ns,
                       check=False)
             self.assertEqual(r.returncode, 0, "%s -> e: %s%s" % (x, r.stdout, self.diag()()))
+
+
+# IPv6 (issue 15: "IPv4 and IPv6 addresses"): the same home routers with NAT66 masquerade.
+NAT6_RULES = """
+table ip6 nat {
+  chain post { type nat hook postrouting priority 100;
+    oifname "r-up" masquerade
+  }
+}
+table ip6 fw {
+  chain input { type filter hook input priority 0;
+    iifname "r-up" ct state new drop
+  }
+}
+"""
+NODES6 = ["r", "e", "f"]
+NAT6 = {"e": ("fd77:5::", "fd77::50"), "f": ("fd77:6::", "fd77::60")}  # inside /64, public address
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class NatMesh6(unittest.TestCase):
+    """r (fd77::1, hostname, router) and e and f without hostnames, each behind its own NAT66
+    home router: e and f connect to r, r introduces them with IPv6 connect_infos (their NAT
+    addresses and ports as r sees them), they punch through both NATs and talk directly; r
+    relays none of their packets."""
+
+    @classmethod
+    def setUpClass(cls):
+        d = tempfile.mkdtemp(prefix="dvpe-conf-")
+        lines = tm.global_lines()
+        for i, name in enumerate(NODES6, start=1):
+            lines += ["", "node = %s" % name, "port = wan0 wan %s" % to.af_packet_wan(i, name),
+                      "port = tap0 overlay dvpe_tap0"]
+            if name in NAT6:
+                inside, _ = NAT6[name]
+                lines += ["wan-address = wan0 %s2/64" % inside, "wan-gateway = wan0 %s1" % inside]
+            else:
+                lines += ["wan-address = wan0 fd77::%d/64" % i, "hostname = fd77::%d" % i, "router-priority = 2"]
+        with open(os.path.join(d, "gvpe.conf"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        try:
+            cls.mesh = tb.Mesh({n: "fd77::%d" % i for i, n in enumerate(NODES6, start=1)}, d, prefix=24)
+        finally:
+            subprocess.run(["rm", "-rf", d])
+        m = cls.mesh
+        try:
+            # the bridge namespace forwards frames only; the home routers speak IPv6
+            for name, (inside, public) in NAT6.items():
+                ns = m.add_namespace("nat" + name, ipv6=True)
+                tb.sh(["ip", "link", "add", "r-up", "netns", ns, "type", "veth", "peer", "name", "u-nat" + name,
+                       "netns", m.underlay])
+                m.underlay_sh(["ip", "link", "set", "u-nat" + name, "master", "br0", "up"])
+                m.underlay_sh(["ip", "link", "set", "u-" + name, "nomaster"])
+                m.underlay_sh(["ip", "link", "set", "u-" + name, "netns", ns])
+                for cmd in (["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+                            ["ip", "addr", "add", public + "/64", "dev", "r-up", "nodad"],
+                            ["ip", "link", "set", "r-up", "up"],
+                            ["ip", "addr", "add", inside + "1/64", "dev", "u-" + name, "nodad"],
+                            ["ip", "link", "set", "u-" + name, "up"]):
+                    tb.sh(cmd, ns=ns)
+                subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], check=True, text=True, input=NAT6_RULES)
+            cls.n = m.nodes
+            for n in cls.n.values():
+                n.start()
+            tm.overlay_addresses(cls.n, NODES6)
+        except Exception:
+            m.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mesh.cleanup()
+
+    def diag(self):
+        return NatMesh.diag(self)
+
+    def where(self, node, other):
+        p = peers(self.n[node])[other]
+        return p["state"], p.get("address"), p.get("via")
+
+    def test_ipv6_mediated_pair_goes_direct_through_two_nat66(self):
+        dc.wait_for(lambda: all(peers(self.n[a])[b]["state"] == "up" for a in NODES6 for b in NODES6 if a != b), 60,
+                    "every session up", self.diag())
+        for a, b in (("e", "f"), ("f", "e")):
+            dc.wait_for(lambda: self.where(a, b) == ("up", NAT6[b][1], 0), 60, "%s -> %s direct" % (a, b),
+                        self.diag())
+        for x in ("e", "f"):
+            med = self.n[x].ctl("status")["mediation"]
+            self.assertGreaterEqual(med["established"], 1, self.diag()())
+            self.assertEqual(med["infos_refused"], 0)
+        self.assertGreaterEqual(self.n["r"].ctl("status")["mediation"]["introductions"], 1)
+        e, f = self.n["e"], self.n["f"]
+        oip6 = to.overlay_ip(NODES6.index("f") + 1)
+        before = relayed(self.n["r"])
+        tx0, rx0 = peers(e)["f"]["tx_packets"], peers(f)["e"]["rx_packets"]
+        r = tb.sh(["ping", "-n", "-q", "-c", "20", "-i", "0.1", "-w", "10", oip6], ns=e.ns, check=False)
+        self.assertIn(" 0% packet loss", r.stdout, self.diag()())
+        self.assertEqual(relayed(self.n["r"]), before, self.diag()())
+        self.assertEqual(peers(e)["f"]["tx_packets"] - tx0, 20)
+        self.assertEqual(peers(f)["e"]["rx_packets"] - rx0, 20)
+        res = to.iperf(self, e, f, oip6, ["-t", "1"])
+        self.assertGreater(res["end"]["sum_received"]["bytes"], 0)
 
 
 if __name__ == "__main__":
