@@ -21,6 +21,7 @@ struct sink_state {
     std::atomic<log_level> level{log_level::info};
     std::atomic<bool> to_stderr{true};
     std::atomic<bool> to_syslog{false};
+    std::atomic<bool> to_journal{false};  // stderr is systemd's journal: "<prio>" lines, once
 };
 
 inline sink_state& state() {
@@ -35,11 +36,22 @@ inline void use_syslog(const std::string& ident) {
     state().to_syslog.store(true);
 }
 inline void set_stderr(bool on) { state().to_stderr.store(on); }
+/// stderr is the journal's stream (systemd's $JOURNAL_STREAM): every line goes there once, with
+/// its syslog priority as a "<N>" prefix the journal reads (sd-daemon(3)), no timestamp (the
+/// journal has its own), and not to syslog as well (which the journal would store again).
+inline void set_journal(bool on) { state().to_journal.store(on); }
 
 inline bool enabled(log_level l) { return l >= state().level.load(std::memory_order_relaxed); }
 
 inline void write(log_level l, std::string_view msg) {
     if (!enabled(l)) {
+        return;
+    }
+    static constexpr int prio[] = {LOG_DEBUG, LOG_DEBUG, LOG_DEBUG, LOG_INFO,
+                                   LOG_NOTICE, LOG_WARNING, LOG_ERR, LOG_CRIT};
+    if (state().to_journal.load()) {
+        std::string line = "<" + std::to_string(prio[static_cast<int>(l)]) + ">" + std::string(msg) + "\n";
+        std::fwrite(line.data(), 1, line.size(), stderr);
         return;
     }
     if (state().to_stderr.load()) {
@@ -52,8 +64,6 @@ inline void write(log_level l, std::string_view msg) {
         std::fwrite(line.data(), 1, line.size(), stderr);
     }
     if (state().to_syslog.load()) {
-        static constexpr int prio[] = {LOG_DEBUG, LOG_DEBUG, LOG_DEBUG, LOG_INFO,
-                                       LOG_NOTICE, LOG_WARNING, LOG_ERR, LOG_CRIT};
         syslog(prio[static_cast<int>(l)], "%.*s", static_cast<int>(msg.size()), msg.data());
     }
 }

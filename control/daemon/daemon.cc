@@ -779,13 +779,23 @@ void daemon::control_iteration() {
         resolve_hostnames();
         _next_dns_tsc = now + rte_get_tsc_hz() / 4;
     }
+    // From the loop itself: a control thread stuck anywhere stops the pings.
+    _notify.tick(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()));
 }
 
 void daemon::run() {
     log::notice("dvped " + _cfg.self_node().name + " (node id " + std::to_string(_cfg.self_node().id) + ") running");
+    // The control socket serves from here on (it was bound in the constructor): ready.
+    _notify.send("READY=1\nSTATUS=running as node " + _cfg.self_node().name + ", " +
+                 std::to_string(_workers.size()) + " worker(s)");
+    if (_notify.watchdog_usec() != 0) {
+        log::info("systemd watchdog: pinging every " + std::to_string(_notify.watchdog_usec() / 2000) + " ms");
+    }
     while (!g_stop.load(std::memory_order_relaxed)) {
         control_iteration();
     }
+    _notify.send("STOPPING=1\nSTATUS=stopping: telling the peers");
     say_goodbye();
     log::notice("dvped " + _cfg.self_node().name + " stopping");
 }

@@ -28,6 +28,7 @@
 #include "crypto/aead.hh"
 #include "control/daemon/peer_table.hh"
 #include "control/daemon/resolver.hh"
+#include "control/daemon/sd_notify.hh"
 #include "control/daemon/telemetry.hh"
 #include "control/session/session.hh"
 #include "control/daemon/neighbour.hh"
@@ -250,6 +251,7 @@ private:
     uint64_t _handshakes_unsent = 0;                  // no path / no buffer
     handshake::drain_budget _hs_drain;                // handshake messages per control-loop iteration
     std::unique_ptr<hook_runner> _hooks;              // if-up, node-up/down/change scripts
+    sd::notifier _notify = sd::notifier::from_env();  // systemd Type=notify (sd_notify.hh)
     frame_queue _queue;                               // overlay frames waiting for a session
     frame_queue _relay_queue;                         // packets to relay waiting for a direct session
     // Peers whose hostname is a DNS name (not an IP literal): looked up off the control thread.

@@ -44,6 +44,12 @@ std::vector<std::tuple<unsigned, ip_address, uint8_t>> route_lines(const config&
 
 nlohmann::json daemon::reload(const std::string& trigger) {
     log::notice("reload (" + trigger + "): reading the configuration in " + _opt.reload_from.confdir);
+    // systemd (ExecReload): reloading until READY=1 again, whatever the outcome.
+    _notify.send("RELOADING=1\nSTATUS=reloading (" + trigger + ")");
+    struct ready_again {
+        daemon& d;
+        ~ready_again() { d._notify.send("READY=1\nSTATUS=running as node " + d._cfg.self_node().name); }
+    } ready{*this};
     auto refuse = [&](const std::string& why, const std::vector<std::string>& details) {
         ++_reloads_refused;
         log::error("reload refused: " + why + "; the running configuration stays");

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // dvped: runs one dvpe node. Command line as gvpe(8):
-//   dvped [-c CONFDIR] [-D] [-l LEVEL] [-L] [--check] NODENAME [var=value | node.var=value ...]
+//   dvped [-c CONFDIR] [-D] [-l LEVEL] [-L] [--check] [--version] NODENAME [var=value | node.var=value ...]
 // Loads and validates the config (errors are `file:line: message`, exit 1), then applies it
 // (control/daemon/daemon.hh) and runs until SIGTERM/SIGINT. SIGHUP reloads the configuration (the same
 // directory and overrides), SIGUSR1 logs a status dump; SIGUSR2 and SIGALRM are ignored.
@@ -33,19 +33,25 @@ constexpr const char* usage_text =
     "\n"
     "Runs the dvpe node NODENAME of the mesh configured in CONFDIR/gvpe.conf.\n"
     "  -c, --config DIR   configuration directory (default /etc/dvpe)\n"
-    "  -D, --foreground   do not detach; log to stderr as well as syslog\n"
+    "  -D, --no-detach, --foreground\n"
+    "                     do not detach; log to stderr as well as syslog (to the journal only,\n"
+    "                     once, when stderr is systemd's journal: $JOURNAL_STREAM)\n"
     "  -l, --log-level L  noise|trace|debug|info|notice|warn|error|critical (default info)\n"
     "  -L, --mlock        lock all memory (mlockall), as gvpe -L; hugepages are never swapped anyway\n"
     "      --check        load and validate the configuration, print warnings and exit\n"
     "      --benchmark-static-keys\n"
     "                     BENCHMARK ONLY: fixed public keys, no handshakes; refused unless every\n"
     "                     port is net_pcap, net_null or net_ring (perf/, docs/performance.md)\n"
+    "  -v, --version      print the version and exit\n"
     "  -h, --help         this text\n"
     "var=value overrides a setting after the file is read (as a global default);\n"
     "node.var=value overrides it in that node's section.\n"
     "Signals: TERM/INT stop, HUP reloads the configuration (as `dvpectl reload`), USR1 logs a\n"
     "status dump; USR2 and ALRM are ignored.\n"
-    "Core dumps are disabled (the process holds every key) unless DVPE_ALLOW_COREDUMP=1.\n";
+    "Core dumps are disabled (the process holds every key) unless DVPE_ALLOW_COREDUMP=1.\n"
+    "Under systemd (Type=notify, $NOTIFY_SOCKET) it reports READY=1 once the control socket\n"
+    "serves, RELOADING=1 around reloads, STOPPING=1, and pings $WATCHDOG_USEC's watchdog.\n"
+    "Exit codes: 0 stopped by a signal, 1 configuration error or failure to start, 2 usage.\n";
 
 void on_signal(int) { control::daemon::request_stop(); }
 void on_hup(int) { control::daemon::request_reload(); }
@@ -77,6 +83,22 @@ void daemonize() {
     }
 }
 
+// systemd connects stderr to the journal and says so in $JOURNAL_STREAM ("DEV:INODE" of that
+// stream): compared with our stderr, so a child of the service that redirected it does not
+// count.
+bool stderr_is_journal() {
+    const char* js = std::getenv("JOURNAL_STREAM");
+    struct stat st{};
+    if (js == nullptr || fstat(2, &st) != 0) {
+        return false;
+    }
+    unsigned long long dev = 0, ino = 0;
+    if (std::sscanf(js, "%llu:%llu", &dev, &ino) != 2) {
+        return false;
+    }
+    return dev == static_cast<unsigned long long>(st.st_dev) && ino == static_cast<unsigned long long>(st.st_ino);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,6 +117,8 @@ int main(int argc, char** argv) {
     std::optional<control::log_level> cli_level;
     static const option long_opts[] = {{"config", required_argument, nullptr, 'c'},
                                        {"foreground", no_argument, nullptr, 'D'},
+                                       {"no-detach", no_argument, nullptr, 'D'},
+                                       {"version", no_argument, nullptr, 'v'},
                                        {"log-level", required_argument, nullptr, 'l'},
                                        {"mlock", no_argument, nullptr, 'L'},
                                        {"check", no_argument, nullptr, 'C'},
@@ -104,7 +128,7 @@ int main(int argc, char** argv) {
     int c;
     opterr = 0;
     bool mlock = false;
-    while ((c = getopt_long(argc, argv, "c:Dl:Lh", long_opts, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:Dl:Lhv", long_opts, nullptr)) != -1) {
         switch (c) {
         case 'c':
             opt.confdir = optarg;
@@ -129,6 +153,9 @@ int main(int argc, char** argv) {
             break;
         case 'h':
             std::cout << usage_text;
+            return 0;
+        case 'v':
+            std::cout << "dvped " DVPE_VERSION "\n";
             return 0;
         default:
             return usage_error(std::string("unknown or incomplete option '") + argv[optind - 1] + "'");
@@ -180,7 +207,11 @@ int main(int argc, char** argv) {
         daemonize();
         control::log::set_stderr(false);
     }
-    control::log::use_syslog("dvped");
+    if (foreground && stderr_is_journal()) {
+        control::log::set_journal(true);  // once, to the journal (not syslog as well)
+    } else {
+        control::log::use_syslog("dvped");
+    }
     if (allow_core) {
         control::log::warn("dvped: " + *dump);
     } else {
