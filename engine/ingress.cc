@@ -452,16 +452,24 @@ void worker::note_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns)
     const size_t l4 = v6 ? sizeof(rte_ipv6_hdr) : static_cast<size_t>(ip[0] & 0xfU) * 4;
     transport::kind k;
     uint16_t sport = 0;
+    uint64_t icmp_request = 0;
     if (proto == IPPROTO_UDP) {
         k = v6 ? transport::kind::udp6 : transport::kind::udp4;
         sport = rte_be_to_cpu_16(*reinterpret_cast<const rte_be16_t*>(ip + l4));
     } else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+        // The identifier is where a NAT keeps the mapping (the "port" of an echo), and whether
+        // it came as a request decides how we answer (control/daemon/paths.hh icmp_for()).
         k = v6 ? transport::kind::icmp6 : transport::kind::icmp4;
+        sport = rte_be_to_cpu_16(*reinterpret_cast<const rte_be16_t*>(ip + l4 + 4));
+        if (ip[l4] == (v6 ? transport::icmp6_echo_request : transport::icmp_echo_request)) {
+            icmp_request = roam_meta_icmp_request;
+        }
     } else {
         k = v6 ? transport::kind::rawip6 : transport::kind::rawip4;
     }
     write_roam_report(ns, lo, hi,
-                      (v6 ? roam_meta_v6 : 0) | uint64_t{static_cast<uint8_t>(k)} << 8U | uint64_t{m->port} << 16U |
+                      (v6 ? roam_meta_v6 : 0) | icmp_request | uint64_t{static_cast<uint8_t>(k)} << 8U |
+                          uint64_t{m->port} << 16U |
                           uint64_t{sport} << 32U);
 }
 

@@ -223,13 +223,15 @@ struct alignas(64) node_stats {
     // count again (roam_report() below).
     counter roam_reports;
     counter roam_ip_lo, roam_ip_hi;    // the source address; IPv4 in the first 4 bytes
-    counter roam_meta;                 // roam_meta_v6 | transport kind << 8 | WAN port id << 16 |
-                                       // UDP source port << 32 (0 for rawip / icmp)
+    counter roam_meta;                 // roam_meta_v6 | roam_meta_icmp_request | transport kind << 8 |
+                                       // WAN port id << 16 | UDP source port or ICMP identifier
+                                       // << 32 (0 for rawip)
 };
 static_assert(offsetof(node_stats, closes) == 64, "the hot counters in the first cache line");
 static_assert(sizeof(node_stats) == 128, "two cache lines per worker and node");
 
 inline constexpr uint64_t roam_meta_v6 = 1;
+inline constexpr uint64_t roam_meta_icmp_request = 2;  ///< icmp: an echo request
 
 /// The worker that owns `ns` writes one roaming report. The count goes odd before the fields
 /// change and even after, so a reader that finds the same even count before and after reading
@@ -253,7 +255,8 @@ struct roam_source {
     bool v6 = false;
     uint8_t kind = 0;                  // transport::kind
     uint16_t port_id = 0;
-    uint16_t udp_port = 0;
+    uint16_t udp_port = 0;             // udp: source port; icmp: identifier
+    bool icmp_request = false;
 };
 [[nodiscard]] inline std::optional<roam_source> roam_report(const node_stats& ns) noexcept {
     roam_source r;
@@ -274,6 +277,7 @@ struct roam_source {
     r.kind = static_cast<uint8_t>(meta >> 8U);
     r.port_id = static_cast<uint16_t>(meta >> 16U);
     r.udp_port = static_cast<uint16_t>(meta >> 32U);
+    r.icmp_request = (meta & roam_meta_icmp_request) != 0;
     return r;
 }
 

@@ -49,7 +49,8 @@ enum class classify_reason : uint8_t {
     fragment,            ///< IPv4 MF/offset or IPv6 fragment header on a transport protocol
     ipv6_ext_header,     ///< IPv6 extension header before the transport (not parsed)
     bad_udp_length,      ///< UDP length < 8 or beyond the IP payload
-    bad_icmp,            ///< icmp-type matches, code is not 255 (with icmp-type 0: an echo reply)
+    bad_icmp,            ///< a non-echo icmp-type matches, code is not 255 (an echo type with
+                         ///< another code is an ordinary ping: not_ours, the host's)
     disabled_transport,  ///< a dvpe transport this node does not speak (enable-*)
 };
 inline constexpr size_t n_classify_reasons = 9;
@@ -74,8 +75,19 @@ struct local_config {
     uint8_t ip_proto = 47;             ///< `ip-proto` (config must not pick 1, 17 or 58)
     uint8_t icmp_type = 0;             ///< `icmp-type` for ICMPv4
     uint8_t icmp6_type = 129;          ///< icmp6_type_for(icmp-type)
+    uint8_t icmp_type_alt = 8;         ///< also accepted: icmp_partner_type(icmp_type)
+    uint8_t icmp6_type_alt = 128;      ///< also accepted: icmp_partner_type(icmp6_type)
     uint8_t enabled = all_kinds;       ///< kind_bit() mask of the transports we speak
 };
+
+/// Sets the ICMP types `icmp-type` makes us accept (both families): it, and with an echo type
+/// its counterpart too (requests and replies: kind.hh icmp_partner_type()).
+inline void set_icmp_type(local_config& c, uint8_t icmp_type) noexcept {
+    c.icmp_type = icmp_type;
+    c.icmp6_type = icmp6_type_for(icmp_type);
+    c.icmp_type_alt = icmp_partner_type(c.icmp_type);
+    c.icmp6_type_alt = icmp_partner_type(c.icmp6_type);
+}
 
 /// Whether a UDP packet to `port` (host order) is for us: our `udp-port`, or with `udp-port = 0`
 /// (a node that only connects out) one of our lane ports, where peers answer its handshakes
@@ -85,7 +97,8 @@ struct local_config {
 }
 
 /// What classify() found. On ok: `k`, `dvpe_offset`/`dvpe_len` (frame-relative; the dvpe
-/// packet is at least a common header long), `src_ip`, `src_port` (udp, host order; else 0).
+/// packet is at least a common header long), `src_ip`, `src_port` (udp: the source port; icmp:
+/// the identifier; host order; else 0), `icmp_request` (icmp: an echo request).
 /// On bad_icmp and disabled_transport `k` is the transport it would have been.
 struct classify_result {
     classify_reason reason = classify_reason::not_ours;
@@ -93,6 +106,7 @@ struct classify_result {
     uint16_t dvpe_offset = 0;
     uint16_t dvpe_len = 0;
     uint16_t src_port = 0;
+    bool icmp_request = false;
     ip_address src_ip;
 };
 
@@ -150,16 +164,21 @@ template <bool V6>
         l4_len = ulen;  // bytes after the UDP length are not the datagram's
     } else if (proto == icmp_proto) {
         const uint8_t want = V6 ? cfg.icmp6_type : cfg.icmp_type;
-        if (l4_len < icmp_header_size || l4[0] != want) {
+        const uint8_t alt = V6 ? cfg.icmp6_type_alt : cfg.icmp_type_alt;
+        if (l4_len < icmp_header_size || (l4[0] != want && l4[0] != alt)) {
             return fail(classify_reason::not_ours);  // too short to be ours, or another type
         }
         if (!(cfg.enabled & kind_bit(k_icmp))) {
             return fail(classify_reason::not_ours);  // a type the host may use itself (echo reply)
         }
         if (l4[1] != icmp_code) [[unlikely]] {
-            return fail(classify_reason::bad_icmp, k_icmp);
+            // An echo type with another code is somebody's ping (to us: the engine answers it).
+            const bool echo = V6 ? (l4[0] == icmp6_echo_request || l4[0] == icmp6_echo_reply) : is_echo_type(l4[0]);
+            return echo ? fail(classify_reason::not_ours) : fail(classify_reason::bad_icmp, k_icmp);
         }
         r.k = k_icmp;
+        r.src_port = rte_be_to_cpu_16(load16(l4 + 4));
+        r.icmp_request = l4[0] == (V6 ? icmp6_echo_request : icmp_echo_request);
         hdr = icmp_header_size;
     } else if (proto == cfg.ip_proto) {
         if (!(cfg.enabled & kind_bit(k_raw))) [[unlikely]] {
@@ -319,7 +338,8 @@ struct dvpe_span {
         return {static_cast<uint16_t>(l4 + udp_header_size), static_cast<uint16_t>(ulen - udp_header_size)};
     }
     if (proto == ipproto_icmp) {
-        if (l4_len < icmp_header_size + sizeof(dvpe_header) || l4p[0] != cfg.icmp_type || l4p[1] != icmp_code ||
+        if (l4_len < icmp_header_size + sizeof(dvpe_header) || (l4p[0] != cfg.icmp_type && l4p[0] != cfg.icmp_type_alt) ||
+            l4p[1] != icmp_code ||
             !(cfg.enabled & kind_bit(kind::icmp4))) {
             return {};
         }

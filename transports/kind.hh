@@ -4,7 +4,10 @@
 // inner_l3_overhead(). GVPE semantics (reference: GVPE 3.1 "Transports"), over IPv4 and IPv6:
 //   udp    Ethernet | IP | UDP (dst = receiver's udp-port, src = per sender lane) | dvpe packet
 //   rawip  Ethernet | IP (protocol / next header = ip-proto, default 47)           | dvpe packet
-//   icmp   Ethernet | IP | ICMP or ICMPv6 (type = icmp-type, code 255, checksum)  | dvpe packet
+//   icmp   Ethernet | IP | ICMP or ICMPv6 (type, code 255, checksum, identifier,  | dvpe packet
+//                           sequence 0: an echo's header, so NATs map it; the type is
+//                           icmp-type, or with an echo icmp-type the request or reply role
+//                           of control/daemon/paths.hh icmp_for())
 // Outer IP headers never carry options or extension headers.
 //
 // Threads: constants and pure functions; any thread.
@@ -45,7 +48,10 @@ inline constexpr uint16_t ether_header_size = 14;
 inline constexpr uint16_t ipv4_header_size = 20;
 inline constexpr uint16_t ipv6_header_size = 40;
 inline constexpr uint16_t udp_header_size = 8;
-inline constexpr uint16_t icmp_header_size = 4;  ///< type, code, checksum (GVPE: payload follows)
+/// type, code, checksum, identifier, sequence: an echo message's header (RFC 792, RFC 4443),
+/// also for other types. GVPE's is 4 bytes (no identifier): NATs track ICMP queries by their
+/// identifier, and an echo reply passes a NAT only with its request's (docs/protocol.md).
+inline constexpr uint16_t icmp_header_size = 8;
 
 /// IP protocol numbers / IPv6 next headers the transports use.
 inline constexpr uint8_t ipproto_icmp = 1;
@@ -78,12 +84,12 @@ inline constexpr uint8_t icmp_code = 255;
 
 inline constexpr uint16_t max_headroom = 14 + 40 + 8;
 
-static_assert(headroom(kind::udp4) == 42 && headroom(kind::rawip4) == 34 && headroom(kind::icmp4) == 38);
-static_assert(headroom(kind::udp6) == 62 && headroom(kind::rawip6) == 54 && headroom(kind::icmp6) == 58);
+static_assert(headroom(kind::udp4) == 42 && headroom(kind::rawip4) == 34 && headroom(kind::icmp4) == 42);
+static_assert(headroom(kind::udp6) == 62 && headroom(kind::rawip6) == 54 && headroom(kind::icmp6) == 62);
 static_assert(max_headroom == headroom(kind::udp6));
-static_assert(inner_l3_overhead(kind::rawip4) == 54 && inner_l3_overhead(kind::icmp4) == 58 &&
+static_assert(inner_l3_overhead(kind::rawip4) == 54 && inner_l3_overhead(kind::icmp4) == 62 &&
               inner_l3_overhead(kind::udp4) == 62);
-static_assert(inner_l3_overhead(kind::rawip6) == 74 && inner_l3_overhead(kind::icmp6) == 78 &&
+static_assert(inner_l3_overhead(kind::rawip6) == 74 && inner_l3_overhead(kind::icmp6) == 82 &&
               inner_l3_overhead(kind::udp6) == 82);
 
 /// UDP source ports of a node's sender lanes: lane w (worker w; 15 is the control thread's)
@@ -101,6 +107,27 @@ inline constexpr uint16_t control_lane = udp_lanes - 1;
 /// the Linux stack tries to parse as errors, so the default must not be 0 over IPv6.
 [[nodiscard]] constexpr uint8_t icmp6_type_for(uint8_t icmp_type) noexcept {
     return icmp_type == 0 ? 129 : icmp_type == 8 ? 128 : icmp_type;
+}
+
+/// ICMP echo types (ICMPv4 and ICMPv6). With an echo `icmp-type` (0 or 8) dvpe sends requests
+/// or replies by role (control/daemon/paths.hh icmp_for()) and receives both.
+inline constexpr uint8_t icmp_echo_reply = 0;
+inline constexpr uint8_t icmp_echo_request = 8;
+inline constexpr uint8_t icmp6_echo_request = 128;
+inline constexpr uint8_t icmp6_echo_reply = 129;
+[[nodiscard]] constexpr bool is_echo_type(uint8_t icmp_type) noexcept {
+    return icmp_type == icmp_echo_reply || icmp_type == icmp_echo_request;
+}
+/// The other ICMP type a receiver accepts beside `type` (ICMPv4 or mapped ICMPv6): an echo
+/// type's counterpart, else `type` itself.
+[[nodiscard]] constexpr uint8_t icmp_partner_type(uint8_t type) noexcept {
+    switch (type) {
+    case icmp_echo_reply: return icmp_echo_request;
+    case icmp_echo_request: return icmp_echo_reply;
+    case icmp6_echo_request: return icmp6_echo_reply;
+    case icmp6_echo_reply: return icmp6_echo_request;
+    default: return type;
+    }
 }
 
 }  // namespace transport

@@ -73,9 +73,13 @@ std::optional<outer_template> build_template(kind k, const endpoint_pair& ep) no
     } else if (is_icmp(k)) {
         l4[0] = ep.icmp_type;
         l4[1] = icmp_code;
-        l4[2] = 0;
+        l4[2] = 0;  // checksum: write_outer()
         l4[3] = 0;
-        uint64_t s = csum::ones_sum(l4, 2);
+        const uint16_t id_be = rte_cpu_to_be_16(ep.icmp_id);
+        std::memcpy(l4 + 4, &id_be, 2);
+        l4[6] = 0;  // sequence
+        l4[7] = 0;
+        uint64_t s = csum::ones_sum(l4, icmp_header_size);
         if (k == kind::icmp6) {
             s = csum::ipv6_pseudo_sum(ep.src_ip.bytes.data(), ep.dst_ip.bytes.data(), ipproto_icmpv6, 0, s);
         }

@@ -60,6 +60,7 @@ struct endpoint_pair {
     uint16_t dst_port = 655;   ///< udp: the receiver's `udp-port` (host order)
     uint8_t ip_proto = 47;     ///< rawip: `ip-proto`
     uint8_t icmp_type = 0;     ///< icmp4: `icmp-type`; icmp6: use icmp6_type_for(icmp-type)
+    uint16_t icmp_id = 0;      ///< icmp: the echo identifier (host order; sequence is 0)
     uint8_t ttl = 64;          ///< IPv4 TTL / IPv6 hop limit
     checksum_mode udp6_checksum = checksum_mode::software;
 };

@@ -142,8 +142,7 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
     _base.local.udp_port = self.udp_port;
     _base.local.udp_lane_base = transport::udp_lane_port_base(static_cast<uint16_t>(self.id));
     _base.local.ip_proto = _cfg.global.ip_proto;
-    _base.local.icmp_type = _cfg.global.icmp_type;
-    _base.local.icmp6_type = transport::icmp6_type_for(_cfg.global.icmp_type);
+    transport::set_icmp_type(_base.local, _cfg.global.icmp_type);
     uint8_t enabled = 0;
     if (self.protocols & proto_udp) {
         enabled |= transport::kind_bit(transport::kind::udp4) | transport::kind_bit(transport::kind::udp6);
@@ -725,6 +724,7 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     src.port_id = m->port;
     src.ip = c.src_ip;
     src.udp_port = c.src_port;
+    src.icmp_request = c.icmp_request;
     std::memcpy(src.mac.addr_bytes, frame + 6, 6);
     const auto bytes = src.encode();
     std::span<const uint8_t> msg(frame + c.dvpe_offset, c.dvpe_len);
@@ -752,6 +752,14 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
             relaying_router(_cfg, from, c.src_ip, [this](uint16_t id) { return _peers->path(id); }) == 0;
         auto it = _initiation_via_router.find(from);
         ours_relayed = direct_here && it != _initiation_via_router.end() && it->second;
+        // An echo request from a peer without a hostname: it may be behind a NAT, which lets
+        // in only echo replies to its requests -- ours (requests too, or of the configured
+        // type) may never arrive, our answer (a reply, paths.hh icmp_for()) does. Answered
+        // whatever the ids say, as above.
+        const node_conf* fn = _cfg.node(from);
+        if (c.icmp_request && fn != nullptr && fn->hostname.empty()) {
+            ours_relayed = true;
+        }
     }
     session::actions acts;
     _sessions->on_handshake_packet(msg, bytes, now, _hs_drain.under_load(now.mono_ns), acts, source_ip,
@@ -848,6 +856,7 @@ void daemon::on_roam_report(uint16_t peer, const engine::roam_source& r, handsha
         std::memcpy(src.ip.bytes.data(), r.ip.data(), 4);
     }
     src.udp_port = r.udp_port;
+    src.icmp_request = r.icmp_request;
     if (src.ip == cur->ip && (!cur->follow_port || cur->via != 0 || src.udp_port == cur->udp_port)) {
         return;  // an older report: the path has moved there already
     }

@@ -58,13 +58,30 @@ seen_port at_seen_port(const node_conf& n, const source_addr& src) noexcept {
 
 }  // namespace
 
+icmp_header_choice icmp_for(const node_conf& self, const node_conf& peer, const source_addr* seen, uint8_t icmp_type,
+                            bool v6) noexcept {
+    const auto mapped = [v6](uint8_t t) { return v6 ? transport::icmp6_type_for(t) : t; };
+    icmp_header_choice c{mapped(icmp_type), static_cast<uint16_t>(self.id)};
+    if (!transport::is_echo_type(icmp_type)) {
+        return c;
+    }
+    if (peer.hostname.empty() && seen != nullptr && transport::is_icmp(seen->k) && seen->icmp_request &&
+        transport::is_ipv6(seen->k) == v6) {
+        return {mapped(transport::icmp_echo_reply), seen->udp_port};
+    }
+    if (self.hostname.empty()) {
+        c.type = mapped(transport::icmp_echo_request);
+    }
+    return c;
+}
+
 uint8_t proto_of(transport::kind k) noexcept {
     return transport::is_udp(k) ? proto_udp : transport::is_rawip(k) ? proto_rawip : proto_icmp;
 }
 
 bool operator==(const peer_path& a, const peer_path& b) noexcept {
     return a.kind == b.kind && a.ip == b.ip && a.udp_port == b.udp_port && a.ip_proto == b.ip_proto &&
-           a.icmp_type == b.icmp_type && a.port_id == b.port_id && a.mtu == b.mtu && a.src_ip == b.src_ip &&
+           a.icmp_type == b.icmp_type && a.icmp_id == b.icmp_id && a.port_id == b.port_id && a.mtu == b.mtu && a.src_ip == b.src_ip &&
            rte_is_same_ether_addr(&a.src_mac, &b.src_mac) && same_mac(a.next_hop_mac, b.next_hop_mac) &&
            a.via == b.via && a.inherit_tos == b.inherit_tos && a.sport_fixed == b.sport_fixed &&
            a.follow_port == b.follow_port;
@@ -82,6 +99,7 @@ bool build_path(const peer_path& path, uint16_t self_id, engine::peer_entry& e) 
     ep.dst_port = path.udp_port;
     ep.ip_proto = path.ip_proto;
     ep.icmp_type = path.icmp_type;
+    ep.icmp_id = path.icmp_id;
     auto t = transport::build_template(path.kind, ep);
     if (!t) {
         return false;
@@ -104,7 +122,7 @@ std::vector<uint8_t> source_addr::encode() const {
     b[0] = static_cast<uint8_t>(k);
     std::memcpy(&b[1], &port_id, 2);
     std::memcpy(&b[3], ip.bytes.data(), 16);
-    b[19] = ip.v6 ? 1 : 0;
+    b[19] = static_cast<uint8_t>((ip.v6 ? 1 : 0) | (icmp_request ? 2 : 0));
     std::memcpy(&b[20], &udp_port, 2);
     std::memcpy(&b[22], mac.addr_bytes, 6);
     return b;
@@ -118,7 +136,11 @@ std::optional<source_addr> source_addr::decode(std::span<const uint8_t> b) {
     a.k = static_cast<transport::kind>(b[0]);
     std::memcpy(&a.port_id, &b[1], 2);
     std::memcpy(a.ip.bytes.data(), &b[3], 16);
-    a.ip.v6 = b[19] != 0;
+    if ((b[19] & ~3U) != 0) {
+        return std::nullopt;
+    }
+    a.ip.v6 = (b[19] & 1U) != 0;
+    a.icmp_request = (b[19] & 2U) != 0;
     std::memcpy(&a.udp_port, &b[20], 2);
     std::memcpy(a.mac.addr_bytes, &b[22], 6);
     return a;
@@ -143,7 +165,13 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
                         ? static_cast<uint16_t>(self.udp_port)
                         : 0;
     p.ip_proto = g.ip_proto;
-    p.icmp_type = v6 ? transport::icmp6_type_for(g.icmp_type) : g.icmp_type;
+    if (transport::is_icmp(src.k)) {
+        const icmp_header_choice ic = icmp_for(self, peer, &src, g.icmp_type, v6);
+        p.icmp_type = ic.type;
+        p.icmp_id = ic.id;
+    } else {
+        p.icmp_type = v6 ? transport::icmp6_type_for(g.icmp_type) : g.icmp_type;
+    }
     p.port_id = src.port_id;
     p.src_ip = v6 ? transport::ip_address::from_v6(local.ipv6.data()) : transport::ip_address::from_v4(local.ipv4);
     p.src_mac = port_mac;
@@ -221,6 +249,11 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
         path.udp_port = udp_port;
         path.ip_proto = cfg.global.ip_proto;
         path.icmp_type = ip.v6 ? transport::icmp6_type_for(cfg.global.icmp_type) : cfg.global.icmp_type;
+        if (transport::is_icmp(*kind)) {
+            const icmp_header_choice ic = icmp_for(self, n, src ? &*src : nullptr, cfg.global.icmp_type, ip.v6);
+            path.icmp_type = ic.type;
+            path.icmp_id = ic.id;
+        }
         path.port_id = wp->port_id;
         path.mtu = wp->mtu != 0 ? wp->mtu : static_cast<uint16_t>(cfg.global.mtu);
         path.src_ip = wa.addr;

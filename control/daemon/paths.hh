@@ -52,7 +52,8 @@ struct peer_path {
     transport::ip_address ip;          // the peer's underlay address
     uint16_t udp_port = 655;           // the peer's udp-port
     uint8_t ip_proto = 47;             // rawip: ip-proto
-    uint8_t icmp_type = 0;             // icmp: icmp-type (already mapped for ICMPv6)
+    uint8_t icmp_type = 0;             // icmp: the type we send (icmp_for(); mapped for ICMPv6)
+    uint16_t icmp_id = 0;              // icmp: the echo identifier we send (icmp_for())
     uint16_t port_id = 0;              // our WAN port towards it
     uint16_t mtu = 1500;               // that port's MTU
     transport::ip_address src_ip;      // our address on that port
@@ -80,12 +81,26 @@ struct source_addr {
     transport::kind k = transport::kind::udp4;
     uint16_t port_id = 0;
     transport::ip_address ip;
-    uint16_t udp_port = 0;
+    uint16_t udp_port = 0;             // udp: the source port; icmp: the echo identifier
     rte_ether_addr mac{};
+    bool icmp_request = false;         // icmp: it came as an echo request
 
     [[nodiscard]] std::vector<uint8_t> encode() const;
     static std::optional<source_addr> decode(std::span<const uint8_t> b);
 };
+
+/// The ICMP type and echo identifier we send to `peer` (docs/protocol.md "ICMP roles"). With a
+/// non-echo `icmp-type`: that type, our node id. With an echo `icmp-type` (0 or 8), so that a
+/// NAT lets the packets through (it maps an echo request out and only the matching reply in):
+/// a peer without a hostname seen sending us echo requests (`seen`: its handshake's or roamed
+/// source) gets echo replies with the identifier it used (after its NAT); else a node without a
+/// hostname sends echo requests with its node id as identifier; else the configured type.
+struct icmp_header_choice {
+    uint8_t type = 0;  // ICMPv6 types for v6
+    uint16_t id = 0;
+};
+[[nodiscard]] icmp_header_choice icmp_for(const node_conf& self, const node_conf& peer, const source_addr* seen,
+                                          uint8_t icmp_type, bool v6) noexcept;
 
 /// The path that answers a handshake at its source `src`: from our address of its family on the
 /// port it came in on, to the peer's configured udp-port (a receiver accepts only its own,

@@ -80,8 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     default: break;
     }
     cfg.ip_proto = data[1];
-    cfg.icmp_type = data[2];
-    cfg.icmp6_type = transport::icmp6_type_for(data[2]);
+    transport::set_icmp_type(cfg, data[2]);
 
     const transport::classify_result r = transport::classify(frame, static_cast<uint32_t>(len), cfg);
     const transport::dvpe_span f = transport::classify_fast(frame, static_cast<uint32_t>(len), cfg);

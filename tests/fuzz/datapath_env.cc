@@ -256,8 +256,7 @@ transport::local_config peer_local(unsigned p) {
     c.udp_port = our_udp_port;
     c.udp_lane_base = transport::udp_lane_port_base(peer_ids[p]);
     c.ip_proto = ip_proto;
-    c.icmp_type = 0;
-    c.icmp6_type = transport::icmp6_type_for(0);
+    transport::set_icmp_type(c, 0);
     return c;
 }
 
@@ -412,8 +411,7 @@ transport::local_config node::local() const {
     c.udp_port = _o.udp_port0 ? 0 : our_udp_port;
     c.udp_lane_base = transport::udp_lane_port_base(self_id);
     c.ip_proto = ip_proto;
-    c.icmp_type = _o.icmp_type;
-    c.icmp6_type = transport::icmp6_type_for(_o.icmp_type);
+    transport::set_icmp_type(c, _o.icmp_type);
     c.enabled = static_cast<uint8_t>(transport::all_kinds & ~_o.disabled);
     return c;
 }

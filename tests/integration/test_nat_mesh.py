@@ -315,6 +315,97 @@ class NatMesh(unittest.TestCase):
             self.assertEqual(r.returncode, 0, "%s -> e: %s%s" % (x, r.stdout, self.diag()()))
 
 
+# ICMP through NAT (docs/protocol.md "ICMP roles"): icmp only, icmp-type 0 (GVPE's default).
+NODES_ICMP = ["r", "d", "e", "f"]
+NAT_ICMP = {"e": ("10.77.5", "10.77.0.50"), "f": ("10.77.6", "10.77.0.60")}
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class NatMeshIcmp(unittest.TestCase):
+    """The icmp transport through masquerading NATs: r (10.77.0.1, hostname, router), d without
+    a hostname on a public address (10.77.0.2), e and f without hostnames each behind its own
+    home router. e and f send echo requests (no hostname), which their NATs map; r answers them
+    with echo replies carrying each one's identifier, which the NATs let back in. d and e (and
+    d and f) are introduced by r: e's requests reach d, d answers with replies, and the pair
+    goes direct through e's NAT (ICMP hole punching). e and f are both behind NATs that let in
+    only replies to their own requests: no direct path is possible, and they stay relayed
+    through r -- and ping each other there."""
+
+    @classmethod
+    def setUpClass(cls):
+        d = tempfile.mkdtemp(prefix="dvpe-conf-")
+        lines = [x for x in tm.global_lines() if not x.startswith("enable-")] + ["enable-icmp = yes"]
+        for i, name in enumerate(NODES_ICMP, start=1):
+            lines += ["", "node = %s" % name, "port = wan0 wan %s" % to.af_packet_wan(i, name),
+                      "port = tap0 overlay dvpe_tap0"]
+            if name in NAT_ICMP:
+                inside, _ = NAT_ICMP[name]
+                lines += ["wan-address = wan0 %s.2/24" % inside, "wan-gateway = wan0 %s.1" % inside]
+            else:
+                lines += ["wan-address = wan0 10.77.0.%d/24" % i]
+            if name == "r":
+                lines += ["hostname = 10.77.0.1", "router-priority = 2"]
+        with open(os.path.join(d, "gvpe.conf"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        try:
+            cls.mesh = tb.Mesh(to.node_ips(NODES_ICMP, False), d)
+        finally:
+            subprocess.run(["rm", "-rf", d])
+        try:
+            for name, (inside, public) in NAT_ICMP.items():
+                NatMesh.nat_namespace.__func__(cls, name, inside, public)
+            cls.n = cls.mesh.nodes
+            for n in cls.n.values():
+                n.start()
+            tm.overlay_addresses(cls.n, NODES_ICMP)
+        except Exception:
+            cls.mesh.cleanup()
+            raise
+
+    @classmethod
+    def nat_router(cls, suffix, up_in, up_out, public):
+        return NatMesh.nat_router.__func__(cls, suffix, up_in, up_out, public)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mesh.cleanup()
+
+    def diag(self):
+        return NatMesh.diag(self)
+
+    def where(self, node, other):
+        p = peers(self.n[node])[other]
+        return p["state"], p.get("address"), p.get("via")
+
+    def test_icmp_through_nat_direct_mediated_and_relayed(self):
+        dc.wait_for(lambda: all(peers(self.n[a])[b]["state"] == "up" for a in NODES_ICMP for b in NODES_ICMP
+                                if a != b), 60, "every session up", self.diag())
+        # e and f reach r directly through their NATs (requests out, r's replies in)
+        for x in ("e", "f"):
+            dc.wait_for(lambda: self.where("r", x) == ("up", NAT_ICMP[x][1], 0), 30, "r -> %s direct" % x, self.diag())
+            self.assertEqual(self.where(x, "r"), ("up", "10.77.0.1", 0), self.diag()())
+        # d and e, d and f: mediated, direct (d answers their requests with replies)
+        for x in ("e", "f"):
+            dc.wait_for(lambda: self.where("d", x) == ("up", NAT_ICMP[x][1], 0), 60, "d -> %s direct" % x, self.diag())
+            dc.wait_for(lambda: self.where(x, "d") == ("up", "10.77.0.2", 0), 30, "%s -> d direct" % x, self.diag())
+        self.assertGreaterEqual(self.n["d"].ctl("status")["mediation"]["established"], 2, self.diag()())
+        # e and f: both behind NATs, relayed through r
+        self.assertEqual(self.where("e", "f"), ("up", "10.77.0.1", 1), self.diag()())
+        self.assertEqual(self.where("f", "e"), ("up", "10.77.0.1", 1), self.diag()())
+        for a, b in itertools.combinations(NODES_ICMP, 2):
+            r = tb.sh(["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-w", "10", to.overlay_ip(NODES_ICMP.index(b) + 1)],
+                      ns=self.n[a].ns, check=False)
+            self.assertEqual(r.returncode, 0, "%s -> %s: %s%s" % (a, b, r.stdout, self.diag()()))
+        # d <-> e direct: r relays none of it
+        before = relayed(self.n["r"])
+        r = tb.sh(["ping", "-n", "-q", "-c", "10", "-i", "0.1", "-w", "10", to.overlay_ip(3)], ns=self.n["d"].ns,
+                  check=False)
+        self.assertIn(" 0% packet loss", r.stdout, self.diag()())
+        self.assertEqual(relayed(self.n["r"]), before, self.diag()())
+        res = to.iperf(self, self.n["e"], self.n["d"], to.overlay_ip(2), ["-t", "1"])
+        self.assertGreater(res["end"]["sum_received"]["bytes"], 0)
+
+
 # IPv6 (issue 15: "IPv4 and IPv6 addresses"): the same home routers with NAT66 masquerade.
 NAT6_RULES = """
 table ip6 nat {

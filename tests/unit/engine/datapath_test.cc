@@ -175,8 +175,7 @@ public:  // helpers below the fixture use it too
         }
         s->local.udp_port = 655;
         s->local.ip_proto = 47;
-        s->local.icmp_type = 0;
-        s->local.icmp6_type = transport::icmp6_type_for(0);
+        transport::set_icmp_type(s->local, 0);
         s->peers.resize(n_nodes + 1);
         for (uint16_t p = 1; p <= n_nodes; ++p) {
             if (p == id) {

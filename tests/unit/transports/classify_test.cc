@@ -87,8 +87,18 @@ const reason_case reason_cases[] = {
          c.udp_lane_base = port_b - udp_lanes;
      },
      classify_reason::not_ours},
-    {"ICMP echo request", kind::icmp4, [](frame& f, local_config&) { ip_of(f)[20] = 8; }, classify_reason::not_ours},
-    {"ICMPv6 echo request", kind::icmp6, [](frame& f, local_config&) { ip_of(f)[40] = 128; }, classify_reason::not_ours},
+    {"ICMP echo request (a ping: code 0)", kind::icmp4, [](frame& f, local_config&) { ip_of(f)[20] = 8; ip_of(f)[21] = 0; },
+     classify_reason::not_ours},
+    {"ICMPv6 echo request (a ping: code 0)", kind::icmp6,
+     [](frame& f, local_config&) { ip_of(f)[40] = 128; ip_of(f)[41] = 0; }, classify_reason::not_ours},
+    {"ICMP echo request code 255: dvpe's other role", kind::icmp4, [](frame& f, local_config&) { ip_of(f)[20] = 8; },
+     classify_reason::ok},
+    {"ICMPv6 echo request code 255: dvpe's other role", kind::icmp6,
+     [](frame& f, local_config&) { ip_of(f)[40] = 128; }, classify_reason::ok},
+    {"ICMP echo request with a non-echo icmp-type", kind::icmp4,
+     [](frame& f, local_config& c) { ip_of(f)[20] = 8; set_icmp_type(c, 13); }, classify_reason::not_ours},
+    {"ICMP timestamp with icmp-type 0", kind::icmp4, [](frame& f, local_config&) { ip_of(f)[20] = 13; },
+     classify_reason::not_ours},
     {"ICMP type ours but icmp disabled", kind::icmp4,
      [](frame&, local_config& c) { c.enabled &= static_cast<uint8_t>(~kind_bit(kind::icmp4)); }, classify_reason::not_ours},
     {"TCP to us", kind::rawip4,
@@ -182,9 +192,16 @@ const reason_case reason_cases[] = {
      [](frame& f, local_config&) { set16(ip_of(f) + 44, static_cast<uint16_t>(f.size() - 14 - 40 + 2)); },
      classify_reason::bad_udp_length},
     // ---- bad_icmp ----
-    {"ICMP code 0 (an ordinary echo reply)", kind::icmp4, [](frame& f, local_config&) { ip_of(f)[21] = 0; },
+    {"ICMP code 0 (an ordinary echo reply: the host's)", kind::icmp4, [](frame& f, local_config&) { ip_of(f)[21] = 0; },
+     classify_reason::not_ours},
+    {"ICMPv6 code 254 (an echo reply: the host's)", kind::icmp6, [](frame& f, local_config&) { ip_of(f)[41] = 254; },
+     classify_reason::not_ours},
+    {"ICMP icmp-type 13, code 0", kind::icmp4,
+     [](frame& f, local_config& c) { ip_of(f)[20] = 13; ip_of(f)[21] = 0; set_icmp_type(c, 13); },
      classify_reason::bad_icmp},
-    {"ICMPv6 code 254", kind::icmp6, [](frame& f, local_config&) { ip_of(f)[41] = 254; }, classify_reason::bad_icmp},
+    {"ICMPv6 icmp-type 200, code 254", kind::icmp6,
+     [](frame& f, local_config& c) { ip_of(f)[40] = 200; ip_of(f)[41] = 254; set_icmp_type(c, 200); },
+     classify_reason::bad_icmp},
     // ---- disabled_transport ----
     {"udp4 disabled", kind::udp4, [](frame&, local_config& c) { c.enabled = kind_bit(kind::udp6); },
      classify_reason::disabled_transport},
@@ -349,7 +366,7 @@ TEST(classify, fast_path_agrees_under_every_config) {
             cfg.udp_lane_base = static_cast<uint16_t>(port_b - rng() % 20);
         }
         if (rng() % 8 == 0) {
-            cfg.icmp_type = static_cast<uint8_t>(rng() % 4 == 0 ? 8 : cfg.icmp_type + 1);
+            set_icmp_type(cfg, static_cast<uint8_t>(rng() % 4 == 0 ? 8 : rng() % 3 == 0 ? 13 : cfg.icmp_type + 1));
         }
         if (rng() % 8 == 0) {
             cfg.ip_proto = static_cast<uint8_t>(rng() % 3 == 0 ? 17 : rng() % 3 == 0 ? 1 : cfg.ip_proto + 1);

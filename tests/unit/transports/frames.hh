@@ -49,8 +49,7 @@ inline local_config config_b() {
     c.has_ipv6 = true;
     c.udp_port = port_b;
     c.ip_proto = 47;
-    c.icmp_type = 0;
-    c.icmp6_type = icmp6_type_for(0);
+    set_icmp_type(c, 0);
     c.enabled = all_kinds;
     return c;
 }

@@ -188,8 +188,8 @@ protected:
         case kind::udp6: return {_udp6, 0};
         case kind::rawip4: return {_raw4, 20};  // IPv4 raw sockets see the IP header
         case kind::rawip6: return {_raw6, 0};
-        case kind::icmp4: return {_icmp4, 20 + 4};
-        case kind::icmp6: return {_icmp6, 4};
+        case kind::icmp4: return {_icmp4, 20 + icmp_header_size};
+        case kind::icmp6: return {_icmp6, icmp_header_size};
         }
         return {-1, 0};
     }

@@ -26,10 +26,10 @@ uint16_t be16_at(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[
 
 TEST(outer, declared_sizes) {
     EXPECT_EQ(overhead(kind::rawip4), 20);
-    EXPECT_EQ(overhead(kind::icmp4), 24);
+    EXPECT_EQ(overhead(kind::icmp4), 28);
     EXPECT_EQ(overhead(kind::udp4), 28);
     EXPECT_EQ(overhead(kind::rawip6), 40);
-    EXPECT_EQ(overhead(kind::icmp6), 44);
+    EXPECT_EQ(overhead(kind::icmp6), 48);
     EXPECT_EQ(overhead(kind::udp6), 48);
     for (kind k : all) {
         EXPECT_EQ(headroom(k), overhead(k) + 14) << kind_name(k);

@@ -154,6 +154,7 @@ TEST(peer_path, every_field_takes_part_in_equality) {
         {"udp_port", [](peer_path& p) { p.udp_port = 656; }},
         {"ip_proto", [](peer_path& p) { p.ip_proto = 50; }},
         {"icmp_type", [](peer_path& p) { p.icmp_type = 8; }},
+        {"icmp_id", [](peer_path& p) { p.icmp_id = 7; }},
         {"port_id", [](peer_path& p) { p.port_id = 2; }},
         {"mtu", [](peer_path& p) { p.mtu = 1400; }},
         {"src_ip", [](peer_path& p) { p.src_ip = ip("10.0.0.9"); }},
@@ -828,6 +829,91 @@ TEST(direct_path, we_without_hostname_send_from_our_udp_port_and_a_mediated_endp
     (void)f;
 }
 
+// ---- ICMP roles (docs/protocol.md "ICMP roles") ------------------------------------------------------
+
+TEST(icmp_for, requests_from_a_node_without_hostname_replies_to_a_requester_without_one) {
+    auto c = load(base);                     // a (us) has a hostname
+    auto c2 = load(without_our_hostname());  // a (us) has none
+    const auto& f = *c.find_node("f");       // no hostname
+    const auto& b = *c.find_node("b");       // a hostname
+    const uint16_t us = static_cast<uint16_t>(c.self_node().id);
+    control::source_addr req = udp_source("203.0.113.9", 0x1234);
+    req.k = kind::icmp4;
+    req.icmp_request = true;
+    control::source_addr rep = req;
+    rep.icmp_request = false;
+    control::source_addr req6 = udp_source("2001:db8::9", 0x4321);
+    req6.k = kind::icmp6;
+    req6.icmp_request = true;
+    control::source_addr udp = udp_source("203.0.113.9", 0x1234);
+    struct tc {
+        const char* what;
+        const control::config* cfg;
+        const control::node_conf* peer;
+        const control::source_addr* seen;
+        uint8_t icmp_type;
+        bool v6;
+        uint8_t type;
+        uint16_t id;
+    };
+    const tc cases[] = {
+        {"both with hostnames: the configured type", &c, &b, nullptr, 0, false, 0, us},
+        {"... icmp-type 8", &c, &b, nullptr, 8, false, 8, us},
+        {"... over IPv6", &c, &b, nullptr, 0, true, 129, us},
+        {"a requester without hostname: replies at its identifier", &c, &f, &req, 0, false, 0, 0x1234},
+        {"... also with icmp-type 8", &c, &f, &req, 8, false, 0, 0x1234},
+        {"... over IPv6", &c, &f, &req6, 0, true, 129, 0x4321},
+        {"a source of the other family is not it", &c, &f, &req6, 0, false, 0, us},
+        {"it sent replies: the configured type", &c, &f, &rep, 0, false, 0, us},
+        {"seen over udp: the configured type", &c, &f, &udp, 8, false, 8, us},
+        {"a requester with a hostname: the configured type", &c, &b, &req, 8, false, 8, us},
+        {"we without hostname: requests", &c2, c2.find_node("b"), nullptr, 0, false, 8, us},
+        {"... over IPv6", &c2, c2.find_node("b"), nullptr, 0, true, 128, us},
+        {"... unless the peer (no hostname) sends us requests", &c2, c2.find_node("f"), &req, 0, false, 0, 0x1234},
+        {"a non-echo icmp-type: always that", &c2, c2.find_node("f"), &req, 13, false, 13, us},
+        {"... over IPv6 as is", &c, &b, nullptr, 200, true, 200, us},
+    };
+    for (const tc& x : cases) {
+        const auto r = control::icmp_for(x.cfg->self_node(), *x.peer, x.seen, x.icmp_type, x.v6);
+        EXPECT_EQ(int(r.type), int(x.type)) << x.what;
+        EXPECT_EQ(r.id, x.id) << x.what;
+    }
+}
+
+TEST(answer_path, icmp_answers_a_requester_without_hostname_with_replies_at_its_identifier) {
+    auto c = load(base + "node = f\nenable-icmp = yes\n");
+    const auto local = local_of();
+    const rte_ether_addr pm{{0x02, 0, 0, 0, 0, 0x33}};
+    control::source_addr src = udp_source("203.0.113.9", 0x0203);  // after f's NAT
+    src.k = kind::icmp4;
+    src.icmp_request = true;
+    peer_path p = control::answer_path(src, *c.find_node("f"), c.self_node(), c.global, local, pm);
+    EXPECT_EQ(p.kind, kind::icmp4);
+    EXPECT_EQ(p.icmp_type, transport::icmp_echo_reply);
+    EXPECT_EQ(p.icmp_id, 0x0203);
+    // the template carries them: type 0, code 255, identifier 0x0203, sequence 0
+    engine::peer_entry e;
+    ASSERT_TRUE(control::build_path(p, c.self_node().id, e));
+    const uint8_t* icmp = e.tmpl.bytes + 14 + 20;
+    EXPECT_EQ(icmp[0], 0);
+    EXPECT_EQ(icmp[1], 255);
+    EXPECT_EQ(icmp[4], 0x02);
+    EXPECT_EQ(icmp[5], 0x03);
+    EXPECT_EQ(icmp[6] | icmp[7], 0);
+    // the same peer choosing direct_path from that source: replies there too
+    harness h;
+    auto d = control::direct_path(c, h.in, *c.find_node("f"), src.ip, src);
+    ASSERT_EQ(d.outcome, control::direct_outcome::path);
+    EXPECT_EQ(d.path.kind, kind::icmp4);
+    EXPECT_EQ(d.path.icmp_type, transport::icmp_echo_reply);
+    EXPECT_EQ(d.path.icmp_id, 0x0203);
+    // udp paths carry no identifier
+    d = control::direct_path(c, h.in, *c.find_node("f"), src.ip, udp_source("203.0.113.9", 31000));
+    ASSERT_EQ(d.outcome, control::direct_outcome::path);
+    EXPECT_EQ(d.path.kind, kind::udp4);
+    EXPECT_EQ(d.path.icmp_id, 0);
+}
+
 // ---- source_addr -----------------------------------------------------------------------------------
 
 TEST(source_addr, encode_decode_round_trip) {
@@ -845,11 +931,16 @@ TEST(source_addr, encode_decode_round_trip) {
         EXPECT_TRUE(same_mac(d->mac, s.mac));
     }
     for (unsigned k = 0; k < transport::n_kinds; ++k) {
-        control::source_addr s = udp_source("10.0.0.2", 1);
-        s.k = static_cast<kind>(k);
-        auto d = control::source_addr::decode(s.encode());
-        ASSERT_TRUE(d.has_value()) << k;
-        EXPECT_EQ(d->k, s.k);
+        for (bool request : {false, true}) {
+            control::source_addr s = udp_source(k % 2 ? "2001:db8::4" : "10.0.0.2", 1);
+            s.k = static_cast<kind>(k);
+            s.icmp_request = request;
+            auto d = control::source_addr::decode(s.encode());
+            ASSERT_TRUE(d.has_value()) << k;
+            EXPECT_EQ(d->k, s.k);
+            EXPECT_EQ(d->icmp_request, request);
+            EXPECT_EQ(d->ip.v6, s.ip.v6);
+        }
     }
 }
 
@@ -866,6 +957,11 @@ TEST(source_addr, garbage_does_not_decode) {
         auto bad = good;
         bad[0] = k;
         EXPECT_FALSE(control::source_addr::decode(bad).has_value()) << int(k);
+    }
+    for (uint8_t flags : {uint8_t{4}, uint8_t{0x80}, uint8_t{0xff}}) {  // family/request byte: two bits
+        auto bad = good;
+        bad[19] = flags;
+        EXPECT_FALSE(control::source_addr::decode(bad).has_value()) << int(flags);
     }
 }
 
