@@ -185,6 +185,13 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
         }
         const uint16_t src = transport::src_id(*h);
         const uint16_t dst = transport::dst_id(*h);
+        if (src == s.self_id) [[unlikely]] {
+            // Our own packet come back (a host that answers our echo requests copies it into
+            // its reply) or a forgery: never ours to take, never relayed -- a router would send
+            // it back there, and the echo would go round for ever.
+            drop(m, drop_reason::unknown_node);
+            return true;
+        }
         if (dst != s.self_id) {
             const peer_entry* to = s.peer(dst);
             if (!s.router) {
@@ -434,10 +441,18 @@ void worker::note_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns)
             return;
         }
         // A peer reached at the port it sends from (behind a NAT): a NAT that rebinds only the
-        // port moves it too. The template's UDP destination port against the packet's source.
+        // port moves it too. The template's UDP destination port against the packet's source;
+        // for icmp the echo identifier we answer with against the one the request carries.
         const size_t l4 = v6 ? sizeof(rte_ipv6_hdr) : static_cast<size_t>(ip[0] & 0xfU) * 4;
         const uint8_t* tmpl_l4 = dst + (v6 ? 16 : 4);
-        if ((v6 ? ip[6] : ip[9]) != IPPROTO_UDP || std::memcmp(ip + l4, tmpl_l4 + 2, 2) == 0) {
+        const uint8_t proto = v6 ? ip[6] : ip[9];
+        if (proto == IPPROTO_UDP) {
+            if (std::memcmp(ip + l4, tmpl_l4 + 2, 2) == 0) {
+                return;
+            }
+        } else if (proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6) {
+            return;
+        } else if (std::memcmp(ip + l4 + 4, tmpl_l4 + 4, 2) == 0) {
             return;
         }
     }

@@ -81,12 +81,14 @@ struct local_config {
 };
 
 /// Sets the ICMP types `icmp-type` makes us accept (both families): it, and with an echo type
-/// its counterpart too (requests and replies: kind.hh icmp_partner_type()).
+/// (0 or 8) its counterpart too (requests and replies: kind.hh icmp_partner_type()). Any other
+/// value is the one type accepted in either family (128 over ICMPv4 is just 128).
 inline void set_icmp_type(local_config& c, uint8_t icmp_type) noexcept {
     c.icmp_type = icmp_type;
     c.icmp6_type = icmp6_type_for(icmp_type);
-    c.icmp_type_alt = icmp_partner_type(c.icmp_type);
-    c.icmp6_type_alt = icmp_partner_type(c.icmp6_type);
+    const bool echo = is_echo_type(icmp_type);
+    c.icmp_type_alt = echo ? icmp_partner_type(c.icmp_type) : c.icmp_type;
+    c.icmp6_type_alt = echo ? icmp_partner_type(c.icmp6_type) : c.icmp6_type;
 }
 
 /// Whether a UDP packet to `port` (host order) is for us: our `udp-port`, or with `udp-port = 0`

@@ -386,7 +386,17 @@ private:
             error(n.where, "node " + quote(n.name) + ": no protocols enabled that dvpe supports (only " +
                                protocols_string(n.protocols) + "; set enable-udp, enable-rawip or enable-icmp = yes)");
         }
+        // A node without a hostname may sit behind a NAT; ICMP mappings there last 30 s without
+        // traffic (Linux nf_conntrack_icmp_timeout; RFC 5508 asks for 60 s) and a session idles
+        // `keepalive` s before it probes (docs/protocol.md "ICMP roles").
+        if ((n.protocols & proto_icmp) != 0 && n.hostname.empty() && is_echo_icmp(_cfg.global.icmp_type) &&
+            _cfg.global.keepalive > 25) {
+            warn(n.where, "node " + quote(n.name) + ": icmp without a hostname (behind a NAT?) and keepalive " +
+                              std::to_string(static_cast<int>(_cfg.global.keepalive)) +
+                              " s: a NAT forgets ICMP mappings after 30 s of silence (Linux); keepalive = 20 keeps them");
+        }
     }
+    static bool is_echo_icmp(unsigned t) { return t == 0 || t == 8; }
 
     void check_engine(node_conf& n) {
         engine_layout& e = n.engine;

@@ -752,12 +752,15 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
             relaying_router(_cfg, from, c.src_ip, [this](uint16_t id) { return _peers->path(id); }) == 0;
         auto it = _initiation_via_router.find(from);
         ours_relayed = direct_here && it != _initiation_via_router.end() && it->second;
-        // An echo request from a peer without a hostname: it may be behind a NAT, which lets
-        // in only echo replies to its requests -- ours (requests too, or of the configured
-        // type) may never arrive, our answer (a reply, paths.hh icmp_for()) does. Answered
-        // whatever the ids say, as above.
+        // An echo request straight from a peer without a hostname: it may be behind a NAT,
+        // which lets in only echo replies to its requests -- ours (requests too) may never
+        // arrive, our answer (a reply, paths.hh icmp_for()) does. The lower id would ignore
+        // it while its own is young: it answers now and keeps its own pending, as above. The
+        // higher id answers anyway and abandons its own, so both ends converge on one pair
+        // of keys even when both initiations get through (two such nodes without a NAT).
         const node_conf* fn = _cfg.node(from);
-        if (c.icmp_request && fn != nullptr && fn->hostname.empty()) {
+        if (c.icmp_request && direct_here && fn != nullptr && fn->hostname.empty() &&
+            transport::is_echo_type(_cfg.global.icmp_type) && _base.self_id < from) {
             ours_relayed = true;
         }
     }
@@ -857,7 +860,9 @@ void daemon::on_roam_report(uint16_t peer, const engine::roam_source& r, handsha
     }
     src.udp_port = r.udp_port;
     src.icmp_request = r.icmp_request;
-    if (src.ip == cur->ip && (!cur->follow_port || cur->via != 0 || src.udp_port == cur->udp_port)) {
+    // The port a path follows: udp's destination port, icmp's echo identifier (paths.hh).
+    const uint16_t followed = transport::is_icmp(cur->kind) ? cur->icmp_id : cur->udp_port;
+    if (src.ip == cur->ip && (!cur->follow_port || cur->via != 0 || src.udp_port == followed)) {
         return;  // an older report: the path has moved there already
     }
     // A router relaying the peer's packets to us (we reach the peer directly, it does not reach

@@ -67,7 +67,7 @@ icmp_header_choice icmp_for(const node_conf& self, const node_conf& peer, const 
     }
     if (peer.hostname.empty() && seen != nullptr && transport::is_icmp(seen->k) && seen->icmp_request &&
         transport::is_ipv6(seen->k) == v6) {
-        return {mapped(transport::icmp_echo_reply), seen->udp_port};
+        return {mapped(transport::icmp_echo_reply), seen->udp_port, true};
     }
     if (self.hostname.empty()) {
         c.type = mapped(transport::icmp_echo_request);
@@ -113,7 +113,7 @@ bool build_path(const peer_path& path, uint16_t self_id, engine::peer_entry& e) 
     const bool fixed = transport::is_udp(path.kind) && path.sport_fixed != 0;
     e.udp_sport_base = fixed ? path.sport_fixed : transport::udp_lane_port_base(self_id);
     e.udp_sport_step = fixed ? 0 : 1;
-    e.follow_port = transport::is_udp(path.kind) && path.follow_port && path.via == 0;
+    e.follow_port = (transport::is_udp(path.kind) || transport::is_icmp(path.kind)) && path.follow_port && path.via == 0;
     return true;
 }
 
@@ -169,6 +169,7 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
         const icmp_header_choice ic = icmp_for(self, peer, &src, g.icmp_type, v6);
         p.icmp_type = ic.type;
         p.icmp_id = ic.id;
+        p.follow_port = ic.at_seen_id;
     } else {
         p.icmp_type = v6 ? transport::icmp6_type_for(g.icmp_type) : g.icmp_type;
     }
@@ -253,6 +254,7 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
             const icmp_header_choice ic = icmp_for(self, n, src ? &*src : nullptr, cfg.global.icmp_type, ip.v6);
             path.icmp_type = ic.type;
             path.icmp_id = ic.id;
+            path.follow_port = ic.at_seen_id;
         }
         path.port_id = wp->port_id;
         path.mtu = wp->mtu != 0 ? wp->mtu : static_cast<uint16_t>(cfg.global.mtu);
@@ -260,7 +262,7 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
         path.src_mac = wp->mac;
         path.inherit_tos = n.inherit_tos;
         path.sport_fixed = transport::is_udp(*kind) ? sport_fixed : 0;
-        path.follow_port = transport::is_udp(*kind) && follow_port;
+        path.follow_port = transport::is_udp(*kind) ? follow_port : path.follow_port;
         // The next hop: on-link, the peer itself; else the port's gateway of that family.
         std::optional<transport::ip_address> hop;
         if (wa.addr.same_subnet(ip, wa.prefix)) {

@@ -62,8 +62,9 @@ struct peer_path {
     uint16_t via = 0;                  // router node carrying our packets to the peer (0: direct)
     bool inherit_tos = false;          // the peer's inherit-tos: outer TOS from the inner DSCP
     bool follow_port = false;          // udp_port is where the peer's packets came from and it sends
-                                       // from that one port (no hostname, a udp-port): roaming
-                                       // follows a port change too (engine peer_entry::follow_port)
+                                       // from that one port (no hostname, a udp-port), or icmp_id
+                                       // is the identifier of its echo requests: roaming follows
+                                       // a port / identifier change too (peer_entry::follow_port)
     uint16_t sport_fixed = 0;          // udp to a udp-port 0 peer: every packet from our udp-port
                                        // (a NAT in front of it only maps replies to the port it
                                        // sent to); 0: one source port per lane
@@ -96,8 +97,9 @@ struct source_addr {
 /// source) gets echo replies with the identifier it used (after its NAT); else a node without a
 /// hostname sends echo requests with its node id as identifier; else the configured type.
 struct icmp_header_choice {
-    uint8_t type = 0;  // ICMPv6 types for v6
+    uint8_t type = 0;         // ICMPv6 types for v6
     uint16_t id = 0;
+    bool at_seen_id = false;  // the peer's identifier: roaming follows a change of it (follow_port)
 };
 [[nodiscard]] icmp_header_choice icmp_for(const node_conf& self, const node_conf& peer, const source_addr* seen,
                                           uint8_t icmp_type, bool v6) noexcept;

@@ -557,6 +557,60 @@ TEST_P(datapath, a_peer_reached_at_its_source_port_is_reported_when_only_the_por
     expect_accounted();
 }
 
+TEST_P(datapath, an_icmp_requester_is_reported_when_only_its_identifier_changes) {
+    // An icmp path that answers a requester's echo requests (paths.hh icmp_for(), follow_port):
+    // a NAT that gives the requester another identifier moves it; the report carries the
+    // identifier and the request bit (the daemon answers with replies at the new identifier).
+    if (!transport::is_icmp(GetParam())) {
+        GTEST_SKIP() << "icmp only";
+    }
+    const bool v6 = transport::is_ipv6(GetParam());
+    const size_t icmp = 14 + (v6 ? 40 : 20);
+    const auto& ns = _nodes[2].w->peer_stats()[1];
+    auto as_request = [&](frame f, uint16_t id) {
+        f[icmp] = v6 ? transport::icmp6_echo_request : transport::icmp_echo_request;
+        f[icmp + 4] = static_cast<uint8_t>(id >> 8);
+        f[icmp + 5] = static_cast<uint8_t>(id);
+        return f;  // checksums are not verified on receipt (classify.hh)
+    };
+    inject(_nodes[2].wan.rx, as_request(seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64)), 0x1234));
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u) << "a request is accepted as well as a reply";
+    EXPECT_FALSE(engine::roam_report(ns).has_value()) << "without follow_port the identifier is not looked at";
+    publish(2, false, 5, 0, [](engine::dataplane_snapshot& s) { s.peers[1].follow_port = true; });
+    inject(_nodes[2].wan.rx, as_request(seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64)), 0x1234));
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    auto r = engine::roam_report(ns);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->udp_port, 0x1234);
+    EXPECT_TRUE(r->icmp_request);
+    EXPECT_EQ(r->kind, static_cast<uint8_t>(GetParam()));
+    // the identifier the path answers with (the template's, 0 here): nothing more to report
+    inject(_nodes[2].wan.rx, as_request(seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64)), 0));
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    EXPECT_EQ(engine::roam_report(ns)->reports, 1u);
+    expect_accounted();
+}
+
+TEST_P(datapath, our_own_packet_coming_back_is_never_relayed) {
+    // A host that answers our echo requests copies our sealed packet into its reply; a router
+    // that relayed it (its destination is another node) would send it straight back there, for
+    // ever. A packet with our own id as source is dropped, counted as unknown_node.
+    publish(2, /*router=*/true);
+    inject(_nodes[2].ovl.rx, overlay_frame(node_mac(3), node_mac(2), 64));
+    run(2);
+    auto w = take(_nodes[2].wan.tx);
+    ASSERT_EQ(w.size(), 1u);
+    inject(_nodes[2].wan.rx, rewrap(w[0], 3, 2));  // back from node 3's address
+    run(2);
+    EXPECT_TRUE(take(_nodes[2].wan.tx).empty());
+    EXPECT_EQ(_nodes[2].w->stats().relayed.load(), 0u);
+    EXPECT_EQ(drops(2, engine::drop_reason::unknown_node), 1u);
+    expect_accounted();
+}
+
 TEST_P(datapath, tampering_fails_authentication) {
     const size_t hl = transport::headroom(GetParam());
     frame wire = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));

@@ -1330,6 +1330,19 @@ TEST(ConfigValidate, TooManyPorts) {
               std::vector<std::string>{"t.conf:35: port p99: too many ports (at most 16)"});
 }
 
+TEST(ConfigValidate, IcmpWithoutHostnameWarnsAboutKeepaliveAndNatTimeouts) {
+    const std::string node = "node = alpha\nport = wan0 wan net_null0\nport = tap0 overlay net_tap0\n"
+                             "wan-address = wan0 10.0.0.1/24\n";
+    const std::string warning =
+        "t.conf:2: node 'alpha': icmp without a hostname (behind a NAT?) and keepalive 60 s: a NAT forgets ICMP "
+        "mappings after 30 s of silence (Linux); keepalive = 20 keeps them";
+    EXPECT_EQ(strs(load_ok("enable-icmp = yes\n" + node).warnings), std::vector<std::string>{warning});
+    EXPECT_TRUE(load_ok("enable-icmp = yes\nkeepalive = 20\n" + node).warnings.empty());
+    EXPECT_TRUE(load_ok("enable-udp = yes\n" + node).warnings.empty());
+    EXPECT_TRUE(load_ok("enable-icmp = yes\nicmp-type = 13\n" + node).warnings.empty()) << "no echo: no NAT";
+    EXPECT_TRUE(load_ok("enable-icmp = yes\n" + node + "hostname = 10.0.0.1\n").warnings.empty());
+}
+
 TEST(ConfigValidate, NoWanPortAndNoOverlayPort) {
     EXPECT_EQ(load_errors("enable-udp = yes\nnode = alpha\nport = tap0 overlay net_tap0\n"),
               std::vector<std::string>{"t.conf:2: node 'alpha': no wan port (add 'port = NAME wan DEVARGS')"});

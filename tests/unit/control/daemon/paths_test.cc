@@ -900,6 +900,8 @@ TEST(answer_path, icmp_answers_a_requester_without_hostname_with_replies_at_its_
     EXPECT_EQ(icmp[4], 0x02);
     EXPECT_EQ(icmp[5], 0x03);
     EXPECT_EQ(icmp[6] | icmp[7], 0);
+    EXPECT_TRUE(p.follow_port) << "a changed identifier moves it";
+    EXPECT_TRUE(e.follow_port);
     // the same peer choosing direct_path from that source: replies there too
     harness h;
     auto d = control::direct_path(c, h.in, *c.find_node("f"), src.ip, src);
@@ -907,6 +909,15 @@ TEST(answer_path, icmp_answers_a_requester_without_hostname_with_replies_at_its_
     EXPECT_EQ(d.path.kind, kind::icmp4);
     EXPECT_EQ(d.path.icmp_type, transport::icmp_echo_reply);
     EXPECT_EQ(d.path.icmp_id, 0x0203);
+    EXPECT_TRUE(d.path.follow_port);
+    // a peer that sends replies: the configured type, our id, nothing followed
+    control::source_addr rep = src;
+    rep.icmp_request = false;
+    d = control::direct_path(c, h.in, *c.find_node("f"), rep.ip, rep);
+    ASSERT_EQ(d.outcome, control::direct_outcome::path);
+    EXPECT_EQ(d.path.icmp_type, 0);
+    EXPECT_EQ(d.path.icmp_id, c.self_node().id);
+    EXPECT_FALSE(d.path.follow_port);
     // udp paths carry no identifier
     d = control::direct_path(c, h.in, *c.find_node("f"), src.ip, udp_source("203.0.113.9", 31000));
     ASSERT_EQ(d.outcome, control::direct_outcome::path);
