@@ -461,6 +461,101 @@ std::string format_config(const json& c) {
     return out;
 }
 
+std::string format_bytes(uint64_t bytes) {
+    static const char* const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        return std::to_string(bytes) + " B";
+    }
+    double v = static_cast<double>(bytes) / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < std::size(units)) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
+    return buf;
+}
+
+std::string format_peers(const json& peers, const std::string& only) {
+    const json& list = get_array(peers, "peers");
+    std::map<uint64_t, std::string> names;  // for "via": a router's name
+    for (const json& p : list) {
+        names[get_u64(p, "id")] = get_str(p, "name");
+    }
+    auto has = [](const json& p, const char* key) { return p.is_object() && p.contains(key); };
+    std::string out;
+    for (const json& p : list) {
+        const std::string name = get_str(p, "name");
+        if (!only.empty() && name != only) {
+            continue;
+        }
+        if (!out.empty()) {
+            out += "\n";
+        }
+        out += "peer: " + name + " (id " + std::to_string(get_u64(p, "id")) + ")\n";
+        std::string state = get_str(p, "state");
+        if (get_bool(p, "handshake_in_progress")) {
+            state += ", handshaking";
+        }
+        out += "  state: " + state + " (connect " + get_str(p, "connect") + ")\n";
+        if (has(p, "transport")) {
+            std::string ep = get_str(p, "transport") + " ";
+            const std::string addr = get_str(p, "address");
+            ep += has(p, "udp_port") ? format_host_port(addr, get_u64(p, "udp_port")) : addr;
+            if (has(p, "icmp_type")) {
+                const uint64_t t = get_u64(p, "icmp_type");
+                const char* role = t == 8 || t == 128 ? "echo requests" : t == 0 || t == 129 ? "echo replies" : "type";
+                ep += " (" + std::string(role) + " " + std::to_string(t) + ", id " +
+                      std::to_string(get_u64(p, "icmp_id")) + ")";
+            }
+            if (const uint64_t via = get_u64(p, "via"); via != 0) {
+                auto it = names.find(via);
+                ep += " via router " + (it != names.end() ? it->second : std::string("-")) + " (id " +
+                      std::to_string(via) + ")";
+            }
+            if (has(p, "next_hop_resolved") && !get_bool(p, "next_hop_resolved")) {
+                ep += " (next hop unresolved)";
+            }
+            out += "  endpoint: " + ep + "\n";
+        } else {
+            out += "  endpoint: (none)\n";
+        }
+        if (has(p, "roamed_to")) {
+            out += "  roamed to: " + get_str(p, "roamed_to") + "\n";
+        }
+        if (has(p, "hostname")) {
+            out += "  hostname: " + get_str(p, "hostname") + " -> " +
+                   get_str(has(p, "dns") ? p["dns"] : empty_object(), "address") + "\n";
+        }
+        const double hs = has(p, "last_handshake_age_s") ? get_double(p, "last_handshake_age_s") : -1.0;
+        out += "  latest handshake: " + (hs < 0 ? std::string("never") : format_duration(hs) + " ago") + "\n";
+        out += "  transfer: " + format_bytes(get_u64(p, "rx_bytes")) + " received (" +
+               std::to_string(get_u64(p, "rx_packets")) + " packets), " + format_bytes(get_u64(p, "tx_bytes")) +
+               " sent (" + std::to_string(get_u64(p, "tx_packets")) + " packets)\n";
+        if (get_str(p, "state") == "up") {
+            out += "  key: id " + std::to_string(get_u64(p, "key_id")) + ", " +
+                   format_duration(get_double(p, "key_age_s")) + " old\n";
+        }
+        out += "  handshakes: " + std::to_string(get_u64(p, "initiations_sent")) + " initiated, " +
+               std::to_string(get_u64(p, "responses_sent")) + " answered, " +
+               std::to_string(get_u64(p, "handshakes_completed")) + " completed, " +
+               std::to_string(get_u64(p, "rekeys")) + " rekeys; " + std::to_string(get_u64(p, "ups")) + " up, " +
+               std::to_string(get_u64(p, "downs")) + " down\n";
+        if (has(p, "handshakes_failed") && p["handshakes_failed"].is_object() && !p["handshakes_failed"].empty()) {
+            std::string f;
+            for (const auto& [k, v] : p["handshakes_failed"].items()) {
+                f += (f.empty() ? "" : ", ") + k + " " + std::to_string(get_u64(json{{"n", v}}, "n"));
+            }
+            out += "  handshakes refused: " + f + "\n";
+        }
+        if (has(p, "handshake_failure")) {
+            out += "  last failure: " + get_str(p["handshake_failure"], "detail") + "\n";
+        }
+    }
+    return out;
+}
+
 std::string format_help(const json& help) {
     text_table t({"COMMAND", "DESCRIPTION"});
     for (const auto& c : get_array(help, "commands")) {

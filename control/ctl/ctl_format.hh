@@ -41,6 +41,15 @@ std::string format_status(const nlohmann::json& status, const nlohmann::json* pr
 /// (`ID# MAC Conmode Node Prot Host:Port RPrio`).
 std::string format_config(const nlohmann::json& config);
 
+/// `peers` for people, in `wg show`'s shape: a block per peer (all, or the one named \p only;
+/// empty if there is none) with its state, endpoint (transport, address, port or ICMP role,
+/// relaying router, roamed address), latest handshake, transfer, key age and counters, and the
+/// last handshake failure.
+std::string format_peers(const nlohmann::json& peers, const std::string& only = std::string());
+
+/// 1536 -> "1.50 KiB", 512 -> "512 B" (binary units, as `wg show`).
+std::string format_bytes(uint64_t bytes);
+
 /// `help` for people: one line per command.
 std::string format_help(const nlohmann::json& help);
 

@@ -67,6 +67,11 @@ Commands:
         the node table as `gvpectrl -s` prints it: ID#, MAC, connect mode, node,
         protocols, host:port (udp-port), router priority; header with node count,
         this node, MTUs, rekey and keepalive intervals, interface and cipher.
+  peers [PEER] [--json]
+        every peer (or PEER) as `wg show` prints it: state, endpoint (transport, address,
+        port or ICMP role, relaying router, roamed address), latest handshake, transfer,
+        key age, handshake counters and the last failure. Exit status 1 if PEER is not
+        one of the daemon's peers.
   reload [--json]
         make the daemon re-read its configuration (as SIGHUP) and print what changed, or
         why it refused (nothing changes then; exit status 1). See docs/config.md.
@@ -108,7 +113,7 @@ struct options {
 
 bool is_command(const std::string& s) {
     return s == "status" || s == "config" || s == "keygen" || s == "raw" || s == "commands" || s == "reload" ||
-           s == "reconnect";
+           s == "reconnect" || s == "peers";
 }
 
 unsigned long parse_number(const std::string& what, const std::string& s, unsigned long max) {
@@ -423,6 +428,32 @@ int cmd_config(const options& o, bool as_json, const std::string& path) {
     return exit_ok;
 }
 
+int cmd_peers(const options& o, bool as_json, const std::string& only, const std::string& path) {
+    auto r = request(path, json{{"cmd", "peers"}}, o.timeout_ms);
+    if (!r) {
+        return exit_failure;
+    }
+    const json all = *r;  // the text names routers from the whole list
+    if (!only.empty()) {
+        json one = json::array();
+        if (auto it = r->find("peers"); it != r->end() && it->is_array()) {
+            for (const json& p : *it) {
+                if (p.is_object() && p.value("name", std::string()) == only) {
+                    one.push_back(p);
+                }
+            }
+        }
+        if (one.empty()) {
+            std::fprintf(stderr, "dvpectl: no peer '%s'\n", only.c_str());
+            return exit_failure;
+        }
+        (*r)["peers"] = std::move(one);
+    }
+    std::cout << (as_json ? r->dump(2, ' ', false, json::error_handler_t::replace) + "\n"
+                          : control::format_peers(all, only));
+    return exit_ok;
+}
+
 int cmd_reload(const options& o, bool as_json, const std::string& path) {
     auto r = request(path, json{{"cmd", "reload"}}, o.timeout_ms, true);
     if (!r) {
@@ -546,11 +577,24 @@ int run(const std::vector<std::string>& argv) {
     // The command's arguments are checked before the socket is looked for (usage errors first).
     status_args st;
     bool as_json = false;
+    std::string peer_name;
     json raw_req;
     if (o.command == "status") {
         st = parse_status_args(o.args);
     } else if (o.command == "config") {
         as_json = parse_json_flag("config", o.args);
+    } else if (o.command == "peers") {
+        std::vector<std::string> flags;
+        for (const auto& a : o.args) {
+            if (a.rfind("--", 0) == 0) {
+                flags.push_back(a);
+            } else if (peer_name.empty()) {
+                peer_name = a;
+            } else {
+                throw usage_error{"peers takes at most one peer name"};
+            }
+        }
+        as_json = parse_json_flag("peers", flags);
     } else if (o.command == "reload") {
         as_json = parse_json_flag("reload", o.args);
     } else if (o.command == "reconnect") {
@@ -580,6 +624,9 @@ int run(const std::vector<std::string>& argv) {
     }
     if (o.command == "reload") {
         return cmd_reload(o, as_json, path);
+    }
+    if (o.command == "peers") {
+        return cmd_peers(o, as_json, peer_name, path);
     }
     if (o.command == "reconnect") {
         return cmd_reconnect(o, path);

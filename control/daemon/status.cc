@@ -260,6 +260,11 @@ nlohmann::json daemon::peers_json() const {
             if (transport::is_udp(path->kind)) {
                 jp["udp_port"] = path->udp_port;  // where it is sent to (after NAT: its mapping)
             }
+            if (transport::is_icmp(path->kind)) {
+                // The role taken (docs/protocol.md "ICMP roles"): the type and identifier sent.
+                jp["icmp_type"] = path->icmp_type;
+                jp["icmp_id"] = path->icmp_id;
+            }
             jp["next_hop_resolved"] = path->next_hop_mac.has_value();
             jp["via"] = path->via;
         }

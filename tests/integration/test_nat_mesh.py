@@ -389,6 +389,19 @@ class NatMeshIcmp(unittest.TestCase):
             dc.wait_for(lambda: self.where("d", x) == ("up", NAT_ICMP[x][1], 0), 60, "d -> %s direct" % x, self.diag())
             dc.wait_for(lambda: self.where(x, "d") == ("up", "10.77.0.2", 0), 30, "%s -> d direct" % x, self.diag())
         self.assertGreaterEqual(self.n["d"].ctl("status")["mediation"]["established"], 2, self.diag()())
+        # the roles (docs/protocol.md "ICMP roles"): the NATed ends request with their node id,
+        # r and d reply at the identifier their NATs left (Linux keeps it without a clash)
+        for x in ("e", "f"):
+            xid = NODES_ICMP.index(x) + 1
+            for y in ("r", "d"):
+                self.assertEqual((peers(self.n[x])[y]["icmp_type"], peers(self.n[x])[y]["icmp_id"]), (8, xid))
+                self.assertEqual((peers(self.n[y])[x]["icmp_type"], peers(self.n[y])[x]["icmp_id"]), (0, xid))
+        # ... as an operator reads them: dvpectl peers, in wg show's shape
+        out = tb.sh([tb.dvpectl_bin(), "-S", self.n["r"].sock, "peers", "e"]).stdout
+        self.assertIn("peer: e (id 3)\n  state: up (connect always)\n  endpoint: icmp4 10.77.0.50 (echo replies 0, id 3)\n",
+                      out)
+        out = tb.sh([tb.dvpectl_bin(), "-S", self.n["e"].sock, "peers", "f"]).stdout
+        self.assertIn("  endpoint: icmp4 10.77.0.1 (echo requests 8, id 3) via router r (id 1)\n", out)
         # e and f: both behind NATs, relayed through r
         self.assertEqual(self.where("e", "f"), ("up", "10.77.0.1", 1), self.diag()())
         self.assertEqual(self.where("f", "e"), ("up", "10.77.0.1", 1), self.diag()())

@@ -191,6 +191,33 @@ inline nlohmann::json sample_status(double uptime, uint64_t scale) {
 }
 
 /// A `config` reply as docs/control.md specifies it.
+/// A `peers` reply (docs/control.md): beta up over udp, gamma relayed through beta with a
+/// failure, delta reached over icmp with echo replies, epsilon without any path.
+inline nlohmann::json sample_peers() {
+    using nlohmann::json;
+    return json{{"ok", true},
+                {"peers",
+                 {{{"id", 2}, {"name", "beta"}, {"state", "up"}, {"connect", "always"},
+                   {"handshake_in_progress", false}, {"key_id", 7}, {"key_age_s", 75.5},
+                   {"last_handshake_age_s", 75.5}, {"initiations_sent", 1}, {"responses_sent", 0},
+                   {"handshakes_completed", 1}, {"rekeys", 0}, {"ups", 1}, {"downs", 0}, {"rx_packets", 10},
+                   {"rx_bytes", 1536}, {"tx_packets", 3}, {"tx_bytes", 300}, {"handshakes_failed", json::object()},
+                   {"transport", "udp4"}, {"address", "10.0.0.2"}, {"udp_port", 655}, {"next_hop_resolved", true},
+                   {"via", 0}},
+                  {{"id", 3}, {"name", "gamma"}, {"state", "connecting"}, {"connect", "ondemand"},
+                   {"handshake_in_progress", true}, {"last_handshake_age_s", -1.0}, {"initiations_sent", 4},
+                   {"rx_bytes", 0}, {"tx_bytes", 3 * 1024 * 1024}, {"tx_packets", 2200},
+                   {"handshakes_failed", {{"wrong_static_key", 2}}},
+                   {"handshake_failure", {{"reason", "wrong_static_key"}, {"detail", "node gamma: not the key we know"}}},
+                   {"transport", "udp6"}, {"address", "2001:db8::3"}, {"udp_port", 4000}, {"next_hop_resolved", false},
+                   {"via", 2}},
+                  {{"id", 4}, {"name", "delta"}, {"state", "up"}, {"connect", "always"}, {"key_id", 1},
+                   {"key_age_s", 3.0}, {"last_handshake_age_s", 3.0}, {"responses_sent", 1}, {"handshakes_completed", 1},
+                   {"ups", 1}, {"transport", "icmp4"}, {"address", "203.0.113.50"}, {"icmp_type", 0}, {"icmp_id", 4},
+                   {"next_hop_resolved", true}, {"via", 0}, {"roamed_to", "203.0.113.50"}},
+                  {{"id", 5}, {"name", "epsilon"}, {"state", "down"}, {"connect", "never"}}}}};
+}
+
 inline nlohmann::json sample_config() {
     using nlohmann::json;
     return json{

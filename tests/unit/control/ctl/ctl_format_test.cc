@@ -187,6 +187,61 @@ TEST(ctl_format, config_serial_and_missing_fields) {
               "keepalive:  0 s\nifname:     -\ncipher:     -\n\nID#  MAC  Conmode  Node  Prot  Host:Port  RPrio\n");
 }
 
+TEST(ctl_format, peers_as_wg_show) {
+    EXPECT_EQ(format_peers(test::sample_peers()),
+              "peer: beta (id 2)\n"
+              "  state: up (connect always)\n"
+              "  endpoint: udp4 10.0.0.2:655\n"
+              "  latest handshake: 0:01:15 ago\n"
+              "  transfer: 1.50 KiB received (10 packets), 300 B sent (3 packets)\n"
+              "  key: id 7, 0:01:15 old\n"
+              "  handshakes: 1 initiated, 0 answered, 1 completed, 0 rekeys; 1 up, 0 down\n"
+              "\n"
+              "peer: gamma (id 3)\n"
+              "  state: connecting, handshaking (connect ondemand)\n"
+              "  endpoint: udp6 [2001:db8::3]:4000 via router beta (id 2) (next hop unresolved)\n"
+              "  latest handshake: never\n"
+              "  transfer: 0 B received (0 packets), 3.00 MiB sent (2200 packets)\n"
+              "  handshakes: 4 initiated, 0 answered, 0 completed, 0 rekeys; 0 up, 0 down\n"
+              "  handshakes refused: wrong_static_key 2\n"
+              "  last failure: node gamma: not the key we know\n"
+              "\n"
+              "peer: delta (id 4)\n"
+              "  state: up (connect always)\n"
+              "  endpoint: icmp4 203.0.113.50 (echo replies 0, id 4)\n"
+              "  roamed to: 203.0.113.50\n"
+              "  latest handshake: 0:00:03 ago\n"
+              "  transfer: 0 B received (0 packets), 0 B sent (0 packets)\n"
+              "  key: id 1, 0:00:03 old\n"
+              "  handshakes: 0 initiated, 1 answered, 1 completed, 0 rekeys; 1 up, 0 down\n"
+              "\n"
+              "peer: epsilon (id 5)\n"
+              "  state: down (connect never)\n"
+              "  endpoint: (none)\n"
+              "  latest handshake: never\n"
+              "  transfer: 0 B received (0 packets), 0 B sent (0 packets)\n"
+              "  handshakes: 0 initiated, 0 answered, 0 completed, 0 rekeys; 0 up, 0 down\n");
+    const std::string one = format_peers(test::sample_peers(), "delta");
+    EXPECT_EQ(one.rfind("peer: delta (id 4)\n", 0), 0u) << one;
+    EXPECT_EQ(one.find("peer: beta"), std::string::npos) << one;
+    EXPECT_EQ(format_peers(test::sample_peers(), "nobody"), "");
+    // garbage and other versions' replies: blanks, never an exception
+    for (const json& j : {json(), json::array(), json{{"peers", 3}}, json{{"peers", {1, "x", json::array()}}},
+                          json{{"peers", {{{"name", 5}, {"transport", 7}, {"via", -1}, {"handshakes_failed", {{"x", "y"}}},
+                                           {"handshake_failure", 3}, {"dns", 4}, {"hostname", "h"}}}}}}) {
+        EXPECT_NO_THROW((void)format_peers(j)) << j.dump();
+    }
+}
+
+TEST(ctl_format, bytes) {
+    EXPECT_EQ(format_bytes(0), "0 B");
+    EXPECT_EQ(format_bytes(1023), "1023 B");
+    EXPECT_EQ(format_bytes(1024), "1.00 KiB");
+    EXPECT_EQ(format_bytes(1536), "1.50 KiB");
+    EXPECT_EQ(format_bytes(uint64_t{5} << 30), "5.00 GiB");
+    EXPECT_EQ(format_bytes(UINT64_MAX), "16.00 EiB");
+}
+
 TEST(ctl_format, help_table) {
     json h = {{"ok", true},
               {"commands", {{{"name", "help"}, {"help", "list the commands"}}, {{"name", "status"}, {"help", "counters"}}}}};

@@ -119,6 +119,7 @@ std::unique_ptr<test::polled_server> fake_daemon(const std::string& path) {
         return test::sample_status(10.0 + double(*calls), *calls);
     });
     r.value()->add_command("config", "node table", [](const json&) { return test::sample_config(); });
+    r.value()->add_command("peers", "peer table", [](const json&) { return test::sample_peers(); });
     return std::make_unique<test::polled_server>(std::move(r.value()));
 }
 
@@ -200,7 +201,7 @@ TEST(dvpectl, status_config_commands_raw) {
     auto cmds = run({"-S", sock, "commands"});
     EXPECT_EQ(cmds.code, 0);
     EXPECT_EQ(cmds.out, "COMMAND  DESCRIPTION\nhelp     list the commands of this socket\nconfig   node table\n"
-                        "status   counters\n");
+                        "peers    peer table\nstatus   counters\n");
 
     auto raw = run({"-S", sock, "raw", "{\"cmd\":\"config\"}"});
     EXPECT_EQ(raw.code, 0);
@@ -209,6 +210,30 @@ TEST(dvpectl, status_config_commands_raw) {
     auto bad = run({"-S", sock, "raw", "{\"cmd\":\"nope\"}"});
     EXPECT_EQ(bad.code, 1);
     EXPECT_EQ(json::parse(bad.out), (json{{"ok", false}, {"error", "unknown command 'nope' (try help)"}}));
+}
+
+TEST(dvpectl, peers_all_one_json_and_unknown) {
+    REQUIRE_DVPECTL();
+    temp_dir dir;
+    std::string sock = dir / "alpha.sock";
+    auto d = fake_daemon(sock);
+    auto all = run({"-S", sock, "peers"});
+    EXPECT_EQ(all.code, 0) << all.err;
+    EXPECT_EQ(all.out, format_peers(test::sample_peers()));
+    auto one = run({"-S", sock, "peers", "gamma"});
+    EXPECT_EQ(one.code, 0) << one.err;
+    EXPECT_EQ(one.out, format_peers(test::sample_peers(), "gamma"));
+    auto js = run({"-S", sock, "peers", "--json", "beta"});
+    EXPECT_EQ(js.code, 0) << js.err;
+    const json j = json::parse(js.out);
+    ASSERT_EQ(j["peers"].size(), 1u);
+    EXPECT_EQ(j["peers"][0], test::sample_peers()["peers"][0]);
+    auto none = run({"-S", sock, "peers", "zeta"});
+    EXPECT_EQ(none.code, 1);
+    EXPECT_EQ(none.out, "");
+    EXPECT_NE(none.err.find("no peer 'zeta'"), std::string::npos) << none.err;
+    EXPECT_EQ(run({"-S", sock, "peers", "beta", "gamma"}).code, 2);
+    EXPECT_EQ(run({"-S", sock, "peers", "--yaml"}).code, 2);
 }
 
 TEST(dvpectl, status_watch_count) {
