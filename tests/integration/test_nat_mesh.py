@@ -101,8 +101,40 @@ def oip(name):
     return to.overlay_ip(NODES.index(name) + 1)
 
 
+class NatHelpers:
+    """What the NAT mesh classes share: self.n (the nodes), diagnostics, where a peer is."""
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mesh.cleanup()
+
+    def diag(self):
+        def f():
+            out = []
+            for name, n in self.n.items():
+                try:
+                    st = n.ctl("status")
+                    out.append("%s mediation %s drops %s" % (name, st.get("mediation"),
+                                                            {k: v for k, v in st["drops"].items() if v}))
+                    out.append("%s peers %s" % (name, [(p["name"], p["state"], p.get("address"), p.get("via"))
+                                                      for p in n.ctl("peers")["peers"]]))
+                except (OSError, ValueError, KeyError) as e:
+                    out.append("%s: %s" % (name, e))
+                out.append("%s log tail\n%s" % (name, n.log()[-1500:]))
+            return "\n" + "\n".join(out)
+        return f
+
+    def where(self, node, other):
+        p = peers(self.n[node])[other]
+        return p["state"], p.get("address"), p.get("via")
+
+    def wait_all_up(self, names):
+        dc.wait_for(lambda: all(peers(self.n[a])[b]["state"] == "up" for a in names for b in names if a != b), 60,
+                    "every session up", self.diag())
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
-class NatMesh(unittest.TestCase):
+class NatMesh(NatHelpers, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.hooks = tempfile.mkdtemp(prefix="dvpe-natmesh-hooks-")
@@ -163,26 +195,6 @@ class NatMesh(unittest.TestCase):
     def changes(self, node, about):
         return [f for f in os.listdir(self.hooks) if f.startswith("change-%s-%s-" % (node, about))]
 
-    def diag(self):
-        def f():
-            out = []
-            for name, n in self.n.items():
-                try:
-                    st = n.ctl("status")
-                    out.append("%s mediation %s drops %s" % (name, st.get("mediation"),
-                                                            {k: v for k, v in st["drops"].items() if v}))
-                    out.append("%s peers %s" % (name, [(p["name"], p["state"], p.get("address"), p.get("via"))
-                                                      for p in n.ctl("peers")["peers"]]))
-                except (OSError, ValueError, KeyError) as e:
-                    out.append("%s: %s" % (name, e))
-                out.append("%s log tail\n%s" % (name, n.log()[-1500:]))
-            return "\n" + "\n".join(out)
-        return f
-
-    def where(self, node, other):
-        p = peers(self.n[node])[other]
-        return p["state"], p.get("address"), p.get("via")
-
     def wait_where(self, node, other, address, via, timeout, what):
         rid = NODES.index(via) + 1 if via else 0
         dc.wait_for(lambda: self.where(node, other) == ("up", address, rid), timeout,
@@ -193,8 +205,7 @@ class NatMesh(unittest.TestCase):
 
     def test_1_every_pair_connects_and_the_mediated_pairs_go_direct(self):
         # every node has every other up (d, e and f connect out; the rest is relayed/mediated)
-        dc.wait_for(lambda: all(peers(self.n[a])[b]["state"] == "up" for a in NODES for b in NODES if a != b), 60,
-                    "every session up", self.diag())
+        self.wait_all_up(NODES)
         # the address-less pairs: direct at each other's (NAT) address after r2's introduction
         for a, b in (("d", "e"), ("d", "f"), ("e", "f")):
             self.wait_where(a, b, self.public(b), None, 60, "mediated")
@@ -321,7 +332,7 @@ NAT_ICMP = {"e": ("10.77.5", "10.77.0.50"), "f": ("10.77.6", "10.77.0.60")}
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
-class NatMeshIcmp(unittest.TestCase):
+class NatMeshIcmp(NatHelpers, unittest.TestCase):
     """The icmp transport through masquerading NATs: r (10.77.0.1, hostname, router), d without
     a hostname on a public address (10.77.0.2), e and f without hostnames each behind its own
     home router. e and f send echo requests (no hostname), which their NATs map; r answers them
@@ -366,20 +377,8 @@ class NatMeshIcmp(unittest.TestCase):
     def nat_router(cls, suffix, up_in, up_out, public):
         return NatMesh.nat_router.__func__(cls, suffix, up_in, up_out, public)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.mesh.cleanup()
-
-    def diag(self):
-        return NatMesh.diag(self)
-
-    def where(self, node, other):
-        p = peers(self.n[node])[other]
-        return p["state"], p.get("address"), p.get("via")
-
     def test_icmp_through_nat_direct_mediated_and_relayed(self):
-        dc.wait_for(lambda: all(peers(self.n[a])[b]["state"] == "up" for a in NODES_ICMP for b in NODES_ICMP
-                                if a != b), 60, "every session up", self.diag())
+        self.wait_all_up(NODES_ICMP)
         # e and f reach r directly through their NATs (requests out, r's replies in)
         for x in ("e", "f"):
             dc.wait_for(lambda: self.where("r", x) == ("up", NAT_ICMP[x][1], 0), 30, "r -> %s direct" % x, self.diag())
@@ -437,7 +436,7 @@ NAT6 = {"e": ("fd77:5::", "fd77::50"), "f": ("fd77:6::", "fd77::60")}  # inside 
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
-class NatMesh6(unittest.TestCase):
+class NatMesh6(NatHelpers, unittest.TestCase):
     """r (fd77::1, hostname, router) and e and f without hostnames, each behind its own NAT66
     home router: e and f connect to r, r introduces them with IPv6 connect_infos (their NAT
     addresses and ports as r sees them), they punch through both NATs and talk directly; r
@@ -486,20 +485,8 @@ class NatMesh6(unittest.TestCase):
             m.cleanup()
             raise
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.mesh.cleanup()
-
-    def diag(self):
-        return NatMesh.diag(self)
-
-    def where(self, node, other):
-        p = peers(self.n[node])[other]
-        return p["state"], p.get("address"), p.get("via")
-
     def test_ipv6_mediated_pair_goes_direct_through_two_nat66(self):
-        dc.wait_for(lambda: all(peers(self.n[a])[b]["state"] == "up" for a in NODES6 for b in NODES6 if a != b), 60,
-                    "every session up", self.diag())
+        self.wait_all_up(NODES6)
         for a, b in (("e", "f"), ("f", "e")):
             dc.wait_for(lambda: self.where(a, b) == ("up", NAT6[b][1], 0), 60, "%s -> %s direct" % (a, b),
                         self.diag())
