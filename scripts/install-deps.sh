@@ -13,6 +13,8 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # run and test
   dpdk dpdk-dev iproute2 iputils-ping iperf3 tcpdump nftables procps python3 kmod
+  # tests/integration/test_service.py parses `dvpectl metrics` with a real OpenMetrics parser
+  python3-prometheus-client
 )
 
 missing=()

@@ -556,6 +556,162 @@ std::string format_peers(const json& peers, const std::string& only) {
     return out;
 }
 
+namespace {
+
+// One metric family at a time: "# TYPE" and "# HELP" once, then its samples.
+class metrics_writer {
+public:
+    explicit metrics_writer(bool prometheus) : _prometheus(prometheus) {}
+    void family(const std::string& name, const char* type, const char* help) {
+        _counter = std::string(type) == "counter";
+        _name = name;
+        const std::string fam = _prometheus && _counter ? name + "_total" : name;
+        _out += "# TYPE " + fam + " " + type + "\n# HELP " + fam + " " + help + "\n";
+    }
+    void sample(const std::vector<std::pair<std::string, std::string>>& labels, const std::string& value) {
+        _out += _name + (_counter ? "_total" : "");
+        if (!labels.empty()) {
+            _out += "{";
+            for (size_t i = 0; i < labels.size(); ++i) {
+                _out += (i ? "," : "") + labels[i].first + "=\"" + escape(labels[i].second) + "\"";
+            }
+            _out += "}";
+        }
+        _out += " " + value + "\n";
+    }
+    std::string finish() { return _prometheus ? _out : _out + "# EOF\n"; }
+
+private:
+    static std::string escape(const std::string& v) {
+        std::string r;
+        for (char c : v) {
+            if (c == '\\' || c == '"') {
+                r += '\\';
+                r += c;
+            } else if (c == '\n') {
+                r += "\\n";
+            } else {
+                r += c;
+            }
+        }
+        return r;
+    }
+    bool _prometheus;
+    std::string _out, _name;
+    bool _counter = false;
+};
+
+std::string num(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+}  // namespace
+
+std::string format_metrics(const json& status, const json& peers, const std::string& version, bool prometheus) {
+    metrics_writer w(prometheus);
+    const std::string node = get_str(get_object(status, "node"), "name");
+    w.family("dvpe_build_info", "gauge", "dvpectl's version and the node it asked");
+    w.sample({{"version", version}, {"node", node}}, "1");
+    w.family("dvpe_uptime_seconds", "gauge", "seconds since dvped started");
+    w.sample({}, num(get_double(status, "uptime_s")));
+
+    const json& ports = get_array(status, "ports");
+    struct field {
+        const char* key;
+        const char* metric;
+        const char* help;
+    };
+    const field port_fields[] = {
+        {"rx_packets", "dvpe_port_rx_packets", "packets received by the port"},
+        {"rx_bytes", "dvpe_port_rx_bytes", "bytes received by the port"},
+        {"tx_packets", "dvpe_port_tx_packets", "packets sent by the port"},
+        {"tx_bytes", "dvpe_port_tx_bytes", "bytes sent by the port"},
+        {"rx_missed", "dvpe_port_rx_missed", "packets the port dropped: its receive queues were full"},
+        {"rx_nombuf", "dvpe_port_rx_nombuf", "receive failures for want of mbufs"},
+        {"tx_errors", "dvpe_port_tx_errors", "transmit errors"},
+    };
+    w.family("dvpe_port_link_up", "gauge", "1 if the port's link is up");
+    for (const json& p : ports) {
+        w.sample({{"port", get_str(p, "name")}, {"role", get_str(p, "role")}}, get_bool(p, "link_up") ? "1" : "0");
+    }
+    for (const field& f : port_fields) {
+        w.family(f.metric, "counter", f.help);
+        for (const json& p : ports) {
+            w.sample({{"port", get_str(p, "name")}, {"role", get_str(p, "role")}}, std::to_string(get_u64(p, f.key)));
+        }
+    }
+
+    const json& workers = get_array(status, "workers");
+    const field worker_fields[] = {
+        {"rx_packets", "dvpe_worker_rx_packets", "packets the worker received"},
+        {"tx_packets", "dvpe_worker_tx_packets", "packets the worker sent"},
+        {"polls", "dvpe_worker_polls", "receive polls"},
+        {"empty_polls", "dvpe_worker_empty_polls", "receive polls that found nothing"},
+        {"busy_cycles", "dvpe_worker_busy_cycles", "TSC cycles spent on polls that found packets"},
+    };
+    for (const field& f : worker_fields) {
+        w.family(f.metric, "counter", f.help);
+        for (const json& wk : workers) {
+            w.sample({{"lcore", std::to_string(get_u64(wk, "lcore"))}}, std::to_string(get_u64(wk, f.key)));
+        }
+    }
+    w.family("dvpe_tsc_hz", "gauge", "TSC frequency: busy_cycles / this = busy seconds");
+    w.sample({}, std::to_string(get_u64(status, "tsc_hz")));
+
+    w.family("dvpe_drops", "counter", "packets dropped, by reason (docs/control.md)");
+    const json& drops = get_object(status, "drops");
+    for (const auto& [reason, v] : drops.items()) {
+        w.sample({{"reason", reason}}, std::to_string(get_u64(json{{"n", v}}, "n")));
+    }
+
+    const json& list = get_array(peers, "peers");
+    auto peer_labels = [](const json& p) {
+        return std::vector<std::pair<std::string, std::string>>{{"peer", get_str(p, "name")},
+                                                                {"id", std::to_string(get_u64(p, "id"))}};
+    };
+    w.family("dvpe_peer_up", "gauge", "1 if the session with the peer is up");
+    for (const json& p : list) {
+        w.sample(peer_labels(p), get_str(p, "state") == "up" ? "1" : "0");
+    }
+    w.family("dvpe_peer_relayed", "gauge", "1 if the peer is reached through a router");
+    for (const json& p : list) {
+        w.sample(peer_labels(p), get_u64(p, "via") != 0 ? "1" : "0");
+    }
+    const field peer_fields[] = {
+        {"rx_packets", "dvpe_peer_rx_packets", "packets received from the peer"},
+        {"rx_bytes", "dvpe_peer_rx_bytes", "bytes received from the peer"},
+        {"tx_packets", "dvpe_peer_tx_packets", "packets sent to the peer"},
+        {"tx_bytes", "dvpe_peer_tx_bytes", "bytes sent to the peer"},
+        {"handshakes_completed", "dvpe_peer_handshakes", "handshakes completed with the peer"},
+        {"rekeys", "dvpe_peer_rekeys", "rekeys with the peer"},
+        {"downs", "dvpe_peer_downs", "times the session with the peer went down"},
+    };
+    for (const field& f : peer_fields) {
+        w.family(f.metric, "counter", f.help);
+        for (const json& p : list) {
+            w.sample(peer_labels(p), std::to_string(get_u64(p, f.key)));
+        }
+    }
+    w.family("dvpe_peer_last_handshake_age_seconds", "gauge", "seconds since the latest handshake (none: absent)");
+    for (const json& p : list) {
+        if (p.is_object() && p.contains("last_handshake_age_s") && get_double(p, "last_handshake_age_s") >= 0) {
+            w.sample(peer_labels(p), num(get_double(p, "last_handshake_age_s")));
+        }
+    }
+    w.family("dvpe_peer_handshakes_refused", "counter", "the peer's handshakes refused, by reason");
+    for (const json& p : list) {
+        const json& failed = get_object(p, "handshakes_failed");
+        for (const auto& [reason, v] : failed.items()) {
+            auto l = peer_labels(p);
+            l.emplace_back("reason", reason);
+            w.sample(l, std::to_string(get_u64(json{{"n", v}}, "n")));
+        }
+    }
+    return w.finish();
+}
+
 std::string format_help(const json& help) {
     text_table t({"COMMAND", "DESCRIPTION"});
     for (const auto& c : get_array(help, "commands")) {

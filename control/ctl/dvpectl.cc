@@ -72,6 +72,12 @@ Commands:
         port or ICMP role, relaying router, roamed address), latest handshake, transfer,
         key age, handshake counters and the last failure. Exit status 1 if PEER is not
         one of the daemon's peers.
+  metrics [--prometheus] [--output FILE]
+        OpenMetrics text for Prometheus: build info, uptime, per port / worker / peer
+        counters, drops by reason (docs/control.md "metrics"). --prometheus: the
+        Prometheus text format, which node_exporter's textfile collector reads;
+        --output FILE: written to FILE.tmp then renamed over FILE (a collector never
+        reads half a file).
   reload [--json]
         make the daemon re-read its configuration (as SIGHUP) and print what changed, or
         why it refused (nothing changes then; exit status 1). See docs/config.md.
@@ -113,7 +119,7 @@ struct options {
 
 bool is_command(const std::string& s) {
     return s == "status" || s == "config" || s == "keygen" || s == "raw" || s == "commands" || s == "reload" ||
-           s == "reconnect" || s == "peers";
+           s == "reconnect" || s == "peers" || s == "metrics";
 }
 
 unsigned long parse_number(const std::string& what, const std::string& s, unsigned long max) {
@@ -454,6 +460,54 @@ int cmd_peers(const options& o, bool as_json, const std::string& only, const std
     return exit_ok;
 }
 
+struct metrics_args {
+    bool prometheus = false;
+    std::string output;
+};
+
+metrics_args parse_metrics_args(const std::vector<std::string>& args) {
+    metrics_args m;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--prometheus") {
+            m.prometheus = true;
+        } else if (args[i] == "--output" && i + 1 < args.size() && !args[i + 1].empty()) {
+            m.output = args[++i];
+        } else {
+            throw usage_error{"metrics: unknown or incomplete argument '" + args[i] + "'"};
+        }
+    }
+    return m;
+}
+
+int cmd_metrics(const options& o, const metrics_args& m, const std::string& path) {
+    auto st = request(path, json{{"cmd", "status"}}, o.timeout_ms);
+    if (!st) {
+        return exit_failure;
+    }
+    auto pe = request(path, json{{"cmd", "peers"}}, o.timeout_ms);
+    if (!pe) {
+        return exit_failure;
+    }
+    const std::string text = control::format_metrics(*st, *pe, DVPE_VERSION, m.prometheus);
+    if (m.output.empty()) {
+        std::cout << text;
+        return exit_ok;
+    }
+    const std::string tmp = m.output + ".tmp." + std::to_string(getpid());
+    FILE* f = std::fopen(tmp.c_str(), "w");
+    bool ok = f != nullptr && std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    if (f != nullptr) {
+        ok = std::fclose(f) == 0 && ok;
+    }
+    if (!ok || std::rename(tmp.c_str(), m.output.c_str()) != 0) {
+        const int e = errno;
+        std::remove(tmp.c_str());
+        std::fprintf(stderr, "dvpectl: cannot write %s: %s\n", m.output.c_str(), std::strerror(e));
+        return exit_failure;
+    }
+    return exit_ok;
+}
+
 int cmd_reload(const options& o, bool as_json, const std::string& path) {
     auto r = request(path, json{{"cmd", "reload"}}, o.timeout_ms, true);
     if (!r) {
@@ -578,11 +632,14 @@ int run(const std::vector<std::string>& argv) {
     status_args st;
     bool as_json = false;
     std::string peer_name;
+    metrics_args metrics;
     json raw_req;
     if (o.command == "status") {
         st = parse_status_args(o.args);
     } else if (o.command == "config") {
         as_json = parse_json_flag("config", o.args);
+    } else if (o.command == "metrics") {
+        metrics = parse_metrics_args(o.args);
     } else if (o.command == "peers") {
         std::vector<std::string> flags;
         for (const auto& a : o.args) {
@@ -627,6 +684,9 @@ int run(const std::vector<std::string>& argv) {
     }
     if (o.command == "peers") {
         return cmd_peers(o, as_json, peer_name, path);
+    }
+    if (o.command == "metrics") {
+        return cmd_metrics(o, metrics, path);
     }
     if (o.command == "reconnect") {
         return cmd_reconnect(o, path);

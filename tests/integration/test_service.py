@@ -9,7 +9,9 @@ configs/systemd/dvped@.service is what runs it under systemd), the journal's one
 Checked: READY=1 only once the control socket answers; WATCHDOG=1 at half of $WATCHDOG_USEC
 from the control loop, none when $WATCHDOG_PID names another process; RELOADING=1 then READY=1
 around a reload (accepted or refused); STOPPING=1 on SIGTERM; with $JOURNAL_STREAM naming its
-stderr, every line once with a "<N>" priority prefix and no timestamp.
+stderr, every line once with a "<N>" priority prefix and no timestamp. Metrics: `dvpectl metrics`
+of a running node parsed by prometheus_client's OpenMetrics and Prometheus parsers, equal to its
+status and peers replies.
 """
 import os
 import re
@@ -165,6 +167,65 @@ class Notify(unittest.TestCase):
         ours = [l for l in a.log().splitlines() if re.match(r"^<\d>", l)]
         self.assertGreater(len(ours), 5)
         self.assertFalse([l for l in a.log().splitlines() if re.match(r"^\d{4}-\d\d-\d\d ", l)], a.log())
+
+
+def prometheus_parsers():
+    """prometheus_client's OpenMetrics and Prometheus text parsers (Debian's
+    python3-prometheus-client, which scripts/install-deps.sh installs; a python3 outside
+    Debian's finds it in Debian's dist-packages)."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
+    from prometheus_client.parser import text_string_to_metric_families as prometheus
+    return openmetrics, prometheus
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class Metrics(unittest.TestCase):
+    """dvpectl metrics from a running node, parsed by a real OpenMetrics parser, against the
+    status and peers replies of the same (quiet) node."""
+
+    def test_metrics_parse_and_match_status(self):
+        openmetrics, prometheus = prometheus_parsers()
+        m = to.OverlayMesh(["alpha", "beta"], "udp")
+        try:
+            a = m.node("alpha")
+            r = a.sh(["ping", "-n", "-q", "-c", "5", "-i", "0.2", "-W", "2", "10.88.0.2"], check=False)
+            self.assertIn("5 received", r.stdout)
+            time.sleep(0.5)
+            out = tb.sh([tb.dvpectl_bin(), "-S", a.sock, "metrics"]).stdout
+            st, pe = a.ctl("status"), a.ctl("peers")
+            fams = {f.name: f for f in openmetrics(out)}
+            def value(fam, **labels):
+                got = [s.value for s in fams[fam].samples if all(s.labels.get(k) == v for k, v in labels.items())]
+                self.assertEqual(len(got), 1, (fam, labels, fams[fam].samples))
+                return got[0]
+            beta = [p for p in pe["peers"] if p["name"] == "beta"][0]
+            self.assertEqual(fams["dvpe_peer_tx_packets"].type, "counter")
+            for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "handshakes_completed", "rekeys", "downs"):
+                fam = {"handshakes_completed": "dvpe_peer_handshakes"}.get(k, "dvpe_peer_" + k)
+                self.assertEqual(value(fam, peer="beta"), beta[k], k)
+            self.assertGreaterEqual(value("dvpe_peer_tx_packets", peer="beta"), 5)
+            self.assertEqual(value("dvpe_peer_up", peer="beta"), 1)
+            self.assertEqual(value("dvpe_peer_relayed", peer="beta"), 0)
+            for reason, n in st["drops"].items():
+                self.assertEqual(value("dvpe_drops", reason=reason), n, reason)
+            for p in st["ports"]:
+                self.assertEqual(value("dvpe_port_rx_packets", port=p["name"]), p["rx_packets"], p["name"])
+            for w in st["workers"]:
+                self.assertEqual(value("dvpe_worker_polls", lcore=str(w["lcore"])) <= w["polls"], True)
+            self.assertEqual(value("dvpe_build_info", node="alpha"), 1)
+            # the Prometheus text format node_exporter's textfile collector reads, from a file
+            path = os.path.join(m.mesh.workdir, "dvpe.prom")
+            tb.sh([tb.dvpectl_bin(), "-S", a.sock, "metrics", "--prometheus", "--output", path])
+            with open(path) as f:
+                pfams = {x.name: x for x in prometheus(f.read())}
+            self.assertIn("dvpe_peer_rx_bytes", pfams)
+            self.assertEqual(pfams["dvpe_peer_rx_bytes"].type, "counter")
+        finally:
+            m.cleanup()
 
 
 if __name__ == "__main__":

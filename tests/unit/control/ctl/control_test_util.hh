@@ -190,7 +190,6 @@ inline nlohmann::json sample_status(double uptime, uint64_t scale) {
     };
 }
 
-/// A `config` reply as docs/control.md specifies it.
 /// A `peers` reply (docs/control.md): beta up over udp, gamma relayed through beta with a
 /// failure, delta reached over icmp with echo replies, epsilon without any path.
 inline nlohmann::json sample_peers() {
@@ -218,6 +217,7 @@ inline nlohmann::json sample_peers() {
                   {{"id", 5}, {"name", "epsilon"}, {"state", "down"}, {"connect", "never"}}}}};
 }
 
+/// A `config` reply as docs/control.md specifies it.
 inline nlohmann::json sample_config() {
     using nlohmann::json;
     return json{

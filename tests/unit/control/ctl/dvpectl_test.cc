@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -234,6 +236,29 @@ TEST(dvpectl, peers_all_one_json_and_unknown) {
     EXPECT_NE(none.err.find("no peer 'zeta'"), std::string::npos) << none.err;
     EXPECT_EQ(run({"-S", sock, "peers", "beta", "gamma"}).code, 2);
     EXPECT_EQ(run({"-S", sock, "peers", "--yaml"}).code, 2);
+}
+
+TEST(dvpectl, metrics_to_stdout_and_to_a_file) {
+    REQUIRE_DVPECTL();
+    temp_dir dir;
+    std::string sock = dir / "alpha.sock";
+    auto d = fake_daemon(sock);
+    auto r = run({"-S", sock, "metrics"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, format_metrics(test::sample_status(11, 1), test::sample_peers(), DVPE_VERSION_FOR_TEST));
+    const std::string file = dir / "dvpe.prom";
+    auto f = run({"-S", sock, "metrics", "--prometheus", "--output", file});
+    EXPECT_EQ(f.code, 0) << f.err;
+    EXPECT_EQ(f.out, "");
+    std::ifstream in(file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text, format_metrics(test::sample_status(12, 2), test::sample_peers(), DVPE_VERSION_FOR_TEST, true));
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+        EXPECT_EQ(e.path().filename().string().find("dvpe.prom.tmp"), std::string::npos) << "renamed: nothing left behind";
+    }
+    EXPECT_EQ(run({"-S", sock, "metrics", "--output", dir / "no/such/dir/x.prom"}).code, 1);
+    EXPECT_EQ(run({"-S", sock, "metrics", "--output"}).code, 2);
+    EXPECT_EQ(run({"-S", sock, "metrics", "--json"}).code, 2);
 }
 
 TEST(dvpectl, status_watch_count) {
