@@ -85,6 +85,10 @@ Commands:
         new handshakes with NODE (default: every peer) now (docs/protocol.md "Roaming").
         For ip-up scripts after this node's address changed (GVPE: gvpectrl -kHUP;
         dvped's SIGHUP does this too, after a reload).
+  kill [SIG]
+        send SIG (HUP, TERM (default), KILL, USR1, USR2, INT, ALRM or a number) to NODENAME's
+        dvped, found through its pid-file, as `gvpectrl -k`. Refuses a pid file whose
+        process is not a dvped (a stale file must not kill another process).
   commands
         the commands the daemon's control socket accepts.
   raw JSON
@@ -119,7 +123,7 @@ struct options {
 
 bool is_command(const std::string& s) {
     return s == "status" || s == "config" || s == "keygen" || s == "raw" || s == "commands" || s == "reload" ||
-           s == "reconnect" || s == "peers" || s == "metrics";
+           s == "reconnect" || s == "peers" || s == "metrics" || s == "kill";
 }
 
 unsigned long parse_number(const std::string& what, const std::string& s, unsigned long max) {
@@ -460,6 +464,82 @@ int cmd_peers(const options& o, bool as_json, const std::string& only, const std
     return exit_ok;
 }
 
+// gvpectrl -k's signal names.
+int parse_signal(const std::string& s) {
+    static const std::pair<const char*, int> names[] = {{"HUP", SIGHUP},   {"TERM", SIGTERM}, {"KILL", SIGKILL},
+                                                        {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"INT", SIGINT},
+                                                        {"ALRM", SIGALRM}};
+    std::string up;
+    for (char c : s) {
+        up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    if (up.rfind("SIG", 0) == 0) {
+        up = up.substr(3);
+    }
+    for (const auto& [n, v] : names) {
+        if (up == n) {
+            return v;
+        }
+    }
+    return static_cast<int>(parse_number("kill: the signal (HUP, TERM, KILL, USR1, USR2, INT, ALRM or a number)", s,
+                                         64));
+}
+
+int cmd_kill(const options& o, int sig) {
+    if (o.nodename.empty()) {
+        throw usage_error{"kill needs the node name: dvpectl NODENAME kill [SIG]"};
+    }
+    std::string pid_path = "/run/dvpe/" + o.nodename + ".pid";
+    if (o.confdir_given || config_exists(o.confdir)) {
+        auto cfg = control::load_config(load_opts(o, o.nodename));
+        if (!cfg) {
+            print_diagnostics(cfg.error());
+            return exit_failure;
+        }
+        pid_path = control::expand_node_path(cfg->confdir, cfg->global.pid_file, o.nodename);
+    }
+    FILE* f = std::fopen(pid_path.c_str(), "r");
+    if (f == nullptr) {
+        std::fprintf(stderr, "dvpectl: cannot read %s: %s (is dvped %s running?)\n", pid_path.c_str(),
+                     std::strerror(errno), o.nodename.c_str());
+        return exit_failure;
+    }
+    char buf[32] = {};
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    std::string text(buf, n);
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+        text.pop_back();
+    }
+    char* end = nullptr;
+    errno = 0;
+    const long pid = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno != 0 || pid <= 1 || pid > 4194304) {
+        std::fprintf(stderr, "dvpectl: %s does not hold a process id\n", pid_path.c_str());
+        return exit_failure;
+    }
+    // The process must be a dvped: a pid file left behind may name an unrelated process now.
+    std::string comm;
+    if (FILE* c = std::fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "r")) {
+        char cb[64] = {};
+        comm.assign(cb, std::fread(cb, 1, sizeof cb - 1, c));
+        std::fclose(c);
+        while (!comm.empty() && comm.back() == '\n') {
+            comm.pop_back();
+        }
+    }
+    if (comm != "dvped") {
+        std::fprintf(stderr, "dvpectl: process %ld of %s is %s, not dvped: stale pid file, nothing sent\n", pid,
+                     pid_path.c_str(), comm.empty() ? "gone" : ("'" + comm + "'").c_str());
+        return exit_failure;
+    }
+    if (::kill(static_cast<pid_t>(pid), sig) != 0) {
+        std::fprintf(stderr, "dvpectl: kill %ld: %s\n", pid, std::strerror(errno));
+        return exit_failure;
+    }
+    return exit_ok;
+}
+
 struct metrics_args {
     bool prometheus = false;
     std::string output;
@@ -627,6 +707,12 @@ int run(const std::vector<std::string>& argv) {
     }
     if (o.command == "keygen") {
         return cmd_keygen(o);
+    }
+    if (o.command == "kill") {
+        if (o.args.size() > 1) {
+            throw usage_error{"kill takes at most one signal"};
+        }
+        return cmd_kill(o, o.args.empty() ? SIGTERM : parse_signal(o.args[0]));
     }
     // The command's arguments are checked before the socket is looked for (usage errors first).
     status_args st;

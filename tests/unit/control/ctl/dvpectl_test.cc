@@ -287,6 +287,51 @@ TEST(dvpectl, status_watch_stops_on_sigint) {
     EXPECT_NE(r.out.find("(rates over"), std::string::npos);
 }
 
+TEST(dvpectl, kill_signals_the_dvped_of_the_pid_file_only) {
+    REQUIRE_DVPECTL();
+    temp_dir dir;
+    {
+        std::ofstream f(dir / "gvpe.conf");
+        f << "enable-udp = yes\npid-file = " << dir.path() << "/%s.pid\n"
+          << "port = wan0 wan net_null0\nport = tap0 overlay net_tap0\n"
+          << "node = alpha\nhostname = 10.0.0.1\nwan-address = wan0 10.0.0.1/24\n";
+    }
+    // a process named dvped (sleep under that name: /proc/PID/comm is what is checked)
+    std::filesystem::copy_file("/bin/sleep", dir / "dvped");
+    const std::string exe = dir / "dvped";
+    char* argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>("30"), nullptr};
+    pid_t pid = 0;
+    ASSERT_EQ(posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv, environ), 0);
+    auto write_pid = [&](long p) {
+        std::ofstream f(dir / "alpha.pid");
+        f << p << "\n";
+    };
+    write_pid(pid);
+    EXPECT_EQ(run({"-c", dir.path(), "alpha", "kill", "bogus"}).code, 2);
+    EXPECT_EQ(run({"-c", dir.path(), "alpha", "kill", "TERM", "HUP"}).code, 2);
+    EXPECT_EQ(run({"-c", dir.path(), "kill"}).code, 2) << "the node name is needed";
+    // a stale pid file naming another process: nothing sent
+    write_pid(::getpid());
+    auto stale = run({"-c", dir.path(), "alpha", "kill", "KILL"});
+    EXPECT_EQ(stale.code, 1);
+    EXPECT_NE(stale.err.find("not dvped: stale pid file, nothing sent"), std::string::npos) << stale.err;
+    for (const char* junk : {"", "abc", "-5", "1", "99999999999"}) {
+        std::ofstream(dir / "alpha.pid") << junk;
+        EXPECT_EQ(run({"-c", dir.path(), "alpha", "kill"}).code, 1) << junk;
+    }
+    std::filesystem::remove(dir / "alpha.pid");
+    auto missing = run({"-c", dir.path(), "alpha", "kill"});
+    EXPECT_EQ(missing.code, 1);
+    EXPECT_NE(missing.err.find("is dvped alpha running?"), std::string::npos) << missing.err;
+    // the real one: sigterm (the default), as gvpectrl -k
+    write_pid(pid);
+    auto ok = run({"-c", dir.path(), "alpha", "kill"});
+    EXPECT_EQ(ok.code, 0) << ok.err;
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+}
+
 TEST(dvpectl, socket_path_from_config) {
     REQUIRE_DVPECTL();
     temp_dir dir;
