@@ -26,6 +26,7 @@
 
 #include "control/config/config.hh"
 #include "control/ctl/control_socket.hh"
+#include "control/config/node_table.hh"
 #include "control/ctl/ctl_format.hh"
 #include "control/config/keys.hh"
 
@@ -63,10 +64,12 @@ Commands:
                      empty polls and busy time per worker) from consecutive samples;
                      Ctrl-C stops
         --count N    stop after N samples (with --watch)
-  config [--json]
+  config [--json] [--offline]
         the node table as `gvpectrl -s` prints it: ID#, MAC, connect mode, node,
         protocols, host:port (udp-port), router priority; header with node count,
         this node, MTUs, rekey and keepalive intervals, interface and cipher.
+        --offline (or when no daemon answers at NODENAME's socket): from the
+        configuration file, as gvpectrl -s.
   peers [PEER] [--json]
         every peer (or PEER) as `wg show` prints it: state, endpoint (transport, address,
         port or ICMP role, relaying router, roamed address), latest handshake, transfer,
@@ -429,7 +432,30 @@ int cmd_status(const options& o, const status_args& s, const std::string& path) 
     return exit_ok;
 }
 
+// The node table from the configuration file, as `gvpectrl -s` (no daemon asked).
+int cmd_config_offline(const options& o, bool as_json) {
+    if (o.nodename.empty()) {
+        throw usage_error{"config --offline needs the node name: dvpectl NODENAME config --offline"};
+    }
+    auto cfg = control::load_config(load_opts(o, o.nodename));
+    if (!cfg) {
+        print_diagnostics(cfg.error());
+        return exit_failure;
+    }
+    const json r = control::node_table_json(*cfg);
+    std::cout << (as_json ? r.dump(2, ' ', false, json::error_handler_t::replace) + "\n" : control::format_config(r));
+    return exit_ok;
+}
+
 int cmd_config(const options& o, bool as_json, const std::string& path) {
+    auto reply = control::control_request(path, json{{"cmd", "config"}}, o.timeout_ms);
+    if (!reply && reply.error().starts_with("cannot connect to ") && !o.nodename.empty() && o.socket.empty() &&
+        (o.confdir_given || config_exists(o.confdir))) {
+        // No daemon: what the file says, as gvpectrl -s always does.
+        std::fprintf(stderr, "dvpectl: %s; the node table of %s/gvpe.conf instead\n", reply.error().c_str(),
+                     o.confdir.c_str());
+        return cmd_config_offline(o, as_json);
+    }
     auto r = request(path, json{{"cmd", "config"}}, o.timeout_ms);
     if (!r) {
         return exit_failure;
@@ -723,7 +749,19 @@ int run(const std::vector<std::string>& argv) {
     if (o.command == "status") {
         st = parse_status_args(o.args);
     } else if (o.command == "config") {
-        as_json = parse_json_flag("config", o.args);
+        std::vector<std::string> flags;
+        bool offline = false;
+        for (const auto& a : o.args) {
+            if (a == "--offline") {
+                offline = true;
+            } else {
+                flags.push_back(a);
+            }
+        }
+        as_json = parse_json_flag("config", flags);
+        if (offline) {
+            return cmd_config_offline(o, as_json);
+        }
     } else if (o.command == "metrics") {
         metrics = parse_metrics_args(o.args);
     } else if (o.command == "peers") {

@@ -142,36 +142,6 @@ queue_layout compute_queue_layout(const config& cfg) {
     return out;
 }
 
-namespace {
-/// The largest inner L3 overhead of the transports this node can use (docs/protocol.md "Overhead").
-unsigned worst_overhead(const config& cfg) {
-    const node_conf& self = cfg.self_node();
-    bool v4 = false, v6 = false;
-    for (const auto& wa : self.engine.wan_addresses) {
-        (wa.addr.v6 ? v6 : v4) = true;
-    }
-    unsigned worst = 0;
-    for (auto k : {transport::kind::udp4, transport::kind::udp6, transport::kind::rawip4, transport::kind::rawip6,
-                   transport::kind::icmp4, transport::kind::icmp6}) {
-        const bool fam = transport::is_ipv6(k) ? v6 : v4;
-        const bool on = (transport::is_udp(k) && (self.protocols & proto_udp)) ||
-                        (transport::is_rawip(k) && (self.protocols & proto_rawip)) ||
-                        (transport::is_icmp(k) && (self.protocols & proto_icmp));
-        if (fam && on) {
-            worst = std::max<unsigned>(worst, transport::inner_l3_overhead(k));
-        }
-    }
-    return worst;
-}
-}  // namespace
-
-unsigned overlay_mtu(const config& cfg) {
-    if (cfg.self_node().engine.wan_fragment) {
-        return cfg.global.mtu;  // oversize sealed packets are fragmented: a full-size overlay
-    }
-    return std::min(cfg.global.mtu - 66, cfg.global.mtu - worst_overhead(cfg));
-}
-
 unsigned bridge_mtu(const config& cfg) {
     if (cfg.self_node().engine.wan_fragment) {
         return cfg.global.mtu;

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/config/config.hh"
+#include "control/config/node_table.hh"
 #include "control/session/handshake_drain.hh"
 #include "control/daemon/frame_queue.hh"
 #include "control/daemon/mediation.hh"
@@ -73,9 +74,7 @@ struct queue_layout {
 };
 queue_layout compute_queue_layout(const config& cfg);
 
-/// The overlay (TAP) MTU: the smaller of GVPE's `mtu - 66` and `mtu` minus the largest overhead
-/// of the transports this node can use (IPv6 underlay costs 20 bytes more; docs/protocol.md).
-unsigned overlay_mtu(const config& cfg);
+// overlay_mtu(): control/config/node_table.hh.
 
 /// Resolves `cipher` and `crypto-backend` to a runnable AEAD (crypto/ registry and CPU probe).
 /// Throws std::runtime_error saying why not: unknown, not compiled in, not runnable on this CPU.

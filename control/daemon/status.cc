@@ -285,45 +285,7 @@ nlohmann::json daemon::peers_json() const {
     return arr;
 }
 
-nlohmann::json daemon::config_json() const {
-    const node_conf& self = _cfg.self_node();
-    const global_conf& g = _cfg.global;
-    nlohmann::json j;
-    j["ok"] = true;
-    j["node"] = self.name;
-    j["node_id"] = self.id;
-    j["nodes_count"] = _cfg.nodes.size();
-    j["mtu"] = g.mtu;
-    j["overlay_mtu"] = overlay_mtu(_cfg);
-    j["rekey"] = g.rekey;
-    j["keepalive"] = g.keepalive;
-    j["ifname"] = g.ifname;
-    j["cipher"] = g.cipher;
-    j["serial"] = g.serial;
-    nlohmann::json nodes = nlohmann::json::array();
-    for (const auto& n : _cfg.nodes) {
-        nlohmann::json protos = nlohmann::json::array();
-        for (auto [bit, name] : {std::pair{proto_udp, "udp"}, std::pair{proto_rawip, "rawip"},
-                                 std::pair{proto_tcp, "tcp"}, std::pair{proto_icmp, "icmp"},
-                                 std::pair{proto_dns, "dns"}}) {
-            if (n.protocols & bit) {
-                protos.push_back(name);
-            }
-        }
-        nodes.push_back({{"id", n.id},
-                         {"name", n.name},
-                         {"mac", mac_string(node_mac(n.id))},
-                         {"connect", std::string(to_string(n.connect))},
-                         {"protocols", protos},
-                         {"protocols_mask", n.protocols},
-                         {"hostname", n.hostname},
-                         {"udp_port", n.udp_port},
-                         {"router_priority", n.router_priority},
-                         {"self", &n == &self}});
-    }
-    j["nodes"] = nodes;
-    return j;
-}
+nlohmann::json daemon::config_json() const { return node_table_json(_cfg); }
 
 nlohmann::json daemon::neighbours_json() const {
     nlohmann::json arr = nlohmann::json::array();

@@ -346,6 +346,19 @@ TEST(dvpectl, socket_path_from_config) {
     auto r = run({"-c", dir.path(), "beta", "config"});
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(r.out, format_config(test::sample_config()));
+    // No daemon for alpha: config answers from the file (gvpectrl -s), saying so on stderr.
+    auto off = run({"-c", dir.path(), "alpha", "config"});
+    EXPECT_EQ(off.code, 0) << off.err;
+    EXPECT_NE(off.out.find("this node:  alpha (id 1)\n"), std::string::npos) << off.out;
+    EXPECT_NE(off.out.find("  2  fe:fd:80:00:00:02  always   beta   udp   10.0.0.2:655"), std::string::npos) << off.out;
+    EXPECT_NE(off.err.find("the node table of " + dir.path() + "/gvpe.conf instead"), std::string::npos) << off.err;
+    // --offline never asks the daemon (beta has one) and needs a node name
+    auto forced = run({"-c", dir.path(), "beta", "config", "--offline", "--json"});
+    EXPECT_EQ(forced.code, 0) << forced.err;
+    EXPECT_EQ(json::parse(forced.out)["node"], "beta");
+    EXPECT_EQ(json::parse(forced.out)["nodes"].size(), 2u);
+    EXPECT_EQ(run({"-c", dir.path(), "config", "--offline"}).code, 2);
+    EXPECT_EQ(run({"-c", dir.path(), "gamma", "config", "--offline"}).code, 1) << "not a node of the file";
     // The other node's socket does not exist.
     auto a = run({"-c", dir.path(), "alpha", "status"});
     EXPECT_EQ(a.code, 1);
