@@ -561,7 +561,8 @@ namespace {
 // One metric family at a time: "# TYPE" and "# HELP" once, then its samples.
 class metrics_writer {
 public:
-    explicit metrics_writer(bool prometheus) : _prometheus(prometheus) {}
+    /// `node` goes on every sample: two nodes' files on one host must not collide.
+    metrics_writer(bool prometheus, std::string node) : _prometheus(prometheus), _node(std::move(node)) {}
     void family(const std::string& name, const char* type, const char* help) {
         _counter = std::string(type) == "counter";
         _name = name;
@@ -569,14 +570,11 @@ public:
         _out += "# TYPE " + fam + " " + type + "\n# HELP " + fam + " " + help + "\n";
     }
     void sample(const std::vector<std::pair<std::string, std::string>>& labels, const std::string& value) {
-        _out += _name + (_counter ? "_total" : "");
-        if (!labels.empty()) {
-            _out += "{";
-            for (size_t i = 0; i < labels.size(); ++i) {
-                _out += (i ? "," : "") + labels[i].first + "=\"" + escape(labels[i].second) + "\"";
-            }
-            _out += "}";
+        _out += _name + (_counter ? "_total" : "") + "{node=\"" + escape(_node) + "\"";
+        for (const auto& [k, v] : labels) {
+            _out += "," + k + "=\"" + escape(v) + "\"";
         }
+        _out += "}";
         _out += " " + value + "\n";
     }
     std::string finish() { return _prometheus ? _out : _out + "# EOF\n"; }
@@ -597,6 +595,7 @@ private:
         return r;
     }
     bool _prometheus;
+    std::string _node;
     std::string _out, _name;
     bool _counter = false;
 };
@@ -610,10 +609,9 @@ std::string num(double v) {
 }  // namespace
 
 std::string format_metrics(const json& status, const json& peers, const std::string& version, bool prometheus) {
-    metrics_writer w(prometheus);
-    const std::string node = get_str(get_object(status, "node"), "name");
+    metrics_writer w(prometheus, get_str(get_object(status, "node"), "name"));
     w.family("dvpe_build_info", "gauge", "dvpectl's version and the node it asked");
-    w.sample({{"version", version}, {"node", node}}, "1");
+    w.sample({{"version", version}}, "1");
     w.family("dvpe_uptime_seconds", "gauge", "seconds since dvped started");
     w.sample({}, num(get_double(status, "uptime_s")));
 

@@ -50,8 +50,9 @@ std::string format_peers(const nlohmann::json& peers, const std::string& only = 
 /// OpenMetrics text (https://openmetrics.io, what Prometheus and node_exporter's textfile
 /// collector read) from a `status` and a `peers` reply: build info, uptime, per port, per worker
 /// (packets, bytes, polls, busy cycles) and per peer (up, packets, bytes, latest handshake age,
-/// handshakes, refusals by reason) counters, drops by reason; ends with "# EOF". Label values
-/// are escaped; fields a reply lacks are left out. \p prometheus: the Prometheus text format
+/// handshakes, refusals by reason) counters, drops by reason; ends with "# EOF". Every sample
+/// carries a `node` label; label values are escaped; a port, worker, peer or reason a reply
+/// lacks has no sample, a counter it lacks reads 0. \p prometheus: the Prometheus text format
 /// instead (what node_exporter's textfile collector parses: counters' "# TYPE" lines name the
 /// `_total` series, no "# EOF").
 std::string format_metrics(const nlohmann::json& status, const nlohmann::json& peers, const std::string& version,

@@ -6,8 +6,10 @@
 // configuration (`control-socket`, `%s` = node name), else /run/dvpe/NODENAME.sock.
 // Exit codes: 0 success, 1 failure (no daemon, error reply, key refused), 2 bad usage.
 // docs/control.md shows every command with example output.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -449,11 +451,16 @@ int cmd_config_offline(const options& o, bool as_json) {
 
 int cmd_config(const options& o, bool as_json, const std::string& path) {
     auto reply = control::control_request(path, json{{"cmd", "config"}}, o.timeout_ms);
-    if (!reply && reply.error().starts_with("cannot connect to ") && !o.nodename.empty() && o.socket.empty() &&
+    const auto nobody_there = [](const std::string& e) {
+        return e.starts_with("cannot connect to ") &&
+               (e.ends_with(std::strerror(ENOENT)) || e.ends_with(std::strerror(ECONNREFUSED)));
+    };
+    if (!reply && nobody_there(reply.error()) && !o.nodename.empty() && o.socket.empty() &&
         (o.confdir_given || config_exists(o.confdir))) {
-        // No daemon: what the file says, as gvpectrl -s always does.
-        std::fprintf(stderr, "dvpectl: %s; the node table of %s/gvpe.conf instead\n", reply.error().c_str(),
-                     o.confdir.c_str());
+        // No daemon (no socket, or nobody listening; not "permission denied"): what the file
+        // says, as gvpectrl -s always does.
+        std::fprintf(stderr, "dvpectl: %s; the node table of the configuration in %s instead\n",
+                     reply.error().c_str(), o.confdir.c_str());
         return cmd_config_offline(o, as_json);
     }
     auto r = request(path, json{{"cmd", "config"}}, o.timeout_ms);
@@ -524,16 +531,22 @@ int cmd_kill(const options& o, int sig) {
         }
         pid_path = control::expand_node_path(cfg->confdir, cfg->global.pid_file, o.nodename);
     }
-    FILE* f = std::fopen(pid_path.c_str(), "r");
-    if (f == nullptr) {
+    // A regular file, read without blocking (a FIFO planted there must not hang us).
+    const int pf = ::open(pid_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat pst{};
+    if (pf < 0 || ::fstat(pf, &pst) != 0 || !S_ISREG(pst.st_mode)) {
+        const int e = pf < 0 ? errno : EINVAL;
+        if (pf >= 0) {
+            ::close(pf);
+        }
         std::fprintf(stderr, "dvpectl: cannot read %s: %s (is dvped %s running?)\n", pid_path.c_str(),
-                     std::strerror(errno), o.nodename.c_str());
+                     std::strerror(e), o.nodename.c_str());
         return exit_failure;
     }
     char buf[32] = {};
-    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    std::string text(buf, n);
+    const ssize_t n = ::read(pf, buf, sizeof buf - 1);
+    ::close(pf);
+    std::string text(buf, n > 0 ? static_cast<size_t>(n) : 0);
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
         text.pop_back();
     }
@@ -544,23 +557,50 @@ int cmd_kill(const options& o, int sig) {
         std::fprintf(stderr, "dvpectl: %s does not hold a process id\n", pid_path.c_str());
         return exit_failure;
     }
-    // The process must be a dvped: a pid file left behind may name an unrelated process now.
-    std::string comm;
-    if (FILE* c = std::fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "r")) {
-        char cb[64] = {};
-        comm.assign(cb, std::fread(cb, 1, sizeof cb - 1, c));
-        std::fclose(c);
-        while (!comm.empty() && comm.back() == '\n') {
-            comm.pop_back();
+    // Pin the process first (a pidfd: the checks below and the signal concern the same one,
+    // whatever pid reuse happens meanwhile), then check it is dvped running NODENAME: a pid file
+    // left behind may name an unrelated process now, or another node's dvped.
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+    auto slurp = [pid](const char* what) {
+        std::string r;
+        if (FILE* c = std::fopen(("/proc/" + std::to_string(pid) + "/" + what).c_str(), "r")) {
+            char cb[4096];
+            size_t k;
+            while ((k = std::fread(cb, 1, sizeof cb, c)) > 0 && r.size() < 65536) {
+                r.append(cb, k);
+            }
+            std::fclose(c);
         }
+        return r;
+    };
+    std::string comm = slurp("comm");
+    while (!comm.empty() && comm.back() == '\n') {
+        comm.pop_back();
     }
-    if (comm != "dvped") {
-        std::fprintf(stderr, "dvpectl: process %ld of %s is %s, not dvped: stale pid file, nothing sent\n", pid,
-                     pid_path.c_str(), comm.empty() ? "gone" : ("'" + comm + "'").c_str());
+    bool names_node = false;  // NODENAME is one of its arguments (NUL-separated in cmdline)
+    const std::string cmdline = slurp("cmdline");
+    for (size_t at = 0; at < cmdline.size();) {
+        const size_t z = cmdline.find('\0', at);
+        const std::string arg = cmdline.substr(at, z == std::string::npos ? std::string::npos : z - at);
+        names_node = names_node || arg == o.nodename;
+        at = z == std::string::npos ? cmdline.size() : z + 1;
+    }
+    if (comm != "dvped" || !names_node) {
+        if (pidfd >= 0) {
+            ::close(pidfd);
+        }
+        std::fprintf(stderr, "dvpectl: process %ld of %s is %s, not dvped %s: stale pid file, nothing sent\n", pid,
+                     pid_path.c_str(), comm.empty() ? "gone" : ("'" + comm + "'").c_str(), o.nodename.c_str());
         return exit_failure;
     }
-    if (::kill(static_cast<pid_t>(pid), sig) != 0) {
-        std::fprintf(stderr, "dvpectl: kill %ld: %s\n", pid, std::strerror(errno));
+    const long rc = pidfd >= 0 ? ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)
+                               : ::kill(static_cast<pid_t>(pid), sig);  // kernels before 5.3
+    const int e = errno;
+    if (pidfd >= 0) {
+        ::close(pidfd);
+    }
+    if (rc != 0) {
+        std::fprintf(stderr, "dvpectl: kill %ld: %s\n", pid, std::strerror(e));
         return exit_failure;
     }
     return exit_ok;
@@ -599,15 +639,30 @@ int cmd_metrics(const options& o, const metrics_args& m, const std::string& path
         std::cout << text;
         return exit_ok;
     }
+    // A new file, never through a symlink: a textfile directory is often writable by the
+    // exporter's user, who must not make root's dvpectl write elsewhere.
     const std::string tmp = m.output + ".tmp." + std::to_string(getpid());
-    FILE* f = std::fopen(tmp.c_str(), "w");
-    bool ok = f != nullptr && std::fwrite(text.data(), 1, text.size(), f) == text.size();
-    if (f != nullptr) {
-        ok = std::fclose(f) == 0 && ok;
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int err = fd < 0 ? errno : 0;
+    for (size_t done = 0; err == 0 && done < text.size();) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        err = n > 0 ? 0 : (n < 0 ? errno : EIO);
+        done += n > 0 ? static_cast<size_t>(n) : 0;
     }
-    if (!ok || std::rename(tmp.c_str(), m.output.c_str()) != 0) {
-        const int e = errno;
-        std::remove(tmp.c_str());
+    if (fd >= 0 && ::close(fd) != 0 && err == 0) {
+        err = errno;
+    }
+    if (err == 0 && std::rename(tmp.c_str(), m.output.c_str()) != 0) {
+        err = errno;
+    }
+    if (err != 0) {
+        const int e = err;
+        if (fd >= 0) {
+            std::remove(tmp.c_str());
+        }
         std::fprintf(stderr, "dvpectl: cannot write %s: %s\n", m.output.c_str(), std::strerror(e));
         return exit_failure;
     }

@@ -48,7 +48,7 @@ nlohmann::json daemon::reload(const std::string& trigger) {
     _notify.send("RELOADING=1\nSTATUS=reloading (" + trigger + ")");
     struct ready_again {
         daemon& d;
-        ~ready_again() { d._notify.send("READY=1\nSTATUS=running as node " + d._cfg.self_node().name); }
+        ~ready_again() { d._notify.send("READY=1"); }  // no allocation in a destructor
     } ready{*this};
     auto refuse = [&](const std::string& why, const std::vector<std::string>& details) {
         ++_reloads_refused;

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@
 #include "control/daemon/daemon.hh"
 #include "control/config/keys.hh"
 #include "control/log.hh"
+
+#include <rte_log.h>
 
 namespace {
 
@@ -51,7 +54,8 @@ constexpr const char* usage_text =
     "Core dumps are disabled (the process holds every key) unless DVPE_ALLOW_COREDUMP=1.\n"
     "Under systemd (Type=notify, $NOTIFY_SOCKET) it reports READY=1 once the control socket\n"
     "serves, RELOADING=1 around reloads, STOPPING=1, and pings $WATCHDOG_USEC's watchdog.\n"
-    "Exit codes: 0 stopped by a signal, 1 configuration error or failure to start, 2 usage.\n";
+    "Exit codes: 0 stopped by a signal, 1 configuration error or failure to start, 2 usage,\n"
+    "3 failure while running.\n";
 
 void on_signal(int) { control::daemon::request_stop(); }
 void on_hup(int) { control::daemon::request_reload(); }
@@ -173,22 +177,33 @@ int main(int argc, char** argv) {
         opt.overrides.push_back(a);
     }
 
+    // Under systemd (stderr is the journal) every line, the configuration's errors included,
+    // goes there once with its priority ("<3>" error, "<4>" warning), so `journalctl -p err`
+    // shows why a unit failed; DPDK's own log lines too (only to stderr, not also to syslog).
+    const bool journal = foreground && !check_only && stderr_is_journal();
+    if (journal) {
+        control::log::set_journal(true);
+        rte_openlog_stream(stderr);
+    }
+    auto say = [journal](const char* prio, const std::string& line) {
+        std::cerr << (journal ? prio : "") << line << "\n";
+    };
     std::vector<control::diagnostic> warnings;
     opt.warnings_out = &warnings;
     auto cfg = control::load_config(opt);
     opt.warnings_out = nullptr;  // reloads (which get a copy of opt) report their own
     if (!cfg) {
         for (const auto& d : cfg.error()) {
-            std::cerr << d.str() << "\n";
+            say("<3>", d.str());
         }
         for (const auto& w : warnings) {  // what else dvpe will not act on, as after a clean load
-            std::cerr << w.str() << "\n";
+            say("<4>", w.str());
         }
-        std::cerr << "dvped: configuration has errors, not starting\n";
+        say("<3>", "dvped: configuration has errors, not starting");
         return 1;
     }
     for (const auto& w : cfg->warnings) {
-        std::cerr << w.str() << "\n";
+        say("<4>", w.str());
     }
     control::log::set_level(cli_level ? *cli_level : cfg->global.loglevel);
     if (check_only) {
@@ -207,10 +222,8 @@ int main(int argc, char** argv) {
         daemonize();
         control::log::set_stderr(false);
     }
-    if (foreground && stderr_is_journal()) {
-        control::log::set_journal(true);  // once, to the journal (not syslog as well)
-    } else {
-        control::log::use_syslog("dvped");
+    if (!journal) {
+        control::log::use_syslog("dvped");  // (the journal: once, above; not syslog as well)
     }
     if (allow_core) {
         control::log::warn("dvped: " + *dump);
@@ -236,17 +249,22 @@ int main(int argc, char** argv) {
     signal(SIGUSR2, SIG_IGN);  // GVPE: nothing
     signal(SIGALRM, SIG_IGN);  // gvpectrl -k accepts it; nothing to do here
 
+    dopt.reload_from = opt;
+    dopt.log_level_from_cli = cli_level.has_value();
+    std::optional<control::daemon> d;
     try {
-        dopt.reload_from = opt;
-        dopt.log_level_from_cli = cli_level.has_value();
-        control::daemon d(std::move(cfg.value()), dopt);
-        d.run();
+        d.emplace(std::move(cfg.value()), dopt);
     } catch (const std::exception& e) {
+        // Could not start with this configuration (a key, a port, the EAL): exit 1, which the
+        // systemd unit does not restart in a loop (configs/systemd/dvped@.service.in).
         control::log::error(std::string("dvped: ") + e.what());
-        if (!foreground) {
-            // stderr is /dev/null after daemonize; syslog has it.
-        }
         return 1;
+    }
+    try {
+        d->run();
+    } catch (const std::exception& e) {
+        control::log::error(std::string("dvped: failed while running: ") + e.what());
+        return 3;  // restarted by the unit
     }
     return 0;
 }

@@ -167,6 +167,15 @@ class Notify(unittest.TestCase):
         ours = [l for l in a.log().splitlines() if re.match(r"^<\d>", l)]
         self.assertGreater(len(ours), 5)
         self.assertFalse([l for l in a.log().splitlines() if re.match(r"^\d{4}-\d\d-\d\d ", l)], a.log())
+        # a refused configuration: its errors at error priority, so journalctl -p err shows them
+        open(a.log_path, "w").close()
+        st = os.stat(a.log_path)
+        with_env({"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)},
+                 lambda: a.start(wait=False, extra_overrides=["mtu=banana"], expect_exit=1))
+        self.assertEqual(a.proc.wait(30), 1)
+        lines = a.log().splitlines()
+        self.assertTrue([l for l in lines if l.startswith("<3>") and "mtu" in l], a.log())
+        self.assertIn("<3>dvped: configuration has errors, not starting", lines)
 
 
 def prometheus_parsers():

@@ -237,39 +237,40 @@ TEST(ctl_format, metrics_openmetrics_and_prometheus) {
     const std::string m = format_metrics(test::sample_status(12.5, 1), test::sample_peers(), "9.9.9");
     for (const char* line : {
              "# TYPE dvpe_build_info gauge\n",
-             "dvpe_build_info{version=\"9.9.9\",node=\"alpha\"} 1\n",
-             "dvpe_uptime_seconds 12.5\n",
-             "dvpe_port_link_up{port=\"wan0\",role=\"wan\"} 1\n",
-             "dvpe_port_link_up{port=\"tap0\",role=\"overlay\"} 0\n",
+             "dvpe_build_info{node=\"alpha\",version=\"9.9.9\"} 1\n",
+             "dvpe_uptime_seconds{node=\"alpha\"} 12.5\n",
+             "dvpe_port_link_up{node=\"alpha\",port=\"wan0\",role=\"wan\"} 1\n",
+             "dvpe_port_link_up{node=\"alpha\",port=\"tap0\",role=\"overlay\"} 0\n",
              "# TYPE dvpe_port_rx_packets counter\n",
-             "dvpe_port_rx_packets_total{port=\"wan0\",role=\"wan\"} 1000\n",
-             "dvpe_port_tx_errors_total{port=\"wan0\",role=\"wan\"} 2\n",
-             "dvpe_worker_busy_cycles_total{lcore=\"1\"} 250000000\n",
-             "dvpe_tsc_hz 1000000000\n",
-             "dvpe_drops_total{reason=\"unknown_ethertype\"} 7\n",
-             "dvpe_drops_total{reason=\"bad_length\"} 0\n",
-             "dvpe_peer_up{peer=\"beta\",id=\"2\"} 1\n",
-             "dvpe_peer_up{peer=\"gamma\",id=\"3\"} 0\n",
-             "dvpe_peer_relayed{peer=\"gamma\",id=\"3\"} 1\n",
-             "dvpe_peer_rx_bytes_total{peer=\"beta\",id=\"2\"} 1536\n",
-             "dvpe_peer_tx_bytes_total{peer=\"gamma\",id=\"3\"} 3145728\n",
-             "dvpe_peer_last_handshake_age_seconds{peer=\"beta\",id=\"2\"} 75.5\n",
-             "dvpe_peer_handshakes_refused_total{peer=\"gamma\",id=\"3\",reason=\"wrong_static_key\"} 2\n",
+             "dvpe_port_rx_packets_total{node=\"alpha\",port=\"wan0\",role=\"wan\"} 1000\n",
+             "dvpe_port_tx_errors_total{node=\"alpha\",port=\"wan0\",role=\"wan\"} 2\n",
+             "dvpe_worker_busy_cycles_total{node=\"alpha\",lcore=\"1\"} 250000000\n",
+             "dvpe_tsc_hz{node=\"alpha\"} 1000000000\n",
+             "dvpe_drops_total{node=\"alpha\",reason=\"unknown_ethertype\"} 7\n",
+             "dvpe_drops_total{node=\"alpha\",reason=\"bad_length\"} 0\n",
+             "dvpe_peer_up{node=\"alpha\",peer=\"beta\",id=\"2\"} 1\n",
+             "dvpe_peer_up{node=\"alpha\",peer=\"gamma\",id=\"3\"} 0\n",
+             "dvpe_peer_relayed{node=\"alpha\",peer=\"gamma\",id=\"3\"} 1\n",
+             "dvpe_peer_rx_bytes_total{node=\"alpha\",peer=\"beta\",id=\"2\"} 1536\n",
+             "dvpe_peer_tx_bytes_total{node=\"alpha\",peer=\"gamma\",id=\"3\"} 3145728\n",
+             "dvpe_peer_last_handshake_age_seconds{node=\"alpha\",peer=\"beta\",id=\"2\"} 75.5\n",
+             "dvpe_peer_handshakes_refused_total{node=\"alpha\",peer=\"gamma\",id=\"3\",reason=\"wrong_static_key\"} 2\n",
          }) {
         EXPECT_NE(m.find(line), std::string::npos) << line << "\n" << m;
     }
-    EXPECT_EQ(m.find("dvpe_peer_last_handshake_age_seconds{peer=\"gamma\""), std::string::npos) << "never: absent";
+    EXPECT_EQ(m.find("dvpe_peer_last_handshake_age_seconds{node=\"alpha\",peer=\"gamma\""), std::string::npos) << "never: absent";
     EXPECT_EQ(m.substr(m.size() - 6), "# EOF\n");
     EXPECT_EQ(m.find("# EOF"), m.size() - 6) << "once, at the end";
     // Prometheus text: counters' TYPE names the _total series, no EOF
     const std::string p = format_metrics(test::sample_status(12.5, 1), test::sample_peers(), "9.9.9", true);
     EXPECT_NE(p.find("# TYPE dvpe_port_rx_packets_total counter\n"), std::string::npos) << p;
-    EXPECT_NE(p.find("dvpe_port_rx_packets_total{port=\"wan0\",role=\"wan\"} 1000\n"), std::string::npos);
+    EXPECT_NE(p.find("dvpe_port_rx_packets_total{node=\"alpha\",port=\"wan0\",role=\"wan\"} 1000\n"), std::string::npos);
     EXPECT_EQ(p.find("# EOF"), std::string::npos);
     // label values are escaped; garbage replies give the families without samples, no exception
     json st = test::sample_status(1, 1);
     st["node"]["name"] = "a\"b\\c\nd";
-    EXPECT_NE(format_metrics(st, json::object(), "1").find("node=\"a\\\"b\\\\c\\nd\""), std::string::npos);
+    EXPECT_NE(format_metrics(st, json::object(), "1").find("dvpe_uptime_seconds{node=\"a\\\"b\\\\c\\nd\"} 1\n"),
+              std::string::npos);
     for (const json& j : {json(), json::array(), json{{"ports", 1}, {"workers", {1, "x"}}, {"drops", {{"x", "y"}}}}}) {
         EXPECT_NO_THROW((void)format_metrics(j, j, "1")) << j.dump();
     }

@@ -296,10 +296,15 @@ TEST(dvpectl, kill_signals_the_dvped_of_the_pid_file_only) {
           << "port = wan0 wan net_null0\nport = tap0 overlay net_tap0\n"
           << "node = alpha\nhostname = 10.0.0.1\nwan-address = wan0 10.0.0.1/24\n";
     }
-    // a process named dvped (sleep under that name: /proc/PID/comm is what is checked)
-    std::filesystem::copy_file("/bin/sleep", dir / "dvped");
+    // a process named dvped running node alpha (a script of that name: /proc/PID/comm and an
+    // argument "alpha" in /proc/PID/cmdline are what is checked)
     const std::string exe = dir / "dvped";
-    char* argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>("30"), nullptr};
+    {
+        std::ofstream f(exe);
+        f << "#!/bin/sh\nwhile :; do sleep 0.1; done\n";
+    }
+    std::filesystem::permissions(exe, std::filesystem::perms::owner_all);
+    char* argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>("alpha"), nullptr};
     pid_t pid = 0;
     ASSERT_EQ(posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv, environ), 0);
     auto write_pid = [&](long p) {
@@ -314,11 +319,25 @@ TEST(dvpectl, kill_signals_the_dvped_of_the_pid_file_only) {
     write_pid(::getpid());
     auto stale = run({"-c", dir.path(), "alpha", "kill", "KILL"});
     EXPECT_EQ(stale.code, 1);
-    EXPECT_NE(stale.err.find("not dvped: stale pid file, nothing sent"), std::string::npos) << stale.err;
+    EXPECT_NE(stale.err.find("not dvped alpha: stale pid file, nothing sent"), std::string::npos) << stale.err;
     for (const char* junk : {"", "abc", "-5", "1", "99999999999"}) {
         std::ofstream(dir / "alpha.pid") << junk;
         EXPECT_EQ(run({"-c", dir.path(), "alpha", "kill"}).code, 1) << junk;
     }
+    // another node's dvped (alpha's pid file left behind, beta's dvped got the pid): refused
+    {
+        std::ofstream f(dir / "gvpe.conf", std::ios::app);
+        f << "node = beta\nhostname = 10.0.0.2\nwan-address = wan0 10.0.0.2/24\n";
+    }
+    write_pid(pid);
+    std::filesystem::copy_file(dir / "alpha.pid", dir / "beta.pid");
+    auto other = run({"-c", dir.path(), "beta", "kill"});
+    EXPECT_EQ(other.code, 1);
+    EXPECT_NE(other.err.find("not dvped beta"), std::string::npos) << other.err;
+    // a FIFO at the pid file's path: refused at once, not read
+    std::filesystem::remove(dir / "beta.pid");
+    ASSERT_EQ(::mkfifo((dir / "beta.pid").c_str(), 0600), 0);
+    EXPECT_EQ(run({"-c", dir.path(), "beta", "kill"}).code, 1);
     std::filesystem::remove(dir / "alpha.pid");
     auto missing = run({"-c", dir.path(), "alpha", "kill"});
     EXPECT_EQ(missing.code, 1);
@@ -351,7 +370,8 @@ TEST(dvpectl, socket_path_from_config) {
     EXPECT_EQ(off.code, 0) << off.err;
     EXPECT_NE(off.out.find("this node:  alpha (id 1)\n"), std::string::npos) << off.out;
     EXPECT_NE(off.out.find("  2  fe:fd:80:00:00:02  always   beta   udp   10.0.0.2:655"), std::string::npos) << off.out;
-    EXPECT_NE(off.err.find("the node table of " + dir.path() + "/gvpe.conf instead"), std::string::npos) << off.err;
+    EXPECT_NE(off.err.find("the node table of the configuration in " + dir.path() + " instead"), std::string::npos)
+        << off.err;
     // --offline never asks the daemon (beta has one) and needs a node name
     auto forced = run({"-c", dir.path(), "beta", "config", "--offline", "--json"});
     EXPECT_EQ(forced.code, 0) << forced.err;
