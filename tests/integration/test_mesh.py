@@ -19,6 +19,7 @@ packets for b without a session with b: it queues them (status queues.relay) and
 the session comes up and the queued packets are delivered (queued == sent, none dropped).
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -221,9 +222,11 @@ class Mesh(unittest.TestCase):
         self.assertEqual(q["dropped"], 0, q)
         self.assertEqual(q["waiting"], 0, q)
         # ping -c 5 -w 30 sends until 5 replies came: while the session comes up it sends more
-        # requests (queued too), so its loss figure counts the ones still in flight when it
-        # exits. The relay queue's counters above say what was lost: nothing.
-        self.assertIn(" 5 received", out)
+        # requests (queued too), and its figures depend on when the replies arrive (all of them
+        # at once, or the 5th before the rest): at least 5 came back. The relay queue's
+        # counters above say what was lost: nothing.
+        received = re.search(r"(\d+) received", out)
+        self.assertTrue(received and int(received.group(1)) >= 5, out)
         dc.wait_for(lambda: peers(b)["r2"]["rx_packets"] == b_rx0 + 1, 10, "b gets r2's broadcast", self.diag())
         f = r2.ctl("status")["queues"]["frames"]
         dc.wait_for(lambda: r2.ctl("status")["queues"]["frames"]["sent"] == f0["sent"] + 2, 10,
