@@ -118,8 +118,7 @@ worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uin
         // Taken by the reassembly table; a completed packet comes back as `whole`.
         return {{}, true, reassemble(m)};
     case transport::classify_reason::ipv6_ext_header:
-        r = drop_reason::unhandled_protocol;
-        break;
+        return {{}, false};  // no transport of ours uses them: the slow path (exception path) decides
     case transport::classify_reason::bad_icmp:
         r = drop_reason::unhandled_icmp;
         break;
@@ -133,7 +132,7 @@ worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uin
 
 void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {
     // Nothing cached from an earlier burst: that may have been an older snapshot.
-    ingress_state st{{no_route_head, nullptr, nullptr, nullptr}, _n_open, _s.worker_idx, _s.benchmark_replay_off};
+    ingress_state st{{no_route_head, nullptr, nullptr, nullptr}, _n_open, _s.worker_idx, _s.benchmark_replay_off, &port};
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
@@ -158,9 +157,10 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
         const slow_result r = classify_slow(m, frame, len, s);
         if (r.whole != nullptr) [[unlikely]] {
             // The last outer fragment of a packet: the whole packet goes through here again (it
-            // is no fragment). Not a dvpe packet after all (say, UDP to another port): counted.
+            // is no fragment). Not a dvpe packet after all (say, UDP to another port): the WAN
+            // slow path's (the kernel's, through the exception path, or counted).
             if (!ingress_dvpe(r.whole, s, st)) {
-                drop(r.whole, drop_reason::not_for_us);
+                process_wan(r.whole, *st.port);
             }
             return true;
         }

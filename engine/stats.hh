@@ -69,6 +69,10 @@ enum class drop_reason : uint8_t {
     bad_control,         // authenticated control message (data_flag_control) longer than any, or
                          // over the rate of hand-overs to the control thread (no control thread
                          // in benchmark mode)
+    exception_limit,     // for the kernel's exception interface or from it, over exception-rate
+                         // (docs/exception-path.md)
+    exception_full,      // the exception interface's tx queue stayed full (like tx_failed: the
+                         // packet had left as exception_in/out; not part of accounted())
     count_
 };
 
@@ -84,6 +88,7 @@ inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
     "ttl_expired",  "spoofed_source",    "not_routable",      "mac_conflict",  "lan_unresolved",
     "flood_budget",
     "bad_control",
+    "exception_limit", "exception_full",
 };
 
 constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }
@@ -115,6 +120,10 @@ struct alignas(64) worker_stats {
                                        // (sent, not received: not part of accounted())
     counter learn_events;              // bridge: new or moved MACs reported to the control thread
     counter learn_ring_full;           // bridge: reports lost, the learn ring was full
+    counter exception_in;              // handed to the kernel's exception interface (docs/exception-path.md)
+    counter exception_out;             // from the exception interface, sent out of its WAN port
+    counter exception_copies;          // ARP replies / neighbour advertisements also copied to the
+                                       // kernel (sent, not received: not part of accounted())
     counter copies_lost;               // broadcast copies dropped (no mbuf, too big, no room): each is
                                        // in `drops` by its reason, but was never received, so
                                        // accounted() takes them out again
@@ -139,7 +148,7 @@ struct alignas(64) worker_stats {
         std::string_view name;
         counter worker_stats::*member;
     };
-    static constexpr std::array<field, 43> fields();
+    static constexpr std::array<field, 46> fields();
 
     /// Every received packet leaves exactly one way; this is the sum of those ways.
     [[nodiscard]] uint64_t accounted() const noexcept {
@@ -147,18 +156,21 @@ struct alignas(64) worker_stats {
         // when the tx queue refused it.
         uint64_t d = 0;
         for (size_t i = 0; i < drops.size(); ++i) {
-            d += i == static_cast<size_t>(drop_reason::tx_failed) ? 0 : drops[i].load();
+            const bool after_leaving = i == static_cast<size_t>(drop_reason::tx_failed) ||
+                                       i == static_cast<size_t>(drop_reason::exception_full);
+            d += after_leaving ? 0 : drops[i].load();
         }
         // A reassembled packet is handled once more (it is in some other term); its fragments
         // are in fragments_in. Fragments that never complete stay in fragments_in only.
         return d + arp_replies.load() + icmp_echo_replies.load() + to_control.load() + encrypted.load() +
-               decrypted.load() + keepalives.load() + relayed.load() + switched.load() + fragments_in.load() - reassembled.load() -
+               decrypted.load() + keepalives.load() + relayed.load() + switched.load() + exception_in.load() +
+               exception_out.load() + fragments_in.load() - reassembled.load() -
                copies_lost.load();
     }
 };
 
 /// Per-peer traffic of one worker, indexed by node id; control sums over workers.
-constexpr std::array<worker_stats::field, 43> worker_stats::fields() {
+constexpr std::array<worker_stats::field, 46> worker_stats::fields() {
     return {{{"rx_packets", &worker_stats::rx_packets},
              {"rx_bytes", &worker_stats::rx_bytes},
              {"tx_packets", &worker_stats::tx_packets},
@@ -186,6 +198,9 @@ constexpr std::array<worker_stats::field, 43> worker_stats::fields() {
              {"learn_events", &worker_stats::learn_events},
              {"learn_ring_full", &worker_stats::learn_ring_full},
              {"copies_lost", &worker_stats::copies_lost},
+             {"exception_in", &worker_stats::exception_in},
+             {"exception_out", &worker_stats::exception_out},
+             {"exception_copies", &worker_stats::exception_copies},
              {"clk_iterations", &worker_stats::clk_iterations},
              {"clk_cycles", &worker_stats::clk_cycles},
              {"clk_rx_cycles", &worker_stats::clk_rx_cycles},
@@ -203,7 +218,7 @@ constexpr std::array<worker_stats::field, 43> worker_stats::fields() {
              {"clk_reading_cost", &worker_stats::clk_reading_cost},
              {"clk_discarded", &worker_stats::clk_discarded}}};
 }
-static_assert(sizeof(worker_stats) == (sizeof(counter) * (43 + n_drop_reasons) + 63) / 64 * 64,
+static_assert(sizeof(worker_stats) == (sizeof(counter) * (46 + n_drop_reasons) + 63) / 64 * 64,
               "a counter added to worker_stats belongs in worker_stats::fields() too");
 
 /// Per worker and peer. The eight counters the data path writes fill one cache line (so a

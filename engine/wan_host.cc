@@ -2,7 +2,9 @@
 // The WAN host answers: what arrives on a WAN port that is not a dvpe packet. ARP requests and
 // neighbour solicitations for our addresses and ICMP/ICMPv6 echo to them are answered in place;
 // ARP replies and neighbour advertisements go to the control thread (control/daemon/neighbour.hh owns
-// the table); everything else is counted by its drop reason.
+// the table) and, where the port has an exception interface, a copy to the kernel; everything
+// else well-formed goes to the kernel through it (docs/exception-path.md) or is counted by its
+// drop reason. What the kernel sends there leaves through the WAN port (exception_burst).
 // Threads: the owning worker lcore only.
 #include <rte_arp.h>
 #include <rte_ethdev.h>
@@ -47,11 +49,12 @@ void worker::handle_arp(rte_mbuf* m, const port_ctx& port) noexcept {
     }
     if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REPLY) ||
         (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST) && arp->arp_data.arp_sip == arp->arp_data.arp_tip)) {
+        copy_to_kernel(m, port);  // the kernel resolves its own neighbours (its gateway) too
         m->hash.usr = 0;  // says "ARP/ND" to the control thread (mbufs come back with stale values)
         to_control(m);    // learn the sender's MAC (reply or gratuitous ARP)
         return;
     }
-    drop(m, drop_reason::not_for_us);
+    to_kernel(m, port, drop_reason::not_for_us);
 }
 
 // IPv4 to one of our WAN addresses: ICMP echo is answered here (RFC 792), everything else is
@@ -72,7 +75,7 @@ void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
         return;
     }
     if (!port.owns_ipv4(ip->dst_addr)) {
-        drop(m, drop_reason::not_for_us);
+        to_kernel(m, port, drop_reason::not_for_us);  // broadcast, multicast, another address
         return;
     }
     if (rte_ipv4_cksum(ip) != 0 && ip->hdr_checksum != 0xffff) {
@@ -81,11 +84,11 @@ void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
         return;
     }
     if ((ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
-        drop(m, drop_reason::ip_fragment);
+        to_kernel(m, port, drop_reason::ip_fragment);
         return;
     }
     if (ip->next_proto_id != IPPROTO_ICMP) {
-        drop(m, drop_reason::unhandled_protocol);
+        to_kernel(m, port, drop_reason::unhandled_protocol);  // TCP (ssh), UDP (DNS answers), ...
         return;
     }
     uint32_t icmp_len = total - ihl;
@@ -95,7 +98,7 @@ void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
     }
     auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<uint8_t*>(ip) + ihl);
     if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
-        drop(m, drop_reason::unhandled_icmp);
+        to_kernel(m, port, drop_reason::unhandled_icmp);  // echo replies to the kernel's pings, errors
         return;
     }
     // Reply in place: swap addresses, type 0, fresh checksums.
@@ -140,11 +143,11 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
     }
     const int ours = port.ipv6_index(ip + 24);
     if (ours < 0 && !port.solicited_node_of_ours(ip + 24)) {
-        drop(m, drop_reason::not_for_us);
+        to_kernel(m, port, drop_reason::not_for_us);  // link-local, other groups (RA, MLD), ...
         return;
     }
     if (ip[6] != 58) {
-        drop(m, drop_reason::unhandled_protocol);
+        to_kernel(m, port, drop_reason::unhandled_protocol);
         return;
     }
     uint8_t* icmp = ip + ip6_len;
@@ -159,7 +162,7 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         static constexpr uint8_t unspecified[16] = {};
         const bool dad = std::memcmp(ip + 8, unspecified, 16) == 0;
         if (target < 0) {
-            drop(m, drop_reason::not_for_us);
+            to_kernel(m, port, drop_reason::not_for_us);  // for the kernel's link-local address
             return;
         }
         // The asker's link-layer address: its option, else the frame's source.
@@ -217,6 +220,7 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         return;
     }
     if (type == 136 && ip[7] == 255) {
+        copy_to_kernel(m, port);
         m->hash.usr = 0;  // says "ARP/ND" to the control thread
         to_control(m);    // neighbour advertisement: the control thread learns the target's MAC
         return;
@@ -239,25 +243,69 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         send(m, port.port_id);
         return;
     }
-    drop(m, drop_reason::unhandled_icmp);
+    to_kernel(m, port, drop_reason::unhandled_icmp);
+}
+
+void worker::to_kernel(rte_mbuf* m, const port_ctx& port, drop_reason r) noexcept {
+    if (port.link_port == port_ctx::no_link) {
+        drop(m, r);
+        return;
+    }
+    if (!_exception_in_limit.take(rte_rdtsc(), 1)) [[unlikely]] {
+        drop(m, drop_reason::exception_limit);
+        return;
+    }
+    _stats.exception_in.add();
+    send(m, port.link_port);
+}
+
+void worker::copy_to_kernel(const rte_mbuf* m, const port_ctx& port) noexcept {
+    if (port.link_port == port_ctx::no_link || !_exception_in_limit.take(rte_rdtsc(), 1)) {
+        return;  // over the rate: the kernel asks again; the control thread still learns
+    }
+    rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, UINT32_MAX);
+    if (c == nullptr) [[unlikely]] {
+        return;
+    }
+    _stats.exception_copies.add();
+    send(c, port.link_port);
+}
+
+void worker::exception_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) noexcept {
+    // The kernel's frames leave as it wrote them (its MAC is the port's); only the rate is ours.
+    for (uint16_t i = 0; i < n; ++i) {
+        if (!_exception_out_limit.take(rte_rdtsc(), 1)) [[unlikely]] {
+            drop(pkts[i], drop_reason::exception_limit);
+            continue;
+        }
+        _stats.exception_out.add();
+        send(pkts[i], port.link_port);
+    }
 }
 
 void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {
-    if (m->nb_segs != 1) [[unlikely]] {
-        keep_first_segment(m);  // the handlers below answer in place, trimming to what they wrote
-    }
     if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr)) [[unlikely]] {
         drop(m, drop_reason::bad_length);
         return;
     }
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    const bool exception = port.link_port != port_ctx::no_link;
     // Ours, broadcast (ARP), or IPv6 multicast 33:33:... (solicited-node groups for NDP; the
-    // IPv6 handler checks the group).
+    // IPv6 handler checks the group); with an exception interface every group address (the
+    // kernel's multicast: routing protocols, LLDP) -- a NIC's filter passes what the kernel joined.
     if (!rte_is_same_ether_addr(&eth->dst_addr, &port.mac) && !rte_is_broadcast_ether_addr(&eth->dst_addr) &&
         !(eth->dst_addr.addr_bytes[0] == 0x33 && eth->dst_addr.addr_bytes[1] == 0x33 &&
-          eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6))) {
+          eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) &&
+        !(exception && rte_is_multicast_ether_addr(&eth->dst_addr))) {
         drop(m, drop_reason::not_for_us);
         return;
+    }
+    if (m->nb_segs != 1) [[unlikely]] {
+        if (exception) {
+            to_kernel(m, port, drop_reason::bad_length);  // a jumbo chain: nothing the engine answers
+            return;
+        }
+        keep_first_segment(m);  // the handlers below answer in place, trimming to what they wrote
     }
     switch (eth->ether_type) {
     case RTE_BE16(RTE_ETHER_TYPE_ARP):
@@ -270,7 +318,7 @@ void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {
         handle_ipv6(m, port);
         return;
     default:
-        drop(m, drop_reason::unknown_ethertype);
+        to_kernel(m, port, drop_reason::unknown_ethertype);
         return;
     }
 }

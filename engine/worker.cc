@@ -32,6 +32,19 @@ void tx_error_cb(rte_mbuf** unsent, uint16_t count, void* userdata) {
     st->tx_bytes.add(-bytes);
 }
 
+// The same for an exception port's queue: the kernel side is full (exception_full).
+void exception_tx_error_cb(rte_mbuf** unsent, uint16_t count, void* userdata) {
+    auto* st = static_cast<worker_stats*>(userdata);
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < count; ++i) {
+        bytes += rte_pktmbuf_pkt_len(unsent[i]);
+        rte_pktmbuf_free(unsent[i]);
+    }
+    st->drop(drop_reason::exception_full, count);
+    st->tx_packets.add(-static_cast<uint64_t>(count));
+    st->tx_bytes.add(-bytes);
+}
+
 }  // namespace
 
 worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.worker_idx)) {
@@ -57,7 +70,8 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
             throw std::runtime_error("worker: cannot allocate tx buffer");
         }
         rte_eth_tx_buffer_init(b, static_cast<uint16_t>(_s.burst_size));
-        rte_eth_tx_buffer_set_err_callback(b, tx_error_cb, &_stats);
+        rte_eth_tx_buffer_set_err_callback(
+            b, _s.ports->ports[i].role == port_role::exception ? exception_tx_error_cb : tx_error_cb, &_stats);
         _txb[pid] = b;
         _tap[pid] = _s.ports->ports[i].tap;
         _tx_ports.push_back(pid);
@@ -76,6 +90,10 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
     _relay_limit.set_limits(_s.relay_handovers_per_s, _s.relay_handovers_burst);
     _queue_copy_limit.set_hz(rte_get_tsc_hz());
     _queue_copy_limit.set_limits(_s.queue_copies_per_s, _s.queue_copies_burst);
+    _exception_in_limit.set_hz(rte_get_tsc_hz());
+    _exception_in_limit.set_limits(_s.exception_per_s, _s.exception_burst);
+    _exception_out_limit.set_hz(rte_get_tsc_hz());
+    _exception_out_limit.set_limits(_s.exception_per_s, _s.exception_burst);
     if (_s.snapshot != nullptr) {
         auto ctx = crypto::aead_context::create();
         if (!ctx) {
@@ -171,6 +189,11 @@ void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) no
                 drop(pkts[i], drop_reason::no_session);  // no data plane configured
             }
         }
+        commit_tx_stats();
+        return;
+    }
+    if (port.role == port_role::exception) [[unlikely]] {
+        exception_burst(pkts, n, port);
         commit_tx_stats();
         return;
     }

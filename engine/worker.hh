@@ -96,6 +96,10 @@ struct port_ctx {
     std::array<std::array<uint8_t, 16>, limits::max_port_ipv6> ipv6{};  // our IPv6 addresses here
     pmd::overlay_mode mode = pmd::overlay_mode::host;  // overlay ports: TAP, bridged or routed LAN
     pmd::host_tap* tap = nullptr;  // dvpe's own TAP port (pmd/host_tap.hh), not an ethdev
+    // A wan port: its exception port (what the engine does not consume goes to the kernel
+    // there); an exception port: its wan port. no_link: none (docs/exception-path.md).
+    static constexpr uint16_t no_link = UINT16_MAX;
+    uint16_t link_port = no_link;
 
     /// Index of our IPv6 address equal to a, or -1.
     [[nodiscard]] int ipv6_index(const uint8_t* a) const noexcept {
@@ -184,6 +188,10 @@ struct worker_setup {
     // and at once, per worker (the same ring as handshakes).
     uint64_t queue_copies_per_s = 10'000;
     uint64_t queue_copies_burst = 1'024;
+    // The exception path (docs/exception-path.md): packets to the kernel and from it, per second
+    // and at once, per worker and direction.
+    uint64_t exception_per_s = 10'000;
+    uint64_t exception_burst = 1'024;
     // Per-stage cycle counters (engine/stage_clock.hh): every n-th busy iteration is timed
     // (1: every one, as the unit tests do; 0: none).
     unsigned stage_clock_period = stage_clock::default_period;
@@ -312,6 +320,15 @@ private:
     void handle_arp(rte_mbuf* m, const port_ctx& port) noexcept;
     void handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept;
     void handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept;
+    /// What the engine does not consume from a wan port: to the kernel through the port's
+    /// exception interface within exception-rate (counted exception_in, or exception_limit),
+    /// or dropped as `r` when the port has none. Takes m.
+    void to_kernel(rte_mbuf* m, const port_ctx& port, drop_reason r) noexcept;
+    /// A copy of m for the kernel (ARP replies, neighbour advertisements, which the control
+    /// thread also learns from); m stays the caller's.
+    void copy_to_kernel(const rte_mbuf* m, const port_ctx& port) noexcept;
+    /// A burst the kernel sent on an exception interface: out of its wan port, within the rate.
+    void exception_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) noexcept;
 
     // ---- tx and drops (worker.cc, inline below) ----
     void send(rte_mbuf* m, uint16_t port_id) noexcept { send(m, port_id, rte_pktmbuf_pkt_len(m)); }
@@ -393,6 +410,7 @@ private:
         unsigned n_open;     // items in _open/_aead/_nonce (_n_open while open_flush runs)
         unsigned worker;     // _s.worker_idx
         bool replay_off;     // _s.benchmark_replay_off
+        const port_ctx* port;  // the wan port of the burst
     };
     // Egress: the last unicast frame's MAC pair (the first 12 bytes as two words) and what it
     // resolved to (a peer with a session); valid for one burst.
@@ -421,6 +439,8 @@ private:
     too_big_limiter _resolve_limit;  // route: packets for unresolved LAN hosts to control
     flood_budget _relay_limit;       // packets to relay that wait for a session, to control
     flood_budget _queue_copy_limit;  // flood copies for peers without a session, to control
+    flood_budget _exception_in_limit;   // to the kernel's exception interfaces
+    flood_budget _exception_out_limit;  // from them
     // Outer fragments (wan-fragment; reassembly of what peers fragmented).
     rte_ip_frag_tbl* _frag_tbl = nullptr;
     rte_ip_frag_death_row _death_row{};

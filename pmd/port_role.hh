@@ -14,7 +14,9 @@
 
 namespace pmd {
 
-enum class port_role : uint8_t { wan, overlay };
+/// `exception`: the kernel's interface beside a wan port (docs/exception-path.md), made by
+/// the daemon from `exception = PORT IFNAME`, never by a `port` line.
+enum class port_role : uint8_t { wan, overlay, exception };
 
 /// What an overlay port carries (wan ports: always host, unused).
 enum class overlay_mode : uint8_t { host, bridge, route };

@@ -261,6 +261,7 @@ std::string_view to_string(port_role r) {
     switch (r) {
     case port_role::wan: return "wan";
     case port_role::overlay: return "overlay";
+    case port_role::exception: return "exception";
     }
     return "?";
 }
@@ -668,6 +669,27 @@ void set_wan_gateway(setter_ctx& c, node_conf& n) {
     n.engine.wan_gateways.push_back({std::string(w[0]), *ip, c.where});
 }
 
+/// `exception = PORT IFNAME|off`: checked against the ports in config_validate.cc.
+void set_exception(setter_ctx& c, node_conf& n) {
+    auto w = words(c.value);
+    if (!arity(c, w, 2, "PORT IFNAME|off")) {
+        return;
+    }
+    exception_conf x;
+    x.port = std::string(w[0]);
+    x.where = c.where;
+    if (w[1] != "off") {
+        // A kernel interface name: at most IFNAMSIZ - 1 bytes, no '/', ':' or blanks.
+        if (w[1].size() > 15 || !name_ok(w[1])) {
+            c.error("bad interface name " + quote(w[1]) +
+                    ": at most 15 letters, digits, '_', '-' and '.' (or 'off')");
+            return;
+        }
+        x.ifname = std::string(w[1]);
+    }
+    n.engine.exceptions.push_back(std::move(x));
+}
+
 void set_neighbour(setter_ctx& c, node_conf& n) {
     auto w = words(c.value);
     if (!arity(c, w, 3, "PORT ADDR MAC")) {
@@ -918,6 +940,9 @@ const std::vector<directive_entry>& table() {
         {"wan-address", N, OK, {}, REST, set_wan_address, nullptr},
         {"lan-address", N, OK, {}, REST, set_lan_address, nullptr},
         {"wan-gateway", N, OK, {}, REST, set_wan_gateway, nullptr},
+        {"exception", N, OK, {}, REST, set_exception, nullptr},
+        {"exception-rate", N, OK, {}, TOK,
+         engine_uint<&engine_layout::exception_rate, 1, limits::max_exception_rate>, nullptr},
         {"neighbour", N, OK, {}, REST, set_neighbour, nullptr},
         {"neighbor", N, OK, {}, REST, set_neighbour, nullptr},
         {"queue-map", N, OK, {}, REST, set_queue_map, nullptr},

@@ -73,6 +73,11 @@ inline constexpr unsigned max_mac_table_size = 1048576;
 inline constexpr unsigned max_mac_limit_per_peer = 1048576;   // mac-limit-per-peer (at least 1)
 inline constexpr unsigned min_mac_age_s = 10;                 // mac-age, seconds
 inline constexpr unsigned max_mac_age_s = 86400;
+// Exception ports (docs/exception-path.md): descriptors of their rings (management traffic only)
+// and the default of exception-rate (packets a second, each way, per worker).
+inline constexpr unsigned exception_descriptors = 256;
+inline constexpr unsigned default_exception_rate = 10000;
+inline constexpr unsigned max_exception_rate = 1000000;
 }  // namespace limits
 
 enum class connect_mode : uint8_t { always, ondemand, never, disabled };
@@ -139,6 +144,14 @@ struct neighbour_conf {
     location where;
 };
 
+/// `exception = PORT IFNAME|off` (dvpe): the kernel's interface beside WAN port PORT
+/// (docs/exception-path.md). A PCI wan port gets one named after the port unless `off`.
+struct exception_conf {
+    std::string port;
+    std::string ifname;  // empty: off
+    location where;
+};
+
 /// `queue-map = PORT QUEUE LCORE` (dvpe): rx queue QUEUE of PORT is polled by worker LCORE.
 struct queue_map_entry {
     std::string port;
@@ -159,6 +172,10 @@ struct engine_layout {
     std::vector<wan_gateway> wan_gateways;      // wan-gateway = PORT ADDR (repeatable, one per family)
     std::vector<neighbour_conf> neighbours;     // neighbour = PORT ADDR MAC (repeatable)
     std::vector<queue_map_entry> queue_map;     // queue-map = PORT QUEUE LCORE (default: see docs)
+    std::vector<exception_conf> exceptions;     // exception = PORT IFNAME|off (after validation: one
+                                                // per wan port that has one, the defaults added)
+    unsigned exception_rate = limits::default_exception_rate;  // exception-rate: packets/s each way
+                                                               // per worker
     unsigned burst_size = 32;                   // burst-size
     unsigned rx_descriptors = 1024;             // rx-descriptors
     unsigned tx_descriptors = 1024;             // tx-descriptors

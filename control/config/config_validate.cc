@@ -95,6 +95,11 @@ std::optional<std::string> parse_pci(std::string_view s) {
     return r;
 }
 
+/// A port on a PCI device (DEVARGS begins with its address): the kernel lost that NIC.
+bool is_pci_devargs(std::string_view devargs) {
+    return parse_pci(devargs.substr(0, devargs.find(','))).has_value();
+}
+
 /// Splits devargs on ',' outside `[...]` (DPDK lists like representor=[0,1]). False: unbalanced.
 bool split_devargs(std::string_view s, std::vector<std::string_view>& out) {
     int depth = 0;
@@ -408,6 +413,7 @@ private:
         check_mac_table(n);
         check_gateways(e);
         check_neighbours(e);
+        check_exceptions(e);
         check_queue_map(n);
         if (e.mbufs != 0) {
             unsigned need = required_mbufs(e);
@@ -677,6 +683,40 @@ private:
         }
     }
 
+    /// exception = PORT IFNAME|off: a wan port, once; PCI wan ports get one by default, named
+    /// after the port (a NIC the kernel lost: the gateway stays reachable, docs/exception-path.md).
+    /// Afterwards e.exceptions holds one entry per port that has an exception interface.
+    void check_exceptions(engine_layout& e) {
+        std::vector<exception_conf> out;
+        std::set<std::string> ports, names;
+        for (const exception_conf& x : e.exceptions) {
+            if (!check_port_ref(e, x.port, x.where, "exception", true)) {
+                continue;
+            }
+            if (!ports.insert(x.port).second) {
+                error(x.where, "exception: port " + x.port + " already has one");
+                continue;
+            }
+            if (x.ifname.empty()) {
+                continue;  // off
+            }
+            if (!names.insert(x.ifname).second) {
+                error(x.where, "exception: interface " + x.ifname + " is named twice");
+                continue;
+            }
+            out.push_back(x);
+        }
+        for (const port_conf& p : e.ports) {
+            if (p.role == port_role::wan && is_pci_devargs(p.devargs) && !ports.contains(p.name)) {
+                std::string ifname = p.name.substr(0, 15);
+                if (names.insert(ifname).second) {
+                    out.push_back({p.name, ifname, p.where});
+                }
+            }
+        }
+        e.exceptions = std::move(out);
+    }
+
     void check_neighbours(const engine_layout& e) {
         std::set<std::pair<std::string, std::string>> seen;
         for (const neighbour_conf& nb : e.neighbours) {
@@ -790,7 +830,8 @@ unsigned required_mbufs(const engine_layout& e) {
                     + e.ports.size() * n_workers * e.tx_descriptors  // a tx ring per port per worker
                     + n_workers * e.burst_size                     // one burst in flight per worker
                     + n_workers * limits::reassembly_mbufs         // outer fragments being reassembled
-                    + (n_workers + 1) * e.mbuf_cache;              // per-lcore caches (+ control lcore)
+                    + (n_workers + 1) * e.mbuf_cache               // per-lcore caches (+ control lcore)
+                    + e.exceptions.size() * (1 + n_workers) * limits::exception_descriptors;  // their rings
     return static_cast<unsigned>(std::min<uint64_t>(need, 0xffffffffULL));
 }
 

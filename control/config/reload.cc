@@ -61,6 +61,8 @@ std::vector<setting> engine_settings(const config& c) {
     s.emplace_back("neighbour", join(e.neighbours, [](const neighbour_conf& x) {
                        return x.port + " " + x.addr.str() + " " + mac_string(x.mac);
                    }));
+    s.emplace_back("exception", join(e.exceptions, [](const exception_conf& x) { return x.port + " " + x.ifname; }));
+    s.emplace_back("exception-rate", std::to_string(e.exception_rate));
     s.emplace_back("queue-map", join(e.queue_map, [](const queue_map_entry& q) {
                        return q.port + " " + std::to_string(q.queue) + " " + std::to_string(q.lcore);
                    }));

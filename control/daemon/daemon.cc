@@ -20,6 +20,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "control/daemon/kernel_if.hh"
 #include "control/ctl/control_socket.hh"
 #include "control/log.hh"
 #include "crypto/init.hh"
@@ -234,6 +235,7 @@ void daemon::setup() {
         need += ql.n_rxq[i] * l.rx_descriptors + ql.n_txq[i] * l.tx_descriptors;
     }
     need += (n_workers + 1) * (l.burst_size * 2 + l.mbuf_cache) + control_ring_size + n_workers * from_control_ring_size;
+    need += static_cast<unsigned>(l.exceptions.size()) * (1 + n_workers) * control::limits::exception_descriptors;
     unsigned n_mbufs = l.mbufs != 0 ? l.mbufs : std::max(need, 8192u);
     if (n_mbufs < need) {
         log::warn("mbufs = " + std::to_string(n_mbufs) + " is below the " + std::to_string(need) +
@@ -306,6 +308,8 @@ void daemon::setup() {
         _ports.push_back(std::move(dp));
     }
 
+    open_exception_ports(ql);
+
     // Hook scripts: if-up once the overlay interface exists (asynchronous, serialised).
     _hooks = std::make_unique<hook_runner>(_cfg);
     for (size_t i = 0; i < l.ports.size(); ++i) {
@@ -332,6 +336,10 @@ void daemon::setup() {
         pc.mode = _ports[i].conf.mode;
         pc.mac = _ports[i].info.mac;
         pc.tap = _ports[i].tap.get();
+        if (pc.role == port_role::exception) {
+            pc.link_port = _ports[_ports[i].link].info.port_id;
+            _port_table.ports[_ports[i].link].link_port = pc.port_id;
+        }
         // Our addresses on the port: wan-address on WAN ports, lan-address on a routed LAN port
         // (ARP, ND and echo answered for both by the workers, engine/wan_host.cc).
         std::vector<wan_address> addrs = l.wan_addresses;
@@ -421,6 +429,8 @@ void daemon::setup() {
         ws.to_control = _to_control;
         ws.from_control = _from_control[w];
         ws.learn = _learn;
+        ws.exception_per_s = l.exception_rate;
+        ws.exception_burst = std::max<uint64_t>(l.exception_rate / 10, 64);
         for (const auto& q : ql.queues) {
             if (q.lcore == ws.lcore_id) {
                 int pid = port_id_of(q.port);
@@ -516,6 +526,69 @@ void daemon::setup() {
         throw std::runtime_error(r.error());
     }
     _pid_path = pid_path;
+}
+
+void daemon::open_exception_ports(queue_layout& ql) {
+    const engine_layout& l = _cfg.self_node().engine;
+    const size_t n_conf = _ports.size();
+    for (size_t x = 0; x < l.exceptions.size(); ++x) {
+        const exception_conf& ex = l.exceptions[x];
+        size_t wan = n_conf;
+        for (size_t i = 0; i < n_conf; ++i) {
+            if (_ports[i].conf.name == ex.port) {
+                wan = i;
+            }
+        }
+        if (wan == n_conf) {
+            continue;  // validation checked the port
+        }
+        const daemon_port& w = _ports[wan];
+        pmd::port_setup s;
+        s.name = "exception " + ex.ifname;
+        // net_tap with the WAN port's MAC: the kernel interface answers and sends as the NIC did.
+        s.devargs = "net_tap_dvpex" + std::to_string(x) + ",iface=" + ex.ifname + ",mac=" + pmd::mac_str(w.info.mac);
+        s.n_rxq = 1;
+        s.n_txq = static_cast<uint16_t>(l.worker_lcores.size());
+        s.rx_desc = static_cast<uint16_t>(control::limits::exception_descriptors);
+        s.tx_desc = static_cast<uint16_t>(control::limits::exception_descriptors);
+        s.pool = _pool;
+        s.mtu = w.info.mtu;
+        s.rx_interrupts = l.idle_interrupt;
+        s.all_multicast = true;
+        daemon_port dp;
+        dp.conf.name = "exception:" + ex.port;  // ':' is in no configured port's name
+        dp.conf.role = port_role::exception;
+        dp.conf.devargs = s.devargs;
+        dp.conf.where = ex.where;
+        dp.n_rxq = 1;
+        dp.n_txq = s.n_txq;
+        dp.link = wan;
+        try {
+            dp.info = pmd::open_port(s);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(ex.where.file + ":" + std::to_string(ex.where.line) + ": exception " + ex.ifname +
+                                     ": " + e.what());
+        }
+        for (const auto& f : dp.info.fallbacks) {
+            log::info("exception " + ex.ifname + " (" + dp.info.driver + "): " + f);
+        }
+        // Polled by whoever polls the WAN port's queue 0: management traffic stays with that worker.
+        unsigned lcore = l.worker_lcores.front();
+        for (const auto& q : ql.queues) {
+            if (q.port == ex.port && q.queue == 0) {
+                lcore = q.lcore;
+            }
+        }
+        ql.queues.push_back({dp.conf.name, 0, lcore});
+        for (const std::string& e : configure_kernel_if(ex.ifname, ex.port, l.wan_addresses, l.wan_gateways)) {
+            log::warn("exception " + ex.ifname + ": " + e);
+        }
+        log::info("port " + ex.port + ": exception interface " + ex.ifname + " (net_tap port " +
+                  std::to_string(dp.info.port_id) + ", mac " + pmd::mac_str(dp.info.mac) + ", mtu " +
+                  std::to_string(dp.info.mtu) + "), polled by lcore " + std::to_string(lcore) + ", at most " +
+                  std::to_string(l.exception_rate) + " packets/s each way per worker");
+        _ports.push_back(std::move(dp));
+    }
 }
 
 void daemon::teardown() noexcept {

@@ -52,6 +52,7 @@ struct daemon_port {
     uint16_t n_rxq = 1;
     uint16_t n_txq = 1;
     std::unique_ptr<pmd::host_tap> tap;  // a dvpe_tap port (then info describes it; no ethdev)
+    size_t link = 0;  // an exception port (conf.role exception): the index of its wan port here
 };
 
 /// The (port, queue, lcore) map after defaults and driver adjustments.
@@ -136,6 +137,10 @@ public:
 
 private:
     void setup();
+    /// The exception ports (docs/exception-path.md): a net_tap beside each wan port that has
+    /// `exception`, with its MAC and MTU, rx queue 0 polled by the worker polling the wan port's
+    /// queue 0 (added to ql.queues), the port's addresses and default routes in the kernel.
+    void open_exception_ports(queue_layout& ql);
     void teardown() noexcept;
     void control_iteration();
     void handle_control_packets();

@@ -599,4 +599,179 @@ TEST_F(worker_fixture, counters_add_up_over_a_mixed_burst) {
     EXPECT_EQ(s.tx_packets.load(), 18u);
 }
 
+// The exception path (docs/exception-path.md): the WAN port linked to a third port standing for
+// the kernel's interface. What the engine consumes stays the engine's; the rest goes to the
+// kernel within the rate; the kernel's frames leave through the WAN port.
+class exception_fixture : public worker_fixture {
+protected:
+    void SetUp() override {
+        worker_fixture::SetUp();
+        static int n = 0;
+        ++n;
+        _exc = make_port("wt_exc" + std::to_string(n), _exc_rx, _exc_tx, exc_tx_ring);
+        add_port(2, _exc, engine::port_role::exception);
+        _table.ports[2].link_port = _wan;
+        _table.ports[0].link_port = _exc;
+        rebuild(limit_per_s, limit_burst);
+    }
+    void TearDown() override {
+        _w.reset();
+        rte_eth_dev_stop(_exc);
+        rte_eth_dev_close(_exc);
+        for (rte_ring* r : {_exc_rx, _exc_tx}) {
+            void* m;
+            while (rte_ring_dequeue(r, &m) == 0) {
+                rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+            }
+            rte_ring_free(r);
+        }
+        worker_fixture::TearDown();
+    }
+    void rebuild(uint64_t per_s, uint64_t burst) {
+        engine::worker_setup s = _w->setup();
+        _w.reset();
+        s.rx_queues = {{_wan, 0}, {_ovl, 0}, {_exc, 0}};
+        s.pool = g_pool;
+        s.exception_per_s = per_s;
+        s.exception_burst = burst;
+        _w = std::make_unique<engine::worker>(s);
+    }
+    void expect_balanced() {
+        const auto& st = _w->stats();
+        EXPECT_EQ(st.rx_packets.load(), st.accounted());
+    }
+    static constexpr uint64_t limit_per_s = 1;  // a token a second: the burst is all a test gets
+    static constexpr uint64_t limit_burst = 8;
+    static constexpr unsigned exc_tx_ring = 1024;
+    uint16_t _exc = 0;
+    rte_ring *_exc_rx = nullptr, *_exc_tx = nullptr;
+};
+
+TEST_F(exception_fixture, tcp_udp_and_icmp_errors_to_us_go_to_the_kernel_unchanged) {
+    const frame tcp = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_TCP, frame(20, 0)));
+    const frame udp = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_UDP, frame(16, 0)));
+    const frame reply = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_ICMP, icmp(0, 1, 1, 8)));
+    const frame frag = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4,
+                           ipv4(peer_ip, our_ip, IPPROTO_ICMP, icmp(8, 1, 1, 8), RTE_IPV4_HDR_MF_FLAG));
+    const frame lldp = eth({{0x01, 0x80, 0xc2, 0, 0, 0x0e}}, peer_mac, 0x88cc, frame(30, 0));
+    for (const frame& f : {tcp, udp, reply, frag, lldp}) {
+        inject(_wan_rx, f);
+    }
+    run();
+    const auto got = sent(_exc_tx);
+    ASSERT_EQ(got.size(), 5u);
+    EXPECT_EQ(got[0], tcp);
+    EXPECT_EQ(got[1], udp);
+    EXPECT_EQ(got[2], reply);
+    EXPECT_EQ(got[3], frag);
+    EXPECT_EQ(got[4], lldp);
+    EXPECT_TRUE(sent(_wan_tx).empty());
+    EXPECT_EQ(_w->stats().exception_in.load(), 5u);
+    for (size_t i = 0; i < engine::n_drop_reasons; ++i) {
+        EXPECT_EQ(_w->stats().drops[i].load(), 0u) << engine::drop_reason_names[i];
+    }
+    expect_balanced();
+}
+
+TEST_F(exception_fixture, what_the_engine_answers_stays_the_engines) {
+    inject(_wan_rx, eth({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, peer_mac, RTE_ETHER_TYPE_ARP,
+                        arp(RTE_ARP_OP_REQUEST, peer_mac, peer_ip, our_ip)));
+    inject(_wan_rx, eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_ICMP, icmp(8, 1, 1, 8))));
+    // malformed: dropped, never the kernel's
+    inject(_wan_rx, eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_ICMP, frame(4, 0))));
+    inject(_wan_rx, frame(5, 0));
+    // another host's unicast MAC: a NIC's filter would not pass it either
+    inject(_wan_rx, eth(other_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_TCP, frame(20, 0))));
+    run();
+    EXPECT_EQ(sent(_wan_tx).size(), 2u);  // the ARP reply and the echo reply
+    EXPECT_TRUE(sent(_exc_tx).empty());
+    const auto& st = _w->stats();
+    EXPECT_EQ(st.exception_in.load(), 0u);
+    EXPECT_EQ(drops(st, engine::drop_reason::bad_length), 2u);
+    EXPECT_EQ(drops(st, engine::drop_reason::not_for_us), 1u);
+    expect_balanced();
+}
+
+TEST_F(exception_fixture, arp_replies_reach_control_and_a_copy_the_kernel) {
+    const frame rep = eth(our_mac, peer_mac, RTE_ETHER_TYPE_ARP, arp(RTE_ARP_OP_REPLY, peer_mac, peer_ip, our_ip));
+    const frame other = eth({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, peer_mac, RTE_ETHER_TYPE_ARP,
+                            arp(RTE_ARP_OP_REQUEST, peer_mac, peer_ip, other_ip));
+    inject(_wan_rx, rep);
+    inject(_wan_rx, other);
+    run();
+    const auto got = sent(_exc_tx);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0], rep);
+    EXPECT_EQ(got[1], other);  // a request for another address: the kernel's to answer or not
+    void* m = nullptr;
+    ASSERT_EQ(rte_ring_dequeue(_to_ctl, &m), 0);
+    rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    const auto& st = _w->stats();
+    EXPECT_EQ(st.to_control.load(), 1u);
+    EXPECT_EQ(st.exception_copies.load(), 1u);
+    EXPECT_EQ(st.exception_in.load(), 1u);
+    expect_balanced();
+}
+
+TEST_F(exception_fixture, the_kernels_frames_leave_through_the_wan_port) {
+    const frame syn = eth(peer_mac, our_mac, RTE_ETHER_TYPE_IPV4, ipv4(our_ip, peer_ip, IPPROTO_TCP, frame(20, 0)));
+    const frame ask = eth({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, our_mac, RTE_ETHER_TYPE_ARP,
+                          arp(RTE_ARP_OP_REQUEST, our_mac, our_ip, peer_ip));
+    inject(_exc_rx, syn);
+    inject(_exc_rx, ask);
+    run();
+    const auto got = sent(_wan_tx);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0], syn);
+    EXPECT_EQ(got[1], ask);
+    EXPECT_TRUE(sent(_exc_tx).empty());
+    EXPECT_EQ(_w->stats().exception_out.load(), 2u);
+    expect_balanced();
+}
+
+TEST_F(exception_fixture, over_the_rate_each_way_is_exception_limit) {
+    const frame tcp = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_TCP, frame(20, 0)));
+    const frame out = eth(peer_mac, our_mac, RTE_ETHER_TYPE_IPV4, ipv4(our_ip, peer_ip, IPPROTO_TCP, frame(20, 0)));
+    inject(_wan_rx, tcp, 20);
+    inject(_exc_rx, out, 20);
+    // ARP replies over the rate still reach the control thread (only the kernel's copy is lost)
+    inject(_wan_rx, eth(our_mac, peer_mac, RTE_ETHER_TYPE_ARP, arp(RTE_ARP_OP_REPLY, peer_mac, peer_ip, our_ip)));
+    run();
+    EXPECT_EQ(sent(_exc_tx).size(), limit_burst);
+    EXPECT_EQ(sent(_wan_tx).size(), limit_burst);
+    const auto& st = _w->stats();
+    EXPECT_EQ(drops(st, engine::drop_reason::exception_limit), 2 * (20 - limit_burst));
+    EXPECT_EQ(st.to_control.load(), 1u);
+    EXPECT_EQ(st.exception_copies.load(), 0u);
+    expect_balanced();
+    void* m = nullptr;
+    ASSERT_EQ(rte_ring_dequeue(_to_ctl, &m), 0);
+    rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+}
+
+// A kernel side that does not read (a full tx queue) is exception_full, after exception_in.
+class exception_full_fixture : public exception_fixture {
+protected:
+    void SetUp() override {
+        worker_fixture::SetUp();
+        _exc = make_port("wt_excf", _exc_rx, _exc_tx, 4);  // holds 3
+        add_port(2, _exc, engine::port_role::exception);
+        _table.ports[2].link_port = _wan;
+        _table.ports[0].link_port = _exc;
+        rebuild(1'000'000, 1'000);
+    }
+};
+
+TEST_F(exception_full_fixture, a_full_kernel_side_is_exception_full) {
+    inject(_wan_rx, eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_TCP, frame(20, 0))), 10);
+    run();
+    EXPECT_EQ(sent(_exc_tx).size(), 3u);
+    const auto& st = _w->stats();
+    EXPECT_EQ(st.exception_in.load(), 10u);
+    EXPECT_EQ(drops(st, engine::drop_reason::exception_full), 7u);
+    EXPECT_EQ(drops(st, engine::drop_reason::tx_failed), 0u);
+    EXPECT_EQ(st.tx_packets.load(), 3u);
+    expect_balanced();
+}
+
 }  // namespace

@@ -261,6 +261,12 @@ const std::vector<directive_case>& directive_cases() {
              const wan_gateway& g = n.engine.wan_gateways.at(0);
              return g.port == "wan0" && g.addr.str() == "10.0.0.254" && g.where.line == 6;
          }},
+        {"exception = wan0 ex0\nexception-rate = 500",
+         [](C, N n) {
+             const auto& x = n.engine.exceptions;
+             return x.size() == 1 && x[0].port == "wan0" && x[0].ifname == "ex0" && x[0].where.line == 6 &&
+                    n.engine.exception_rate == 500;
+         }},
         {"neighbour = wan0 10.0.0.2 02:00:00:00:00:02",
          [](C, N n) {
              const neighbour_conf& nb = n.engine.neighbours.at(0);
@@ -345,6 +351,23 @@ TEST(ConfigDirectives, TableCoversEveryDirective) {
             EXPECT_TRUE(tested.count(std::string(d.name)) != 0) << "no test case for " << d.name;
         }
     }
+}
+
+// A PCI wan port gets an exception interface named after it (the kernel lost that NIC); a
+// virtual one does not, `off` turns the default off, an explicit one wins.
+TEST(ConfigDirectives, ExceptionDefaultsForPciWanPorts) {
+    auto with = [](const std::string& lines) {
+        return load_ok("enable-udp = yes\nnode = alpha\nport = tap0 overlay net_tap0\n" + lines).self_node().engine.exceptions;
+    };
+    auto x = with("port = uplink wan 0000:01:00.0\nwan-address = uplink 10.0.0.1/24\n");
+    ASSERT_EQ(x.size(), 1U);
+    EXPECT_EQ(x[0].port, "uplink");
+    EXPECT_EQ(x[0].ifname, "uplink");
+    EXPECT_TRUE(with("port = uplink wan 01:00.0,x=1\nwan-address = uplink 10.0.0.1/24\nexception = uplink off\n").empty());
+    x = with("port = uplink wan 01:00.0\nwan-address = uplink 10.0.0.1/24\nexception = uplink eth0\n");
+    ASSERT_EQ(x.size(), 1U);
+    EXPECT_EQ(x[0].ifname, "eth0");
+    EXPECT_TRUE(with("port = wan0 wan net_af_packet0,iface=eth0\nwan-address = wan0 10.0.0.1/24\n").empty());
 }
 
 TEST(ConfigDirectives, DefaultsWithoutDirectives) {
@@ -1054,6 +1077,11 @@ TEST(ConfigErrors, BadValues) {
         {"neighbour = wan0 x 02:00:00:00:00:01", "neighbour: bad address 'x': expected an IPv4 or IPv6 address"},
         {"neighbor = wan0 10.0.0.2 02:00", "neighbor: bad MAC address '02:00': expected xx:xx:xx:xx:xx:xx"},
         {"neighbour = wan0 10.0.0.2 02:00:00:00:00:0g", "neighbour: bad MAC address '02:00:00:00:00:0g': expected xx:xx:xx:xx:xx:xx"},
+        {"exception = wan0", "exception: missing arguments: expected 'exception PORT IFNAME|off', got 'wan0'"},
+        {"exception = wan0 a/b", "exception: bad interface name 'a/b': at most 15 letters, digits, '_', '-' and '.' (or 'off')"},
+        {"exception = wan0 abcdefghijklmnop",
+         "exception: bad interface name 'abcdefghijklmnop': at most 15 letters, digits, '_', '-' and '.' (or 'off')"},
+        {"exception-rate = 0", "exception-rate: bad value '0': expected an integer in 1..1000000"},
         {"queue-map = wan0 0", "queue-map: missing arguments: expected 'queue-map PORT QUEUE LCORE', got 'wan0 0'"},
         {"queue-map = wan0 16 1", "queue-map: bad queue '16': expected an integer in 0..15"},
         {"queue-map = wan0 0 128", "queue-map: bad lcore '128': expected an integer in 0..127"},
@@ -1224,6 +1252,12 @@ TEST(ConfigValidate, Layout) {
          {"t.conf:7: wan-gateway: port wan0 already has an IPv4 gateway"}},
         {"wan-gateway = nope 10.0.0.254", {"t.conf:6: wan-gateway: unknown port 'nope'"}},
         {"wan-gateway = tap0 10.0.0.254", {"t.conf:6: wan-gateway: port 'tap0' is an overlay port, not a wan port"}},
+        // exception interfaces
+        {"exception = nope ex0", {"t.conf:6: exception: unknown port 'nope'"}},
+        {"exception = tap0 ex0", {"t.conf:6: exception: port 'tap0' is an overlay port, not a wan port"}},
+        {"exception = wan0 ex0\nexception = wan0 off", {"t.conf:7: exception: port wan0 already has one"}},
+        {"port = wan1 wan net_null1\nwan-address = wan1 10.0.1.1/24\nexception = wan0 ex0\nexception = wan1 ex0",
+         {"t.conf:9: exception: interface ex0 is named twice"}},
         // neighbours
         {"neighbour = wan0 10.0.0.2 02:00:00:00:00:02\nneighbour = wan0 10.0.0.2 02:00:00:00:00:03",
          {"t.conf:7: neighbour: 10.0.0.2 on port wan0 is given twice"}},

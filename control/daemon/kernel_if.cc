@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+// rtnetlink requests for the exception interface (kernel_if.hh). One socket per call, one
+// request at a time, each acknowledged (NLM_F_ACK) before the next. Written here because the
+// three requests need no library: libnl / libmnl are not among the project's dependencies
+// (README), and `ip` from a daemon would be a process per address.
+#include "control/daemon/kernel_if.hh"
+
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+namespace control {
+
+namespace {
+
+class nl_request {
+public:
+    explicit nl_request(uint16_t type, uint16_t flags) {
+        hdr()->nlmsg_len = NLMSG_LENGTH(0);
+        hdr()->nlmsg_type = type;
+        hdr()->nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags);
+        hdr()->nlmsg_seq = 1;
+    }
+    nlmsghdr* hdr() { return reinterpret_cast<nlmsghdr*>(_buf.data()); }
+    /// The family header (ifinfomsg, ifaddrmsg, rtmsg), zeroed; call once, before attributes.
+    template <typename T>
+    T* body() {
+        auto* t = reinterpret_cast<T*>(_buf.data() + NLMSG_HDRLEN);
+        std::memset(t, 0, sizeof(T));
+        hdr()->nlmsg_len = NLMSG_LENGTH(sizeof(T));
+        return t;
+    }
+    void attr(uint16_t type, const void* data, size_t len) {
+        const size_t off = NLMSG_ALIGN(hdr()->nlmsg_len);
+        auto* a = reinterpret_cast<rtattr*>(_buf.data() + off);
+        a->rta_type = type;
+        a->rta_len = static_cast<uint16_t>(RTA_LENGTH(len));
+        std::memcpy(RTA_DATA(a), data, len);
+        hdr()->nlmsg_len = static_cast<uint32_t>(off + RTA_ALIGN(a->rta_len));
+    }
+    /// Sends and waits for the acknowledgement: 0, or the kernel's errno.
+    int exchange() {
+        int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        if (fd < 0) {
+            return errno;
+        }
+        timeval tv{2, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        sockaddr_nl sa{};
+        sa.nl_family = AF_NETLINK;
+        int err = 0;
+        if (sendto(fd, _buf.data(), hdr()->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) {
+            err = errno;
+        } else {
+            std::array<char, 4096> in{};
+            ssize_t n = recv(fd, in.data(), in.size(), 0);
+            if (n < 0) {
+                err = errno;
+            } else {
+                err = EPROTO;
+                auto* h = reinterpret_cast<nlmsghdr*>(in.data());
+                for (auto len = static_cast<unsigned>(n); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+                    if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))) {
+                        err = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+                        break;
+                    }
+                }
+            }
+        }
+        close(fd);
+        return err;
+    }
+
+private:
+    alignas(nlmsghdr) std::array<char, 512> _buf{};
+};
+
+std::string failed(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+
+}  // namespace
+
+std::vector<std::string> configure_kernel_if(const std::string& ifname, const std::string& port,
+                                             const std::vector<wan_address>& addrs,
+                                             const std::vector<wan_gateway>& gateways) {
+    std::vector<std::string> errors;
+    const unsigned idx = if_nametoindex(ifname.c_str());
+    if (idx == 0) {
+        errors.push_back(failed("interface " + ifname, errno));
+        return errors;
+    }
+    {
+        nl_request r(RTM_NEWLINK, 0);
+        auto* ifi = r.body<ifinfomsg>();
+        ifi->ifi_family = AF_UNSPEC;
+        ifi->ifi_index = static_cast<int>(idx);
+        ifi->ifi_flags = IFF_UP;
+        ifi->ifi_change = IFF_UP;
+        if (int e = r.exchange(); e != 0) {
+            errors.push_back(failed("bring " + ifname + " up", e));
+        }
+    }
+    for (const wan_address& a : addrs) {
+        if (a.port != port) {
+            continue;
+        }
+        nl_request r(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
+        auto* ifa = r.body<ifaddrmsg>();
+        ifa->ifa_family = a.addr.v6 ? AF_INET6 : AF_INET;
+        ifa->ifa_prefixlen = a.prefix;
+        ifa->ifa_index = idx;
+        ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+        const size_t alen = a.addr.v6 ? 16 : 4;
+        r.attr(IFA_LOCAL, a.addr.bytes.data(), alen);
+        r.attr(IFA_ADDRESS, a.addr.bytes.data(), alen);
+        const uint32_t flags = IFA_F_NODAD;
+        r.attr(IFA_FLAGS, &flags, sizeof(flags));
+        if (int e = r.exchange(); e != 0) {
+            errors.push_back(failed("address " + a.addr.str() + "/" + std::to_string(a.prefix) + " on " + ifname, e));
+        }
+    }
+    for (const wan_gateway& g : gateways) {
+        if (g.port != port) {
+            continue;
+        }
+        nl_request r(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+        auto* rt = r.body<rtmsg>();
+        rt->rtm_family = g.addr.v6 ? AF_INET6 : AF_INET;
+        rt->rtm_dst_len = 0;
+        rt->rtm_table = RT_TABLE_MAIN;
+        rt->rtm_protocol = RTPROT_STATIC;
+        rt->rtm_scope = RT_SCOPE_UNIVERSE;
+        rt->rtm_type = RTN_UNICAST;
+        r.attr(RTA_GATEWAY, g.addr.bytes.data(), g.addr.v6 ? 16 : 4);
+        const uint32_t oif = idx;
+        r.attr(RTA_OIF, &oif, sizeof(oif));
+        const uint32_t metric = 1024;
+        r.attr(RTA_PRIORITY, &metric, sizeof(metric));
+        if (int e = r.exchange(); e != 0) {
+            errors.push_back(failed("default route via " + g.addr.str() + " on " + ifname, e));
+        }
+    }
+    return errors;
+}
+
+}  // namespace control
