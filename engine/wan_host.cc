@@ -260,7 +260,7 @@ void worker::to_kernel(rte_mbuf* m, const port_ctx& port, drop_reason r) noexcep
 }
 
 void worker::copy_to_kernel(const rte_mbuf* m, const port_ctx& port) noexcept {
-    if (port.link_port == port_ctx::no_link || !_exception_in_limit.take(rte_rdtsc(), 1)) {
+    if (port.link_port == port_ctx::no_link || _s.pool == nullptr || !_exception_in_limit.take(rte_rdtsc(), 1)) {
         return;  // over the rate: the kernel asks again; the control thread still learns
     }
     rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, UINT32_MAX);

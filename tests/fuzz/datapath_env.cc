@@ -162,7 +162,11 @@ world::world() {
     ports.index_of[wan.id] = 0;
     ports.index_of[ovl.id] = 1;
     ports.index_of[lan.id] = 2;
-    ports.n_ports = 3;
+    exc = make_port("dpfx", pool);
+    ports.ports[3] = {exc.id, engine::port_role::exception, wan_mac(self_id), 0, {}};
+    ports.ports[3].link_port = wan.id;
+    ports.index_of[exc.id] = 3;
+    ports.n_ports = 4;
     to_control = rte_ring_create("dpf_ctl", 4096, 0, RING_F_SC_DEQ);
     learn = rte_ring_create("dpf_learn", 256, 0, RING_F_SC_DEQ);  // small: learn_ring_full too
     if (learn == nullptr) {
@@ -396,6 +400,8 @@ node::~node() {
         drain(wd.ovl.tx[q]);
         drain(wd.lan.rx[q]);
         drain(wd.lan.tx[q]);
+        drain(wd.exc.rx[q]);
+        drain(wd.exc.tx[q]);
         drain(wd.from_control[q]);
     }
     drain(wd.to_control);
@@ -438,6 +444,7 @@ void node::publish() {
     s->local = local();
     // The site LAN (node_options::lan): the port's mode, the MAC table or routes and neighbour.
     wd.ports.ports[2].mode = _o.lan;
+    wd.ports.ports[0].link_port = _o.exception ? wd.exc.id : engine::port_ctx::no_link;
     s->lan_mode = _o.lan;
     s->lan_port_id = wd.lan.id;
     s->lan_mac = lan_port_mac;

@@ -88,6 +88,9 @@ struct node_options {
     // The site LAN port (docs/site-gateways.md) beside the TAP: host = none; bridge with a small
     // MAC table (lan_macs), route with the prefixes of lan_routes() and one LAN neighbour.
     pmd::overlay_mode lan = pmd::overlay_mode::host;
+    // The WAN port has an exception interface (docs/exception-path.md): what the engine does not
+    // consume goes there instead of being dropped.
+    bool exception = false;
 };
 
 /// Site-LAN fixtures (node_options::lan). Bridge: MAC 02:11:22:33:44:0X (X < 8) lives behind
@@ -111,6 +114,7 @@ public:
     unsigned pool_size = 0, wan_pool_size = 0;
     ring_port wan, ovl;
     ring_port lan;                     // the site LAN port (ports[2]; its mode is per run)
+    ring_port exc;                     // the WAN port's exception interface (ports[3]; linked per run)
     engine::port_table ports{};
     rte_ring* to_control = nullptr;
     rte_ring* learn = nullptr;         // bridge learn events (MP/SC), drained after every burst

@@ -420,6 +420,18 @@ void run::collect() {
             check_sent(w, read_mbuf(m));
             rte_pktmbuf_free(m);
         }
+        // The kernel's share: only WAN frames for our MAC or a group, and only with an exception
+        // interface configured.
+        while (rte_ring_dequeue(wd.exc.tx[w], &o) == 0) {
+            auto* m = static_cast<rte_mbuf*>(o);
+            const auto f = read_mbuf(m);
+            const rte_ether_addr ours = wan_mac(self_id);
+            if (!n.options().exception || f.size() < 14 ||
+                (std::memcmp(f.data(), ours.addr_bytes, 6) != 0 && (f[0] & 1) == 0)) {
+                fail("worker %u: a frame for the exception interface (%zu bytes) it should not have", w, f.size());
+            }
+            rte_pktmbuf_free(m);
+        }
         const engine::worker_stats& s = n.worker(w).stats();
         if (tracing()) {
             trace_stats(w, s);
@@ -1198,6 +1210,7 @@ node_options options_from(reader& r) {
         o.lan = (b & 0x04) ? pmd::overlay_mode::route : pmd::overlay_mode::bridge;
         o.not_ready &= 0x3e;  // bits 0 and 2 of b are set for route: peer 0 keeps its session
     }
+    o.exception = (c & 0x21) == 0x21;
     return o;
 }
 
