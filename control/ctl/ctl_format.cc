@@ -648,6 +648,8 @@ std::string format_metrics(const json& status, const json& peers, const std::str
         {"polls", "dvpe_worker_polls", "receive polls"},
         {"empty_polls", "dvpe_worker_empty_polls", "receive polls that found nothing"},
         {"busy_cycles", "dvpe_worker_busy_cycles", "TSC cycles spent on polls that found packets"},
+        {"exception_in", "dvpe_worker_exception_in", "packets handed to the kernel's exception interfaces"},
+        {"exception_out", "dvpe_worker_exception_out", "packets the kernel sent through an exception interface"},
     };
     for (const field& f : worker_fields) {
         w.family(f.metric, "counter", f.help);

@@ -245,6 +245,8 @@ TEST(ctl_format, metrics_openmetrics_and_prometheus) {
              "dvpe_port_rx_packets_total{node=\"alpha\",port=\"wan0\",role=\"wan\"} 1000\n",
              "dvpe_port_tx_errors_total{node=\"alpha\",port=\"wan0\",role=\"wan\"} 2\n",
              "dvpe_worker_busy_cycles_total{node=\"alpha\",lcore=\"1\"} 250000000\n",
+             "# TYPE dvpe_worker_exception_in counter\n",
+             "dvpe_worker_exception_out_total{node=\"alpha\",lcore=\"1\"} 0\n",
              "dvpe_tsc_hz{node=\"alpha\"} 1000000000\n",
              "dvpe_drops_total{node=\"alpha\",reason=\"unknown_ethertype\"} 7\n",
              "dvpe_drops_total{node=\"alpha\",reason=\"bad_length\"} 0\n",
