@@ -54,8 +54,24 @@ void worker::handle_arp(rte_mbuf* m, const port_ctx& port) noexcept {
         to_control(m);    // learn the sender's MAC (reply or gratuitous ARP)
         return;
     }
-    to_kernel(m, port, drop_reason::not_for_us);
+    drop(m, drop_reason::not_for_us);  // a request for another address: the kernel has none of its own
 }
+
+namespace {
+
+// What the kernel behind an exception interface may get that is not addressed to one of the
+// port's addresses: its multicast and limited broadcast (DHCP, routing protocols), and on IPv6
+// its link-local address and every group. Never unicast to another address: the kernel of a VPN
+// gateway forwards, and a WAN host would route into the overlay through it.
+bool ipv4_for_kernel(rte_be32_t dst) noexcept {
+    const uint32_t a = rte_be_to_cpu_32(dst);
+    return (a >> 28) == 0xe || a == 0xffffffffU;
+}
+bool ipv6_for_kernel(const uint8_t* dst) noexcept {
+    return dst[0] == 0xff || (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80);
+}
+
+}  // namespace
 
 // IPv4 to one of our WAN addresses: ICMP echo is answered here (RFC 792), everything else is
 // counted. VPN transports (udp, rawip, icmp type) join in the data-plane issue.
@@ -74,13 +90,17 @@ void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
         drop(m, drop_reason::bad_ip_header);
         return;
     }
-    if (!port.owns_ipv4(ip->dst_addr)) {
-        to_kernel(m, port, drop_reason::not_for_us);  // broadcast, multicast, another address
-        return;
-    }
     if (rte_ipv4_cksum(ip) != 0 && ip->hdr_checksum != 0xffff) {
         // rte_ipv4_cksum() over a header with a correct checksum yields 0 (or 0xffff).
         drop(m, drop_reason::bad_ip_header);
+        return;
+    }
+    if (!port.owns_ipv4(ip->dst_addr)) {
+        if (ipv4_for_kernel(ip->dst_addr)) {
+            to_kernel(m, port, drop_reason::not_for_us);  // multicast, limited broadcast
+        } else {
+            drop(m, drop_reason::not_for_us);
+        }
         return;
     }
     if ((ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
@@ -143,7 +163,11 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
     }
     const int ours = port.ipv6_index(ip + 24);
     if (ours < 0 && !port.solicited_node_of_ours(ip + 24)) {
-        to_kernel(m, port, drop_reason::not_for_us);  // link-local, other groups (RA, MLD), ...
+        if (ipv6_for_kernel(ip + 24)) {
+            to_kernel(m, port, drop_reason::not_for_us);  // its link-local address, groups (RA, MLD)
+        } else {
+            drop(m, drop_reason::not_for_us);
+        }
         return;
     }
     if (ip[6] != 58) {
@@ -162,7 +186,11 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         static constexpr uint8_t unspecified[16] = {};
         const bool dad = std::memcmp(ip + 8, unspecified, 16) == 0;
         if (target < 0) {
-            to_kernel(m, port, drop_reason::not_for_us);  // for the kernel's link-local address
+            if (ipv6_for_kernel(icmp + 8)) {
+                to_kernel(m, port, drop_reason::not_for_us);  // for the kernel's link-local address
+            } else {
+                drop(m, drop_reason::not_for_us);
+            }
             return;
         }
         // The asker's link-layer address: its option, else the frame's source.
@@ -251,6 +279,12 @@ void worker::to_kernel(rte_mbuf* m, const port_ctx& port, drop_reason r) noexcep
         drop(m, r);
         return;
     }
+    if (rte_pktmbuf_pkt_len(m) > port.max_frame) [[unlikely]] {
+        // A reassembled packet above the interface's MTU: the TAP would refuse it and, with it,
+        // every frame behind it in the same tx burst.
+        drop(m, drop_reason::too_big);
+        return;
+    }
     if (!_exception_in_limit.take(rte_rdtsc(), 1)) [[unlikely]] {
         drop(m, drop_reason::exception_limit);
         return;
@@ -263,7 +297,7 @@ void worker::copy_to_kernel(const rte_mbuf* m, const port_ctx& port) noexcept {
     if (port.link_port == port_ctx::no_link || _s.pool == nullptr || !_exception_in_limit.take(rte_rdtsc(), 1)) {
         return;  // over the rate: the kernel asks again; the control thread still learns
     }
-    rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, UINT32_MAX);
+    rte_mbuf* c = rte_pktmbuf_copy(m, _s.pool, 0, rte_pktmbuf_data_len(m));  // the first segment: what was parsed
     if (c == nullptr) [[unlikely]] {
         return;
     }
@@ -281,6 +315,49 @@ void worker::exception_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) 
         _stats.exception_out.add();
         send(pkts[i], port.link_port);
     }
+}
+
+void worker::kernel_chain(rte_mbuf* m, const port_ctx& port) noexcept {
+    const uint32_t len = rte_pktmbuf_data_len(m);  // the headers must lie in the first segment
+    const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
+        if (len < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) {
+            drop(m, drop_reason::bad_length);
+            return;
+        }
+        const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
+        const uint32_t ihl = rte_ipv4_hdr_len(ip);
+        if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || ihl > len - sizeof(rte_ether_hdr) ||
+            rte_be_to_cpu_16(ip->total_length) > rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) ||
+            (rte_ipv4_cksum(ip) != 0 && ip->hdr_checksum != 0xffff)) {
+            drop(m, drop_reason::bad_ip_header);
+            return;
+        }
+        if (!port.owns_ipv4(ip->dst_addr) && !ipv4_for_kernel(ip->dst_addr)) {
+            drop(m, drop_reason::not_for_us);
+            return;
+        }
+        to_kernel(m, port, drop_reason::not_for_us);
+        return;
+    }
+    if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
+        if (len < sizeof(rte_ether_hdr) + 40) {
+            drop(m, drop_reason::bad_length);
+            return;
+        }
+        const auto* ip = reinterpret_cast<const uint8_t*>(eth + 1);
+        if ((ip[0] >> 4) != 6) {
+            drop(m, drop_reason::bad_ip_header);
+            return;
+        }
+        if (port.ipv6_index(ip + 24) < 0 && !ipv6_for_kernel(ip + 24)) {
+            drop(m, drop_reason::not_for_us);
+            return;
+        }
+        to_kernel(m, port, drop_reason::not_for_us);
+        return;
+    }
+    drop(m, drop_reason::unknown_ethertype);  // ARP is never a chain
 }
 
 void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {
@@ -301,8 +378,10 @@ void worker::process_wan(rte_mbuf* m, const port_ctx& port) noexcept {
         return;
     }
     if (m->nb_segs != 1) [[unlikely]] {
+        // A chain (a jumbo frame): the engine answers nothing from one; with an exception
+        // interface it may be the kernel's (checked as in the handlers, from the first segment).
         if (exception) {
-            to_kernel(m, port, drop_reason::bad_length);  // a jumbo chain: nothing the engine answers
+            kernel_chain(m, port);
             return;
         }
         keep_first_segment(m);  // the handlers below answer in place, trimming to what they wrote

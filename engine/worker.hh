@@ -100,6 +100,7 @@ struct port_ctx {
     // there); an exception port: its wan port. no_link: none (docs/exception-path.md).
     static constexpr uint16_t no_link = UINT16_MAX;
     uint16_t link_port = no_link;
+    uint32_t max_frame = UINT32_MAX;  // a wan port with an exception: its frames' largest (MTU + 14)
 
     /// Index of our IPv6 address equal to a, or -1.
     [[nodiscard]] int ipv6_index(const uint8_t* a) const noexcept {
@@ -329,6 +330,9 @@ private:
     void copy_to_kernel(const rte_mbuf* m, const port_ctx& port) noexcept;
     /// A burst the kernel sent on an exception interface: out of its wan port, within the rate.
     void exception_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) noexcept;
+    /// A multi-segment frame on a wan port with an exception interface: to the kernel if its
+    /// headers (in the first segment) are valid and addressed as the handlers require, else dropped.
+    void kernel_chain(rte_mbuf* m, const port_ctx& port) noexcept;
 
     // ---- tx and drops (worker.cc, inline below) ----
     void send(rte_mbuf* m, uint16_t port_id) noexcept { send(m, port_id, rte_pktmbuf_pkt_len(m)); }

@@ -150,6 +150,7 @@ struct exception_conf {
     std::string port;
     std::string ifname;  // empty: off
     location where;
+    bool by_default = false;  // a PCI port's default: a failure to make it is logged, not fatal
 };
 
 /// `queue-map = PORT QUEUE LCORE` (dvpe): rx queue QUEUE of PORT is polled by worker LCORE.

@@ -706,15 +706,49 @@ private:
             }
             out.push_back(x);
         }
+        // Names the kernel already has from us: the overlay's (ifname, iface=) and every
+        // interface a port names (net_af_packet, net_af_xdp on iface=).
+        std::map<std::string, std::string> taken;
+        if (!_cfg.global.ifname.empty()) {
+            taken.emplace(_cfg.global.ifname, "ifname");
+        }
         for (const port_conf& p : e.ports) {
-            if (p.role == port_role::wan && is_pci_devargs(p.devargs) && !ports.contains(p.name)) {
-                std::string ifname = p.name.substr(0, 15);
-                if (names.insert(ifname).second) {
-                    out.push_back({p.name, ifname, p.where});
+            std::vector<std::string_view> segs;
+            if (!split_devargs(p.devargs, segs)) {
+                continue;
+            }
+            for (std::string_view seg : segs) {
+                if (seg.substr(0, 6) == "iface=") {
+                    taken.emplace(std::string(seg.substr(6)), "port " + p.name);
                 }
             }
         }
-        e.exceptions = std::move(out);
+        std::vector<exception_conf> kept;
+        for (exception_conf& x : out) {
+            if (auto it = taken.find(x.ifname); it != taken.end()) {
+                error(x.where, "exception: interface " + x.ifname + " is already " + it->second + "'s");
+                continue;
+            }
+            kept.push_back(std::move(x));
+        }
+        for (const port_conf& p : e.ports) {
+            if (p.role == port_role::wan && is_pci_devargs(p.devargs) && !ports.contains(p.name)) {
+                std::string ifname = p.name.substr(0, 15);
+                if (names.contains(ifname) || taken.contains(ifname)) {
+                    warn(p.where, "port " + p.name + ": no exception interface by default, the name " + ifname +
+                                      " is taken (add 'exception = " + p.name + " IFNAME' or 'off')");
+                    continue;
+                }
+                names.insert(ifname);
+                kept.push_back({p.name, ifname, p.where, true});
+            }
+        }
+        if (!kept.empty() && e.ports.size() <= limits::max_ports && e.ports.size() + kept.size() > limits::max_ports) {
+            error(kept.back().where, "exception: " + std::to_string(e.ports.size()) + " ports and " +
+                                         std::to_string(kept.size()) + " exception interfaces are more than " +
+                                         std::to_string(limits::max_ports) + " ports");
+        }
+        e.exceptions = std::move(kept);
     }
 
     void check_neighbours(const engine_layout& e) {

@@ -263,7 +263,9 @@ void daemon::setup() {
             s.promiscuous = true;  // a bridged site LAN carries foreign MACs
         } else {
             s.all_multicast = std::any_of(l.wan_addresses.begin(), l.wan_addresses.end(),
-                                          [&](const wan_address& wa) { return wa.port == pc.name && wa.addr.v6; });
+                                          [&](const wan_address& wa) { return wa.port == pc.name && wa.addr.v6; }) ||
+                              std::any_of(l.exceptions.begin(), l.exceptions.end(),
+                                          [&](const exception_conf& x) { return x.port == pc.name; });  // the kernel's groups
         }
         daemon_port dp;
         dp.conf = pc;
@@ -339,6 +341,8 @@ void daemon::setup() {
         if (pc.role == port_role::exception) {
             pc.link_port = _ports[_ports[i].link].info.port_id;
             _port_table.ports[_ports[i].link].link_port = pc.port_id;
+            uint32_t mtu = _ports[i].info.mtu != 0 ? _ports[i].info.mtu : _ports[_ports[i].link].info.mtu;
+            _port_table.ports[_ports[i].link].max_frame = (mtu != 0 ? mtu : 1500) + 14;
         }
         // Our addresses on the port: wan-address on WAN ports, lan-address on a routed LAN port
         // (ARP, ND and echo answered for both by the workers, engine/wan_host.cc).
@@ -547,45 +551,49 @@ void daemon::open_exception_ports(queue_layout& ql) {
         s.name = "exception " + ex.ifname;
         // net_tap with the WAN port's MAC: the kernel interface answers and sends as the NIC did.
         s.devargs = "net_tap_dvpex" + std::to_string(x) + ",iface=" + ex.ifname + ",mac=" + pmd::mac_str(w.info.mac);
-        s.n_rxq = 1;
-        s.n_txq = static_cast<uint16_t>(l.worker_lcores.size());
+        // A queue pair per worker (net_tap wants as many rx as tx queues; the kernel spreads what
+        // it sends over them): worker w sends on tx queue w and polls rx queue w.
+        s.n_rxq = static_cast<uint16_t>(l.worker_lcores.size());
+        s.n_txq = s.n_rxq;
         s.rx_desc = static_cast<uint16_t>(control::limits::exception_descriptors);
         s.tx_desc = static_cast<uint16_t>(control::limits::exception_descriptors);
         s.pool = _pool;
         s.mtu = w.info.mtu;
         s.rx_interrupts = l.idle_interrupt;
         s.all_multicast = true;
+        s.promiscuous = true;  // net_tap passes unicast for its own MAC only otherwise (the kernel's frames are to others)
         daemon_port dp;
         dp.conf.name = "exception:" + ex.port;  // ':' is in no configured port's name
         dp.conf.role = port_role::exception;
         dp.conf.devargs = s.devargs;
         dp.conf.where = ex.where;
-        dp.n_rxq = 1;
+        dp.n_rxq = s.n_rxq;
         dp.n_txq = s.n_txq;
         dp.link = wan;
         try {
             dp.info = pmd::open_port(s);
         } catch (const std::exception& e) {
-            throw std::runtime_error(ex.where.file + ":" + std::to_string(ex.where.line) + ": exception " + ex.ifname +
-                                     ": " + e.what());
+            std::string msg = ex.where.file + ":" + std::to_string(ex.where.line) + ": exception " + ex.ifname + ": " + e.what();
+            if (!ex.by_default) {
+                throw std::runtime_error(msg);
+            }
+            // The default of a PCI port: the node runs without (the operator did not ask for it).
+            log::error(msg + "; port " + ex.port + " runs without an exception interface (set 'exception = " + ex.port +
+                       " IFNAME' or 'off')");
+            continue;
         }
         for (const auto& f : dp.info.fallbacks) {
             log::info("exception " + ex.ifname + " (" + dp.info.driver + "): " + f);
         }
-        // Polled by whoever polls the WAN port's queue 0: management traffic stays with that worker.
-        unsigned lcore = l.worker_lcores.front();
-        for (const auto& q : ql.queues) {
-            if (q.port == ex.port && q.queue == 0) {
-                lcore = q.lcore;
-            }
+        for (size_t q = 0; q < l.worker_lcores.size(); ++q) {
+            ql.queues.push_back({dp.conf.name, static_cast<unsigned>(q), l.worker_lcores[q]});
         }
-        ql.queues.push_back({dp.conf.name, 0, lcore});
         for (const std::string& e : configure_kernel_if(ex.ifname, ex.port, l.wan_addresses, l.wan_gateways)) {
             log::warn("exception " + ex.ifname + ": " + e);
         }
         log::info("port " + ex.port + ": exception interface " + ex.ifname + " (net_tap port " +
                   std::to_string(dp.info.port_id) + ", mac " + pmd::mac_str(dp.info.mac) + ", mtu " +
-                  std::to_string(dp.info.mtu) + "), polled by lcore " + std::to_string(lcore) + ", at most " +
+                  std::to_string(dp.info.mtu) + "), a queue pair per worker, at most " +
                   std::to_string(l.exception_rate) + " packets/s each way per worker");
         _ports.push_back(std::move(dp));
     }

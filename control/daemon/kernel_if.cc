@@ -10,6 +10,8 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -40,6 +42,10 @@ public:
     }
     void attr(uint16_t type, const void* data, size_t len) {
         const size_t off = NLMSG_ALIGN(hdr()->nlmsg_len);
+        if (off + RTA_SPACE(len) > _buf.size()) {
+            _overflow = true;  // never with the attributes below; exchange() refuses to send it
+            return;
+        }
         auto* a = reinterpret_cast<rtattr*>(_buf.data() + off);
         a->rta_type = type;
         a->rta_len = static_cast<uint16_t>(RTA_LENGTH(len));
@@ -48,6 +54,9 @@ public:
     }
     /// Sends and waits for the acknowledgement: 0, or the kernel's errno.
     int exchange() {
+        if (_overflow) {
+            return EMSGSIZE;
+        }
         int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
         if (fd < 0) {
             return errno;
@@ -81,9 +90,25 @@ public:
 
 private:
     alignas(nlmsghdr) std::array<char, 512> _buf{};
+    bool _overflow = false;
 };
 
 std::string failed(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+
+/// Writes value to /proc/sys/net/FAMILY/conf/IFNAME/KEY; errno or 0.
+int set_sysctl(const std::string& family, const std::string& ifname, const std::string& key, const char* value) {
+    const std::string path = "/proc/sys/net/" + family + "/conf/" + ifname + "/" + key;
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    int err = 0;
+    if (write(fd, value, std::strlen(value)) < 0) {
+        err = errno;
+    }
+    close(fd);
+    return err;
+}
 
 }  // namespace
 
@@ -95,6 +120,17 @@ std::vector<std::string> configure_kernel_if(const std::string& ifname, const st
     if (idx == 0) {
         errors.push_back(failed("interface " + ifname, errno));
         return errors;
+    }
+    // The kernel of a VPN gateway forwards: nothing that came in here is forwarded (the engine
+    // passes no unicast for other addresses either), and router advertisements from the WAN do
+    // not configure it (the port's addresses are the config's). IPv6 may be off (ENOENT).
+    if (int e = set_sysctl("ipv4", ifname, "forwarding", "0"); e != 0) {
+        errors.push_back(failed("ipv4 forwarding off on " + ifname, e));
+    }
+    for (const char* key : {"forwarding", "accept_ra"}) {
+        if (int e = set_sysctl("ipv6", ifname, key, "0"); e != 0 && e != ENOENT) {
+            errors.push_back(failed(std::string("ipv6 ") + key + " off on " + ifname, e));
+        }
     }
     {
         nl_request r(RTM_NEWLINK, 0);
@@ -122,6 +158,12 @@ std::vector<std::string> configure_kernel_if(const std::string& ifname, const st
         r.attr(IFA_ADDRESS, a.addr.bytes.data(), alen);
         const uint32_t flags = IFA_F_NODAD;
         r.attr(IFA_FLAGS, &flags, sizeof(flags));
+        if (!a.addr.v6 && a.prefix < 31) {
+            uint32_t bcast = 0;
+            std::memcpy(&bcast, a.addr.bytes.data(), 4);
+            bcast |= htonl(0xffffffffU >> a.prefix);
+            r.attr(IFA_BROADCAST, &bcast, sizeof(bcast));
+        }
         if (int e = r.exchange(); e != 0) {
             errors.push_back(failed("address " + a.addr.str() + "/" + std::to_string(a.prefix) + " on " + ifname, e));
         }
@@ -141,7 +183,7 @@ std::vector<std::string> configure_kernel_if(const std::string& ifname, const st
         r.attr(RTA_GATEWAY, g.addr.bytes.data(), g.addr.v6 ? 16 : 4);
         const uint32_t oif = idx;
         r.attr(RTA_OIF, &oif, sizeof(oif));
-        const uint32_t metric = 1024;
+        const uint32_t metric = 1025;  // after the kernel's own defaults (IPv6: 1024, DHCP: 0..1024)
         r.attr(RTA_PRIORITY, &metric, sizeof(metric));
         if (int e = r.exchange(); e != 0) {
             errors.push_back(failed("default route via " + g.addr.str() + " on " + ifname, e));

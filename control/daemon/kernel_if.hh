@@ -14,9 +14,10 @@ namespace control {
 
 /// Brings `ifname` up and adds every wan-address of port `port` to it (prefix as configured, no
 /// duplicate address detection: the engine answers ARP/ND for them already) and, for every
-/// wan-gateway of the port, a default route through it (metric 1024, so a default route the host
-/// already has keeps precedence). Returns one message per step that failed (the caller logs
-/// them; an interface without them still carries what the kernel sends itself); empty: all done.
+/// wan-gateway of the port, a default route through it (metric 1025, after the kernel's usual
+/// defaults). Turns forwarding (IPv4, IPv6) and router advertisements off on it. Returns one
+/// message per step that failed (the caller logs them; an interface without them still carries
+/// what the kernel sends itself); empty: all done.
 std::vector<std::string> configure_kernel_if(const std::string& ifname, const std::string& port,
                                              const std::vector<wan_address>& addrs,
                                              const std::vector<wan_gateway>& gateways);

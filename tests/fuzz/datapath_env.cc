@@ -343,7 +343,7 @@ engine_set& get_set(bool wan_fragment) {
         s.lcore_id = 0;
         s.worker_idx = w;
         s.rx_queues = {{wd.wan.id, static_cast<uint16_t>(w)}, {wd.ovl.id, static_cast<uint16_t>(w)},
-                       {wd.lan.id, static_cast<uint16_t>(w)}};
+                       {wd.lan.id, static_cast<uint16_t>(w)}, {wd.exc.id, static_cast<uint16_t>(w)}};
         s.ports = &wd.ports;
         s.burst_size = burst;
         s.tx_drain_us = 0;    // every iteration flushes: outputs are on the tx rings right after

@@ -235,6 +235,8 @@ private:
     std::set<std::pair<uint32_t, unsigned>> _egress_seen;  // (frame id, peer)
     std::vector<bytes> _wire_out;     // dvpe packets the node sealed towards peers
     std::set<std::string> _ours;      // every dvpe packet the node sealed (relayed copies come back)
+    std::set<bytes> _wan_in;          // every frame injected on the WAN (exception: what may reach the kernel)
+    bool _wan_fragments = false;      // some were IP fragments (a reassembled packet may reach the kernel)
 };
 
 // ---- building packets ------------------------------------------------------------------------------
@@ -383,6 +385,10 @@ void run::push_wan(unsigned w, const bytes& frame, std::span<const uint16_t> cut
         poison = !((type == RTE_ETHER_TYPE_IPV4 && (((frame[20] & 0x3fU) << 8) | frame[21]) != 0) ||
                    (type == RTE_ETHER_TYPE_IPV6 && (frame[20] == 44 || (frame[20] == 58 && frame[54] == 135))));
     }
+    if (n.options().exception) {
+        _wan_in.insert(frame);
+        _wan_fragments = _wan_fragments || !poison;
+    }
     push(w, wan_port, make_mbuf(world::get().wan_pool, frame, cuts, headroom_cut, poison));
 }
 
@@ -420,8 +426,9 @@ void run::collect() {
             check_sent(w, read_mbuf(m));
             rte_pktmbuf_free(m);
         }
-        // The kernel's share: only WAN frames for our MAC or a group, and only with an exception
-        // interface configured.
+        // The kernel's share: only with an exception interface, only WAN frames for our MAC or a
+        // group, byte for byte as injected (or a packet reassembled from injected fragments) --
+        // never anything the engine opened, built or changed.
         while (rte_ring_dequeue(wd.exc.tx[w], &o) == 0) {
             auto* m = static_cast<rte_mbuf*>(o);
             const auto f = read_mbuf(m);
@@ -429,6 +436,9 @@ void run::collect() {
             if (!n.options().exception || f.size() < 14 ||
                 (std::memcmp(f.data(), ours.addr_bytes, 6) != 0 && (f[0] & 1) == 0)) {
                 fail("worker %u: a frame for the exception interface (%zu bytes) it should not have", w, f.size());
+            }
+            if (!_wan_in.contains(f) && !_wan_fragments) {
+                fail("worker %u: a frame for the exception interface (%zu bytes) that was never injected", w, f.size());
             }
             rte_pktmbuf_free(m);
         }
@@ -1210,7 +1220,7 @@ node_options options_from(reader& r) {
         o.lan = (b & 0x04) ? pmd::overlay_mode::route : pmd::overlay_mode::bridge;
         o.not_ready &= 0x3e;  // bits 0 and 2 of b are set for route: peer 0 keeps its session
     }
-    o.exception = (c & 0x21) == 0x21;
+    o.exception = (a & 0x09) == 0x01;  // a router with an overlay (a & 0x08: none), a quarter of those
     return o;
 }
 

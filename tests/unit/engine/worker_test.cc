@@ -599,6 +599,25 @@ TEST_F(worker_fixture, counters_add_up_over_a_mixed_burst) {
     EXPECT_EQ(s.tx_packets.load(), 18u);
 }
 
+using addr6 = std::array<uint8_t, 16>;
+constexpr addr6 our_ip6{0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+constexpr addr6 peer_ip6{0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+constexpr addr6 other_ip6{0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+constexpr addr6 link_local6{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+frame ipv6_packet(const addr6& src, const addr6& dst, uint8_t next, const frame& l4) {
+    frame p(40, 0);
+    p[0] = 0x60;
+    p[4] = static_cast<uint8_t>(l4.size() >> 8);
+    p[5] = static_cast<uint8_t>(l4.size());
+    p[6] = next;
+    p[7] = 64;
+    std::memcpy(p.data() + 8, src.data(), 16);
+    std::memcpy(p.data() + 24, dst.data(), 16);
+    append(p, l4);
+    return p;
+}
+
 // The exception path (docs/exception-path.md): the WAN port linked to a third port standing for
 // the kernel's interface. What the engine consumes stays the engine's; the rest goes to the
 // kernel within the rate; the kernel's frames leave through the WAN port.
@@ -612,6 +631,9 @@ protected:
         add_port(2, _exc, engine::port_role::exception);
         _table.ports[2].link_port = _wan;
         _table.ports[0].link_port = _exc;
+        _table.ports[0].max_frame = 1514;
+        _table.ports[0].n_ipv6 = 1;
+        _table.ports[0].ipv6[0] = our_ip6;
         rebuild(limit_per_s, limit_burst);
     }
     void TearDown() override {
@@ -692,6 +714,75 @@ TEST_F(exception_fixture, what_the_engine_answers_stays_the_engines) {
     expect_balanced();
 }
 
+// Unicast for another address never reaches the kernel: a gateway's kernel forwards, and a WAN
+// host would route into the overlay through it (review finding). Its groups and link-local do.
+TEST_F(exception_fixture, only_our_addresses_groups_and_link_local_reach_the_kernel) {
+    const frame foreign = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, other_ip, IPPROTO_TCP, frame(20, 0)));
+    const frame mcast = eth({{0x01, 0x00, 0x5e, 0, 0, 5}}, peer_mac, RTE_ETHER_TYPE_IPV4,
+                            ipv4(peer_ip, RTE_BE32(RTE_IPV4(224, 0, 0, 5)), 89, frame(20, 0)));
+    const frame bcast = eth({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, peer_mac, RTE_ETHER_TYPE_IPV4,
+                            ipv4(peer_ip, RTE_BE32(0xffffffff), IPPROTO_UDP, frame(16, 0)));
+    const frame ll6 = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV6, ipv6_packet(peer_ip6, link_local6, 6, frame(20, 0)));
+    const frame other6 = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV6, ipv6_packet(peer_ip6, other_ip6, 6, frame(20, 0)));
+    const frame ours6 = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV6, ipv6_packet(peer_ip6, our_ip6, 6, frame(20, 0)));
+    for (const frame& f : {foreign, mcast, bcast, ll6, other6, ours6}) {
+        inject(_wan_rx, f);
+    }
+    run();
+    const auto got = sent(_exc_tx);
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[0], mcast);
+    EXPECT_EQ(got[1], bcast);
+    EXPECT_EQ(got[2], ll6);
+    EXPECT_EQ(got[3], ours6);
+    EXPECT_EQ(drops(_w->stats(), engine::drop_reason::not_for_us), 2u);
+    expect_balanced();
+}
+
+// A frame above the interface's MTU (a reassembled packet) is dropped alone: the TAP would
+// refuse it and every frame behind it in the burst.
+TEST_F(exception_fixture, a_frame_above_the_mtu_is_too_big_alone) {
+    const frame big = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_UDP, frame(1600, 0)));
+    const frame small = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_UDP, frame(16, 0)));
+    inject(_wan_rx, big);
+    inject(_wan_rx, small);
+    run();
+    const auto got = sent(_exc_tx);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], small);
+    EXPECT_EQ(drops(_w->stats(), engine::drop_reason::too_big), 1u);
+    expect_balanced();
+}
+
+// A chained (jumbo) frame: the whole chain to the kernel when its first segment's headers are
+// ours; never answered by the engine.
+TEST_F(exception_fixture, a_chain_for_us_goes_to_the_kernel_whole) {
+    _table.ports[0].max_frame = 9014;
+    const frame f = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_ICMP, icmp(8, 1, 1, 3000)));
+    const frame foreign = eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, other_ip, IPPROTO_UDP, frame(3000, 0)));
+    for (const frame* x : {&f, &foreign}) {
+        rte_mbuf* head = rte_pktmbuf_alloc(g_pool);
+        rte_mbuf* tail = rte_pktmbuf_alloc(g_pool);
+        ASSERT_TRUE(head != nullptr && tail != nullptr);
+        const size_t cut = 1000;
+        std::memcpy(rte_pktmbuf_append(head, cut), x->data(), cut);
+        std::memcpy(rte_pktmbuf_append(tail, static_cast<uint16_t>(x->size() - cut)), x->data() + cut, x->size() - cut);
+        ASSERT_EQ(rte_pktmbuf_chain(head, tail), 0);
+        ASSERT_EQ(rte_ring_enqueue(_wan_rx, head), 0);
+    }
+    run();
+    void* o = nullptr;
+    ASSERT_EQ(rte_ring_dequeue(_exc_tx, &o), 0);
+    auto* m = static_cast<rte_mbuf*>(o);
+    EXPECT_EQ(m->nb_segs, 2);
+    EXPECT_EQ(rte_pktmbuf_pkt_len(m), f.size());
+    rte_pktmbuf_free(m);
+    EXPECT_TRUE(sent(_exc_tx).empty());
+    EXPECT_TRUE(sent(_wan_tx).empty());  // no echo reply from a chain
+    EXPECT_EQ(drops(_w->stats(), engine::drop_reason::not_for_us), 1u);
+    expect_balanced();
+}
+
 TEST_F(exception_fixture, arp_replies_reach_control_and_a_copy_the_kernel) {
     const frame rep = eth(our_mac, peer_mac, RTE_ETHER_TYPE_ARP, arp(RTE_ARP_OP_REPLY, peer_mac, peer_ip, our_ip));
     const frame other = eth({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, peer_mac, RTE_ETHER_TYPE_ARP,
@@ -700,16 +791,16 @@ TEST_F(exception_fixture, arp_replies_reach_control_and_a_copy_the_kernel) {
     inject(_wan_rx, other);
     run();
     const auto got = sent(_exc_tx);
-    ASSERT_EQ(got.size(), 2u);
-    EXPECT_EQ(got[0], rep);
-    EXPECT_EQ(got[1], other);  // a request for another address: the kernel's to answer or not
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], rep);  // a request for another address is nobody's here: not_for_us
     void* m = nullptr;
     ASSERT_EQ(rte_ring_dequeue(_to_ctl, &m), 0);
     rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     const auto& st = _w->stats();
     EXPECT_EQ(st.to_control.load(), 1u);
     EXPECT_EQ(st.exception_copies.load(), 1u);
-    EXPECT_EQ(st.exception_in.load(), 1u);
+    EXPECT_EQ(st.exception_in.load(), 0u);
+    EXPECT_EQ(drops(st, engine::drop_reason::not_for_us), 1u);
     expect_balanced();
 }
 

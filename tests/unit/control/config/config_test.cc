@@ -1256,6 +1256,20 @@ TEST(ConfigValidate, Layout) {
         {"exception = nope ex0", {"t.conf:6: exception: unknown port 'nope'"}},
         {"exception = tap0 ex0", {"t.conf:6: exception: port 'tap0' is an overlay port, not a wan port"}},
         {"exception = wan0 ex0\nexception = wan0 off", {"t.conf:7: exception: port wan0 already has one"}},
+        {"exception = wan0 dvpe0\nifname = dvpe0", {"t.conf:6: exception: interface dvpe0 is already ifname's"}},
+        {"exception = wan0 veth0", {"t.conf:6: exception: interface veth0 is already port wan0's"}},
+        {"port = p2 wan net_null2\nport = p3 wan net_null3\nport = p4 wan net_null4\n"
+         "port = p5 wan net_null5\nport = p6 wan net_null6\nport = p7 wan net_null7\n"
+         "port = p8 wan net_null8\nport = p9 wan net_null9\nport = p10 wan net_null10\n"
+         "port = p11 wan net_null11\nport = p12 wan net_null12\nport = p13 wan net_null13\n"
+         "port = p14 wan net_null14\nport = p15 wan net_null15\nwan-address = p2 10.0.2.1/24\n"
+         "wan-address = p3 10.0.3.1/24\nwan-address = p4 10.0.4.1/24\nwan-address = p5 10.0.5.1/24\n"
+         "wan-address = p6 10.0.6.1/24\nwan-address = p7 10.0.7.1/24\nwan-address = p8 10.0.8.1/24\n"
+         "wan-address = p9 10.0.9.1/24\nwan-address = p10 10.0.10.1/24\n"
+         "wan-address = p11 10.0.11.1/24\nwan-address = p12 10.0.12.1/24\n"
+         "wan-address = p13 10.0.13.1/24\nwan-address = p14 10.0.14.1/24\n"
+         "wan-address = p15 10.0.15.1/24\nexception = p2 ex2",
+         {"t.conf:34: exception: 16 ports and 1 exception interfaces are more than 16 ports"}},
         {"port = wan1 wan net_null1\nwan-address = wan1 10.0.1.1/24\nexception = wan0 ex0\nexception = wan1 ex0",
          {"t.conf:9: exception: interface ex0 is named twice"}},
         // neighbours
