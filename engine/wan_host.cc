@@ -33,7 +33,8 @@ void worker::handle_arp(rte_mbuf* m, const port_ctx& port) noexcept {
         drop(m, drop_reason::unhandled_arp);
         return;
     }
-    if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST) && port.owns_ipv4(arp->arp_data.arp_tip)) {
+    if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST) && port.owns_ipv4(arp->arp_data.arp_tip) &&
+        !port.kernel_answers) {
         const rte_be32_t asker_ip = arp->arp_data.arp_sip;
         const rte_be32_t asked_ip = arp->arp_data.arp_tip;
         arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
@@ -121,6 +122,10 @@ void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
         to_kernel(m, port, drop_reason::unhandled_icmp);  // echo replies to the kernel's pings, errors
         return;
     }
+    if (port.kernel_answers) {
+        drop(m, drop_reason::not_for_us);  // the kernel answers it
+        return;
+    }
     // Reply in place: swap addresses, type 0, fresh checksums.
     rte_be32_t peer = ip->src_addr;
     ip->src_addr = ip->dst_addr;
@@ -185,8 +190,8 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         const int target = port.ipv6_index(icmp + 8);
         static constexpr uint8_t unspecified[16] = {};
         const bool dad = std::memcmp(ip + 8, unspecified, 16) == 0;
-        if (target < 0) {
-            if (ipv6_for_kernel(icmp + 8)) {
+        if (target < 0 || port.kernel_answers) {
+            if (target < 0 && ipv6_for_kernel(icmp + 8)) {
                 to_kernel(m, port, drop_reason::not_for_us);  // for the kernel's link-local address
             } else {
                 drop(m, drop_reason::not_for_us);
@@ -253,7 +258,7 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         to_control(m);    // neighbour advertisement: the control thread learns the target's MAC
         return;
     }
-    if (type == 128 && icmp[1] == 0 && ours >= 0) {
+    if (type == 128 && icmp[1] == 0 && ours >= 0 && !port.kernel_answers) {
         // Echo request to our unicast address: reply in place.
         uint8_t peer[16];
         std::memcpy(peer, ip + 8, 16);

@@ -101,6 +101,9 @@ struct port_ctx {
     static constexpr uint16_t no_link = UINT16_MAX;
     uint16_t link_port = no_link;
     uint32_t max_frame = UINT32_MAX;  // a wan port with an exception: its frames' largest (MTU + 14)
+    // A wan port whose interface the kernel keeps (net_af_packet on it, the kernel has its
+    // addresses): the kernel answers ARP, ND and echo; the engine only learns from replies.
+    bool kernel_answers = false;
 
     /// Index of our IPv6 address equal to a, or -1.
     [[nodiscard]] int ipv6_index(const uint8_t* a) const noexcept {

@@ -173,6 +173,8 @@ struct engine_layout {
     std::vector<wan_gateway> wan_gateways;      // wan-gateway = PORT ADDR (repeatable, one per family)
     std::vector<neighbour_conf> neighbours;     // neighbour = PORT ADDR MAC (repeatable)
     std::vector<queue_map_entry> queue_map;     // queue-map = PORT QUEUE LCORE (default: see docs)
+    bool kernel_wan = false;                    // the automatic layout's wan port shares its interface
+                                                // and addresses with the kernel (docs/config.md)
     std::vector<exception_conf> exceptions;     // exception = PORT IFNAME|off (after validation: one
                                                 // per wan port that has one, the defaults added)
     unsigned exception_rate = limits::default_exception_rate;  // exception-rate: packets/s each way
@@ -280,6 +282,9 @@ struct config {
     std::vector<node_conf> nodes;     // file order; nodes[i].id is the wire id
     size_t self = 0;                  // index into nodes of the node we run as
     std::vector<diagnostic> warnings; // unimplemented directives etc., each once with file:line
+    /// The engine layout dvpe chose for the local node (a gvpe.conf without one, docs/config.md
+    /// "Automatic engine layout"), one line per choice and why; empty: the config gave it.
+    std::vector<std::string> auto_layout;
 
     [[nodiscard]] const node_conf& self_node() const { return nodes[self]; }
     /// The overlay (TAP) MTU before the daemon's transport check: mtu - 66 as GVPE 3.1, or mtu
@@ -300,6 +305,24 @@ struct config {
     std::vector<uint16_t> by_id;      // id -> index into nodes + 1; 0: no such node
 };
 
+/// What the host offers, for a config without an engine layout (read by the daemon from the
+/// kernel: control/daemon/kernel_if.hh read_host_facts(); tests make their own).
+struct host_facts {
+    struct address {
+        ip_address addr;
+        uint8_t prefix = 32;
+    };
+    struct interface {
+        std::string name;
+        std::vector<address> addresses;  // global scope only
+    };
+    std::vector<interface> interfaces;
+    std::string default_if4, default_if6;  // the interfaces of the default routes ("" if none)
+    std::optional<ip_address> gateway4, gateway6;
+    std::vector<unsigned> cpus;             // the CPUs this process may run on, ascending
+    bool hugepages = false;                 // enough free hugepages for the EAL
+};
+
 struct load_options {
     std::string confdir = "/etc/dvpe";
     std::string nodename;                 // may be empty for tools that need no local node
@@ -310,6 +333,8 @@ struct load_options {
     /// If set, gets the warnings also when the configuration has errors (`dvped --check` shows
     /// both: a user fixing an error should see what else dvpe will not act on).
     std::vector<diagnostic>* warnings_out = nullptr;
+    /// A local node without `port` lines gets a layout from these (none: it is an error).
+    std::optional<host_facts> host;
 };
 
 /// Reads CONFDIR/gvpe.conf (falling back to CONFDIR/dvpe.conf), applies overrides, validates.

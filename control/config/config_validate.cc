@@ -403,7 +403,108 @@ private:
     }
     static bool is_echo_icmp(unsigned t) { return t == 0 || t == 8; }
 
+    /// A local node without `port` lines (a gvpe.conf as GVPE reads it) gets the layout an
+    /// operator would expect from what the host offers (docs/config.md "Automatic engine
+    /// layout"); every choice is noted in cfg.auto_layout. Explicit lines win where given.
+    void auto_layout(node_conf& n) {
+        const host_facts& h = *_opt.host;
+        engine_layout& e = n.engine;
+        auto note = [&](const std::string& s) { _cfg.auto_layout.push_back(s); };
+        if (e.control_lcore_where.file.empty() && e.worker_lcores_where.file.empty()) {
+            if (h.cpus.size() >= 2) {
+                e.control_lcore = h.cpus[0];
+                e.worker_lcores = {h.cpus[1]};
+                note("control-lcore = " + std::to_string(h.cpus[0]) + ", worker-lcores = " + std::to_string(h.cpus[1]) +
+                     " (the first two CPUs this process may use)");
+            } else {
+                const unsigned cpu = h.cpus.empty() ? 0 : h.cpus[0];
+                e.control_lcore = 0;
+                e.worker_lcores = {1};
+                e.eal_args += std::string(e.eal_args.empty() ? "" : " ") + "--lcores=0@" + std::to_string(cpu) + ",1@" +
+                              std::to_string(cpu);
+                note("control-lcore = 0, worker-lcores = 1, both on CPU " + std::to_string(cpu) +
+                     " (the only one this process may use)");
+            }
+        }
+        // The wan port: the interface that has the hostname's address, else the default route's.
+        std::string ifname, why;
+        if (auto ip = ip_address::parse(n.hostname)) {
+            for (const auto& i : h.interfaces) {
+                for (const auto& a : i.addresses) {
+                    if (a.addr == *ip && ifname.empty()) {
+                        ifname = i.name;
+                        why = "it has the hostname's address " + ip->str();
+                    }
+                }
+            }
+        }
+        if (ifname.empty() && !h.default_if4.empty()) {
+            ifname = h.default_if4;
+            why = "the interface of the IPv4 default route";
+        }
+        if (ifname.empty() && !h.default_if6.empty()) {
+            ifname = h.default_if6;
+            why = "the interface of the IPv6 default route";
+        }
+        if (ifname.empty()) {
+            error(n.where, "node " + n.name + ": no engine layout in the config, and no interface for the wan port "
+                           "(no default route" + std::string(n.hostname.empty() ? "" : ", and no interface has hostname " + n.hostname) +
+                           "): add 'port = wan0 wan net_af_packet0,iface=IFNAME' and 'wan-address'");
+            return;
+        }
+        e.ports.push_back({"wan0", port_role::wan, "net_af_packet0,iface=" + ifname, n.where});
+        e.kernel_wan = true;
+        note("port = wan0 wan net_af_packet0,iface=" + ifname + " (" + why +
+             "; net_af_packet works with every NIC and driver and leaves the kernel its interface)");
+        const host_facts::interface* wi = nullptr;
+        for (const auto& i : h.interfaces) {
+            if (i.name == ifname) {
+                wi = &i;
+            }
+        }
+        if (e.wan_addresses.empty() && wi != nullptr) {
+            unsigned n4 = 0, n6 = 0;
+            for (const auto& a : wi->addresses) {
+                unsigned& k = a.addr.v6 ? n6 : n4;
+                if (k < limits::max_lan_addresses_per_family) {
+                    ++k;
+                    e.wan_addresses.push_back({"wan0", a.addr, a.prefix, n.where});
+                    note("wan-address = wan0 " + a.addr.str() + "/" + std::to_string(a.prefix) + " (from " + ifname + ")");
+                }
+            }
+        }
+        if (e.wan_gateways.empty()) {
+            if (h.default_if4 == ifname && h.gateway4) {
+                e.wan_gateways.push_back({"wan0", *h.gateway4, n.where});
+                note("wan-gateway = wan0 " + h.gateway4->str() + " (the IPv4 default route's)");
+            }
+            if (h.default_if6 == ifname && h.gateway6) {
+                if (h.gateway6->bytes[0] == 0xfe && (h.gateway6->bytes[1] & 0xc0) == 0x80) {
+                    // The engine has no link-local address to ask it from: off-link IPv6 peers
+                    // need an explicit gateway (one of the router's global addresses).
+                    note("no IPv6 wan-gateway: the default route's, " + h.gateway6->str() +
+                         ", is link-local (give one of its global addresses: 'wan-gateway = wan0 ADDR')");
+                } else {
+                    e.wan_gateways.push_back({"wan0", *h.gateway6, n.where});
+                    note("wan-gateway = wan0 " + h.gateway6->str() + " (the IPv6 default route's)");
+                }
+            }
+        }
+        e.ports.push_back({"tap0", port_role::overlay, "dvpe_tap0", n.where});
+        note("port = tap0 overlay dvpe_tap0 (the node's TAP, named by ifname)");
+        if (!h.hugepages) {
+            e.hugepages = false;
+            if (e.memory_mb == 0) {
+                e.memory_mb = 512;
+            }
+            note("hugepages = no, memory-mb = " + std::to_string(e.memory_mb) + " (no free hugepages)");
+        }
+    }
+
     void check_engine(node_conf& n) {
+        if (n.engine.ports.empty() && _opt.host) {
+            auto_layout(n);
+        }
         engine_layout& e = n.engine;
         check_lcores(n);
         check_ports(n);

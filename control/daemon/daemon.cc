@@ -11,6 +11,8 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -311,6 +313,39 @@ void daemon::setup() {
     }
 
     open_exception_ports(ql);
+    if (l.kernel_wan && (self.protocols & proto_udp) != 0 && self.udp_port != 0) {
+        for (const int family : {AF_INET6, AF_INET}) {
+            int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            if (fd < 0) {
+                continue;
+            }
+            const int small = 1;
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+            int rc = -1;
+            if (family == AF_INET6) {
+                sockaddr_in6 a{};
+                a.sin6_family = AF_INET6;
+                a.sin6_port = htons(self.udp_port);
+                rc = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));  // dual stack: IPv4 as well
+            } else {
+                sockaddr_in a{};
+                a.sin_family = AF_INET;
+                a.sin_port = htons(self.udp_port);
+                rc = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+            }
+            if (rc != 0) {
+                if (errno == EADDRINUSE) {  // (IPv6 off: EADDRNOTAVAIL / EAFNOSUPPORT, then IPv4 alone)
+                    log::warn("udp-port " + std::to_string(self.udp_port) +
+                              " is in use by another program on this host (a gvpe?): the kernel shares the wan "
+                              "interface and hands that program our packets too");
+                }
+                close(fd);
+                continue;
+            }
+            _placeholder_fds.push_back(fd);
+            break;
+        }
+    }
 
     // Hook scripts: if-up once the overlay interface exists (asynchronous, serialised).
     _hooks = std::make_unique<hook_runner>(_cfg);
@@ -338,6 +373,9 @@ void daemon::setup() {
         pc.mode = _ports[i].conf.mode;
         pc.mac = _ports[i].info.mac;
         pc.tap = _ports[i].tap.get();
+        // The automatic layout's wan port: the kernel still has the interface and its addresses
+        // and answers ARP, ND and echo itself (the engine would answer twice).
+        pc.kernel_answers = l.kernel_wan && pc.role == port_role::wan;
         if (pc.role == port_role::exception) {
             pc.link_port = _ports[_ports[i].link].info.port_id;
             _port_table.ports[_ports[i].link].link_port = pc.port_id;
@@ -601,6 +639,10 @@ void daemon::open_exception_ports(queue_layout& ql) {
 
 void daemon::teardown() noexcept {
     telemetry_detach();
+    for (int fd : _placeholder_fds) {
+        close(fd);
+    }
+    _placeholder_fds.clear();
     for (auto& w : _workers) {
         w->stop();
     }

@@ -208,6 +208,10 @@ private:
     std::unique_ptr<pmd::eal> _eal;
     rte_mempool* _pool = nullptr;
     std::vector<daemon_port> _ports;
+    // The automatic layout's wan port shares its interface with the kernel (kernel_wan): a kernel
+    // UDP socket on udp-port that nobody reads, so the kernel, which sees our packets too, does
+    // not answer them with "port unreachable" (its buffer full, it drops them silently).
+    std::vector<int> _placeholder_fds;
     engine::port_table _port_table{};
     rte_ring* _to_control = nullptr;
     std::vector<rte_ring*> _from_control;

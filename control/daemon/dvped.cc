@@ -24,6 +24,7 @@
 
 #include "control/config/config.hh"
 #include "control/daemon/daemon.hh"
+#include "control/daemon/kernel_if.hh"
 #include "control/config/keys.hh"
 #include "control/log.hh"
 
@@ -190,6 +191,7 @@ int main(int argc, char** argv) {
     };
     std::vector<control::diagnostic> warnings;
     opt.warnings_out = &warnings;
+    opt.host = control::read_host_facts();  // for a gvpe.conf without an engine layout
     auto cfg = control::load_config(opt);
     opt.warnings_out = nullptr;  // reloads (which get a copy of opt) report their own
     if (!cfg) {
@@ -207,6 +209,9 @@ int main(int argc, char** argv) {
     }
     control::log::set_level(cli_level ? *cli_level : cfg->global.loglevel);
     if (check_only) {
+        for (const auto& l : cfg->auto_layout) {
+            std::cout << "engine layout (automatic): " << l << "\n";
+        }
         try {
             auto c = control::resolve_cipher(cfg.value());
             std::cout << "cipher " << crypto::name(c.cipher) << " with backend " << crypto::name(c.impl) << "\n";
@@ -224,6 +229,9 @@ int main(int argc, char** argv) {
     }
     if (!journal) {
         control::log::use_syslog("dvped");  // (the journal: once, above; not syslog as well)
+    }
+    for (const auto& l : cfg->auto_layout) {
+        control::log::notice("engine layout (automatic): " + l);
     }
     if (allow_core) {
         control::log::warn("dvped: " + *dump);

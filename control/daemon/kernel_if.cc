@@ -15,7 +15,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <array>
+#include <fstream>
 #include <cerrno>
 #include <cstring>
 
@@ -111,6 +114,159 @@ int set_sysctl(const std::string& family, const std::string& ifname, const std::
 }
 
 }  // namespace
+
+namespace {
+
+/// One rtnetlink dump (type, family); calls f(header) for every message. False: it failed.
+template <typename F>
+bool dump(uint16_t type, uint8_t family, F&& f) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) {
+        return false;
+    }
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct {
+        nlmsghdr h;
+        rtgenmsg g;
+    } req{};
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(rtgenmsg));
+    req.h.nlmsg_type = type;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.h.nlmsg_seq = 1;
+    req.g.rtgen_family = family;
+    sockaddr_nl sa{};
+    sa.nl_family = AF_NETLINK;
+    bool ok = sendto(fd, &req, req.h.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) >= 0;
+    std::vector<char> buf(1 << 16);
+    for (bool done = !ok; !done;) {
+        ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+        if (n <= 0) {
+            ok = false;
+            break;
+        }
+        auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
+        for (auto len = static_cast<unsigned>(n); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                done = true;
+                break;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                ok = false;
+                done = true;
+                break;
+            }
+            f(h);
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+std::optional<ip_address> attr_addr(const rtattr* a, bool v6) {
+    if (RTA_PAYLOAD(a) != (v6 ? 16U : 4U)) {
+        return std::nullopt;
+    }
+    return v6 ? ip_address::from_v6(static_cast<const uint8_t*>(RTA_DATA(a)))
+              : ip_address::from_v4(*static_cast<const uint32_t*>(RTA_DATA(a)));
+}
+
+}  // namespace
+
+host_facts read_host_facts() {
+    host_facts h;
+    auto iface = [&](unsigned idx) -> host_facts::interface* {
+        char name[IF_NAMESIZE] = {};
+        if (if_indextoname(idx, name) == nullptr) {
+            return nullptr;
+        }
+        for (auto& i : h.interfaces) {
+            if (i.name == name) {
+                return &i;
+            }
+        }
+        h.interfaces.push_back({name, {}});
+        return &h.interfaces.back();
+    };
+    dump(RTM_GETADDR, AF_UNSPEC, [&](const nlmsghdr* m) {
+        if (m->nlmsg_type != RTM_NEWADDR) {
+            return;
+        }
+        const auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(m));
+        if (ifa->ifa_scope != RT_SCOPE_UNIVERSE || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)) {
+            return;
+        }
+        const bool v6 = ifa->ifa_family == AF_INET6;
+        std::optional<ip_address> local, address;
+        int len = static_cast<int>(IFA_PAYLOAD(m));
+        for (const rtattr* a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+            if (a->rta_type == IFA_LOCAL) {
+                local = attr_addr(a, v6);
+            } else if (a->rta_type == IFA_ADDRESS) {
+                address = attr_addr(a, v6);
+            }
+        }
+        const auto addr = local ? local : address;
+        if (auto* i = iface(ifa->ifa_index); i != nullptr && addr) {
+            i->addresses.push_back({*addr, ifa->ifa_prefixlen});
+        }
+    });
+    for (const uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
+        uint32_t best = UINT32_MAX;
+        dump(RTM_GETROUTE, family, [&](const nlmsghdr* m) {
+            if (m->nlmsg_type != RTM_NEWROUTE) {
+                return;
+            }
+            const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(m));
+            if (rt->rtm_dst_len != 0 || rt->rtm_table != RT_TABLE_MAIN || rt->rtm_type != RTN_UNICAST) {
+                return;
+            }
+            const bool v6 = rt->rtm_family == AF_INET6;
+            uint32_t oif = 0, metric = 0;
+            std::optional<ip_address> gw;
+            int len = static_cast<int>(RTM_PAYLOAD(m));
+            for (const rtattr* a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+                if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) == 4) {
+                    std::memcpy(&oif, RTA_DATA(a), 4);
+                } else if (a->rta_type == RTA_PRIORITY && RTA_PAYLOAD(a) == 4) {
+                    std::memcpy(&metric, RTA_DATA(a), 4);
+                } else if (a->rta_type == RTA_GATEWAY) {
+                    gw = attr_addr(a, v6);
+                }
+            }
+            char name[IF_NAMESIZE] = {};
+            if (oif == 0 || metric >= best || if_indextoname(oif, name) == nullptr) {
+                return;
+            }
+            best = metric;
+            (v6 ? h.default_if6 : h.default_if4) = name;
+            (v6 ? h.gateway6 : h.gateway4) = gw;
+        });
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        for (unsigned c = 0; c < CPU_SETSIZE; ++c) {
+            if (CPU_ISSET(c, &set)) {
+                h.cpus.push_back(c);
+            }
+        }
+    }
+    std::ifstream mi("/proc/meminfo");
+    uint64_t free_pages = 0, page_kb = 0;
+    for (std::string key; mi >> key;) {
+        uint64_t v = 0;
+        mi >> v;
+        if (key == "HugePages_Free:") {
+            free_pages = v;
+        } else if (key == "Hugepagesize:") {
+            page_kb = v;
+        }
+        mi.ignore(256, '\n');
+    }
+    h.hugepages = free_pages * page_kb >= 256 * 1024;
+    return h;
+}
 
 std::vector<std::string> configure_kernel_if(const std::string& ifname, const std::string& port,
                                              const std::vector<wan_address>& addrs,

@@ -22,4 +22,10 @@ std::vector<std::string> configure_kernel_if(const std::string& ifname, const st
                                              const std::vector<wan_address>& addrs,
                                              const std::vector<wan_gateway>& gateways);
 
+/// What the host offers for an automatic engine layout (control/config/config.hh host_facts):
+/// interfaces with global addresses and the default routes (rtnetlink dumps), the CPUs of this
+/// process's affinity, free hugepages (/proc/meminfo: at least 256 MiB). What cannot be read is
+/// left empty.
+host_facts read_host_facts();
+
 }  // namespace control

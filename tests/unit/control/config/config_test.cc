@@ -74,6 +74,20 @@ std::string joined(const std::vector<diagnostic>& v) {
 }
 
 /// Loads text that must be valid; fails the test with every error otherwise.
+/// A host with eth0 (192.0.2.10/24, 2001:db8::10/64) carrying both default routes (the IPv6
+/// one through a link-local router, as usual), CPUs 0-1, free hugepages.
+host_facts test_host() {
+    host_facts h;
+    h.interfaces.push_back({"eth0", {{*ip_address::parse("192.0.2.10"), 24}, {*ip_address::parse("2001:db8::10"), 64}}});
+    h.default_if4 = "eth0";
+    h.default_if6 = "eth0";
+    h.gateway4 = ip_address::parse("192.0.2.1");
+    h.gateway6 = ip_address::parse("fe80::1");
+    h.cpus = {0, 1};
+    h.hugepages = true;
+    return h;
+}
+
 config load_ok(const std::string& text, const load_options& o = opts()) {
     auto r = load_config_text(text, "t.conf", o);
     EXPECT_TRUE(r.has_value()) << (r.has_value() ? "" : joined(r.error())) << "in:\n" << text;
@@ -1857,6 +1871,7 @@ TEST(ConfigShipped, GvpeCompatConfLoadsForEveryNode) {
         ss << in.rdbuf();
         text = ss.str();
     }
+    o.host = test_host();  // a GVPE file: the engine layout comes from the host
     auto tools = load_config_text(text, "gvpe-compat.conf", o);
     ASSERT_TRUE(tools.has_value()) << joined(tools.error());
     ASSERT_GE(tools->nodes.size(), 4U);
@@ -1873,7 +1888,87 @@ TEST(ConfigShipped, GvpeCompatConfLoadsForEveryNode) {
         EXPECT_EQ(r->self_node().name, n.name);
         EXPECT_FALSE(r->self_node().engine.wan_addresses.empty());
         EXPECT_FALSE(r->self_node().engine.queue_map.empty());
+        EXPECT_FALSE(r->auto_layout.empty());
+        EXPECT_EQ(r->self_node().engine.ports.at(0).devargs, "net_af_packet0,iface=eth0");
     }
+}
+
+// docs/config.md "Automatic engine layout": a node without `port` lines gets one from the host.
+TEST(ConfigAutoLayout, FromTheHost) {
+    // `more`: lines of alpha's section
+    auto load = [&](const std::string& hostname, const host_facts& h, const std::string& more = "") {
+        load_options o = opts("alpha");
+        o.host = h;
+        return load_config_text("enable-udp = yes\nifname = vpn0\nnode = alpha\nhostname = " + hostname + "\n" + more +
+                                    "node = beta\n",
+                                "t.conf", o);
+    };
+    // the default route's interface, its addresses and gateway; a link-local IPv6 gateway is not used
+    auto r = load("alpha.example.net", test_host());
+    ASSERT_TRUE(r.has_value()) << joined(r.error());
+    const engine_layout& e = r->self_node().engine;
+    ASSERT_EQ(e.ports.size(), 2U);
+    EXPECT_EQ(e.ports[0].devargs, "net_af_packet0,iface=eth0");
+    EXPECT_EQ(e.ports[1].devargs, "dvpe_tap0");
+    EXPECT_TRUE(e.kernel_wan);
+    ASSERT_EQ(e.wan_addresses.size(), 2U);
+    EXPECT_EQ(e.wan_addresses[0].addr.str() + "/" + std::to_string(e.wan_addresses[0].prefix), "192.0.2.10/24");
+    EXPECT_EQ(e.wan_addresses[1].addr.str(), "2001:db8::10");
+    ASSERT_EQ(e.wan_gateways.size(), 1U);
+    EXPECT_EQ(e.wan_gateways[0].addr.str(), "192.0.2.1");
+    EXPECT_EQ(e.control_lcore, 0U);
+    EXPECT_EQ(e.worker_lcores, std::vector<unsigned>{1});
+    EXPECT_TRUE(e.hugepages);
+    const std::string notes = [&] {
+        std::string s;
+        for (const auto& l : r->auto_layout) {
+            s += l + "\n";
+        }
+        return s;
+    }();
+    EXPECT_NE(notes.find("the interface of the IPv4 default route"), std::string::npos) << notes;
+    EXPECT_NE(notes.find("fe80::1, is link-local"), std::string::npos) << notes;
+    // the interface that has the hostname's address wins over the default route's
+    host_facts h = test_host();
+    h.interfaces.push_back({"eth1", {{*ip_address::parse("203.0.113.5"), 28}}});
+    r = load("203.0.113.5", h);
+    ASSERT_TRUE(r.has_value()) << joined(r.error());
+    EXPECT_EQ(r->self_node().engine.ports[0].devargs, "net_af_packet0,iface=eth1");
+    ASSERT_EQ(r->self_node().engine.wan_addresses.size(), 1U);
+    EXPECT_TRUE(r->self_node().engine.wan_gateways.empty());  // the default route is not eth1's
+    // restricted to one CPU: both lcores on it; no free hugepages: without them
+    h = test_host();
+    h.cpus = {3};
+    h.hugepages = false;
+    r = load("x", h);
+    ASSERT_TRUE(r.has_value()) << joined(r.error());
+    EXPECT_EQ(r->self_node().engine.eal_args, "--lcores=0@3,1@3");
+    EXPECT_FALSE(r->self_node().engine.hugepages);
+    EXPECT_EQ(r->self_node().engine.memory_mb, 512U);
+    // explicit lines win: lcores, addresses
+    h = test_host();
+    h.cpus = {0, 1, 2, 3};
+    r = load("x", h, "worker-lcores = 2-3\nwan-address = wan0 192.0.2.77/24\n");
+    ASSERT_TRUE(r.has_value()) << joined(r.error());
+    EXPECT_EQ(r->self_node().engine.worker_lcores, (std::vector<unsigned>{2, 3}));
+    ASSERT_EQ(r->self_node().engine.wan_addresses.size(), 1U);
+    EXPECT_EQ(r->self_node().engine.wan_addresses[0].addr.str(), "192.0.2.77");
+    // a layout in the config: nothing automatic
+    r = load("x", test_host(), "port = wan0 wan net_null0\nwan-address = wan0 10.0.0.1/24\nport = tap0 overlay net_tap0\n");
+    ASSERT_TRUE(r.has_value()) << joined(r.error());
+    EXPECT_TRUE(r->auto_layout.empty());
+    EXPECT_FALSE(r->self_node().engine.kernel_wan);
+    // no default route and no hostname address: a clear error
+    h = test_host();
+    h.default_if4.clear();
+    h.default_if6.clear();
+    r = load("198.51.100.9", h);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(joined(r.error()).find("no interface for the wan port"), std::string::npos) << joined(r.error());
+    // without host facts (tools): the old error
+    load_options o = opts("alpha");
+    auto t = load_config_text("enable-udp = yes\nnode = alpha\nnode = beta\n", "t.conf", o);
+    ASSERT_FALSE(t.has_value());
 }
 
 // configs/site-bridge and configs/site-route (docs/site-gateways.md): every node loads, and
