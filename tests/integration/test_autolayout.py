@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: MIT
+"""A gvpe.conf without a single dvpe line (issue 17 point 1, docs/config.md "Automatic engine
+layout") runs on real dvped nodes in namespaces.
+
+    ns <tag>-u      bridge br0 10.77.0.254/24 (the nodes' default router)
+    <tag>-alpha     wan-alpha 10.77.0.1/24, default route via 10.77.0.254 -- the kernel's, as on
+    <tag>-beta      wan-beta 10.77.0.2/24        any host; gvpe.conf names neither
+
+Each dvped picks its layout from the host: the wan port net_af_packet on the default route's
+interface with its address and gateway, the TAP named by ifname, lcores and hugepages from what
+the host offers; `--check` prints it. The two nodes connect and carry a ping over the overlay.
+The kernel keeps its interface: it, not the engine, answers ARP and echo for its address (a ping
+from the WAN gets no duplicate replies), and it does not answer our UDP packets with "port
+unreachable" (the daemon holds udp-port in the kernel).
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import dvpe_client as dc  # noqa: E402
+import dvpe_netns as tb  # noqa: E402
+import test_mesh as tm  # noqa: E402
+
+NODES = ["alpha", "beta"]
+
+GVPE_CONF = """# a GVPE 3.1 file: not one dvpe directive
+enable-udp = yes
+udp-port = 655
+ifname = dvpe0
+mtu = 1500
+keepalive = 20
+private-key = hostkeys/%s
+
+node = alpha
+hostname = 10.77.0.1
+
+node = beta
+hostname = 10.77.0.2
+"""
+
+
+def snmp(node, proto, field):
+    """A counter of /proc/net/snmp in node's namespace (e.g. Icmp OutDestUnreachs)."""
+    lines = [l.split() for l in node.sh(["cat", "/proc/net/snmp"]).stdout.splitlines() if l.startswith(proto + ":")]
+    return int(lines[1][lines[0].index(field)])
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class AutoLayout(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        d = tempfile.mkdtemp(prefix="dvpe-conf-")
+        with open(os.path.join(d, "gvpe.conf"), "w") as f:
+            f.write(GVPE_CONF)
+        try:
+            cls.mesh = tb.Mesh({n: "10.77.0.%d" % i for i, n in enumerate(NODES, start=1)}, d)
+        finally:
+            subprocess.run(["rm", "-rf", d])
+        m = cls.mesh
+        try:
+            for i, name in enumerate(NODES, start=1):
+                n = m.nodes[name]
+                # the host's own configuration, as any machine has it: dvpe reads it from the kernel
+                n.sh(["ip", "addr", "add", "10.77.0.%d/24" % i, "dev", "wan-" + name])
+                n.sh(["ip", "route", "add", "default", "via", "10.77.0.254"])
+            for n in m.nodes.values():
+                n.start()
+            tm.overlay_addresses(m.nodes, NODES)
+        except Exception:
+            m.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = []
+        for n in cls.mesh.nodes.values():
+            problems += n.finish()
+        cls.mesh.cleanup()
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+    def diag(self):
+        return "\n".join("%s log tail:\n%s" % (n, self.mesh.nodes[n].log()[-2500:]) for n in NODES)
+
+    def test_1_check_prints_the_layout_it_chose(self):
+        a = self.mesh.nodes["alpha"]
+        r = tb.sh([tb.dvped_bin(), "-c", self.mesh.confdir, "--check", "alpha"], ns=a.ns, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = r.stdout
+        self.assertIn("engine layout (automatic): port = wan0 wan net_af_packet0,iface=wan-alpha (it has the "
+                      "hostname's address 10.77.0.1", out)
+        self.assertIn("engine layout (automatic): wan-address = wan0 10.77.0.1/24 (from wan-alpha)", out)
+        self.assertIn("engine layout (automatic): wan-gateway = wan0 10.77.0.254 (the IPv4 default route's)", out)
+        self.assertIn("engine layout (automatic): port = tap0 overlay dvpe_tap0", out)
+        self.assertIn("engine layout (automatic): port = wan0", a.log())  # and the running daemon logged it
+        ports = {p["name"]: p for p in a.ctl("status")["ports"]}
+        self.assertEqual(set(ports), {"wan0", "tap0"})
+
+    def test_2_the_nodes_connect_and_the_kernel_stays_the_hosts(self):
+        a, b, u = self.mesh.nodes["alpha"], self.mesh.nodes["beta"], self.mesh.underlay
+        dc.wait_for(lambda: dc.peers_by_name(a.ctl("peers"))["beta"]["state"] == "up", 30, "alpha <-> beta up",
+                    self.diag)
+        unreach0 = snmp(a, "Icmp", "OutDestUnreachs") + snmp(b, "Icmp", "OutDestUnreachs")
+        r = a.sh(["ping", "-n", "-q", "-c", "10", "-i", "0.1", "-w", "10", tm.to.overlay_ip(2)], check=False)
+        self.assertIn(" 0% packet loss", r.stdout, r.stdout + self.diag())
+        # the kernels saw every dvpe packet too and answered none of them
+        self.assertEqual(snmp(a, "Icmp", "OutDestUnreachs") + snmp(b, "Icmp", "OutDestUnreachs"), unreach0)
+        # a ping from the WAN to alpha's address: the kernel's answers only, no duplicates
+        echo0 = sum(w["icmp_echo_replies"] for w in a.ctl("status")["workers"])
+        r = tb.sh(["ping", "-n", "-c", "3", "-i", "0.2", "-w", "10", "10.77.0.1"], ns=u, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertNotIn("DUP!", r.stdout)
+        self.assertEqual(len(re.findall(r"bytes from 10\.77\.0\.1", r.stdout)), 3, r.stdout)
+        self.assertEqual(sum(w["icmp_echo_replies"] for w in a.ctl("status")["workers"]), echo0)
+
+
+if __name__ == "__main__":
+    tb.main()
