@@ -73,6 +73,8 @@ enum class drop_reason : uint8_t {
                          // (docs/exception-path.md)
     exception_full,      // the exception interface's tx queue stayed full (like tx_failed: the
                          // packet had left as exception_in/out; not part of accounted())
+    kernel_owned,        // not a dvpe packet, on a wan port whose interface the kernel keeps (the
+                         // automatic layout, docs/config.md): the kernel got it too and answers it
     count_
 };
 
@@ -88,7 +90,7 @@ inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
     "ttl_expired",  "spoofed_source",    "not_routable",      "mac_conflict",  "lan_unresolved",
     "flood_budget",
     "bad_control",
-    "exception_limit", "exception_full",
+    "exception_limit", "exception_full", "kernel_owned",
 };
 
 constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }

@@ -19,6 +19,28 @@
 
 namespace engine {
 
+namespace {
+
+// What the kernel behind an exception interface may get that is not addressed to one of the
+// port's addresses: its multicast and limited broadcast (DHCP, routing protocols), and on IPv6
+// its link-local address and every group. Never unicast to another address: the kernel of a VPN
+// gateway forwards, and a WAN host would route into the overlay through it.
+bool ipv4_for_kernel(rte_be32_t dst) noexcept {
+    const uint32_t a = rte_be_to_cpu_32(dst);
+    return (a >> 28) == 0xe || a == 0xffffffffU;
+}
+bool ipv6_for_kernel(const uint8_t* dst) noexcept {
+    return dst[0] == 0xff || (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80);
+}
+
+/// Why a frame that is nobody's here is dropped: on an interface the kernel shares, it is the
+/// kernel's (it got the frame as well).
+drop_reason not_ours(const port_ctx& port) noexcept {
+    return port.kernel_answers ? drop_reason::kernel_owned : drop_reason::not_for_us;
+}
+
+}  // namespace
+
 // ARP (RFC 826): answer requests for our addresses in place; give replies (and gratuitous
 // announcements) to the control thread, which owns the neighbour table.
 void worker::handle_arp(rte_mbuf* m, const port_ctx& port) noexcept {
@@ -55,24 +77,10 @@ void worker::handle_arp(rte_mbuf* m, const port_ctx& port) noexcept {
         to_control(m);    // learn the sender's MAC (reply or gratuitous ARP)
         return;
     }
-    drop(m, drop_reason::not_for_us);  // a request for another address: the kernel has none of its own
+    // a request for another address: nobody's here (on a shared interface: the kernel's)
+    drop(m, not_ours(port));
 }
 
-namespace {
-
-// What the kernel behind an exception interface may get that is not addressed to one of the
-// port's addresses: its multicast and limited broadcast (DHCP, routing protocols), and on IPv6
-// its link-local address and every group. Never unicast to another address: the kernel of a VPN
-// gateway forwards, and a WAN host would route into the overlay through it.
-bool ipv4_for_kernel(rte_be32_t dst) noexcept {
-    const uint32_t a = rte_be_to_cpu_32(dst);
-    return (a >> 28) == 0xe || a == 0xffffffffU;
-}
-bool ipv6_for_kernel(const uint8_t* dst) noexcept {
-    return dst[0] == 0xff || (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80);
-}
-
-}  // namespace
 
 // IPv4 to one of our WAN addresses: ICMP echo is answered here (RFC 792), everything else is
 // counted. VPN transports (udp, rawip, icmp type) join in the data-plane issue.
@@ -100,7 +108,7 @@ void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
         if (ipv4_for_kernel(ip->dst_addr)) {
             to_kernel(m, port, drop_reason::not_for_us);  // multicast, limited broadcast
         } else {
-            drop(m, drop_reason::not_for_us);
+            drop(m, not_ours(port));
         }
         return;
     }
@@ -123,7 +131,7 @@ void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
         return;
     }
     if (port.kernel_answers) {
-        drop(m, drop_reason::not_for_us);  // the kernel answers it
+        drop(m, drop_reason::kernel_owned);  // the kernel answers it
         return;
     }
     // Reply in place: swap addresses, type 0, fresh checksums.
@@ -171,7 +179,7 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
         if (ipv6_for_kernel(ip + 24)) {
             to_kernel(m, port, drop_reason::not_for_us);  // its link-local address, groups (RA, MLD)
         } else {
-            drop(m, drop_reason::not_for_us);
+            drop(m, not_ours(port));
         }
         return;
     }
@@ -194,7 +202,7 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
             if (target < 0 && ipv6_for_kernel(icmp + 8)) {
                 to_kernel(m, port, drop_reason::not_for_us);  // for the kernel's link-local address
             } else {
-                drop(m, drop_reason::not_for_us);
+                drop(m, not_ours(port));  // another target, or ours on a shared interface (the kernel answers)
             }
             return;
         }
@@ -281,7 +289,7 @@ void worker::handle_ipv6(rte_mbuf* m, const port_ctx& port) noexcept {
 
 void worker::to_kernel(rte_mbuf* m, const port_ctx& port, drop_reason r) noexcept {
     if (port.link_port == port_ctx::no_link) {
-        drop(m, r);
+        drop(m, port.kernel_answers ? drop_reason::kernel_owned : r);  // shared: the kernel has it anyway
         return;
     }
     if (rte_pktmbuf_pkt_len(m) > port.max_frame) [[unlikely]] {

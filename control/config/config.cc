@@ -916,6 +916,17 @@ const std::vector<directive_entry>& table() {
         {"cipher", G, OK, {}, TOK, nullptr, set_cipher},
         {"crypto-backend", G, OK, {}, TOK, nullptr, global_string<&global_conf::crypto_backend>},
         {"control-socket", G, OK, {}, TOK, nullptr, global_path<&global_conf::control_socket>},
+        {"control-socket-group", G, OK, {}, TOK, nullptr,
+         [](setter_ctx& c, global_conf& g) {
+             // A group name or number (resolved at start: the host's, not the config's business).
+             if (!std::all_of(c.value.begin(), c.value.end(), [](char ch) {
+                     return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '_' || ch == '-' || ch == '.';
+                 }) || c.value.size() > 32) {
+                 c.bad_value("a group name or number");
+                 return;
+             }
+             g.control_socket_group = std::string(c.value);
+         }},
 
         // dvpe node-specific settings: the node id and the engine layout.
         {"node-id", N, OK, {}, TOK,
@@ -960,7 +971,12 @@ const std::vector<directive_entry>& table() {
          },
          nullptr},
         {"mbuf-cache", N, OK, {}, TOK, engine_uint<&engine_layout::mbuf_cache, 0, limits::max_mbuf_cache>, nullptr},
-        {"hugepages", N, OK, {}, TOK, engine_bool<&engine_layout::hugepages>, nullptr},
+        {"hugepages", N, OK, {}, TOK,
+         [](setter_ctx& c, node_conf& n) {
+             engine_bool<&engine_layout::hugepages>(c, n);
+             n.engine.hugepages_set = true;
+         },
+         nullptr},
         {"memory-mb", N, OK, {}, TOK, engine_uint<&engine_layout::memory_mb, 0, 1048576>, nullptr},
         {"tx-drain-us", N, OK, {}, TOK, engine_uint<&engine_layout::tx_drain_us, 0, limits::max_us_setting>,
          nullptr},

@@ -186,6 +186,7 @@ struct engine_layout {
     location mbufs_where;
     unsigned mbuf_cache = 256;                  // mbuf-cache
     bool hugepages = true;                      // hugepages = yes|no (no: EAL --no-huge)
+    bool hugepages_set = false;                 // given in the config (the automatic layout keeps it)
     unsigned memory_mb = 0;                     // memory-mb (EAL -m; 0: DPDK default / 512 without hugepages)
     unsigned tx_drain_us = 100;                 // tx-drain-us
     unsigned idle_sleep_us = 100;               // idle-sleep-us (0: never sleep, for benchmarks)
@@ -272,6 +273,7 @@ struct global_conf {
     std::string cipher = "aes256-gcm";     // cipher = aes128-gcm|aes256-gcm|chacha20-poly1305|null
     std::string crypto_backend = "auto";   // crypto-backend = auto|ipsec-mb|libsodium|...
     std::string control_socket = "/run/dvpe/%s.sock";
+    std::string control_socket_group;  // control-socket-group: its members may read (mode 0660)
 };
 
 struct config {
@@ -321,6 +323,7 @@ struct host_facts {
     std::optional<ip_address> gateway4, gateway6;
     std::vector<unsigned> cpus;             // the CPUs this process may run on, ascending
     bool hugepages = false;                 // enough free hugepages for the EAL
+    std::string error;                      // what could not be read (said with a missing interface)
 };
 
 struct load_options {
@@ -335,6 +338,9 @@ struct load_options {
     std::vector<diagnostic>* warnings_out = nullptr;
     /// A local node without `port` lines gets a layout from these (none: it is an error).
     std::optional<host_facts> host;
+    /// false: the local node's engine layout is neither completed nor checked (tools such as
+    /// dvpectl need the node table and the paths only, and may run on another host).
+    bool check_engine = true;
 };
 
 /// Reads CONFDIR/gvpe.conf (falling back to CONFDIR/dvpe.conf), applies overrides, validates.

@@ -274,7 +274,9 @@ public:
         _cfg.self = static_cast<size_t>(self - _cfg.nodes.data());
         node_conf& local = _cfg.nodes[_cfg.self];
         check_protocols(local);
-        check_engine(local);
+        if (_opt.check_engine) {
+            check_engine(local);
+        }
         return std::move(_errors);
     }
 
@@ -410,20 +412,31 @@ private:
         const host_facts& h = *_opt.host;
         engine_layout& e = n.engine;
         auto note = [&](const std::string& s) { _cfg.auto_layout.push_back(s); };
-        if (e.control_lcore_where.file.empty() && e.worker_lcores_where.file.empty()) {
+        if (!e.exceptions.empty()) {
+            error(e.exceptions.front().where, "exception: needs a 'port' line for its wan port (the automatic layout "
+                                              "shares the interface with the kernel, which keeps its addresses)");
+            return;
+        }
+        const bool eal_lcores = e.eal_args.find("--lcores") != std::string::npos ||
+                                e.eal_args.find("-l ") != std::string::npos || e.eal_args.starts_with("-l");
+        if (e.control_lcore_where.file.empty() && e.worker_lcores_where.file.empty() && !eal_lcores) {
+            // lcore ids 0 and 1, mapped onto the CPUs the process may use (a CPU id is no lcore id:
+            // cpusets hand out CPU 130 as well)
+            e.control_lcore = 0;
+            e.worker_lcores = {1};
             if (h.cpus.size() >= 2) {
-                e.control_lcore = h.cpus[0];
-                e.worker_lcores = {h.cpus[1]};
-                note("control-lcore = " + std::to_string(h.cpus[0]) + ", worker-lcores = " + std::to_string(h.cpus[1]) +
-                     " (the first two CPUs this process may use)");
+                if (h.cpus[0] != 0 || h.cpus[1] != 1) {
+                    e.eal_args += std::string(e.eal_args.empty() ? "" : " ") + "--lcores=0@" + std::to_string(h.cpus[0]) +
+                                  ",1@" + std::to_string(h.cpus[1]);
+                }
+                note("control-lcore = 0 on CPU " + std::to_string(h.cpus[0]) + ", worker-lcores = 1 on CPU " +
+                     std::to_string(h.cpus[1]) + " (the first two CPUs this process may use)");
             } else {
                 const unsigned cpu = h.cpus.empty() ? 0 : h.cpus[0];
-                e.control_lcore = 0;
-                e.worker_lcores = {1};
                 e.eal_args += std::string(e.eal_args.empty() ? "" : " ") + "--lcores=0@" + std::to_string(cpu) + ",1@" +
                               std::to_string(cpu);
                 note("control-lcore = 0, worker-lcores = 1, both on CPU " + std::to_string(cpu) +
-                     " (the only one this process may use)");
+                     (h.cpus.empty() ? " (the CPU affinity could not be read)" : " (the only one this process may use)"));
             }
         }
         // The wan port: the interface that has the hostname's address, else the default route's.
@@ -449,6 +462,7 @@ private:
         if (ifname.empty()) {
             error(n.where, "node " + n.name + ": no engine layout in the config, and no interface for the wan port "
                            "(no default route" + std::string(n.hostname.empty() ? "" : ", and no interface has hostname " + n.hostname) +
+                           (h.error.empty() ? "" : "; " + h.error) +
                            "): add 'port = wan0 wan net_af_packet0,iface=IFNAME' and 'wan-address'");
             return;
         }
@@ -473,6 +487,10 @@ private:
                 }
             }
         }
+        if (e.wan_gateways.empty() && h.default_if4 != ifname && h.default_if6 != ifname) {
+            note("no wan-gateway: the default routes are not " + ifname + "'s (peers off its subnet need "
+                 "'wan-gateway = wan0 ADDR')");
+        }
         if (e.wan_gateways.empty()) {
             if (h.default_if4 == ifname && h.gateway4) {
                 e.wan_gateways.push_back({"wan0", *h.gateway4, n.where});
@@ -492,7 +510,7 @@ private:
         }
         e.ports.push_back({"tap0", port_role::overlay, "dvpe_tap0", n.where});
         note("port = tap0 overlay dvpe_tap0 (the node's TAP, named by ifname)");
-        if (!h.hugepages) {
+        if (!h.hugepages && !e.hugepages_set) {
             e.hugepages = false;
             if (e.memory_mb == 0) {
                 e.memory_mb = 512;

@@ -82,7 +82,8 @@ std::string encode(const json& j) { return j.dump(-1, ' ', false, json::error_ha
 control_server::control_server(int fd, std::string path, uint64_t dev, uint64_t ino)
     : _listen_fd(fd), _path(std::move(path)), _dev(dev), _ino(ino) {}
 
-result<std::unique_ptr<control_server>, std::string> control_server::open(const std::string& path) {
+result<std::unique_ptr<control_server>, std::string> control_server::open(const std::string& path,
+                                                                          std::optional<unsigned> group) {
     sockaddr_un addr{};
     if (!fill_addr(path, addr)) {
         return unexpected{"control socket path '" + path + "' is empty or longer than " +
@@ -132,6 +133,13 @@ result<std::unique_ptr<control_server>, std::string> control_server::open(const 
         ::unlink(path.c_str());
         return unexpected{"cannot set mode of control socket " + path + ": " + errno_string(e)};
     }
+    if (group && (::chown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(*group)) != 0 ||
+                  ::chmod(path.c_str(), 0660) != 0)) {
+        int e = errno;
+        ::unlink(path.c_str());
+        return unexpected{"cannot give control socket " + path + " to group " + std::to_string(*group) + ": " +
+                          errno_string(e)};
+    }
     if (::listen(fd.fd, control_limits::listen_backlog) != 0) {
         int e = errno;
         ::unlink(path.c_str());
@@ -152,11 +160,11 @@ control_server::~control_server() {
     }
 }
 
-void control_server::add_command(std::string name, std::string help, handler h) {
+void control_server::add_command(std::string name, std::string help, handler h, access a) {
     if (name == "help") {
         return;
     }
-    _commands[std::move(name)] = command{std::move(help), std::move(h)};
+    _commands[std::move(name)] = command{std::move(help), std::move(h), a};
 }
 
 // ---- request dispatch ----------------------------------------------------------------------------
@@ -178,14 +186,14 @@ parsed_request parse_request(std::string_view line) {
     return p;
 }
 
-json control_server::dispatch_line(std::string_view line) {
+json control_server::dispatch_line(std::string_view line, bool admin) {
     parsed_request p = parse_request(line);
     json reply;
     if (!p.error.empty()) {
         ++_counters.bad_requests;
         reply = error_reply(std::move(p.error));
     } else {
-        reply = dispatch(p.request);
+        reply = dispatch(p.request, admin);
     }
     // Echo a scalar "id" so a client that pipelines requests can match replies.
     if (p.request.is_object()) {
@@ -196,7 +204,7 @@ json control_server::dispatch_line(std::string_view line) {
     return reply;
 }
 
-json control_server::dispatch(const json& req) {
+json control_server::dispatch(const json& req, bool admin) {
     // parse_request() checked the shape: an object with a string "cmd".
     auto cmd = req.find("cmd");
     const auto& name = cmd->get_ref<const std::string&>();
@@ -214,6 +222,11 @@ json control_server::dispatch(const json& req) {
         ++_counters.bad_requests;
         std::string shown = name.size() > 64 ? name.substr(0, 64) + "..." : name;
         return error_reply("unknown command '" + shown + "' (try help)");
+    }
+    if (!admin && it->second.level != access::read) {
+        ++_counters.bad_requests;
+        return error_reply("permission denied: '" + name + "' is for root and the daemon's user (members of "
+                           "control-socket-group may read only)");
     }
     try {
         json r = it->second.fn(req);
@@ -325,6 +338,12 @@ void control_server::accept_clients() {
         ++_counters.clients_accepted;
         auto c = std::make_unique<client>();
         c->fd = fd;
+        ucred cred{};
+        socklen_t cl = sizeof cred;
+        // Root and our own user may do everything; anyone else got in through the socket's
+        // group (the file's mode keeps everybody else out) and may read.
+        c->admin = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
+                   (cred.uid == 0 || cred.uid == ::geteuid());
         c->progress = clock::now();
         size_t live = std::count_if(_clients.begin(), _clients.end(), [](const auto& x) { return !x->dead; });
         if (live >= control_limits::max_clients) {
@@ -410,7 +429,7 @@ void control_server::process_input(client& c) {
         if (line.find_first_not_of(" \t") == std::string_view::npos) {
             continue;  // blank line
         }
-        queue_reply(c, dispatch_line(line));
+        queue_reply(c, dispatch_line(line, c.admin));
         c.progress = clock::now();
     }
     c.in.erase(0, start);
@@ -425,7 +444,7 @@ void control_server::process_input(client& c) {
         std::string last = std::move(c.in);
         c.in.clear();
         if (last.find_first_not_of(" \t\r") != std::string::npos) {
-            queue_reply(c, dispatch_line(last));
+            queue_reply(c, dispatch_line(last, c.admin));
             c.progress = clock::now();
         }
     }

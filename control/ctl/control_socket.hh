@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -85,7 +86,13 @@ public:
     /// file, if a live server answers there ("control socket PATH is in use") or if PATH exists
     /// and is not a socket.
     /// \returns the listening server, or a message naming the path and the reason.
-    static result<std::unique_ptr<control_server>, std::string> open(const std::string& path);
+    /// With \p group: the file belongs to that group with mode 0660, and its members (any
+    /// client whose uid is neither root nor ours) may run the read-only commands only.
+    static result<std::unique_ptr<control_server>, std::string> open(const std::string& path,
+                                                                     std::optional<unsigned> group = std::nullopt);
+
+    /// Who may run a command: everyone who can connect (read), or root and our own uid (admin).
+    enum class access : uint8_t { admin, read };
 
     /// Closes every connection and unlinks the socket file (if it is still the one we bound).
     ~control_server();
@@ -94,7 +101,7 @@ public:
 
     /// Registers (or replaces) command \p name; \p help is one line shown by `help`.
     /// `help` itself is built in and cannot be replaced.
-    void add_command(std::string name, std::string help, handler h);
+    void add_command(std::string name, std::string help, handler h, access a = access::admin);
 
     /// Waits up to \p timeout_ms (0: just check, -1: forever) for activity, then accepts new
     /// clients, reads, answers every complete request and writes what the sockets accept, and
@@ -113,7 +120,8 @@ public:
 
     /// Answers one request line as the server would (no socket involved): the reply object.
     /// Counts requests/bad_requests/handler_errors like poll(). Exposed for tests and fuzzing.
-    nlohmann::json dispatch_line(std::string_view line);
+    /// \p admin false: as a client of the socket's group (read-only commands only).
+    nlohmann::json dispatch_line(std::string_view line, bool admin = true);
 
 private:
     using clock = std::chrono::steady_clock;
@@ -125,10 +133,12 @@ private:
         size_t out_off = 0;      // bytes of `out` already written
         bool read_closed = false;   // peer half-closed or we stopped reading: close once flushed
         bool dead = false;          // close now
+        bool admin = true;          // uid root or ours (SO_PEERCRED): every command; else read ones
     };
     struct command {
         std::string help;
         handler fn;
+        access level = access::admin;
     };
 
     control_server(int fd, std::string path, uint64_t dev, uint64_t ino);
@@ -140,7 +150,7 @@ private:
     void write_client(client& c);
     void drop_client(client& c, const char* why);
     void queue_reply(client& c, const nlohmann::json& reply);
-    nlohmann::json dispatch(const nlohmann::json& request);
+    nlohmann::json dispatch(const nlohmann::json& request, bool admin);
 
     int _listen_fd;
     std::string _path;

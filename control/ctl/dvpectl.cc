@@ -230,6 +230,7 @@ control::load_options load_opts(const options& o, const std::string& nodename) {
     lo.confdir = o.confdir;
     lo.nodename = nodename;
     lo.n_cpus = control::limits::max_lcores;  // dvpectl may run elsewhere than the node's machine
+    lo.check_engine = false;  // a gvpe.conf without an engine layout is the host's to complete (dvped)
     return lo;
 }
 

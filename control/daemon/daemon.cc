@@ -11,6 +11,8 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <grp.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -83,6 +85,84 @@ rte_ether_addr to_ether(const std::array<uint8_t, 6>& a) {
 }
 
 }  // namespace
+
+/// A group name or number -> its gid (nullopt: no such group).
+namespace {
+
+/// A socket that takes what the kernel delivers to it and keeps nothing (a filter that accepts
+/// no packet): its presence stops the kernel's "unreachable" answers, it never fills, never counts
+/// receive errors. -1 with errno on failure.
+int drop_all_socket(int family, int type, int protocol, const sockaddr* addr, socklen_t addrlen) {
+    int fd = socket(family, type | SOCK_CLOEXEC, protocol);
+    if (fd < 0) {
+        return -1;
+    }
+    sock_filter reject{BPF_RET | BPF_K, 0, 0, 0};
+    sock_fprog prog{1, &reject};
+    const int off = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0 ||
+        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0 && type == SOCK_DGRAM) ||
+        (addr != nullptr && bind(fd, addr, addrlen) != 0)) {
+        const int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+}  // namespace
+
+void daemon::hold_kernel_ports(const node_conf& self) {
+    // The automatic layout's wan port shares its interface with the kernel, which gets every
+    // dvpe packet as well: without a socket for them it answers each with an ICMP error.
+    auto failed = [&](const std::string& what) {
+        const int e = errno;
+        log::warn(what + ": " + std::strerror(e) +
+                  (e == EADDRINUSE ? " (another program on this host -- a gvpe? -- gets our packets too)" : "") +
+                  "; the kernel may answer dvpe packets with ICMP errors");
+    };
+    if ((self.protocols & proto_udp) != 0 && self.udp_port != 0) {
+        sockaddr_in6 a6{};
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons(self.udp_port);
+        int fd = drop_all_socket(AF_INET6, SOCK_DGRAM, 0, reinterpret_cast<sockaddr*>(&a6), sizeof(a6));  // both families
+        if (fd < 0 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {  // IPv6 off: IPv4 alone
+            sockaddr_in a4{};
+            a4.sin_family = AF_INET;
+            a4.sin_port = htons(self.udp_port);
+            fd = drop_all_socket(AF_INET, SOCK_DGRAM, 0, reinterpret_cast<sockaddr*>(&a4), sizeof(a4));
+        }
+        if (fd < 0) {
+            failed("udp-port " + std::to_string(self.udp_port) + " in the kernel");
+        } else {
+            _placeholder_fds.push_back(fd);
+        }
+    }
+    if ((self.protocols & proto_rawip) != 0) {
+        for (const int family : {AF_INET, AF_INET6}) {
+            const int fd = drop_all_socket(family, SOCK_RAW, _cfg.global.ip_proto, nullptr, 0);
+            if (fd >= 0) {
+                _placeholder_fds.push_back(fd);
+            } else if (errno != EAFNOSUPPORT) {
+                failed("ip-proto " + std::to_string(_cfg.global.ip_proto) + " in the kernel");
+            }
+        }
+    }
+}
+
+static std::optional<unsigned> group_id(const std::string& name) {
+    if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return static_cast<unsigned>(std::stoul(name));
+    }
+    group gr{};
+    group* res = nullptr;
+    std::vector<char> buf(16384);
+    if (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &res) != 0 || res == nullptr) {
+        return std::nullopt;
+    }
+    return static_cast<unsigned>(gr.gr_gid);
+}
 
 queue_layout compute_queue_layout(const config& cfg) {
     const engine_layout& l = cfg.self_node().engine;
@@ -313,38 +393,8 @@ void daemon::setup() {
     }
 
     open_exception_ports(ql);
-    if (l.kernel_wan && (self.protocols & proto_udp) != 0 && self.udp_port != 0) {
-        for (const int family : {AF_INET6, AF_INET}) {
-            int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-            if (fd < 0) {
-                continue;
-            }
-            const int small = 1;
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-            int rc = -1;
-            if (family == AF_INET6) {
-                sockaddr_in6 a{};
-                a.sin6_family = AF_INET6;
-                a.sin6_port = htons(self.udp_port);
-                rc = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));  // dual stack: IPv4 as well
-            } else {
-                sockaddr_in a{};
-                a.sin_family = AF_INET;
-                a.sin_port = htons(self.udp_port);
-                rc = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-            }
-            if (rc != 0) {
-                if (errno == EADDRINUSE) {  // (IPv6 off: EADDRNOTAVAIL / EAFNOSUPPORT, then IPv4 alone)
-                    log::warn("udp-port " + std::to_string(self.udp_port) +
-                              " is in use by another program on this host (a gvpe?): the kernel shares the wan "
-                              "interface and hands that program our packets too");
-                }
-                close(fd);
-                continue;
-            }
-            _placeholder_fds.push_back(fd);
-            break;
-        }
+    if (l.kernel_wan) {
+        hold_kernel_ports(self);
     }
 
     // Hook scripts: if-up once the overlay interface exists (asynchronous, serialised).
@@ -534,17 +584,25 @@ void daemon::setup() {
 
     // 8. control socket
     _socket_path = _cfg.expand_path(_cfg.global.control_socket);
-    auto srv = control_server::open(_socket_path);
+    std::optional<unsigned> group;
+    if (const std::string& g = _cfg.global.control_socket_group; !g.empty()) {
+        group = group_id(g);
+        if (!group) {
+            throw std::runtime_error("control-socket-group: no group '" + g + "' on this host");
+        }
+    }
+    auto srv = control_server::open(_socket_path, group);
     if (!srv) {
         throw std::runtime_error(srv.error());
     }
     _server = std::move(srv.value());
-    _server->add_command("status", "node, ports, workers and drop counters", [this](const nlohmann::json&) {
-        return status_json();
-    });
-    _server->add_command("config", "the node table (as gvpectrl -s)", [this](const nlohmann::json&) {
-        return config_json();
-    });
+    // Read-only commands: members of control-socket-group may run them (an exporter).
+    constexpr auto read = control_server::access::read;
+    _server->add_command(
+        "status", "node, ports, workers and drop counters", [this](const nlohmann::json&) { return status_json(); },
+        read);
+    _server->add_command(
+        "config", "the node table (as gvpectrl -s)", [this](const nlohmann::json&) { return config_json(); }, read);
     _server->add_command("reload", "re-read the configuration and apply it, or refuse it whole (as SIGHUP)",
                          [this](const nlohmann::json&) { return reload("control socket"); });
     _server->add_command("reconnect", "new handshakes with every peer, or {\"node\": NAME} (as SIGHUP does too)",
@@ -555,11 +613,12 @@ void daemon::setup() {
                              }
                              return reconnect(it != req.end() ? it->get<std::string>() : std::string(), "control socket");
                          });
-    _server->add_command("peers", "per-peer session state, handshake and traffic counters",
-                         [this](const nlohmann::json&) { return nlohmann::json{{"ok", true}, {"peers", peers_json()}}; });
-    _server->add_command("neighbours", "the underlay neighbour table (ARP, NDP)", [this](const nlohmann::json&) {
-        return neighbours_json();
-    });
+    _server->add_command(
+        "peers", "per-peer session state, handshake and traffic counters",
+        [this](const nlohmann::json&) { return nlohmann::json{{"ok", true}, {"peers", peers_json()}}; }, read);
+    _server->add_command(
+        "neighbours", "the underlay neighbour table (ARP, NDP)", [this](const nlohmann::json&) { return neighbours_json(); },
+        read);
     log::info("control socket " + _socket_path);
 
     // 9. pid file: a temporary file renamed over the path, never written through a symlink

@@ -141,6 +141,9 @@ private:
     /// `exception`, with its MAC and MTU, rx queue 0 polled by the worker polling the wan port's
     /// queue 0 (added to ql.queues), the port's addresses and default routes in the kernel.
     void open_exception_ports(queue_layout& ql);
+    /// The automatic layout (kernel_wan): kernel sockets on udp-port and ip-proto that drop
+    /// everything, so the kernel, which shares the wan interface, answers none of our packets.
+    void hold_kernel_ports(const node_conf& self);
     void teardown() noexcept;
     void control_iteration();
     void handle_control_packets();
@@ -208,10 +211,7 @@ private:
     std::unique_ptr<pmd::eal> _eal;
     rte_mempool* _pool = nullptr;
     std::vector<daemon_port> _ports;
-    // The automatic layout's wan port shares its interface with the kernel (kernel_wan): a kernel
-    // UDP socket on udp-port that nobody reads, so the kernel, which sees our packets too, does
-    // not answer them with "port unreachable" (its buffer full, it drops them silently).
-    std::vector<int> _placeholder_fds;
+    std::vector<int> _placeholder_fds;  // hold_kernel_ports()
     engine::port_table _port_table{};
     rte_ring* _to_control = nullptr;
     std::vector<rte_ring*> _from_control;

@@ -18,6 +18,7 @@
 #include <sched.h>
 
 #include <array>
+#include <algorithm>
 #include <fstream>
 #include <cerrno>
 #include <cstring>
@@ -175,6 +176,7 @@ std::optional<ip_address> attr_addr(const rtattr* a, bool v6) {
 
 host_facts read_host_facts() {
     host_facts h;
+    bool ok = true;
     auto iface = [&](unsigned idx) -> host_facts::interface* {
         char name[IF_NAMESIZE] = {};
         if (if_indextoname(idx, name) == nullptr) {
@@ -188,7 +190,7 @@ host_facts read_host_facts() {
         h.interfaces.push_back({name, {}});
         return &h.interfaces.back();
     };
-    dump(RTM_GETADDR, AF_UNSPEC, [&](const nlmsghdr* m) {
+    ok = dump(RTM_GETADDR, AF_UNSPEC, [&](const nlmsghdr* m) {
         if (m->nlmsg_type != RTM_NEWADDR) {
             return;
         }
@@ -198,22 +200,35 @@ host_facts read_host_facts() {
         }
         const bool v6 = ifa->ifa_family == AF_INET6;
         std::optional<ip_address> local, address;
+        uint32_t flags = ifa->ifa_flags;
         int len = static_cast<int>(IFA_PAYLOAD(m));
         for (const rtattr* a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
             if (a->rta_type == IFA_LOCAL) {
                 local = attr_addr(a, v6);
             } else if (a->rta_type == IFA_ADDRESS) {
                 address = attr_addr(a, v6);
+            } else if (a->rta_type == IFA_FLAGS && RTA_PAYLOAD(a) == 4) {
+                std::memcpy(&flags, RTA_DATA(a), 4);
             }
+        }
+        // Not yet or no longer the host's (tentative, failed DAD, deprecated), or rotating (IPv6
+        // privacy addresses: IFA_F_TEMPORARY, the same bit as IPv4's IFA_F_SECONDARY).
+        if ((flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED | IFA_F_DEPRECATED)) != 0 || (v6 && (flags & IFA_F_TEMPORARY) != 0)) {
+            return;
         }
         const auto addr = local ? local : address;
         if (auto* i = iface(ifa->ifa_index); i != nullptr && addr) {
-            i->addresses.push_back({*addr, ifa->ifa_prefixlen});
+            // IPv4 primaries before secondaries (the kernel's source address first)
+            auto at = (!v6 && (flags & IFA_F_SECONDARY) == 0)
+                          ? std::find_if(i->addresses.begin(), i->addresses.end(),
+                                         [](const host_facts::address& x) { return !x.addr.v6; })
+                          : i->addresses.end();
+            i->addresses.insert(at, {*addr, ifa->ifa_prefixlen});
         }
     });
     for (const uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
         uint32_t best = UINT32_MAX;
-        dump(RTM_GETROUTE, family, [&](const nlmsghdr* m) {
+        ok = dump(RTM_GETROUTE, family, [&](const nlmsghdr* m) {
             if (m->nlmsg_type != RTM_NEWROUTE) {
                 return;
             }
@@ -222,6 +237,9 @@ host_facts read_host_facts() {
                 return;
             }
             const bool v6 = rt->rtm_family == AF_INET6;
+            if ((rt->rtm_flags & (RTNH_F_LINKDOWN | RTNH_F_DEAD)) != 0) {
+                return;
+            }
             uint32_t oif = 0, metric = 0;
             std::optional<ip_address> gw;
             int len = static_cast<int>(RTM_PAYLOAD(m));
@@ -232,6 +250,25 @@ host_facts read_host_facts() {
                     std::memcpy(&metric, RTA_DATA(a), 4);
                 } else if (a->rta_type == RTA_GATEWAY) {
                     gw = attr_addr(a, v6);
+                } else if (a->rta_type == RTA_MULTIPATH && oif == 0) {
+                    // ECMP: the first next hop that is up (its interface and gateway)
+                    auto nlen = static_cast<int>(RTA_PAYLOAD(a));
+                    for (const auto* nh = static_cast<const rtnexthop*>(RTA_DATA(a));
+                         nlen >= static_cast<int>(sizeof(rtnexthop)) && nh->rtnh_len >= sizeof(rtnexthop) &&
+                         nh->rtnh_len <= nlen;
+                         nlen -= RTNH_ALIGN(nh->rtnh_len), nh = RTNH_NEXT(nh)) {
+                        if ((nh->rtnh_flags & (RTNH_F_LINKDOWN | RTNH_F_DEAD)) != 0) {
+                            continue;
+                        }
+                        oif = static_cast<uint32_t>(nh->rtnh_ifindex);
+                        int alen = static_cast<int>(nh->rtnh_len - sizeof(rtnexthop));
+                        for (const rtattr* x = RTNH_DATA(nh); RTA_OK(x, alen); x = RTA_NEXT(x, alen)) {
+                            if (x->rta_type == RTA_GATEWAY) {
+                                gw = attr_addr(x, v6);
+                            }
+                        }
+                        break;
+                    }
                 }
             }
             char name[IF_NAMESIZE] = {};
@@ -241,7 +278,10 @@ host_facts read_host_facts() {
             best = metric;
             (v6 ? h.default_if6 : h.default_if4) = name;
             (v6 ? h.gateway6 : h.gateway4) = gw;
-        });
+        }) && ok;
+    }
+    if (!ok) {
+        h.error = "cannot read the interfaces and routes from the kernel (rtnetlink)";
     }
     cpu_set_t set;
     CPU_ZERO(&set);

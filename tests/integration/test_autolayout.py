@@ -30,9 +30,9 @@ import test_mesh as tm  # noqa: E402
 NODES = ["alpha", "beta"]
 
 GVPE_CONF = """# a GVPE 3.1 file: not one dvpe directive
-enable-udp = yes
+enable-%s = yes
 udp-port = 655
-ifname = dvpe0
+ifname = gvpe0
 mtu = 1500
 keepalive = 20
 private-key = hostkeys/%s
@@ -53,11 +53,13 @@ def snmp(node, proto, field):
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class AutoLayout(unittest.TestCase):
+    TRANSPORT = "udp"
+
     @classmethod
     def setUpClass(cls):
         d = tempfile.mkdtemp(prefix="dvpe-conf-")
         with open(os.path.join(d, "gvpe.conf"), "w") as f:
-            f.write(GVPE_CONF)
+            f.write(GVPE_CONF.replace("enable-%s", "enable-" + cls.TRANSPORT))
         try:
             cls.mesh = tb.Mesh({n: "10.77.0.%d" % i for i, n in enumerate(NODES, start=1)}, d)
         finally:
@@ -71,7 +73,13 @@ class AutoLayout(unittest.TestCase):
                 n.sh(["ip", "route", "add", "default", "via", "10.77.0.254"])
             for n in m.nodes.values():
                 n.start()
-            tm.overlay_addresses(m.nodes, NODES)
+            for i, name in enumerate(NODES, start=1):  # the TAP is named by ifname
+                m.nodes[name].sh(["ip", "link", "set", "gvpe0", "up"])
+                m.nodes[name].sh(["ip", "addr", "add", tm.to.overlay_ip(i) + "/24", "dev", "gvpe0"])
+                for j in range(1, len(NODES) + 1):
+                    if j != i:
+                        m.nodes[name].sh(["ip", "neigh", "replace", tm.to.overlay_ip(j), "lladdr",
+                                          tm.to.overlay_mac(j), "dev", "gvpe0", "nud", "permanent"])
         except Exception:
             m.cleanup()
             raise
@@ -98,7 +106,12 @@ class AutoLayout(unittest.TestCase):
         self.assertIn("engine layout (automatic): wan-address = wan0 10.77.0.1/24 (from wan-alpha)", out)
         self.assertIn("engine layout (automatic): wan-gateway = wan0 10.77.0.254 (the IPv4 default route's)", out)
         self.assertIn("engine layout (automatic): port = tap0 overlay dvpe_tap0", out)
+        self.assertIn("gvpe0", a.sh(["ip", "-o", "link", "show", "gvpe0"]).stdout)  # named by ifname
         self.assertIn("engine layout (automatic): port = wan0", a.log())  # and the running daemon logged it
+        # dvpectl reads the same file without a layout (it needs the node table and paths only)
+        r = tb.sh([tb.dvpectl_bin(), "-c", self.mesh.confdir, "alpha", "config", "--offline"], check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("beta", r.stdout)
         ports = {p["name"]: p for p in a.ctl("status")["ports"]}
         self.assertEqual(set(ports), {"wan0", "tap0"})
 
@@ -111,13 +124,22 @@ class AutoLayout(unittest.TestCase):
         self.assertIn(" 0% packet loss", r.stdout, r.stdout + self.diag())
         # the kernels saw every dvpe packet too and answered none of them
         self.assertEqual(snmp(a, "Icmp", "OutDestUnreachs") + snmp(b, "Icmp", "OutDestUnreachs"), unreach0)
-        # a ping from the WAN to alpha's address: the kernel's answers only, no duplicates
-        echo0 = sum(w["icmp_echo_replies"] for w in a.ctl("status")["workers"])
+        # a ping from the WAN to alpha's address (ARP first): the kernel's answers only, no duplicates
+        work = lambda k: sum(w[k] for w in a.ctl("status")["workers"])  # noqa: E731
+        echo0, arp0 = work("icmp_echo_replies"), work("arp_replies")
+        tb.sh(["ip", "neigh", "flush", "dev", "br0"], ns=u, check=False)
         r = tb.sh(["ping", "-n", "-c", "3", "-i", "0.2", "-w", "10", "10.77.0.1"], ns=u, check=False)
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertNotIn("DUP!", r.stdout)
         self.assertEqual(len(re.findall(r"bytes from 10\.77\.0\.1", r.stdout)), 3, r.stdout)
-        self.assertEqual(sum(w["icmp_echo_replies"] for w in a.ctl("status")["workers"]), echo0)
+        self.assertEqual((work("icmp_echo_replies"), work("arp_replies")), (echo0, arp0))
+        self.assertGreater(sum(w["drops"]["kernel_owned"] for w in a.ctl("status")["workers"]), 0)
+
+
+class AutoLayoutRawip(AutoLayout):
+    """The same over rawip (ip-proto 47): the kernel, which has no GRE here, would answer every
+    dvpe packet with "protocol unreachable" without the daemon's drop-all raw sockets."""
+    TRANSPORT = "rawip"
 
 
 if __name__ == "__main__":

@@ -599,6 +599,27 @@ TEST_F(worker_fixture, counters_add_up_over_a_mixed_burst) {
     EXPECT_EQ(s.tx_packets.load(), 18u);
 }
 
+// The automatic layout's wan port (docs/config.md "Automatic engine layout"): the kernel keeps
+// the interface and answers ARP, ND and echo itself; the engine only learns from replies, and
+// counts what is the kernel's as kernel_owned.
+TEST_F(worker_fixture, on_an_interface_the_kernel_keeps_the_kernel_answers) {
+    _table.ports[0].kernel_answers = true;
+    inject(_wan_rx, eth({{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, peer_mac, RTE_ETHER_TYPE_ARP,
+                        arp(RTE_ARP_OP_REQUEST, peer_mac, peer_ip, our_ip)));
+    inject(_wan_rx, eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_ICMP, icmp(8, 1, 1, 8))));
+    inject(_wan_rx, eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, our_ip, IPPROTO_TCP, frame(20, 0))));
+    inject(_wan_rx, eth(our_mac, peer_mac, RTE_ETHER_TYPE_IPV4, ipv4(peer_ip, other_ip, IPPROTO_TCP, frame(20, 0))));
+    inject(_wan_rx, eth(our_mac, peer_mac, RTE_ETHER_TYPE_ARP, arp(RTE_ARP_OP_REPLY, peer_mac, peer_ip, our_ip)));
+    run();
+    EXPECT_TRUE(sent(_wan_tx).empty());  // no second answer beside the kernel's
+    const auto& st = _w->stats();
+    EXPECT_EQ(st.arp_replies.load(), 0u);
+    EXPECT_EQ(st.icmp_echo_replies.load(), 0u);
+    EXPECT_EQ(drops(st, engine::drop_reason::kernel_owned), 4u);
+    EXPECT_EQ(st.to_control.load(), 1u);  // the neighbour table still learns
+    EXPECT_EQ(st.rx_packets.load(), accounted());
+}
+
 using addr6 = std::array<uint8_t, 16>;
 constexpr addr6 our_ip6{0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 constexpr addr6 peer_ip6{0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};

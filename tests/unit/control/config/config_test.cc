@@ -191,6 +191,7 @@ const std::vector<directive_case>& directive_cases() {
         {"cipher = null", [](C c, N) { return c.global.cipher == "null"; }},
         {"crypto-backend = libsodium", [](C c, N) { return c.global.crypto_backend == "libsodium"; }},
         {"control-socket = /tmp/%s.sock", [](C c, N) { return c.global.control_socket == "/tmp/%s.sock"; }},
+        {"control-socket-group = prometheus", [](C c, N) { return c.global.control_socket_group == "prometheus"; }},
         // GVPE node-specific settings.
         {"hostname = 10.0.0.1", [](C, N n) { return n.hostname == "10.0.0.1" && n.hostname_where.line == 6; }},
         {"udp-port = 407", [](C, N n) { return n.udp_port == 407; }},
@@ -1936,6 +1937,23 @@ TEST(ConfigAutoLayout, FromTheHost) {
     EXPECT_EQ(r->self_node().engine.ports[0].devargs, "net_af_packet0,iface=eth1");
     ASSERT_EQ(r->self_node().engine.wan_addresses.size(), 1U);
     EXPECT_TRUE(r->self_node().engine.wan_gateways.empty());  // the default route is not eth1's
+    // CPUs 4 and 5: lcores 0 and 1 mapped onto them (a CPU id is no lcore id)
+    h = test_host();
+    h.cpus = {4, 5};
+    r = load("x", h);
+    ASSERT_TRUE(r.has_value()) << joined(r.error());
+    EXPECT_EQ(r->self_node().engine.eal_args, "--lcores=0@4,1@5");
+    EXPECT_EQ(r->self_node().engine.control_lcore, 0U);
+    // no free hugepages, but `hugepages = yes` in the config: kept
+    h = test_host();
+    h.hugepages = false;
+    r = load("x", h, "hugepages = yes\n");
+    ASSERT_TRUE(r.has_value()) << joined(r.error());
+    EXPECT_TRUE(r->self_node().engine.hugepages);
+    // an exception interface needs a port of its own
+    r = load("x", test_host(), "exception = wan0 ex0\n");
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(joined(r.error()).find("exception: needs a 'port' line"), std::string::npos) << joined(r.error());
     // restricted to one CPU: both lcores on it; no free hugepages: without them
     h = test_host();
     h.cpus = {3};
@@ -1965,10 +1983,17 @@ TEST(ConfigAutoLayout, FromTheHost) {
     r = load("198.51.100.9", h);
     ASSERT_FALSE(r.has_value());
     EXPECT_NE(joined(r.error()).find("no interface for the wan port"), std::string::npos) << joined(r.error());
-    // without host facts (tools): the old error
+    // without host facts: the error dvped gave before
     load_options o = opts("alpha");
     auto t = load_config_text("enable-udp = yes\nnode = alpha\nnode = beta\n", "t.conf", o);
     ASSERT_FALSE(t.has_value());
+    EXPECT_NE(joined(t.error()).find("no wan port"), std::string::npos) << joined(t.error());
+    // tools (dvpectl) do not check the engine: the node table and paths load
+    o.check_engine = false;
+    t = load_config_text("enable-udp = yes\ncontrol-socket = /tmp/%s.sock\nnode = alpha\nnode = beta\n", "t.conf", o);
+    ASSERT_TRUE(t.has_value()) << joined(t.error());
+    EXPECT_EQ(t->expand_path(t->global.control_socket), "/tmp/alpha.sock");
+    EXPECT_TRUE(t->self_node().engine.ports.empty());
 }
 
 // configs/site-bridge and configs/site-route (docs/site-gateways.md): every node loads, and

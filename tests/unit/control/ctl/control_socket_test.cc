@@ -2,10 +2,16 @@
 // control_server and control_request over real UNIX sockets in a temporary directory. Most tests
 // drive client and server from one thread (write, poll, read); those that need a blocking client
 // poll the server from a background thread. Every bad-input path checks its counter.
+#include <grp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <sstream>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -47,6 +53,83 @@ struct fixture {
         srv->add_command("fail", "refuses", [](const json&) { return json{{"ok", false}, {"error", "nope"}}; });
     }
 };
+
+// control-socket-group: the file is the group's with mode 0660, and a client that is neither
+// root nor our user (a member of the group: an exporter) may run read commands only.
+TEST(control_server, a_group_member_reads_and_may_not_do_more) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root (a client of another uid)";
+    }
+    temp_dir dir;
+    const std::string path = dir / "ctl.sock";
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+    constexpr gid_t group = 4242;
+    auto r = control_server::open(path, group);
+    ASSERT_TRUE(r.has_value()) << r.error();
+    auto srv = std::move(r.value());
+    srv->add_command("admin", "changes things", [](const json&) { return json{{"done", true}}; });
+    srv->add_command("look", "reads", [](const json&) { return json{{"seen", true}}; }, control_server::access::read);
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0660u);
+    EXPECT_EQ(st.st_gid, group);
+    int pipefd[2];
+    ASSERT_EQ(::pipe(pipefd), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        // nobody, in the socket's group only
+        ::close(pipefd[0]);
+        if (::setgroups(0, nullptr) != 0 || ::setgid(group) != 0 || ::setuid(65534) != 0) {
+            ::_exit(2);
+        }
+        int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            ::_exit(3);
+        }
+        const std::string req = "{\"cmd\":\"look\"}\n{\"cmd\":\"admin\"}\n";
+        if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+            ::_exit(4);
+        }
+        std::string got;
+        char buf[4096];
+        while (std::count(got.begin(), got.end(), '\n') < 2) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n <= 0) {
+                ::_exit(5);
+            }
+            got.append(buf, static_cast<size_t>(n));
+        }
+        (void)!::write(pipefd[1], got.data(), got.size());
+        ::_exit(0);
+    }
+    ::close(pipefd[1]);
+    int status = 0;
+    for (int i = 0; i < 500 && ::waitpid(child, &status, WNOHANG) == 0; ++i) {
+        srv->poll(10);
+    }
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) {
+        out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(pipefd[0]);
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    std::istringstream lines(out);
+    std::string first, second;
+    std::getline(lines, first);
+    std::getline(lines, second);
+    EXPECT_EQ(json::parse(first), (json{{"ok", true}, {"seen", true}}));
+    const json denied = json::parse(second);
+    EXPECT_EQ(denied["ok"], false);
+    EXPECT_NE(denied["error"].get<std::string>().find("permission denied: 'admin'"), std::string::npos) << second;
+    // the daemon's own user still may
+    EXPECT_EQ(srv->dispatch_line(R"({"cmd":"admin"})"), (json{{"ok", true}, {"done", true}}));
+}
 
 TEST(control_server, socket_file_is_0600_and_dirs_are_made) {
     fixture f;
