@@ -931,6 +931,10 @@ void daemon::control_iteration() {
         resolve_hostnames();
         _next_dns_tsc = now + rte_get_tsc_hz() / 4;
     }
+    if (now >= _next_telemetry_tsc) {
+        telemetry_set_peers(peers_json());  // /dvpe/peer/list, /dvpe/peer,ID
+        _next_telemetry_tsc = now + rte_get_tsc_hz();
+    }
     // From the loop itself: a control thread stuck anywhere stops the pings.
     _notify.tick(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()));

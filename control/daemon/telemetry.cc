@@ -17,6 +17,7 @@ namespace {
 
 std::mutex g_mu;
 std::optional<telemetry_source> g_src;  // guarded by g_mu
+nlohmann::json g_peers = nlohmann::json::array();  // guarded by g_mu
 
 void add_sums(rte_tel_data* d, const std::vector<const engine::worker_stats*>& ws) {
     for (const auto& f : engine::worker_stats::fields()) {
@@ -95,7 +96,69 @@ int cmd_lan(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+// /dvpe/peer/list: the peers' node ids, as /ethdev/list gives port ids.
+int cmd_peer_list(const char*, const char*, rte_tel_data* d) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    if (!g_src) {
+        return -ENODEV;
+    }
+    rte_tel_data_start_array(d, RTE_TEL_INT_VAL);
+    for (const auto& p : g_peers) {
+        if (p.is_object() && p.contains("id") && p["id"].is_number_unsigned()) {
+            rte_tel_data_add_array_int(d, static_cast<int>(p["id"].get<unsigned>()));
+        }
+    }
+    return 0;
+}
+
+// /dvpe/peer,ID: one peer's scalars (numbers, strings, booleans as 0/1); nested values are left
+// out (the control socket's `peers` has them).
+int cmd_peer(const char*, const char* params, rte_tel_data* d) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    if (!g_src) {
+        return -ENODEV;
+    }
+    if (params == nullptr || *params == '\0' || params[0] == '-') {
+        return -EINVAL;
+    }
+    char* end = nullptr;
+    const unsigned long id = std::strtoul(params, &end, 10);
+    if (*end != '\0') {
+        return -EINVAL;
+    }
+    for (const auto& p : g_peers) {
+        if (!p.is_object() || !p.contains("id") || !p["id"].is_number_unsigned() || p["id"].get<unsigned long>() != id) {
+            continue;
+        }
+        rte_tel_data_start_dict(d);
+        for (const auto& [k, v] : p.items()) {
+            if (k.size() >= RTE_TEL_MAX_STRING_LEN) {
+                continue;
+            }
+            if (v.is_number_unsigned()) {
+                rte_tel_data_add_dict_u64(d, k.c_str(), v.get<uint64_t>());
+            } else if (v.is_number_integer()) {
+                rte_tel_data_add_dict_int(d, k.c_str(), static_cast<int>(v.get<int64_t>()));
+            } else if (v.is_number_float()) {
+                const std::string s = std::to_string(v.get<double>());
+                rte_tel_data_add_dict_string(d, k.c_str(), s.c_str());
+            } else if (v.is_boolean()) {
+                rte_tel_data_add_dict_u64(d, k.c_str(), v.get<bool>() ? 1 : 0);
+            } else if (v.is_string() && v.get_ref<const std::string&>().size() < RTE_TEL_MAX_STRING_LEN) {
+                rte_tel_data_add_dict_string(d, k.c_str(), v.get_ref<const std::string&>().c_str());
+            }
+        }
+        return 0;
+    }
+    return -EINVAL;  // no such peer
+}
+
 }  // namespace
+
+void telemetry_set_peers(const nlohmann::json& peers) {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_peers = peers.is_array() ? peers : nlohmann::json::array();
+}
 
 void telemetry_attach(telemetry_source s) {
     static const bool registered = [] {
@@ -105,7 +168,12 @@ void telemetry_attach(telemetry_source s) {
                         rte_telemetry_register_cmd("/dvpe/worker", cmd_worker,
                                                    "dvpe counters of one worker. Parameters: int worker index") == 0 &&
                         rte_telemetry_register_cmd("/dvpe/lan", cmd_lan,
-                                                   "dvpe site LAN: mode, MAC table, routes, LAN hosts") == 0;
+                                                   "dvpe site LAN: mode, MAC table, routes, LAN hosts") == 0 &&
+                        rte_telemetry_register_cmd("/dvpe/peer/list", cmd_peer_list,
+                                                   "dvpe peers: their node ids. Takes no parameters") == 0 &&
+                        rte_telemetry_register_cmd("/dvpe/peer", cmd_peer,
+                                                   "dvpe one peer: state, endpoint, traffic, handshakes. Parameters: "
+                                                   "int node id") == 0;
         if (!ok) {
             log::warn("DPDK telemetry: cannot register the /dvpe commands");
         }
@@ -119,6 +187,7 @@ void telemetry_attach(telemetry_source s) {
 void telemetry_detach() {
     std::lock_guard<std::mutex> lk(g_mu);
     g_src.reset();
+    g_peers = nlohmann::json::array();
 }
 
 }  // namespace control

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/stats.hh"
 
 namespace control {
@@ -36,6 +38,10 @@ struct telemetry_source {
 
 /// Publishes `s` (registers the commands with DPDK on first use; after rte_eal_init).
 void telemetry_attach(telemetry_source s);
+/// The peers as the control socket's `peers` reply gives them (an array of objects with an
+/// "id"), for /dvpe/peer/list and /dvpe/peer,ID: the control thread publishes it once a second
+/// (telemetry runs on DPDK's thread and must not touch the session state).
+void telemetry_set_peers(const nlohmann::json& peers);
 /// Stops publishing; returns after any callback in progress (the workers may go after this).
 void telemetry_detach();
 

@@ -188,6 +188,18 @@ class BringUp(unittest.TestCase):
         self.assertIsNone(ask("/dvpe/worker,7")["/dvpe/worker"])  # no such worker: an error, not a crash
         self.assertIsNone(ask("/dvpe/worker,x")["/dvpe/worker"])
         self.assertIn("/dvpe/stats", ask("/")["/"])
+        # the peers (published by the control thread once a second): ids, then one peer's scalars
+        want = sorted(p["id"] for p in self.node("alpha").ctl("peers")["peers"])
+        self.assertTrue(want)
+        tb.wait_until(lambda: sorted(ask("/dvpe/peer/list")["/dvpe/peer/list"]) == want, 5, "the peer list")
+        one = ask("/dvpe/peer,%d" % want[0])["/dvpe/peer"]
+        ctl = [p for p in self.node("alpha").ctl("peers")["peers"] if p["id"] == want[0]][0]
+        self.assertEqual((one["id"], one["name"]), (ctl["id"], ctl["name"]))
+        self.assertIn("state", one)
+        self.assertIn("rx_packets", one)
+        self.assertIsNone(ask("/dvpe/peer,4095")["/dvpe/peer"])  # no such peer
+        self.assertIsNone(ask("/dvpe/peer,x")["/dvpe/peer"])
+        self.assertIsNone(ask("/dvpe/peer")["/dvpe/peer"])
         s.close()
         self.assertTrue(self.node("alpha").ctl("status")["ok"])
 
