@@ -421,6 +421,16 @@ std::string format_status(const json& st, const json* previous) {
 
 // ---- config ----------------------------------------------------------------------------------------
 
+std::string format_neighbours(const json& reply) {
+    text_table t({"PORT", "ADDRESS", "MAC", "STATE", "AGE", "REQUESTS"}, {false, false, false, false, true, true});
+    for (const json& n : get_array(reply, "neighbours")) {
+        const std::string mac = get_str(n, "mac", "");
+        t.add_row({get_str(n, "port"), get_str(n, "ip"), mac.empty() ? "-" : mac, get_str(n, "state"),
+                   fixed(get_double(n, "age_s"), 1) + "s", u64(get_u64(n, "requests"))});
+    }
+    return t.n_rows() != 0 ? t.str() : "no neighbours\n";
+}
+
 std::string format_config(const json& c) {
     std::string out;
     auto line = [&](const char* key, const std::string& value) {

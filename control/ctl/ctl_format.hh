@@ -37,6 +37,10 @@ private:
 /// packets/s and Mbit/s per port, packets/s, empty polls and busy time per worker, drops/s.
 std::string format_status(const nlohmann::json& status, const nlohmann::json* previous = nullptr);
 
+/// `neighbours` for people: the underlay neighbour table (PORT, ADDRESS, MAC, STATE, AGE,
+/// REQUESTS), from the control socket's `neighbours` reply; "no neighbours" when empty.
+std::string format_neighbours(const nlohmann::json& reply);
+
 /// `config` for people: the header lines and the node table of `gvpectrl -s`
 /// (`ID# MAC Conmode Node Prot Host:Port RPrio`).
 std::string format_config(const nlohmann::json& config);

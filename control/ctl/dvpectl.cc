@@ -94,6 +94,9 @@ Commands:
         send SIG (HUP, TERM (default), KILL, USR1, USR2, INT, ALRM or a number) to NODENAME's
         dvped, found through its pid-file, as `gvpectrl -k`. Refuses a pid file whose
         process is not a dvped (a stale file must not kill another process).
+  neighbours [--json]
+        the underlay neighbour table (ARP, IPv6 neighbour discovery): port, address,
+        MAC, state (incomplete, reachable, stale, permanent), age, requests sent.
   commands
         the commands the daemon's control socket accepts.
   raw JSON
@@ -128,7 +131,8 @@ struct options {
 
 bool is_command(const std::string& s) {
     return s == "status" || s == "config" || s == "keygen" || s == "raw" || s == "commands" || s == "reload" ||
-           s == "reconnect" || s == "peers" || s == "metrics" || s == "kill";
+           s == "reconnect" || s == "peers" || s == "metrics" || s == "kill" || s == "neighbours" ||
+           s == "neighbors";
 }
 
 unsigned long parse_number(const std::string& what, const std::string& s, unsigned long max) {
@@ -834,6 +838,8 @@ int run(const std::vector<std::string>& argv) {
         as_json = parse_json_flag("peers", flags);
     } else if (o.command == "reload") {
         as_json = parse_json_flag("reload", o.args);
+    } else if (o.command == "neighbours" || o.command == "neighbors") {
+        as_json = parse_json_flag("neighbours", o.args);
     } else if (o.command == "reconnect") {
         if (o.args.size() > 1) {
             throw usage_error{"reconnect takes at most one node name"};
@@ -870,6 +876,19 @@ int run(const std::vector<std::string>& argv) {
     }
     if (o.command == "reconnect") {
         return cmd_reconnect(o, path);
+    }
+    if (o.command == "neighbours" || o.command == "neighbors") {
+        auto r = request(path, json{{"cmd", "neighbours"}}, o.timeout_ms, true);
+        if (!r) {
+            return exit_failure;
+        }
+        if (!r->is_object() || r->value("ok", false) != true) {
+            std::fprintf(stderr, "dvpectl: %s\n",
+                         r->is_object() ? r->value("error", std::string("neighbours failed")).c_str() : "bad reply");
+            return exit_failure;
+        }
+        std::fputs(as_json ? (r->dump(2) + "\n").c_str() : control::format_neighbours(*r).c_str(), stdout);
+        return exit_ok;
     }
     return cmd_raw(o, raw_req, path);
 }

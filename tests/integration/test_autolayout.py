@@ -134,6 +134,11 @@ class AutoLayout(unittest.TestCase):
         self.assertEqual(len(re.findall(r"bytes from 10\.77\.0\.1", r.stdout)), 3, r.stdout)
         self.assertEqual((work("icmp_echo_replies"), work("arp_replies")), (echo0, arp0))
         self.assertGreater(sum(w["drops"]["kernel_owned"] for w in a.ctl("status")["workers"]), 0)
+        # the engine still resolved its gateway itself (from the reply to its own request)
+        dc.wait_for(lambda: "reachable" in tb.sh([tb.dvpectl_bin(), "-S", a.sock, "neighbours"]).stdout, 10,
+                    "the gateway in dvpectl neighbours", self.diag)
+        out = tb.sh([tb.dvpectl_bin(), "-S", a.sock, "neighbours"]).stdout
+        self.assertRegex(out, r"wan0\s+10\.77\.0\.254\s+[0-9a-f:]{17}\s+reachable")
 
 
 class AutoLayoutRawip(AutoLayout):

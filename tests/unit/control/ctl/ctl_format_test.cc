@@ -233,6 +233,25 @@ TEST(ctl_format, peers_as_wg_show) {
     }
 }
 
+TEST(ctl_format, neighbours_table) {
+    const json reply = {{"ok", true},
+                        {"neighbours",
+                         {{{"port", "wan0"}, {"ip", "10.0.0.254"}, {"mac", "02:00:00:00:00:fe"}, {"state", "reachable"},
+                           {"age_s", 12.34}, {"requests", 1}},
+                          {{"port", "wan0"}, {"ip", "2001:db8::1"}, {"mac", ""}, {"state", "incomplete"},
+                           {"age_s", 0.0}, {"requests", 7}}}}};
+    const std::string t = format_neighbours(reply);
+    EXPECT_EQ(t.substr(0, t.find('\n')).find("PORT"), 0u) << t;
+    EXPECT_NE(t.find("10.0.0.254"), std::string::npos) << t;
+    EXPECT_NE(t.find("02:00:00:00:00:fe  reachable"), std::string::npos) << t;
+    EXPECT_NE(t.find("12.3s"), std::string::npos) << t;
+    EXPECT_NE(t.find("2001:db8::1  -"), std::string::npos) << t;  // no MAC yet
+    EXPECT_EQ(format_neighbours(json{{"ok", true}, {"neighbours", json::array()}}), "no neighbours\n");
+    for (const json& j : {json(), json::array(), json{{"neighbours", 3}}, json{{"neighbours", {1, "x", json::array()}}}}) {
+        EXPECT_NO_THROW((void)format_neighbours(j)) << j.dump();
+    }
+}
+
 TEST(ctl_format, metrics_openmetrics_and_prometheus) {
     const std::string m = format_metrics(test::sample_status(12.5, 1), test::sample_peers(), "9.9.9");
     for (const char* line : {
