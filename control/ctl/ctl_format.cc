@@ -421,6 +421,45 @@ std::string format_status(const json& st, const json* previous) {
 
 // ---- config ----------------------------------------------------------------------------------------
 
+std::string format_peer_rates(const json& peers, const json& previous, double dt, size_t max_rows) {
+    if (!(dt > 0)) {
+        return {};
+    }
+    struct row {
+        std::string name, state;
+        double rx_pps, rx_bps, tx_pps, tx_bps;
+    };
+    std::vector<row> rows;
+    const json& prev = get_array(previous, "peers");
+    for (const json& p : get_array(peers, "peers")) {
+        if (!p.is_object()) {
+            continue;
+        }
+        const json* q = find_same(prev, p, "id");
+        const json& pp = q != nullptr ? *q : empty_object();
+        auto rate = [&](const char* k) { return double(delta(get_u64(p, k), get_u64(pp, k))) / dt; };
+        rows.push_back({get_str(p, "name"), get_str(p, "state"), rate("rx_packets"), rate("rx_bytes") * 8 / 1e6,
+                        rate("tx_packets"), rate("tx_bytes") * 8 / 1e6});
+    }
+    if (rows.empty()) {
+        return {};
+    }
+    std::stable_sort(rows.begin(), rows.end(), [](const row& a, const row& b) {
+        const double x = a.rx_bps + a.tx_bps, y = b.rx_bps + b.tx_bps;
+        return x != y ? x > y : a.name < b.name;
+    });
+    text_table t({"PEER", "STATE", "RX PPS", "RX MBIT/S", "TX PPS", "TX MBIT/S"}, {false, false, true, true, true, true});
+    for (size_t i = 0; i < rows.size() && i < max_rows; ++i) {
+        const row& r = rows[i];
+        t.add_row({r.name, r.state, fixed(r.rx_pps, 0), fixed(r.rx_bps, 2), fixed(r.tx_pps, 0), fixed(r.tx_bps, 2)});
+    }
+    std::string out = t.str();
+    if (rows.size() > max_rows) {
+        out += "... " + std::to_string(rows.size() - max_rows) + " more peers\n";
+    }
+    return out;
+}
+
 std::string format_neighbours(const json& reply) {
     text_table t({"PORT", "ADDRESS", "MAC", "STATE", "AGE", "REQUESTS"}, {false, false, false, false, true, true});
     for (const json& n : get_array(reply, "neighbours")) {

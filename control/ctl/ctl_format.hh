@@ -37,6 +37,12 @@ private:
 /// packets/s and Mbit/s per port, packets/s, empty polls and busy time per worker, drops/s.
 std::string format_status(const nlohmann::json& status, const nlohmann::json* previous = nullptr);
 
+/// `status --watch`'s peer table, as `tinc top` shows it: packets and Mbit/s each way per peer
+/// over \p dt seconds between two `peers` replies, the busiest first (at most \p max_rows,
+/// then how many more); a peer new in \p peers counts from zero. Empty without peers or dt <= 0.
+std::string format_peer_rates(const nlohmann::json& peers, const nlohmann::json& previous, double dt,
+                              size_t max_rows = 20);
+
 /// `neighbours` for people: the underlay neighbour table (PORT, ADDRESS, MAC, STATE, AGE,
 /// REQUESTS), from the control socket's `neighbours` reply; "no neighbours" when empty.
 std::string format_neighbours(const nlohmann::json& reply);

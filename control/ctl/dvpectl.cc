@@ -63,8 +63,8 @@ Commands:
         packets, polls, empty polls, idle sleeps) and non-zero drops by reason.
         --json       the reply as JSON
         --watch [S]  refresh every S seconds (default 1), showing rates (pps, Mbit/s,
-                     empty polls and busy time per worker) from consecutive samples;
-                     Ctrl-C stops
+                     empty polls and busy time per worker, and per peer the busiest
+                     first, as tinc top) from consecutive samples; Ctrl-C stops
         --count N    stop after N samples (with --watch)
   config [--json] [--offline]
         the node table as `gvpectrl -s` prints it: ID#, MAC, connect mode, node,
@@ -411,7 +411,7 @@ int cmd_status(const options& o, const status_args& s, const std::string& path) 
     ::sigaction(SIGINT, &sa, nullptr);
     const bool tty = ::isatty(STDOUT_FILENO) != 0;
 
-    std::optional<json> prev;
+    std::optional<json> prev, prev_peers;
     for (unsigned long n = 0; count == 0 || n < count; ++n) {
         if (n != 0 && !sleep_interruptible(interval)) {
             break;
@@ -419,6 +419,11 @@ int cmd_status(const options& o, const status_args& s, const std::string& path) 
         auto cur = request(path, json{{"cmd", "status"}}, o.timeout_ms);
         if (!cur) {
             return exit_failure;
+        }
+        // --watch: the peers too, for their rates (tinc top); a daemon without `peers`: none
+        std::optional<json> cur_peers;
+        if (watch && !as_json) {
+            cur_peers = request(path, json{{"cmd", "peers"}}, o.timeout_ms);
         }
         if (as_json) {
             std::cout << cur->dump(2, ' ', false, json::error_handler_t::replace) << '\n';
@@ -429,9 +434,21 @@ int cmd_status(const options& o, const status_args& s, const std::string& path) 
                 std::cout << '\n';
             }
             std::cout << control::format_status(*cur, prev ? &*prev : nullptr);
+            if (prev && prev_peers && cur_peers) {
+                auto up = [](const json& j) {
+                    const auto it = j.is_object() ? j.find("uptime_s") : j.end();
+                    return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+                };
+                const double dt = up(*cur) - up(*prev);
+                const std::string t = control::format_peer_rates(*cur_peers, *prev_peers, dt);
+                if (!t.empty()) {
+                    std::cout << '\n' << t;
+                }
+            }
         }
         std::cout.flush();
         prev = std::move(cur);
+        prev_peers = std::move(cur_peers);
         if (g_interrupted) {
             break;
         }

@@ -233,6 +233,34 @@ TEST(ctl_format, peers_as_wg_show) {
     }
 }
 
+// status --watch: per-peer rates as tinc top shows them, the busiest first.
+TEST(ctl_format, peer_rates_busiest_first) {
+    auto peer = [](unsigned id, const char* name, uint64_t rxp, uint64_t rxb, uint64_t txp, uint64_t txb) {
+        return json{{"id", id},          {"name", name},     {"state", "up"},     {"rx_packets", rxp},
+                    {"rx_bytes", rxb},   {"tx_packets", txp}, {"tx_bytes", txb}};
+    };
+    const json before = {{"peers", {peer(2, "beta", 100, 100000, 100, 100000), peer(3, "gamma", 0, 0, 0, 0)}}};
+    const json after = {{"peers",
+                         {peer(2, "beta", 300, 350000, 200, 200000), peer(3, "gamma", 20000, 25000000, 10, 1000),
+                          peer(4, "delta", 2, 200, 0, 0)}}};
+    const std::string t = format_peer_rates(after, before, 2.0);
+    const size_t g = t.find("gamma"), b = t.find("beta"), d = t.find("delta");
+    ASSERT_TRUE(g != std::string::npos && b != std::string::npos && d != std::string::npos) << t;
+    EXPECT_LT(g, b) << t;  // 100 Mbit/s before 1.4
+    EXPECT_LT(b, d) << t;
+    EXPECT_NE(t.find("10000"), std::string::npos) << t;   // gamma: 20000 packets in 2 s
+    EXPECT_NE(t.find("100.00"), std::string::npos) << t;  // gamma: 25 MB in 2 s = 100 Mbit/s
+    EXPECT_NE(t.find("1.00"), std::string::npos) << t;    // beta: 250 kB in 2 s = 1 Mbit/s
+    // at most max_rows, then how many more; nothing for dt <= 0 or no peers; garbage: no throw
+    EXPECT_NE(format_peer_rates(after, before, 2.0, 1).find("... 2 more peers"), std::string::npos);
+    EXPECT_EQ(format_peer_rates(after, before, 0.0), "");
+    EXPECT_EQ(format_peer_rates(json{{"peers", json::array()}}, before, 1.0), "");
+    for (const json& j : {json(), json::array(), json{{"peers", 3}}, json{{"peers", {1, "x", json::array()}}}}) {
+        EXPECT_NO_THROW((void)format_peer_rates(j, j, 1.0)) << j.dump();
+        EXPECT_NO_THROW((void)format_peer_rates(after, j, 1.0)) << j.dump();
+    }
+}
+
 TEST(ctl_format, neighbours_table) {
     const json reply = {{"ok", true},
                         {"neighbours",

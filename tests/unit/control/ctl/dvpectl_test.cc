@@ -268,10 +268,14 @@ TEST(dvpectl, status_watch_count) {
     auto d = fake_daemon(sock);
     auto r = run({"-S", sock, "status", "--watch", "0.1", "--count", "3"});
     EXPECT_EQ(r.code, 0) << r.err;
-    // Not a terminal: samples separated by a blank line; the 2nd and 3rd show rates.
+    // Not a terminal: samples separated by a blank line; the 2nd and 3rd show rates, the peers'
+    // too (tinc top: the fake daemon's peers do not change, so 0 each)
     json s1 = test::sample_status(11, 1), s2 = test::sample_status(12, 2), s3 = test::sample_status(13, 3);
-    EXPECT_EQ(r.out, format_status(s1) + "\n" + format_status(s2, &s1) + "\n" + format_status(s3, &s2));
+    const json p = test::sample_peers();
+    const std::string peers = "\n" + format_peer_rates(p, p, 1.0);
+    EXPECT_EQ(r.out, format_status(s1) + "\n" + format_status(s2, &s1) + peers + "\n" + format_status(s3, &s2) + peers);
     EXPECT_NE(r.out.find("(rates over 1.0 s)"), std::string::npos);
+    EXPECT_NE(r.out.find("PEER     STATE       RX PPS"), std::string::npos) << r.out;
 }
 
 TEST(dvpectl, status_watch_stops_on_sigint) {
