@@ -2037,6 +2037,21 @@ TEST(ConfigShipped, DocsDescribeEveryDirective) {
     for (const directive_info& d : directives()) {
         EXPECT_NE(doc.find("`" + std::string(d.name)), std::string::npos) << d.name << " is not in docs/config.md";
     }
+    // and in the manual page (troff escapes its hyphens)
+    std::ifstream man(DVPE_SOURCE_ROOT "/man/dvpe.conf.5");
+    ASSERT_TRUE(man.good());
+    std::stringstream ms;
+    ms << man.rdbuf();
+    std::string page = ms.str();
+    for (size_t p; (p = page.find("\\-")) != std::string::npos;) {
+        page.replace(p, 2, "-");
+    }
+    for (const directive_info& d : directives()) {
+        const std::string n(d.name);
+        const bool found = page.find(".BR " + n + " ") != std::string::npos || page.find(" " + n + " ") != std::string::npos ||
+                           page.find(".BR " + n + "\n") != std::string::npos || page.find(" " + n + "\n") != std::string::npos;
+        EXPECT_TRUE(found) << n << " is not in man/dvpe.conf.5";
+    }
 }
 
 }  // namespace
