@@ -3,6 +3,7 @@
 #include "pmd/eal.hh"
 
 #include <rte_eal.h>
+#include <rte_pdump.h>
 #include <rte_errno.h>
 
 #include <sstream>
@@ -36,8 +37,10 @@ std::vector<std::string> build_eal_args(const eal_options& opt) {
             a.push_back(std::to_string(opt.memory_mb));
         }
         // Hugepage files are unlinked right after mapping: nothing is left in hugetlbfs
-        // even if the daemon is killed.
-        a.push_back("--huge-unlink");
+        // even if the daemon is killed (unless a secondary process must map them: capture).
+        if (opt.huge_unlink) {
+            a.push_back("--huge-unlink");
+        }
     }
     if (opt.pci_allow.empty()) {
         a.push_back("--no-pci");
@@ -71,5 +74,13 @@ eal::eal(const eal_options& opt) {
 }
 
 eal::~eal() { rte_eal_cleanup(); }
+
+capture::capture() {
+    if (rte_pdump_init() != 0) {
+        throw std::runtime_error(std::string("capture: rte_pdump_init failed: ") + rte_strerror(rte_errno));
+    }
+}
+
+capture::~capture() { (void)rte_pdump_uninit(); }
 
 }  // namespace pmd

@@ -21,6 +21,20 @@ struct eal_options {
     std::vector<std::string> pci_allow;      // PCI addresses of physical ports (-a); empty: --no-pci
     std::string extra_args;                  // split on spaces, appended (eal-args)
     std::string log_level;                   // --log-level value, e.g. "lib.eal:notice"
+    // With hugepages: unlink the hugepage files right after mapping (nothing left in hugetlbfs
+    // if the process is killed). false: keep them, so a secondary process (dpdk-dumpcap) can map
+    // the memory.
+    bool huge_unlink = true;
+};
+
+/// Packet capture by a secondary process (dpdk-dumpcap, dpdk-pdump): rte_pdump_init() after
+/// the EAL, rte_pdump_uninit() before it goes. The EAL needs hugepages kept (huge_unlink false).
+class capture {
+public:
+    capture();   // throws std::runtime_error
+    ~capture();
+    capture(const capture&) = delete;
+    capture& operator=(const capture&) = delete;
 };
 
 /// The argv rte_eal_init() gets (argv[0] included). Pure function, unit-tested.

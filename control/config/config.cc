@@ -978,6 +978,12 @@ const std::vector<directive_entry>& table() {
          },
          nullptr},
         {"memory-mb", N, OK, {}, TOK, engine_uint<&engine_layout::memory_mb, 0, 1048576>, nullptr},
+        {"capture", N, OK, {}, TOK,
+         [](setter_ctx& c, node_conf& n) {
+             engine_bool<&engine_layout::capture>(c, n);
+             n.engine.capture_where = c.where;
+         },
+         nullptr},
         {"tx-drain-us", N, OK, {}, TOK, engine_uint<&engine_layout::tx_drain_us, 0, limits::max_us_setting>,
          nullptr},
         {"idle-sleep-us", N, OK, {}, TOK, engine_uint<&engine_layout::idle_sleep_us, 0, limits::max_us_setting>,

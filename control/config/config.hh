@@ -187,6 +187,9 @@ struct engine_layout {
     unsigned mbuf_cache = 256;                  // mbuf-cache
     bool hugepages = true;                      // hugepages = yes|no (no: EAL --no-huge)
     bool hugepages_set = false;                 // given in the config (the automatic layout keeps it)
+    bool capture = false;                       // capture = yes: dpdk-dumpcap may attach (rte_pdump;
+                                                // hugepage files kept, docs/operations.md "Capture")
+    location capture_where;
     unsigned memory_mb = 0;                     // memory-mb (EAL -m; 0: DPDK default / 512 without hugepages)
     unsigned tx_drain_us = 100;                 // tx-drain-us
     unsigned idle_sleep_us = 100;               // idle-sleep-us (0: never sleep, for benchmarks)

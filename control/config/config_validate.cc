@@ -533,6 +533,10 @@ private:
         check_gateways(e);
         check_neighbours(e);
         check_exceptions(e);
+        if (e.capture && !e.hugepages) {
+            error(e.capture_where, "capture: needs hugepages (dpdk-dumpcap maps the daemon's memory; without "
+                                   "hugepages it is the daemon's alone): set 'hugepages = yes' and reserve some");
+        }
         check_queue_map(n);
         if (e.mbufs != 0) {
             unsigned need = required_mbufs(e);

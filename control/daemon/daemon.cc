@@ -307,8 +307,14 @@ void daemon::setup() {
         }
     }
     eo.extra_args = l.eal_args;
+    eo.huge_unlink = !l.capture;  // dpdk-dumpcap maps the hugepage files
     eo.log_level = log::enabled(log_level::debug) ? "*:info" : "*:warning";
     _eal = std::make_unique<pmd::eal>(eo);
+    if (l.capture) {
+        _capture = std::make_unique<pmd::capture>();
+        log::notice("capture: dpdk-dumpcap --file-prefix=" + eo.file_prefix +
+                    " -i PORT_DEVICE attaches (hugepage files are kept while dvped runs)");
+    }
 
     // 2. mempool: rx rings full, tx rings full, one burst in flight and a cache per lcore, rings
     unsigned n_workers = static_cast<unsigned>(l.worker_lcores.size());
@@ -762,6 +768,7 @@ void daemon::teardown() noexcept {
     _mac_table.reset();
     _routes.reset();
     _lan_neigh.reset();
+    _capture.reset();  // before the ports and the EAL go (pdump's own mempool and callbacks)
     _eal.reset();
     if (!_pid_path.empty()) {
         unlink(_pid_path.c_str());

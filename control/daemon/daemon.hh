@@ -212,6 +212,7 @@ private:
     rte_mempool* _pool = nullptr;
     std::vector<daemon_port> _ports;
     std::vector<int> _placeholder_fds;  // hold_kernel_ports()
+    std::unique_ptr<pmd::capture> _capture;  // capture = yes
     uint64_t _next_telemetry_tsc = 0;   // the peers for DPDK telemetry, once a second
     engine::port_table _port_table{};
     rte_ring* _to_control = nullptr;

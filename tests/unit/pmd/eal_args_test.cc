@@ -31,6 +31,15 @@ TEST(eal_args, hugepages_and_pci) {
     EXPECT_EQ(pmd::build_eal_args(o), want);
 }
 
+// capture = yes: the hugepage files stay for dpdk-dumpcap to map
+TEST(eal_args, capture_keeps_the_hugepage_files) {
+    pmd::eal_options o;
+    o.worker_lcores = {1};
+    o.huge_unlink = false;
+    std::vector<std::string> want{"dvped", "-l", "0,1", "--main-lcore", "0", "--no-pci"};
+    EXPECT_EQ(pmd::build_eal_args(o), want);
+}
+
 TEST(eal_args, lcores_map_replaces_the_list) {
     pmd::eal_options o;
     o.main_lcore = 0;

@@ -306,6 +306,7 @@ const std::vector<directive_case>& directive_cases() {
         {"mbuf-cache = 128", [](C, N n) { return n.engine.mbuf_cache == 128; }},
         {"mbuf-cache = 0", [](C, N n) { return n.engine.mbuf_cache == 0; }},
         {"hugepages = no", [](C, N n) { return !n.engine.hugepages; }},
+        {"capture = yes", [](C, N n) { return n.engine.capture && n.engine.capture_where.line == 6; }},
         {"memory-mb = 256", [](C, N n) { return n.engine.memory_mb == 256; }},
         {"tx-drain-us = 50", [](C, N n) { return n.engine.tx_drain_us == 50; }},
         {"idle-sleep-us = 0", [](C, N n) { return n.engine.idle_sleep_us == 0; }},
@@ -1267,6 +1268,9 @@ TEST(ConfigValidate, Layout) {
          {"t.conf:7: wan-gateway: port wan0 already has an IPv4 gateway"}},
         {"wan-gateway = nope 10.0.0.254", {"t.conf:6: wan-gateway: unknown port 'nope'"}},
         {"wan-gateway = tap0 10.0.0.254", {"t.conf:6: wan-gateway: port 'tap0' is an overlay port, not a wan port"}},
+        {"capture = yes\nhugepages = no",
+         {"t.conf:6: capture: needs hugepages (dpdk-dumpcap maps the daemon's memory; without hugepages it is the "
+          "daemon's alone): set 'hugepages = yes' and reserve some"}},
         // exception interfaces
         {"exception = nope ex0", {"t.conf:6: exception: unknown port 'nope'"}},
         {"exception = tap0 ex0", {"t.conf:6: exception: port 'tap0' is an overlay port, not a wan port"}},
