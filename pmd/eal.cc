@@ -6,6 +6,8 @@
 #include <rte_pdump.h>
 #include <rte_errno.h>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -75,12 +77,28 @@ eal::eal(const eal_options& opt) {
 
 eal::~eal() { rte_eal_cleanup(); }
 
-capture::capture() {
+capture::capture(std::string file_prefix) : _prefix(std::move(file_prefix)) {
     if (rte_pdump_init() != 0) {
         throw std::runtime_error(std::string("capture: rte_pdump_init failed: ") + rte_strerror(rte_errno));
     }
 }
 
-capture::~capture() { (void)rte_pdump_uninit(); }
+capture::~capture() {
+    (void)rte_pdump_uninit();
+    // The EAL names its files PREFIXmap_N in every hugetlbfs mount (eal_filesystem.h).
+    std::ifstream mounts("/proc/mounts");
+    for (std::string dev, dir, type, rest; mounts >> dev >> dir >> type && std::getline(mounts, rest);) {
+        if (type != "hugetlbfs" || _prefix.empty()) {
+            continue;
+        }
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+            const std::string name = e.path().filename().string();
+            if (name.rfind(_prefix + "map_", 0) == 0) {
+                std::filesystem::remove(e.path(), ec);
+            }
+        }
+    }
+}
 
 }  // namespace pmd

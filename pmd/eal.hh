@@ -31,10 +31,17 @@ struct eal_options {
 /// the EAL, rte_pdump_uninit() before it goes. The EAL needs hugepages kept (huge_unlink false).
 class capture {
 public:
-    capture();   // throws std::runtime_error
+    /// file_prefix: the EAL's (--file-prefix), whose hugepage files ~capture() removes.
+    explicit capture(std::string file_prefix);  // throws std::runtime_error
+    /// Stops serving capture requests and unlinks this process's hugepage files (what
+    /// --huge-unlink would have done at start): the memory stays mapped until the EAL goes, and
+    /// nothing is left in hugetlbfs after a clean stop.
     ~capture();
     capture(const capture&) = delete;
     capture& operator=(const capture&) = delete;
+
+private:
+    std::string _prefix;
 };
 
 /// The argv rte_eal_init() gets (argv[0] included). Pure function, unit-tested.

@@ -8,4 +8,12 @@ shift || true
 if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" "$top" "$@" >/dev/null
 fi
-ninja -C "$builddir" -j "$(nproc)" >/dev/null
+# ninja's progress lines are noise in CI; its errors are not: on failure the end of its output.
+log=$(mktemp)
+if ! ninja -C "$builddir" -j "$(nproc)" >"$log" 2>&1; then
+  echo "build: ninja failed in $builddir; its last lines:" >&2
+  grep -v '^\[[0-9]*/[0-9]*\] ' "$log" | tail -n 80 >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"

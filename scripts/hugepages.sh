@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Reserves N 2 MiB hugepages (default 512 = 1 GiB) and mounts hugetlbfs at /dev/hugepages.
-# Usage: scripts/hugepages.sh [N]; prints the number of free hugepages. Needs root.
+# Reserves N 2 MiB hugepages (default 512 = 1 GiB; never fewer than are reserved already) and
+# mounts hugetlbfs, with Debian's dpdk-hugepages.py (package dpdk) where it is installed, else by
+# hand. Usage: scripts/hugepages.sh [N]; prints the number of free hugepages. Needs root.
+# At boot, on a gateway: docs/deploy.md (kernel command line, 1 GiB pages).
 set -euo pipefail
 n=${1:-512}
 have=$(cat /proc/sys/vm/nr_hugepages)
-if [ "$have" -lt "$n" ]; then
-  echo "$n" > /proc/sys/vm/nr_hugepages
-fi
-mkdir -p /dev/hugepages
-if ! mountpoint -q /dev/hugepages; then
-  mount -t hugetlbfs nodev /dev/hugepages
+if command -v dpdk-hugepages.py >/dev/null 2>&1; then
+  if [ "$have" -lt "$n" ]; then
+    dpdk-hugepages.py --pagesize 2M --reserve "$((n * 2))M"
+  fi
+  if ! mountpoint -q /dev/hugepages; then
+    dpdk-hugepages.py --mount
+  fi
+else
+  if [ "$have" -lt "$n" ]; then
+    echo "$n" > /proc/sys/vm/nr_hugepages
+  fi
+  mkdir -p /dev/hugepages
+  if ! mountpoint -q /dev/hugepages; then
+    mount -t hugetlbfs nodev /dev/hugepages
+  fi
 fi
 grep HugePages_Free /proc/meminfo | awk '{print $2}'

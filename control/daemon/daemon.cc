@@ -22,6 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 
 #include "control/daemon/kernel_if.hh"
@@ -311,7 +312,7 @@ void daemon::setup() {
     eo.log_level = log::enabled(log_level::debug) ? "*:info" : "*:warning";
     _eal = std::make_unique<pmd::eal>(eo);
     if (l.capture) {
-        _capture = std::make_unique<pmd::capture>();
+        _capture = std::make_unique<pmd::capture>(eo.file_prefix);
         log::notice("capture: dpdk-dumpcap --file-prefix=" + eo.file_prefix +
                     " -i PORT_DEVICE attaches (hugepage files are kept while dvped runs)");
     }
@@ -544,6 +545,31 @@ void daemon::setup() {
             }
         }
         _workers.push_back(std::make_unique<engine::worker>(ws));
+    }
+    // NUMA: a worker polling a port of another socket pays a cross-socket access per packet
+    // (docs/deploy.md "NUMA"); said once per (port, lcore) at start.
+    std::set<std::pair<uint16_t, unsigned>> numa_said;
+    for (const auto& w : _workers) {
+        const unsigned lcore = w->setup().lcore_id;
+        const int lsock = static_cast<int>(rte_lcore_to_socket_id(lcore));
+        for (const auto& q : w->setup().rx_queues) {
+            if (q.tap != nullptr) {
+                continue;
+            }
+            const int psock = rte_eth_dev_socket_id(q.port_id);
+            if (psock >= 0 && lsock >= 0 && psock != lsock && numa_said.emplace(q.port_id, lcore).second) {
+                std::string name;
+                for (const auto& p : _ports) {
+                    if (p.info.port_id == q.port_id) {
+                        name = p.conf.name;
+                    }
+                }
+                log::warn("NUMA: port " + name + " is on socket " + std::to_string(psock) + ", its worker lcore " +
+                          std::to_string(lcore) + " on socket " + std::to_string(lsock) +
+                          ": every packet crosses the sockets (pick worker-lcores on socket " + std::to_string(psock) +
+                          ", docs/deploy.md)");
+            }
+        }
     }
     {
         telemetry_source ts;

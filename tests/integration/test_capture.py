@@ -71,6 +71,11 @@ class Capture(unittest.TestCase):
         for n in cls.mesh.nodes.values():
             problems += n.finish()
         cls.mesh.cleanup()
+        # kept for dumpcap while alpha ran; gone after its clean stop
+        left = [f for f in os.listdir("/dev/hugepages") if f.startswith("dvpe-alphamap_")] \
+            if os.path.isdir("/dev/hugepages") else []
+        if left:
+            problems.append("hugepage files left behind: %s" % left)
         if problems:
             raise AssertionError("\n".join(problems))
 
