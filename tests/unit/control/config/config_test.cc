@@ -2000,6 +2000,32 @@ TEST(ConfigAutoLayout, FromTheHost) {
     EXPECT_TRUE(t->self_node().engine.ports.empty());
 }
 
+// configs/deploy (docs/deploy.md): both gateways load without a warning, with their exception
+// interface, two workers and the queue map.
+TEST(ConfigShipped, DeployExampleLoadsForBothGateways) {
+    load_options o = opts("");
+    o.confdir = DVPE_SOURCE_ROOT "/configs/deploy";
+    std::ifstream in(o.confdir + "/gvpe.conf");
+    ASSERT_TRUE(in.good());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    for (const std::string name : {"fra", "ams"}) {
+        SCOPED_TRACE(name);
+        load_options on = o;
+        on.nodename = name;
+        on.n_cpus = 8;
+        auto r = load_config_text(ss.str(), "gvpe.conf", on);
+        ASSERT_TRUE(r.has_value()) << joined(r.error());
+        EXPECT_TRUE(r->warnings.empty()) << r->warnings.front().str();
+        const engine_layout& e = r->self_node().engine;
+        ASSERT_EQ(e.exceptions.size(), 1U);
+        EXPECT_EQ(e.exceptions[0].ifname, "uplink");
+        EXPECT_EQ(e.worker_lcores, (std::vector<unsigned>{4, 5}));
+        EXPECT_EQ(e.queue_map.size(), 4U);
+        EXPECT_EQ(r->global.control_socket_group, "prometheus");
+    }
+}
+
 // configs/site-bridge and configs/site-route (docs/site-gateways.md): every node loads, and
 // each gateway has the LAN port and tables the example says.
 TEST(ConfigShipped, SiteGatewayExamplesLoadForEveryNode) {
