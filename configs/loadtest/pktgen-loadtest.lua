@@ -5,21 +5,26 @@
 -- Before and after the traffic it saves both nodes' `dvpectl status --json`; at the end it writes
 -- pktgen's own counters, so `perf/loadtest.py --compare DIR` can check every hop exactly.
 -- Run: pktgen ... -- -m "1.0,2.1" -f pktgen-loadtest.lua   (the full command is in docs/loadtest.md)
-package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;"
-require "Pktgen"
+-- pktgen runs this with its own `pktgen` table already there: no `require "Pktgen"` (outside
+-- pktgen's source tree that require fails, and pktgen then hangs at its prompt).
 
--- settings --------------------------------------------------------------------------------------
-local dir      = "/tmp/dvpe-lt"               -- the config copy; results are written here too
-local dvpectl  = "dvpectl"                    -- e.g. "/src/dvpe/build/control/dvpectl"
-local seconds  = 10                           -- seconds of traffic
-local size     = 64                           -- pktgen size: frame + 4 B FCS (64 -> 60 B frames in dvped)
-local rate     = 100                          -- percent of the port's reported link speed
-local mac_a    = "fe:fd:80:00:00:01"          -- lt-a's overlay MAC (node id 1)
-local mac_b    = "fe:fd:80:00:00:02"          -- lt-b's overlay MAC (node id 2)
+-- settings (each may be given in the environment of pktgen instead) ------------------------------
+local function setting(name, default) return os.getenv(name) or default end
+local dir      = setting("DVPE_LT_DIR", "/tmp/dvpe-lt")                -- the config copy; results go here
+local rundir   = setting("DVPE_LT_RUNDIR", "/run/dvpe-loadtest")       -- the nodes' control sockets
+local node_a   = setting("DVPE_LT_NODE_A", "lt-a")                     -- the sender's node (port 0)
+local node_b   = setting("DVPE_LT_NODE_B", "lt-b")                     -- the receiver's node (port 1)
+local dvpectl  = setting("DVPECTL", "dvpectl")                         -- e.g. "/src/dvpe/build/control/dvpectl"
+local seconds  = tonumber(setting("DVPE_LT_SECONDS", "10"))            -- seconds of traffic
+-- pktgen's size counts the 4 B FCS: 64 -> 60 B frames in dvped; 1452 -> 1448 B frames
+local size     = tonumber(setting("DVPE_LT_SIZE", "64"))
+local rate     = tonumber(setting("DVPE_LT_RATE", "100"))             -- percent of the port's link speed
+local mac_a    = setting("DVPE_LT_MAC_A", "fe:fd:80:00:00:01")         -- node A's overlay MAC (node id 1)
+local mac_b    = setting("DVPE_LT_MAC_B", "fe:fd:80:00:00:02")         -- node B's overlay MAC (node id 2)
 
 local function status(node, file)
-    local cmd = string.format("%s -S /run/dvpe-loadtest/%s.sock %s status --json > %s/%s",
-                              dvpectl, node, node, dir, file)
+    local cmd = string.format("%s -S %s/%s.sock %s status --json > %s/%s",
+                              dvpectl, rundir, node, node, dir, file)
     if not os.execute(cmd) then
         error("failed: " .. cmd)
     end
@@ -40,14 +45,14 @@ pktgen.set("0", "count", 0)                   -- until stopped
 -- the run ---------------------------------------------------------------------------------------
 pktgen.delay(2000)                            -- links up, anything sent at port start drained
 pktgen.clear("all")
-status("lt-a", "a-before.json")
-status("lt-b", "b-before.json")
+status(node_a, "a-before.json")
+status(node_b, "b-before.json")
 pktgen.start("0")
 pktgen.delay(seconds * 1000)
 pktgen.stop("0")
 pktgen.delay(2000)                            -- let lt-a, the WAN and lt-b drain
-status("lt-a", "a-after.json")
-status("lt-b", "b-after.json")
+status(node_a, "a-after.json")
+status(node_b, "b-after.json")
 
 local st = pktgen.portStats("all", "port")
 local f = assert(io.open(dir .. "/pktgen.txt", "w"))

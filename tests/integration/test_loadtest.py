@@ -67,6 +67,52 @@ class Usage(unittest.TestCase):
         self.assertIn("--size 10 is outside 60..1448", r.stderr)
 
 
+class PktgenCompare(unittest.TestCase):
+    """--compare of a pktgen run (docs/loadtest.md): pktgen's latency probes are frames of
+    another size in its counters; the byte checks then compare hop to hop, and still catch a
+    byte lost on the way. Synthetic counters, no DPDK."""
+
+    @staticmethod
+    def node(**kv):
+        s = {"uptime_s": 0.0}
+        for port in ("wan", "ovl"):
+            for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_missed", "rx_nombuf", "rx_errors",
+                      "tx_errors"):
+                s["%s_%s" % (port, k)] = 0
+        for k in ("rx_packets", "tx_packets", "encrypted", "decrypted", "keepalives", "to_control", "from_control",
+                  "relayed", "arp_replies", "icmp_echo_replies"):
+            s["worker_" + k] = 0
+        for k in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "keepalives_received"):
+            s["peer_" + k] = 0
+        for k in ("auth_failed", "replayed", "unknown_key", "tx_failed"):
+            s["drop_" + k] = 0
+        s.update(kv)
+        return s
+
+    def run_eval(self, lose_a_byte=False):
+        # 1000 frames of 60 B and 10 probes of 100 B: 61000 B
+        n, b = 1010, 1000 * 60 + 10 * 100
+        a = self.node(ovl_rx_packets=n, ovl_rx_bytes=b, worker_rx_packets=n, worker_encrypted=n, peer_tx_packets=n,
+                      peer_tx_bytes=b, wan_tx_packets=n, wan_tx_bytes=n * 100)
+        bb = self.node(wan_rx_packets=n, wan_rx_bytes=n * 100, peer_rx_packets=n, peer_rx_bytes=b - lose_a_byte,
+                       worker_decrypted=n, ovl_tx_packets=n, ovl_tx_bytes=b)
+        zero = {1: self.node(), 2: self.node()}
+        return loadtest.evaluate("net_vhost", 60, "pktgen", zero, {1: a, 2: bb}, None, None,
+                                 {"tx_packets": n, "tx_bytes": b}, None, {"rx_packets": n, "rx_bytes": b}, None, 10.0,
+                                 one_size=False)
+
+    def test_probes_of_another_size_pass_hop_to_hop(self):
+        res = self.run_eval()
+        self.assertTrue(res["ok"], [c for c in res["checks"] if not c["ok"]])
+        self.assertIn("A peer tx_bytes == A ovl rx_bytes (frames of several sizes)", [c["check"] for c in res["checks"]])
+
+    def test_a_lost_byte_is_still_caught(self):
+        res = self.run_eval(lose_a_byte=True)
+        self.assertFalse(res["ok"])
+        self.assertEqual([c["check"] for c in res["checks"] if not c["ok"]],
+                         ["B peer rx_bytes == B ovl tx_bytes (frames of several sizes)"])
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root (DPDK)")
 class Counters(unittest.TestCase):
     def run_chain(self, overlay, size):
