@@ -245,7 +245,8 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
     }
     const uint64_t ctr = transport::counter(*h);
     lane_window* w = st.last.window;
-    if (!w->w.would_accept(ctr) && !st.replay_off) {  // benchmark_replay_off: worker.hh
+    if (!w->w.would_accept(ctr) && !st.replay_off) [[unlikely]] {  // benchmark_replay_off: worker.hh
+        _peer_stats[st.last.p->node_id].replayed.add();
         drop(m, drop_reason::replayed);
         return true;
     }
@@ -329,7 +330,8 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         for (; i < j; ++i) {
             open_item& it = _open[i];
             rte_mbuf* m = it.m;
-            if (!_ok[i]) {
+            if (!_ok[i]) [[unlikely]] {
+                ns.auth_failed.add();
                 drop(m, drop_reason::auth_failed);
                 continue;
             }
@@ -342,8 +344,9 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 held = lw;
             }
             // Only an authenticated counter moves the window (a forged one must not).
-            if (!lw->w.accept(it.counter) && !replay_off) {
+            if (!lw->w.accept(it.counter) && !replay_off) [[unlikely]] {
                 // a duplicate within this burst, or a copy another worker took first
+                ns.replayed.add();
                 drop(m, drop_reason::replayed);
                 continue;
             }

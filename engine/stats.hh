@@ -243,6 +243,10 @@ struct alignas(64) node_stats {
     counter roam_meta;                 // roam_meta_v6 | roam_meta_icmp_request | transport kind << 8 |
                                        // WAN port id << 16 | UDP source port or ICMP identifier
                                        // << 32 (0 for rawip)
+    // Drops of packets whose header names the node as sender (a forger can name anyone: what the
+    // node's path or an attacker on it costs), beside the worker-wide drops by reason.
+    counter auth_failed;               // the tag did not verify
+    counter replayed;                  // the counter was seen before or is older than the window
 };
 static_assert(offsetof(node_stats, closes) == 64, "the hot counters in the first cache line");
 static_assert(sizeof(node_stats) == 128, "two cache lines per worker and node");

@@ -582,6 +582,10 @@ std::string format_peers(const json& peers, const std::string& only) {
         out += "  transfer: " + format_bytes(get_u64(p, "rx_bytes")) + " received (" +
                std::to_string(get_u64(p, "rx_packets")) + " packets), " + format_bytes(get_u64(p, "tx_bytes")) +
                " sent (" + std::to_string(get_u64(p, "tx_packets")) + " packets)\n";
+        if (get_u64(p, "auth_failed") != 0 || get_u64(p, "replayed") != 0) {
+            out += "  dropped: " + std::to_string(get_u64(p, "auth_failed")) + " failed authentication, " +
+                   std::to_string(get_u64(p, "replayed")) + " replayed\n";
+        }
         if (get_str(p, "state") == "up") {
             out += "  key: id " + std::to_string(get_u64(p, "key_id")) + ", " +
                    format_duration(get_double(p, "key_age_s")) + " old\n";
@@ -736,6 +740,8 @@ std::string format_metrics(const json& status, const json& peers, const std::str
         {"handshakes_completed", "dvpe_peer_handshakes", "handshakes completed with the peer"},
         {"rekeys", "dvpe_peer_rekeys", "rekeys with the peer"},
         {"downs", "dvpe_peer_downs", "times the session with the peer went down"},
+        {"auth_failed", "dvpe_peer_auth_failed", "packets naming the peer as sender whose tag did not verify"},
+        {"replayed", "dvpe_peer_replayed", "packets naming the peer as sender refused by the replay window"},
     };
     for (const field& f : peer_fields) {
         w.family(f.metric, "counter", f.help);

@@ -198,7 +198,7 @@ nlohmann::json daemon::peers_json() const {
         }
         const node_conf* node = _cfg.node(id);
         const std::string name = node != nullptr ? node->name : std::string();
-        uint64_t rxp = 0, rxb = 0, txp = 0, txb = 0, ka = 0;
+        uint64_t rxp = 0, rxb = 0, txp = 0, txb = 0, ka = 0, authf = 0, repl = 0;
         for (const auto& w : _workers) {
             const auto& ns = w->peer_stats()[id];
             rxp += ns.rx_packets.load();
@@ -206,6 +206,8 @@ nlohmann::json daemon::peers_json() const {
             txp += ns.tx_packets.load();
             txb += ns.tx_bytes.load();
             ka += ns.keepalives.load();
+            authf += ns.auth_failed.load();
+            repl += ns.replayed.load();
         }
         nlohmann::json failed = nlohmann::json::object();
         for (size_t r = 0; r < handshake::n_reject; ++r) {
@@ -239,7 +241,9 @@ nlohmann::json daemon::peers_json() const {
                              {"rx_bytes", rxb},
                              {"tx_packets", txp},
                              {"tx_bytes", txb},
-                             {"keepalives_received", ka}};
+                             {"keepalives_received", ka},
+                             {"auth_failed", authf},
+                             {"replayed", repl}};
         if (const auto& f = st->failure) {
             // The last rejection that concerns this peer's config since its last completed
             // handshake (session::handshake_failure; docs/control.md "status").

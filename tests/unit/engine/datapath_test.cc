@@ -490,6 +490,10 @@ TEST_P(datapath, replay_is_dropped) {
     run(2);
     EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
     EXPECT_EQ(drops(2, engine::drop_reason::replayed), 2u);
+    // counted against the node the header names too (dvpectl peers, metrics): the in-burst
+    // duplicate at accept(), the later one at would_accept()
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].replayed.load(), 2u);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].auth_failed.load(), 0u);
     expect_accounted();
 }
 
@@ -514,6 +518,8 @@ TEST_P(datapath, only_an_authenticated_packet_from_elsewhere_is_reported_for_roa
     EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
     EXPECT_EQ(drops(2, engine::drop_reason::auth_failed), 1u);
     EXPECT_EQ(drops(2, engine::drop_reason::replayed), 1u);
+    EXPECT_EQ(ns.auth_failed.load(), 1u);  // per peer as well
+    EXPECT_EQ(ns.replayed.load(), 1u);
     EXPECT_FALSE(engine::roam_report(ns).has_value()) << "a forged or replayed packet moves nothing";
 
     inject(_nodes[2].wan.rx, moved, _nodes[2].wan.id);

@@ -202,6 +202,7 @@ TEST(ctl_format, peers_as_wg_show) {
               "  endpoint: udp6 [2001:db8::3]:4000 via router beta (id 2) (next hop unresolved)\n"
               "  latest handshake: never\n"
               "  transfer: 0 B received (0 packets), 3.00 MiB sent (2200 packets)\n"
+              "  dropped: 5 failed authentication, 2 replayed\n"
               "  handshakes: 4 initiated, 0 answered, 0 completed, 0 rekeys; 0 up, 0 down\n"
               "  handshakes refused: wrong_static_key 2\n"
               "  last failure: node gamma: not the key we know\n"
@@ -302,6 +303,8 @@ TEST(ctl_format, metrics_openmetrics_and_prometheus) {
              "dvpe_peer_relayed{node=\"alpha\",peer=\"gamma\",id=\"3\"} 1\n",
              "dvpe_peer_rx_bytes_total{node=\"alpha\",peer=\"beta\",id=\"2\"} 1536\n",
              "dvpe_peer_tx_bytes_total{node=\"alpha\",peer=\"gamma\",id=\"3\"} 3145728\n",
+             "dvpe_peer_auth_failed_total{node=\"alpha\",peer=\"gamma\",id=\"3\"} 5\n",
+             "dvpe_peer_replayed_total{node=\"alpha\",peer=\"beta\",id=\"2\"} 0\n",
              "dvpe_peer_last_handshake_age_seconds{node=\"alpha\",peer=\"beta\",id=\"2\"} 75.5\n",
              "dvpe_peer_handshakes_refused_total{node=\"alpha\",peer=\"gamma\",id=\"3\",reason=\"wrong_static_key\"} 2\n",
          }) {
