@@ -15,6 +15,7 @@ PACKAGES=(
   dpdk dpdk-dev iproute2 iputils-ping iperf3 tcpdump nftables procps python3 kmod
   # tests/integration/test_service.py parses `dvpectl metrics` with a real OpenMetrics parser
   python3-prometheus-client
+  # perf/compress/lzf_bench: what GVPE's compress would cost (docs/performance.md "compress")
   liblzf-dev
 )
 
