@@ -18,7 +18,9 @@ struct tx_err_ctx {
     worker_stats* stats;
 };
 
-// Called by rte_eth_tx_buffer_flush for packets the queue did not take: count and free.
+// Called by rte_eth_tx_buffer_flush for packets the queue did not take: count and free. R:
+// tx_failed, or exception_full for an exception port's queue (the kernel side is full).
+template <drop_reason R>
 void tx_error_cb(rte_mbuf** unsent, uint16_t count, void* userdata) {
     auto* st = static_cast<worker_stats*>(userdata);
     uint64_t bytes = 0;
@@ -26,21 +28,8 @@ void tx_error_cb(rte_mbuf** unsent, uint16_t count, void* userdata) {
         bytes += rte_pktmbuf_pkt_len(unsent[i]);
         rte_pktmbuf_free(unsent[i]);
     }
-    st->drop(drop_reason::tx_failed, count);
+    st->drop(R, count);
     // They were counted as tx when buffered; take them back out.
-    st->tx_packets.add(-static_cast<uint64_t>(count));
-    st->tx_bytes.add(-bytes);
-}
-
-// The same for an exception port's queue: the kernel side is full (exception_full).
-void exception_tx_error_cb(rte_mbuf** unsent, uint16_t count, void* userdata) {
-    auto* st = static_cast<worker_stats*>(userdata);
-    uint64_t bytes = 0;
-    for (uint16_t i = 0; i < count; ++i) {
-        bytes += rte_pktmbuf_pkt_len(unsent[i]);
-        rte_pktmbuf_free(unsent[i]);
-    }
-    st->drop(drop_reason::exception_full, count);
     st->tx_packets.add(-static_cast<uint64_t>(count));
     st->tx_bytes.add(-bytes);
 }
@@ -71,7 +60,10 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
         }
         rte_eth_tx_buffer_init(b, static_cast<uint16_t>(_s.burst_size));
         rte_eth_tx_buffer_set_err_callback(
-            b, _s.ports->ports[i].role == port_role::exception ? exception_tx_error_cb : tx_error_cb, &_stats);
+            b,
+            _s.ports->ports[i].role == port_role::exception ? tx_error_cb<drop_reason::exception_full>
+                                                            : tx_error_cb<drop_reason::tx_failed>,
+            &_stats);
         _txb[pid] = b;
         _tap[pid] = _s.ports->ports[i].tap;
         _tx_ports.push_back(pid);

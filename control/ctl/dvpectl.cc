@@ -775,18 +775,32 @@ int cmd_keygen(const options& o) {
     throw usage_error{"keygen needs either -g FILE or -G"};
 }
 
+/// A reply that says ok:true; else its error (or \p fallback) on stderr. False also when the
+/// request failed (request() said why).
+bool reply_ok(const std::optional<json>& r, const char* fallback) {
+    if (!r) {
+        return false;
+    }
+    if (r->is_object()) {
+        const auto ok = r->find("ok");
+        if (ok != r->end() && ok->is_boolean() && ok->get<bool>()) {
+            return true;
+        }
+    }
+    const auto e = r->is_object() ? r->find("error") : r->end();
+    std::fprintf(stderr, "dvpectl: %s\n",
+                 !r->is_object() ? "bad reply" : e != r->end() && e->is_string() ? e->get_ref<const std::string&>().c_str()
+                                                                               : fallback);
+    return false;
+}
+
 int cmd_reconnect(const options& o, const std::string& path) {
     json req{{"cmd", "reconnect"}};
     if (!o.args.empty()) {
         req["node"] = o.args[0];
     }
     auto r = request(path, req, o.timeout_ms, true);
-    if (!r) {
-        return exit_failure;
-    }
-    if (!r->is_object() || r->value("ok", false) != true) {
-        std::fprintf(stderr, "dvpectl: %s\n",
-                     r->is_object() ? r->value("error", std::string("reconnect failed")).c_str() : "bad reply");
+    if (!reply_ok(r, "reconnect failed")) {
         return exit_failure;
     }
     std::string names;
@@ -896,12 +910,7 @@ int run(const std::vector<std::string>& argv) {
     }
     if (o.command == "neighbours" || o.command == "neighbors") {
         auto r = request(path, json{{"cmd", "neighbours"}}, o.timeout_ms, true);
-        if (!r) {
-            return exit_failure;
-        }
-        if (!r->is_object() || r->value("ok", false) != true) {
-            std::fprintf(stderr, "dvpectl: %s\n",
-                         r->is_object() ? r->value("error", std::string("neighbours failed")).c_str() : "bad reply");
+        if (!reply_ok(r, "neighbours failed")) {
             return exit_failure;
         }
         std::fputs(as_json ? (r->dump(2) + "\n").c_str() : control::format_neighbours(*r).c_str(), stdout);

@@ -646,16 +646,21 @@ class exception_fixture : public worker_fixture {
 protected:
     void SetUp() override {
         worker_fixture::SetUp();
+        link_exception(exc_tx_ring, limit_per_s, limit_burst);
+    }
+    /// A third port as the WAN port's exception interface (tx ring of tx_ring entries), and the
+    /// worker rebuilt with the exception rate per_s / burst.
+    void link_exception(unsigned tx_ring, uint64_t per_s, uint64_t burst) {
         static int n = 0;
         ++n;
-        _exc = make_port("wt_exc" + std::to_string(n), _exc_rx, _exc_tx, exc_tx_ring);
+        _exc = make_port("wt_exc" + std::to_string(n), _exc_rx, _exc_tx, tx_ring);
         add_port(2, _exc, engine::port_role::exception);
         _table.ports[2].link_port = _wan;
         _table.ports[0].link_port = _exc;
         _table.ports[0].max_frame = 1514;
         _table.ports[0].n_ipv6 = 1;
         _table.ports[0].ipv6[0] = our_ip6;
-        rebuild(limit_per_s, limit_burst);
+        rebuild(per_s, burst);
     }
     void TearDown() override {
         _w.reset();
@@ -866,11 +871,7 @@ class exception_full_fixture : public exception_fixture {
 protected:
     void SetUp() override {
         worker_fixture::SetUp();
-        _exc = make_port("wt_excf", _exc_rx, _exc_tx, 4);  // holds 3
-        add_port(2, _exc, engine::port_role::exception);
-        _table.ports[2].link_port = _wan;
-        _table.ports[0].link_port = _exc;
-        rebuild(1'000'000, 1'000);
+        link_exception(4, 1'000'000, 1'000);  // a tx ring of 4 holds 3
     }
 };
 
