@@ -6,6 +6,7 @@
 #include <rte_pdump.h>
 #include <rte_errno.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -79,13 +80,20 @@ eal::~eal() { rte_eal_cleanup(); }
 
 capture::capture(std::string file_prefix) : _prefix(std::move(file_prefix)) {
     if (rte_pdump_init() != 0) {
-        throw std::runtime_error(std::string("capture: rte_pdump_init failed: ") + rte_strerror(rte_errno));
+        const std::string err = rte_strerror(rte_errno);
+        unlink_hugepage_files();  // nothing will attach: as --huge-unlink would have
+        throw std::runtime_error("capture: rte_pdump_init failed: " + err);
     }
 }
 
 capture::~capture() {
     (void)rte_pdump_uninit();
-    // The EAL names its files PREFIXmap_N in every hugetlbfs mount (eal_filesystem.h).
+    unlink_hugepage_files();
+}
+
+void capture::unlink_hugepage_files() const {
+    // The EAL names its files PREFIXmap_N in every hugetlbfs mount (eal_filesystem.h); only
+    // those: a node called "amap_1" has files "dvpe-amap_1map_0", not ours when we are "dvpe-a".
     std::ifstream mounts("/proc/mounts");
     for (std::string dev, dir, type, rest; mounts >> dev >> dir >> type && std::getline(mounts, rest);) {
         if (type != "hugetlbfs" || _prefix.empty()) {
@@ -94,7 +102,10 @@ capture::~capture() {
         std::error_code ec;
         for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
             const std::string name = e.path().filename().string();
-            if (name.rfind(_prefix + "map_", 0) == 0) {
+            const std::string head = _prefix + "map_";
+            if (name.size() > head.size() && name.compare(0, head.size(), head) == 0 &&
+                std::all_of(name.begin() + static_cast<long>(head.size()), name.end(),
+                            [](char ch) { return ch >= '0' && ch <= '9'; })) {
                 std::filesystem::remove(e.path(), ec);
             }
         }

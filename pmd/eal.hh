@@ -41,6 +41,7 @@ public:
     capture& operator=(const capture&) = delete;
 
 private:
+    void unlink_hugepage_files() const;
     std::string _prefix;
 };
 

@@ -12,7 +12,7 @@ fi
 log=$(mktemp)
 if ! ninja -C "$builddir" -j "$(nproc)" >"$log" 2>&1; then
   echo "build: ninja failed in $builddir; its last lines:" >&2
-  grep -v '^\[[0-9]*/[0-9]*\] ' "$log" | tail -n 80 >&2
+  { grep -v '^\[[0-9]*/[0-9]*\] ' "$log" || true; } | tail -n 80 >&2
   rm -f "$log"
   exit 1
 fi

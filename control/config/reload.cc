@@ -64,6 +64,7 @@ std::vector<setting> engine_settings(const config& c) {
     s.emplace_back("exception", join(e.exceptions, [](const exception_conf& x) { return x.port + " " + x.ifname; }));
     s.emplace_back("exception-rate", std::to_string(e.exception_rate));
     s.emplace_back("capture", yes_no(e.capture));
+    s.emplace_back("control-socket-group", quoted(c.global.control_socket_group));  // the socket is made at start
     s.emplace_back("automatic layout (kernel keeps the wan interface)", yes_no(e.kernel_wan));
     s.emplace_back("queue-map", join(e.queue_map, [](const queue_map_entry& q) {
                        return q.port + " " + std::to_string(q.queue) + " " + std::to_string(q.lcore);

@@ -128,13 +128,17 @@ result<std::unique_ptr<control_server>, std::string> control_server::open(const 
     if (::bind(fd.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
         return unexpected{"cannot bind control socket " + path + ": " + errno_string(errno)};
     }
-    if (::chmod(path.c_str(), 0600) != 0 || ::stat(path.c_str(), &st) != 0) {
-        int e = errno;
+    // Mode and group by path without following a symbolic link (someone who can write the
+    // directory must not get another file chmod-ed or chown-ed by us), and the path must still
+    // be a socket afterwards.
+    if (::fchmodat(AT_FDCWD, path.c_str(), 0600, AT_SYMLINK_NOFOLLOW) != 0 || ::lstat(path.c_str(), &st) != 0 ||
+        !S_ISSOCK(st.st_mode)) {
+        int e = errno != 0 ? errno : EINVAL;
         ::unlink(path.c_str());
         return unexpected{"cannot set mode of control socket " + path + ": " + errno_string(e)};
     }
-    if (group && (::chown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(*group)) != 0 ||
-                  ::chmod(path.c_str(), 0660) != 0)) {
+    if (group && (::lchown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(*group)) != 0 ||
+                  ::fchmodat(AT_FDCWD, path.c_str(), 0660, AT_SYMLINK_NOFOLLOW) != 0)) {
         int e = errno;
         ::unlink(path.c_str());
         return unexpected{"cannot give control socket " + path + " to group " + std::to_string(*group) + ": " +
@@ -345,6 +349,15 @@ void control_server::accept_clients() {
         c->admin = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
                    (cred.uid == 0 || cred.uid == ::geteuid());
         c->progress = clock::now();
+        // Read-only clients (control-socket-group) hold at most half the slots: they cannot lock
+        // root out.
+        if (!c->admin && std::count_if(_clients.begin(), _clients.end(), [](const auto& x) {
+                             return !x->dead && !x->admin;
+                         }) >= static_cast<long>(control_limits::max_clients / 2)) {
+            drop_client(*c, "too many read-only clients");
+            ::close(fd);
+            continue;
+        }
         size_t live = std::count_if(_clients.begin(), _clients.end(), [](const auto& x) { return !x->dead; });
         if (live >= control_limits::max_clients) {
             if (client* victim = eviction_victim()) {

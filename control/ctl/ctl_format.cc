@@ -427,7 +427,7 @@ std::string format_peer_rates(const json& peers, const json& previous, double dt
     }
     struct row {
         std::string name, state;
-        double rx_pps, rx_bps, tx_pps, tx_bps;
+        double rx_pps, rx_bps, tx_pps, tx_bps;  // < 0: no rate (no earlier sample, a counter went back)
     };
     std::vector<row> rows;
     const json& prev = get_array(previous, "peers");
@@ -436,8 +436,11 @@ std::string format_peer_rates(const json& peers, const json& previous, double dt
             continue;
         }
         const json* q = find_same(prev, p, "id");
-        const json& pp = q != nullptr ? *q : empty_object();
-        auto rate = [&](const char* k) { return double(delta(get_u64(p, k), get_u64(pp, k))) / dt; };
+        // A peer new since the last sample, or one whose counters went back (its entry was made
+        // anew), has no rate over this interval: "-" rather than its lifetime total over dt.
+        auto rate = [&](const char* k) {
+            return q == nullptr || get_u64(p, k) < get_u64(*q, k) ? -1.0 : double(get_u64(p, k) - get_u64(*q, k)) / dt;
+        };
         rows.push_back({get_str(p, "name"), get_str(p, "state"), rate("rx_packets"), rate("rx_bytes") * 8 / 1e6,
                         rate("tx_packets"), rate("tx_bytes") * 8 / 1e6});
     }
@@ -445,13 +448,15 @@ std::string format_peer_rates(const json& peers, const json& previous, double dt
         return {};
     }
     std::stable_sort(rows.begin(), rows.end(), [](const row& a, const row& b) {
-        const double x = a.rx_bps + a.tx_bps, y = b.rx_bps + b.tx_bps;
+        const double x = std::max(a.rx_bps, 0.0) + std::max(a.tx_bps, 0.0),
+                     y = std::max(b.rx_bps, 0.0) + std::max(b.tx_bps, 0.0);
         return x != y ? x > y : a.name < b.name;
     });
     text_table t({"PEER", "STATE", "RX PPS", "RX MBIT/S", "TX PPS", "TX MBIT/S"}, {false, false, true, true, true, true});
     for (size_t i = 0; i < rows.size() && i < max_rows; ++i) {
         const row& r = rows[i];
-        t.add_row({r.name, r.state, fixed(r.rx_pps, 0), fixed(r.rx_bps, 2), fixed(r.tx_pps, 0), fixed(r.tx_bps, 2)});
+        auto num = [](double v, int decimals) { return v < 0 ? std::string("-") : fixed(v, decimals); };
+        t.add_row({r.name, r.state, num(r.rx_pps, 0), num(r.rx_bps, 2), num(r.tx_pps, 0), num(r.tx_bps, 2)});
     }
     std::string out = t.str();
     if (rows.size() > max_rows) {

@@ -154,12 +154,20 @@ void daemon::hold_kernel_ports(const node_conf& self) {
 
 static std::optional<unsigned> group_id(const std::string& name) {
     if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return static_cast<unsigned>(std::stoul(name));
+        // below (gid_t)-1, which chown reads as "leave it"; a longer number is no gid
+        if (name.size() > 10 || std::stoull(name) >= 0xffffffffULL) {
+            return std::nullopt;
+        }
+        return static_cast<unsigned>(std::stoull(name));
     }
     group gr{};
     group* res = nullptr;
     std::vector<char> buf(16384);
-    if (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &res) != 0 || res == nullptr) {
+    int rc;
+    while ((rc = getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &res)) == ERANGE && buf.size() < (1U << 24)) {
+        buf.resize(buf.size() * 4);  // a large group's member list
+    }
+    if (rc != 0 || res == nullptr) {
         return std::nullopt;
     }
     return static_cast<unsigned>(gr.gr_gid);
@@ -742,6 +750,7 @@ void daemon::teardown() noexcept {
         _workers_running = false;
     }
     _workers.clear();
+    _capture.reset();  // with the workers stopped, before the ports and the EAL go
     if (_hooks) {
         _hooks->drain(std::chrono::milliseconds(2000));
         _hooks.reset();
@@ -794,7 +803,6 @@ void daemon::teardown() noexcept {
     _mac_table.reset();
     _routes.reset();
     _lan_neigh.reset();
-    _capture.reset();  // before the ports and the EAL go (pdump's own mempool and callbacks)
     _eal.reset();
     if (!_pid_path.empty()) {
         unlink(_pid_path.c_str());

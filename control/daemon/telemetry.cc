@@ -155,9 +155,12 @@ int cmd_peer(const char*, const char* params, rte_tel_data* d) {
 
 }  // namespace
 
-void telemetry_set_peers(const nlohmann::json& peers) {
+void telemetry_set_peers(nlohmann::json peers) {
+    if (!peers.is_array()) {
+        peers = nlohmann::json::array();
+    }
     std::lock_guard<std::mutex> lk(g_mu);
-    g_peers = peers.is_array() ? peers : nlohmann::json::array();
+    g_peers.swap(peers);  // the old list is freed after the lock, by the caller's thread
 }
 
 void telemetry_attach(telemetry_source s) {

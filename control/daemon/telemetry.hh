@@ -41,7 +41,7 @@ void telemetry_attach(telemetry_source s);
 /// The peers as the control socket's `peers` reply gives them (an array of objects with an
 /// "id"), for /dvpe/peer/list and /dvpe/peer,ID: the control thread publishes it once a second
 /// (telemetry runs on DPDK's thread and must not touch the session state).
-void telemetry_set_peers(const nlohmann::json& peers);
+void telemetry_set_peers(nlohmann::json peers);
 /// Stops publishing; returns after any callback in progress (the workers may go after this).
 void telemetry_detach();
 

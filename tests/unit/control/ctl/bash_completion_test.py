@@ -18,7 +18,8 @@ def complete(words):
     script = 'source "%s"; COMP_WORDS=(%s); COMP_CWORD=%d; %s; printf "%%s\\n" "${COMPREPLY[@]}"' % (
         SCRIPT, quoted, len(words) - 1, fn)
     env = dict(os.environ, DVPE_RUNDIR=BashCompletion.rundir)
-    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, env=env)
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, env=env,
+                       cwd=BashCompletion.rundir)
     return sorted(w for w in r.stdout.split("\n") if w)
 
 
@@ -30,7 +31,7 @@ class BashCompletion(unittest.TestCase):
             f.write("enable-udp = yes\nnode = hub\nhostname = 10.0.0.1\nnode=branch\n  node   laptop # roams\n")
         cls.rundir = tempfile.mkdtemp(prefix="dvpe-run-")
         import socket
-        cls.sock = socket.socket(socket.AF_UNIX)
+        cls.sock = socket.socket(socket.AF_UNIX)  # closed by the interpreter at exit
         cls.sock.bind(os.path.join(cls.rundir, "gateway.sock"))  # a running node's control socket
 
     def test_commands_and_nodes(self):
@@ -43,6 +44,30 @@ class BashCompletion(unittest.TestCase):
 
     def test_running_nodes(self):
         self.assertEqual(complete(["dvpectl", "-c", self.dir, "ga"]), ["gateway"])
+
+    def test_a_socket_name_is_never_run(self):
+        import socket
+        marker = os.path.join(self.rundir, "ran")  # bash runs in rundir: `touch ran` would make it
+        name = os.path.join(self.rundir, "$(touch ran).sock")
+        evil = socket.socket(socket.AF_UNIX)
+        evil.bind(name)
+        try:
+            got = complete(["dvpectl", "-c", self.dir, ""])
+        finally:
+            evil.close()
+            os.unlink(name)
+        self.assertFalse(os.path.exists(marker), "a file name was executed")
+        self.assertIn("gateway", got)
+
+    def test_every_command_of_dvpectl_help(self):
+        dvpectl = os.environ.get("DVPECTL")
+        if not dvpectl:
+            self.skipTest("DVPECTL not set")
+        import re
+        usage = subprocess.run([dvpectl, "--help"], capture_output=True, text=True).stdout
+        commands = set(re.findall(r"^  ([a-z]+)(?: |$)", usage.split("Commands:")[1], re.M))
+        offered = complete(["dvpectl", "-c", self.dir, ""])
+        self.assertEqual(commands - set(offered), set())
 
     def test_flags_and_arguments(self):
         self.assertEqual(complete(["dvpectl", "-c", self.dir, "hub", "status", "--w"]), ["--watch"])

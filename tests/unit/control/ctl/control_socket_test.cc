@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <csignal>
 #include <unistd.h>
 
 #include <algorithm>
@@ -108,8 +109,15 @@ TEST(control_server, a_group_member_reads_and_may_not_do_more) {
     }
     ::close(pipefd[1]);
     int status = 0;
-    for (int i = 0; i < 500 && ::waitpid(child, &status, WNOHANG) == 0; ++i) {
+    bool done = false;
+    for (int i = 0; i < 500 && !(done = ::waitpid(child, &status, WNOHANG) == child); ++i) {
         srv->poll(10);
+    }
+    if (!done) {  // the child hangs: fail, never block on its pipe
+        ::kill(child, SIGKILL);
+        ::waitpid(child, &status, 0);
+        ::close(pipefd[0]);
+        FAIL() << "the group member's client did not finish in 5 s";
     }
     std::string out;
     char buf[4096];

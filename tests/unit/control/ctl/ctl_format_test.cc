@@ -246,6 +246,8 @@ TEST(ctl_format, peer_rates_busiest_first) {
                           peer(4, "delta", 2, 200, 0, 0)}}};
     const std::string t = format_peer_rates(after, before, 2.0);
     const size_t g = t.find("gamma"), b = t.find("beta"), d = t.find("delta");
+    // delta is new since the earlier sample: no rate yet ("-", not its total over dt)
+    EXPECT_NE(t.find("delta  up          -          -       -          -"), std::string::npos) << t;
     ASSERT_TRUE(g != std::string::npos && b != std::string::npos && d != std::string::npos) << t;
     EXPECT_LT(g, b) << t;  // 100 Mbit/s before 1.4
     EXPECT_LT(b, d) << t;
