@@ -18,6 +18,7 @@
 #include <iterator>
 #include <random>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -137,6 +138,78 @@ TEST(control_server, a_group_member_reads_and_may_not_do_more) {
     EXPECT_NE(denied["error"].get<std::string>().find("permission denied: 'admin'"), std::string::npos) << second;
     // the daemon's own user still may
     EXPECT_EQ(srv->dispatch_line(R"({"cmd":"admin"})"), (json{{"ok", true}, {"done", true}}));
+}
+
+// Members of control-socket-group hold at most half the client slots: connections beyond that
+// are refused with a reason, and root still gets in (review finding: 32 silent readers locked
+// root out).
+TEST(control_server, group_members_cannot_take_every_slot) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root (a client of another uid)";
+    }
+    temp_dir dir;
+    const std::string path = dir / "ctl.sock";
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+    constexpr gid_t group = 4243;
+    auto r = control_server::open(path, group);
+    ASSERT_TRUE(r.has_value()) << r.error();
+    auto srv = std::move(r.value());
+    srv->add_command("look", "reads", [](const json&) { return json{{"seen", true}}; }, control_server::access::read);
+    int pipefd[2];
+    ASSERT_EQ(::pipe(pipefd), 0);
+    int go[2];  // the parent says when its own connection is in
+    ASSERT_EQ(::pipe(go), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(pipefd[0]);
+        ::close(go[1]);
+        if (::setgroups(0, nullptr) != 0 || ::setgid(group) != 0 || ::setuid(65534) != 0) {
+            ::_exit(2);
+        }
+        std::vector<int> fds;
+        for (size_t i = 0; i < control_limits::max_clients; ++i) {
+            int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+            if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+                ::_exit(3);
+            }
+            fds.push_back(fd);
+        }
+        char c;
+        (void)!::read(go[0], &c, 1);  // hold them until root has been let in
+        std::string report = std::to_string(fds.size()) + "\n";
+        (void)!::write(pipefd[1], report.data(), report.size());
+        ::_exit(0);
+    }
+    ::close(pipefd[1]);
+    ::close(go[0]);
+    for (int i = 0; i < 100; ++i) {
+        srv->poll(10);  // the member's connections: accepted up to half, the rest refused
+    }
+    EXPECT_EQ(srv->counters().clients_accepted, control_limits::max_clients);
+    EXPECT_EQ(srv->counters().clients_dropped, control_limits::max_clients / 2);
+    // root connects while the member holds its half: served
+    json reply;
+    std::thread t([&] {
+        auto rr = control_request(path, json{{"cmd", "look"}}, 2000);
+        if (rr) {
+            reply = *rr;
+        }
+    });
+    for (int i = 0; i < 100 && reply.is_null(); ++i) {
+        srv->poll(10);
+    }
+    t.join();
+    EXPECT_EQ(reply, (json{{"ok", true}, {"seen", true}}));
+    (void)!::write(go[1], "x", 1);
+    ::close(go[1]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ::close(pipefd[0]);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 TEST(control_server, socket_file_is_0600_and_dirs_are_made) {
