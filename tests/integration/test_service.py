@@ -196,6 +196,37 @@ class Metrics(unittest.TestCase):
     """dvpectl metrics from a running node, parsed by a real OpenMetrics parser, against the
     status and peers replies of the same (quiet) node."""
 
+    def test_an_exporter_in_control_socket_group_reads_and_cannot_reload(self):
+        # control-socket-group: node_exporter's textfile job, not root, in the group
+        group = 4244
+        m = to.make_mesh(["alpha", "beta"], extra="control-socket-group = %d" % group)
+        try:
+            a = m.nodes["alpha"]
+            a.start()
+            os.chmod(m.workdir, 0o755)  # the test bed's workdir: the socket's directory
+            st = os.stat(a.sock)
+            self.assertEqual((st.st_gid, st.st_mode & 0o777), (group, 0o660))
+
+            def as_user(gid):
+                def drop():
+                    os.setgroups([])
+                    os.setgid(gid)
+                    os.setuid(65534)
+                return drop
+            run = lambda args, gid: subprocess.run([tb.dvpectl_bin(), "-S", a.sock] + args,  # noqa: E731
+                                                   capture_output=True, text=True, preexec_fn=as_user(gid))
+            r = run(["metrics"], group)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("dvpe_build_info", r.stdout)
+            r = run(["reload"], group)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("permission denied", r.stderr)
+            r = run(["status"], 65534)  # nobody outside the group: the file's mode keeps it out
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertTrue(a.ctl("reload")["ok"])  # root still may
+        finally:
+            m.cleanup()
+
     def test_metrics_parse_and_match_status(self):
         openmetrics, prometheus = prometheus_parsers()
         m = to.OverlayMesh(["alpha", "beta"], "udp")
