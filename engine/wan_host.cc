@@ -81,7 +81,6 @@ void worker::handle_arp(rte_mbuf* m, const port_ctx& port) noexcept {
     drop(m, not_ours(port));
 }
 
-
 // IPv4 to one of our WAN addresses: ICMP echo is answered here (RFC 792), everything else is
 // counted. VPN transports (udp, rawip, icmp type) join in the data-plane issue.
 void worker::handle_ipv4(rte_mbuf* m, const port_ctx& port) noexcept {
@@ -320,8 +319,9 @@ void worker::copy_to_kernel(const rte_mbuf* m, const port_ctx& port) noexcept {
 
 void worker::exception_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) noexcept {
     // The kernel's frames leave as it wrote them (its MAC is the port's); only the rate is ours.
+    const uint64_t now = rte_rdtsc();
     for (uint16_t i = 0; i < n; ++i) {
-        if (!_exception_out_limit.take(rte_rdtsc(), 1)) [[unlikely]] {
+        if (!_exception_out_limit.take(now, 1)) [[unlikely]] {
             drop(pkts[i], drop_reason::exception_limit);
             continue;
         }
@@ -340,8 +340,10 @@ void worker::kernel_chain(rte_mbuf* m, const port_ctx& port) noexcept {
         }
         const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
         const uint32_t ihl = rte_ipv4_hdr_len(ip);
+        const uint32_t total = rte_be_to_cpu_16(ip->total_length);
+        // the checks of handle_ipv4, with the chain's whole length for the packet's
         if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || ihl > len - sizeof(rte_ether_hdr) ||
-            rte_be_to_cpu_16(ip->total_length) > rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) ||
+            total < ihl || total > rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) ||
             (rte_ipv4_cksum(ip) != 0 && ip->hdr_checksum != 0xffff)) {
             drop(m, drop_reason::bad_ip_header);
             return;
@@ -361,6 +363,10 @@ void worker::kernel_chain(rte_mbuf* m, const port_ctx& port) noexcept {
         const auto* ip = reinterpret_cast<const uint8_t*>(eth + 1);
         if ((ip[0] >> 4) != 6) {
             drop(m, drop_reason::bad_ip_header);
+            return;
+        }
+        if (sizeof(rte_ether_hdr) + 40 + (static_cast<uint32_t>(ip[4]) << 8 | ip[5]) > rte_pktmbuf_pkt_len(m)) {
+            drop(m, drop_reason::bad_length);  // as handle_ipv6: the payload length past the frame
             return;
         }
         if (port.ipv6_index(ip + 24) < 0 && !ipv6_for_kernel(ip + 24)) {

@@ -680,7 +680,9 @@ void set_exception(setter_ctx& c, node_conf& n) {
     x.where = c.where;
     if (w[1] != "off") {
         // A kernel interface name: at most IFNAMSIZ - 1 bytes, no '/', ':' or blanks.
-        if (w[1].size() > 15 || !name_ok(w[1])) {
+        // "." and ".." are no interface names (the kernel refuses them; in /proc/sys paths they
+        // would be directories)
+        if (w[1].size() > 15 || !name_ok(w[1]) || w[1] == "." || w[1] == "..") {
             c.error("bad interface name " + quote(w[1]) +
                     ": at most 15 letters, digits, '_', '-' and '.' (or 'off')");
             return;

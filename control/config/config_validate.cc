@@ -857,6 +857,9 @@ private:
         for (const port_conf& p : e.ports) {
             if (p.role == port_role::wan && is_pci_devargs(p.devargs) && !ports.contains(p.name)) {
                 std::string ifname = p.name.substr(0, 15);
+                if (ifname == "." || ifname == "..") {
+                    continue;  // no interface can have that name (and it would be a path in /proc/sys)
+                }
                 if (names.contains(ifname) || taken.contains(ifname)) {
                     warn(p.where, "port " + p.name + ": no exception interface by default, the name " + ifname +
                                       " is taken (add 'exception = " + p.name + " IFNAME' or 'off')");
@@ -988,7 +991,7 @@ unsigned required_mbufs(const engine_layout& e) {
                     + n_workers * e.burst_size                     // one burst in flight per worker
                     + n_workers * limits::reassembly_mbufs         // outer fragments being reassembled
                     + (n_workers + 1) * e.mbuf_cache               // per-lcore caches (+ control lcore)
-                    + e.exceptions.size() * (1 + n_workers) * limits::exception_descriptors;  // their rings
+                    + e.exceptions.size() * 2 * n_workers * limits::exception_descriptors;  // a queue pair per worker
     return static_cast<unsigned>(std::min<uint64_t>(need, 0xffffffffULL));
 }
 

@@ -87,7 +87,6 @@ rte_ether_addr to_ether(const std::array<uint8_t, 6>& a) {
 
 }  // namespace
 
-/// A group name or number -> its gid (nullopt: no such group).
 namespace {
 
 /// A socket that takes what the kernel delivers to it and keeps nothing (a filter that accepts
@@ -100,9 +99,10 @@ int drop_all_socket(int family, int type, int protocol, const sockaddr* addr, so
     }
     sock_filter reject{BPF_RET | BPF_K, 0, 0, 0};
     sock_fprog prog{1, &reject};
-    const int off = 0;
+    const int off = 0;  // an IPv6 UDP socket holds the port for IPv4 too, whatever bindv6only says
+    const bool dual = family == AF_INET6 && type == SOCK_DGRAM;
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0 ||
-        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0 && type == SOCK_DGRAM) ||
+        (dual && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0) ||
         (addr != nullptr && bind(fd, addr, addrlen) != 0)) {
         const int e = errno;
         close(fd);
@@ -152,6 +152,7 @@ void daemon::hold_kernel_ports(const node_conf& self) {
     }
 }
 
+/// A group name or number -> its gid (nullopt: no such group).
 static std::optional<unsigned> group_id(const std::string& name) {
     if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
         // below (gid_t)-1, which chown reads as "leave it"; a longer number is no gid
@@ -332,7 +333,7 @@ void daemon::setup() {
         need += ql.n_rxq[i] * l.rx_descriptors + ql.n_txq[i] * l.tx_descriptors;
     }
     need += (n_workers + 1) * (l.burst_size * 2 + l.mbuf_cache) + control_ring_size + n_workers * from_control_ring_size;
-    need += static_cast<unsigned>(l.exceptions.size()) * (1 + n_workers) * control::limits::exception_descriptors;
+    need += static_cast<unsigned>(l.exceptions.size()) * 2 * n_workers * control::limits::exception_descriptors;
     unsigned n_mbufs = l.mbufs != 0 ? l.mbufs : std::max(need, 8192u);
     if (n_mbufs < need) {
         log::warn("mbufs = " + std::to_string(n_mbufs) + " is below the " + std::to_string(need) +

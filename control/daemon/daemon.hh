@@ -138,8 +138,8 @@ public:
 private:
     void setup();
     /// The exception ports (docs/exception-path.md): a net_tap beside each wan port that has
-    /// `exception`, with its MAC and MTU, rx queue 0 polled by the worker polling the wan port's
-    /// queue 0 (added to ql.queues), the port's addresses and default routes in the kernel.
+    /// `exception`, with its MAC and MTU, a queue pair per worker (worker w polls rx queue w:
+    /// added to ql.queues), the port's addresses and default routes in the kernel.
     void open_exception_ports(queue_layout& ql);
     /// The automatic layout (kernel_wan): kernel sockets on udp-port and ip-proto that drop
     /// everything, so the kernel, which shares the wan interface, answers none of our packets.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// rtnetlink requests for the exception interface (kernel_if.hh). One socket per call, one
-// request at a time, each acknowledged (NLM_F_ACK) before the next. Written here because the
-// three requests need no library: libnl / libmnl are not among the project's dependencies
-// (README), and `ip` from a daemon would be a process per address.
+// rtnetlink for the exception interface (three requests, each acknowledged with NLM_F_ACK before
+// the next) and for the automatic layout's host facts (address and route dumps); kernel_if.hh.
+// One socket per call. Written here because it needs no library: libnl / libmnl are not among
+// the project's dependencies (README), and `ip` from a daemon would be a process per address.
 #include "control/daemon/kernel_if.hh"
 
 #include <linux/if_addr.h>
@@ -113,10 +113,6 @@ int set_sysctl(const std::string& family, const std::string& ifname, const std::
     close(fd);
     return err;
 }
-
-}  // namespace
-
-namespace {
 
 /// One rtnetlink dump (type, family); calls f(header) for every message. False: it failed.
 template <typename F>

@@ -1095,6 +1095,7 @@ TEST(ConfigErrors, BadValues) {
         {"neighbour = wan0 10.0.0.2 02:00:00:00:00:0g", "neighbour: bad MAC address '02:00:00:00:00:0g': expected xx:xx:xx:xx:xx:xx"},
         {"exception = wan0", "exception: missing arguments: expected 'exception PORT IFNAME|off', got 'wan0'"},
         {"exception = wan0 a/b", "exception: bad interface name 'a/b': at most 15 letters, digits, '_', '-' and '.' (or 'off')"},
+        {"exception = wan0 ..", "exception: bad interface name '..': at most 15 letters, digits, '_', '-' and '.' (or 'off')"},
         {"exception = wan0 abcdefghijklmnop",
          "exception: bad interface name 'abcdefghijklmnop': at most 15 letters, digits, '_', '-' and '.' (or 'off')"},
         {"exception-rate = 0", "exception-rate: bad value '0': expected an integer in 1..1000000"},
