@@ -58,7 +58,9 @@ struct world {
             fail("open: " + s.error());
         }
         server = std::move(s.value());
-        server->add_command("echo", "returns the request", [](const json& r) { return r; });
+        // echo may be run by a read-only client (control-socket-group); the others are admin's
+        server->add_command("echo", "returns the request", [](const json& r) { return r; },
+                            control::control_server::access::read);
         server->add_command("throw", "throws", [](const json& r) -> json {
             const auto m = r.find("msg");
             throw std::runtime_error(m != r.end() && m->is_string() ? m->get<std::string>() : "thrown");
@@ -124,6 +126,27 @@ void direct(world& w, std::string_view line) {
         fail("parse_request took a line without an object and a string cmd");
     }
     check_reply(reply, &p.request);
+    // The same line from a member of control-socket-group: the same reply for help, echo and
+    // refused lines; an admin command is refused before it runs (its handler never sees it).
+    const control::control_counters c2 = w.server->counters();
+    const json ro = w.server->dispatch_line(line, false);
+    const control::control_counters& c3 = w.server->counters();
+    if (counted(c3) != counted(c2) + 1) {
+        fail("a read-only dispatch did not count the request exactly once");
+    }
+    check_reply(ro, &p.request);
+    if (p.error.empty()) {
+        const std::string cmd = p.request["cmd"].get<std::string>();
+        if (cmd == "throw" || cmd == "value" || cmd == "refuse") {
+            const auto e = ro.find("error");
+            if (ro.value("ok", true) || e == ro.end() || !e->is_string() ||
+                e->get<std::string>().rfind("permission denied", 0) != 0 || c3.handler_errors != c2.handler_errors) {
+                fail("a read-only client ran admin command " + cmd);
+            }
+        } else if (ro.dump() != reply.dump()) {
+            fail("a read-only client got another reply than root for " + cmd);
+        }
+    }
 }
 
 /// Replies the server owes for `in`: non-blank complete lines, and after a half-close a last
