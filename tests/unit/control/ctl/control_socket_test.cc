@@ -56,6 +56,25 @@ struct fixture {
     }
 };
 
+// In a forked child: nobody, in `group` only (a member of control-socket-group); exit 2 if not.
+void become_member(gid_t group) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(group) != 0 || ::setuid(65534) != 0) {
+        ::_exit(2);
+    }
+}
+
+// In a forked child: a connection to the socket at `path`; exit 3 if refused.
+int connect_or_exit(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::_exit(3);
+    }
+    return fd;
+}
+
 // control-socket-group: the file is the group's with mode 0660, and a client that is neither
 // root nor our user (a member of the group: an exporter) may run read commands only.
 TEST(control_server, a_group_member_reads_and_may_not_do_more) {
@@ -82,16 +101,8 @@ TEST(control_server, a_group_member_reads_and_may_not_do_more) {
     if (child == 0) {
         // nobody, in the socket's group only
         ::close(pipefd[0]);
-        if (::setgroups(0, nullptr) != 0 || ::setgid(group) != 0 || ::setuid(65534) != 0) {
-            ::_exit(2);
-        }
-        int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        sockaddr_un a{};
-        a.sun_family = AF_UNIX;
-        std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-            ::_exit(3);
-        }
+        become_member(group);
+        const int fd = connect_or_exit(path);
         const std::string req = "{\"cmd\":\"look\"}\n{\"cmd\":\"admin\"}\n";
         if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
             ::_exit(4);
@@ -164,19 +175,10 @@ TEST(control_server, group_members_cannot_take_every_slot) {
     if (child == 0) {
         ::close(pipefd[0]);
         ::close(go[1]);
-        if (::setgroups(0, nullptr) != 0 || ::setgid(group) != 0 || ::setuid(65534) != 0) {
-            ::_exit(2);
-        }
+        become_member(group);
         std::vector<int> fds;
         for (size_t i = 0; i < control_limits::max_clients; ++i) {
-            int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-            sockaddr_un a{};
-            a.sun_family = AF_UNIX;
-            std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-            if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-                ::_exit(3);
-            }
-            fds.push_back(fd);
+            fds.push_back(connect_or_exit(path));
         }
         char c;
         (void)!::read(go[0], &c, 1);  // hold them until root has been let in

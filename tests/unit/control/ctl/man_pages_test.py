@@ -11,6 +11,12 @@ TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
 PAGES = ["dvped.8", "dvpectl.8", "dvpe.conf.5"]
 
 
+def dvpectl_commands(dvpectl):
+    """The commands `dvpectl --help` lists (its "Commands:" section)."""
+    usage = subprocess.run([dvpectl, "--help"], capture_output=True, text=True).stdout
+    return set(re.findall(r"^  ([a-z]+)(?: |$)", usage.split("Commands:")[1], re.M))
+
+
 class ManPages(unittest.TestCase):
     @unittest.skipUnless(shutil.which("groff"), "no groff")
     def test_they_render_cleanly(self):
@@ -23,8 +29,7 @@ class ManPages(unittest.TestCase):
         dvpectl = os.environ.get("DVPECTL")
         if not dvpectl:
             self.skipTest("DVPECTL not set")
-        usage = subprocess.run([dvpectl, "--help"], capture_output=True, text=True).stdout
-        commands = set(re.findall(r"^  ([a-z]+)(?: |$)", usage.split("Commands:")[1], re.M))
+        commands = dvpectl_commands(dvpectl)
         self.assertIn("neighbours", commands)
         page = open(os.path.join(TOP, "man", "dvpectl.8")).read()
         for c in sorted(commands):
