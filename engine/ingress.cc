@@ -24,6 +24,7 @@
 #include <rte_ip_frag.h>
 
 #include "transports/classify.hh"
+#include "transports/stream.hh"
 #include "transports/control_msg.hh"
 #include "transports/outer.hh"
 #include "transports/wire.hh"
@@ -152,7 +153,19 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
     const uint32_t len = rte_pktmbuf_data_len(m);
     // The expected shape (IPv4 to us on one of our transports) in a few compares; everything
     // else, and every reason to drop, is classify()'s.
-    transport::dvpe_span d = transport::classify_fast(frame, len, s.local);
+    transport::dvpe_span d{};
+    if (st.port->role != port_role::stream) [[likely]] {
+        d = transport::classify_fast(frame, len, s.local);
+    } else {
+        // From the tcp slow path: a ring header, no Ethernet (transports/stream.hh).
+        const transport::classify_result c = transport::classify_stream(frame, len, s.local);
+        if (c.reason != transport::classify_reason::ok) {
+            drop(m, c.reason == transport::classify_reason::disabled_transport ? drop_reason::disabled_transport
+                                                                                : drop_reason::bad_length);
+            return true;
+        }
+        d = {c.dvpe_offset, c.dvpe_len};
+    }
     if (d.dvpe_len == 0) {
         const slow_result r = classify_slow(m, frame, len, s);
         if (r.whole != nullptr) [[unlikely]] {
@@ -352,7 +365,11 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             }
             if (!authenticated) {
                 authenticated = true;
-                note_source(m, p, ns);  // once per run, before the outer headers go
+                // Once per run, before the outer headers go. A tcp packet's source is its
+                // connection, which the slow path keeps: nothing roams there.
+                if (m->port != _stream_port) [[likely]] {
+                    note_source(m, p, ns);
+                }
             }
             const bool full_frame = (it.flags & transport::data_flag_full_frame) != 0;
             if ((it.payload_len == 0) | ((it.flags & transport::data_flag_control) != 0)) [[unlikely]] {

@@ -149,6 +149,8 @@ public:
             case transport::kind::rawip6: i = finish_runs<transport::kind::rawip6>(i, n, out, sink); break;
             case transport::kind::icmp4: i = finish_runs<transport::kind::icmp4>(i, n, out, sink); break;
             case transport::kind::icmp6: i = finish_runs<transport::kind::icmp6>(i, n, out, sink); break;
+            case transport::kind::tcp4: i = finish_runs<transport::kind::tcp4>(i, n, out, sink); break;
+            case transport::kind::tcp6: i = finish_runs<transport::kind::tcp6>(i, n, out, sink); break;
             }
         }
         if (out.n != 0) {

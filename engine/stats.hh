@@ -75,6 +75,8 @@ enum class drop_reason : uint8_t {
                          // packet had left as exception_in/out; not part of accounted())
     kernel_owned,        // not a dvpe packet, on a wan port whose interface the kernel keeps (the
                          // automatic layout, docs/config.md): the kernel got it too and answers it
+    stream_full,         // the ring to the tcp slow path stayed full (like tx_failed: the packet had
+                         // left as sealed or relayed; not part of accounted())
     count_
 };
 
@@ -90,7 +92,7 @@ inline constexpr std::array<std::string_view, n_drop_reasons> drop_reason_names{
     "ttl_expired",  "spoofed_source",    "not_routable",      "mac_conflict",  "lan_unresolved",
     "flood_budget",
     "bad_control",
-    "exception_limit", "exception_full", "kernel_owned",
+    "exception_limit", "exception_full", "kernel_owned", "stream_full",
 };
 
 constexpr std::string_view to_string(drop_reason r) noexcept { return drop_reason_names[static_cast<size_t>(r)]; }
@@ -159,7 +161,8 @@ struct alignas(64) worker_stats {
         uint64_t d = 0;
         for (size_t i = 0; i < drops.size(); ++i) {
             const bool after_leaving = i == static_cast<size_t>(drop_reason::tx_failed) ||
-                                       i == static_cast<size_t>(drop_reason::exception_full);
+                                       i == static_cast<size_t>(drop_reason::exception_full) ||
+                                       i == static_cast<size_t>(drop_reason::stream_full);
             d += after_leaving ? 0 : drops[i].load();
         }
         // A reassembled packet is handled once more (it is in some other term); its fragments

@@ -19,7 +19,8 @@ struct tx_err_ctx {
 };
 
 // Called by rte_eth_tx_buffer_flush for packets the queue did not take: count and free. R:
-// tx_failed, or exception_full for an exception port's queue (the kernel side is full).
+// tx_failed, or exception_full for an exception port's queue (the kernel side is full), or
+// stream_full for the ring to the tcp slow path.
 template <drop_reason R>
 void tx_error_cb(rte_mbuf** unsent, uint16_t count, void* userdata) {
     auto* st = static_cast<worker_stats*>(userdata);
@@ -52,6 +53,9 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
     }
     for (unsigned i = 0; i < _s.ports->n_ports; ++i) {
         uint16_t pid = _s.ports->ports[i].port_id;
+        if (_s.ports->ports[i].role == port_role::stream) {
+            _stream_port = pid;
+        }
         auto* b = static_cast<rte_eth_dev_tx_buffer*>(
             rte_zmalloc_socket("dvpe_txb", RTE_ETH_TX_BUFFER_SIZE(_s.burst_size), RTE_CACHE_LINE_SIZE,
                                static_cast<int>(rte_lcore_to_socket_id(_s.lcore_id))));
@@ -62,6 +66,7 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
         rte_eth_tx_buffer_set_err_callback(
             b,
             _s.ports->ports[i].role == port_role::exception ? tx_error_cb<drop_reason::exception_full>
+            : _s.ports->ports[i].role == port_role::stream  ? tx_error_cb<drop_reason::stream_full>
                                                             : tx_error_cb<drop_reason::tx_failed>,
             &_stats);
         _txb[pid] = b;
@@ -193,7 +198,11 @@ void worker::process_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port) no
         ingress_burst(pkts, n, port, *_snap);
     } else {
         for (uint16_t i = 0; i < n; ++i) {
-            process_wan(pkts[i], port);
+            if (port.role == port_role::stream) [[unlikely]] {
+                drop(pkts[i], drop_reason::no_session);  // no data plane configured
+            } else {
+                process_wan(pkts[i], port);
+            }
         }
     }
     commit_tx_stats();

@@ -428,6 +428,7 @@ private:
         bool full_frame = false;
     };
     tx_route _tx_last{};
+    uint16_t _stream_port = RTE_MAX_ETHPORTS;  // the tcp slow path's port (port_role::stream), if any
     uint16_t _egress_port = 0;  // the overlay port of the burst being sealed (too-big answers go back there)
     uint64_t _tx_last_src = ~uint64_t{0};  // bridge: the last LAN source MAC found local (one burst)
     // Bridge: learn events reported recently, (mac | owner << 48) and the coarse second, by hash.

@@ -15,8 +15,10 @@
 namespace pmd {
 
 /// `exception`: the kernel's interface beside a wan port (docs/exception-path.md), made by
-/// the daemon from `exception = PORT IFNAME`, never by a `port` line.
-enum class port_role : uint8_t { wan, overlay, exception };
+/// the daemon from `exception = PORT IFNAME`, never by a `port` line. `stream`: the rings to
+/// and from the tcp slow path (control/daemon/tcp_path.hh), made by the daemon when the node
+/// enables tcp: packets behind a ring header (transports/stream.hh), not Ethernet frames.
+enum class port_role : uint8_t { wan, overlay, exception, stream };
 
 /// What an overlay port carries (wan ports: always host, unused).
 enum class overlay_mode : uint8_t { host, bridge, route };

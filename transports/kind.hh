@@ -8,6 +8,10 @@
 //                           sequence 0: an echo's header, so NATs map it; the type is
 //                           icmp-type, or with an echo icmp-type the request or reply role
 //                           of control/daemon/paths.hh icmp_for())
+//   tcp    a kernel TCP connection (the slow path, control/daemon/tcp_path.hh), each dvpe packet
+//          framed by its length: | 2-byte length | dvpe packet | (transports/stream.hh). Workers
+//          never touch the socket: their "outer header" is the ring header (stream_meta)
+//          naming the connection's endpoint, in front of the framing.
 // Outer IP headers never carry options or extension headers.
 //
 // Threads: constants and pure functions; any thread.
@@ -22,11 +26,14 @@
 
 namespace transport {
 
-enum class kind : uint8_t { udp4, udp6, rawip4, rawip6, icmp4, icmp6 };
-inline constexpr size_t n_kinds = 6;
+enum class kind : uint8_t { udp4, udp6, rawip4, rawip6, icmp4, icmp6, tcp4, tcp6 };
+inline constexpr size_t n_kinds = 8;
+/// The first n_wire_kinds kinds travel on a WAN port (Ethernet framed); the others (tcp) on
+/// the slow path's kernel sockets.
+inline constexpr size_t n_wire_kinds = 6;
 
 inline constexpr std::array<std::string_view, n_kinds> kind_names = {
-    "udp4", "udp6", "rawip4", "rawip6", "icmp4", "icmp6",
+    "udp4", "udp6", "rawip4", "rawip6", "icmp4", "icmp6", "tcp4", "tcp6",
 };
 
 [[nodiscard]] constexpr std::string_view kind_name(kind k) noexcept { return kind_names[static_cast<size_t>(k)]; }
@@ -36,8 +43,10 @@ inline constexpr std::array<std::string_view, n_kinds> kind_names = {
 inline constexpr uint8_t all_kinds = (1u << n_kinds) - 1;
 
 [[nodiscard]] constexpr bool is_ipv6(kind k) noexcept {
-    return k == kind::udp6 || k == kind::rawip6 || k == kind::icmp6;
+    return k == kind::udp6 || k == kind::rawip6 || k == kind::icmp6 || k == kind::tcp6;
 }
+/// A stream transport: carried by the slow-path thread's kernel sockets, not by the WAN port.
+[[nodiscard]] constexpr bool is_tcp(kind k) noexcept { return k == kind::tcp4 || k == kind::tcp6; }
 [[nodiscard]] constexpr bool is_udp(kind k) noexcept { return k == kind::udp4 || k == kind::udp6; }
 [[nodiscard]] constexpr bool is_rawip(kind k) noexcept { return k == kind::rawip4 || k == kind::rawip6; }
 [[nodiscard]] constexpr bool is_icmp(kind k) noexcept { return k == kind::icmp4 || k == kind::icmp6; }
@@ -48,6 +57,13 @@ inline constexpr uint16_t ether_header_size = 14;
 inline constexpr uint16_t ipv4_header_size = 20;
 inline constexpr uint16_t ipv6_header_size = 40;
 inline constexpr uint16_t udp_header_size = 8;
+/// A TCP header without options, as the underlay carries it (overhead only: the kernel builds it).
+inline constexpr uint16_t tcp_header_size = 20;
+/// The tcp transport's framing: a 2-byte big-endian length in front of every dvpe packet.
+inline constexpr uint16_t stream_prefix_size = 2;
+/// The ring header between workers and the slow-path thread (transports/stream.hh stream_meta):
+/// kind, flags, port, address, then the framing prefix. Never on a wire.
+inline constexpr uint16_t stream_meta_size = 22;
 /// type, code, checksum, identifier, sequence: an echo message's header (RFC 792, RFC 4443),
 /// also for other types. GVPE's is 4 bytes (no identifier): NATs track ICMP queries by their
 /// identifier, and an echo reply passes a NAT only with its request's (docs/protocol.md).
@@ -65,15 +81,18 @@ inline constexpr uint8_t icmp_code = 255;
 }
 
 [[nodiscard]] constexpr uint16_t l4_header_size(kind k) noexcept {
-    return is_udp(k) ? udp_header_size : is_icmp(k) ? icmp_header_size : 0;
+    return is_udp(k) ? udp_header_size : is_icmp(k) ? icmp_header_size : is_tcp(k) ? tcp_header_size + stream_prefix_size : 0;
 }
 
-/// Outer bytes that count against the underlay (IP) MTU: IP header + UDP/ICMP header.
+/// Outer bytes that count against the underlay (IP) MTU: IP header + UDP/ICMP header (tcp: the
+/// TCP header and the framing prefix; a segment may carry several packets or part of one).
 [[nodiscard]] constexpr uint16_t overhead(kind k) noexcept { return ip_header_size(k) + l4_header_size(k); }
 
-/// Outer bytes written before the dvpe header, Ethernet included: what write_outer() needs in
-/// front of the dvpe packet.
-[[nodiscard]] constexpr uint16_t headroom(kind k) noexcept { return ether_header_size + overhead(k); }
+/// Bytes written before the dvpe header, Ethernet included: what write_outer() needs in front
+/// of the dvpe packet (tcp: the ring header, stream_meta_size).
+[[nodiscard]] constexpr uint16_t headroom(kind k) noexcept {
+    return is_tcp(k) ? stream_meta_size : ether_header_size + overhead(k);
+}
 
 /// Bytes the underlay IP packet adds to the inner L3 packet (data message without full_frame:
 /// outer IP + UDP/ICMP, dvpe data header, the inner ethertype, AEAD tag). Overlay MTU =
@@ -86,7 +105,7 @@ inline constexpr uint16_t max_headroom = 14 + 40 + 8;
 
 static_assert(headroom(kind::udp4) == 42 && headroom(kind::rawip4) == 34 && headroom(kind::icmp4) == 42);
 static_assert(headroom(kind::udp6) == 62 && headroom(kind::rawip6) == 54 && headroom(kind::icmp6) == 62);
-static_assert(max_headroom == headroom(kind::udp6));
+static_assert(max_headroom == headroom(kind::udp6) && headroom(kind::tcp6) <= max_headroom);
 static_assert(inner_l3_overhead(kind::rawip4) == 54 && inner_l3_overhead(kind::icmp4) == 62 &&
               inner_l3_overhead(kind::udp4) == 62);
 static_assert(inner_l3_overhead(kind::rawip6) == 74 && inner_l3_overhead(kind::icmp6) == 82 &&

@@ -4,6 +4,7 @@
 // checksum words that do not depend on the packet, so write_outer() only adds lengths, ports
 // and the payload pass.
 #include "transports/outer.hh"
+#include "transports/stream.hh"
 
 #include <rte_ip.h>
 #include <rte_udp.h>
@@ -16,7 +17,15 @@ static_assert(sizeof(rte_ipv6_hdr) == ipv6_header_size);
 static_assert(sizeof(rte_udp_hdr) == udp_header_size);
 
 std::optional<outer_template> build_template(kind k, const endpoint_pair& ep) noexcept {
-    if (ep.src_ip.v6 != is_ipv6(k) || ep.dst_ip.v6 != is_ipv6(k)) {
+    if (is_tcp(k) && ep.dst_ip.v6 == is_ipv6(k)) {
+        // The ring header (transports/stream.hh): the endpoint, the length left for write_outer().
+        outer_template t;
+        t.k = k;
+        t.len = static_cast<uint8_t>(headroom(k));
+        write_stream_meta(t.bytes, k, ep.stream_connect ? stream_flag_connect : 0, ep.dst_ip, ep.dst_port, 0);
+        return t;
+    }
+    if (is_tcp(k) || ep.src_ip.v6 != is_ipv6(k) || ep.dst_ip.v6 != is_ipv6(k)) {
         return std::nullopt;
     }
     outer_template t;

@@ -16,6 +16,8 @@
 //   icmp4   ICMP checksum over the whole ICMP message (RFC 792), always in software.
 //   icmp6   ICMPv6 checksum with the IPv6 pseudo-header (RFC 4443 §2.3), always in software.
 //   rawip   no L4 checksum.
+//   tcp     no Ethernet or IP header: the ring header for the slow path (transports/stream.hh),
+//           whose last two bytes are the stream's framing length.
 // The L4 checksum passes read the whole dvpe packet: see perf/transports for their cost.
 //
 // IPv4 outer headers set DF with a constant identification 0: with DF set the datagram is
@@ -63,6 +65,7 @@ struct endpoint_pair {
     uint16_t icmp_id = 0;      ///< icmp: the echo identifier (host order; sequence is 0)
     uint8_t ttl = 64;          ///< IPv4 TTL / IPv6 hop limit
     checksum_mode udp6_checksum = checksum_mode::software;
+    bool stream_connect = false;  ///< tcp: the slow path may open a connection to dst_ip:dst_port
 };
 
 /// A precomputed outer header: `bytes[0, len)` are the Ethernet + IP (+ UDP | ICMP) headers with
@@ -131,6 +134,12 @@ inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len
     constexpr uint16_t hl = headroom(K);
     assert(t.k == K && t.len == hl);
     std::memcpy(dst, t.bytes, hl);
+    if constexpr (is_tcp(K)) {
+        (void)udp_src_port;
+        (void)tos;
+        detail::store16(dst + stream_meta_size - stream_prefix_size, rte_cpu_to_be_16(dvpe_len));
+        return;
+    }
     uint8_t* const ip = dst + ether_header_size;
     uint8_t* const l4 = ip + ip_header_size(K);
     const uint8_t* const payload = dst + hl;
@@ -182,6 +191,8 @@ inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len
     case kind::rawip6: write_outer<kind::rawip6>(t, dst, dvpe_len, udp_src_port, tos); break;
     case kind::icmp4: write_outer<kind::icmp4>(t, dst, dvpe_len, udp_src_port, tos); break;
     case kind::icmp6: write_outer<kind::icmp6>(t, dst, dvpe_len, udp_src_port, tos); break;
+    case kind::tcp4: write_outer<kind::tcp4>(t, dst, dvpe_len, udp_src_port, tos); break;
+    case kind::tcp6: write_outer<kind::tcp6>(t, dst, dvpe_len, udp_src_port, tos); break;
     }
 }
 

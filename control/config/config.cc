@@ -262,6 +262,7 @@ std::string_view to_string(port_role r) {
     case port_role::wan: return "wan";
     case port_role::overlay: return "overlay";
     case port_role::exception: return "exception";
+    case port_role::stream: return "stream";
     }
     return "?";
 }
@@ -776,9 +777,7 @@ constexpr auto TOK = value_kind::token;
 constexpr auto REST = value_kind::rest_of_line;
 
 // Notes shared by several ignored directives.
-constexpr std::string_view no_tcp = "dvpe has no TCP transport";
 constexpr std::string_view no_dns = "dvpe has no DNS transport";
-constexpr std::string_view no_proxy = "dvpe has no TCP transport to tunnel through an HTTP proxy";
 constexpr std::string_view no_privdrop = "dvped keeps its privileges (DPDK needs them)";
 constexpr std::string_view no_seed = "dvpe takes randomness from getrandom(2) via libsodium";
 
@@ -838,9 +837,9 @@ const std::vector<directive_entry>& table() {
         {"chuid", G, IGN, no_privdrop, TOK, nullptr, global_string<&global_conf::chuid>},
         {"chgid", G, IGN, no_privdrop, TOK, nullptr, global_string<&global_conf::chgid>},
         {"chuser", G, IGN, no_privdrop, TOK, nullptr, global_string<&global_conf::chuser>},
-        {"http-proxy-host", G, IGN, no_proxy, TOK, nullptr, global_string<&global_conf::http_proxy_host>},
-        {"http-proxy-port", G, IGN, no_proxy, TOK, nullptr, global_uint<&global_conf::http_proxy_port, 0, 65535>},
-        {"http-proxy-auth", G, IGN, no_proxy, TOK, nullptr, global_string<&global_conf::http_proxy_auth>},
+        {"http-proxy-host", G, OK, {}, TOK, nullptr, global_string<&global_conf::http_proxy_host>},
+        {"http-proxy-port", G, OK, {}, TOK, nullptr, global_uint<&global_conf::http_proxy_port, 0, 65535>},
+        {"http-proxy-auth", G, OK, {}, TOK, nullptr, global_string<&global_conf::http_proxy_auth>},
         {"dns-forw-host", G, IGN, no_dns, TOK, nullptr, global_string<&global_conf::dns_forw_host>},
         {"dns-forw-port", G, IGN, no_dns, TOK, nullptr, global_uint<&global_conf::dns_forw_port, 0, 65535>},
         {"dns-case-preserving", G, IGN, no_dns, TOK, nullptr, global_bool<&global_conf::dns_case_preserving>},
@@ -858,14 +857,14 @@ const std::vector<directive_entry>& table() {
          },
          nullptr},
         {"udp-port", N, OK, {}, TOK, node_uint<&node_conf::udp_port, 0, 65535>, nullptr},
-        {"tcp-port", N, IGN, no_tcp, TOK, node_uint<&node_conf::tcp_port, 0, 65535>, nullptr},
+        {"tcp-port", N, OK, {}, TOK, node_uint<&node_conf::tcp_port, 0, 65535>, nullptr},
         {"dns-hostname", N, IGN, no_dns, TOK, node_string<&node_conf::dns_hostname>, nullptr},
         {"dns-port", N, IGN, no_dns, TOK, node_uint<&node_conf::dns_port, 0, 65535>, nullptr},
         {"dns-domain", N, IGN, no_dns, TOK, node_string<&node_conf::dns_domain>, nullptr},
         {"enable-udp", N, OK, {}, TOK, node_protocol<proto_udp>, nullptr},
         {"enable-rawip", N, OK, {}, TOK, node_protocol<proto_rawip>, nullptr},
         {"enable-icmp", N, OK, {}, TOK, node_protocol<proto_icmp>, nullptr},
-        {"enable-tcp", N, IGN, no_tcp, TOK, node_protocol<proto_tcp>, nullptr},
+        {"enable-tcp", N, OK, {}, TOK, node_protocol<proto_tcp>, nullptr},
         {"enable-dns", N, IGN, no_dns, TOK, node_protocol<proto_dns>, nullptr},
         {"connect", N, OK, {}, TOK,
          [](setter_ctx& c, node_conf& n) {

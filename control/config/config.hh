@@ -76,6 +76,8 @@ inline constexpr unsigned max_mac_age_s = 86400;
 // Exception ports (docs/exception-path.md): descriptors of their rings (management traffic only)
 // and the default of exception-rate (packets a second, each way, per worker).
 inline constexpr unsigned exception_descriptors = 256;
+/// Slots of each ring between a worker and the tcp slow path, each way (pmd/stream_port.hh).
+inline constexpr unsigned stream_ring_size = 1024;
 inline constexpr unsigned default_exception_rate = 10000;
 inline constexpr unsigned max_exception_rate = 1000000;
 }  // namespace limits
@@ -175,6 +177,7 @@ struct engine_layout {
     std::vector<queue_map_entry> queue_map;     // queue-map = PORT QUEUE LCORE (default: see docs)
     bool kernel_wan = false;                    // the automatic layout's wan port shares its interface
                                                 // and addresses with the kernel (docs/config.md)
+    bool tcp = false;                           // enable-tcp: the tcp slow path's rings (set by validation)
     std::vector<exception_conf> exceptions;     // exception = PORT IFNAME|off (after validation: one
                                                 // per wan port that has one, the defaults added)
     unsigned exception_rate = limits::default_exception_rate;  // exception-rate: packets/s each way

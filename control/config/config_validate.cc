@@ -385,13 +385,14 @@ private:
     }
 
     void check_protocols(const node_conf& n) {
-        constexpr uint8_t usable = proto_udp | proto_rawip | proto_icmp;
+        constexpr uint8_t usable = proto_udp | proto_rawip | proto_icmp | proto_tcp;
         if (n.protocols == 0) {
             error(n.where, "node " + quote(n.name) +
-                               ": no protocols enabled (set enable-udp, enable-rawip or enable-icmp = yes)");
+                               ": no protocols enabled (set enable-udp, enable-rawip, enable-icmp or enable-tcp = yes)");
         } else if ((n.protocols & usable) == 0) {
             error(n.where, "node " + quote(n.name) + ": no protocols enabled that dvpe supports (only " +
-                               protocols_string(n.protocols) + "; set enable-udp, enable-rawip or enable-icmp = yes)");
+                               protocols_string(n.protocols) +
+                               "; set enable-udp, enable-rawip, enable-icmp or enable-tcp = yes)");
         }
         // A node without a hostname may sit behind a NAT; ICMP mappings there last 30 s without
         // traffic (Linux nf_conntrack_icmp_timeout; RFC 5508 asks for 60 s) and a session idles
@@ -524,6 +525,7 @@ private:
             auto_layout(n);
         }
         engine_layout& e = n.engine;
+        e.tcp = (n.protocols & proto_tcp) != 0;
         check_lcores(n);
         check_ports(n);
         default_wan_address(n);
@@ -991,7 +993,8 @@ unsigned required_mbufs(const engine_layout& e) {
                     + n_workers * e.burst_size                     // one burst in flight per worker
                     + n_workers * limits::reassembly_mbufs         // outer fragments being reassembled
                     + (n_workers + 1) * e.mbuf_cache               // per-lcore caches (+ control lcore)
-                    + e.exceptions.size() * 2 * n_workers * limits::exception_descriptors;  // a queue pair per worker
+                    + e.exceptions.size() * 2 * n_workers * limits::exception_descriptors  // a queue pair per worker
+                    + (e.tcp ? 2 * n_workers * limits::stream_ring_size : 0);  // the tcp slow path's rings
     return static_cast<unsigned>(std::min<uint64_t>(need, 0xffffffffULL));
 }
 

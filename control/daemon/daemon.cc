@@ -409,6 +409,9 @@ void daemon::setup() {
     }
 
     open_exception_ports(ql);
+    if (self.protocols & proto_tcp) {
+        open_stream_port(ql);
+    }
     if (l.kernel_wan) {
         hold_kernel_ports(self);
     }
@@ -737,6 +740,48 @@ void daemon::open_exception_ports(queue_layout& ql) {
     }
 }
 
+void daemon::open_stream_port(queue_layout& ql) {
+    const engine_layout& l = _cfg.self_node().engine;
+    const node_conf& self = _cfg.self_node();
+    const auto n = static_cast<unsigned>(l.worker_lcores.size());
+    _stream = pmd::open_stream_port("dvpetcp", n, limits::stream_ring_size);
+    daemon_port dp;
+    dp.conf.name = "tcp:stream";  // ':' is in no configured port's name
+    dp.conf.role = port_role::stream;
+    dp.conf.where = self.where;
+    dp.info = _stream->info;
+    dp.n_rxq = static_cast<uint16_t>(n);
+    dp.n_txq = static_cast<uint16_t>(n);
+    for (unsigned q = 0; q < n; ++q) {
+        ql.queues.push_back({dp.conf.name, q, l.worker_lcores[q]});
+    }
+    _stream_port_id = dp.info.port_id;
+    _ports.push_back(std::move(dp));
+    _tcp = std::make_unique<tcp_path>(tcp_config(_cfg), _stream->to_workers, _stream->from_workers, _pool,
+                                      _stream_port_id);
+    if (std::string e = _tcp->start(); !e.empty()) {
+        throw std::runtime_error(self.where.file + ":" + std::to_string(self.where.line) + ": node " + self.name + ": " + e);
+    }
+    log::info(self.tcp_port != 0 ? "tcp: listening on tcp-port " + std::to_string(self.tcp_port) +
+                                       (_cfg.global.http_proxy_host.empty() ? std::string()
+                                                                            : ", connecting out through http proxy " +
+                                                                                  _cfg.global.http_proxy_host + ":" +
+                                                                                  std::to_string(_cfg.global.http_proxy_port))
+                                 : std::string("tcp: tcp-port = 0, connecting out only") +
+                                       (_cfg.global.http_proxy_host.empty()
+                                            ? std::string()
+                                            : " through http proxy " + _cfg.global.http_proxy_host + ":" +
+                                                  std::to_string(_cfg.global.http_proxy_port)));
+}
+
+transport::classify_result daemon::classify_mbuf(const rte_mbuf* m) const noexcept {
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    if (m->port == _stream_port_id) {
+        return transport::classify_stream(frame, rte_pktmbuf_data_len(m), _base.local);
+    }
+    return transport::classify(frame, rte_pktmbuf_data_len(m), _base.local);
+}
+
 void daemon::teardown() noexcept {
     telemetry_detach();
     for (int fd : _placeholder_fds) {
@@ -783,9 +828,13 @@ void daemon::teardown() noexcept {
         free_ring(r);
     }
     _from_control.clear();
+    _tcp.reset();  // the workers are stopped: nothing enqueues for it any more
     for (auto& p : _ports) {
         if (p.tap) {
             p.tap.reset();  // closes its fds: the interface goes away
+        } else if (p.conf.role == port_role::stream) {
+            pmd::close_stream_port(*_stream);  // and the mbufs left in its rings
+            _stream.reset();
         } else {
             pmd::close_port(p.info);
         }

@@ -30,6 +30,7 @@
 #include "control/daemon/peer_table.hh"
 #include "control/daemon/resolver.hh"
 #include "control/daemon/sd_notify.hh"
+#include "control/daemon/tcp_path.hh"
 #include "control/daemon/telemetry.hh"
 #include "control/session/session.hh"
 #include "control/daemon/neighbour.hh"
@@ -40,6 +41,8 @@
 #include "engine/worker.hh"
 #include "pmd/eal.hh"
 #include "pmd/port.hh"
+#include "pmd/stream_port.hh"
+#include "transports/classify.hh"
 
 namespace control {
 
@@ -141,6 +144,12 @@ private:
     /// `exception`, with its MAC and MTU, a queue pair per worker (worker w polls rx queue w:
     /// added to ql.queues), the port's addresses and default routes in the kernel.
     void open_exception_ports(queue_layout& ql);
+    /// The tcp transport (enable-tcp): the stream port between the workers and the slow-path
+    /// thread (pmd/stream_port.hh; worker w polls rx queue w: added to ql.queues) and the thread
+    /// itself (control/daemon/tcp_path.hh), listening at tcp-port unless it is 0.
+    void open_stream_port(queue_layout& ql);
+    /// Classifies a WAN frame or a packet from the tcp slow path (by the port it came from).
+    [[nodiscard]] transport::classify_result classify_mbuf(const rte_mbuf* m) const noexcept;
     /// The automatic layout (kernel_wan): kernel sockets on udp-port and ip-proto that drop
     /// everything, so the kernel, which shares the wan interface, answers none of our packets.
     void hold_kernel_ports(const node_conf& self);
@@ -213,6 +222,9 @@ private:
     std::vector<daemon_port> _ports;
     std::vector<int> _placeholder_fds;  // hold_kernel_ports()
     std::unique_ptr<pmd::capture> _capture;  // capture = yes
+    std::optional<pmd::stream_port> _stream;  // enable-tcp: the rings to the tcp slow path
+    std::unique_ptr<tcp_path> _tcp;           // enable-tcp: the slow-path thread
+    uint16_t _stream_port_id = UINT16_MAX;    // _stream's port id (UINT16_MAX: none)
     uint64_t _next_telemetry_tsc = 0;   // the peers for DPDK telemetry, once a second
     engine::port_table _port_table{};
     rte_ring* _to_control = nullptr;

@@ -153,6 +153,9 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
     if (self.protocols & proto_icmp) {
         enabled |= transport::kind_bit(transport::kind::icmp4) | transport::kind_bit(transport::kind::icmp6);
     }
+    if (self.protocols & proto_tcp) {
+        enabled |= transport::kind_bit(transport::kind::tcp4) | transport::kind_bit(transport::kind::tcp6);
+    }
     _base.local.enabled = enabled;
     _base.queue_without_session = true;
     setup_lan_base();
@@ -190,6 +193,9 @@ void daemon::install_benchmark_keys() {
 // What the policy (control/daemon/paths.cc's choose_paths()) needs, from the daemon's state.
 path_inputs daemon::path_inputs_now() {
     path_inputs in;
+    if (_stream) {
+        in.tcp_port_id = _stream_port_id;
+    }
     for (const auto& p : _ports) {
         in.ports.push_back({p.conf.name, p.info.port_id, p.info.mtu, p.info.mac});
     }
@@ -532,7 +538,7 @@ void daemon::seal_queued(const engine::peer_entry& e, std::deque<rte_mbuf*> fram
 // session manager is told there is demand (it connects). False: not such a packet.
 bool daemon::queue_relay(rte_mbuf* m) {
     const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-    const auto c = transport::classify(frame, rte_pktmbuf_data_len(m), _base.local);
+    const auto c = classify_mbuf(m);
     if (c.reason != transport::classify_reason::ok || c.dvpe_len < sizeof(transport::dvpe_header)) {
         return false;
     }
@@ -715,7 +721,7 @@ void daemon::send_held() {
 
 void daemon::on_handshake_mbuf(rte_mbuf* m) {
     const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-    const auto c = transport::classify(frame, rte_pktmbuf_data_len(m), _base.local);
+    const auto c = classify_mbuf(m);
     if (c.reason != transport::classify_reason::ok) {
         return;
     }
@@ -723,9 +729,11 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     src.k = c.k;
     src.port_id = m->port;
     src.ip = c.src_ip;
-    src.udp_port = c.src_port;
+    src.udp_port = c.src_port;  // tcp: the connection's remote port
     src.icmp_request = c.icmp_request;
-    std::memcpy(src.mac.addr_bytes, frame + 6, 6);
+    if (!transport::is_tcp(c.k)) {
+        std::memcpy(src.mac.addr_bytes, frame + 6, 6);
+    }
     const auto bytes = src.encode();
     std::span<const uint8_t> msg(frame + c.dvpe_offset, c.dvpe_len);
     const auto now = clock_now();

@@ -29,6 +29,9 @@ std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bo
     if (common & proto_udp) {
         return v6 ? transport::kind::udp6 : transport::kind::udp4;
     }
+    if (common & proto_tcp) {
+        return v6 ? transport::kind::tcp6 : transport::kind::tcp4;
+    }
     return std::nullopt;
 }
 
@@ -76,7 +79,7 @@ icmp_header_choice icmp_for(const node_conf& self, const node_conf& peer, const 
 }
 
 uint8_t proto_of(transport::kind k) noexcept {
-    return transport::is_udp(k) ? proto_udp : transport::is_rawip(k) ? proto_rawip : proto_icmp;
+    return transport::is_udp(k) ? proto_udp : transport::is_rawip(k) ? proto_rawip : transport::is_tcp(k) ? proto_tcp : proto_icmp;
 }
 
 bool operator==(const peer_path& a, const peer_path& b) noexcept {
@@ -84,16 +87,17 @@ bool operator==(const peer_path& a, const peer_path& b) noexcept {
            a.icmp_type == b.icmp_type && a.icmp_id == b.icmp_id && a.port_id == b.port_id && a.mtu == b.mtu && a.src_ip == b.src_ip &&
            rte_is_same_ether_addr(&a.src_mac, &b.src_mac) && same_mac(a.next_hop_mac, b.next_hop_mac) &&
            a.via == b.via && a.inherit_tos == b.inherit_tos && a.sport_fixed == b.sport_fixed &&
-           a.follow_port == b.follow_port;
+           a.follow_port == b.follow_port && a.stream_connect == b.stream_connect;
 }
 
 bool build_path(const peer_path& path, uint16_t self_id, engine::peer_entry& e) {
-    if (!path.next_hop_mac) {
-        return false;
+    if (!path.next_hop_mac && !transport::is_tcp(path.kind)) {
+        return false;  // tcp: the kernel's neighbours, not ours
     }
     transport::endpoint_pair ep;
     ep.src_mac = path.src_mac;
-    ep.dst_mac = *path.next_hop_mac;
+    ep.dst_mac = path.next_hop_mac.value_or(rte_ether_addr{});
+    ep.stream_connect = path.stream_connect;
     ep.src_ip = path.src_ip;
     ep.dst_ip = path.ip;
     ep.dst_port = path.udp_port;
@@ -152,6 +156,14 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
     peer_path p;
     p.kind = src.k;
     p.ip = src.ip;
+    if (transport::is_tcp(src.k)) {
+        // Back on the connection it came in on (the slow path's, by its remote endpoint).
+        p.udp_port = src.udp_port;
+        p.port_id = src.port_id;
+        p.mtu = tcp_path_mtu;
+        p.src_ip = v6 ? transport::ip_address::from_v6(local.ipv6.data()) : transport::ip_address::from_v4(local.ipv4);
+        return p;
+    }
     // Senders use one source port per lane (for the receiver's RSS) and a receiver accepts only
     // its own udp-port, so the answer goes there. A udp-port 0 peer connects out only: it is
     // answered at the source port (one of its lane ports, or its NAT's mapping of one), from
@@ -215,6 +227,14 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
     } else if (n.udp_port == 0) {
         theirs = static_cast<uint8_t>(theirs & ~proto_udp);
     }
+    // tcp: a peer that opened a connection to us without a hostname (behind a NAT, or no fixed
+    // address) or with tcp-port 0 (it connects out only) is sent to on that connection; else
+    // at its tcp-port, which the slow path may connect to. Before that a tcp-port 0 peer has
+    // no tcp. Without the slow path (no enable-tcp here) nothing goes by tcp.
+    const bool tcp_seen = src && transport::is_tcp(src->k) && (n.tcp_port == 0 || n.hostname.empty());
+    if ((n.tcp_port == 0 && !tcp_seen) || !in.tcp_port_id) {
+        theirs = static_cast<uint8_t>(theirs & ~proto_tcp);
+    }
     // A peer without a hostname is reached by the transport it was seen on, if we both still
     // enable it (through a NAT, what got through once gets through again); else, and for a
     // configured address, by the preferred one.
@@ -255,6 +275,16 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
             path.icmp_type = ic.type;
             path.icmp_id = ic.id;
             path.follow_port = ic.at_seen_id;
+        }
+        if (transport::is_tcp(*kind)) {
+            path.udp_port = tcp_seen ? src->udp_port : static_cast<uint16_t>(n.tcp_port);
+            path.stream_connect = !tcp_seen;
+            path.port_id = *in.tcp_port_id;
+            path.mtu = tcp_path_mtu;
+            path.src_ip = wa.addr;
+            path.inherit_tos = false;
+            r.outcome = direct_outcome::path;
+            return r;
         }
         path.port_id = wp->port_id;
         path.mtu = wp->mtu != 0 ? wp->mtu : static_cast<uint16_t>(cfg.global.mtu);

@@ -30,11 +30,12 @@
 #include "engine/snapshot.hh"
 #include "transports/kind.hh"
 #include "transports/outer.hh"
+#include "transports/stream.hh"
 
 namespace control {
 
-/// The transport dvpe uses towards a peer: the preferred one both enable (rawip > icmp > udp,
-/// as GVPE), over IPv6 when the peer's address is IPv6. nullopt if they share none.
+/// The transport dvpe uses towards a peer: the preferred one both enable (rawip > icmp > udp >
+/// tcp, as GVPE), over IPv6 when the peer's address is IPv6. nullopt if they share none.
 std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bool v6) noexcept;
 
 /// Whether `port` is one of node `n`'s udp lane ports (transport::udp_lane_port_base): a node
@@ -43,14 +44,19 @@ std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bo
 /// answered there, as before, so a mesh can be upgraded node by node.
 bool from_lane_port(const node_conf& n, uint16_t port) noexcept;
 
-/// The config's protocol bit (proto_udp, proto_rawip, proto_icmp) of a transport kind.
+/// The config's protocol bit (proto_udp, proto_rawip, proto_icmp, proto_tcp) of a transport kind.
 uint8_t proto_of(transport::kind k) noexcept;
+
+/// The MTU of a tcp path: TCP segments what it carries, so only the stream's own bound
+/// (transport::max_stream_packet) limits a sealed packet -- never "too big", never fragmented.
+inline constexpr uint16_t tcp_path_mtu = transport::max_stream_packet;
 
 /// Where a peer is on the underlay.
 struct peer_path {
     transport::kind kind = transport::kind::udp4;
     transport::ip_address ip;          // the peer's underlay address
-    uint16_t udp_port = 655;           // the peer's udp-port
+    uint16_t udp_port = 655;           // the peer's udp-port (tcp: its tcp-port, or the remote
+                                       // port of the connection it opened to us)
     uint8_t ip_proto = 47;             // rawip: ip-proto
     uint8_t icmp_type = 0;             // icmp: the type we send (icmp_for(); mapped for ICMPv6)
     uint16_t icmp_id = 0;              // icmp: the echo identifier we send (icmp_for())
@@ -68,6 +74,8 @@ struct peer_path {
     uint16_t sport_fixed = 0;          // udp to a udp-port 0 peer: every packet from our udp-port
                                        // (a NAT in front of it only maps replies to the port it
                                        // sent to); 0: one source port per lane
+    bool stream_connect = false;       // tcp: the slow path may open a connection to ip:udp_port
+                                       // (the peer's tcp-port); else only one it opened is used
 
     friend bool operator==(const peer_path& a, const peer_path& b) noexcept;
 };
@@ -142,6 +150,8 @@ struct path_inputs {
     std::function<bool(unsigned id)> connected;
     /// The path currently in use towards `id`, or null.
     std::function<const peer_path*(uint16_t id)> current;
+    /// The stream port to the tcp slow path (enable-tcp), if the daemon has one.
+    std::optional<uint16_t> tcp_port_id;
 };
 
 /// The direct path to node `n` at `ip`, as choose_paths() builds it; `src`: where the peer was

@@ -115,7 +115,7 @@ def balance(w):
     it. tx_failed is not one of them: it counts packets that had already left one way (sealed,
     answered, fragmented...) and were then refused by a full tx queue. A reassembled packet is
     handled once more after its fragments went into the table."""
-    drops = sum(v for k, v in w["drops"].items() if k not in ("tx_failed", "exception_full"))
+    drops = sum(v for k, v in w["drops"].items() if k not in ("tx_failed", "exception_full", "stream_full"))
     return (w["arp_replies"] + w["icmp_echo_replies"] + w["to_control"] + drops + w["encrypted"] + w["decrypted"]
             + w["keepalives"] + w["relayed"] + w.get("switched", 0) + w.get("exception_in", 0)
             + w.get("exception_out", 0) + w["fragments_in"] - w["reassembled"] - w["copies_lost"])

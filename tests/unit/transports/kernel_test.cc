@@ -190,6 +190,8 @@ protected:
         case kind::rawip6: return {_raw6, 0};
         case kind::icmp4: return {_icmp4, 20 + icmp_header_size};
         case kind::icmp6: return {_icmp6, icmp_header_size};
+        case kind::tcp4:
+        case kind::tcp6: break;  // not a WAN frame: the slow path's sockets (tcp_path_test)
         }
         return {-1, 0};
     }
