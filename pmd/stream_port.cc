@@ -26,7 +26,7 @@ void free_ring(rte_ring* r) noexcept {
 
 }  // namespace
 
-stream_port open_stream_port(const std::string& name, unsigned n_queues, unsigned ring_size) {
+stream_port open_stream_port(const std::string& name, unsigned n_queues, unsigned ring_size, rte_mempool* pool) {
     stream_port p;
     try {
         for (unsigned q = 0; q < n_queues; ++q) {
@@ -50,7 +50,20 @@ stream_port open_stream_port(const std::string& name, unsigned n_queues, unsigne
         p.info.driver = "net_ring";
         p.info.hotplugged = true;
         p.info.mtu = 0;
-        if (int rc = rte_eth_dev_start(p.info.port_id); rc != 0) {
+        // The ring PMD's queues are the rings given above; ethdev still wants the port
+        // configured and every queue set up before it starts (the setups only point at them).
+        rte_eth_conf conf{};
+        int rc = rte_eth_dev_configure(p.info.port_id, static_cast<uint16_t>(n_queues), static_cast<uint16_t>(n_queues), &conf);
+        for (unsigned q = 0; rc == 0 && q < n_queues; ++q) {
+            rc = rte_eth_rx_queue_setup(p.info.port_id, static_cast<uint16_t>(q), 0, rte_socket_id(), nullptr, pool);
+            if (rc == 0) {
+                rc = rte_eth_tx_queue_setup(p.info.port_id, static_cast<uint16_t>(q), 0, rte_socket_id(), nullptr);
+            }
+        }
+        if (rc == 0) {
+            rc = rte_eth_dev_start(p.info.port_id);
+        }
+        if (rc != 0) {
             rte_eth_dev_close(p.info.port_id);
             rte_vdev_uninit(p.info.dev_name.c_str());
             throw std::runtime_error("port " + name + ": start: " + rte_strerror(-rc));

@@ -26,8 +26,9 @@ struct stream_port {
 };
 
 /// Creates the rings (`ring_size` slots each, a power of two) and the port `name` with
-/// `n_queues` queue pairs, and starts it. Throws std::runtime_error naming what failed.
-stream_port open_stream_port(const std::string& name, unsigned n_queues, unsigned ring_size);
+/// `n_queues` queue pairs, and starts it (`pool`: what ethdev's rx queue setup asks for; the
+/// ring PMD allocates nothing). Throws std::runtime_error naming what failed.
+stream_port open_stream_port(const std::string& name, unsigned n_queues, unsigned ring_size, rte_mempool* pool);
 
 /// Stops and removes the port, frees what is left in the rings and the rings. Never throws.
 void close_stream_port(stream_port& p) noexcept;

@@ -41,6 +41,7 @@ std::vector<setting> engine_settings(const config& c) {
     s.emplace_back("node-id", std::to_string(n.id));
     s.emplace_back("hostname", quoted(n.hostname));
     s.emplace_back("udp-port", std::to_string(n.udp_port));
+    s.emplace_back("tcp-port", std::to_string(n.tcp_port));  // the slow path's listening socket
     s.emplace_back("enable-*", protocols_string(n.protocols));
     s.emplace_back("control-lcore", std::to_string(e.control_lcore));
     s.emplace_back("worker-lcores", join(e.worker_lcores, [](unsigned l) { return std::to_string(l); }, ","));
@@ -104,6 +105,7 @@ std::vector<setting> node_settings(const node_conf& n, bool local) {
     if (!local) {
         s.emplace_back("hostname", quoted(n.hostname));
         s.emplace_back("udp-port", std::to_string(n.udp_port));
+        s.emplace_back("tcp-port", std::to_string(n.tcp_port));
         s.emplace_back("enable-*", protocols_string(n.protocols));
     }
     s.emplace_back("connect", std::string(to_string(n.connect)));

@@ -744,7 +744,7 @@ void daemon::open_stream_port(queue_layout& ql) {
     const engine_layout& l = _cfg.self_node().engine;
     const node_conf& self = _cfg.self_node();
     const auto n = static_cast<unsigned>(l.worker_lcores.size());
-    _stream = pmd::open_stream_port("dvpetcp", n, limits::stream_ring_size);
+    _stream = pmd::open_stream_port("dvpetcp", n, limits::stream_ring_size, _pool);
     daemon_port dp;
     dp.conf.name = "tcp:stream";  // ':' is in no configured port's name
     dp.conf.role = port_role::stream;

@@ -124,6 +124,9 @@ nlohmann::json daemon::reload(const std::string& trigger) {
 
     _cfg = std::move(next);
     _hooks->reconfigure(_cfg);
+    if (_tcp) {
+        _tcp->reconfigure(tcp_config(_cfg));  // http-proxy-*, keepalive: for connections opened from now on
+    }
     if (!_opt.log_level_from_cli) {
         log::set_level(_cfg.global.loglevel);
     }

@@ -92,6 +92,9 @@ nlohmann::json daemon::status_json() const {
         }
     }
     j["ports"] = ports;
+    if (_tcp) {
+        j["tcp"] = _tcp->status();  // the tcp slow path (docs/tcp.md)
+    }
     if (_base.lan_mode != overlay_mode::host || _macs) {
         j["lan"] = lan_json();  // docs/site-gateways.md: MAC table or routes, LAN hosts
     }
@@ -263,6 +266,11 @@ nlohmann::json daemon::peers_json() const {
             jp["address"] = path->ip.str();
             if (transport::is_udp(path->kind)) {
                 jp["udp_port"] = path->udp_port;  // where it is sent to (after NAT: its mapping)
+            }
+            if (transport::is_tcp(path->kind)) {
+                // Its tcp-port (we may connect there), or the connection it opened to us.
+                jp["tcp_port"] = path->udp_port;
+                jp["tcp_connects"] = path->stream_connect;
             }
             if (transport::is_icmp(path->kind)) {
                 // The role taken (docs/protocol.md "ICMP roles"): the type and identifier sent.
