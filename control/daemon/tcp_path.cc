@@ -724,14 +724,16 @@ void tcp_path::timers(uint64_t now) {
             if (now - c->opened_ms >= uint64_t{_cfg.connect_timeout_s} * 1000) {
                 slow_connect.push_back(fd);
             }
-        } else if (now - c->last_rx_ms >= uint64_t{_cfg.idle_timeout_s} * 1000) {
+        } else if (now - std::max(c->last_rx_ms, c->last_tx_ms) >= uint64_t{_cfg.idle_timeout_s} * 1000) {
+            // Nothing either way (a peer may send back on a connection of its own: one that
+            // only carries our packets is not idle).
             idle.push_back(fd);
         } else if (c->pending() != 0 && now - c->last_tx_ms >= uint64_t{_cfg.stall_timeout_s} * 1000) {
             stalled.push_back(fd);
         }
     }
     for (int fd : idle) {
-        close_conn(*_conns.at(fd), "nothing received for " + std::to_string(_cfg.idle_timeout_s) + " s",
+        close_conn(*_conns.at(fd), "idle for " + std::to_string(_cfg.idle_timeout_s) + " s",
                    &_ctr.closed_idle);
     }
     for (int fd : stalled) {

@@ -18,7 +18,7 @@
 // Bounds (what a slow, stalled or hostile peer can make it hold): per connection a send buffer
 // of send_buffer bytes (more is dropped, counted), one partial packet and one read chunk on
 // the receiving side; at most max_connections connections, max_per_source from one address;
-// a connection that receives nothing for idle_timeout_s, or whose send buffer does not move
+// a connection that carries nothing either way for idle_timeout_s, or whose send buffer does not move
 // for stall_timeout_s, is closed; a connect that fails backs off (1 s doubling to 60 s) before
 // that endpoint is tried again. The thread never blocks on a socket (all non-blocking); only a
 // proxy named by a DNS name is looked up with getaddrinfo() on it, before each connect.

@@ -3,7 +3,7 @@
 
     ns <tag>-u      bridge br0 10.77.0.254/24; nftables (bridge family) lets beta's veth pass
                     ARP and TCP to/from port 655 (and to the proxy's 3128) only: beta is tcp-only
-    <tag>-alpha     10.77.0.1, enable-udp + enable-tcp, router-priority 1
+    <tag>-alpha     10.77.0.1, enable-udp + enable-tcp, router-priority 2
     <tag>-beta      10.77.0.2, enable-tcp only
     <tag>-gamma     10.77.0.3, enable-udp only: no transport in common with beta
     <tag>-px        10.77.0.100: a small HTTP CONNECT proxy (written here), basic auth optional
@@ -150,7 +150,7 @@ def make_conf(extra_local=""):
         "on alpha exception = wan0 exc0", "on beta exception = wan0 exc0",
         "exception-rate = 200000",
         extra_local])
-    append = "\n".join(["node = alpha", "enable-tcp = yes", "router-priority = 1",
+    append = "\n".join(["node = alpha", "enable-tcp = yes", "router-priority = 2",
                         "node = beta", "enable-tcp = yes", "enable-udp = no"])
     return extra, append
 
@@ -353,6 +353,7 @@ class TcpProxy(Base):
         b.stop()
         self.set_auth("dvpe:wrong")
         b.start()
+        tm.overlay_addresses(self.mesh.nodes, self.NODES, only="beta")  # a new TAP
         dc.wait_for(lambda: tcp_status(b)["proxy_refused"] >= 1, 30, "the proxy's refusal counted", self.diag)
         log = b.log()
         self.assertIn("refused CONNECT 10.77.0.1:655: 407 Proxy Authentication Required", log, self.diag())
@@ -371,6 +372,7 @@ class TcpProxy(Base):
         self.start_proxy("")
         self.set_auth("")
         b.start()
+        tm.overlay_addresses(self.mesh.nodes, self.NODES, only="beta")
         dc.wait_for(lambda: peer(b, "alpha")["state"] == "up", 60, "up through a proxy without auth", self.diag)
         self.assertIn("CONNECT 10.77.0.1:655 noauth", self.proxy_lines())
         r = tm.ping(b, to.overlay_ip(1), 5, check=False)
