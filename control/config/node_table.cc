@@ -2,6 +2,7 @@
 #include "control/config/node_table.hh"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "transports/kind.hh"
@@ -50,6 +51,20 @@ nlohmann::json node_table_json(const config& cfg) {
     j["ifname"] = g.ifname;
     j["cipher"] = g.cipher;
     j["serial"] = g.serial;
+    // What each transport adds to an overlay frame on the underlay (IP and transport headers,
+    // the dvpe data header and tag, the ethertype; tcp: its header and the 2-byte framing),
+    // GVPE's order, and whether this node speaks it.
+    nlohmann::json over = nlohmann::json::array();
+    for (auto [bit, name, k4, k6] : {std::tuple{proto_rawip, "rawip", transport::kind::rawip4, transport::kind::rawip6},
+                                     std::tuple{proto_icmp, "icmp", transport::kind::icmp4, transport::kind::icmp6},
+                                     std::tuple{proto_udp, "udp", transport::kind::udp4, transport::kind::udp6},
+                                     std::tuple{proto_tcp, "tcp", transport::kind::tcp4, transport::kind::tcp6}}) {
+        over.push_back({{"transport", name},
+                        {"ipv4", transport::inner_l3_overhead(k4)},
+                        {"ipv6", transport::inner_l3_overhead(k6)},
+                        {"enabled", (self.protocols & bit) != 0}});
+    }
+    j["transport_overhead"] = over;
     nlohmann::json nodes = nlohmann::json::array();
     for (const auto& n : cfg.nodes) {
         nlohmann::json protos = nlohmann::json::array();

@@ -492,6 +492,18 @@ std::string format_config(const json& c) {
     line("keepalive:", format_number(get_double(c, "keepalive")) + " s");
     line("ifname:", get_str(c, "ifname"));
     line("cipher:", get_str(c, "cipher"));
+    if (c.contains("transport_overhead") && c["transport_overhead"].is_array()) {
+        // Bytes each transport adds to an overlay frame, IPv4/IPv6; '*' marks this node's.
+        std::string o;
+        for (const auto& t : c["transport_overhead"]) {
+            if (!t.is_object()) {
+                continue;
+            }
+            o += (o.empty() ? "" : ", ") + get_str(t, "transport") + (t.value("enabled", false) ? "*" : "") + " " +
+                 u64(get_u64(t, "ipv4")) + "/" + u64(get_u64(t, "ipv6"));
+        }
+        line("overhead:", o + " bytes (IPv4/IPv6; * enabled here)");
+    }
     if (std::string serial = get_str(c, "serial", ""); !serial.empty()) {
         line("serial:", serial);
     }

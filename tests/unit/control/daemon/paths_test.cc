@@ -164,6 +164,7 @@ TEST(peer_path, every_field_takes_part_in_equality) {
         {"via", [](peer_path& p) { p.via = 3; }},
         {"inherit_tos", [](peer_path& p) { p.inherit_tos = true; }},
         {"sport_fixed", [](peer_path& p) { p.sport_fixed = 1655; }},
+        {"stream_connect", [](peer_path& p) { p.stream_connect = true; }},
     };
     for (const auto& [what, change] : changes) {
         peer_path b = sample_path();
@@ -974,6 +975,112 @@ TEST(source_addr, garbage_does_not_decode) {
         bad[19] = flags;
         EXPECT_FALSE(control::source_addr::decode(bad).has_value()) << int(flags);
     }
+}
+
+// ---- tcp (docs/tcp.md) -------------------------------------------------------------------------
+
+// a enables tcp too; t: tcp only at 192.0.2.20:443; z: tcp only with tcp-port 0; u: udp and tcp.
+const std::string tcp_conf = base + "node = a\nenable-tcp = yes\n"
+                                    "node = t\nhostname = 192.0.2.20\nenable-udp = no\nenable-tcp = yes\ntcp-port = 443\n"
+                                    "node = z\nhostname = 192.0.2.21\nenable-udp = no\nenable-tcp = yes\ntcp-port = 0\n"
+                                    "node = u\nhostname = 192.0.2.22\nenable-tcp = yes\n";
+constexpr uint16_t tcp_port_id = 9;
+
+control::source_addr tcp_source(const char* addr, uint16_t sport) {
+    control::source_addr s;
+    s.k = transport::ip_address::parse(addr)->v6 ? kind::tcp6 : kind::tcp4;
+    s.port_id = tcp_port_id;
+    s.ip = ip(addr);
+    s.udp_port = sport;
+    return s;
+}
+
+TEST(choose_transport, tcp_comes_after_udp) {
+    using control::choose_transport;
+    const uint8_t all = control::proto_udp | control::proto_rawip | control::proto_icmp | control::proto_tcp;
+    EXPECT_EQ(choose_transport(all, control::proto_udp | control::proto_tcp, false), kind::udp4);
+    EXPECT_EQ(choose_transport(all, control::proto_tcp, false), kind::tcp4);
+    EXPECT_EQ(choose_transport(all, control::proto_tcp, true), kind::tcp6);
+    EXPECT_EQ(choose_transport(control::proto_udp, control::proto_tcp, false), std::nullopt);
+}
+
+TEST(choose_paths, a_tcp_peer_at_its_tcp_port_through_the_stream_port) {
+    auto c = load(tcp_conf);
+    harness h;
+    h.in.tcp_port_id = tcp_port_id;
+    auto out = h.run(c);
+    const uint16_t t = id_of(c, "t"), u = id_of(c, "u"), z = id_of(c, "z");
+    ASSERT_TRUE(out.count(t));
+    EXPECT_EQ(out[t].kind, kind::tcp4);
+    EXPECT_EQ(out[t].ip, ip("192.0.2.20"));
+    EXPECT_EQ(out[t].udp_port, 443);
+    EXPECT_TRUE(out[t].stream_connect);  // its configured address: we may open the connection
+    EXPECT_EQ(out[t].port_id, tcp_port_id);
+    EXPECT_EQ(out[t].mtu, control::tcp_path_mtu);
+    ASSERT_TRUE(out.count(u));
+    EXPECT_EQ(out[u].kind, kind::udp4);  // udp before tcp
+    EXPECT_FALSE(out.count(z));          // tcp-port 0 and never seen: only through a router
+    // without the slow path (no enable-tcp here) a tcp-only peer is not direct
+    harness h2;
+    EXPECT_FALSE(h2.run(c).count(t));
+}
+
+TEST(choose_paths, a_peer_seen_on_a_connection_of_its_own_is_sent_to_there) {
+    auto c = load(tcp_conf);
+    harness h;
+    h.in.tcp_port_id = tcp_port_id;
+    const uint16_t z = id_of(c, "z"), t = id_of(c, "t");
+    h.learned[z] = tcp_source("192.0.2.21", 40001).encode();
+    h.learned[t] = tcp_source("192.0.2.20", 40002).encode();
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(z));
+    EXPECT_EQ(out[z].kind, kind::tcp4);
+    EXPECT_EQ(out[z].udp_port, 40001);  // the connection it opened
+    EXPECT_FALSE(out[z].stream_connect);  // never a connect to its ephemeral port
+    ASSERT_TRUE(out.count(t));
+    EXPECT_EQ(out[t].udp_port, 443);  // a peer with a hostname and a tcp-port: there
+    EXPECT_TRUE(out[t].stream_connect);
+}
+
+TEST(answer_path, a_tcp_handshake_is_answered_on_its_connection) {
+    auto c = load(tcp_conf);
+    const auto* t = c.find_node("t");
+    ASSERT_NE(t, nullptr);
+    transport::local_config local;
+    local.ipv4 = ip("10.0.0.1").v4();
+    local.has_ipv4 = true;
+    const auto p = control::answer_path(tcp_source("192.0.2.20", 40002), *t, c.self_node(), c.global, local, port_mac);
+    EXPECT_EQ(p.kind, kind::tcp4);
+    EXPECT_EQ(p.ip, ip("192.0.2.20"));
+    EXPECT_EQ(p.udp_port, 40002);
+    EXPECT_FALSE(p.stream_connect);
+    EXPECT_EQ(p.port_id, tcp_port_id);
+}
+
+TEST(build_path, a_tcp_path_needs_no_neighbour_and_writes_the_ring_header) {
+    peer_path p;
+    p.kind = kind::tcp6;
+    p.ip = ip("2001:db8::20");
+    p.udp_port = 443;
+    p.stream_connect = true;
+    p.port_id = tcp_port_id;
+    p.mtu = control::tcp_path_mtu;
+    engine::peer_entry e;
+    ASSERT_TRUE(control::build_path(p, 1, e));
+    EXPECT_EQ(e.tx_port_id, tcp_port_id);
+    EXPECT_EQ(e.tmpl.k, kind::tcp6);
+    EXPECT_EQ(e.tmpl.len, transport::stream_meta_size);
+    std::array<uint8_t, transport::stream_meta_size + 40> pkt{};
+    transport::write_outer(e.tmpl, pkt.data(), 40, 0);
+    auto m = transport::read_stream_meta(pkt.data(), static_cast<uint32_t>(pkt.size()));
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(m->k, kind::tcp6);
+    EXPECT_EQ(m->flags, transport::stream_flag_connect);
+    EXPECT_EQ(m->port, 443);
+    EXPECT_EQ(m->ip, ip("2001:db8::20"));
+    EXPECT_EQ(m->len, 40);
+    p.ip = ip("192.0.2.20");  // the family must match the kind
+    EXPECT_FALSE(control::build_path(p, 1, e));
 }
 
 }  // namespace
