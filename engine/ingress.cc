@@ -157,7 +157,10 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
     if (st.port->role != port_role::stream) [[likely]] {
         d = transport::classify_fast(frame, len, s.local);
     } else {
-        // From the tcp slow path: a ring header, no Ethernet (transports/stream.hh).
+        // From the tcp slow path: a ring header, no Ethernet (transports/stream.hh). The port
+        // is set here, not trusted from the producer: note_source and the control thread's
+        // classify_mbuf tell stream packets by it.
+        m->port = st.port->port_id;
         const transport::classify_result c = transport::classify_stream(frame, len, s.local);
         if (c.reason != transport::classify_reason::ok) {
             drop(m, c.reason == transport::classify_reason::disabled_transport ? drop_reason::disabled_transport

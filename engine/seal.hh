@@ -178,7 +178,8 @@ private:
         // pkt_len (what rte_pktmbuf_adj, _prepend and _append would do one after another).
         const auto payload_len = static_cast<uint16_t>(m->data_len - strip);
         const bool fragment = payload_len > payload_room(p);
-        if (fragment && !fragment_ok) [[unlikely]] {
+        // A stream (tcp) path has no outer IP header to fragment: above its bound, too big.
+        if (fragment && (!fragment_ok || transport::is_tcp(p.tmpl.k))) [[unlikely]] {
             return verdict::too_big;  // decided before the mbuf is touched
         }
         const unsigned front = hdr_len + p.tmpl.len;

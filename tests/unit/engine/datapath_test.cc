@@ -105,7 +105,9 @@ public:  // helpers below the fixture use it too
             n.wan = make_port(tag + "w");
             n.ovl = make_port(tag + "o");
             n.table.index_of.fill(-1);
-            n.table.ports[0] = {n.wan.id, engine::port_role::wan, wan_mac(id), 0, {}};
+            // tcp: the "WAN" is the stream port to the slow path (ring headers, no Ethernet)
+            n.table.ports[0] = {n.wan.id, transport::is_tcp(GetParam()) ? engine::port_role::stream : engine::port_role::wan,
+                                wan_mac(id), 0, {}};
             n.table.ports[1] = {n.ovl.id, engine::port_role::overlay, node_mac(id), 0, {}};
             n.table.index_of[n.wan.id] = 0;
             n.table.index_of[n.ovl.id] = 1;
@@ -358,6 +360,9 @@ uint8_t outer_tos(const frame& w, transport::kind k) {
 }
 
 TEST_P(datapath, inherit_tos_copies_the_inner_dscp_to_the_outer_header) {
+    if (transport::is_tcp(GetParam())) {
+        GTEST_SKIP() << "tcp has no outer IP header of ours: the kernel's TCP sets its TOS";
+    }
     frame ef = overlay_frame(node_mac(2), node_mac(1), 60);
     ef[15] = 0xb9;  // IPv4 TOS: DSCP 46 (EF), ECN 1
     EXPECT_EQ(outer_tos(seal_1_to_2(ef), GetParam()), 0) << "inherit-tos off: outer TOS 0";
@@ -377,6 +382,9 @@ TEST_P(datapath, inherit_tos_copies_the_inner_dscp_to_the_outer_header) {
 }
 
 TEST_P(datapath, frames_above_the_wan_mtu_are_counted_not_sent) {
+    if (transport::is_tcp(GetParam())) {
+        GTEST_SKIP() << "a tcp path's MTU is the stream's bound (control/daemon/paths.hh tcp_path_mtu), not the WAN's";
+    }
     // 1500-byte WAN MTU: an IPv4 udp packet carries at most 1500 - 20 - 8 - 32 = 1440 plaintext
     // bytes (ethertype + L3) for the MACs-elided frame; one byte more is too big.
     const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
@@ -389,6 +397,9 @@ TEST_P(datapath, frames_above_the_wan_mtu_are_counted_not_sent) {
 }
 
 TEST_P(datapath, an_oversize_ipv4_packet_is_answered_with_fragmentation_needed) {
+    if (transport::is_tcp(GetParam())) {
+        GTEST_SKIP() << "a tcp path's MTU is the stream's bound, not the WAN's";
+    }
     const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
     const size_t l3 = max_plain - 2 + 1;  // one byte above what fits with the MACs elided
     frame f = overlay_frame(node_mac(2), node_mac(1), l3);
@@ -413,6 +424,9 @@ TEST_P(datapath, an_oversize_ipv4_packet_is_answered_with_fragmentation_needed) 
 }
 
 TEST_P(datapath, wan_fragment_sends_outer_fragments_and_the_receiver_reassembles_them) {
+    if (transport::is_tcp(GetParam())) {
+        GTEST_SKIP() << "no outer fragments on a stream (tcp_never_fragments below)";
+    }
     // Node 3 (wan-fragment = yes) to node 2: a frame 300 bytes above what one packet carries
     // leaves as two outer fragments; node 2 reassembles them in either order.
     const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
@@ -450,6 +464,9 @@ TEST_P(datapath, wan_fragment_sends_outer_fragments_and_the_receiver_reassembles
 }
 
 TEST_P(datapath, a_lone_or_forged_fragment_never_reaches_the_overlay) {
+    if (transport::is_tcp(GetParam())) {
+        GTEST_SKIP() << "the stream port carries no IP fragments";
+    }
     const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
     inject(_nodes[3].ovl.rx, overlay_frame(node_mac(2), node_mac(3), max_plain + 100));
     run(3);
@@ -525,6 +542,12 @@ TEST_P(datapath, only_an_authenticated_packet_from_elsewhere_is_reported_for_roa
     inject(_nodes[2].wan.rx, moved, _nodes[2].wan.id);
     run(2);
     EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u) << "delivered as before";
+    if (transport::is_tcp(GetParam())) {
+        // The connection is the path: the slow path keeps it; nothing roams (docs/tcp.md).
+        EXPECT_FALSE(engine::roam_report(ns).has_value()) << "a tcp packet is never reported for roaming";
+        expect_accounted();
+        return;
+    }
     auto r = engine::roam_report(ns);
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->reports, 1u);
@@ -539,6 +562,9 @@ TEST_P(datapath, only_an_authenticated_packet_from_elsewhere_is_reported_for_roa
 }
 
 TEST_P(datapath, a_peer_reached_at_its_source_port_is_reported_when_only_the_port_changes) {
+    if (transport::is_tcp(GetParam())) {
+        GTEST_SKIP() << "nothing roams on tcp (a_tcp_packet_is_never_reported_for_roaming)";
+    }
     // follow_port (a peer without a hostname, reached at the port its packets come from): from
     // its path's address but another UDP source port -- a NAT that rebound the port -- is
     // reported too; without follow_port the port is not looked at (lanes send from several).
@@ -673,7 +699,11 @@ TEST_P(datapath, broadcast_is_sealed_once_per_peer) {
         bool delivered = false;
         for (const auto& w : wire) {
             const rte_ether_addr want = wan_mac(to);
-            if (std::memcmp(w.data(), &want, 6) == 0) {
+            const auto ip = wan_ip(to, transport::is_ipv6(GetParam()));
+            // tcp: the ring header names the endpoint (transports/stream.hh), not a MAC
+            const bool to_it = transport::is_tcp(GetParam()) ? std::memcmp(w.data() + 4, ip.bytes.data(), ip.v6 ? 16 : 4) == 0
+                                                              : std::memcmp(w.data(), &want, 6) == 0;
+            if (to_it) {
                 inject(_nodes[to].wan.rx, w);
                 run(to);
                 auto out = take(_nodes[to].ovl.tx);
@@ -1225,7 +1255,7 @@ struct second_worker {
         wan_id = port(tag + "w", wan_rx, wan_tx);
         ovl_id = port(tag + "o", ovl_rx, ovl_tx);
         table.index_of.fill(-1);
-        table.ports[0] = {wan_id, engine::port_role::wan, wan_mac(n.id), 0, {}};
+        table.ports[0] = {wan_id, n.table.ports[0].role, wan_mac(n.id), 0, {}};  // stream for tcp
         table.ports[1] = {ovl_id, engine::port_role::overlay, node_mac(n.id), 0, {}};
         table.index_of[wan_id] = 0;
         table.index_of[ovl_id] = 1;
@@ -1320,9 +1350,64 @@ TEST_P(datapath, a_chained_packet_delivers_only_the_authenticated_bytes) {
     expect_accounted();
 }
 
+// The stream port's frames come from the tcp slow path (control/daemon/tcp_path.cc), which
+// reads them off sockets anyone can connect to: a malformed ring header, a length that does not
+// match, a packet shorter than a dvpe header, a non-tcp kind -- each a counted drop, nothing
+// delivered; a well-formed one still opens.
+TEST_P(datapath, a_malformed_ring_header_from_the_slow_path_is_a_counted_drop) {
+    if (!transport::is_tcp(GetParam())) {
+        GTEST_SKIP() << "stream ports only";
+    }
+    const frame good = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));
+    std::vector<frame> bad;
+    bad.push_back(frame(good.begin(), good.begin() + 10));          // shorter than a ring header
+    frame f = good;
+    f[21] ^= 1;                                                     // length mismatch
+    bad.push_back(f);
+    f = good;
+    f[0] = static_cast<uint8_t>(transport::kind::udp4);             // not a tcp kind
+    bad.push_back(f);
+    f = good;
+    f[1] = 0x80;                                                    // unknown flag
+    bad.push_back(f);
+    f = frame(good.begin(), good.begin() + transport::stream_meta_size + 4);  // 4-byte "packet"
+    f[20] = 0;
+    f[21] = 4;
+    bad.push_back(f);
+    f = frame(good.begin(), good.begin() + transport::stream_meta_size);      // empty packet
+    f[20] = 0;
+    f[21] = 0;
+    bad.push_back(f);
+    for (const auto& b : bad) {
+        inject(_nodes[2].wan.rx, b);
+    }
+    run(2);
+    EXPECT_TRUE(take(_nodes[2].ovl.tx).empty());
+    EXPECT_EQ(drops(2, engine::drop_reason::bad_length), bad.size());
+    inject(_nodes[2].wan.rx, good);
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    expect_accounted();
+}
+
+// A tcp path never fragments (there is no outer IP header of ours): node 3 has wan-fragment,
+// and a frame above its path's room is too big there, not cut into IP fragments.
+TEST_P(datapath, tcp_never_fragments) {
+    if (!transport::is_tcp(GetParam())) {
+        GTEST_SKIP() << "stream ports only";
+    }
+    inject(_nodes[3].ovl.rx, overlay_frame(node_mac(1), node_mac(3), 1490));
+    run(3);
+    EXPECT_TRUE(take(_nodes[3].wan.tx).empty());
+    EXPECT_EQ(_nodes[3].w->stats().fragmented.load(), 0u);
+    EXPECT_EQ(drops(3, engine::drop_reason::too_big), 1u);
+    expect_accounted();
+}
+
 INSTANTIATE_TEST_SUITE_P(transports, datapath,
                          ::testing::Values(transport::kind::udp4, transport::kind::rawip4, transport::kind::icmp4,
-                                           transport::kind::udp6, transport::kind::rawip6, transport::kind::icmp6),
+                                           transport::kind::udp6, transport::kind::rawip6, transport::kind::icmp6,
+                                           transport::kind::tcp4, transport::kind::tcp6),
                          [](const auto& info) { return std::string(transport::kind_name(info.param)); });
 
 }  // namespace
