@@ -134,12 +134,19 @@ worker::slow_result worker::classify_slow(rte_mbuf* m, const uint8_t* frame, uin
 void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept {
     // Nothing cached from an earlier burst: that may have been an older snapshot.
     ingress_state st{{no_route_head, nullptr, nullptr, nullptr}, _n_open, _s.worker_idx, _s.benchmark_replay_off, &port};
-    for (uint16_t i = 0; i < n; ++i) {
-        if (i + 3 < n) {
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+    if (port.role == port_role::stream) [[unlikely]] {
+        // From the tcp slow path: every packet is a dvpe packet or a counted drop.
+        for (uint16_t i = 0; i < n; ++i) {
+            ingress_dvpe<true>(pkts[i], s, st);
         }
-        if (!ingress_dvpe(pkts[i], s, st)) {
-            process_wan(pkts[i], port);
+    } else {
+        for (uint16_t i = 0; i < n; ++i) {
+            if (i + 3 < n) {
+                rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+            }
+            if (!ingress_dvpe<false>(pkts[i], s, st)) {
+                process_wan(pkts[i], port);
+            }
         }
     }
     _n_open = st.n_open;
@@ -148,13 +155,14 @@ void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, co
     }
 }
 
+template <bool Stream>
 inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingress_state& st) noexcept {
     auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
     const uint32_t len = rte_pktmbuf_data_len(m);
     // The expected shape (IPv4 to us on one of our transports) in a few compares; everything
     // else, and every reason to drop, is classify()'s.
     transport::dvpe_span d{};
-    if (st.port->role != port_role::stream) [[likely]] {
+    if constexpr (!Stream) {
         d = transport::classify_fast(frame, len, s.local);
     } else {
         // From the tcp slow path: a ring header, no Ethernet (transports/stream.hh). The port
@@ -175,7 +183,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
             // The last outer fragment of a packet: the whole packet goes through here again (it
             // is no fragment). Not a dvpe packet after all (say, UDP to another port): the WAN
             // slow path's (the kernel's, through the exception path, or counted).
-            if (!ingress_dvpe(r.whole, s, st)) {
+            if (!ingress_dvpe<false>(r.whole, s, st)) {
                 process_wan(r.whole, *st.port);
             }
             return true;
@@ -368,10 +376,11 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
             }
             if (!authenticated) {
                 authenticated = true;
-                // Once per run, before the outer headers go. A tcp packet's source is its
-                // connection, which the slow path keeps: nothing roams there.
+                // Once per run, before the outer headers go.
                 if (m->port != _stream_port) [[likely]] {
                     note_source(m, p, ns);
+                } else {
+                    note_stream_source(m, p, ns);
                 }
             }
             const bool full_frame = (it.flags & transport::data_flag_full_frame) != 0;
@@ -509,6 +518,23 @@ void worker::note_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns)
                       (v6 ? roam_meta_v6 : 0) | icmp_request | uint64_t{static_cast<uint8_t>(k)} << 8U |
                           uint64_t{m->port} << 16U |
                           uint64_t{sport} << 32U);
+}
+
+void worker::note_stream_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns) noexcept {
+    const auto* h = rte_pktmbuf_mtod(m, const uint8_t*);  // the ring header (transports/stream.hh)
+    if (!transport::is_tcp(p.tmpl.k) || (p.tmpl.bytes[1] & transport::stream_flag_connect) != 0 ||
+        (h[0] == p.tmpl.bytes[0] && std::memcmp(h + 2, p.tmpl.bytes + 2, 18) == 0)) [[likely]] {
+        return;
+    }
+    const bool v6 = transport::is_ipv6(static_cast<transport::kind>(h[0]));
+    uint64_t lo = 0, hi = 0;
+    std::memcpy(&lo, h + 4, v6 ? 8 : 4);
+    if (v6) {
+        std::memcpy(&hi, h + 12, 8);
+    }
+    const uint64_t port = uint64_t{h[2]} << 8 | h[3];
+    write_roam_report(ns, lo, hi,
+                      (v6 ? roam_meta_v6 : 0) | uint64_t{h[0]} << 8U | uint64_t{m->port} << 16U | port << 32U);
 }
 
 rte_mbuf* worker::reassemble(rte_mbuf* m) noexcept {

@@ -248,6 +248,8 @@ private:
     struct ingress_state;
     /// True if it took the packet (collected for open_flush, relayed, to control, dropped);
     /// false: not a dvpe packet, for process_wan().
+    /// Stream: from the tcp slow path's port (a ring header in front, transports/stream.hh).
+    template <bool Stream>
     bool ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingress_state& st) noexcept;
     /// classify() and its drops for frames classify_fast() did not take: a dvpe packet (dvpe_len
     /// != 0), or dvpe_len 0 and `dropped` false = not ours (the WAN slow path's).
@@ -270,6 +272,10 @@ private:
     /// Roaming: the outer source of `m` (authenticated, from `p`) against the address p's path
     /// sends to; a difference is reported in ns's roam fields for the control thread. Once per run.
     static void note_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns) noexcept;
+    /// note_source() for a packet from the tcp slow path: a path to a connection the peer
+    /// opened (no connect flag) follows it to a new one (it reconnected); a path to its
+    /// tcp-port never moves (the peer may answer on a connection of its own).
+    static void note_stream_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns) noexcept;
 
     // ---- egress (egress.cc) ----
     /// A burst from the TAP or a bridged LAN port (`port`).

@@ -15,7 +15,10 @@ measured) for --seconds each, and prints a table of delivered Mbit/s and kpps.
 On this 2-vCPU machine both dvped workers, both kernels' TAP paths and iperf3 share two CPUs:
 the numbers are those of a functional harness, not of dvpe's data plane (see perf/ for the
 per-core benchmarks).
-Usage (root): DVPE_BUILD=build perf/overlay_iperf.py [--seconds 5] [--transport udp|rawip|icmp]
+--transport takes a comma-separated list (e.g. udp,tcp: the tcp transport beside udp in the same
+rounds; tcp nodes get an exception interface, through which their kernel's sockets reach the
+WAN, docs/tcp.md).
+Usage (root): DVPE_BUILD=build perf/overlay_iperf.py [--seconds 5] [--transport udp|rawip|icmp|tcp[,...]]
     [--overlays net_tap0,dvpe_tap0] [--rounds 3] [--cases TCP,UDP1380,UDP64] [--json FILE]
 """
 import argparse
@@ -75,8 +78,11 @@ def run_dvpe(transport, seconds, overlay, cases, wan_kind):
     sockdir = tempfile.mkdtemp(prefix="dvpe-memif-")
     wan = (to.memif_wan(sockdir) if wan_kind == "memif"
            else (lambda i, n: "net_af_packet0,iface=wan-%s,framecnt=4096" % n))
+    # tcp: the kernel's sockets need the WAN addresses: an exception interface, at a rate that
+    # does not bound the measurement
+    extra = "exception = wan0 exc0\nexception-rate = 1000000" if transport == "tcp" else ""
     try:
-        m = to.OverlayMesh(["alpha", "beta"], transport, tap=overlay, wan=wan)
+        m = to.OverlayMesh(["alpha", "beta"], transport, tap=overlay, wan=wan, extra=extra)
     except Exception:
         subprocess.run(["rm", "-rf", sockdir])
         raise
@@ -120,7 +126,7 @@ def median(xs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--transport", default="udp", choices=["udp", "rawip", "icmp"])
+    ap.add_argument("--transport", default="udp", help="udp, rawip, icmp, tcp or a comma-separated list")
     ap.add_argument("--overlays", default="net_tap0,dvpe_tap0")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--cases", default="TCP,UDP1380,UDP64")
@@ -128,17 +134,26 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     cases = args.cases.split(",")
+    transports = args.transport.split(",")
+    for t in transports:
+        if t not in ("udp", "rawip", "icmp", "tcp"):
+            sys.exit("overlay_iperf: unknown transport " + t)
     overlays = ["%s@%s" % (ov, w) for w in args.wan.split(",") for ov in args.overlays.split(",")]
+    if len(transports) > 1:
+        overlays = ["%s/%s" % (ov, t) for t in transports for ov in overlays]
+    else:
+        overlays = ["%s/%s" % (ov, transports[0]) for ov in overlays]
     rounds = []
     for r in range(args.rounds):
         one = {"bare": run_bare(args.seconds, cases), "load": os.getloadavg()[0]}
         for ov in overlays:
-            dev, wan = ov.split("@")
-            one[ov] = run_dvpe(args.transport, args.seconds, dev, cases, wan)
+            dev, rest = ov.split("@")
+            wan, transport = rest.split("/")
+            one[ov] = run_dvpe(transport, args.seconds, dev, cases, wan)
         rounds.append(one)
         print("round %d done (load %.1f)" % (r + 1, one["load"]), file=sys.stderr)
     cols = ["bare"] + overlays
-    print("\n%d round(s) of %d s, %s4 underlay, load average %s; median Mbit/s (kpps) [ratio to bare] "
+    print("\n%d round(s) of %d s, IPv4 underlay (%s), load average %s; median Mbit/s (kpps) [ratio to bare] "
           "{CPU s per Gbit}" % (args.rounds, args.seconds, args.transport,
                                 " ".join("%.1f" % r["load"] for r in rounds)))
     print("%-8s" % "test" + "".join("%30s" % c for c in cols))

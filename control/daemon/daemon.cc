@@ -913,12 +913,13 @@ void daemon::handle_control_packets() {
                                                  : std::string()));
                 }
             };
-            if (auto sender = parse_arp_sender(m)) {
+            const bool stream = m->port == _stream_port_id;  // a ring header, not Ethernet
+            if (auto sender = stream ? std::nullopt : parse_arp_sender(m)) {
                 if (auto r = _neigh.learn(m->port, sender->first, sender->second, rte_rdtsc())) {
                     note(r, ip_address::from_v4(sender->first).str(), sender->second);
                     neighbour_changed(m->port);
                 }
-            } else if (auto target = parse_neighbour_advertisement(m)) {
+            } else if (auto target = stream ? std::nullopt : parse_neighbour_advertisement(m)) {
                 if (auto r = _neigh.learn(m->port, target->first, target->second, rte_rdtsc())) {
                     note(r, target->first.str(), target->second);
                     neighbour_changed(m->port);

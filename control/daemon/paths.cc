@@ -160,7 +160,6 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
         // Back on the connection it came in on (the slow path's, by its remote endpoint).
         p.udp_port = src.udp_port;
         p.port_id = src.port_id;
-        p.mtu = tcp_path_mtu;
         p.src_ip = v6 ? transport::ip_address::from_v6(local.ipv6.data()) : transport::ip_address::from_v4(local.ipv4);
         return p;
     }
@@ -279,8 +278,11 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
         if (transport::is_tcp(*kind)) {
             path.udp_port = tcp_seen ? src->udp_port : static_cast<uint16_t>(n.tcp_port);
             path.stream_connect = !tcp_seen;
+            path.follow_port = tcp_seen;  // a reconnect from a new port moves it (roaming)
             path.port_id = *in.tcp_port_id;
-            path.mtu = tcp_path_mtu;
+            // The WAN's MTU, as for the other transports: not for the TCP segments (the kernel
+            // cuts those) but because the receiver's mbufs hold a packet of that size.
+            path.mtu = wp->mtu != 0 ? wp->mtu : static_cast<uint16_t>(cfg.global.mtu);
             path.src_ip = wa.addr;
             path.inherit_tos = false;
             r.outcome = direct_outcome::path;

@@ -47,10 +47,6 @@ bool from_lane_port(const node_conf& n, uint16_t port) noexcept;
 /// The config's protocol bit (proto_udp, proto_rawip, proto_icmp, proto_tcp) of a transport kind.
 uint8_t proto_of(transport::kind k) noexcept;
 
-/// The MTU of a tcp path: TCP segments what it carries, so only the stream's own bound
-/// (transport::max_stream_packet) limits a sealed packet -- never "too big", never fragmented.
-inline constexpr uint16_t tcp_path_mtu = transport::max_stream_packet;
-
 /// Where a peer is on the underlay.
 struct peer_path {
     transport::kind kind = transport::kind::udp4;

@@ -102,7 +102,9 @@ struct tcp_path::conn {
     std::vector<uint8_t> out;   // framed packets not yet written
     size_t out_pos = 0;
     bool writing = false;       // EPOLLOUT registered
+    bool paused = false;        // EPOLLIN off (its worker's ring is full), in _paused
     bool dirty = false;         // in _dirty
+    bool got_packet = false;    // a whole packet came in on it
     transport::stream_reader in;
     std::string proxy_reply;
     uint64_t opened_ms = 0, last_rx_ms = 0, last_tx_ms = 0;
@@ -212,7 +214,8 @@ nlohmann::json tcp_path::status() const {
     j["closed"] = {{"idle", _ctr.closed_idle.load()},
                    {"stalled", _ctr.closed_stalled.load()},
                    {"bad_framing", _ctr.closed_bad_framing.load()},
-                   {"by_peer", _ctr.closed_by_peer.load()}};
+                   {"by_peer", _ctr.closed_by_peer.load()},
+                   {"silent", _ctr.closed_silent.load()}};
     j["tx_packets"] = _ctr.tx_packets.load();
     j["tx_bytes"] = _ctr.tx_bytes.load();
     j["rx_packets"] = _ctr.rx_packets.load();
@@ -248,6 +251,7 @@ void tcp_path::run() {
             _cfg.listen_port = port;
             _cfg_changed.store(false);
             _backoff.clear();      // new settings: try at once
+            _proxy_resolved_until = 0;
         }
         const bool busy = drain_workers();
         const int n = epoll_wait(_epoll, evs.data(), static_cast<int>(evs.size()), busy ? 0 : 1);
@@ -262,6 +266,14 @@ void tcp_path::run() {
             if (it != _conns.end()) {
                 on_event(*it->second, evs[i].events, now);
             }
+        }
+        resume_paused();
+        if (_listen_paused_until != 0 && now >= _listen_paused_until) {
+            _listen_paused_until = 0;
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.fd = _listen_fd;
+            epoll_ctl(_epoll, EPOLL_CTL_MOD, _listen_fd, &ev);
         }
         for (int fd : _dirty) {
             if (auto it = _conns.find(fd); it != _conns.end()) {
@@ -313,10 +325,7 @@ void tcp_path::deliver(rte_mbuf* m) {
     } else if (c->pending() + n > _cfg.send_buffer) {
         _ctr.tx_dropped_full.fetch_add(1, std::memory_order_relaxed);
     } else {
-        if (c->out_pos != 0 && c->out_pos == c->out.size()) {
-            c->out.clear();
-            c->out_pos = 0;
-        }
+        compact(*c);
         const uint8_t* framed = p + transport::stream_prefix_offset;
         c->out.insert(c->out.end(), framed, framed + n);
         _ctr.buffered_bytes.fetch_add(n, std::memory_order_relaxed);
@@ -333,8 +342,8 @@ tcp_path::conn* tcp_path::open_connection(const endpoint_key& ep, uint64_t now) 
     if (auto b = _backoff.find(ep); b != _backoff.end() && now < b->second.next_ms) {
         return nullptr;
     }
-    if (_conns.size() >= _cfg.max_connections) {
-        connect_failed(ep, "too many connections (" + std::to_string(_conns.size()) + ")", now, false);
+    if (_conns.size() - _n_inbound >= _cfg.max_connections) {
+        connect_failed(ep, "too many connections out (" + std::to_string(_conns.size() - _n_inbound) + ")", now, false);
         return nullptr;
     }
     // Where the socket connects: the peer, or the proxy (resolved now: a name may move).
@@ -345,6 +354,8 @@ tcp_path::conn* tcp_path::open_connection(const endpoint_key& ep, uint64_t now) 
         to_port = _cfg.proxy_port;
         if (auto lit = transport::ip_address::parse(_cfg.proxy_host)) {
             to = *lit;
+        } else if (now < _proxy_resolved_until) {
+            to = _proxy_addr;  // looked up within the last minute: getaddrinfo blocks this thread
         } else {
             addrinfo hints{};
             hints.ai_socktype = SOCK_STREAM;
@@ -359,6 +370,8 @@ tcp_path::conn* tcp_path::open_connection(const endpoint_key& ep, uint64_t now) 
             std::memcpy(&ss, res->ai_addr, std::min<size_t>(res->ai_addrlen, sizeof(ss)));
             freeaddrinfo(res);
             from_sockaddr(ss, to, unused);
+            _proxy_addr = to;
+            _proxy_resolved_until = now + 60'000;
         }
     }
     const int fd = socket(to.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -401,6 +414,15 @@ void tcp_path::accept_all(uint64_t now) {
         socklen_t len = sizeof(ss);
         const int fd = accept4(_listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                // The connection stays in the backlog and the listener readable: without a
+                // pause this loop would spin. Accept again in a second.
+                epoll_event ev{};
+                ev.data.fd = _listen_fd;
+                epoll_ctl(_epoll, EPOLL_CTL_MOD, _listen_fd, &ev);
+                _listen_paused_until = now + 1000;
+                log::warn("tcp: out of file descriptors: not accepting connections for a second");
+            }
             return;  // EAGAIN, or an error on that one connection
         }
         endpoint_key ep;
@@ -408,11 +430,13 @@ void tcp_path::accept_all(uint64_t now) {
             close(fd);
             continue;
         }
+        // One address, or one IPv6 /64 (a host has a whole prefix to choose from).
         unsigned from_here = 0;
         for (const auto& [f, c] : _conns) {
-            from_here += !c->outbound && c->ep.ip == ep.ip;
+            from_here += !c->outbound && c->ep.ip.v6 == ep.ip.v6 &&
+                         std::memcmp(c->ep.ip.bytes.data(), ep.ip.bytes.data(), ep.ip.v6 ? 8 : 4) == 0;
         }
-        if (_conns.size() >= _cfg.max_connections || from_here >= _cfg.max_per_source) {
+        if (_n_inbound >= _cfg.max_connections || from_here >= _cfg.max_per_source) {
             close(fd);
             _ctr.refused.fetch_add(1, std::memory_order_relaxed);
             continue;
@@ -432,6 +456,7 @@ void tcp_path::accept_all(uint64_t now) {
         // port after a crash); the old one closes by its idle timeout.
         _by_endpoint[ep] = fd;
         _conns.emplace(fd, std::move(c));
+        ++_n_inbound;
         _ctr.accepted.fetch_add(1, std::memory_order_relaxed);
         _ctr.open_connections.store(_conns.size(), std::memory_order_relaxed);
         log::debug("tcp: connection from " + ep_str(ep.ip, ep.port));
@@ -443,10 +468,51 @@ void tcp_path::want_write(conn& c, bool on) {
         return;
     }
     c.writing = on;
+    set_events(c);
+}
+
+void tcp_path::set_events(conn& c) {
     epoll_event ev{};
-    ev.events = EPOLLIN | (on ? EPOLLOUT : 0U);
+    ev.events = (c.paused ? 0U : static_cast<uint32_t>(EPOLLIN)) | (c.writing ? static_cast<uint32_t>(EPOLLOUT) : 0U);
     ev.data.fd = c.fd;
     epoll_ctl(_epoll, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void tcp_path::compact(conn& c) {
+    // The bytes already written go once they are half the buffer or 64 KiB: a connection that
+    // is always behind (every write ends in EAGAIN) never empties its buffer, and it would
+    // keep everything it ever sent.
+    if (c.st == conn::state::open && c.out_pos != 0 &&
+        (c.out_pos == c.out.size() || c.out_pos >= chunk_size || c.out_pos * 2 >= c.out.size())) {
+        c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(c.out_pos));
+        c.out_pos = 0;
+    }
+}
+
+// Connections not read because their worker's ring was full: their packets go on once it has
+// room, then they are read again.
+void tcp_path::resume_paused() {
+    if (_paused.empty()) {
+        return;
+    }
+    std::vector<int> still;
+    for (int fd : _paused) {
+        auto it = _conns.find(fd);
+        if (it == _conns.end()) {
+            continue;
+        }
+        conn& c = *it->second;
+        if (!hand_to_worker(c)) {
+            continue;  // closed
+        }
+        if (c.in.has_packet() || rte_ring_free_count(_to_workers[c.worker]) < ring_reserve) {
+            still.push_back(fd);
+            continue;
+        }
+        c.paused = false;
+        set_events(c);
+    }
+    _paused.swap(still);
 }
 
 void tcp_path::on_event(conn& c, uint32_t events, uint64_t now) {
@@ -469,10 +535,17 @@ void tcp_path::on_event(conn& c, uint32_t events, uint64_t now) {
         return;
     }
     if ((events & EPOLLOUT) != 0) {
+        const int fd = c.fd;  // flush() may close c
         flush(c, now);
-        if (_conns.find(c.fd) == _conns.end()) {
+        if (_conns.find(fd) == _conns.end()) {
             return;
         }
+    }
+    if (c.paused && (events & (EPOLLERR | EPOLLHUP)) != 0) {
+        // Not read while paused, but a hang-up is reported anyway (level-triggered: again and
+        // again): the peer is gone, what it sent last goes with it.
+        close_conn(c, "closed by the peer", &_ctr.closed_by_peer);
+        return;
     }
     if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0) {
         if (c.st == conn::state::proxy_reply) {
@@ -572,10 +645,15 @@ bool tcp_path::hand_to_worker(conn& c) {
             return true;
         }
         if (st == transport::stream_reader::status::bad_length) {
-            log::notice("tcp: " + ep_str(c.ep.ip, c.ep.port) + " sent a packet length out of range: closed");
+            if (const uint64_t now = now_ms(); now - _last_framing_log_ms >= log_every_ms) {
+                _last_framing_log_ms = now;  // anyone can connect and send garbage: a line a minute
+                log::notice("tcp: " + ep_str(c.ep.ip, c.ep.port) + " sent a packet length out of range: closed (" +
+                            "tcp.closed.bad_framing counts them)");
+            }
             close_conn(c, "", &_ctr.closed_bad_framing);
             return false;
         }
+        c.got_packet = true;
         rte_mbuf* m = rte_pktmbuf_alloc(_pool);
         const size_t need = transport::stream_meta_size + pkt.size();
         if (m == nullptr || need > rte_pktmbuf_tailroom(m)) {
@@ -605,8 +683,15 @@ void tcp_path::read_packets(conn& c, uint64_t now) {
         return;
     }
     for (unsigned r = 0; r < reads_per_event; ++r) {
-        if (rte_ring_free_count(_to_workers[c.worker]) < ring_reserve || c.in.buffered() > transport::max_stream_packet) {
-            return;  // the worker is behind: leave the bytes in the socket (flow control)
+        if (rte_ring_free_count(_to_workers[c.worker]) < ring_reserve || c.in.has_packet()) {
+            // The worker is behind: leave the bytes in the socket (TCP's flow control) and stop
+            // polling it until the ring has room (resume_paused), or epoll would spin on it.
+            if (!c.paused) {
+                c.paused = true;
+                set_events(c);
+                _paused.push_back(c.fd);
+            }
+            return;
         }
         const ssize_t n = recv(c.fd, _chunk.data(), _chunk.size(), 0);
         if (n == 0) {
@@ -652,6 +737,7 @@ void tcp_path::flush(conn& c, uint64_t now) {
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 want_write(c, true);
+                compact(c);
                 return;
             }
             if (errno == EINTR) {
@@ -683,8 +769,25 @@ void tcp_path::flush(conn& c, uint64_t now) {
 
 void tcp_path::close_conn(conn& c, const std::string& why, std::atomic<uint64_t>* counter) {
     if (!why.empty()) {
-        log::info("tcp: connection " + std::string(c.outbound ? "to " : "from ") + ep_str(c.ep.ip, c.ep.port) +
-                  " closed: " + why);
+        // Inbound ones at debug level: anyone can open and close them.
+        const std::string line = "tcp: connection " + std::string(c.outbound ? "to " : "from ") +
+                                 ep_str(c.ep.ip, c.ep.port) + " closed: " + why;
+        if (c.outbound) {
+            log::info(line);
+        } else {
+            log::debug(line);
+        }
+    }
+    if (c.outbound && c.st == conn::state::open && !c.got_packet) {
+        // Opened, then closed before a whole packet came back (a peer at its connection limit,
+        // or not a dvpe node): the next packet must not reconnect at once.
+        backoff& b = _backoff[c.ep];
+        const uint64_t now = now_ms();
+        b.delay_ms = b.delay_ms == 0 ? backoff_first_ms : std::min(b.delay_ms * 2, backoff_max_ms);
+        b.next_ms = now + b.delay_ms;
+    }
+    if (!c.outbound) {
+        --_n_inbound;
     }
     if (counter != nullptr) {
         counter->fetch_add(1, std::memory_order_relaxed);
@@ -718,9 +821,11 @@ void tcp_path::connect_failed(const endpoint_key& ep, const std::string& why, ui
 }
 
 void tcp_path::timers(uint64_t now) {
-    std::vector<int> idle, stalled, slow_connect;
+    std::vector<int> idle, stalled, slow_connect, silent;
     for (const auto& [fd, c] : _conns) {
-        if (c->st != conn::state::open) {
+        if (!c->outbound && !c->got_packet && now - c->opened_ms >= uint64_t{_cfg.silent_timeout_s} * 1000) {
+            silent.push_back(fd);  // connected, but no whole packet: it holds a slot for nothing
+        } else if (c->st != conn::state::open) {
             if (now - c->opened_ms >= uint64_t{_cfg.connect_timeout_s} * 1000) {
                 slow_connect.push_back(fd);
             }
@@ -740,6 +845,10 @@ void tcp_path::timers(uint64_t now) {
         close_conn(*_conns.at(fd), "the peer has not read for " + std::to_string(_cfg.stall_timeout_s) + " s",
                    &_ctr.closed_stalled);
     }
+    for (int fd : silent) {
+        close_conn(*_conns.at(fd), "no packet within " + std::to_string(_cfg.silent_timeout_s) + " s",
+                   &_ctr.closed_silent);
+    }
     for (int fd : slow_connect) {
         conn& c = *_conns.at(fd);
         const endpoint_key ep = c.ep;
@@ -757,9 +866,7 @@ void tcp_path::timers(uint64_t now) {
 
 void tcp_path::publish_list(uint64_t now) {
     nlohmann::json list = nlohmann::json::array();
-    uint64_t held = 0;
     for (const auto& [fd, c] : _conns) {
-        held += c->pending() + c->in.buffered();
         list.push_back({{"endpoint", ep_str(c->ep.ip, c->ep.port)},
                         {"direction", c->outbound ? "out" : "in"},
                         {"state", c->st == conn::state::open ? "open"
@@ -770,6 +877,7 @@ void tcp_path::publish_list(uint64_t now) {
                         {"rx_bytes", c->rx_bytes},
                         {"tx_bytes", c->tx_bytes},
                         {"send_buffer", c->pending()},
+                        {"receive_buffer", c->in.buffered()},
                         {"worker", c->worker}});
     }
     std::lock_guard lock(_list_mutex);

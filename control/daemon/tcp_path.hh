@@ -17,11 +17,16 @@
 //                       not read past: the bytes stay in the socket (TCP's flow control).
 // Bounds (what a slow, stalled or hostile peer can make it hold): per connection a send buffer
 // of send_buffer bytes (more is dropped, counted), one partial packet and one read chunk on
-// the receiving side; at most max_connections connections, max_per_source from one address;
+// the receiving side; at most max_connections inbound connections (and as many outbound),
+// max_per_source from one address (IPv6: one /64), each closed unless it delivers a whole
+// packet within silent_timeout_s;
 // a connection that carries nothing either way for idle_timeout_s, or whose send buffer does not move
 // for stall_timeout_s, is closed; a connect that fails backs off (1 s doubling to 60 s) before
-// that endpoint is tried again. The thread never blocks on a socket (all non-blocking); only a
-// proxy named by a DNS name is looked up with getaddrinfo() on it, before each connect.
+// that endpoint is tried again, and so is an outbound connection that closes within that time
+// without a whole packet. A connection whose worker's ring is full is not read (EPOLLIN off)
+// until the ring has room: the bytes wait in the socket. The thread never blocks on a socket
+// (all non-blocking); only a proxy named by a DNS name is looked up with getaddrinfo() on it,
+// at most once a minute.
 // Threads: constructed, started and stopped on the control thread; run() on its own thread;
 // status() from the control thread (counters are atomics, the connection list is copied under
 // a mutex once a second).
@@ -59,16 +64,18 @@ struct tcp_path_config {
     unsigned idle_timeout_s = 150;
     unsigned stall_timeout_s = 15;
     unsigned connect_timeout_s = 10;
+    unsigned silent_timeout_s = 10;  // an inbound connection must deliver a whole packet by then
 };
 
 /// Counters (monotonic) of the slow path, read by status.
 struct tcp_path_counters {
     std::atomic<uint64_t> accepted{0}, connected{0}, refused{0}, connect_failed{0}, proxy_refused{0};
     std::atomic<uint64_t> closed_idle{0}, closed_stalled{0}, closed_bad_framing{0}, closed_by_peer{0};
+    std::atomic<uint64_t> closed_silent{0};   // inbound, no whole packet within silent_timeout_s
     std::atomic<uint64_t> tx_packets{0}, tx_bytes{0}, rx_packets{0}, rx_bytes{0};
     std::atomic<uint64_t> tx_dropped_full{0}, tx_dropped_no_connection{0}, tx_dropped_bad{0};
     std::atomic<uint64_t> rx_dropped_no_buffer{0};
-    std::atomic<uint64_t> buffered_bytes{0};  // send buffers + partial packets held now
+    std::atomic<uint64_t> buffered_bytes{0};  // bytes in the send buffers now (receive side: per connection)
     std::atomic<uint64_t> open_connections{0};
 };
 
@@ -132,6 +139,9 @@ private:
     void timers(uint64_t now);
     void publish_list(uint64_t now);
     void want_write(conn& c, bool on);
+    void set_events(conn& c);
+    void resume_paused();
+    static void compact(conn& c);
 
     tcp_path_config _cfg;
     mutable std::mutex _cfg_mutex;
@@ -145,10 +155,17 @@ private:
     std::atomic<bool> _stop{false};
     std::thread _thread;
     unsigned _next_worker = 0;
+    size_t _n_inbound = 0;                           // accepted connections open now
     std::map<int, std::unique_ptr<conn>> _conns;     // by fd
     std::map<endpoint_key, int> _by_endpoint;        // remote endpoint (the target, not a proxy) -> fd
     std::map<endpoint_key, backoff> _backoff;        // endpoints whose last connect failed
     std::vector<int> _dirty;                         // connections with new bytes to send
+    std::vector<int> _paused;                        // not read (EPOLLIN off): their worker's ring is full
+    uint64_t _listen_paused_until = 0;               // out of file descriptors: accept later
+    uint64_t _last_framing_log_ms = 0;
+    // http-proxy-host looked up (a DNS name): the address and when to look again
+    transport::ip_address _proxy_addr;
+    uint64_t _proxy_resolved_until = 0;
     std::vector<uint8_t> _chunk;                     // one read
     uint64_t _next_timer_ms = 0;
     tcp_path_counters _ctr;

@@ -218,9 +218,13 @@ class TcpMesh(Base):
         r = tm.ping(b, to.overlay_ip(1), 10, check=False)
         self.assertEqual(r.returncode, 0, r.stdout + self.diag())
         self.assertIn(" 0% packet loss", r.stdout, self.diag())
+        rss0 = rss_kib(b)
         res = to.iperf(self, b, a, to.overlay_ip(1), ["-t", "3"])
         bps = res["end"]["sum_received"]["bits_per_second"]
         self.assertGreater(bps, 1e6, self.diag())
+        # the sender's send buffers keep what is unsent, not everything ever sent through them
+        self.assertLess(rss_kib(b) - rss0, 24 * 1024, "beta's RSS grew by %d KiB over %d MB sent\n%s" % (
+            rss_kib(b) - rss0, res["end"]["sum_sent"]["bytes"] // 1000000, self.diag()))
         tb_ = tcp_status(b)
         self.assertGreaterEqual(tb_["connected"], 1, self.diag())
         self.assertTrue(any(c["state"] == "open" and c["endpoint"] == "10.77.0.1:655" for c in tb_["connections"]),

@@ -25,6 +25,7 @@
 #include "engine/seal.hh"
 #include "engine/worker.hh"
 #include "transports/control_msg.hh"
+#include "transports/stream.hh"
 
 namespace {
 
@@ -222,6 +223,7 @@ public:  // helpers below the fixture use it too
         ep.src_ip = wan_ip(from, v6);
         ep.dst_ip = wan_ip(to, v6);
         ep.icmp_type = GetParam() == transport::kind::icmp6 ? transport::icmp6_type_for(0) : 0;
+        ep.stream_connect = true;  // tcp: the peer's tcp-port (never roams; stream_roaming below)
         return ep;
     }
 
@@ -383,7 +385,7 @@ TEST_P(datapath, inherit_tos_copies_the_inner_dscp_to_the_outer_header) {
 
 TEST_P(datapath, frames_above_the_wan_mtu_are_counted_not_sent) {
     if (transport::is_tcp(GetParam())) {
-        GTEST_SKIP() << "a tcp path's MTU is the stream's bound (control/daemon/paths.hh tcp_path_mtu), not the WAN's";
+        GTEST_SKIP() << "sizes are the IP transports' (a tcp path's room is its ring header's: tcp_never_fragments)";
     }
     // 1500-byte WAN MTU: an IPv4 udp packet carries at most 1500 - 20 - 8 - 32 = 1440 plaintext
     // bytes (ethertype + L3) for the MACs-elided frame; one byte more is too big.
@@ -398,7 +400,7 @@ TEST_P(datapath, frames_above_the_wan_mtu_are_counted_not_sent) {
 
 TEST_P(datapath, an_oversize_ipv4_packet_is_answered_with_fragmentation_needed) {
     if (transport::is_tcp(GetParam())) {
-        GTEST_SKIP() << "a tcp path's MTU is the stream's bound, not the WAN's";
+        GTEST_SKIP() << "sizes are the IP transports' (a tcp path's room is its ring header's: tcp_never_fragments)";
     }
     const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
     const size_t l3 = max_plain - 2 + 1;  // one byte above what fits with the MACs elided
@@ -1401,6 +1403,53 @@ TEST_P(datapath, tcp_never_fragments) {
     EXPECT_TRUE(take(_nodes[3].wan.tx).empty());
     EXPECT_EQ(_nodes[3].w->stats().fragmented.load(), 0u);
     EXPECT_EQ(drops(3, engine::drop_reason::too_big), 1u);
+    expect_accounted();
+}
+
+// A path to a connection the peer opened (no connect flag: a peer without a hostname or with
+// tcp-port 0) follows the peer when its packets come on another connection (it reconnected);
+// only authenticated ones count, and a path to its tcp-port never moves.
+TEST_P(datapath, stream_roaming_follows_a_peer_to_its_new_connection) {
+    if (!transport::is_tcp(GetParam())) {
+        GTEST_SKIP() << "stream ports only";
+    }
+    const bool v6 = transport::is_ipv6(GetParam());
+    const auto from1 = [&](const frame& w, uint16_t port) {
+        // as the slow path hands it over: the remote endpoint (node 1, `port`) in the ring header
+        frame f = w;
+        transport::write_stream_meta(f.data(), GetParam(), 0, wan_ip(1, v6), port,
+                                     static_cast<uint16_t>(w.size() - transport::stream_meta_size));
+        return f;
+    };
+    // node 2 reaches node 1 on the connection 1 opened, from port 40001
+    publish(2, false, 5, 0, [&](engine::dataplane_snapshot& s) {
+        transport::endpoint_pair ep = endpoints(2, 1);
+        ep.stream_connect = false;
+        ep.dst_port = 40001;
+        s.peers[1].tmpl = *transport::build_template(GetParam(), ep);
+    });
+    const auto& ns = _nodes[2].w->peer_stats()[1];
+    frame a = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));
+    frame b = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));
+    inject(_nodes[2].wan.rx, from1(a, 40001));
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    EXPECT_FALSE(engine::roam_report(ns).has_value()) << "on the path's connection";
+    frame forged = from1(b, 40002);
+    forged.back() ^= 1;
+    inject(_nodes[2].wan.rx, forged);
+    run(2);
+    EXPECT_FALSE(engine::roam_report(ns).has_value()) << "a forged packet moves nothing";
+    inject(_nodes[2].wan.rx, from1(b, 40002));
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    auto r = engine::roam_report(ns);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->kind, static_cast<uint8_t>(GetParam()));
+    EXPECT_EQ(r->udp_port, 40002);
+    EXPECT_EQ(r->v6, v6);
+    EXPECT_EQ(std::memcmp(r->ip.data(), wan_ip(1, v6).bytes.data(), v6 ? 16 : 4), 0);
+    EXPECT_EQ(r->port_id, _nodes[2].wan.id);
     expect_accounted();
 }
 
