@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             cfg.udp_port = static_cast<uint16_t>(frame[l4 + 2] << 8 | frame[l4 + 3]);
         }
     }
-    const auto k = static_cast<transport::kind>(data[3] % transport::n_kinds);
+    const auto k = static_cast<transport::kind>(data[3] % transport::n_wire_kinds);
     if (flags & 0x20) {
         cfg.udp_port = 0;
         cfg.udp_lane_base = transport::udp_lane_port_base(static_cast<uint16_t>(1 + data[3]));
@@ -130,7 +130,7 @@ extern "C" size_t dvpe_fuzz_generate(uint64_t iterations, uint64_t seed, dvpe_fu
         run(in.data(), in.size());
         ++n;
     };
-    for (unsigned kind = 0; kind < transport::n_kinds; ++kind) {
+    for (unsigned kind = 0; kind < transport::n_wire_kinds; ++kind) {
         const auto k = static_cast<transport::kind>(kind);
         transport::endpoint_pair ep;
         const bool v6 = transport::is_ipv6(k);

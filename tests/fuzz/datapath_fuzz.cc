@@ -714,7 +714,7 @@ void run::op_seal(reader& r) {
     const uint8_t flags = r.u8();
     sealed_rec s = make_sealed(r, flags, 1600);
     const uint8_t b = r.u8();
-    const auto k = static_cast<transport::kind>(b % transport::n_kinds);
+    const auto k = static_cast<transport::kind>(b % transport::n_wire_kinds);
     const unsigned w = worker_of(b >> 3);
     bytes frame;
     if (flags & 0x20) {  // truncated
@@ -762,7 +762,7 @@ void run::op_seal(reader& r) {
 
 void run::op_zero_head(reader& r) {
     const uint8_t b = r.u8();
-    const auto k = static_cast<transport::kind>(b % transport::n_kinds);
+    const auto k = static_cast<transport::kind>(b % transport::n_wire_kinds);
     const unsigned p = (b >> 3) % n_peers;
     const unsigned w = worker_of(r.u8());
     bytes d = r.fill(r.u16() % 256);
@@ -780,8 +780,8 @@ void run::op_replay(reader& r) {
     const sealed_rec& s = _sealed[r.u16() % _sealed.size()];
     const uint8_t b = r.u8();
     const unsigned w = worker_of(b);
-    const unsigned k = (b >> 1) % (transport::n_kinds + 1);
-    const auto kind = k < transport::n_kinds ? static_cast<transport::kind>(k) : static_cast<transport::kind>(s.peer);
+    const unsigned k = (b >> 1) % (transport::n_wire_kinds + 1);
+    const auto kind = k < transport::n_wire_kinds ? static_cast<transport::kind>(k) : static_cast<transport::kind>(s.peer);
     push_wan(w, wrap(kind, s.peer, s.dvpe, static_cast<uint16_t>(s.lane + (b >> 4))));
 }
 
@@ -794,7 +794,7 @@ void run::op_head_copy(reader& r) {
     bytes d(s.dvpe.begin(), s.dvpe.begin() + 8);
     const bytes rest = r.fill(r.u16() % 128);
     d.insert(d.end(), rest.begin(), rest.end());
-    push_wan(worker_of(b), wrap(static_cast<transport::kind>((b >> 1) % transport::n_kinds), s.peer, d, s.lane));
+    push_wan(worker_of(b), wrap(static_cast<transport::kind>((b >> 1) % transport::n_wire_kinds), s.peer, d, s.lane));
 }
 
 void run::op_raw(reader& r) {
@@ -829,7 +829,7 @@ void run::op_raw(reader& r) {
         return;
     }
     // Outer IP header fields from the input (IPv4 checksum recomputed, so the fields count).
-    const auto k = static_cast<transport::kind>(r.u8() % transport::n_kinds);
+    const auto k = static_cast<transport::kind>(r.u8() % transport::n_wire_kinds);
     bytes f = wrap(k, p, r.fill(r.u16() % 300), 0);
     uint8_t* ip = f.data() + 14;
     if (!transport::is_ipv6(k)) {
@@ -862,7 +862,7 @@ void run::op_fragments(reader& r) {
     } else {
         s = make_sealed(r, static_cast<uint8_t>(r.u8() & 0x01), 4000);
     }
-    const auto k = static_cast<transport::kind>((b >> 1) % transport::n_kinds);
+    const auto k = static_cast<transport::kind>((b >> 1) % transport::n_wire_kinds);
     const bool v6 = transport::is_ipv6(k);
     const bytes frame = wrap(k, s.peer, s.dvpe, s.lane);
     const auto mtu = static_cast<uint16_t>(68 + r.u16() % 1500);
@@ -1049,7 +1049,7 @@ void run::op_handshake(reader& r) {
     std::memcpy(&h, d.data(), sizeof h);
     (void)transport::set_ids(h, peer_ids[p], (b & 0x80) ? peer_ids[(p + 1) % n_peers] : self_id);
     std::memcpy(d.data(), &h, sizeof h);
-    push_wan(worker_of(b >> 5), wrap(static_cast<transport::kind>(r.u8() % transport::n_kinds), p, d, 0));
+    push_wan(worker_of(b >> 5), wrap(static_cast<transport::kind>(r.u8() % transport::n_wire_kinds), p, d, 0));
 }
 
 void run::op_slow(reader& r) {
@@ -1259,7 +1259,7 @@ extern "C" size_t dvpe_fuzz_generate(uint64_t iterations, uint64_t seed, dvpe_fu
     // Operation encodings (see the op_* functions): seal = 0 flags a lane counter len(2) fill(count,
     // seed) b; zero head = 1 b w len(2) fill flags; replay = 2 index(2) b; flush = 7;
     // fragments = 5 b flags a lane counter len(2) fill mtu(2) id(3) how; overlay = 6 a b len(2) fill.
-    for (uint8_t k = 0; k < transport::n_kinds; ++k) {
+    for (uint8_t k = 0; k < transport::n_wire_kinds; ++k) {
         for (uint8_t full = 0; full < 2; ++full) {
             // a sealed packet from peer k on transport k, flushed; replayed to worker 0 on the same
             // transport, then to worker 1 on the next: delivered once

@@ -330,7 +330,7 @@ TEST(classify, random_mutations_stay_in_bounds) {
     const local_config cfg = config_b();
     size_t n_ok = 0;
     for (int iter = 0; iter < 20000; ++iter) {
-        const kind k = static_cast<kind>(rng() % n_kinds);
+        const kind k = static_cast<kind>(rng() % n_wire_kinds);
         frame f = make_frame(k, 8 + rng() % 100, rng());
         const int flips = static_cast<int>(rng() % 4);
         for (int j = 0; j < flips; ++j) {
@@ -380,7 +380,7 @@ TEST(classify, fast_path_agrees_under_every_config) {
         if (rng() % 16 == 0) {
             cfg.has_ipv4 = false;
         }
-        const kind k = static_cast<kind>(rng() % n_kinds);
+        const kind k = static_cast<kind>(rng() % n_wire_kinds);
         frame f = make_frame(k, rng() % 80, rng());
         if (rng() % 2 == 0) {
             f[rng() % std::min<size_t>(f.size(), 60)] ^= static_cast<uint8_t>(1u << (rng() % 8));
