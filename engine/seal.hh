@@ -151,6 +151,8 @@ public:
             case transport::kind::icmp6: i = finish_runs<transport::kind::icmp6>(i, n, out, sink); break;
             case transport::kind::tcp4: i = finish_runs<transport::kind::tcp4>(i, n, out, sink); break;
             case transport::kind::tcp6: i = finish_runs<transport::kind::tcp6>(i, n, out, sink); break;
+            case transport::kind::dns4: i = finish_runs<transport::kind::dns4>(i, n, out, sink); break;
+            case transport::kind::dns6: i = finish_runs<transport::kind::dns6>(i, n, out, sink); break;
             }
         }
         if (out.n != 0) {
@@ -179,7 +181,7 @@ private:
         const auto payload_len = static_cast<uint16_t>(m->data_len - strip);
         const bool fragment = payload_len > payload_room(p);
         // A stream (tcp) path has no outer IP header to fragment: above its bound, too big.
-        if (fragment && (!fragment_ok || transport::is_tcp(p.tmpl.k))) [[unlikely]] {
+        if (fragment && (!fragment_ok || transport::is_stream(p.tmpl.k))) [[unlikely]] {
             return verdict::too_big;  // decided before the mbuf is touched
         }
         const unsigned front = hdr_len + p.tmpl.len;

@@ -77,7 +77,7 @@ struct local_config {
     uint8_t icmp6_type = 129;          ///< icmp6_type_for(icmp-type)
     uint8_t icmp_type_alt = 8;         ///< also accepted: icmp_partner_type(icmp_type)
     uint8_t icmp6_type_alt = 128;      ///< also accepted: icmp_partner_type(icmp6_type)
-    uint8_t enabled = all_kinds;       ///< kind_bit() mask of the transports we speak
+    uint16_t enabled = all_kinds;      ///< kind_bit() mask of the transports we speak
 };
 
 /// Sets the ICMP types `icmp-type` makes us accept (both families): it, and with an echo type

@@ -26,27 +26,30 @@
 
 namespace transport {
 
-enum class kind : uint8_t { udp4, udp6, rawip4, rawip6, icmp4, icmp6, tcp4, tcp6 };
-inline constexpr size_t n_kinds = 8;
-/// The first n_wire_kinds kinds travel on a WAN port (Ethernet framed); the others (tcp) on
-/// the slow path's kernel sockets.
+enum class kind : uint8_t { udp4, udp6, rawip4, rawip6, icmp4, icmp6, tcp4, tcp6, dns4, dns6 };
+inline constexpr size_t n_kinds = 10;
+/// The first n_wire_kinds kinds travel on a WAN port (Ethernet framed); the others (tcp, dns)
+/// on the slow path's kernel sockets.
 inline constexpr size_t n_wire_kinds = 6;
 
 inline constexpr std::array<std::string_view, n_kinds> kind_names = {
-    "udp4", "udp6", "rawip4", "rawip6", "icmp4", "icmp6", "tcp4", "tcp6",
+    "udp4", "udp6", "rawip4", "rawip6", "icmp4", "icmp6", "tcp4", "tcp6", "dns4", "dns6",
 };
 
 [[nodiscard]] constexpr std::string_view kind_name(kind k) noexcept { return kind_names[static_cast<size_t>(k)]; }
 
 /// Bit of `k` in an enabled-transports mask (local_config::enabled).
-[[nodiscard]] constexpr uint8_t kind_bit(kind k) noexcept { return static_cast<uint8_t>(1u << static_cast<unsigned>(k)); }
-inline constexpr uint8_t all_kinds = (1u << n_kinds) - 1;
+[[nodiscard]] constexpr uint16_t kind_bit(kind k) noexcept { return static_cast<uint16_t>(1u << static_cast<unsigned>(k)); }
+inline constexpr uint16_t all_kinds = (1u << n_kinds) - 1;
 
 [[nodiscard]] constexpr bool is_ipv6(kind k) noexcept {
-    return k == kind::udp6 || k == kind::rawip6 || k == kind::icmp6 || k == kind::tcp6;
+    return k == kind::udp6 || k == kind::rawip6 || k == kind::icmp6 || k == kind::tcp6 || k == kind::dns6;
 }
-/// A stream transport: carried by the slow-path thread's kernel sockets, not by the WAN port.
 [[nodiscard]] constexpr bool is_tcp(kind k) noexcept { return k == kind::tcp4 || k == kind::tcp6; }
+[[nodiscard]] constexpr bool is_dns(kind k) noexcept { return k == kind::dns4 || k == kind::dns6; }
+/// A slow-path transport: carried by the slow-path thread's kernel sockets behind a ring header
+/// (transports/stream.hh), not by the WAN port.
+[[nodiscard]] constexpr bool is_stream(kind k) noexcept { return is_tcp(k) || is_dns(k); }
 [[nodiscard]] constexpr bool is_udp(kind k) noexcept { return k == kind::udp4 || k == kind::udp6; }
 [[nodiscard]] constexpr bool is_rawip(kind k) noexcept { return k == kind::rawip4 || k == kind::rawip6; }
 [[nodiscard]] constexpr bool is_icmp(kind k) noexcept { return k == kind::icmp4 || k == kind::icmp6; }
@@ -64,6 +67,9 @@ inline constexpr uint16_t stream_prefix_size = 2;
 /// The ring header between workers and the slow-path thread (transports/stream.hh stream_meta):
 /// kind, flags, port, address, then the framing prefix. Never on a wire.
 inline constexpr uint16_t stream_meta_size = 22;
+/// What the dns transport adds per packet, roughly: a DNS header and question (a 512-byte
+/// message carries ~180 bytes up, ~440 down; transports/dns_wire.hh). For the overhead report.
+inline constexpr uint16_t dns_overhead = 12 + 4 + 4;
 /// type, code, checksum, identifier, sequence: an echo message's header (RFC 792, RFC 4443),
 /// also for other types. GVPE's is 4 bytes (no identifier): NATs track ICMP queries by their
 /// identifier, and an echo reply passes a NAT only with its request's (docs/protocol.md).
@@ -81,7 +87,8 @@ inline constexpr uint8_t icmp_code = 255;
 }
 
 [[nodiscard]] constexpr uint16_t l4_header_size(kind k) noexcept {
-    return is_udp(k) ? udp_header_size : is_icmp(k) ? icmp_header_size : is_tcp(k) ? tcp_header_size + stream_prefix_size : 0;
+    return is_udp(k) ? udp_header_size : is_icmp(k) ? icmp_header_size : is_tcp(k) ? tcp_header_size + stream_prefix_size
+           : is_dns(k) ? udp_header_size + dns_overhead : 0;
 }
 
 /// Outer bytes that count against the underlay (IP) MTU: IP header + UDP/ICMP header (tcp: the
@@ -91,7 +98,7 @@ inline constexpr uint8_t icmp_code = 255;
 /// Bytes written before the dvpe header, Ethernet included: what write_outer() needs in front
 /// of the dvpe packet (tcp: the ring header, stream_meta_size).
 [[nodiscard]] constexpr uint16_t headroom(kind k) noexcept {
-    return is_tcp(k) ? stream_meta_size : ether_header_size + overhead(k);
+    return is_stream(k) ? stream_meta_size : ether_header_size + overhead(k);
 }
 
 /// Bytes the underlay IP packet adds to the inner L3 packet (data message without full_frame:

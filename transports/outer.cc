@@ -17,7 +17,7 @@ static_assert(sizeof(rte_ipv6_hdr) == ipv6_header_size);
 static_assert(sizeof(rte_udp_hdr) == udp_header_size);
 
 std::optional<outer_template> build_template(kind k, const endpoint_pair& ep) noexcept {
-    if (is_tcp(k) && ep.dst_ip.v6 == is_ipv6(k)) {
+    if (is_stream(k) && ep.dst_ip.v6 == is_ipv6(k)) {
         // The ring header (transports/stream.hh): the endpoint, the length left for write_outer().
         outer_template t;
         t.k = k;
@@ -25,7 +25,7 @@ std::optional<outer_template> build_template(kind k, const endpoint_pair& ep) no
         write_stream_meta(t.bytes, k, ep.stream_connect ? stream_flag_connect : 0, ep.dst_ip, ep.dst_port, 0);
         return t;
     }
-    if (is_tcp(k) || ep.src_ip.v6 != is_ipv6(k) || ep.dst_ip.v6 != is_ipv6(k)) {
+    if (is_stream(k) || ep.src_ip.v6 != is_ipv6(k) || ep.dst_ip.v6 != is_ipv6(k)) {
         return std::nullopt;
     }
     outer_template t;

@@ -134,7 +134,7 @@ inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len
     constexpr uint16_t hl = headroom(K);
     assert(t.k == K && t.len == hl);
     std::memcpy(dst, t.bytes, hl);
-    if constexpr (is_tcp(K)) {
+    if constexpr (is_stream(K)) {
         (void)udp_src_port;
         (void)tos;
         detail::store16(dst + stream_meta_size - stream_prefix_size, rte_cpu_to_be_16(dvpe_len));
@@ -193,6 +193,8 @@ inline void write_outer(const outer_template& t, uint8_t* dst, uint16_t dvpe_len
     case kind::icmp6: write_outer<kind::icmp6>(t, dst, dvpe_len, udp_src_port, tos); break;
     case kind::tcp4: write_outer<kind::tcp4>(t, dst, dvpe_len, udp_src_port, tos); break;
     case kind::tcp6: write_outer<kind::tcp6>(t, dst, dvpe_len, udp_src_port, tos); break;
+    case kind::dns4: write_outer<kind::dns4>(t, dst, dvpe_len, udp_src_port, tos); break;
+    case kind::dns6: write_outer<kind::dns6>(t, dst, dvpe_len, udp_src_port, tos); break;
     }
 }
 

@@ -68,7 +68,7 @@ struct stream_endpoint {
 /// Reads the ring header at the start of `frame` (`len` bytes in all). nullopt: shorter than a
 /// ring header, not a tcp kind, unknown flags, or a length that does not match the bytes.
 [[nodiscard]] inline std::optional<stream_endpoint> read_stream_meta(const uint8_t* frame, uint32_t len) noexcept {
-    if (len < stream_meta_size || !is_tcp(static_cast<kind>(frame[0])) || frame[0] >= n_kinds ||
+    if (len < stream_meta_size || !is_stream(static_cast<kind>(frame[0])) || frame[0] >= n_kinds ||
         (frame[1] & ~stream_flag_connect) != 0) {
         return std::nullopt;
     }

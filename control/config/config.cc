@@ -777,7 +777,7 @@ constexpr auto TOK = value_kind::token;
 constexpr auto REST = value_kind::rest_of_line;
 
 // Notes shared by several ignored directives.
-constexpr std::string_view no_dns = "dvpe has no DNS transport";
+constexpr std::string_view no_dns = "dvpe's dns transport does not use it (docs/dns.md)";
 constexpr std::string_view no_privdrop = "dvped keeps its privileges (DPDK needs them)";
 constexpr std::string_view no_seed = "dvpe takes randomness from getrandom(2) via libsodium";
 
@@ -840,14 +840,14 @@ const std::vector<directive_entry>& table() {
         {"http-proxy-host", G, OK, {}, TOK, nullptr, global_string<&global_conf::http_proxy_host>},
         {"http-proxy-port", G, OK, {}, TOK, nullptr, global_uint<&global_conf::http_proxy_port, 0, 65535>},
         {"http-proxy-auth", G, OK, {}, TOK, nullptr, global_string<&global_conf::http_proxy_auth>},
-        {"dns-forw-host", G, IGN, no_dns, TOK, nullptr, global_string<&global_conf::dns_forw_host>},
-        {"dns-forw-port", G, IGN, no_dns, TOK, nullptr, global_uint<&global_conf::dns_forw_port, 0, 65535>},
+        {"dns-forw-host", G, OK, {}, TOK, nullptr, global_string<&global_conf::dns_forw_host>},
+        {"dns-forw-port", G, OK, {}, TOK, nullptr, global_uint<&global_conf::dns_forw_port, 0, 65535>},
         {"dns-case-preserving", G, IGN, no_dns, TOK, nullptr, global_bool<&global_conf::dns_case_preserving>},
-        {"dns-max-outstanding", G, IGN, no_dns, TOK, nullptr,
+        {"dns-max-outstanding", G, OK, {}, TOK, nullptr,
          global_uint<&global_conf::dns_max_outstanding, 1, 1000000>},
         {"dns-overlap-factor", G, IGN, no_dns, TOK, nullptr, global_number<&global_conf::dns_overlap_factor, false>},
-        {"dns-send-interval", G, IGN, no_dns, TOK, nullptr, global_number<&global_conf::dns_send_interval, false>},
-        {"dns-timeout-factor", G, IGN, no_dns, TOK, nullptr, global_number<&global_conf::dns_timeout_factor, false>},
+        {"dns-send-interval", G, OK, {}, TOK, nullptr, global_number<&global_conf::dns_send_interval, false>},
+        {"dns-timeout-factor", G, OK, {}, TOK, nullptr, global_number<&global_conf::dns_timeout_factor, false>},
 
         // GVPE node-specific settings (gvpe.md §1.3).
         {"hostname", N, OK, {}, TOK,
@@ -859,13 +859,13 @@ const std::vector<directive_entry>& table() {
         {"udp-port", N, OK, {}, TOK, node_uint<&node_conf::udp_port, 0, 65535>, nullptr},
         {"tcp-port", N, OK, {}, TOK, node_uint<&node_conf::tcp_port, 0, 65535>, nullptr},
         {"dns-hostname", N, IGN, no_dns, TOK, node_string<&node_conf::dns_hostname>, nullptr},
-        {"dns-port", N, IGN, no_dns, TOK, node_uint<&node_conf::dns_port, 0, 65535>, nullptr},
-        {"dns-domain", N, IGN, no_dns, TOK, node_string<&node_conf::dns_domain>, nullptr},
+        {"dns-port", N, OK, {}, TOK, node_uint<&node_conf::dns_port, 0, 65535>, nullptr},
+        {"dns-domain", N, OK, {}, TOK, node_string<&node_conf::dns_domain>, nullptr},
         {"enable-udp", N, OK, {}, TOK, node_protocol<proto_udp>, nullptr},
         {"enable-rawip", N, OK, {}, TOK, node_protocol<proto_rawip>, nullptr},
         {"enable-icmp", N, OK, {}, TOK, node_protocol<proto_icmp>, nullptr},
         {"enable-tcp", N, OK, {}, TOK, node_protocol<proto_tcp>, nullptr},
-        {"enable-dns", N, IGN, no_dns, TOK, node_protocol<proto_dns>, nullptr},
+        {"enable-dns", N, OK, {}, TOK, node_protocol<proto_dns>, nullptr},
         {"connect", N, OK, {}, TOK,
          [](setter_ctx& c, node_conf& n) {
              static constexpr connect_mode modes[] = {connect_mode::always, connect_mode::ondemand,

@@ -385,14 +385,9 @@ private:
     }
 
     void check_protocols(const node_conf& n) {
-        constexpr uint8_t usable = proto_udp | proto_rawip | proto_icmp | proto_tcp;
         if (n.protocols == 0) {
             error(n.where, "node " + quote(n.name) +
-                               ": no protocols enabled (set enable-udp, enable-rawip, enable-icmp or enable-tcp = yes)");
-        } else if ((n.protocols & usable) == 0) {
-            error(n.where, "node " + quote(n.name) + ": no protocols enabled that dvpe supports (only " +
-                               protocols_string(n.protocols) +
-                               "; set enable-udp, enable-rawip, enable-icmp or enable-tcp = yes)");
+                               ": no protocols enabled (set enable-udp, enable-rawip, enable-icmp, enable-tcp or enable-dns = yes)");
         }
         // A node without a hostname may sit behind a NAT; ICMP mappings there last 30 s without
         // traffic (Linux nf_conntrack_icmp_timeout; RFC 5508 asks for 60 s) and a session idles
@@ -525,7 +520,7 @@ private:
             auto_layout(n);
         }
         engine_layout& e = n.engine;
-        e.tcp = (n.protocols & proto_tcp) != 0;
+        e.tcp = (n.protocols & (proto_tcp | proto_dns)) != 0;  // the slow path's rings: tcp and dns
         check_lcores(n);
         check_ports(n);
         default_wan_address(n);

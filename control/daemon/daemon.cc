@@ -409,7 +409,7 @@ void daemon::setup() {
     }
 
     open_exception_ports(ql);
-    if (self.protocols & proto_tcp) {
+    if (self.protocols & (proto_tcp | proto_dns)) {
         open_stream_port(ql);
     }
     if (l.kernel_wan) {
@@ -757,10 +757,25 @@ void daemon::open_stream_port(queue_layout& ql) {
     }
     _stream_port_id = dp.info.port_id;
     _ports.push_back(std::move(dp));
-    _tcp = std::make_unique<tcp_path>(tcp_config(_cfg), _stream->to_workers, _stream->from_workers, _pool,
-                                      _stream_port_id);
+    tcp_path_config tc = tcp_config(_cfg);
+    if (self.protocols & proto_dns) {
+        std::string err;
+        tc.dns = dns_config(_cfg, err);
+        if (!err.empty()) {
+            throw std::runtime_error(_cfg.file + ": " + err);
+        }
+        log::info(std::string("dns: ") +
+                  (tc.dns->server ? "serving " + tc.dns->domain + " on dns-port " + std::to_string(tc.dns->listen_port) : "no domain of its own") +
+                  (tc.dns->forwarder ? ", queries for " + std::to_string(tc.dns->servers.size()) + " server(s) to " +
+                                           tc.dns->forwarder->str() + ":" + std::to_string(tc.dns->forwarder_port)
+                                     : std::string()));
+    }
+    _tcp = std::make_unique<tcp_path>(std::move(tc), _stream->to_workers, _stream->from_workers, _pool, _stream_port_id);
     if (std::string e = _tcp->start(); !e.empty()) {
         throw std::runtime_error(self.where.file + ":" + std::to_string(self.where.line) + ": node " + self.name + ": " + e);
+    }
+    if ((self.protocols & proto_tcp) == 0) {
+        return;
     }
     log::info(self.tcp_port != 0 ? "tcp: listening on tcp-port " + std::to_string(self.tcp_port) +
                                        (_cfg.global.http_proxy_host.empty() ? std::string()

@@ -143,7 +143,7 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
     _base.local.udp_lane_base = transport::udp_lane_port_base(static_cast<uint16_t>(self.id));
     _base.local.ip_proto = _cfg.global.ip_proto;
     transport::set_icmp_type(_base.local, _cfg.global.icmp_type);
-    uint8_t enabled = 0;
+    uint16_t enabled = 0;
     if (self.protocols & proto_udp) {
         enabled |= transport::kind_bit(transport::kind::udp4) | transport::kind_bit(transport::kind::udp6);
     }
@@ -155,6 +155,9 @@ void daemon::setup_base(const std::vector<std::string>& wan_ports) {
     }
     if (self.protocols & proto_tcp) {
         enabled |= transport::kind_bit(transport::kind::tcp4) | transport::kind_bit(transport::kind::tcp6);
+    }
+    if (self.protocols & proto_dns) {
+        enabled |= transport::kind_bit(transport::kind::dns4) | transport::kind_bit(transport::kind::dns6);
     }
     _base.local.enabled = enabled;
     _base.queue_without_session = true;
@@ -731,7 +734,7 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     src.ip = c.src_ip;
     src.udp_port = c.src_port;  // tcp: the connection's remote port
     src.icmp_request = c.icmp_request;
-    if (!transport::is_tcp(c.k)) {
+    if (!transport::is_stream(c.k)) {
         std::memcpy(src.mac.addr_bytes, frame + 6, 6);
     }
     const auto bytes = src.encode();

@@ -2,6 +2,7 @@
 // Peer paths: the value type, the policy and the one builder; see paths.hh.
 #include "control/daemon/paths.hh"
 
+#include <algorithm>
 #include <cstring>
 
 #include "control/daemon/routing.hh"
@@ -31,6 +32,9 @@ std::optional<transport::kind> choose_transport(uint8_t ours, uint8_t theirs, bo
     }
     if (common & proto_tcp) {
         return v6 ? transport::kind::tcp6 : transport::kind::tcp4;
+    }
+    if (common & proto_dns) {
+        return transport::kind::dns4;  // no address family: through the resolver, by node id
     }
     return std::nullopt;
 }
@@ -79,7 +83,7 @@ icmp_header_choice icmp_for(const node_conf& self, const node_conf& peer, const 
 }
 
 uint8_t proto_of(transport::kind k) noexcept {
-    return transport::is_udp(k) ? proto_udp : transport::is_rawip(k) ? proto_rawip : transport::is_tcp(k) ? proto_tcp : proto_icmp;
+    return transport::is_udp(k) ? proto_udp : transport::is_rawip(k) ? proto_rawip : transport::is_tcp(k) ? proto_tcp : transport::is_dns(k) ? proto_dns : proto_icmp;
 }
 
 bool operator==(const peer_path& a, const peer_path& b) noexcept {
@@ -91,7 +95,7 @@ bool operator==(const peer_path& a, const peer_path& b) noexcept {
 }
 
 bool build_path(const peer_path& path, uint16_t self_id, engine::peer_entry& e) {
-    if (!path.next_hop_mac && !transport::is_tcp(path.kind)) {
+    if (!path.next_hop_mac && !transport::is_stream(path.kind)) {
         return false;  // tcp: the kernel's neighbours, not ours
     }
     transport::endpoint_pair ep;
@@ -156,7 +160,7 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
     peer_path p;
     p.kind = src.k;
     p.ip = src.ip;
-    if (transport::is_tcp(src.k)) {
+    if (transport::is_stream(src.k)) {
         // Back on the connection it came in on (the slow path's, by its remote endpoint).
         p.udp_port = src.udp_port;
         p.port_id = src.port_id;
@@ -193,6 +197,9 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
 
 uint16_t relaying_router(const config& cfg, uint16_t peer, const transport::ip_address& src_ip,
                          const std::function<const peer_path*(uint16_t)>& current) {
+    if (std::all_of(src_ip.bytes.begin(), src_ip.bytes.end(), [](uint8_t b) { return b == 0; })) {
+        return 0;  // a dns source (by node id, no address): no router's address
+    }
     for (const auto& r : cfg.nodes) {
         if (r.id == peer || r.id == cfg.self_node().id || r.router_priority == 0) {
             continue;
@@ -204,6 +211,27 @@ uint16_t relaying_router(const config& cfg, uint16_t peer, const transport::ip_a
     }
     return 0;
 }
+
+namespace {
+
+/// dns: we query peer `n` through our resolver (it serves a domain), or it queries us (a
+/// client seen in a query: `src`, and we serve one). Reached by node id, not by address.
+bool dns_to_server(const config& cfg, const node_conf& n) {
+    const node_conf& self = cfg.self_node();
+    return (self.protocols & n.protocols & proto_dns) != 0 && !n.dns_domain.empty() && !cfg.global.dns_forw_host.empty();
+}
+
+peer_path dns_path_to(const config& cfg, const path_inputs& in, const node_conf& n, bool to_server) {
+    peer_path p;
+    p.kind = transport::kind::dns4;
+    p.udp_port = static_cast<uint16_t>(n.id);  // the ring header names the peer by id
+    p.stream_connect = to_server;              // we send queries; else we answer its queries
+    p.port_id = in.tcp_port_id.value_or(0);
+    p.mtu = static_cast<uint16_t>(cfg.global.mtu);
+    return p;
+}
+
+}  // namespace
 
 direct_result direct_path(const config& cfg, const path_inputs& in, const node_conf& n, const transport::ip_address& ip,
                           const std::optional<source_addr>& src) {
@@ -234,6 +262,10 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
     if ((n.tcp_port == 0 && !tcp_seen) || !in.tcp_port_id) {
         theirs = static_cast<uint8_t>(theirs & ~proto_tcp);
     }
+    const bool dns_seen = src && transport::is_dns(src->k) && !self.dns_domain.empty();
+    if ((!dns_to_server(cfg, n) && !dns_seen) || !in.tcp_port_id) {
+        theirs = static_cast<uint8_t>(theirs & ~proto_dns);
+    }
     // A peer without a hostname is reached by the transport it was seen on, if we both still
     // enable it (through a NAT, what got through once gets through again); else, and for a
     // configured address, by the preferred one.
@@ -247,6 +279,11 @@ direct_result direct_path(const config& cfg, const path_inputs& in, const node_c
     }
     if (!kind) {
         r.outcome = direct_outcome::no_transport;
+        return r;
+    }
+    if (transport::is_dns(*kind)) {
+        r.path = dns_path_to(cfg, in, n, dns_to_server(cfg, n));
+        r.outcome = direct_outcome::path;
         return r;
     }
     // Our WAN address of the same family (the first, in config order) and its port.
@@ -360,6 +397,11 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
         const std::optional<source_addr> src = moved ? moved : learned(n.id);
         if (!ip && src) {
             ip = src->ip;
+        }
+        if (!ip && in.tcp_port_id && dns_to_server(cfg, n) && !src) {
+            // A dns server needs no address of ours: our resolver finds it by its domain.
+            out.emplace_back(static_cast<uint16_t>(n.id), dns_path_to(cfg, in, n, true));
+            continue;
         }
         if (!ip) {
             // No address (no IP literal, no DNS answer, no endpoint of its own learned): GVPE

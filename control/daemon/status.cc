@@ -93,7 +93,14 @@ nlohmann::json daemon::status_json() const {
     }
     j["ports"] = ports;
     if (_tcp) {
-        j["tcp"] = _tcp->status();  // the tcp slow path (docs/tcp.md)
+        nlohmann::json t = _tcp->status();  // the slow path: tcp (docs/tcp.md), dns (docs/dns.md)
+        if (t.contains("dns")) {
+            j["dns"] = t["dns"];
+            t.erase("dns");
+        }
+        if (self.protocols & proto_tcp) {
+            j["tcp"] = t;
+        }
     }
     if (_base.lan_mode != overlay_mode::host || _macs) {
         j["lan"] = lan_json();  // docs/site-gateways.md: MAC table or routes, LAN hosts

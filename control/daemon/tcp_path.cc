@@ -116,7 +116,7 @@ struct tcp_path::conn {
 tcp_path_config tcp_config(const config& cfg) {
     const node_conf& self = cfg.self_node();
     tcp_path_config c;
-    c.listen = self.tcp_port != 0;
+    c.listen = (self.protocols & proto_tcp) != 0 && self.tcp_port != 0;
     c.listen_port = static_cast<uint16_t>(self.tcp_port);
     c.proxy_host = cfg.global.http_proxy_host;
     c.proxy_port = static_cast<uint16_t>(cfg.global.http_proxy_port);
@@ -174,6 +174,13 @@ std::string tcp_path::start() {
         ev.data.fd = fd;
         epoll_ctl(_epoll, EPOLL_CTL_ADD, fd, &ev);
     }
+    if (_cfg.dns) {
+        auto hand = [this](rte_mbuf* m, unsigned w) { return rte_ring_sp_enqueue(_to_workers[w % _to_workers.size()], m) == 0; };
+        _dns = std::make_unique<dns_path>(*_cfg.dns, _pool, _port_id, hand, static_cast<unsigned>(_to_workers.size()));
+        if (std::string e = _dns->open(_epoll); !e.empty()) {
+            return e;
+        }
+    }
     _thread = std::thread([this] { run(); });
     return {};
 }
@@ -183,6 +190,7 @@ void tcp_path::stop() {
     if (_thread.joinable()) {
         _thread.join();
     }
+    _dns.reset();
     for (auto& [fd, c] : _conns) {
         close(fd);
     }
@@ -236,6 +244,9 @@ nlohmann::json tcp_path::status() const {
         std::lock_guard lock(_list_mutex);
         j["connections"] = _list;
     }
+    if (_dns) {
+        j["dns"] = _dns->status();  // counters (atomics) and the immutable settings only
+    }
     return j;
 }
 
@@ -253,11 +264,18 @@ void tcp_path::run() {
             _backoff.clear();      // new settings: try at once
             _proxy_resolved_until = 0;
         }
-        const bool busy = drain_workers();
+        bool busy = drain_workers();
+        if (_dns) {
+            busy |= _dns->tick(now_ms());
+        }
         const int n = epoll_wait(_epoll, evs.data(), static_cast<int>(evs.size()), busy ? 0 : 1);
         const uint64_t now = now_ms();
         for (int i = 0; i < n; ++i) {
             const int fd = evs[i].data.fd;
+            if (_dns && _dns->owns(fd)) {
+                _dns->on_readable(fd, now);
+                continue;
+            }
             if (fd == _listen_fd) {
                 accept_all(now);
                 continue;
@@ -306,6 +324,15 @@ bool tcp_path::drain_workers() {
 void tcp_path::deliver(rte_mbuf* m) {
     const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
     const auto meta = m->nb_segs == 1 ? transport::read_stream_meta(p, rte_pktmbuf_data_len(m)) : std::nullopt;
+    if (meta && transport::is_dns(meta->k)) {
+        if (_dns) {
+            _dns->deliver(m, now_ms());  // frees it
+        } else {
+            _ctr.tx_dropped_bad.fetch_add(1, std::memory_order_relaxed);
+            rte_pktmbuf_free(m);
+        }
+        return;
+    }
     if (!meta || meta->len < sizeof(transport::dvpe_header) || meta->len > transport::max_stream_packet) {
         _ctr.tx_dropped_bad.fetch_add(1, std::memory_order_relaxed);
         rte_pktmbuf_free(m);

@@ -47,6 +47,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/config/config.hh"
+#include "control/daemon/dns_path.hh"
 #include "transports/ip.hh"
 #include "transports/stream.hh"
 
@@ -65,6 +66,7 @@ struct tcp_path_config {
     unsigned stall_timeout_s = 15;
     unsigned connect_timeout_s = 10;
     unsigned silent_timeout_s = 10;  // an inbound connection must deliver a whole packet by then
+    std::optional<dns_path_config> dns;  // enable-dns: the dns transport runs on this thread too
 };
 
 /// Counters (monotonic) of the slow path, read by status.
@@ -169,6 +171,7 @@ private:
     std::vector<uint8_t> _chunk;                     // one read
     uint64_t _next_timer_ms = 0;
     tcp_path_counters _ctr;
+    std::unique_ptr<dns_path> _dns;
     mutable std::mutex _list_mutex;
     nlohmann::json _list = nlohmann::json::array();
 };

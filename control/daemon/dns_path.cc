@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: MIT
+// The dns transport on the slow-path thread; see dns_path.hh and docs/dns.md.
+#include "control/daemon/dns_path.hh"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "control/log.hh"
+#include "transports/stream.hh"
+
+namespace control {
+
+namespace {
+
+constexpr unsigned queries_per_tick = 32;      // per server: then the next one's turn
+constexpr unsigned datagrams_per_read = 64;
+constexpr uint64_t client_forget_ms = 120'000;  // a server forgets a client silent this long
+constexpr size_t answers_kept = 128;            // per client, for repeated queries (<= 64 KiB)
+
+socklen_t to_sockaddr(const transport::ip_address& ip, uint16_t port, sockaddr_storage& ss) {
+    std::memset(&ss, 0, sizeof(ss));
+    if (ip.v6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        std::memcpy(&a->sin6_addr, ip.bytes.data(), 16);
+        return sizeof(sockaddr_in6);
+    }
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    std::memcpy(&a->sin_addr, ip.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+}
+
+}  // namespace
+
+struct dns_path::upstream {
+    uint16_t server = 0;
+    std::string domain;
+    size_t max_payload = 0;                       // chunk header + bytes one query carries
+    std::deque<std::vector<uint8_t>> chunks;      // waiting to go up
+    size_t queued = 0;
+    std::map<uint16_t, uint64_t> outstanding;     // query id -> sent at (ms)
+    transport::dns::reassembler rx{4};
+    uint64_t next_poll_ms = 0;
+    uint64_t eager_until_ms = 0;                  // polls every send interval until then
+    bool more = false;                            // the last answer said the server has more
+    unsigned worker = 0;
+};
+
+struct dns_path::downstream {
+    uint16_t client = 0;
+    std::deque<std::vector<uint8_t>> chunks;      // waiting for the client's queries
+    size_t queued = 0;
+    transport::dns::reassembler rx{4};
+    uint64_t last_ms = 0;
+    unsigned worker = 0;
+    // The last answers by query nonce: a resolver that retries (or a path that duplicates)
+    // asks the same question again, and must get the same chunk, not the next one -- the
+    // client takes only one answer per query, and a second chunk would be lost.
+    std::map<uint32_t, std::vector<uint8_t>> answered;
+    std::deque<uint32_t> answered_order;
+};
+
+dns_path_config dns_config(const config& cfg, std::string& error) {
+    const node_conf& self = cfg.self_node();
+    dns_path_config c;
+    c.self_id = static_cast<uint16_t>(self.id);
+    c.server = (self.protocols & proto_dns) != 0 && !self.dns_domain.empty();
+    c.domain = self.dns_domain;
+    c.listen_port = self.dns_port != 0 ? self.dns_port : 53;
+    for (const auto& n : cfg.nodes) {
+        if (n.id == self.id || (n.protocols & proto_dns) == 0) {
+            continue;
+        }
+        c.clients.insert(static_cast<uint16_t>(n.id));
+        if (!n.dns_domain.empty()) {
+            c.servers.emplace(static_cast<uint16_t>(n.id), n.dns_domain);
+        }
+    }
+    const global_conf& g = cfg.global;
+    c.forwarder_port = g.dns_forw_port;
+    if (!c.servers.empty() && !g.dns_forw_host.empty()) {
+        if (auto lit = transport::ip_address::parse(g.dns_forw_host)) {
+            c.forwarder = *lit;
+        } else {
+            addrinfo hints{};
+            hints.ai_socktype = SOCK_DGRAM;
+            addrinfo* res = nullptr;
+            if (int rc = getaddrinfo(g.dns_forw_host.c_str(), nullptr, &hints, &res); rc == 0 && res != nullptr) {
+                transport::ip_address a;
+                if (res->ai_family == AF_INET) {
+                    a = transport::ip_address::from_v4(reinterpret_cast<const sockaddr_in*>(res->ai_addr)->sin_addr.s_addr);
+                } else {
+                    a = transport::ip_address::from_v6(
+                        reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(res->ai_addr)->sin6_addr));
+                }
+                c.forwarder = a;
+                freeaddrinfo(res);
+            } else {
+                error = "dns-forw-host " + g.dns_forw_host + ": " + gai_strerror(rc);
+            }
+        }
+    }
+    c.send_interval_s = std::max(0.001, g.dns_send_interval);
+    c.max_outstanding = std::max(1u, g.dns_max_outstanding);
+    c.timeout_s = std::clamp(0.25 * g.dns_timeout_factor, 0.5, 30.0);
+    return c;
+}
+
+dns_path::dns_path(dns_path_config cfg, rte_mempool* pool, uint16_t port_id,
+                   std::function<bool(rte_mbuf*, unsigned)> hand, unsigned n_workers)
+    : _cfg(std::move(cfg)), _pool(pool), _port_id(port_id), _hand(std::move(hand)), _n_workers(std::max(1u, n_workers)) {
+    _buf.resize(4096);
+    unsigned w = 0;
+    for (const auto& [id, domain] : _cfg.servers) {
+        auto u = std::make_unique<upstream>();
+        u->server = id;
+        u->domain = domain;
+        u->max_payload = transport::dns::max_query_payload(domain);
+        u->worker = w++ % _n_workers;
+        _up.emplace(id, std::move(u));
+    }
+}
+
+dns_path::~dns_path() {
+    for (int fd : {_server_fd, _client_fd}) {
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+}
+
+std::string dns_path::open(int epoll) {
+    if (_cfg.server) {
+        int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        const bool v6 = fd >= 0;
+        if (!v6) {
+            fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        }
+        if (fd < 0) {
+            return std::string("dns: socket: ") + std::strerror(errno);
+        }
+        int zero = 0;
+        if (v6) {
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        }
+        sockaddr_storage ss{};
+        const socklen_t len =
+            v6 ? to_sockaddr(transport::ip_address::from_v6(in6addr_any.s6_addr), _cfg.listen_port, ss)
+               : to_sockaddr(transport::ip_address::from_v4(htonl(INADDR_ANY)), _cfg.listen_port, ss);
+        if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+            const std::string e = std::strerror(errno);
+            close(fd);
+            return "dns: cannot listen on dns-port " + std::to_string(_cfg.listen_port) + ": " + e;
+        }
+        _server_fd = fd;
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev);
+    }
+    if (_cfg.forwarder && !_up.empty()) {
+        const int fd = socket(_cfg.forwarder->v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            return std::string("dns: socket: ") + std::strerror(errno);
+        }
+        sockaddr_storage ss{};
+        const socklen_t len = to_sockaddr(*_cfg.forwarder, _cfg.forwarder_port, ss);
+        // connect(): only the resolver's answers reach this socket
+        if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+            const std::string e = std::strerror(errno);
+            close(fd);
+            return "dns: cannot reach dns-forw-host " + _cfg.forwarder->str() + ": " + e;
+        }
+        _client_fd = fd;
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev);
+    }
+    return {};
+}
+
+void dns_path::to_worker(uint16_t peer, std::span<const uint8_t> pkt, unsigned worker) {
+    rte_mbuf* m = rte_pktmbuf_alloc(_pool);
+    const size_t need = transport::stream_meta_size + pkt.size();
+    if (m == nullptr || need > rte_pktmbuf_tailroom(m)) {
+        if (m != nullptr) {
+            rte_pktmbuf_free(m);
+        }
+        _ctr.rx_dropped_no_buffer.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(need)));
+    transport::write_stream_meta(d, transport::kind::dns4, 0, transport::ip_address{}, peer,
+                                 static_cast<uint16_t>(pkt.size()));
+    std::memcpy(d + transport::stream_meta_size, pkt.data(), pkt.size());
+    m->port = _port_id;
+    if (!_hand(m, worker)) {
+        rte_pktmbuf_free(m);
+        _ctr.rx_dropped_no_buffer.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    _ctr.rx_packets.fetch_add(1, std::memory_order_relaxed);
+}
+
+void dns_path::deliver(rte_mbuf* m, uint64_t now_ms) {
+    (void)now_ms;
+    const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
+    const auto meta = transport::read_stream_meta(p, rte_pktmbuf_data_len(m));
+    if (!meta) {
+        rte_pktmbuf_free(m);
+        _ctr.tx_dropped_no_peer.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    const std::span<const uint8_t> pkt(p + transport::stream_meta_size, meta->len);
+    const uint16_t peer = meta->port;
+    const uint16_t seq = _next_seq++;
+    // Client role where we can (the peer serves a domain and we have a resolver), else server
+    // role (it is a client of ours): the chunks wait for its queries.
+    if (auto u = _up.find(peer); u != _up.end() && _client_fd >= 0) {
+        auto chunks = transport::dns::split(seq, pkt, u->second->max_payload);
+        size_t bytes = 0;
+        for (const auto& c : chunks) {
+            bytes += c.size();
+        }
+        if (chunks.empty() || u->second->queued + bytes > _cfg.queue_bytes) {
+            _ctr.tx_dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            for (auto& c : chunks) {
+                u->second->chunks.push_back(std::move(c));
+            }
+            u->second->queued += bytes;
+            _ctr.tx_packets.fetch_add(1, std::memory_order_relaxed);
+        }
+    } else if (auto d = _down.find(peer); d != _down.end() && _server_fd >= 0) {
+        // Downstream chunks sized for an answer to a poll (the common query; a query that
+        // carries upstream data leaves less room, and is then answered without a chunk).
+        const size_t room = _down_chunk != 0 ? _down_chunk : 200;
+        auto chunks = transport::dns::split(seq, pkt, room);
+        size_t bytes = 0;
+        for (const auto& c : chunks) {
+            bytes += c.size();
+        }
+        if (chunks.empty() || d->second->queued + bytes > _cfg.queue_bytes) {
+            _ctr.tx_dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            for (auto& c : chunks) {
+                d->second->chunks.push_back(std::move(c));
+            }
+            d->second->queued += bytes;
+            _ctr.tx_packets.fetch_add(1, std::memory_order_relaxed);
+        }
+    } else {
+        _ctr.tx_dropped_no_peer.fetch_add(1, std::memory_order_relaxed);  // a client we have not heard from
+    }
+    rte_pktmbuf_free(m);
+}
+
+bool dns_path::tick(uint64_t now_ms) {
+    if (_client_fd < 0) {
+        return false;
+    }
+    bool sent_any = false;
+    const auto timeout_ms = static_cast<uint64_t>(_cfg.timeout_s * 1000);
+    const auto poll_ms = static_cast<uint64_t>(_cfg.send_interval_s * 10 * 1000);  // idle
+    const auto send_ms = std::max<uint64_t>(1, static_cast<uint64_t>(_cfg.send_interval_s * 1000));
+    for (auto& [id, u] : _up) {
+        for (auto it = u->outstanding.begin(); it != u->outstanding.end();) {
+            if (now_ms - it->second >= timeout_ms) {
+                _ctr.queries_timed_out.fetch_add(1, std::memory_order_relaxed);
+                it = u->outstanding.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (unsigned n = 0; n < queries_per_tick && u->outstanding.size() < _cfg.max_outstanding; ++n) {
+            std::vector<uint8_t> data;
+            if (!u->chunks.empty()) {
+                data = std::move(u->chunks.front());
+                u->chunks.pop_front();
+                u->queued -= data.size();
+                // What goes up is often answered (a ping, a TCP ack): poll at the send
+                // interval for a second, not at the idle rate.
+                u->eager_until_ms = now_ms + 1000;
+            } else if (u->more || now_ms >= u->next_poll_ms) {
+                u->more = false;  // a poll: the server answers with what it has for us
+                u->next_poll_ms = now_ms + (now_ms < u->eager_until_ms ? send_ms : poll_ms);
+            } else {
+                break;
+            }
+            uint16_t qid = _next_query_id++;
+            while (u->outstanding.count(qid) != 0) {
+                qid = _next_query_id++;
+            }
+            const auto msg = transport::dns::build_query(qid, u->domain, _cfg.self_id, _next_nonce++, data);
+            if (msg.empty() || send(_client_fd, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+                break;  // the socket buffer is full (or the chunk does not fit): next tick
+            }
+            u->outstanding.emplace(qid, now_ms);
+            _ctr.queries_sent.fetch_add(1, std::memory_order_relaxed);
+            sent_any = true;
+        }
+    }
+    return sent_any;
+}
+
+void dns_path::on_readable(int fd, uint64_t now_ms) {
+    if (fd == _client_fd) {
+        client_receive(now_ms);
+    } else if (fd == _server_fd) {
+        server_receive(now_ms);
+    }
+}
+
+void dns_path::client_receive(uint64_t now_ms) {
+    for (unsigned i = 0; i < datagrams_per_read; ++i) {
+        const ssize_t n = recv(_client_fd, _buf.data(), _buf.size(), MSG_DONTWAIT);
+        if (n <= 0) {
+            return;
+        }
+        const auto a = transport::dns::parse_answer(std::span<const uint8_t>(_buf.data(), static_cast<size_t>(n)));
+        if (!a) {
+            continue;
+        }
+        upstream* u = nullptr;
+        for (auto& [id, up] : _up) {
+            if (auto it = up->outstanding.find(a->id); it != up->outstanding.end()) {
+                up->outstanding.erase(it);
+                u = up.get();
+                break;
+            }
+        }
+        if (u == nullptr) {
+            continue;  // late (timed out) or not ours
+        }
+        _ctr.answers_received.fetch_add(1, std::memory_order_relaxed);
+        if (a->data.empty()) {
+            continue;
+        }
+        u->more = (a->data[0] & 1) != 0;
+        if (a->data.size() > 1) {
+            auto pkt = u->rx.add(std::span<const uint8_t>(a->data.data() + 1, a->data.size() - 1), now_ms);
+            if (pkt) {
+                to_worker(u->server, *pkt, u->worker);
+            }
+        }
+    }
+}
+
+void dns_path::server_receive(uint64_t now_ms) {
+    for (unsigned i = 0; i < datagrams_per_read; ++i) {
+        sockaddr_storage from{};
+        socklen_t from_len = sizeof(from);
+        const ssize_t n = recvfrom(_server_fd, _buf.data(), _buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
+                                   &from_len);
+        if (n <= 0) {
+            return;
+        }
+        const auto q = transport::dns::parse_query(std::span<const uint8_t>(_buf.data(), static_cast<size_t>(n)), _cfg.domain);
+        if (!q || _cfg.clients.count(q->client) == 0) {
+            _ctr.queries_refused.fetch_add(1, std::memory_order_relaxed);
+            continue;  // not for our domain, malformed, or not a node that may use it
+        }
+        _ctr.queries_received.fetch_add(1, std::memory_order_relaxed);
+        auto it = _down.find(q->client);
+        if (it == _down.end()) {
+            if (_down.size() >= _cfg.max_clients) {
+                // The client silent longest makes room (only configured ids get here).
+                auto oldest = std::min_element(_down.begin(), _down.end(),
+                                               [](const auto& a, const auto& b) { return a.second->last_ms < b.second->last_ms; });
+                _down.erase(oldest);
+            }
+            auto d = std::make_unique<downstream>();
+            d->client = q->client;
+            d->worker = static_cast<unsigned>(q->client % _n_workers);
+            it = _down.emplace(q->client, std::move(d)).first;
+        }
+        downstream& d = *it->second;
+        d.last_ms = now_ms;
+        if (_down_chunk == 0) {
+            // The downstream chunk size: what an answer to a poll of this length carries.
+            _down_chunk = transport::dns::max_answer_payload(*q) - 1;
+        }
+        if (auto again = d.answered.find(q->nonce); again != d.answered.end()) {
+            // A repeated query: the same answer (with this query's id), nothing taken twice.
+            std::vector<uint8_t> msg = again->second;
+            msg[0] = static_cast<uint8_t>(q->id >> 8);
+            msg[1] = static_cast<uint8_t>(q->id);
+            sendto(_server_fd, msg.data(), msg.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), from_len);
+            _ctr.repeated_queries.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        if (!q->data.empty()) {
+            if (auto pkt = d.rx.add(q->data, now_ms)) {
+                to_worker(d.client, *pkt, d.worker);
+            }
+        }
+        // The answer: a flag byte (bit 0: more is waiting: ask again) and the next chunk if it fits.
+        std::vector<uint8_t> data{0};
+        const size_t room = transport::dns::max_answer_payload(*q);
+        if (!d.chunks.empty() && d.chunks.front().size() + 1 <= room) {
+            data.insert(data.end(), d.chunks.front().begin(), d.chunks.front().end());
+            d.queued -= d.chunks.front().size();
+            d.chunks.pop_front();
+        }
+        data[0] = d.chunks.empty() ? 0 : 1;
+        const auto msg = transport::dns::build_answer(*q, data);
+        if (!msg.empty() &&
+            sendto(_server_fd, msg.data(), msg.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), from_len) >= 0) {
+            _ctr.answers_sent.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (!msg.empty()) {
+            d.answered[q->nonce] = msg;
+            d.answered_order.push_back(q->nonce);
+            if (d.answered_order.size() > answers_kept) {
+                d.answered.erase(d.answered_order.front());
+                d.answered_order.pop_front();
+            }
+        }
+    }
+    // Forget clients silent for two minutes (their queues with them).
+    for (auto it = _down.begin(); it != _down.end();) {
+        it = now_ms - it->second->last_ms >= client_forget_ms ? _down.erase(it) : std::next(it);
+    }
+}
+
+nlohmann::json dns_path::status() const {
+    nlohmann::json j;
+    j["server"] = _server_fd >= 0 ? nlohmann::json({{"domain", _cfg.domain}, {"port", _cfg.listen_port}})
+                                  : nlohmann::json(nullptr);
+    j["forwarder"] = _cfg.forwarder ? nlohmann::json(_cfg.forwarder->str() + ":" + std::to_string(_cfg.forwarder_port))
+                                    : nlohmann::json(nullptr);
+    j["queries_sent"] = _ctr.queries_sent.load();
+    j["answers_received"] = _ctr.answers_received.load();
+    j["queries_timed_out"] = _ctr.queries_timed_out.load();
+    j["queries_received"] = _ctr.queries_received.load();
+    j["answers_sent"] = _ctr.answers_sent.load();
+    j["queries_refused"] = _ctr.queries_refused.load();
+    j["repeated_queries"] = _ctr.repeated_queries.load();
+    j["tx_packets"] = _ctr.tx_packets.load();
+    j["rx_packets"] = _ctr.rx_packets.load();
+    j["dropped"] = {{"queue_full", _ctr.tx_dropped_queue_full.load()},
+                    {"no_peer", _ctr.tx_dropped_no_peer.load()},
+                    {"no_buffer", _ctr.rx_dropped_no_buffer.load()}};
+    return j;
+}
+
+}  // namespace control
