@@ -58,7 +58,8 @@ nlohmann::json node_table_json(const config& cfg) {
     for (auto [bit, name, k4, k6] : {std::tuple{proto_rawip, "rawip", transport::kind::rawip4, transport::kind::rawip6},
                                      std::tuple{proto_icmp, "icmp", transport::kind::icmp4, transport::kind::icmp6},
                                      std::tuple{proto_udp, "udp", transport::kind::udp4, transport::kind::udp6},
-                                     std::tuple{proto_tcp, "tcp", transport::kind::tcp4, transport::kind::tcp6}}) {
+                                     std::tuple{proto_tcp, "tcp", transport::kind::tcp4, transport::kind::tcp6},
+                                     std::tuple{proto_dns, "dns", transport::kind::dns4, transport::kind::dns6}}) {
         over.push_back({{"transport", name},
                         {"ipv4", transport::inner_l3_overhead(k4)},
                         {"ipv6", transport::inner_l3_overhead(k6)},

@@ -15,17 +15,21 @@
 //   4. as a packet: split at a max payload byte 0 picks, fed to a reassembler in an order (with
 //      duplicates) drawn from the input: delivered exactly once, when its last chunk arrives,
 //      equal to the input; nothing held afterwards.
-//   5. as a chunk stream: records [len % 48][time step][seq][index][count][len bytes] (small
-//      fields, so sequences collide and counts disagree) fed to a reassembler(3, 200): never more
-//      than 3 * 200 bytes or 3 partial packets held, no packet over 200 bytes, a one-chunk
-//      packet is its chunk's bytes, and each chunk is accounted (delivered, held, duplicate or
-//      dropped).
+//   5. as a chunk stream: records [len][time step][seq][index][count][len % 48 bytes] (small
+//      fields, so sequences collide and counts disagree; a length byte >= 0xc0 cuts the chunk
+//      short of its header) fed to a reassembler(3, 200) and a reassembler(0, 200), each beside
+//      a reference model written from the contract: the same packets, counters, held bytes and
+//      partial packets after every chunk; never more than max_partial * 200 bytes held, nothing
+//      after every timeout.
 // The replay main and libFuzzer pass exact-length buffers, so any read past the input is an ASan
 // report.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -201,53 +205,166 @@ void as_packet(std::span<const uint8_t> in) {
     check(r.dropped() == 0, "chunks of one packet dropped");
 }
 
-// 5. The input as a chunk stream.
-void as_chunks(std::span<const uint8_t> in) {
-    constexpr size_t max_partial = 3;
-    constexpr size_t max_packet = 200;
-    dns::reassembler r(max_partial, max_packet);
-    uint64_t now = 0;
-    uint64_t fed = 0;
-    uint64_t delivered_chunks = 0;
-    size_t p = 0;
-    while (p + 5 <= in.size()) {
-        const size_t len = std::min<size_t>(in[p] % 48, in.size() - p - 5);
-        now += in[p + 1] * 16u;
-        bytes c(dns::chunk_header_size + len);
-        c[0] = 0;
-        c[1] = in[p + 2] & 3;
-        c[2] = in[p + 3] & 7;
-        c[3] = in[p + 4] & 7;
-        std::copy_n(in.begin() + static_cast<std::ptrdiff_t>(p + 5), len, c.begin() + 4);
-        p += 5 + len;
-        // Sometimes a chunk cut short of its header.
-        const size_t cut = (in[p - 1 - len] & 0xc0) == 0xc0 ? in[p - 1 - len] % 4 : c.size();
-        const std::span<const uint8_t> chunk(c.data(), std::min(cut, c.size()));
-        const uint64_t dup_before = r.stats().duplicate;
-        const uint64_t drop_before = r.dropped();
-        const size_t held_before = r.held_bytes();
-        const auto out = r.add(chunk, now);
-        ++fed;
-        if (out) {
-            check(out->size() <= max_packet, "packet over max_packet");
-            if (chunk.size() >= 4 && chunk[3] == 1) {
-                check(out->size() == len && std::equal(out->begin(), out->end(), c.begin() + 4),
-                      "one-chunk packet is not its chunk");
+// 5. The input as a chunk stream, against a reference reassembler written from the contract
+// (a map per packet, a queue of completed ones) rather than the implementation's flat buffers.
+class model {
+public:
+    model(size_t max_partial, size_t max_packet) : _max_partial(max_partial), _max_packet(max_packet) {}
+
+    std::optional<bytes> add(std::span<const uint8_t> c, uint64_t now) {
+        const uint64_t timeout = dns::reassembler::default_timeout_ms;
+        auto old = [&](uint64_t t) { return now >= t && now - t >= timeout; };
+        for (size_t i = _parts.size(); i-- > 0;) {
+            if (old(_parts[i].first)) {
+                _parts.erase(_parts.begin() + static_cast<std::ptrdiff_t>(i));
+                ++st.timed_out;
             }
-            delivered_chunks += chunk[3];
-        } else {
-            // Not delivered: held (more bytes, or an empty chunk with a partial), ignored or dropped.
-            check(r.stats().duplicate > dup_before || r.dropped() > drop_before || r.held_bytes() > held_before ||
-                      (len == 0 && r.partial_count() > 0) || r.held_bytes() >= len,
-                  "a chunk vanished");
         }
-        check(r.held_bytes() <= max_partial * max_packet, "held bytes over the bound");
-        check(r.partial_count() <= max_partial, "more partial packets than allowed");
+        if (c.size() < 4 || c[3] == 0 || c[2] >= c[3]) {
+            ++st.bad_chunk;
+            return std::nullopt;
+        }
+        const uint16_t seq = static_cast<uint16_t>(c[0] << 8 | c[1]);
+        const uint8_t index = c[2];
+        const uint8_t count = c[3];
+        const bytes body(c.begin() + 4, c.end());
+        auto it = std::find_if(_parts.begin(), _parts.end(), [&](const part& p) { return p.seq == seq; });
+        if (it != _parts.end()) {
+            if (it->count != count) {
+                ++st.count_mismatch;
+                return std::nullopt;
+            }
+            if (it->chunks.count(index) != 0) {
+                ++st.duplicate;
+                return std::nullopt;
+            }
+        } else {
+            for (const auto& d : _done) {
+                if (d.seq == seq && d.count == count && !old(d.at)) {
+                    ++st.duplicate;
+                    return std::nullopt;
+                }
+            }
+            if (body.size() > _max_packet) {
+                ++st.too_large;
+                return std::nullopt;
+            }
+            if (count == 1) {
+                remember(seq, count, now);
+                return body;
+            }
+            if (_max_partial == 0) {
+                ++st.evicted;
+                return std::nullopt;
+            }
+            if (_parts.size() >= _max_partial) {
+                // min_element: the first of equal ones, the one that started first.
+                _parts.erase(std::min_element(_parts.begin(), _parts.end(),
+                                              [](const part& a, const part& b) { return a.first < b.first; }));
+                ++st.evicted;
+            }
+            _parts.push_back({seq, count, now, {}, 0});
+            it = _parts.end() - 1;
+        }
+        if (it->total + body.size() > _max_packet) {
+            _parts.erase(it);
+            ++st.too_large;
+            return std::nullopt;
+        }
+        it->total += body.size();
+        it->chunks[index] = body;
+        if (it->chunks.size() < it->count) {
+            return std::nullopt;
+        }
+        bytes whole;
+        for (const auto& [i, b] : it->chunks) {
+            whole.insert(whole.end(), b.begin(), b.end());
+        }
+        remember(seq, count, now);
+        _parts.erase(it);
+        return whole;
     }
-    (void)delivered_chunks;
-    r.expire(now + dns::reassembler::default_timeout_ms);
-    check(r.held_bytes() == 0 && r.partial_count() == 0, "bytes held after every timeout");
-    check(fed == 0 || r.dropped() + r.stats().duplicate + delivered_chunks > 0 || fed > 0, "accounting");
+
+    size_t held() const {
+        size_t n = 0;
+        for (const auto& p : _parts) {
+            n += p.total;
+        }
+        return n;
+    }
+    size_t partials() const { return _parts.size(); }
+
+    dns::reassembler::counters st;
+
+private:
+    struct part {
+        uint16_t seq;
+        uint8_t count;
+        uint64_t first;
+        std::map<uint8_t, bytes> chunks;
+        size_t total;
+    };
+    struct done {
+        uint16_t seq;
+        uint8_t count;
+        uint64_t at;
+    };
+    void remember(uint16_t seq, uint8_t count, uint64_t now) {
+        _done.push_back({seq, count, now});
+        if (_done.size() > dns::reassembler::recent_size) {
+            _done.pop_front();
+        }
+    }
+
+    size_t _max_partial;
+    size_t _max_packet;
+    std::vector<part> _parts;
+    std::deque<done> _done;
+};
+
+bool same_counters(const dns::reassembler::counters& a, const dns::reassembler::counters& b) {
+    return a.bad_chunk == b.bad_chunk && a.count_mismatch == b.count_mismatch && a.too_large == b.too_large &&
+           a.timed_out == b.timed_out && a.evicted == b.evicted && a.duplicate == b.duplicate;
+}
+
+void as_chunks(std::span<const uint8_t> in) {
+    // Two sizes: a small bound that eviction, size and timeout drops reach, and no partial at all.
+    for (const size_t max_partial : {size_t{3}, size_t{0}}) {
+        constexpr size_t max_packet = 200;
+        dns::reassembler r(max_partial, max_packet);
+        model m(max_partial, max_packet);
+        uint64_t now = 0;
+        size_t p = 0;
+        while (p + 5 <= in.size()) {
+            const uint8_t len_byte = in[p];
+            const size_t len = std::min<size_t>(len_byte % 48, in.size() - p - 5);
+            now += in[p + 1] * 16u;
+            bytes c(dns::chunk_header_size + len);
+            c[0] = 0;
+            c[1] = in[p + 2] & 3;
+            c[2] = in[p + 3] & 7;
+            c[3] = in[p + 4] & 7;
+            std::copy_n(in.begin() + static_cast<std::ptrdiff_t>(p + 5), len, c.begin() + 4);
+            p += 5 + len;
+            // A length byte with both top bits set cuts the chunk to 0..3 bytes: shorter than a header.
+            const size_t size = (len_byte & 0xc0) == 0xc0 ? len_byte % 4 : c.size();
+            const std::span<const uint8_t> chunk(c.data(), size);
+            const auto out = r.add(chunk, now);
+            const auto want = m.add(chunk, now);
+            check(out.has_value() == want.has_value(), "reassembler and model disagree on delivery");
+            if (out) {
+                check(*out == *want, "reassembler and model deliver other bytes");
+                check(out->size() <= max_packet, "packet over max_packet");
+            }
+            check(same_counters(r.stats(), m.st), "reassembler and model count otherwise");
+            check(r.held_bytes() == m.held() && r.partial_count() == m.partials(),
+                  "reassembler and model hold otherwise");
+            check(r.held_bytes() <= max_partial * max_packet, "held bytes over the bound");
+            check(r.partial_count() <= max_partial, "more partial packets than allowed");
+        }
+        r.expire(now + dns::reassembler::default_timeout_ms);
+        check(r.held_bytes() == 0 && r.partial_count() == 0, "bytes held after every timeout");
+    }
 }
 
 }  // namespace
@@ -291,13 +408,25 @@ bytes an_answer(std::string_view d, size_t qn, size_t n, gen_rng& s) {
     return dns::build_answer(*q, random_bytes(std::min(n, dns::max_answer_payload(*q)), s));
 }
 
-// A chunk stream (as_chunks' records) of `records` chunks.
-bytes a_stream(size_t records, gen_rng& s) {
+// A chunk stream (as_chunks' records) of `records` chunks. Structured: each of the four
+// sequences keeps one count (5..7), chunks are long and time steps short, so packets complete,
+// grow past max_packet and evict each other; else every field random.
+bytes a_stream(size_t records, gen_rng& s, bool structured) {
     bytes b;
+    const uint64_t counts = fuzz_replay::next(s);
     for (size_t i = 0; i < records; ++i) {
-        const uint64_t r = fuzz_replay::next(s);
+        uint64_t r = fuzz_replay::next(s);
+        if (structured) {
+            const uint64_t seq = r >> 16 & 3;
+            const uint64_t count = 5 + (counts >> (seq * 8)) % 3;
+            const uint64_t index = (r >> 24) % count;
+            r = (r & ~0xffffffffffULL) | (count << 32) | (index << 24) | (seq << 16) | ((r >> 8 & 3) << 8) |
+                (30 + r % 18);
+        }
         const uint8_t len = static_cast<uint8_t>(r % 48);
-        b.insert(b.end(), {len, static_cast<uint8_t>(r >> 8 & 0x1f), static_cast<uint8_t>(r >> 16),
+        // Now and then with the top bits set: the same length, the chunk cut short of its header.
+        const uint8_t len_byte = static_cast<uint8_t>(len | ((r >> 40) % 16 == 0 ? 0xc0 : 0));
+        b.insert(b.end(), {len_byte, static_cast<uint8_t>(r >> 8 & 0x1f), static_cast<uint8_t>(r >> 16),
                            static_cast<uint8_t>(r >> 24), static_cast<uint8_t>(r >> 32)});
         const auto body = random_bytes(len, s);
         b.insert(b.end(), body.begin(), body.end());
@@ -358,7 +487,32 @@ extern "C" size_t dvpe_fuzz_generate(uint64_t iterations, uint64_t seed, dvpe_fu
     go({0, 1, 0x80, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0xc0, 14, 0xc0, 12, 0, 16, 0, 1});
     go({0, 1, 0x80, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'a', 0xc0, 12, 0, 16, 0, 1});
     for (const size_t n : {size_t{1}, size_t{10}, size_t{100}, size_t{200}}) {
-        go(a_stream(n, s));
+        go(a_stream(n, s, false));
+        go(a_stream(n, s, true));
+    }
+    // Data labels cut otherwise than query_name() does (a 32-character first label): refused, as
+    // one name per payload is what the rebuild oracle relies on.
+    for (const std::string_view d : domains) {
+        const bytes p = random_bytes(std::min<size_t>(60, dns::max_query_payload(d)), s);
+        const std::string name = dns::query_name(d, 1, 2, p);
+        for (const size_t cut : {size_t{32}, size_t{62}}) {
+            bytes m = {0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+            size_t start = 0;
+            bool first = true;
+            while (start <= name.size()) {
+                size_t dot = std::min(name.find('.', start), name.size());
+                if (first && dot - start > cut) {
+                    dot = start + cut;  // an extra cut, the label's rest follows as a label of its own
+                }
+                m.push_back(static_cast<uint8_t>(dot - start));
+                m.insert(m.end(), name.begin() + static_cast<std::ptrdiff_t>(start),
+                         name.begin() + static_cast<std::ptrdiff_t>(dot));
+                start = dot + (first && dot < name.size() && name[dot] != '.' ? 0 : 1);
+                first = false;
+            }
+            m.insert(m.end(), {0, 0, 16, 0, 1});
+            go(m);
+        }
     }
     for (uint64_t it = 0; it < iterations; ++it) {
         const uint64_t r = fuzz_replay::next(s);
@@ -379,7 +533,7 @@ extern "C" size_t dvpe_fuzz_generate(uint64_t iterations, uint64_t seed, dvpe_fu
             break;
         }
         case 1:
-            in = a_stream(1 + (r >> 8) % 120, s);
+            in = a_stream(1 + (r >> 8) % 120, s, (r >> 16) & 1);
             break;
         default:
             in = random_bytes((r >> 8) % 1025, s);

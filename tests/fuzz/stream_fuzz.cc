@@ -55,7 +55,7 @@ void check_meta(const uint8_t* p, size_t n) {
     const auto e = transport::read_stream_meta(buf.get(), len);
     if (e) {
         check(n >= transport::stream_meta_size, "meta accepted from fewer than 22 bytes");
-        check(transport::is_tcp(e->k), "meta accepted a kind other than tcp");
+        check(transport::is_stream(e->k), "meta accepted a kind other than tcp or dns");
         check((e->flags & ~transport::stream_flag_connect) == 0, "meta accepted unknown flags");
         check(size_t{e->len} + transport::stream_meta_size == n, "meta length does not match the bytes");
         check(e->ip.v6 == transport::is_ipv6(e->k), "meta address family is not the kind's");
@@ -73,17 +73,16 @@ void check_meta(const uint8_t* p, size_t n) {
     } else if (n >= transport::stream_meta_size) {
         // Refused: one of the documented reasons must hold.
         const uint16_t plen = static_cast<uint16_t>(buf[20] << 8 | buf[21]);
-        const bool tcp = buf[0] == static_cast<uint8_t>(transport::kind::tcp4) ||
-                         buf[0] == static_cast<uint8_t>(transport::kind::tcp6);
+        const bool tcp = buf[0] < transport::n_kinds && transport::is_stream(static_cast<transport::kind>(buf[0]));
         const bool flags_ok = (buf[1] & ~transport::stream_flag_connect) == 0;
         check(!(tcp && flags_ok && size_t{plen} + transport::stream_meta_size == n),
               "meta refused a well-formed header");
     }
-    const uint8_t tcp4 = transport::kind_bit(transport::kind::tcp4);
-    const uint8_t tcp6 = transport::kind_bit(transport::kind::tcp6);
-    const uint8_t masks[] = {transport::all_kinds, tcp4, tcp6,
-                             static_cast<uint8_t>(transport::all_kinds & ~(tcp4 | tcp6))};
-    for (const uint8_t m : masks) {
+    const uint16_t tcp4 = transport::kind_bit(transport::kind::tcp4);
+    const uint16_t tcp6 = transport::kind_bit(transport::kind::tcp6);
+    const uint16_t masks[] = {transport::all_kinds, tcp4, tcp6,
+                              static_cast<uint16_t>(transport::all_kinds & ~(tcp4 | tcp6))};
+    for (const uint16_t m : masks) {
         transport::local_config cfg;
         cfg.enabled = m;
         const auto r = transport::classify_stream(buf.get(), len, cfg);

@@ -107,7 +107,7 @@ public:  // helpers below the fixture use it too
             n.ovl = make_port(tag + "o");
             n.table.index_of.fill(-1);
             // tcp: the "WAN" is the stream port to the slow path (ring headers, no Ethernet)
-            n.table.ports[0] = {n.wan.id, transport::is_tcp(GetParam()) ? engine::port_role::stream : engine::port_role::wan,
+            n.table.ports[0] = {n.wan.id, transport::is_stream(GetParam()) ? engine::port_role::stream : engine::port_role::wan,
                                 wan_mac(id), 0, {}};
             n.table.ports[1] = {n.ovl.id, engine::port_role::overlay, node_mac(id), 0, {}};
             n.table.index_of[n.wan.id] = 0;
@@ -362,7 +362,7 @@ uint8_t outer_tos(const frame& w, transport::kind k) {
 }
 
 TEST_P(datapath, inherit_tos_copies_the_inner_dscp_to_the_outer_header) {
-    if (transport::is_tcp(GetParam())) {
+    if (transport::is_stream(GetParam())) {
         GTEST_SKIP() << "tcp has no outer IP header of ours: the kernel's TCP sets its TOS";
     }
     frame ef = overlay_frame(node_mac(2), node_mac(1), 60);
@@ -384,7 +384,7 @@ TEST_P(datapath, inherit_tos_copies_the_inner_dscp_to_the_outer_header) {
 }
 
 TEST_P(datapath, frames_above_the_wan_mtu_are_counted_not_sent) {
-    if (transport::is_tcp(GetParam())) {
+    if (transport::is_stream(GetParam())) {
         GTEST_SKIP() << "sizes are the IP transports' (a tcp path's room is its ring header's: tcp_never_fragments)";
     }
     // 1500-byte WAN MTU: an IPv4 udp packet carries at most 1500 - 20 - 8 - 32 = 1440 plaintext
@@ -399,7 +399,7 @@ TEST_P(datapath, frames_above_the_wan_mtu_are_counted_not_sent) {
 }
 
 TEST_P(datapath, an_oversize_ipv4_packet_is_answered_with_fragmentation_needed) {
-    if (transport::is_tcp(GetParam())) {
+    if (transport::is_stream(GetParam())) {
         GTEST_SKIP() << "sizes are the IP transports' (a tcp path's room is its ring header's: tcp_never_fragments)";
     }
     const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
@@ -426,7 +426,7 @@ TEST_P(datapath, an_oversize_ipv4_packet_is_answered_with_fragmentation_needed) 
 }
 
 TEST_P(datapath, wan_fragment_sends_outer_fragments_and_the_receiver_reassembles_them) {
-    if (transport::is_tcp(GetParam())) {
+    if (transport::is_stream(GetParam())) {
         GTEST_SKIP() << "no outer fragments on a stream (tcp_never_fragments below)";
     }
     // Node 3 (wan-fragment = yes) to node 2: a frame 300 bytes above what one packet carries
@@ -466,7 +466,7 @@ TEST_P(datapath, wan_fragment_sends_outer_fragments_and_the_receiver_reassembles
 }
 
 TEST_P(datapath, a_lone_or_forged_fragment_never_reaches_the_overlay) {
-    if (transport::is_tcp(GetParam())) {
+    if (transport::is_stream(GetParam())) {
         GTEST_SKIP() << "the stream port carries no IP fragments";
     }
     const size_t max_plain = 1500 - transport::overhead(GetParam()) - transport::data_overhead;
@@ -544,7 +544,7 @@ TEST_P(datapath, only_an_authenticated_packet_from_elsewhere_is_reported_for_roa
     inject(_nodes[2].wan.rx, moved, _nodes[2].wan.id);
     run(2);
     EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u) << "delivered as before";
-    if (transport::is_tcp(GetParam())) {
+    if (transport::is_stream(GetParam())) {
         // The connection is the path: the slow path keeps it; nothing roams (docs/tcp.md).
         EXPECT_FALSE(engine::roam_report(ns).has_value()) << "a tcp packet is never reported for roaming";
         expect_accounted();
@@ -564,7 +564,7 @@ TEST_P(datapath, only_an_authenticated_packet_from_elsewhere_is_reported_for_roa
 }
 
 TEST_P(datapath, a_peer_reached_at_its_source_port_is_reported_when_only_the_port_changes) {
-    if (transport::is_tcp(GetParam())) {
+    if (transport::is_stream(GetParam())) {
         GTEST_SKIP() << "nothing roams on tcp (a_tcp_packet_is_never_reported_for_roaming)";
     }
     // follow_port (a peer without a hostname, reached at the port its packets come from): from
@@ -703,7 +703,7 @@ TEST_P(datapath, broadcast_is_sealed_once_per_peer) {
             const rte_ether_addr want = wan_mac(to);
             const auto ip = wan_ip(to, transport::is_ipv6(GetParam()));
             // tcp: the ring header names the endpoint (transports/stream.hh), not a MAC
-            const bool to_it = transport::is_tcp(GetParam()) ? std::memcmp(w.data() + 4, ip.bytes.data(), ip.v6 ? 16 : 4) == 0
+            const bool to_it = transport::is_stream(GetParam()) ? std::memcmp(w.data() + 4, ip.bytes.data(), ip.v6 ? 16 : 4) == 0
                                                               : std::memcmp(w.data(), &want, 6) == 0;
             if (to_it) {
                 inject(_nodes[to].wan.rx, w);
@@ -1357,7 +1357,7 @@ TEST_P(datapath, a_chained_packet_delivers_only_the_authenticated_bytes) {
 // match, a packet shorter than a dvpe header, a non-tcp kind -- each a counted drop, nothing
 // delivered; a well-formed one still opens.
 TEST_P(datapath, a_malformed_ring_header_from_the_slow_path_is_a_counted_drop) {
-    if (!transport::is_tcp(GetParam())) {
+    if (!transport::is_stream(GetParam())) {
         GTEST_SKIP() << "stream ports only";
     }
     const frame good = seal_1_to_2(overlay_frame(node_mac(2), node_mac(1), 64));
@@ -1395,7 +1395,7 @@ TEST_P(datapath, a_malformed_ring_header_from_the_slow_path_is_a_counted_drop) {
 // A tcp path never fragments (there is no outer IP header of ours): node 3 has wan-fragment,
 // and a frame above its path's room is too big there, not cut into IP fragments.
 TEST_P(datapath, tcp_never_fragments) {
-    if (!transport::is_tcp(GetParam())) {
+    if (!transport::is_stream(GetParam())) {
         GTEST_SKIP() << "stream ports only";
     }
     inject(_nodes[3].ovl.rx, overlay_frame(node_mac(1), node_mac(3), 1490));
@@ -1411,7 +1411,7 @@ TEST_P(datapath, tcp_never_fragments) {
 // only authenticated ones count, and a path to its tcp-port never moves.
 TEST_P(datapath, stream_roaming_follows_a_peer_to_its_new_connection) {
     if (!transport::is_tcp(GetParam())) {
-        GTEST_SKIP() << "stream ports only";
+        GTEST_SKIP() << "tcp only (a dns peer is named by its node id: nothing to follow)";
     }
     const bool v6 = transport::is_ipv6(GetParam());
     const auto from1 = [&](const frame& w, uint16_t port) {
@@ -1456,7 +1456,8 @@ TEST_P(datapath, stream_roaming_follows_a_peer_to_its_new_connection) {
 INSTANTIATE_TEST_SUITE_P(transports, datapath,
                          ::testing::Values(transport::kind::udp4, transport::kind::rawip4, transport::kind::icmp4,
                                            transport::kind::udp6, transport::kind::rawip6, transport::kind::icmp6,
-                                           transport::kind::tcp4, transport::kind::tcp6),
+                                           transport::kind::tcp4, transport::kind::tcp6, transport::kind::dns4,
+                                           transport::kind::dns6),
                          [](const auto& info) { return std::string(transport::kind_name(info.param)); });
 
 }  // namespace

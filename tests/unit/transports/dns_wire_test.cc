@@ -796,6 +796,20 @@ TEST(dns_chunks, packets_larger_than_max_packet_are_dropped) {
     const auto ok = r.add(split(3, payload(250), 300)[0], 0);
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->size(), 250u);
+    // Exactly max_packet in three chunks passes; one byte more does not.
+    const auto exact = split(4, payload(250), 100);
+    ASSERT_EQ(exact.size(), 3u);
+    EXPECT_FALSE(r.add(exact[0], 0));
+    EXPECT_FALSE(r.add(exact[1], 0));
+    const auto whole = r.add(exact[2], 0);
+    ASSERT_TRUE(whole);
+    EXPECT_EQ(*whole, payload(250));
+    const auto over = split(5, payload(251), 100);
+    for (const auto& c : over) {
+        EXPECT_FALSE(r.add(c, 0));
+    }
+    EXPECT_EQ(r.stats().too_large, 3u);
+    EXPECT_EQ(r.held_bytes(), 0u);
 }
 
 TEST(dns_chunks, memory_stays_bounded_under_random_chunks) {

@@ -191,7 +191,9 @@ protected:
         case kind::icmp4: return {_icmp4, 20 + icmp_header_size};
         case kind::icmp6: return {_icmp6, icmp_header_size};
         case kind::tcp4:
-        case kind::tcp6: break;  // not a WAN frame: the slow path's sockets (tcp_path_test)
+        case kind::tcp6:
+        case kind::dns4:
+        case kind::dns6: break;  // not WAN frames: the slow path's sockets (test_tcp, test_dns)
         }
         return {-1, 0};
     }

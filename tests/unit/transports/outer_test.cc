@@ -219,6 +219,8 @@ TEST(outer, runtime_dispatch_equals_template_per_kind) {
         case kind::icmp6: write_outer<kind::icmp6>(*t, b.data(), 77, 1234); break;
         case kind::tcp4: write_outer<kind::tcp4>(*t, b.data(), 77, 1234); break;
         case kind::tcp6: write_outer<kind::tcp6>(*t, b.data(), 77, 1234); break;
+        case kind::dns4: write_outer<kind::dns4>(*t, b.data(), 77, 1234); break;
+        case kind::dns6: write_outer<kind::dns6>(*t, b.data(), 77, 1234); break;
         }
         EXPECT_EQ(a, b) << kind_name(k);
     }

@@ -151,7 +151,7 @@ TEST(stream_meta, refuses_kinds_other_than_tcp) {
     bytes f = ring_frame(kind::tcp4, 0, v4(10, 0, 0, 1), 655, 16);
     for (unsigned k = 0; k < 256; ++k) {
         f[0] = static_cast<uint8_t>(k);
-        const bool tcp = k == static_cast<unsigned>(kind::tcp4) || k == static_cast<unsigned>(kind::tcp6);
+        const bool tcp = k < n_kinds && is_stream(static_cast<kind>(k));  // tcp and dns ride the stream port
         EXPECT_EQ(read_exact(f).has_value(), tcp) << "kind byte " << k;
     }
 }
@@ -232,7 +232,7 @@ TEST(classify_stream, bad_length_for_a_malformed_header_or_a_short_packet) {
 
 TEST(classify_stream, disabled_transport_without_the_tcp_bits) {
     local_config cfg;
-    cfg.enabled = static_cast<uint8_t>(all_kinds & ~(kind_bit(kind::tcp4) | kind_bit(kind::tcp6)));
+    cfg.enabled = static_cast<uint16_t>(all_kinds & ~(kind_bit(kind::tcp4) | kind_bit(kind::tcp6)));
     const bytes f4 = ring_frame(kind::tcp4, 0, v4(10, 0, 0, 1), 655, 64);
     const bytes f6 = ring_frame(kind::tcp6, 0, v6_doc(), 655, 64);
     auto r = classify_exact(f4, cfg);

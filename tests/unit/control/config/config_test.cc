@@ -450,10 +450,7 @@ TEST(ConfigDirectives, IgnoredDirectiveList) {
     }
     std::vector<std::string> expected = {
         "ifpersist", "nfmark", "seed-device", "seed-interval", "chroot", "chuid", "chgid", "chuser",
-        "dns-forw-host", "dns-forw-port",
-        "dns-case-preserving", "dns-max-outstanding", "dns-overlap-factor", "dns-send-interval",
-        "dns-timeout-factor", "dns-hostname", "dns-port", "dns-domain", "enable-dns",
-        "compress"};
+        "dns-case-preserving", "dns-overlap-factor", "dns-hostname", "compress"};
     EXPECT_EQ(ignored, expected);
 }
 
@@ -1209,12 +1206,10 @@ TEST(ConfigValidate, Protocols) {
     std::string no_proto = std::string(base).substr(17);  // without "enable-udp = yes"
     EXPECT_EQ(load_errors(no_proto),
               std::vector<std::string>{"t.conf:1: node 'alpha': no protocols enabled (set enable-udp, enable-rawip, "
-                                       "enable-icmp or enable-tcp = yes)"});
-    EXPECT_EQ(load_errors("enable-dns = yes\n" + no_proto),
-              std::vector<std::string>{"t.conf:2: node 'alpha': no protocols enabled that dvpe supports (only dns; set "
-                                       "enable-udp, enable-rawip, enable-icmp or enable-tcp = yes)"});
-    // tcp alone is enough (GVPE's tcp-only nodes, Debian's example 'entrophy')
+                                       "enable-icmp, enable-tcp or enable-dns = yes)"});
+    // tcp alone is enough (GVPE's tcp-only nodes, Debian's example 'entrophy'), and so is dns
     load_ok("enable-tcp = yes\n" + no_proto);
+    load_ok("enable-dns = yes\n" + no_proto);
     // Only the local node needs one: tools and other nodes do not.
     load_ok(no_proto, opts(""));
     load_ok(std::string(base) + "node = beta\nenable-udp = no\n");

@@ -1083,4 +1083,64 @@ TEST(build_path, a_tcp_path_needs_no_neighbour_and_writes_the_ring_header) {
     EXPECT_FALSE(control::build_path(p, 1, e));
 }
 
+// ---- dns (docs/dns.md) -------------------------------------------------------------------------
+
+// a enables dns and queries through 192.0.2.53; s: a dns server without an address; k: a dns
+// client of ours (we serve tunnel.a.test too); u2: udp and dns (udp wins).
+const std::string dns_conf = base + "dns-forw-host = 192.0.2.53\n"
+                                    "node = a\nenable-dns = yes\ndns-domain = tunnel.a.test\n"
+                                    "node = s\nenable-udp = no\nenable-dns = yes\ndns-domain = tunnel.s.test\nrouter-priority = 2\n"
+                                    "node = k\nenable-udp = no\nenable-dns = yes\n"
+                                    "node = u2\nhostname = 192.0.2.30\nenable-dns = yes\ndns-domain = tunnel.u2.test\n";
+
+TEST(choose_transport, dns_comes_last) {
+    using control::choose_transport;
+    const uint8_t all = control::proto_udp | control::proto_tcp | control::proto_dns;
+    EXPECT_EQ(choose_transport(all, control::proto_tcp | control::proto_dns, false), kind::tcp4);
+    EXPECT_EQ(choose_transport(all, control::proto_dns, false), kind::dns4);
+    EXPECT_EQ(choose_transport(all, control::proto_dns, true), kind::dns4);  // no family: by node id
+}
+
+TEST(choose_paths, a_dns_server_is_reached_by_its_id_through_the_resolver) {
+    auto c = load(dns_conf);
+    harness h;
+    h.in.tcp_port_id = tcp_port_id;
+    auto out = h.run(c);
+    const uint16_t sv = id_of(c, "s"), k = id_of(c, "k"), u2 = id_of(c, "u2");
+    ASSERT_TRUE(out.count(sv));
+    EXPECT_EQ(out[sv].kind, kind::dns4);
+    EXPECT_EQ(out[sv].udp_port, sv);        // the ring header names the peer
+    EXPECT_TRUE(out[sv].stream_connect);    // we send queries
+    EXPECT_EQ(out[sv].port_id, tcp_port_id);
+    EXPECT_FALSE(out.count(k));             // a client: only once its queries reached us
+    ASSERT_TRUE(out.count(u2));
+    EXPECT_EQ(out[u2].kind, kind::udp4);    // udp before dns
+    harness h2;                             // no slow path: no dns
+    EXPECT_FALSE(h2.run(c).count(sv));
+}
+
+TEST(choose_paths, a_dns_client_seen_in_a_query_is_answered_by_id) {
+    auto c = load(dns_conf);
+    harness h;
+    h.in.tcp_port_id = tcp_port_id;
+    const uint16_t k = id_of(c, "k");
+    control::source_addr src;
+    src.k = kind::dns4;
+    src.port_id = tcp_port_id;
+    src.udp_port = k;
+    h.learned[k] = src.encode();
+    auto out = h.run(c);
+    ASSERT_TRUE(out.count(k));
+    EXPECT_EQ(out[k].kind, kind::dns4);
+    EXPECT_EQ(out[k].udp_port, k);
+    EXPECT_FALSE(out[k].stream_connect);  // we answer its queries
+    // a dns source has no address: no router "relayed" it, even one with a dns path
+    h.current[id_of(c, "s")] = out.count(id_of(c, "s")) ? out[id_of(c, "s")] : peer_path{};
+    EXPECT_EQ(control::relaying_router(c, k, transport::ip_address{}, [&](uint16_t id) -> const peer_path* {
+                  auto it = h.current.find(id);
+                  return it == h.current.end() ? nullptr : &it->second;
+              }),
+              0);
+}
+
 }  // namespace
