@@ -140,7 +140,8 @@ std::vector<std::vector<uint8_t>> split(uint16_t seq, std::span<const uint8_t> p
 }
 
 reassembler::reassembler(size_t max_partial, size_t max_packet, uint64_t timeout_ms)
-    : _max_partial(max_partial), _max_packet(max_packet), _timeout_ms(timeout_ms) {
+    // Chunk offsets are 32-bit: no packet of 255 chunks from DNS messages comes near that.
+    : _max_partial(max_partial), _max_packet(std::min<size_t>(max_packet, UINT32_MAX)), _timeout_ms(timeout_ms) {
     _parts.reserve(std::min<size_t>(max_partial, 64));
 }
 

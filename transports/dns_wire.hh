@@ -104,7 +104,7 @@ public:
         uint64_t count_mismatch = 0;  ///< chunks whose count differs from their packet's first chunk
         uint64_t too_large = 0;       ///< packets that grew beyond max_packet
         uint64_t timed_out = 0;       ///< partial packets older than the timeout
-        uint64_t evicted = 0;         ///< partial packets pushed out by a newer one
+        uint64_t evicted = 0;         ///< partial packets pushed out by a newer one (max_partial 0: not kept)
         uint64_t duplicate = 0;       ///< chunks already held or of a packet just completed (ignored)
     };
 

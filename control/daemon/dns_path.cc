@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 #include <cerrno>
 #include <cstring>
 
@@ -121,6 +122,17 @@ dns_path::dns_path(dns_path_config cfg, rte_mempool* pool, uint16_t port_id,
                    std::function<bool(rte_mbuf*, unsigned)> hand, unsigned n_workers)
     : _cfg(std::move(cfg)), _pool(pool), _port_id(port_id), _hand(std::move(hand)), _n_workers(std::max(1u, n_workers)) {
     _buf.resize(4096);
+    // Random starts: a restarted node's first packets must not look like repeats of its last
+    // ones to a peer's reassembler (it ignores chunks of the 16 packets it completed last), and
+    // query ids a spoofer cannot guess in sequence (answers are only chunks of sealed packets:
+    // a forged one costs a packet, it cannot inject one).
+    std::random_device rd;
+    _rng = (uint64_t{rd()} << 32 | rd()) | 1;
+    _next_seq = static_cast<uint16_t>(rd());
+    _next_nonce = rd();
+    if (_cfg.server) {
+        _down_chunk = transport::dns::min_answer_payload(_cfg.domain) - 1;  // the flag byte in front
+    }
     unsigned w = 0;
     for (const auto& [id, domain] : _cfg.servers) {
         auto u = std::make_unique<upstream>();
@@ -244,10 +256,9 @@ void dns_path::deliver(rte_mbuf* m, uint64_t now_ms) {
             _ctr.tx_packets.fetch_add(1, std::memory_order_relaxed);
         }
     } else if (auto d = _down.find(peer); d != _down.end() && _server_fd >= 0) {
-        // Downstream chunks sized for an answer to a poll (the common query; a query that
-        // carries upstream data leaves less room, and is then answered without a chunk).
-        const size_t room = _down_chunk != 0 ? _down_chunk : 200;
-        auto chunks = transport::dns::split(seq, pkt, room);
+        // Downstream chunks sized so that an answer to any query we accept carries one (a
+        // chunk sized for a poll's answer would wait while only full queries come).
+        auto chunks = transport::dns::split(seq, pkt, _down_chunk);
         size_t bytes = 0;
         for (const auto& c : chunks) {
             bytes += c.size();
@@ -299,9 +310,9 @@ bool dns_path::tick(uint64_t now_ms) {
             } else {
                 break;
             }
-            uint16_t qid = _next_query_id++;
+            uint16_t qid = next_query_id();
             while (u->outstanding.count(qid) != 0) {
-                qid = _next_query_id++;
+                qid = next_query_id();
             }
             const auto msg = transport::dns::build_query(qid, u->domain, _cfg.self_id, _next_nonce++, data);
             if (msg.empty() || send(_client_fd, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
@@ -388,10 +399,6 @@ void dns_path::server_receive(uint64_t now_ms) {
         }
         downstream& d = *it->second;
         d.last_ms = now_ms;
-        if (_down_chunk == 0) {
-            // The downstream chunk size: what an answer to a poll of this length carries.
-            _down_chunk = transport::dns::max_answer_payload(*q) - 1;
-        }
         if (auto again = d.answered.find(q->nonce); again != d.answered.end()) {
             // A repeated query: the same answer (with this query's id), nothing taken twice.
             std::vector<uint8_t> msg = again->second;

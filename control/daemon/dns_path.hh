@@ -105,7 +105,13 @@ private:
     std::function<bool(rte_mbuf*, unsigned)> _hand;
     unsigned _n_workers;
     int _server_fd = -1, _client_fd = -1;
-    uint16_t _next_query_id = 1;
+    uint64_t _rng = 1;  // xorshift64 for query ids
+    [[nodiscard]] uint16_t next_query_id() noexcept {
+        _rng ^= _rng << 13;
+        _rng ^= _rng >> 7;
+        _rng ^= _rng << 17;
+        return static_cast<uint16_t>(_rng >> 24);
+    }
     uint32_t _next_nonce = 1;
     uint16_t _next_seq = 1;
     size_t _down_chunk = 0;  // server: downstream chunk size (what an answer to a poll carries)

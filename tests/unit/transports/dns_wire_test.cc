@@ -146,7 +146,8 @@ TEST(dns_base32, random_round_trips) {
         }
         const std::string e = base32_encode(b);
         ASSERT_EQ(e.size(), base32_encoded_size(n));
-        ASSERT_TRUE(std::all_of(e.begin(), e.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7'); }));
+        ASSERT_TRUE(std::all_of(e.begin(), e.end(),
+                                [](char c) { return (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7'); }));
         const auto d = base32_decode(e);
         ASSERT_TRUE(d);
         ASSERT_EQ(*d, b);
@@ -259,13 +260,14 @@ TEST(dns_query, round_trips_empty_one_and_max_for_several_domains) {
         ASSERT_GT(max, 0u) << d;
         for (const size_t n : {size_t{0}, size_t{1}, max / 2, max - 1, max}) {
             const bytes p = payload(n, static_cast<uint8_t>(n));
-            const bytes m = build_query(static_cast<uint16_t>(n * 31), d, 77, static_cast<uint32_t>(n) * 0x01010101u, p);
+            const uint32_t nonce = static_cast<uint32_t>(n) * 0x01010101u;
+            const bytes m = build_query(static_cast<uint16_t>(n * 31), d, 77, nonce, p);
             ASSERT_FALSE(m.empty()) << d << " " << n;
             const auto q = pq(m, d);
             ASSERT_TRUE(q) << d << " " << n;
             EXPECT_EQ(q->id, static_cast<uint16_t>(n * 31));
             EXPECT_EQ(q->client, 77);
-            EXPECT_EQ(q->nonce, static_cast<uint32_t>(n) * 0x01010101u);
+            EXPECT_EQ(q->nonce, nonce);
             EXPECT_EQ(q->data, p);
             EXPECT_TRUE(q->rd);
             EXPECT_EQ(q->question, bytes(m.begin() + 12, m.end()));
@@ -388,8 +390,11 @@ TEST(dns_query, refusals) {
     EXPECT_FALSE(pq(message(5, 1, 0, 1, 0, 0, 0, {}), dom));
     // The data labels cut otherwise than query_name() cuts them.
     const std::string b = base32_encode(payload(60));  // 96 characters
-    EXPECT_TRUE(pq(message(5, 1, 0, 1, 0, 0, 0, {b.substr(0, 63), b.substr(63), "n00000000", "c001", "t", "example", "org"}), dom));
-    EXPECT_FALSE(pq(message(5, 1, 0, 1, 0, 0, 0, {b.substr(0, 48), b.substr(48), "n00000000", "c001", "t", "example", "org"}), dom));
+    const auto cut_at = [&](size_t k) {
+        return message(5, 1, 0, 1, 0, 0, 0, {b.substr(0, k), b.substr(k), "n00000000", "c001", "t", "example", "org"});
+    };
+    EXPECT_TRUE(pq(cut_at(63), dom));
+    EXPECT_FALSE(pq(cut_at(48), dom));
     // A compression pointer in the question (to the domain, as a resolver might write it).
     bytes ptr = message(5, 1, 0, 1, 0, 0, 0, {"n00000000", "c001", "t", "example", "org"});
     const size_t name_end = ptr.size() - 4;
