@@ -42,6 +42,23 @@ std::vector<setting> engine_settings(const config& c) {
     s.emplace_back("hostname", quoted(n.hostname));
     s.emplace_back("udp-port", std::to_string(n.udp_port));
     s.emplace_back("tcp-port", std::to_string(n.tcp_port));  // the slow path's listening socket
+    // The dns transport's settings are the slow path's from its start (docs/dns.md).
+    s.emplace_back("dns-domain", quoted(n.dns_domain));
+    s.emplace_back("dns-port", std::to_string(n.dns_port));
+    s.emplace_back("dns-forw-host", quoted(c.global.dns_forw_host));
+    s.emplace_back("dns-forw-port", std::to_string(c.global.dns_forw_port));
+    s.emplace_back("dns-send-interval", std::to_string(c.global.dns_send_interval));
+    s.emplace_back("dns-max-outstanding", std::to_string(c.global.dns_max_outstanding));
+    s.emplace_back("dns-timeout-factor", std::to_string(c.global.dns_timeout_factor));
+    {
+        std::string servers;  // the peers that serve a domain, and their clients (enable-dns)
+        for (const auto& p : c.nodes) {
+            if (&p != &n && (p.protocols & proto_dns) != 0) {
+                servers += p.name + "=" + p.dns_domain + " ";
+            }
+        }
+        s.emplace_back("dns peers (enable-dns, dns-domain)", servers);
+    }
     s.emplace_back("enable-*", protocols_string(n.protocols));
     s.emplace_back("control-lcore", std::to_string(e.control_lcore));
     s.emplace_back("worker-lcores", join(e.worker_lcores, [](unsigned l) { return std::to_string(l); }, ","));

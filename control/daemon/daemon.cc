@@ -764,6 +764,12 @@ void daemon::open_stream_port(queue_layout& ql) {
         if (!err.empty()) {
             throw std::runtime_error(_cfg.file + ": " + err);
         }
+        if (tc.dns->server && tc.dns->forwarder && tc.dns->forwarder_port == tc.dns->listen_port &&
+            (tc.dns->forwarder->str() == "127.0.0.1" || tc.dns->forwarder->str() == "::1")) {
+            log::warn("dns: dns-forw-host " + tc.dns->forwarder->str() + ":" + std::to_string(tc.dns->forwarder_port) +
+                      " is this node's own dns server: its queries to other servers' domains are refused there "
+                      "(set dns-forw-host to a resolver)");
+        }
         log::info(std::string("dns: ") +
                   (tc.dns->server ? "serving " + tc.dns->domain + " on dns-port " + std::to_string(tc.dns->listen_port) : "no domain of its own") +
                   (tc.dns->forwarder ? ", queries for " + std::to_string(tc.dns->servers.size()) + " server(s) to " +

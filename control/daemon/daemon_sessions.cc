@@ -371,7 +371,7 @@ void daemon::send_handshake(const session::send_handshake& a) {
         // Relayed to us by a router (its address): the answer goes back through it, to the
         // router's own port, with the peer as dvpe destination.
         auto current = [this](uint16_t id) { return _peers->path(id); };
-        if (const uint16_t r = relaying_router(_cfg, a.peer, src->ip, current); r != 0) {
+        if (const uint16_t r = relaying_router(_cfg, a.peer, *src, current); r != 0) {
             path = *_peers->path(r);
             path->via = r;
         }
@@ -742,7 +742,10 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
     const auto now = clock_now();
     // The rate limit counts per source IP (IPv6: per /64), never per port or MAC: a flood that
     // rotates its UDP source port must not get a fresh bucket per message.
-    const std::span<const uint8_t> source_ip(c.src_ip.bytes.data(), c.src_ip.v6 ? 16 : 4);
+    // A dns source has no address: its node id (the peer the chunks came from) is the key.
+    const std::span<const uint8_t> source_ip = transport::is_dns(c.k)
+                                                   ? std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&src.udp_port), 2)
+                                                   : std::span<const uint8_t>(c.src_ip.bytes.data(), c.src_ip.v6 ? 16 : 4);
     // Beyond this iteration's budget only a message whose mac2 proves its source passes, a few
     // per source (control/session/handshake_drain.hh); the rest is dropped, counted
     // (status: handshake.dropped_over_budget).
@@ -760,7 +763,7 @@ void daemon::on_handshake_mbuf(rte_mbuf* m) {
         h->type == static_cast<uint8_t>(transport::message_type::handshake_initiation)) {
         const uint16_t from = transport::src_id(*h);
         const bool direct_here =
-            relaying_router(_cfg, from, c.src_ip, [this](uint16_t id) { return _peers->path(id); }) == 0;
+            relaying_router(_cfg, from, src, [this](uint16_t id) { return _peers->path(id); }) == 0;
         auto it = _initiation_via_router.find(from);
         ours_relayed = direct_here && it != _initiation_via_router.end() && it->second;
         // An echo request straight from a peer without a hostname: it may be behind a NAT,
@@ -878,7 +881,7 @@ void daemon::on_roam_report(uint16_t peer, const engine::roam_source& r, handsha
     }
     // A router relaying the peer's packets to us (we reach the peer directly, it does not reach
     // us directly): the source is the router's address, not the peer's.
-    if (relaying_router(_cfg, peer, src.ip, [this](uint16_t id) { return _peers->path(id); }) != 0) {
+    if (relaying_router(_cfg, peer, src, [this](uint16_t id) { return _peers->path(id); }) != 0) {
         ++_roam.from_router;
         return;
     }

@@ -65,10 +65,17 @@ struct dns_path::downstream {
     transport::dns::reassembler rx{4};
     uint64_t last_ms = 0;
     unsigned worker = 0;
-    // The last answers by query nonce: a resolver that retries (or a path that duplicates)
-    // asks the same question again, and must get the same chunk, not the next one -- the
-    // client takes only one answer per query, and a second chunk would be lost.
-    std::map<uint32_t, std::vector<uint8_t>> answered;
+    // The last answers' data by query (nonce and the name, case folded): a resolver that
+    // retries (or a path that duplicates) asks the same question again, and must get the same
+    // chunk, not the next one -- the client takes only one answer per query, and a second
+    // chunk would be lost. At most two repeats each: a spoofed stream of repeats must not make
+    // the server a reflector.
+    struct kept {
+        std::vector<uint8_t> question;  // lower case
+        std::vector<uint8_t> data;
+        unsigned repeats = 0;
+    };
+    std::map<uint32_t, kept> answered;
     std::deque<uint32_t> answered_order;
 };
 
@@ -112,8 +119,25 @@ dns_path_config dns_config(const config& cfg, std::string& error) {
             }
         }
     }
+    // A domain the codec cannot carry a packet under refuses every query: say so at start.
+    auto check_domain = [&](const std::string& who, const std::string& d) {
+        if (!transport::dns::valid_domain(d)) {
+            error = who + ": dns-domain '" + d + "' is not a domain name (labels of 1-63 letters, digits or '-')";
+        } else if (transport::dns::max_query_payload(d) < 32) {
+            error = who + ": dns-domain '" + d + "' is too long: a query under it carries " +
+                    std::to_string(transport::dns::max_query_payload(d)) + " bytes (at least 32 needed; keep it under 150 characters)";
+        }
+    };
+    if (c.server) {
+        check_domain("node " + self.name, c.domain);
+    }
+    for (const auto& n : cfg.nodes) {
+        if (n.id != self.id && !n.dns_domain.empty() && (n.protocols & proto_dns) != 0) {
+            check_domain("node " + n.name, n.dns_domain);
+        }
+    }
     c.send_interval_s = std::max(0.001, g.dns_send_interval);
-    c.max_outstanding = std::max(1u, g.dns_max_outstanding);
+    c.max_outstanding = std::clamp(g.dns_max_outstanding, 1u, 4096u);  // of 65 536 query ids
     c.timeout_s = std::clamp(0.25 * g.dns_timeout_factor, 0.5, 30.0);
     return c;
 }
@@ -311,12 +335,22 @@ bool dns_path::tick(uint64_t now_ms) {
                 break;
             }
             uint16_t qid = next_query_id();
-            while (u->outstanding.count(qid) != 0) {
+            for (int tries = 0; tries < 8 && u->outstanding.count(qid) != 0; ++tries) {
                 qid = next_query_id();
+            }
+            if (u->outstanding.count(qid) != 0) {
+                break;  // (max_outstanding is at most 4096 of 65536 ids: not reached in practice)
             }
             const auto msg = transport::dns::build_query(qid, u->domain, _cfg.self_id, _next_nonce++, data);
             if (msg.empty() || send(_client_fd, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-                break;  // the socket buffer is full (or the chunk does not fit): next tick
+                // The socket buffer is full or the resolver refused (ECONNREFUSED: nothing at
+                // dns-forw-host): the chunk goes back to the front, tried next tick.
+                _ctr.send_errors.fetch_add(1, std::memory_order_relaxed);
+                if (!data.empty()) {
+                    u->queued += data.size();
+                    u->chunks.push_front(std::move(data));
+                }
+                break;
             }
             u->outstanding.emplace(qid, now_ms);
             _ctr.queries_sent.fetch_add(1, std::memory_order_relaxed);
@@ -399,12 +433,21 @@ void dns_path::server_receive(uint64_t now_ms) {
         }
         downstream& d = *it->second;
         d.last_ms = now_ms;
+        std::vector<uint8_t> folded = q->question;
+        for (auto& ch : folded) {
+            ch = static_cast<uint8_t>(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
+        }
         if (auto again = d.answered.find(q->nonce); again != d.answered.end()) {
-            // A repeated query: the same answer (with this query's id), nothing taken twice.
-            std::vector<uint8_t> msg = again->second;
-            msg[0] = static_cast<uint8_t>(q->id >> 8);
-            msg[1] = static_cast<uint8_t>(q->id);
-            sendto(_server_fd, msg.data(), msg.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), from_len);
+            // A repeated query: the same data, answered to this query (its id, its case);
+            // nothing taken twice. Another name with a used nonce is a forgery: no answer.
+            downstream::kept& k = again->second;
+            if (k.question == folded && k.repeats < 2) {
+                ++k.repeats;
+                const auto msg = transport::dns::build_answer(*q, k.data);
+                if (!msg.empty()) {
+                    sendto(_server_fd, msg.data(), msg.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), from_len);
+                }
+            }
             _ctr.repeated_queries.fetch_add(1, std::memory_order_relaxed);
             continue;
         }
@@ -428,7 +471,7 @@ void dns_path::server_receive(uint64_t now_ms) {
             _ctr.answers_sent.fetch_add(1, std::memory_order_relaxed);
         }
         if (!msg.empty()) {
-            d.answered[q->nonce] = msg;
+            d.answered[q->nonce] = {std::move(folded), data, 0};
             d.answered_order.push_back(q->nonce);
             if (d.answered_order.size() > answers_kept) {
                 d.answered.erase(d.answered_order.front());
@@ -455,6 +498,7 @@ nlohmann::json dns_path::status() const {
     j["answers_sent"] = _ctr.answers_sent.load();
     j["queries_refused"] = _ctr.queries_refused.load();
     j["repeated_queries"] = _ctr.repeated_queries.load();
+    j["send_errors"] = _ctr.send_errors.load();
     j["tx_packets"] = _ctr.tx_packets.load();
     j["rx_packets"] = _ctr.rx_packets.load();
     j["dropped"] = {{"queue_full", _ctr.tx_dropped_queue_full.load()},

@@ -64,7 +64,7 @@ dns_path_config dns_config(const config& cfg, std::string& error);
 
 struct dns_counters {
     std::atomic<uint64_t> queries_sent{0}, answers_received{0}, queries_timed_out{0};
-    std::atomic<uint64_t> queries_received{0}, answers_sent{0}, queries_refused{0}, repeated_queries{0};
+    std::atomic<uint64_t> queries_received{0}, answers_sent{0}, queries_refused{0}, repeated_queries{0}, send_errors{0};
     std::atomic<uint64_t> tx_packets{0}, rx_packets{0}, tx_dropped_queue_full{0}, tx_dropped_no_peer{0};
     std::atomic<uint64_t> rx_dropped_no_buffer{0}, reassembly_dropped{0};
 };

@@ -233,6 +233,17 @@ peer_path dns_path_to(const config& cfg, const path_inputs& in, const node_conf&
 
 }  // namespace
 
+uint16_t relaying_router(const config& cfg, uint16_t peer, const source_addr& src,
+                         const std::function<const peer_path*(uint16_t)>& current) {
+    if (transport::is_dns(src.k)) {
+        const node_conf* r = cfg.node(src.udp_port);
+        return src.udp_port != peer && r != nullptr && r->id != cfg.self_node().id && r->router_priority >= 1
+                   ? src.udp_port
+                   : 0;
+    }
+    return relaying_router(cfg, peer, src.ip, current);
+}
+
 direct_result direct_path(const config& cfg, const path_inputs& in, const node_conf& n, const transport::ip_address& ip,
                           const std::optional<source_addr>& src) {
     const node_conf& self = cfg.self_node();
@@ -367,7 +378,7 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
         }
         auto it = map->find(static_cast<uint16_t>(id));
         auto a = it == map->end() ? std::nullopt : source_addr::decode(it->second);
-        if (a && in.current && relaying_router(cfg, static_cast<uint16_t>(id), a->ip, in.current) != 0) {
+        if (a && in.current && relaying_router(cfg, static_cast<uint16_t>(id), *a, in.current) != 0) {
             return std::nullopt;
         }
         return a;

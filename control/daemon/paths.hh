@@ -121,6 +121,11 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
 /// then reached through it: it still arrives).
 uint16_t relaying_router(const config& cfg, uint16_t peer, const transport::ip_address& src_ip,
                          const std::function<const peer_path*(uint16_t)>& current);
+/// The same for a handshake's source: a dns source names the node it came from (the ring
+/// header's id), so a packet of `peer`'s from another node (a router with router-priority >= 1)
+/// was relayed by it; else by address as above.
+uint16_t relaying_router(const config& cfg, uint16_t peer, const struct source_addr& src,
+                         const std::function<const peer_path*(uint16_t)>& current);
 
 /// What choose_paths() needs to know beyond the configuration.
 struct path_inputs {
