@@ -10,7 +10,7 @@ system call) and dvpe_tap0 (dvpe's own, pmd/host_tap.hh: TSO/GRO and checksum of
 e.g. dvpe_tap0,offload=off. --rounds alternates bare / each overlay so that a neighbour's load
 hits all of them alike; the table gives the median of the rounds, the ratio to the bare veth,
 and CPU seconds (whole machine, /proc/stat) per Gbit moved. --json keeps the raw rounds.
-Runs iperf3 TCP and UDP with 64 B and 1380 B datagrams (unlimited rate: what arrives is
+Runs iperf3 TCP (TCPR: reversed, -R) and UDP with 64 B and 1380 B datagrams (unlimited rate: what arrives is
 measured) for --seconds each, and prints a table of delivered Mbit/s and kpps.
 On this 2-vCPU machine both dvped workers, both kernels' TAP paths and iperf3 share two CPUs:
 the numbers are those of a functional harness, not of dvpe's data plane (see perf/ for the
@@ -67,7 +67,7 @@ def iperf(client_ns, server_ns, server_ip, args, seconds):
         srv.wait(10)
 
 
-CASES = [("TCP", []), ("UDP1380", ["-u", "-b", "0", "-l", "1380"]), ("UDP64", ["-u", "-b", "0", "-l", "64"])]
+CASES = [("TCP", []), ("TCPR", ["-R"]), ("UDP1380", ["-u", "-b", "0", "-l", "1380"]), ("UDP64", ["-u", "-b", "0", "-l", "64"])]
 
 
 def run_dvpe(transport, seconds, overlay, cases, wan_kind):
@@ -80,9 +80,15 @@ def run_dvpe(transport, seconds, overlay, cases, wan_kind):
            else (lambda i, n: "net_af_packet0,iface=wan-%s,framecnt=4096" % n))
     # tcp: the kernel's sockets need the WAN addresses: an exception interface, at a rate that
     # does not bound the measurement
-    extra = "exception = wan0 exc0\nexception-rate = 1000000" if transport == "tcp" else ""
+    extra = "exception = wan0 exc0\nexception-rate = 1000000" if transport in ("tcp", "dns") else ""
+    append = ""
+    if transport == "dns":
+        # alpha (the iperf3 client) queries beta, which serves u.test and answers itself: alpha's
+        # data goes up in query names, beta's (TCPR: iperf3 -R) down in TXT answers
+        extra += "\non alpha dns-forw-host = 10.77.0.2"
+        append = "node = beta\ndns-domain = u.test"
     try:
-        m = to.OverlayMesh(["alpha", "beta"], transport, tap=overlay, wan=wan, extra=extra)
+        m = to.OverlayMesh(["alpha", "beta"], transport, tap=overlay, wan=wan, extra=extra, append=append)
     except Exception:
         subprocess.run(["rm", "-rf", sockdir])
         raise
@@ -126,7 +132,7 @@ def median(xs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--transport", default="udp", help="udp, rawip, icmp, tcp or a comma-separated list")
+    ap.add_argument("--transport", default="udp", help="udp, rawip, icmp, tcp, dns or a comma-separated list")
     ap.add_argument("--overlays", default="net_tap0,dvpe_tap0")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--cases", default="TCP,UDP1380,UDP64")
@@ -136,7 +142,7 @@ def main():
     cases = args.cases.split(",")
     transports = args.transport.split(",")
     for t in transports:
-        if t not in ("udp", "rawip", "icmp", "tcp"):
+        if t not in ("udp", "rawip", "icmp", "tcp", "dns"):
             sys.exit("overlay_iperf: unknown transport " + t)
     overlays = ["%s@%s" % (ov, w) for w in args.wan.split(",") for ov in args.overlays.split(",")]
     if len(transports) > 1:

@@ -77,9 +77,10 @@ def node_ips(nodes, v6):
 
 class OverlayMesh:
     def __init__(self, nodes, transport, v6=False, extra="", wan=af_packet_wan, static_neighbours=True,
-                 tap="dvpe_tap0"):
+                 tap="dvpe_tap0", append=""):
         self.names = nodes
-        self.mesh = make_mesh(nodes, transport, v6, extra, wan=wan, static_neighbours=static_neighbours, tap=tap)
+        self.mesh = make_mesh(nodes, transport, v6, extra, append=append, wan=wan, static_neighbours=static_neighbours,
+                              tap=tap)
         try:
             for n in self.mesh.nodes.values():
                 n.start()
