@@ -30,7 +30,7 @@ meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 > buil
   || tail -n 60 build-asan/test-output.txt
 t0=$(date +%s)
 echo "== integration tests under ASan+UBSan (dvped exit codes and logs checked for sanitizer reports)"
-meson test -C build-asan --suite integration overlay sessions reload bringup config-errors loadtest harness tcp \
+meson test -C build-asan --suite integration overlay sessions reload bringup config-errors loadtest harness tcp dns \
   --logbase integration --print-errorlogs > build-asan/integration-output.txt 2>&1 \
   || tail -n 60 build-asan/integration-output.txt
 echo "   ($(( $(date +%s) - t0 ))s)"
