@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "control/daemon/slow_path_util.hh"
 #include "control/log.hh"
 #include "transports/stream.hh"
 
@@ -26,21 +27,6 @@ constexpr unsigned datagrams_per_read = 64;
 constexpr uint64_t client_forget_ms = 120'000;  // a server forgets a client silent this long
 constexpr size_t answers_kept = 128;            // per client, for repeated queries (<= 64 KiB)
 
-socklen_t to_sockaddr(const transport::ip_address& ip, uint16_t port, sockaddr_storage& ss) {
-    std::memset(&ss, 0, sizeof(ss));
-    if (ip.v6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(port);
-        std::memcpy(&a->sin6_addr, ip.bytes.data(), 16);
-        return sizeof(sockaddr_in6);
-    }
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    std::memcpy(&a->sin_addr, ip.bytes.data(), 4);
-    return sizeof(sockaddr_in);
-}
 
 }  // namespace
 
@@ -178,26 +164,10 @@ dns_path::~dns_path() {
 
 std::string dns_path::open(int epoll) {
     if (_cfg.server) {
-        int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        const bool v6 = fd >= 0;
-        if (!v6) {
-            fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        }
+        std::string error;
+        const int fd = slow_path::bind_any(SOCK_DGRAM, _cfg.listen_port, "dns-port", error);
         if (fd < 0) {
-            return std::string("dns: socket: ") + std::strerror(errno);
-        }
-        int zero = 0;
-        if (v6) {
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-        }
-        sockaddr_storage ss{};
-        const socklen_t len =
-            v6 ? to_sockaddr(transport::ip_address::from_v6(in6addr_any.s6_addr), _cfg.listen_port, ss)
-               : to_sockaddr(transport::ip_address::from_v4(htonl(INADDR_ANY)), _cfg.listen_port, ss);
-        if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-            const std::string e = std::strerror(errno);
-            close(fd);
-            return "dns: cannot listen on dns-port " + std::to_string(_cfg.listen_port) + ": " + e;
+            return "dns: " + error;
         }
         _server_fd = fd;
         epoll_event ev{};
@@ -211,7 +181,7 @@ std::string dns_path::open(int epoll) {
             return std::string("dns: socket: ") + std::strerror(errno);
         }
         sockaddr_storage ss{};
-        const socklen_t len = to_sockaddr(*_cfg.forwarder, _cfg.forwarder_port, ss);
+        const socklen_t len = slow_path::to_sockaddr(*_cfg.forwarder, _cfg.forwarder_port, ss);
         // connect(): only the resolver's answers reach this socket
         if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
             const std::string e = std::strerror(errno);
@@ -228,26 +198,32 @@ std::string dns_path::open(int epoll) {
 }
 
 void dns_path::to_worker(uint16_t peer, std::span<const uint8_t> pkt, unsigned worker) {
-    rte_mbuf* m = rte_pktmbuf_alloc(_pool);
-    const size_t need = transport::stream_meta_size + pkt.size();
-    if (m == nullptr || need > rte_pktmbuf_tailroom(m)) {
+    rte_mbuf* m = slow_path::ring_mbuf(_pool, transport::kind::dns4, transport::ip_address{}, peer, pkt, _port_id);
+    if (m == nullptr || !_hand(m, worker)) {
         if (m != nullptr) {
             rte_pktmbuf_free(m);
         }
         _ctr.rx_dropped_no_buffer.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(need)));
-    transport::write_stream_meta(d, transport::kind::dns4, 0, transport::ip_address{}, peer,
-                                 static_cast<uint16_t>(pkt.size()));
-    std::memcpy(d + transport::stream_meta_size, pkt.data(), pkt.size());
-    m->port = _port_id;
-    if (!_hand(m, worker)) {
-        rte_pktmbuf_free(m);
-        _ctr.rx_dropped_no_buffer.fetch_add(1, std::memory_order_relaxed);
+    _ctr.rx_packets.fetch_add(1, std::memory_order_relaxed);
+}
+
+// One packet's chunks onto a queue, or none of them (a packet with a chunk missing is lost anyway).
+void dns_path::enqueue(std::deque<std::vector<uint8_t>>& q, size_t& queued, std::vector<std::vector<uint8_t>> chunks) {
+    size_t bytes = 0;
+    for (const auto& c : chunks) {
+        bytes += c.size();
+    }
+    if (chunks.empty() || queued + bytes > _cfg.queue_bytes) {
+        _ctr.tx_dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    _ctr.rx_packets.fetch_add(1, std::memory_order_relaxed);
+    for (auto& c : chunks) {
+        q.push_back(std::move(c));
+    }
+    queued += bytes;
+    _ctr.tx_packets.fetch_add(1, std::memory_order_relaxed);
 }
 
 void dns_path::deliver(rte_mbuf* m, uint64_t now_ms) {
@@ -265,37 +241,11 @@ void dns_path::deliver(rte_mbuf* m, uint64_t now_ms) {
     // Client role where we can (the peer serves a domain and we have a resolver), else server
     // role (it is a client of ours): the chunks wait for its queries.
     if (auto u = _up.find(peer); u != _up.end() && _client_fd >= 0) {
-        auto chunks = transport::dns::split(seq, pkt, u->second->max_payload);
-        size_t bytes = 0;
-        for (const auto& c : chunks) {
-            bytes += c.size();
-        }
-        if (chunks.empty() || u->second->queued + bytes > _cfg.queue_bytes) {
-            _ctr.tx_dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
-        } else {
-            for (auto& c : chunks) {
-                u->second->chunks.push_back(std::move(c));
-            }
-            u->second->queued += bytes;
-            _ctr.tx_packets.fetch_add(1, std::memory_order_relaxed);
-        }
+        enqueue(u->second->chunks, u->second->queued, transport::dns::split(seq, pkt, u->second->max_payload));
     } else if (auto d = _down.find(peer); d != _down.end() && _server_fd >= 0) {
         // Downstream chunks sized so that an answer to any query we accept carries one (a
         // chunk sized for a poll's answer would wait while only full queries come).
-        auto chunks = transport::dns::split(seq, pkt, _down_chunk);
-        size_t bytes = 0;
-        for (const auto& c : chunks) {
-            bytes += c.size();
-        }
-        if (chunks.empty() || d->second->queued + bytes > _cfg.queue_bytes) {
-            _ctr.tx_dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
-        } else {
-            for (auto& c : chunks) {
-                d->second->chunks.push_back(std::move(c));
-            }
-            d->second->queued += bytes;
-            _ctr.tx_packets.fetch_add(1, std::memory_order_relaxed);
-        }
+        enqueue(d->second->chunks, d->second->queued, transport::dns::split(seq, pkt, _down_chunk));
     } else {
         _ctr.tx_dropped_no_peer.fetch_add(1, std::memory_order_relaxed);  // a client we have not heard from
     }

@@ -98,6 +98,7 @@ private:
     void client_receive(uint64_t now_ms);
     void server_receive(uint64_t now_ms);
     void to_worker(uint16_t peer, std::span<const uint8_t> pkt, unsigned worker);
+    void enqueue(std::deque<std::vector<uint8_t>>& q, size_t& queued, std::vector<std::vector<uint8_t>> chunks);
 
     dns_path_config _cfg;
     rte_mempool* _pool;

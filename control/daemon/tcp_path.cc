@@ -19,6 +19,7 @@
 #include <span>
 
 #include "control/daemon/http_connect.hh"
+#include "control/daemon/slow_path_util.hh"
 #include "control/log.hh"
 
 namespace control {
@@ -45,44 +46,7 @@ std::string ep_str(const transport::ip_address& ip, uint16_t port) {
     return ip.v6 ? "[" + std::string(buf) + "]:" + std::to_string(port) : std::string(buf) + ":" + std::to_string(port);
 }
 
-socklen_t to_sockaddr(const transport::ip_address& ip, uint16_t port, sockaddr_storage& ss) {
-    std::memset(&ss, 0, sizeof(ss));
-    if (ip.v6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(port);
-        std::memcpy(&a->sin6_addr, ip.bytes.data(), 16);
-        return sizeof(sockaddr_in6);
-    }
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    std::memcpy(&a->sin_addr, ip.bytes.data(), 4);
-    return sizeof(sockaddr_in);
-}
 
-/// The peer of an accepted socket; a v4-mapped IPv6 address is IPv4 (the dual-stack listener).
-bool from_sockaddr(const sockaddr_storage& ss, transport::ip_address& ip, uint16_t& port) {
-    if (ss.ss_family == AF_INET) {
-        const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-        ip = transport::ip_address::from_v4(a->sin_addr.s_addr);
-        port = ntohs(a->sin_port);
-        return true;
-    }
-    if (ss.ss_family == AF_INET6) {
-        const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-            uint32_t v4;
-            std::memcpy(&v4, reinterpret_cast<const uint8_t*>(&a->sin6_addr) + 12, 4);
-            ip = transport::ip_address::from_v4(v4);
-        } else {
-            ip = transport::ip_address::from_v6(reinterpret_cast<const uint8_t*>(&a->sin6_addr));
-        }
-        port = ntohs(a->sin6_port);
-        return true;
-    }
-    return false;
-}
 
 void set_nodelay(int fd) {
     int one = 1;
@@ -142,31 +106,10 @@ std::string tcp_path::start() {
         return std::string("tcp: epoll_create1: ") + std::strerror(errno);
     }
     if (_cfg.listen) {
-        // Dual stack where the host has IPv6, else IPv4 only.
-        int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        bool v6 = fd >= 0;
-        if (!v6) {
-            fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        }
+        std::string error;
+        const int fd = slow_path::bind_any(SOCK_STREAM, _cfg.listen_port, "tcp-port", error);
         if (fd < 0) {
-            return std::string("tcp: socket: ") + std::strerror(errno);
-        }
-        int one = 1, zero = 0;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (v6) {
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-        }
-        sockaddr_storage ss{};
-        socklen_t len = 0;
-        if (v6) {
-            len = to_sockaddr(transport::ip_address::from_v6(in6addr_any.s6_addr), _cfg.listen_port, ss);
-        } else {
-            len = to_sockaddr(transport::ip_address::from_v4(htonl(INADDR_ANY)), _cfg.listen_port, ss);
-        }
-        if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 64) != 0) {
-            const std::string e = std::strerror(errno);
-            close(fd);
-            return "tcp: cannot listen on tcp-port " + std::to_string(_cfg.listen_port) + ": " + e;
+            return "tcp: " + error;
         }
         _listen_fd = fd;
         epoll_event ev{};
@@ -396,7 +339,7 @@ tcp_path::conn* tcp_path::open_connection(const endpoint_key& ep, uint64_t now) 
             sockaddr_storage ss{};
             std::memcpy(&ss, res->ai_addr, std::min<size_t>(res->ai_addrlen, sizeof(ss)));
             freeaddrinfo(res);
-            from_sockaddr(ss, to, unused);
+            slow_path::from_sockaddr(ss, to, unused);
             _proxy_addr = to;
             _proxy_resolved_until = now + 60'000;
         }
@@ -408,7 +351,7 @@ tcp_path::conn* tcp_path::open_connection(const endpoint_key& ep, uint64_t now) 
     }
     set_nodelay(fd);
     sockaddr_storage ss{};
-    const socklen_t len = to_sockaddr(to, to_port, ss);
+    const socklen_t len = slow_path::to_sockaddr(to, to_port, ss);
     if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
         const std::string e = std::strerror(errno);
         close(fd);
@@ -453,7 +396,7 @@ void tcp_path::accept_all(uint64_t now) {
             return;  // EAGAIN, or an error on that one connection
         }
         endpoint_key ep;
-        if (!from_sockaddr(ss, ep.ip, ep.port)) {
+        if (!slow_path::from_sockaddr(ss, ep.ip, ep.port)) {
             close(fd);
             continue;
         }
@@ -681,20 +624,12 @@ bool tcp_path::hand_to_worker(conn& c) {
             return false;
         }
         c.got_packet = true;
-        rte_mbuf* m = rte_pktmbuf_alloc(_pool);
-        const size_t need = transport::stream_meta_size + pkt.size();
-        if (m == nullptr || need > rte_pktmbuf_tailroom(m)) {
-            if (m != nullptr) {
-                rte_pktmbuf_free(m);
-            }
+        rte_mbuf* m = slow_path::ring_mbuf(_pool, c.ep.ip.v6 ? transport::kind::tcp6 : transport::kind::tcp4, c.ep.ip,
+                                           c.ep.port, pkt, _port_id);
+        if (m == nullptr) {
             _ctr.rx_dropped_no_buffer.fetch_add(1, std::memory_order_relaxed);
             continue;
         }
-        auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(need)));
-        transport::write_stream_meta(d, c.ep.ip.v6 ? transport::kind::tcp6 : transport::kind::tcp4, 0, c.ep.ip,
-                                     c.ep.port, static_cast<uint16_t>(pkt.size()));
-        std::memcpy(d + transport::stream_meta_size, pkt.data(), pkt.size());
-        m->port = _port_id;
         if (rte_ring_sp_enqueue(ring, m) != 0) {
             rte_pktmbuf_free(m);  // not reached: one producer, room checked above
             _ctr.rx_dropped_no_buffer.fetch_add(1, std::memory_order_relaxed);

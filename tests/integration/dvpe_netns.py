@@ -168,6 +168,15 @@ def tx_checksum_off(ns, ifname):
     sh([sys.executable, "-c", _TX_CSUM_OFF, ifname], ns=ns)
 
 
+def veth_to_engine_only(node):
+    """The node's kernel must not take WAN frames from its veth itself (Linux accepts a local
+    address on any interface, and an exception interface gives it the WAN's): an nftables
+    netdev ingress drop, which the af_packet port sees before (packet taps come first) -- as on
+    a DPDK NIC, the kernel gets WAN traffic only through the exception path."""
+    subprocess.run(["ip", "netns", "exec", node.ns, "nft", "-f", "-"], check=True, text=True, input=(
+        "table netdev vethdrop {\n chain in { type filter hook ingress device wan-%s priority 0; "
+        "policy drop; }\n}\n" % node.name))
+
 class Node:
     def __init__(self, mesh, name, ip):
         self.mesh = mesh

@@ -124,9 +124,7 @@ class ExceptionPath(unittest.TestCase):
             # alpha's kernel must not take the WAN's frames from the veth itself (it would: it has
             # 10.77.0.1 on wanx, and Linux accepts a local address on any interface): an nftables
             # netdev ingress drop, which the af_packet port sees before (packet taps come first)
-            subprocess.run(["ip", "netns", "exec", a.ns, "nft", "-f", "-"], check=True, text=True, input=(
-                "table netdev vethdrop {\n chain in { type filter hook ingress device wan-alpha priority 0; "
-                "policy drop; }\n}\n"))
+            tb.veth_to_engine_only(a)
             for n in m.nodes.values():
                 n.start()
             tm.overlay_addresses(m.nodes, ["alpha", "beta"])

@@ -99,16 +99,6 @@ while True:
 '''
 
 
-def veth_to_engine_only(node):
-    """The node's kernel must not take WAN frames from its veth itself (Linux accepts a local
-    address on any interface, and the exception interface gives it the WAN's): an nftables
-    netdev ingress drop, which the af_packet port sees before (packet taps come first) -- as on
-    a DPDK NIC, the kernel gets WAN traffic only through the exception path."""
-    subprocess.run(["ip", "netns", "exec", node.ns, "nft", "-f", "-"], check=True, text=True, input=(
-        "table netdev vethdrop {\n chain in { type filter hook ingress device wan-%s priority 0; "
-        "policy drop; }\n}\n" % node.name))
-
-
 def peer(node, name):
     return dc.peers_by_name(node.ctl("peers"))[name]
 
@@ -181,7 +171,7 @@ class Base(unittest.TestCase):
                            input=cls.BRIDGE)
             for name in cls.NODES:
                 if name in ("alpha", "beta"):  # the nodes with exception interfaces
-                    veth_to_engine_only(m.nodes[name])
+                    tb.veth_to_engine_only(m.nodes[name])
                 m.nodes[name].start()
             tm.overlay_addresses(m.nodes, cls.NODES)
         except Exception:
