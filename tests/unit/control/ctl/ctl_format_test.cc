@@ -187,6 +187,19 @@ TEST(ctl_format, config_serial_and_missing_fields) {
               "keepalive:  0 s\nifname:     -\ncipher:     -\n\nID#  MAC  Conmode  Node  Prot  Host:Port  RPrio\n");
 }
 
+// Issue 16 point 5: what each transport adds, and which this node speaks (node_table_json's
+// transport_overhead); a malformed entry is skipped, not printed.
+TEST(ctl_format, config_transport_overheads) {
+    json c = test::sample_config();
+    c["transport_overhead"] = json::array({
+        {{"transport", "udp"}, {"ipv4", 62}, {"ipv6", 82}, {"enabled", true}},
+        {{"transport", "tcp"}, {"ipv4", 76}, {"ipv6", 96}, {"enabled", false}},
+        "garbage",
+    });
+    const std::string s = format_config(c);
+    EXPECT_NE(s.find("overhead:   udp* 62/82, tcp 76/96 bytes (IPv4/IPv6; * enabled here)\n"), std::string::npos) << s;
+}
+
 TEST(ctl_format, peers_as_wg_show) {
     EXPECT_EQ(format_peers(test::sample_peers()),
               "peer: beta (id 2)\n"
