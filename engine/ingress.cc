@@ -177,7 +177,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
         }
         d = {c.dvpe_offset, c.dvpe_len};
     }
-    if (d.dvpe_len == 0) {
+    if (!Stream && d.dvpe_len == 0) {  // (classify_stream's ok is a whole dvpe header)
         const slow_result r = classify_slow(m, frame, len, s);
         if (r.whole != nullptr) [[unlikely]] {
             // The last outer fragment of a packet: the whole packet goes through here again (it
@@ -521,20 +521,22 @@ void worker::note_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns)
 }
 
 void worker::note_stream_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns) noexcept {
-    const auto* h = rte_pktmbuf_mtod(m, const uint8_t*);  // the ring header (transports/stream.hh)
-    if (!transport::is_tcp(p.tmpl.k) || (p.tmpl.bytes[1] & transport::stream_flag_connect) != 0 ||
-        (h[0] == p.tmpl.bytes[0] && std::memcmp(h + 2, p.tmpl.bytes + 2, 18) == 0)) [[likely]] {
+    // Both ring headers (the packet's, checked by classify_stream, and the path template's)
+    // read by the one parser (transports/stream.hh); once per run.
+    const auto got = transport::read_stream_meta(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+    const auto path = transport::read_stream_meta(p.tmpl.bytes, transport::stream_meta_size);
+    if (!got || !path || !transport::is_tcp(path->k) || (path->flags & transport::stream_flag_connect) != 0 ||
+        (got->k == path->k && got->ip == path->ip && got->port == path->port)) [[likely]] {
         return;
     }
-    const bool v6 = transport::is_ipv6(static_cast<transport::kind>(h[0]));
     uint64_t lo = 0, hi = 0;
-    std::memcpy(&lo, h + 4, v6 ? 8 : 4);
-    if (v6) {
-        std::memcpy(&hi, h + 12, 8);
+    std::memcpy(&lo, got->ip.bytes.data(), got->ip.v6 ? 8 : 4);
+    if (got->ip.v6) {
+        std::memcpy(&hi, got->ip.bytes.data() + 8, 8);
     }
-    const uint64_t port = uint64_t{h[2]} << 8 | h[3];
     write_roam_report(ns, lo, hi,
-                      (v6 ? roam_meta_v6 : 0) | uint64_t{h[0]} << 8U | uint64_t{m->port} << 16U | port << 32U);
+                      (got->ip.v6 ? roam_meta_v6 : 0) | uint64_t{static_cast<uint8_t>(got->k)} << 8U |
+                          uint64_t{m->port} << 16U | uint64_t{got->port} << 32U);
 }
 
 rte_mbuf* worker::reassemble(rte_mbuf* m) noexcept {

@@ -226,8 +226,7 @@ void dns_path::enqueue(std::deque<std::vector<uint8_t>>& q, size_t& queued, std:
     _ctr.tx_packets.fetch_add(1, std::memory_order_relaxed);
 }
 
-void dns_path::deliver(rte_mbuf* m, uint64_t now_ms) {
-    (void)now_ms;
+void dns_path::deliver(rte_mbuf* m) {
     const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
     const auto meta = transport::read_stream_meta(p, rte_pktmbuf_data_len(m));
     if (!meta) {

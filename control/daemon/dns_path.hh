@@ -86,7 +86,7 @@ public:
     [[nodiscard]] bool owns(int fd) const noexcept { return fd == _server_fd || fd == _client_fd; }
     void on_readable(int fd, uint64_t now_ms);
     /// A packet from a worker (ring header of a dns kind); frees it.
-    void deliver(rte_mbuf* m, uint64_t now_ms);
+    void deliver(rte_mbuf* m);
     /// Sends what is due (chunks, polls), expires queries. Returns true if it sent anything.
     bool tick(uint64_t now_ms);
 
@@ -115,7 +115,7 @@ private:
     }
     uint32_t _next_nonce = 1;
     uint16_t _next_seq = 1;
-    size_t _down_chunk = 0;  // server: downstream chunk size (what an answer to a poll carries)
+    size_t _down_chunk = 0;  // server: downstream chunk size (what an answer to any accepted query carries)
     std::map<uint16_t, std::unique_ptr<upstream>> _up;      // by server id
     std::map<uint16_t, std::unique_ptr<downstream>> _down;  // by client id
     std::vector<uint8_t> _buf;

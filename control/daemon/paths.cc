@@ -214,11 +214,11 @@ uint16_t relaying_router(const config& cfg, uint16_t peer, const transport::ip_a
 
 namespace {
 
-/// dns: we query peer `n` through our resolver (it serves a domain), or it queries us (a
-/// client seen in a query: `src`, and we serve one). Reached by node id, not by address.
+/// dns: we query peer `n` through our resolver (dns-forw-host, which always has a value) when
+/// both enable dns and it serves a domain. Reached by node id, not by address.
 bool dns_to_server(const config& cfg, const node_conf& n) {
     const node_conf& self = cfg.self_node();
-    return (self.protocols & n.protocols & proto_dns) != 0 && !n.dns_domain.empty() && !cfg.global.dns_forw_host.empty();
+    return (self.protocols & n.protocols & proto_dns) != 0 && !n.dns_domain.empty();
 }
 
 peer_path dns_path_to(const config& cfg, const path_inputs& in, const node_conf& n, bool to_server) {

@@ -269,7 +269,7 @@ void tcp_path::deliver(rte_mbuf* m) {
     const auto meta = m->nb_segs == 1 ? transport::read_stream_meta(p, rte_pktmbuf_data_len(m)) : std::nullopt;
     if (meta && transport::is_dns(meta->k)) {
         if (_dns) {
-            _dns->deliver(m, now_ms());  // frees it
+            _dns->deliver(m);  // frees it
         } else {
             _ctr.tx_dropped_bad.fetch_add(1, std::memory_order_relaxed);
             rte_pktmbuf_free(m);
