@@ -109,7 +109,7 @@ class DnsTransport(unittest.TestCase):
         rules = self.mesh.underlay_sh(["nft", "list", "table", "bridge", "dnsonly"]).stdout
         self.assertIn("udp dport 53", rules)
 
-    def test_2_queries_for_another_domain_or_node_are_refused(self):
+    def test_2_foreign_garbage_truncated_and_repeated_queries(self):
         a = self.mesh.nodes["alpha"]
         before = dns_status(a)["queries_refused"]
         # from the underlay host: a TXT query for a foreign name, and one with an unknown client id
@@ -120,10 +120,23 @@ class DnsTransport(unittest.TestCase):
                   "    return b+b'\\0'+struct.pack('>HH',16,1)\n"
                   "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
                   "for n in ('www.example.com','n00000001.cfff.tunnel.test','n00000002.c001.tunnel.test'):\n"
-                  "    s.sendto(q(n),('10.77.0.1',53))\n")
+                  "    s.sendto(q(n),('10.77.0.1',53))\n"
+                  # garbage, a valid query of beta's truncated at every length, and one repeated
+                  "import random\n"
+                  "r=random.Random(7)\n"
+                  "for i in range(200): s.sendto(bytes(r.randrange(256) for _ in range(r.randrange(1,600))),('10.77.0.1',53))\n"
+                  "v=q('n0badcafe.c002.tunnel.test')\n"
+                  "for n in range(len(v)): s.sendto(v[:n],('10.77.0.1',53))\n"
+                  "for i in range(20): s.sendto(v,('10.77.0.1',53))\n")
         self.mesh.underlay_sh([sys.executable, "-c", script])
-        dc.wait_for(lambda: dns_status(a)["queries_refused"] - before >= 3, 10,
-                    "three queries refused (foreign domain, unknown node, ourselves)", self.diag)
+        dc.wait_for(lambda: dns_status(a)["queries_refused"] - before >= 3 + 200 + 40, 10,
+                    "foreign domain, unknown node, ourselves, garbage and truncations refused", self.diag)
+        # beta's id with a fresh nonce is a poll (answered once), its 19 repeats at most twice more
+        st = dns_status(a)
+        self.assertGreaterEqual(st["repeated_queries"], 19, self.diag())
+        # and the tunnel still carries traffic
+        r = tm.ping(self.mesh.nodes["beta"], to.overlay_ip(1), 3, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + self.diag())
 
 
 if __name__ == "__main__":

@@ -289,6 +289,69 @@ class TcpMesh(Base):
         self.assertEqual(r.returncode, 0, r.stdout + self.diag())
 
 
+# What anyone on the WAN can do to tcp-port, from the underlay host: garbage framing, a
+# truncated packet, well-framed garbage repeated, a silent connection, too many connections.
+HOSTILE = r'''
+import socket, struct, sys, time
+ip, port = sys.argv[1], int(sys.argv[2])
+def conn():
+    return socket.create_connection((ip, port), timeout=5)
+def closed(c, t=15):
+    c.settimeout(t)
+    try:
+        return c.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+# 1. a length out of range: closed (bad framing)
+c = conn(); c.sendall(b"\x00\x03abc"); print("bad_length_closed", closed(c))
+# 2. repetition: 500 well-framed packets of garbage (dvpe headers that open nothing), then the
+#    first bytes of one more (truncation); the connection stays, the workers drop and count them
+c = conn()
+junk = bytes([4, 0x10, 0x00, 0x01, 0x00, 0x02, 0, 0]) + b"x" * 56
+c.sendall((struct.pack(">H", len(junk)) + junk) * 500 + struct.pack(">H", 64) + b"yy")
+time.sleep(1); print("junk_open", not closed(c, 1)); c.close()
+# 3. silent: connected, nothing sent: closed after the silent timeout
+c = conn(); t0 = time.time(); print("silent_closed", closed(c, 20), round(time.time() - t0))
+# 4. twelve at once from one address: eight are kept
+cs = [conn() for _ in range(12)]
+time.sleep(1)
+print("kept", sum(1 for x in cs if not closed(x, 0.5)))
+'''
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
+class TcpHostile(Base):
+    NODES = ["alpha", "beta"]
+
+    @classmethod
+    def extra_setup(cls):
+        tb.tx_checksum_off(cls.mesh.underlay, "br0")  # the underlay host's TCP with whole checksums
+
+    def test_garbage_truncation_repetition_silence_and_too_many_connections(self):
+        a = self.mesh.nodes["alpha"]
+        drops0 = sum(sum(w["drops"].values()) for w in workers(a))
+        r = self.mesh.underlay_sh([sys.executable, "-c", HOSTILE, "10.77.0.1", "655"])
+        out = dict(line.split(" ", 1) for line in r.stdout.strip().splitlines())
+        self.assertEqual(out["bad_length_closed"], "True", r.stdout + self.diag())
+        self.assertEqual(out["junk_open"], "True", r.stdout + self.diag())
+        self.assertTrue(out["silent_closed"].startswith("True"), r.stdout + self.diag())
+        self.assertEqual(out["kept"], "8", r.stdout + self.diag())
+        st = tcp_status(a)
+        self.assertGreaterEqual(st["closed"]["bad_framing"], 1, self.diag())
+        self.assertGreaterEqual(st["closed"]["silent"], 1, self.diag())
+        self.assertGreaterEqual(st["refused"], 4, self.diag())
+        self.assertGreaterEqual(st["rx_packets"], 500, self.diag())
+        # every junk packet reached a worker and was dropped with a reason
+        dc.wait_for(lambda: sum(sum(w["drops"].values()) for w in workers(a)) - drops0 >= 500, 10,
+                    "the junk packets counted as drops", self.diag)
+        # and alpha still works: beta is up and pings
+        dc.wait_for(lambda: peer(a, "beta")["state"] == "up", 40, "alpha <-> beta up", self.diag)
+        r = tm.ping(self.mesh.nodes["beta"], to.overlay_ip(1), 3, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + self.diag())
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root for network namespaces")
 class TcpProxy(Base):
     NODES = ["alpha", "beta"]
