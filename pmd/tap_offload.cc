@@ -38,11 +38,10 @@ void store_native(uint8_t* p, uint16_t v) noexcept { std::memcpy(p, &v, 2); }
 
 /// Sum of the pseudo-header (addresses from the IP header at ip, protocol, L4 length).
 uint32_t pseudo_sum(const uint8_t* ip, bool v6, uint8_t proto, uint32_t l4_len) noexcept {
-    uint32_t s = v6 ? sum16(ip + 8, 32, 0) : sum16(ip + 12, 8, 0);
-    s += be_native(proto);
-    s += be_native(l4_len & 0xffff);
-    s += be_native(l4_len >> 16);
-    return s;
+    // The small terms go in as sum16's start value: added after it, they could carry out of its
+    // 32-bit result (addresses of all ones sum to 0xffffffff) and lose 2^32 = 1 (mod 0xffff).
+    const uint32_t small = be_native(proto) + be_native(l4_len & 0xffff) + be_native(l4_len >> 16);
+    return v6 ? sum16(ip + 8, 32, small) : sum16(ip + 12, 8, small);
 }
 
 void ipv4_checksum(uint8_t* ip) noexcept {

@@ -13,13 +13,19 @@ skip unless its reason is allowed (CLASS_SKIPS_ALLOWED) and marks allowed ones
 from a module that bypasses that check and is counted as failed.
 Usage: test-summary.py BUILDDIR/meson-logs/testlog.json [...]; exit 1 if anything failed.
 """
+import base64
 import json
+import os
 import re
 import sys
 
 passed = failed = skipped = 0
 rows = []
 class_skips = []
+why = []  # a few telling lines of each failed test, printed last (CI shows only the tail)
+TELLING = re.compile(r"oracle violated|ERROR: |SUMMARY: |runtime error|^(?:FAIL|ERROR): |AssertionError|"
+                     r"\[  FAILED  \] \w|Failure$|libFuzzer exited|deadly signal|Timeout|out-of-memory")
+REPRO = re.compile(r"reproducers in (\S+):\n((?:\S+\n)*)")
 CLASS_SKIP = re.compile(r"^(\[allowed class-level skip\] )?setUpClass \(([^)]*)\) \.\.\. skipped '(.*)'$", re.M)
 for path in sys.argv[1:]:
     try:
@@ -65,11 +71,24 @@ for path in sys.argv[1:]:
                     fl = 1
             elif res not in ("OK", "SKIP", "EXPECTEDFAIL") and fl == 0:
                 fl = 1  # crashed or timed out after its cases passed
+            if fl:
+                lines = [ln.strip()[:300] for ln in out.splitlines() if TELLING.search(ln)]
+                why.append("%s: %s" % (t["name"], " | ".join(lines[:6]) or "(no telling line; see its log)"))
+                # A fuzz reproducer small enough to paste back: base64, so a failure seen only in
+                # CI can be replayed (echo ... | base64 -d > crash; FUZZER crash).
+                for d, names in REPRO.findall(out):
+                    for name in names.split()[:2]:
+                        f2 = os.path.join(d, name)
+                        if os.path.isfile(f2) and os.path.getsize(f2) <= 1536:
+                            with open(f2, "rb") as r:
+                                why.append("  %s (base64): %s" % (name, base64.b64encode(r.read()).decode()))
             passed, failed, skipped = passed + p, failed + fl, skipped + s
             rows.append("%-8s %-40s %4d passed %3d failed %3d skipped  %6.1fs" %
                         (res, t["name"], p, fl, s, t.get("duration", 0)))
 print("\n".join(rows))
 if class_skips:
     print("class-level skips:\n  " + "\n  ".join(class_skips))
+if why:
+    print("why the failed ones failed:\n  " + "\n  ".join(why))
 print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
 sys.exit(1 if failed else 0)
