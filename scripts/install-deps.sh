@@ -15,6 +15,8 @@ PACKAGES=(
   dpdk dpdk-dev iproute2 iputils-ping iperf3 tcpdump nftables procps python3 kmod
   # tests/integration/test_service.py parses `dvpectl metrics` with a real OpenMetrics parser
   python3-prometheus-client
+  # tests/debian/test_package.py: dpkg-buildpackage, dpkg-shlibdeps, dpkg-gencontrol
+  dpkg-dev
   # perf/compress/lzf_bench: what GVPE's compress would cost (docs/performance.md "compress")
   liblzf-dev
 )

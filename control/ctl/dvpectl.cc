@@ -51,6 +51,7 @@ Options (before the command):
                        control socket (control-socket, %s = NODENAME) and for keygen -G
   -S, --socket PATH    control socket to use (overrides the configuration)
   -t, --timeout MS     give up on a request after MS milliseconds (default 5000)
+  -v, --version        print the version and exit
   -h, --help           this text
 
 NODENAME selects the daemon: its socket is control-socket from the configuration, or
@@ -125,6 +126,7 @@ struct options {
     std::string socket;
     std::string nodename;
     int timeout_ms = 5000;
+    bool version = false;  // -v: print the version and exit
     std::string command;
     std::vector<std::string> args;
 };
@@ -182,6 +184,10 @@ options parse_args(const std::vector<std::string>& argv, bool& help) {
         }
         if (a == "-h" || a == "--help") {
             help = true;
+            return o;
+        }
+        if (a == "-v" || a == "--version") {
+            o.version = true;
             return o;
         }
         if (a == "-c" || a == "--config") {
@@ -820,6 +826,10 @@ int run(const std::vector<std::string>& argv) {
     options o = parse_args(argv, help);
     if (help) {
         std::fputs(usage_text, stdout);
+        return exit_ok;
+    }
+    if (o.version) {
+        std::fputs("dvpectl " DVPE_VERSION "\n", stdout);
         return exit_ok;
     }
     if (o.command == "keygen") {
