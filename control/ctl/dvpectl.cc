@@ -809,15 +809,23 @@ int cmd_reconnect(const options& o, const std::string& path) {
     if (!reply_ok(r, "reconnect failed")) {
         return exit_failure;
     }
-    std::string names;
-    if (r->contains("reconnecting") && (*r)["reconnecting"].is_array()) {
-        for (const auto& n : (*r)["reconnecting"]) {
-            if (n.is_string()) {
-                names += (names.empty() ? "" : " ") + n.get<std::string>();
+    auto names = [&](const char* key) {
+        std::string out;
+        if (r->contains(key) && (*r)[key].is_array()) {
+            for (const auto& n : (*r)[key]) {
+                if (n.is_string()) {
+                    out += (out.empty() ? "" : " ") + n.get<std::string>();
+                }
             }
         }
+        return out;
+    };
+    const std::string started = names("reconnecting");
+    const std::string alone = names("left_alone");
+    std::printf("reconnecting: %s\n", started.empty() ? "(no peers)" : started.c_str());
+    if (!alone.empty()) {
+        std::printf("left alone (disabled, or connect = never and down): %s\n", alone.c_str());
     }
-    std::printf("reconnecting: %s\n", names.empty() ? "(no peers)" : names.c_str());
     return exit_ok;
 }
 

@@ -26,8 +26,10 @@ std::string endpoint_str(const transport::connect_info& ci) {
 void daemon::introduce(uint16_t a, uint16_t b) {
     const peer_path* pa = _peers->path(a);
     const peer_path* pb = _peers->path(b);
-    if (pa == nullptr || pb == nullptr || pa->via != 0 || pb->via != 0) {
-        ++_mediation.counters.requests_refused;  // one of them is not reached directly here
+    if (pa == nullptr || pb == nullptr || pa->via != 0 || pb->via != 0 || !introducible(pa->kind) ||
+        !introducible(pb->kind)) {
+        // One of them is not reached directly here, or over tcp/dns (nothing to punch through).
+        ++_mediation.counters.requests_refused;
         return;
     }
     auto info = [](uint16_t id, const peer_path& p) {
@@ -85,7 +87,7 @@ void daemon::on_control_message(rte_mbuf* m, handshake::clock_reading now, sessi
     // of (a configured one stays), and only where the rules let us talk to it directly.
     const peer_path* cur = n != nullptr ? _peers->path(ci.node) : nullptr;
     if (sender->router_priority == 0 || n == nullptr || ci.node == self.id || ci.node == from || cur == nullptr ||
-        (cur->via != 0 && cur->via != from) || !mediable(*n, ci.k)) {
+        (cur->via != 0 && cur->via != from) || !introducible(ci.k) || !mediable(*n, ci.k)) {
         ++c.infos_refused;
         return;
     }

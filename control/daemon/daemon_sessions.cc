@@ -669,9 +669,12 @@ void daemon::execute(session::actions& acts) {
                            std::string proto = "udp", ipstr;
                            uint16_t port = 0;
                            if (const peer_path* pp = _peers->path(x.peer)) {
-                               proto = transport::is_udp(pp->kind) ? "udp" : transport::is_rawip(pp->kind) ? "rawip" : "icmp";
-                               ipstr = pp->ip.str();
-                               port = transport::is_udp(pp->kind) ? pp->udp_port : 0;
+                               proto = hook_protocol(pp->kind);
+                               // A dns path names its peer by node id, no address (paths.cc dns_path_to).
+                               if (!transport::is_dns(pp->kind)) {
+                                   ipstr = pp->ip.str();
+                               }
+                               port = transport::is_udp(pp->kind) || transport::is_tcp(pp->kind) ? pp->udp_port : 0;
                            }
                            if (x.kind == session::event_kind::node_change) {
                                // The new address even if the path waits for its next hop's MAC.
@@ -964,17 +967,18 @@ nlohmann::json daemon::reconnect(const std::string& node, const std::string& why
     const auto now = clock_now();
     session::actions acts;
     nlohmann::json done = nlohmann::json::array();
+    nlohmann::json skipped = nlohmann::json::array();  // disabled, or `never` and down: left alone
     for (uint16_t id : ids) {
         // Where a peer roamed to stays: the new handshake goes there (usually it is our own
         // address that changed, and the peer learns it from this handshake and what follows).
-        _sessions->reconnect(id, now, acts);
+        const bool started = _sessions->reconnect(id, now, acts);
         if (const node_conf* n = _cfg.node(id)) {
-            done.push_back(n->name);
+            (started ? done : skipped).push_back(n->name);
         }
     }
     execute(acts);
     log::notice("reconnect (" + why + "): " + (node.empty() ? std::string("every peer") : node));
-    return {{"ok", true}, {"reconnecting", done}};
+    return {{"ok", true}, {"reconnecting", done}, {"left_alone", skipped}};
 }
 
 void daemon::sessions_iteration() {

@@ -3,7 +3,7 @@
 //   dvped [-c CONFDIR] [-D] [-l LEVEL] [-L] [--check] [--version] NODENAME [var=value | node.var=value ...]
 // Loads and validates the config (errors are `file:line: message`, exit 1), then applies it
 // (control/daemon/daemon.hh) and runs until SIGTERM/SIGINT. SIGHUP reloads the configuration (the same
-// directory and overrides), SIGUSR1 logs a status dump; SIGUSR2 and SIGALRM are ignored.
+// directory and overrides) and reconnects every peer, SIGUSR1 logs a status dump; SIGUSR2 and SIGALRM are ignored.
 // Before anything else it forbids core dumps (every key is in its memory) unless
 // DVPE_ALLOW_COREDUMP=1 (control::forbid_core_dumps).
 #include <fcntl.h>
@@ -50,8 +50,9 @@ constexpr const char* usage_text =
     "  -h, --help         this text\n"
     "var=value overrides a setting after the file is read (as a global default);\n"
     "node.var=value overrides it in that node's section.\n"
-    "Signals: TERM/INT stop, HUP reloads the configuration (as `dvpectl reload`), USR1 logs a\n"
-    "status dump; USR2 and ALRM are ignored.\n"
+    "Signals: TERM/INT stop, HUP reloads the configuration (as `dvpectl reload`) and then\n"
+    "reconnects every peer (as `dvpectl reconnect`, also when the reload is refused), USR1 logs\n"
+    "a status dump; USR2 and ALRM are ignored.\n"
     "Core dumps are disabled (the process holds every key) unless DVPE_ALLOW_COREDUMP=1.\n"
     "Under systemd (Type=notify, $NOTIFY_SOCKET) it reports READY=1 once the control socket\n"
     "serves, RELOADING=1 around reloads, STOPPING=1, and pings $WATCHDOG_USEC's watchdog.\n"

@@ -84,6 +84,14 @@ std::string_view to_string(hook_kind k) noexcept {
     return "?";
 }
 
+std::string_view hook_protocol(transport::kind k) noexcept {
+    return transport::is_udp(k)     ? "udp"
+           : transport::is_rawip(k) ? "rawip"
+           : transport::is_icmp(k)  ? "icmp"
+           : transport::is_tcp(k)   ? "tcp"
+                                    : "dns";
+}
+
 std::string hook_destsi(std::string_view proto, std::string_view ip, uint16_t port) {
     std::string r(proto);
     r += '/';

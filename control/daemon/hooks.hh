@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "control/config/config.hh"
+#include "transports/kind.hh"
 
 namespace control {
 
@@ -48,9 +49,12 @@ struct hook_event {
     uint16_t destport = 0;                // 0 for rawip and icmp
 };
 
+/// GVPE's protocol name of a transport kind for DESTSI: udp, rawip, icmp, tcp, dns.
+[[nodiscard]] std::string_view hook_protocol(transport::kind k) noexcept;
+
 /// GVPE's DESTSI string "proto/ip:port" (e.g. `udp/10.77.0.2:655`, `rawip/10.77.0.2:0`). GVPE
 /// is IPv4 only; dvpe writes IPv6 addresses in brackets: `udp/[fd00::2]:655`, so `${DESTSI##*:}`
-/// still yields the port. \p proto is GVPE's protocol name: udp, rawip, icmp (no family digit).
+/// still yields the port. \p proto is GVPE's protocol name (hook_protocol(), no family digit).
 [[nodiscard]] std::string hook_destsi(std::string_view proto, std::string_view ip, uint16_t port);
 
 /// The variables GVPE passes to its scripts (docs/config.md "Hooks"), as "NAME=value", in this order:

@@ -36,7 +36,6 @@ bool mediation::introduce_allowed(uint16_t from, uint16_t target, uint64_t now, 
         ++counters.requests_rate_limited;
         return false;
     }
-    _requester_last[from] = now;
     std::erase_if(_requester_last, [&](const auto& e) { return now >= e.second + requester_interval; });
     _requester_last[from] = now;
     // Old entries go (one pair at most per request, so this stays as small as the requests).

@@ -48,6 +48,12 @@ struct mediation_counters {
     uint64_t unparsed = 0;               // control messages that were none (parse_control)
 };
 
+/// Whether an endpoint on transport `k` may be introduced (told in a connect_info, or taken from
+/// one): a datagram transport only (udp, rawip, icmp), where both ends sending at once opens the
+/// NATs between them. A tcp endpoint of a node without a hostname is the connection it opened
+/// (port 0, no one can connect there) and a dns client has no address at all.
+[[nodiscard]] constexpr bool introducible(transport::kind k) noexcept { return !transport::is_stream(k); }
+
 class mediation {
 public:
     static constexpr uint64_t s = 1'000'000'000;

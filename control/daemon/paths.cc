@@ -415,10 +415,11 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
             continue;
         }
         if (!ip) {
-            // No address (no IP literal, no DNS answer, no endpoint of its own learned): GVPE
-            // asks a connected router to have the peer connect to us (mediated, issue 15 point 2,
-            // not built yet: it goes here, before the relay); until then its traffic is relayed
-            // through the router find_router() picks, or waits in the queue (max-queue, max-ttl).
+            // No address (no IP literal, no DNS answer, no endpoint of its own learned): relayed
+            // through the router find_router() picks, or waiting in the queue (max-queue,
+            // max-ttl). Handshakes go first to an endpoint a router told us of (mediation:
+            // daemon_mediation.cc, used by daemon_sessions.cc), and once one completes there the
+            // peer's source is learned: `src` above, a direct path.
             routed.push_back(&n);
             continue;
         }

@@ -22,7 +22,9 @@ bool admits_direct(const node_conf& a, const node_conf& b) {
 }
 
 namespace {
-constexpr uint8_t speakable = proto_udp | proto_rawip | proto_icmp;
+// dns is left out: it is a client's link to the one node its dns-forw-host names (a server
+// answers queries, it never connects out), not a way for any two nodes to meet directly.
+constexpr uint8_t speakable = proto_udp | proto_rawip | proto_icmp | proto_tcp;
 }  // namespace
 
 uint8_t connectable_protocols(const node_conf& a, const node_conf& b) {
@@ -32,6 +34,9 @@ uint8_t connectable_protocols(const node_conf& a, const node_conf& b) {
     uint8_t common = a.protocols & b.protocols & speakable;
     if (b.udp_port == 0) {
         common &= static_cast<uint8_t>(~proto_udp);
+    }
+    if (b.tcp_port == 0) {
+        common &= static_cast<uint8_t>(~proto_tcp);  // b listens nowhere: it only connects out
     }
     return common;
 }

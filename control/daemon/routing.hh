@@ -21,11 +21,13 @@ bool admits_direct(const node_conf& a, const node_conf& b);
 /// other, and either they share a transport dvpe speaks and a's connect mode is `always` (b
 /// connects to a, so a has a session with b whenever b runs), or b accepts connections on a
 /// transport a speaks: b has a hostname (an IP literal or a DNS name: whether it resolves is not
-/// the config's question) and, for udp, a non-zero udp-port.
+/// the config's question) and, for udp, a non-zero udp-port, for tcp a non-zero tcp-port. dns
+/// never counts (a client's link to its dns-forw-host, not a way for two nodes to meet).
 bool can_reach_directly(const node_conf& a, const node_conf& b);
 
-/// b accepts connections on these of a's transports (udp only with a udp-port, all of them only
-/// with a hostname): GVPE's connectable_protocols() & a.protocols, restricted to what dvpe speaks.
+/// b accepts connections on these of a's transports (udp only with a udp-port, tcp only with a
+/// tcp-port, all of them only with a hostname): GVPE's connectable_protocols() & a.protocols,
+/// without dns.
 uint8_t connectable_protocols(const node_conf& a, const node_conf& b);
 
 /// The router `self` uses to reach `dst` (GVPE's find_router): among nodes with a session

@@ -698,13 +698,13 @@ void manager::on_counter_limit(uint16_t peer, clock_reading now, actions& out) {
     start_initiating(*p, true, now, out);
 }
 
-void manager::reconnect(uint16_t peer, clock_reading now, actions& out) {
+bool manager::reconnect(uint16_t peer, clock_reading now, actions& out) {
     peer_session* p = find(peer);
     if (p == nullptr || p->conf.connect == connect_mode::disabled) {
-        return;
+        return false;
     }
     if (p->conf.connect == connect_mode::never && p->state != peer_state::up) {
-        return;  // it connects to us: a series started here would retry for ever (tick())
+        return false;  // it connects to us: a series started here would retry for ever (tick())
     }
     // Up: a rekey (make-before-break, no hook, no loss) from wherever we are now; otherwise a
     // fresh series of attempts from the first retry interval.
@@ -712,6 +712,7 @@ void manager::reconnect(uint16_t peer, clock_reading now, actions& out) {
         stop_initiating(*p);
     }
     start_initiating(*p, p->state == peer_state::up, now, out);
+    return true;
 }
 
 void manager::on_endpoint_changed(uint16_t peer, actions& out) {

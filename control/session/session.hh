@@ -277,8 +277,8 @@ public:
     /// `dvpectl reconnect`, SIGHUP: a new handshake now, whatever the timers say (a rekey if the
     /// session is up; `disabled` peers, and `never` peers that are not up, are left alone). For
     /// ip-up scripts after our own address changed: the peer learns the new address from the
-    /// handshake and the data after it.
-    void reconnect(uint16_t peer, clock_reading now, actions& out);
+    /// handshake and the data after it. False if the peer was left alone (or is unknown).
+    bool reconnect(uint16_t peer, clock_reading now, actions& out);
 
     // --- introspection ---
 

@@ -256,6 +256,20 @@ TEST(HookEnvironment, DestsiFormat) {
     EXPECT_EQ(hook_destsi("udp", "fd00::2", 65535), "udp/[fd00::2]:65535");
 }
 
+// Every kind names its own protocol (node events on tcp and dns paths said "icmp" before).
+TEST(HookEnvironment, ProtocolOfEveryKind) {
+    using transport::kind;
+    const std::pair<kind, const char*> want[] = {
+        {kind::udp4, "udp"},   {kind::udp6, "udp"}, {kind::rawip4, "rawip"}, {kind::rawip6, "rawip"},
+        {kind::icmp4, "icmp"}, {kind::icmp6, "icmp"}, {kind::tcp4, "tcp"},   {kind::tcp6, "tcp"},
+        {kind::dns4, "dns"},   {kind::dns6, "dns"}};
+    static_assert(std::size(want) == transport::n_kinds);
+    for (const auto& [k, name] : want) {
+        EXPECT_EQ(hook_protocol(k), name) << transport::kind_name(k);
+    }
+    EXPECT_EQ(hook_destsi(hook_protocol(kind::tcp6), "fd00::2", 655), "tcp/[fd00::2]:655");
+}
+
 TEST(HookEnvironment, MergeKeepsBaseAndOursWin) {
     const char* base[] = {"PATH=/usr/bin:/bin", "MTU=999", "HOME=/root", "NOEQUALS", nullptr};
     const std::vector<std::string> merged = merge_environment({"MTU=1434", "IFNAME=dvpe0"}, base);

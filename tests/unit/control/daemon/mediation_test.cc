@@ -110,3 +110,15 @@ TEST(mediation, a_told_endpoint_is_used_for_endpoint_for_and_counts_established_
 }
 
 }  // namespace
+
+// Only datagram endpoints are introduced (a router used to tell a tcp peer's connection, port 0,
+// or a dns client's all-zero address, and the receiver handshook there for nothing).
+TEST(mediation, only_datagram_transports_are_introduced) {
+    using transport::kind;
+    for (kind k : {kind::udp4, kind::udp6, kind::rawip4, kind::rawip6, kind::icmp4, kind::icmp6}) {
+        EXPECT_TRUE(control::introducible(k)) << transport::kind_name(k);
+    }
+    for (kind k : {kind::tcp4, kind::tcp6, kind::dns4, kind::dns6}) {
+        EXPECT_FALSE(control::introducible(k)) << transport::kind_name(k);
+    }
+}

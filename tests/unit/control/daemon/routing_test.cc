@@ -43,6 +43,29 @@ TEST(routing, no_common_protocol) {
     EXPECT_TRUE(control::can_reach_directly(*c.find_node("a"), *c.find_node("d")));  // a DNS name is an address
 }
 
+// tcp counts as udp does (b needs a tcp-port to accept connections); dns never does. It failed
+// before tcp joined the transports the rule knows: a tcp-only pair never counted as direct, so a
+// router was never chosen for reaching a tcp-only node directly (pass 1).
+TEST(routing, tcp_counts_dns_does_not) {
+    const std::string t = "enable-tcp = yes\nnode = a\nhostname = 10.0.0.1\nnode = b\nhostname = 10.0.0.2\n"
+                          "node = c\nhostname = 10.0.0.3\ntcp-port = 0\n"
+                          "node = d\nenable-tcp = no\nenable-dns = yes\nhostname = 10.0.0.4\n"
+                          "node = e\nenable-tcp = no\nenable-dns = yes\nhostname = 10.0.0.5\n";
+    auto c = load(t);
+    const auto& a = *c.find_node("a");
+    EXPECT_TRUE(control::can_reach_directly(a, *c.find_node("b")));
+    EXPECT_EQ(control::connectable_protocols(a, *c.find_node("b")), control::proto_tcp);
+    EXPECT_EQ(control::connectable_protocols(a, *c.find_node("c")), 0);  // tcp-port 0: connects out only
+    EXPECT_TRUE(control::can_reach_directly(a, *c.find_node("c")));  // c connects to a (a is `always`)
+    EXPECT_FALSE(control::can_reach_directly(*c.find_node("d"), *c.find_node("e")));
+    // a router with tcp to a tcp destination is a pass-1 candidate: a (priority 2) reaches b
+    // directly, d (priority 3, dns only) does not (before: pass 1 found none, pass 2 took d)
+    auto r = load(t + "node = a\nrouter-priority = 2\nnode = d\nrouter-priority = 3\n");
+    const auto via = control::find_router(r, *r.find_node("c"), *r.find_node("b"), all);
+    ASSERT_TRUE(via.has_value());
+    EXPECT_EQ(*via, r.find_node("a")->id);
+}
+
 // GVPE's can_direct: a common transport and `a` is `always` (b connects to a), or b accepts
 // connections (a hostname, literal or DNS; udp also needs a udp-port).
 TEST(routing, address_less_destination_needs_an_always_source) {

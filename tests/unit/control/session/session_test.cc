@@ -438,7 +438,7 @@ TEST(reconnect, never_peer_that_is_down_gets_no_initiations) {
     s.run_until(2 * sec);
     ASSERT_EQ(s.state(1), ss::peer_state::down);
     ss::actions out;
-    s.n[1].m->reconnect(s.n[1].peer, clock_at(s.now), out);
+    EXPECT_FALSE(s.n[1].m->reconnect(s.n[1].peer, clock_at(s.now), out));  // left alone, and says so
     s.apply(1, out);
     s.run_until(60 * sec);
     EXPECT_TRUE(s.n[1].initiations_at.empty());
@@ -450,7 +450,7 @@ TEST(reconnect, never_peer_that_is_up_is_rekeyed) {
     s.run_until(2 * sec);
     ASSERT_EQ(s.state(1), ss::peer_state::up);
     ss::actions out;
-    s.n[1].m->reconnect(s.n[1].peer, clock_at(s.now), out);
+    EXPECT_TRUE(s.n[1].m->reconnect(s.n[1].peer, clock_at(s.now), out));
     s.apply(1, out);
     EXPECT_EQ(s.n[1].initiations_at.size(), 1U);  // make-before-break
     s.run_until(4 * sec);
