@@ -30,8 +30,6 @@ constexpr size_t chunk_size = 64 * 1024;
 constexpr unsigned reads_per_event = 4;     // then the next connection's turn
 constexpr unsigned ring_burst = 64;
 constexpr unsigned ring_reserve = 32;       // a connection is read only while its ring has this room
-constexpr uint64_t backoff_first_ms = 1000;
-constexpr uint64_t backoff_max_ms = 60'000;
 constexpr uint64_t log_every_ms = 60'000;   // per endpoint and kind of failure
 
 uint64_t now_ms() {
@@ -325,23 +323,31 @@ tcp_path::conn* tcp_path::open_connection(const endpoint_key& ep, uint64_t now) 
         if (auto lit = transport::ip_address::parse(_cfg.proxy_host)) {
             to = *lit;
         } else if (now < _proxy_resolved_until) {
-            to = _proxy_addr;  // looked up within the last minute: getaddrinfo blocks this thread
+            // Looked up within the interval (getaddrinfo blocks this thread): its answer, or its
+            // failure -- a name that does not resolve is not looked up for every endpoint and retry.
+            if (!_proxy_lookup_error.empty()) {
+                connect_failed(ep, _proxy_lookup_error, now, true);
+                return nullptr;
+            }
+            to = _proxy_addr;
         } else {
             addrinfo hints{};
             hints.ai_socktype = SOCK_STREAM;
             hints.ai_flags = AI_ADDRCONFIG;
             addrinfo* res = nullptr;
+            _proxy_resolved_until = now + uint64_t{_cfg.proxy_lookup_interval_s} * 1000;
             if (int rc = getaddrinfo(_cfg.proxy_host.c_str(), nullptr, &hints, &res); rc != 0 || res == nullptr) {
-                connect_failed(ep, "cannot resolve http-proxy-host " + _cfg.proxy_host + ": " + gai_strerror(rc), now, true);
+                _proxy_lookup_error = "cannot resolve http-proxy-host " + _cfg.proxy_host + ": " + gai_strerror(rc);
+                connect_failed(ep, _proxy_lookup_error, now, true);
                 return nullptr;
             }
+            _proxy_lookup_error.clear();
             uint16_t unused = 0;
             sockaddr_storage ss{};
             std::memcpy(&ss, res->ai_addr, std::min<size_t>(res->ai_addrlen, sizeof(ss)));
             freeaddrinfo(res);
             slow_path::from_sockaddr(ss, to, unused);
             _proxy_addr = to;
-            _proxy_resolved_until = now + 60'000;
         }
     }
     const int fd = socket(to.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -745,7 +751,7 @@ void tcp_path::close_conn(conn& c, const std::string& why, std::atomic<uint64_t>
         // or not a dvpe node): the next packet must not reconnect at once.
         backoff& b = _backoff[c.ep];
         const uint64_t now = now_ms();
-        b.delay_ms = b.delay_ms == 0 ? backoff_first_ms : std::min(b.delay_ms * 2, backoff_max_ms);
+        b.delay_ms = b.delay_ms == 0 ? uint64_t{_cfg.backoff_first_ms} : std::min(b.delay_ms * 2, uint64_t{_cfg.backoff_max_ms});
         b.next_ms = now + b.delay_ms;
     }
     if (!c.outbound) {
@@ -768,7 +774,7 @@ void tcp_path::close_conn(conn& c, const std::string& why, std::atomic<uint64_t>
 void tcp_path::connect_failed(const endpoint_key& ep, const std::string& why, uint64_t now, bool proxy) {
     _ctr.connect_failed.fetch_add(1, std::memory_order_relaxed);
     backoff& b = _backoff[ep];
-    b.delay_ms = b.delay_ms == 0 ? backoff_first_ms : std::min(b.delay_ms * 2, backoff_max_ms);
+    b.delay_ms = b.delay_ms == 0 ? uint64_t{_cfg.backoff_first_ms} : std::min(b.delay_ms * 2, uint64_t{_cfg.backoff_max_ms});
     b.next_ms = now + b.delay_ms;
     if (b.last_log_ms == 0 || now - b.last_log_ms >= log_every_ms) {
         b.last_log_ms = now;
@@ -821,7 +827,7 @@ void tcp_path::timers(uint64_t now) {
                        now, proxy);
     }
     for (auto it = _backoff.begin(); it != _backoff.end();) {
-        it = now >= it->second.next_ms + backoff_max_ms ? _backoff.erase(it) : std::next(it);
+        it = now >= it->second.next_ms + _cfg.backoff_max_ms ? _backoff.erase(it) : std::next(it);
     }
     publish_list(now);
 }

@@ -66,6 +66,11 @@ struct tcp_path_config {
     unsigned stall_timeout_s = 15;
     unsigned connect_timeout_s = 10;
     unsigned silent_timeout_s = 10;  // an inbound connection must deliver a whole packet by then
+    // A connect that fails waits backoff_first_ms before that endpoint is tried again, doubling
+    // up to backoff_max_ms (settings so that tests need not wait a minute).
+    unsigned backoff_first_ms = 1000;
+    unsigned backoff_max_ms = 60'000;
+    unsigned proxy_lookup_interval_s = 60;  // a DNS name in proxy_host is looked up at most this often
     std::optional<dns_path_config> dns;  // enable-dns: the dns transport runs on this thread too
 };
 
@@ -165,8 +170,10 @@ private:
     std::vector<int> _paused;                        // not read (EPOLLIN off): their worker's ring is full
     uint64_t _listen_paused_until = 0;               // out of file descriptors: accept later
     uint64_t _last_framing_log_ms = 0;
-    // http-proxy-host looked up (a DNS name): the address and when to look again
+    // http-proxy-host looked up (a DNS name): the address, or why the lookup failed, and when
+    // to look again (a failure is kept as long as an answer)
     transport::ip_address _proxy_addr;
+    std::string _proxy_lookup_error;
     uint64_t _proxy_resolved_until = 0;
     std::vector<uint8_t> _chunk;                     // one read
     uint64_t _next_timer_ms = 0;
