@@ -45,8 +45,14 @@ bool can_reach_directly(const node_conf& a, const node_conf& b) {
     if (a.id == b.id || !admits_direct(a, b) || !admits_direct(b, a)) {
         return false;
     }
-    if ((a.protocols & b.protocols & speakable) != 0 && a.connect == connect_mode::always) {
-        return true;  // b connects to a
+    // b connects to a: GVPE's rule asks no port of a, but a tcp-port 0 node listens nowhere, so
+    // tcp alone does not let b reach it (udp keeps GVPE's rule).
+    uint8_t towards_a = a.protocols & b.protocols & speakable;
+    if (a.tcp_port == 0) {
+        towards_a &= static_cast<uint8_t>(~proto_tcp);
+    }
+    if (towards_a != 0 && a.connect == connect_mode::always) {
+        return true;
     }
     return connectable_protocols(a, b) != 0;
 }

@@ -337,6 +337,10 @@ tcp_path::conn* tcp_path::open_connection(const endpoint_key& ep, uint64_t now) 
             addrinfo* res = nullptr;
             _proxy_resolved_until = now + uint64_t{_cfg.proxy_lookup_interval_s} * 1000;
             if (int rc = getaddrinfo(_cfg.proxy_host.c_str(), nullptr, &hints, &res); rc != 0 || res == nullptr) {
+                // A failure is held for a few seconds only (a resolver restarting, DNS not up yet
+                // at boot): enough to spare every endpoint its own blocking lookup.
+                _proxy_resolved_until = now + std::min(uint64_t{_cfg.proxy_lookup_interval_s} * 1000,
+                                                       uint64_t{_cfg.proxy_failure_hold_ms});
                 _proxy_lookup_error = "cannot resolve http-proxy-host " + _cfg.proxy_host + ": " + gai_strerror(rc);
                 connect_failed(ep, _proxy_lookup_error, now, true);
                 return nullptr;

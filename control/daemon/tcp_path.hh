@@ -71,6 +71,7 @@ struct tcp_path_config {
     unsigned backoff_first_ms = 1000;
     unsigned backoff_max_ms = 60'000;
     unsigned proxy_lookup_interval_s = 60;  // a DNS name in proxy_host is looked up at most this often
+    unsigned proxy_failure_hold_ms = 5000;  // ... and after a failed lookup, again after this long
     std::optional<dns_path_config> dns;  // enable-dns: the dns transport runs on this thread too
 };
 

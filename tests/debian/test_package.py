@@ -80,7 +80,20 @@ class Package(unittest.TestCase):
         # dpkg-shlibdeps found the libraries the programs link: DPDK's, IPsec-MB, libsodium.
         for lib in ("librte-eal", "librte-ethdev", "libipsec-mb", "libsodium"):
             self.assertIn(lib, depends, depends)
+        # The drivers dvped loads as plugins (no binary links them, so dpkg-shlibdeps cannot
+        # see them): without them a --no-install-recommends install cannot start a node.
+        for lib in ("librte-mempool-ring23", "librte-net-af-packet23", "librte-net-tap23"):
+            self.assertIn(lib, depends, depends)
         self.assertNotIn("${", depends)
+
+    def test_built_at_the_measured_optimisation(self):
+        # meson's release -O3 (docs/performance.md), with dpkg's hardening flags but not its -O2
+        lines = [ln for ln in self.build_log.splitlines() if "dvped.cc" in ln and " -c " in ln]
+        self.assertTrue(lines, "no compile line for dvped.cc in the build log (ninja -v)")
+        self.assertIn("-O3", lines[0])
+        self.assertNotIn(" -O2", lines[0])
+        self.assertIn("-fstack-protector-strong", lines[0])
+        self.assertNotIn("warning: substitution variable", self.build_log)
 
     def test_contents(self):
         r = run(["dpkg-deb", "-c", self.deb])
@@ -142,7 +155,8 @@ class Package(unittest.TestCase):
         self.assertTrue(os.path.isfile(os.path.join(root, "etc/dvpe/gvpe.conf")))
         r = run(dpkg + ["-s", "dvpe"])
         self.assertNotEqual(r.returncode, 0, r.stdout)
-        # Installed again on an empty /etc/dvpe, purge leaves nothing.
+        # Installed again on an empty /etc/dvpe, purge leaves nothing (dpkg removes the
+        # package's empty directory).
         os.unlink(os.path.join(root, "etc/dvpe/gvpe.conf"))
         self.assertEqual(run(dpkg + ["-i", self.deb]).returncode, 0)
         self.assertEqual(run(dpkg + ["-P", "dvpe"]).returncode, 0)

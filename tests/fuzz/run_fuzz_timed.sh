@@ -29,7 +29,8 @@ if [ "$rc" -eq 77 ]; then
   rc=1
 fi
 if [ "$rc" -ne 0 ]; then
+  # This run's only (the directory keeps older runs' too): newer than the work directory.
   echo "$name: libFuzzer exited $rc; reproducers in $artifacts:"
-  ls -1 "$artifacts" | grep "^$name-" || true
+  find "$artifacts" -maxdepth 1 -type f -name "$name-*" -newer "$work" -printf '%f\n' || true
 fi
 exit "$rc"

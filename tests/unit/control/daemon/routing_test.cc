@@ -57,6 +57,10 @@ TEST(routing, tcp_counts_dns_does_not) {
     EXPECT_EQ(control::connectable_protocols(a, *c.find_node("b")), control::proto_tcp);
     EXPECT_EQ(control::connectable_protocols(a, *c.find_node("c")), 0);  // tcp-port 0: connects out only
     EXPECT_TRUE(control::can_reach_directly(a, *c.find_node("c")));  // c connects to a (a is `always`)
+    EXPECT_FALSE(control::can_reach_directly(*c.find_node("c"), *c.find_node("c")));
+    // ...but not to a node that listens nowhere: c (tcp-port 0) to f (tcp-port 0) by tcp alone
+    auto f = load(t + "node = f\nhostname = 10.0.0.6\ntcp-port = 0\n");
+    EXPECT_FALSE(control::can_reach_directly(*f.find_node("c"), *f.find_node("f")));
     EXPECT_FALSE(control::can_reach_directly(*c.find_node("d"), *c.find_node("e")));
     // a router with tcp to a tcp destination is a pass-1 candidate: a (priority 2) reaches b
     // directly, d (priority 3, dns only) does not (before: pass 1 found none, pass 2 took d)

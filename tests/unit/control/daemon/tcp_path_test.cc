@@ -603,7 +603,8 @@ TEST_F(tcp_path_test, a_failed_proxy_host_lookup_is_not_repeated_within_the_inte
     auto cfg = quiet_config();
     cfg.proxy_host = fake_proxy_name;
     cfg.proxy_port = local_port(proxy);
-    cfg.proxy_lookup_interval_s = 2;
+    cfg.proxy_lookup_interval_s = 60;
+    cfg.proxy_failure_hold_ms = 2000;  // a failure is held this long, not the whole interval
     cfg.backoff_first_ms = 100;
     g_proxy_lookups = 0;
     g_proxy_lookup_fails = true;
@@ -625,7 +626,8 @@ TEST_F(tcp_path_test, a_failed_proxy_host_lookup_is_not_repeated_within_the_inte
     EXPECT_EQ(g_proxy_lookups.load(), 1);
     EXPECT_EQ(ctr().connected.load(), 0u);
 
-    // After the interval it is looked up again, resolves, and the connection goes to the proxy.
+    // After the hold (not the minute) it is looked up again, resolves, and the connection goes
+    // to the proxy.
     g_proxy_lookup_fails = false;
     std::this_thread::sleep_until(looked_up + 2100ms);
     ASSERT_NO_FATAL_FAILURE(from_a_worker(v4("10.99.1.7"), 655, true));
