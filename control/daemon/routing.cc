@@ -25,18 +25,20 @@ namespace {
 // dns is left out: it is a client's link to the one node its dns-forw-host names (a server
 // answers queries, it never connects out), not a way for any two nodes to meet directly.
 constexpr uint8_t speakable = proto_udp | proto_rawip | proto_icmp | proto_tcp;
+
+/// `protos` without tcp when n listens nowhere for it (tcp-port 0: it only connects out).
+uint8_t without_closed_tcp(uint8_t protos, const node_conf& n) {
+    return n.tcp_port == 0 ? static_cast<uint8_t>(protos & ~proto_tcp) : protos;
+}
 }  // namespace
 
 uint8_t connectable_protocols(const node_conf& a, const node_conf& b) {
     if (b.hostname.empty()) {
         return 0;
     }
-    uint8_t common = a.protocols & b.protocols & speakable;
+    uint8_t common = without_closed_tcp(a.protocols & b.protocols & speakable, b);
     if (b.udp_port == 0) {
         common &= static_cast<uint8_t>(~proto_udp);
-    }
-    if (b.tcp_port == 0) {
-        common &= static_cast<uint8_t>(~proto_tcp);  // b listens nowhere: it only connects out
     }
     return common;
 }
@@ -47,11 +49,7 @@ bool can_reach_directly(const node_conf& a, const node_conf& b) {
     }
     // b connects to a: GVPE's rule asks no port of a, but a tcp-port 0 node listens nowhere, so
     // tcp alone does not let b reach it (udp keeps GVPE's rule).
-    uint8_t towards_a = a.protocols & b.protocols & speakable;
-    if (a.tcp_port == 0) {
-        towards_a &= static_cast<uint8_t>(~proto_tcp);
-    }
-    if (towards_a != 0 && a.connect == connect_mode::always) {
+    if (without_closed_tcp(a.protocols & b.protocols & speakable, a) != 0 && a.connect == connect_mode::always) {
         return true;
     }
     return connectable_protocols(a, b) != 0;
