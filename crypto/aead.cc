@@ -79,7 +79,7 @@ result<aead_key> aead_key::create(aead_choice choice, std::span<const uint8_t> k
     }
     return aead_key(choice.cipher, choice.impl, d->seal, d->open,
                     d->seal_multi != nullptr ? d->seal_multi : &detail::seal_multi_runs,
-                    d->open_multi != nullptr ? d->open_multi : &detail::open_multi_runs, std::move(st));
+                    d->open_multi != nullptr ? d->open_multi : &detail::open_multi_runs, std::move(st), d->hot);
 }
 
 result<aead_context> aead_context::create() {

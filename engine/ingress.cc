@@ -140,7 +140,20 @@ void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, co
             ingress_dvpe<true>(pkts[i], s, st);
         }
     } else {
+        // Many peers: each packet's sender state is loaded ahead in three steps, each needing
+        // what the one before loaded: its peer entry prefetch_far packets ahead, its key object
+        // and replay window prefetch_near ahead, its expanded key at its lookup (ingress_dvpe;
+        // the AEAD reads it at the end of the burst).
+        st.prefetch = s.prefetch_peers();
         for (uint16_t i = 0; i < n; ++i) {
+            if (st.prefetch && st.dvpe_offset != 0) {
+                if (i + prefetch_far < n) {
+                    prefetch_sender(pkts[i + prefetch_far], st, s);
+                }
+                if (i + prefetch_near < n) {
+                    prefetch_window(pkts[i + prefetch_near], st, s);
+                }
+            }
             if (i + 3 < n) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
             }
@@ -152,6 +165,61 @@ void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, co
     _n_open = st.n_open;
     if (_n_open != 0) {
         open_flush(s);
+    }
+}
+
+namespace {
+
+/// The data header of m if it sits at `offset` (the last classified packet's: a burst's packets
+/// share their transport), else nullptr. For prefetching only: nothing is checked but the length.
+inline const transport::data_header* peek_header(const rte_mbuf* m, uint32_t offset) noexcept {
+    if (rte_pktmbuf_data_len(m) < offset + sizeof(transport::data_header)) {
+        return nullptr;
+    }
+    return reinterpret_cast<const transport::data_header*>(rte_pktmbuf_mtod(m, const uint8_t*) + offset);
+}
+
+}  // namespace
+
+inline void worker::prefetch_sender(const rte_mbuf* m, ingress_state& st, const dataplane_snapshot& s) noexcept {
+    const transport::data_header* h = peek_header(m, st.dvpe_offset);
+    if (h == nullptr) {
+        return;
+    }
+    const uint16_t src = transport::src_id(*h);
+    if (src == st.sender_ahead || src >= s.peers.size()) {
+        return;  // the same sender as the packet before (its lines are on their way), or none
+    }
+    st.sender_ahead = src;
+    const auto* p = reinterpret_cast<const uint8_t*>(&s.peers[src]);
+    rte_prefetch0(p);       // node id and the first receive key slots
+    rte_prefetch0(p + 64);  // the other slots
+    rte_prefetch0(&_peer_stats[src]);
+}
+
+inline void worker::prefetch_window(const rte_mbuf* m, ingress_state& st, const dataplane_snapshot& s) noexcept {
+    const transport::data_header* h = peek_header(m, st.dvpe_offset);
+    if (h == nullptr) {
+        return;
+    }
+    const uint64_t head = transport::detail::load64(reinterpret_cast<const uint8_t*>(h)) & head_flags_mask;
+    if (head == st.window_ahead) {
+        return;  // the same sender, key and lane as the packet before
+    }
+    st.window_ahead = head;
+    const uint16_t src = transport::src_id(*h);
+    const uint16_t lane = transport::lane(*h);
+    if (src == 0 || src >= s.peers.size() || lane >= limits::max_lanes) {
+        return;
+    }
+    for (const rx_key_slot& r : s.peers[src].rx) {  // its lines: prefetch_sender(), earlier
+        if (r.key != nullptr && r.key_id == h->key_id) {
+            rte_prefetch0(r.key);  // read at the packet's lookup (aead_key::prefetch), then by the AEAD
+            const lane_window& w = r.windows[lane];
+            rte_prefetch0(&w.lock);
+            w.w.prefetch(transport::counter(*h));
+            return;
+        }
     }
 }
 
@@ -194,6 +262,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
         d = r.d;
     }
     uint8_t* dh = frame + d.dvpe_offset;
+    st.dvpe_offset = d.dvpe_offset;
     const auto* h = reinterpret_cast<const transport::data_header*>(dh);
     // The first 8 bytes without the flags nibble: type, version, node ids, key id, lane. Equal to
     // the last packet's: it passed every check below up to the lane, and the lookups are known.
@@ -262,7 +331,10 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
             drop(m, drop_reason::bad_header);
             return true;
         }
-        st.last = rx_route{head, p, slot, &slot->windows->at(lane)};
+        st.last = rx_route{head, p, slot, &slot->windows[lane]};
+        if (st.prefetch) {
+            slot->key->prefetch();  // its object came in with prefetch_window()
+        }
     } else if (d.dvpe_len < transport::data_overhead) [[unlikely]] {
         drop(m, drop_reason::bad_length);  // the one check above that depends on more than `head`
         return true;

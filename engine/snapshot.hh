@@ -66,7 +66,8 @@ struct rx_windows {
 
 struct rx_key_slot {
     const crypto::aead_key* key = nullptr;  // null: slot empty
-    rx_windows* windows = nullptr;
+    lane_window* windows = nullptr;          // rx_windows::w of the key: limits::max_lanes windows
+                                             // (the array itself, one dependent load fewer)
     uint8_t key_id = 0;
 };
 
@@ -129,6 +130,13 @@ struct dataplane_snapshot {
     [[nodiscard]] uint32_t now_s() const noexcept {
         return clock != nullptr ? clock->load(std::memory_order_relaxed) : 0;
     }
+
+    /// Peers beyond which a burst's per-peer state is prefetched in passes ahead of its use
+    /// (engine/egress.cc, ingress.cc): past a few hundred peers a round-robin burst's peer
+    /// entries, keys and windows no longer stay in the core's caches (docs/performance.md
+    /// "Many peers"); below it the passes would cost instructions for nothing.
+    static constexpr size_t prefetch_min_peers = 128;
+    [[nodiscard]] bool prefetch_peers() const noexcept { return peers.size() > prefetch_min_peers; }
 
     [[nodiscard]] const peer_entry* peer(uint16_t id) const noexcept {
         return id != 0 && id < peers.size() && peers[id].node_id == id ? &peers[id] : nullptr;

@@ -276,10 +276,28 @@ private:
     /// opened (no connect flag) follows it to a new one (it reconnected); a path to its
     /// tcp-port never moves (the peer may answer on a connection of its own).
     static void note_stream_source(const rte_mbuf* m, const peer_entry& p, node_stats& ns) noexcept;
-
+    /// Many peers (dataplane_snapshot::prefetch_peers()), hints that drop and count nothing
+    /// (ingress_dvpe() checks everything): for the packet m whose data header is assumed at
+    /// st.dvpe_offset (a burst's packets share their transport), prefetch_sender() starts loading
+    /// its sender's peer entry and stats line, prefetch_window() -- packets later, when those
+    /// lines are in -- its receive key object and replay window lines; neither repeats itself for
+    /// the same sender (key, lane) as the packet before.
+    void prefetch_sender(const rte_mbuf* m, ingress_state& st, const dataplane_snapshot& s) noexcept;
+    void prefetch_window(const rte_mbuf* m, ingress_state& st, const dataplane_snapshot& s) noexcept;
+    /// How far ahead (packets) the first and the second prefetch step run (ingress and egress):
+    /// a step's lines have about two packets' time (~300 cycles) to arrive from the last level
+    /// cache before the next step reads them.
+    static constexpr unsigned prefetch_far = 4;
+    static constexpr unsigned prefetch_near = 2;
     // ---- egress (egress.cc) ----
     /// A burst from the TAP or a bridged LAN port (`port`).
     void egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept;
+    /// Many peers, a hint (egress_burst): starts loading the peer entry, template line, stats
+    /// line and sealer lane of the peer whose node MAC m is sent to, and returns that entry
+    /// (nullptr: no node MAC of the table; the entry may be an empty slot).
+    /// `last`: the entry this returned for the frame before; the same peer again is not
+    /// prefetched twice.
+    const peer_entry* prefetch_peer(const rte_mbuf* m, const peer_entry* last, const dataplane_snapshot& s) noexcept;
     /// Broadcast, multicast and unknown unicast: one sealed copy per peer with a session, and a
     /// copy to the TAP or bridged LAN beside `from` (flood_local). Takes m. Returns true if some
     /// peer got a copy (the frame counts as encrypted once). The copies to peers are bounded by
@@ -424,6 +442,11 @@ private:
         unsigned worker;     // _s.worker_idx
         bool replay_off;     // _s.benchmark_replay_off
         const port_ctx* port;  // the wan port of the burst
+        uint32_t dvpe_offset = 0;  // where the last classified packet's data header was (0: none yet)
+        bool prefetch = false;     // many peers: prefetch_sender / prefetch_window / the key's lines
+        uint16_t sender_ahead = 0;  // the sender prefetch_sender() loaded last (0: none)
+        uint64_t window_ahead = ~uint64_t{0};  // the head prefetch_window() loaded last (~0: none:
+                                               // a masked head has its flag bits clear)
     };
     // Egress: the last unicast frame's MAC pair (the first 12 bytes as two words) and what it
     // resolved to (a peer with a session); valid for one burst.

@@ -119,7 +119,7 @@ engine::peer_entry peer_table::make_entry(uint16_t id, const peer& p,
     size_t slot = 0;
     for (const auto& r : p.rx) {
         if (slot < e.rx.size()) {
-            e.rx[slot++] = engine::rx_key_slot{r.key.get(), r.windows.get(), r.key_id};
+            e.rx[slot++] = engine::rx_key_slot{r.key.get(), r.windows->w.get(), r.key_id};
             if (owned != nullptr) {
                 owned->push_back(r.key);
                 owned->push_back(r.windows);

@@ -26,22 +26,31 @@ inline constexpr size_t n_imb_arch = 3;
 /// Expanded key material of every backend (only the part of the selected backend is used).
 /// Heap-allocated once per session, 64-byte aligned, wiped by key_state_deleter.
 struct alignas(64) key_state {
+    /// The kernels first, then the gen4 slot: what a GCM call of a small packet reads is the first
+    /// aead_key::hot_lines lines of this struct, which aead_key::prefetch() brings in ahead of the call
+    /// when every packet has another peer's key (docs/performance.md "Many peers").
     /// IPsec-MB GCM: [0] = the AVX2 (gen4) kernel, [1] = the AVX (gen2) one, see gcm_use_gen2().
     /// Fixed-manager backends put the same kernel in both.
+    aes_gcm_enc_dec_t gcm_enc[2];
+    aes_gcm_enc_dec_t gcm_dec[2];
+    /// IPsec-MB ChaCha20-Poly1305: the manager below / from chacha_large_threshold.
+    imb_arch chacha_arch[2];
     /// The gcm_key_data layouts differ between the gen2 (AVX/SSE) and gen4 (AVX2) kernels, so each
     /// kernel gets the key precomputed by its own manager.
     struct alignas(64) gcm_slot {
         gcm_key_data kd;  // 1008 bytes: padded so each slot starts on a cache line
     } gcm_kd[2];
-    aes_gcm_enc_dec_t gcm_enc[2];
-    aes_gcm_enc_dec_t gcm_dec[2];
-    /// IPsec-MB ChaCha20-Poly1305: the manager below / from chacha_large_threshold.
-    imb_arch chacha_arch[2];
     /// ChaCha20-Poly1305 key (IPsec-MB job API and libsodium take the raw key).
     alignas(16) uint8_t raw_key[32];
     /// libsodium AES-256-GCM expanded key (crypto_aead_aes256gcm_beforenm).
     crypto_aead_aes256gcm_state sodium_aes;
 };
+/// What a GCM call of a small packet reads from its key_state lies in aead_key::hot_lines: the
+/// kernel pointers, the 15 round keys (240 bytes) and the first powers of the hash key.
+inline constexpr bool gcm_hot = true;
+static_assert(offsetof(key_state, gcm_kd) == 64, "the kernels share the first line");
+static_assert(offsetof(key_state, gcm_kd) + offsetof(gcm_key_data, ghash_keys) + 128 <= 64U * aead_key::hot_lines,
+              "round keys and the first hash-key powers in the hot lines");
 
 /// Per-worker state behind aead_context.
 struct alignas(64) context_state {
@@ -70,6 +79,9 @@ struct backend_desc {
     /// (seal / open once per run of one key, seal_multi_runs / open_multi_runs).
     seal_multi_fn seal_multi = nullptr;
     open_multi_fn open_multi = nullptr;
+    /// A call for a small packet reads the first aead_key::hot_lines lines of key_state (the
+    /// aead_key::prefetch() hint); false: no hint.
+    bool hot = false;
 };
 
 /// What backends see of an aead_key (its functions and expanded state).

@@ -495,7 +495,7 @@ void node::publish() {
         for (unsigned k = 0; k < engine::limits::rx_keys_per_peer; ++k) {
             const unsigned g = rx_base[p] + k;
             if (g < n_generations) {
-                e.rx[k] = {&wd.key(cipher, p, dir::to_us, g), windows(p, g), key_id(p, g)};
+                e.rx[k] = {&wd.key(cipher, p, dir::to_us, g), windows(p, g)->w.get(), key_id(p, g)};
             }
         }
         e.tmpl = template_from_us(p, _o);

@@ -141,31 +141,31 @@ using enum imb_arch;
 #if DVPE_SUITE_AES128_GCM
 const backend_desc ipsec_mb_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb, &gcm_available<avx2, avx>,
     req_avx2, &gcm_expand<16, avx2, avx>, &gcm_seal<true>, &gcm_open<true>,
-    &gcm_seal_multi<true>, &gcm_open_multi<true>};
+    &gcm_seal_multi<true>, &gcm_open_multi<true>, gcm_hot};
 const backend_desc ipsec_mb_avx2_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_avx2, &gcm_available<avx2, avx2>,
     req_avx2, &gcm_expand<16, avx2, avx2>, &gcm_seal<false>, &gcm_open<false>,
-    &gcm_seal_multi<false>, &gcm_open_multi<false>};
+    &gcm_seal_multi<false>, &gcm_open_multi<false>, gcm_hot};
 const backend_desc ipsec_mb_avx_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_avx, &gcm_available<avx, avx>,
     req_avx, &gcm_expand<16, avx, avx>, &gcm_seal<false>, &gcm_open<false>,
-    &gcm_seal_multi<false>, &gcm_open_multi<false>};
+    &gcm_seal_multi<false>, &gcm_open_multi<false>, gcm_hot};
 const backend_desc ipsec_mb_sse_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_sse, &gcm_available<sse, sse>,
     req_sse, &gcm_expand<16, sse, sse>, &gcm_seal<false>, &gcm_open<false>,
-    &gcm_seal_multi<false>, &gcm_open_multi<false>};
+    &gcm_seal_multi<false>, &gcm_open_multi<false>, gcm_hot};
 #endif
 
 #if DVPE_SUITE_AES256_GCM
 const backend_desc ipsec_mb_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb, &gcm_available<avx2, avx>,
     req_avx2, &gcm_expand<32, avx2, avx>, &gcm_seal<true>, &gcm_open<true>,
-    &gcm_seal_multi<true>, &gcm_open_multi<true>};
+    &gcm_seal_multi<true>, &gcm_open_multi<true>, gcm_hot};
 const backend_desc ipsec_mb_avx2_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_avx2, &gcm_available<avx2, avx2>,
     req_avx2, &gcm_expand<32, avx2, avx2>, &gcm_seal<false>, &gcm_open<false>,
-    &gcm_seal_multi<false>, &gcm_open_multi<false>};
+    &gcm_seal_multi<false>, &gcm_open_multi<false>, gcm_hot};
 const backend_desc ipsec_mb_avx_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_avx, &gcm_available<avx, avx>,
     req_avx, &gcm_expand<32, avx, avx>, &gcm_seal<false>, &gcm_open<false>,
-    &gcm_seal_multi<false>, &gcm_open_multi<false>};
+    &gcm_seal_multi<false>, &gcm_open_multi<false>, gcm_hot};
 const backend_desc ipsec_mb_sse_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_sse, &gcm_available<sse, sse>,
     req_sse, &gcm_expand<32, sse, sse>, &gcm_seal<false>, &gcm_open<false>,
-    &gcm_seal_multi<false>, &gcm_open_multi<false>};
+    &gcm_seal_multi<false>, &gcm_open_multi<false>, gcm_hot};
 #endif
 
 }  // namespace crypto::detail

@@ -196,7 +196,7 @@ public:  // helpers below the fixture use it too
             e.tx_generation = 1;
             n.keys.push_back(std::make_unique<crypto::aead_key>(std::move(rx.value())));
             n.windows.push_back(engine::rx_windows::create());
-            e.rx[0] = {n.keys.back().get(), n.windows.back().get(), rx_key_id};
+            e.rx[0] = {n.keys.back().get(), n.windows.back()->w.get(), rx_key_id};
             auto t = transport::build_template(k, endpoints(id, p));
             ASSERT_TRUE(t.has_value());
             e.tmpl = *t;
@@ -660,6 +660,83 @@ TEST_P(datapath, tampering_fails_authentication) {
     inject(_nodes[2].wan.rx, wire);
     run(2);
     EXPECT_EQ(take(_nodes[2].ovl.tx).size(), 1u);
+    expect_accounted();
+}
+
+// Many peers (dataplane_snapshot::prefetch_peers()): past prefetch_min_peers the worker loads a
+// burst's per-peer state in passes ahead of its use (prefetch_egress / prefetch_ingress). A hint
+// only: the same frames arrive in the same order and the same drops are counted, with every odd
+// frame and packet inside the prefetched bursts -- a frame too short for a header, an empty peer
+// slot, a node beyond the table, an unknown key, a lane out of range, a truncated packet. The
+// ASan build runs this too (an out-of-bounds read in a pass fails there).
+TEST_P(datapath, many_peers_prefetch_changes_nothing) {
+    const auto pad = [](engine::dataplane_snapshot& s) {
+        s.peers.resize(engine::dataplane_snapshot::prefetch_min_peers + 172);  // ids 4..299 empty
+    };
+    engine::dataplane_snapshot padded;
+    pad(padded);
+    ASSERT_TRUE(padded.prefetch_peers());
+    for (uint16_t id = 1; id <= n_nodes; ++id) {
+        publish(id, false, 5, 0, pad);
+    }
+    std::vector<frame> to2, to3;
+    for (int i = 0; i < 12; ++i) {
+        const uint16_t to = i % 2 != 0 ? 3 : 2;
+        frame f = overlay_frame(node_mac(to), node_mac(1), 20 + i);
+        (to == 2 ? to2 : to3).push_back(f);
+        inject(_nodes[1].ovl.rx, f);
+        if (i == 3) {
+            inject(_nodes[1].ovl.rx, frame{0xfe, 0xfd, 0x80, 0x00, 0x00, 0x02, 0x08, 0x00});  // node 2's MAC, no header
+        } else if (i == 5) {
+            inject(_nodes[1].ovl.rx, overlay_frame(node_mac(250), node_mac(1), 10));  // an empty slot
+        } else if (i == 7) {
+            inject(_nodes[1].ovl.rx, overlay_frame(node_mac(4000), node_mac(1), 10));  // beyond the table
+        }
+    }
+    run(1);
+    auto wire = take(_nodes[1].wan.tx);
+    ASSERT_EQ(wire.size(), 12u);
+    EXPECT_EQ(drops(1, engine::drop_reason::bad_length), 1u);
+    EXPECT_EQ(drops(1, engine::drop_reason::unknown_node), 2u);
+
+    // Node 2 gets everything in one burst: its own packets, node 3's (readdressed to node 2 on
+    // the underlay: not a router, it drops them), and forged ones.
+    const size_t hl = transport::headroom(GetParam());
+    for (size_t i = 0; i < wire.size(); ++i) {
+        inject(_nodes[2].wan.rx, i % 2 == 0 ? wire[i] : rewrap(wire[i], 1, 2));
+        if (i == 2) {
+            frame u = wire[0];
+            u[hl + 3] = 250;  // src: an empty slot of the table
+            inject(_nodes[2].wan.rx, u);
+        } else if (i == 4) {
+            frame k = wire[0];
+            k[hl + 5] = 9;  // key id
+            inject(_nodes[2].wan.rx, k);
+        } else if (i == 6) {
+            frame l = wire[0];
+            l[hl + 7] = 200;  // lane
+            inject(_nodes[2].wan.rx, l);
+        } else if (i == 8) {
+            inject(_nodes[2].wan.rx, frame(wire[0].begin(), wire[0].begin() + static_cast<long>(hl + 12)));
+        } else if (i == 10) {
+            frame b = wire[0];
+            b[hl + 2] = static_cast<uint8_t>(0xf0 | (b[hl + 2] & 0x0f));  // src 0xf01: beyond the table
+            inject(_nodes[2].wan.rx, b);
+        }
+    }
+    run(2);
+    EXPECT_EQ(take(_nodes[2].ovl.tx), to2);
+    EXPECT_EQ(drops(2, engine::drop_reason::not_router), 6u);
+    EXPECT_EQ(drops(2, engine::drop_reason::unknown_node), 2u);
+    EXPECT_EQ(drops(2, engine::drop_reason::unknown_key), 1u);
+    EXPECT_GE(drops(2, engine::drop_reason::bad_header), 1u);
+    for (size_t i = 1; i < wire.size(); i += 2) {
+        inject(_nodes[3].wan.rx, wire[i]);
+    }
+    run(3);
+    EXPECT_EQ(take(_nodes[3].ovl.tx), to3);
+    EXPECT_EQ(_nodes[2].w->peer_stats()[1].rx_packets.load(), 6u);
+    EXPECT_EQ(_nodes[1].w->peer_stats()[3].tx_packets.load(), 6u);
     expect_accounted();
 }
 

@@ -212,7 +212,7 @@ protected:
             e.tx_generation = 1;
             n.keys.push_back(std::make_unique<crypto::aead_key>(std::move(rx.value())));
             n.windows.push_back(engine::rx_windows::create());
-            e.rx[0] = {n.keys.back().get(), n.windows.back().get(), 5};
+            e.rx[0] = {n.keys.back().get(), n.windows.back()->w.get(), 5};
             transport::endpoint_pair ep;
             ep.src_mac = wan_mac(id);
             ep.dst_mac = wan_mac(p);
