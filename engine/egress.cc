@@ -179,8 +179,8 @@ bool worker::flood(rte_mbuf* m, const port_ctx& from, const dataplane_snapshot& 
     return sent_any;
 }
 
-inline const peer_entry* worker::prefetch_peer(const rte_mbuf* m, const peer_entry* last,
-                                               const dataplane_snapshot& s) noexcept {
+const peer_entry* worker::prefetch_peer(const rte_mbuf* m, const peer_entry* last,
+                                        const dataplane_snapshot& s) noexcept {
     if (rte_pktmbuf_data_len(m) < RTE_ETHER_ADDR_LEN) [[unlikely]] {
         return nullptr;
     }
@@ -221,6 +221,11 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
     if (prefetch) {
         for (uint16_t i = 0; i < std::min<uint16_t>(n, prefetch_far); ++i) {
             ahead[i] = prefetch_peer(pkts[i], i != 0 ? ahead[i - 1] : nullptr, s);
+        }
+        for (uint16_t i = 0; i < std::min<uint16_t>(n, prefetch_near); ++i) {
+            if (ahead[i] != nullptr && ahead[i]->tx_key != nullptr) {
+                rte_prefetch0(ahead[i]->tx_key);  // the first frames' keys: the loop's step two skips them
+            }
         }
     }
     for (uint16_t i = 0; i < n; ++i) {

@@ -181,7 +181,7 @@ inline const transport::data_header* peek_header(const rte_mbuf* m, uint32_t off
 
 }  // namespace
 
-inline void worker::prefetch_sender(const rte_mbuf* m, ingress_state& st, const dataplane_snapshot& s) noexcept {
+void worker::prefetch_sender(const rte_mbuf* m, ingress_state& st, const dataplane_snapshot& s) noexcept {
     const transport::data_header* h = peek_header(m, st.dvpe_offset);
     if (h == nullptr) {
         return;
@@ -197,7 +197,7 @@ inline void worker::prefetch_sender(const rte_mbuf* m, ingress_state& st, const 
     rte_prefetch0(&_peer_stats[src]);
 }
 
-inline void worker::prefetch_window(const rte_mbuf* m, ingress_state& st, const dataplane_snapshot& s) noexcept {
+void worker::prefetch_window(const rte_mbuf* m, ingress_state& st, const dataplane_snapshot& s) noexcept {
     const transport::data_header* h = peek_header(m, st.dvpe_offset);
     if (h == nullptr) {
         return;

@@ -56,7 +56,6 @@ struct alignas(64) lane_window {
 /// every snapshot that points at them), written by the workers under each window's lock.
 struct rx_windows {
     std::unique_ptr<lane_window[]> w;  // limits::max_lanes
-    lane_window& at(unsigned lane) noexcept { return w[lane]; }
     static std::unique_ptr<rx_windows> create() {
         auto r = std::make_unique<rx_windows>();
         r->w = std::make_unique<lane_window[]>(limits::max_lanes);
@@ -131,7 +130,7 @@ struct dataplane_snapshot {
         return clock != nullptr ? clock->load(std::memory_order_relaxed) : 0;
     }
 
-    /// Peers beyond which a burst's per-peer state is prefetched in passes ahead of its use
+    /// Peers beyond which each packet's per-peer state is prefetched a few packets ahead of its use
     /// (engine/egress.cc, ingress.cc): past a few hundred peers a round-robin burst's peer
     /// entries, keys and windows no longer stay in the core's caches (docs/performance.md
     /// "Many peers"); below it the passes would cost instructions for nothing.

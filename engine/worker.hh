@@ -289,6 +289,7 @@ private:
     /// cache before the next step reads them.
     static constexpr unsigned prefetch_far = 4;
     static constexpr unsigned prefetch_near = 2;
+    static_assert(1 <= prefetch_near && prefetch_near < prefetch_far, "egress_burst's ahead[] indexing");
     // ---- egress (egress.cc) ----
     /// A burst from the TAP or a bridged LAN port (`port`).
     void egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, const dataplane_snapshot& s) noexcept;
