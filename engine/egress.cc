@@ -218,6 +218,8 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
     // flush) now.
     const bool prefetch = !from_lan && s.prefetch_peers() && n <= limits::max_burst;
     std::array<const peer_entry*, limits::max_burst> ahead;  // [i]: frame i's peer (prefetch only)
+    // The frame data, which the first step peeks at, one frame before it.
+    const unsigned data_ahead = prefetch ? prefetch_far + 1 : 3;
     if (prefetch) {
         for (uint16_t i = 0; i < std::min<uint16_t>(n, prefetch_far); ++i) {
             ahead[i] = prefetch_peer(pkts[i], i != 0 ? ahead[i - 1] : nullptr, s);
@@ -244,8 +246,8 @@ void worker::egress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, con
                 ahead[i + prefetch_far] = prefetch_peer(pkts[i + prefetch_far], ahead[i + prefetch_far - 1], s);
             }
         }
-        if (i + 3 < n) {
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+        if (i + data_ahead < n) {
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + data_ahead], void*));
         }
         if (from_lan && i + 2 < n && rte_pktmbuf_data_len(pkts[i + 2]) >= RTE_ETHER_ADDR_LEN) {
             // The destination's slot two frames ahead (its frame was prefetched one frame ago);

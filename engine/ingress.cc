@@ -144,7 +144,22 @@ void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, co
         // what the one before loaded: its peer entry prefetch_far packets ahead, its key object
         // and replay window prefetch_near ahead, its expanded key at its lookup (ingress_dvpe;
         // the AEAD reads it at the end of the burst).
+        // The header offset of the last burst's packets primes the first steps of this one; the
+        // packet data, which the steps peek at, is fetched one packet before the first step.
         st.prefetch = s.prefetch_peers();
+        unsigned data_ahead = 3;
+        if (st.prefetch) {
+            data_ahead = prefetch_far + 1;
+            st.dvpe_offset = _rx_dvpe_offset;
+            if (st.dvpe_offset != 0) {
+                for (uint16_t j = 0; j < std::min<unsigned>(n, prefetch_far); ++j) {
+                    prefetch_sender(pkts[j], st, s);
+                }
+                for (uint16_t j = 0; j < std::min<unsigned>(n, prefetch_near); ++j) {
+                    prefetch_window(pkts[j], st, s);
+                }
+            }
+        }
         for (uint16_t i = 0; i < n; ++i) {
             if (st.prefetch && st.dvpe_offset != 0) {
                 if (i + prefetch_far < n) {
@@ -154,8 +169,8 @@ void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, co
                     prefetch_window(pkts[i + prefetch_near], st, s);
                 }
             }
-            if (i + 3 < n) {
-                rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+            if (i + data_ahead < n) {
+                rte_prefetch0(rte_pktmbuf_mtod(pkts[i + data_ahead], void*));
             }
             if (!ingress_dvpe<false>(pkts[i], s, st)) {
                 process_wan(pkts[i], port);
@@ -163,6 +178,7 @@ void worker::ingress_burst(rte_mbuf** pkts, uint16_t n, const port_ctx& port, co
         }
     }
     _n_open = st.n_open;
+    _rx_dvpe_offset = st.dvpe_offset;
     if (_n_open != 0) {
         open_flush(s);
     }

@@ -424,6 +424,7 @@ private:
     std::array<uint8_t, max_items> _ok{};
     std::array<rte_mbuf*, max_items> _out{};  // a run's packets for send_bulk()
     unsigned _n_open = 0;
+    uint32_t _rx_dvpe_offset = 0;  // ingress_state::dvpe_offset at the end of the last burst (a hint)
     // Ingress state of one burst, a local of ingress_burst() (kept in registers: under
     // -fno-strict-aliasing, members would be reloaded after every store into a packet).
     // `last` holds the lookups of the last data header seen (peer, key slot, replay window),
