@@ -228,15 +228,14 @@ void worker::prefetch_window(const rte_mbuf* m, ingress_state& st, const datapla
     if (src == 0 || src >= s.peers.size() || lane >= limits::max_lanes) {
         return;
     }
-    for (const rx_key_slot& r : s.peers[src].rx) {  // its lines: prefetch_sender(), earlier
-        if (r.key != nullptr && r.key_id == h->key_id) {
-            rte_prefetch0(r.key);  // read at the packet's lookup (aead_key::prefetch), then by the AEAD
-            const lane_window& w = r.windows[lane];
-            rte_prefetch0(&w.lock);
-            w.w.prefetch(transport::counter(*h));
-            return;
-        }
+    const rx_key_slot* r = s.peers[src].rx_slot(h->key_id);  // its lines: prefetch_sender(), earlier
+    if (r == nullptr) {
+        return;
     }
+    rte_prefetch0(r->key);  // read at the packet's lookup (aead_key::prefetch), then by the AEAD
+    const lane_window& w = r->windows[lane];
+    rte_prefetch0(&w.lock);
+    w.w.prefetch(transport::counter(*h));
 }
 
 template <bool Stream>
@@ -278,7 +277,6 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
         d = r.d;
     }
     uint8_t* dh = frame + d.dvpe_offset;
-    st.dvpe_offset = d.dvpe_offset;
     const auto* h = reinterpret_cast<const transport::data_header*>(dh);
     // The first 8 bytes without the flags nibble: type, version, node ids, key id, lane. Equal to
     // the last packet's: it passed every check below up to the lane, and the lookups are known.
@@ -330,14 +328,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
             drop(m, drop_reason::unknown_node);
             return true;
         }
-        // The newest slot first; the last match wins, as key ids are unique per peer anyway.
-        const rx_key_slot* slot = nullptr;
-        for (unsigned k = limits::rx_keys_per_peer; k-- > 0;) {
-            if (p->rx[k].key != nullptr && p->rx[k].key_id == h->key_id) {
-                slot = &p->rx[k];
-                break;
-            }
-        }
+        const rx_key_slot* slot = p->rx_slot(h->key_id);
         if (slot == nullptr) [[unlikely]] {
             drop(m, drop_reason::unknown_key);
             return true;
@@ -348,6 +339,7 @@ inline bool worker::ingress_dvpe(rte_mbuf* m, const dataplane_snapshot& s, ingre
             return true;
         }
         st.last = rx_route{head, p, slot, &slot->windows[lane]};
+        st.dvpe_offset = d.dvpe_offset;  // the prefetch steps' guess for the packets after it
         if (st.prefetch) {
             slot->key->prefetch();  // its object came in with prefetch_window()
         }

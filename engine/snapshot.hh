@@ -66,7 +66,7 @@ struct rx_windows {
 struct rx_key_slot {
     const crypto::aead_key* key = nullptr;  // null: slot empty
     lane_window* windows = nullptr;          // rx_windows::w of the key: limits::max_lanes windows
-                                             // (the array itself, one dependent load fewer)
+                                             // (the array itself: one dependent load fewer a lookup)
     uint8_t key_id = 0;
 };
 
@@ -89,6 +89,17 @@ struct peer_entry {
                                              // behind a NAT): roaming compares the port too
     std::array<rx_key_slot, limits::rx_keys_per_peer> rx{};
     transport::outer_template tmpl{};        // Ethernet + IP + UDP/ICMP towards the peer
+
+    /// The receive key slot holding key id `key_id`, or nullptr. The newest slot first; key ids
+    /// are unique per peer anyway. (ingress_dvpe's lookup and prefetch_window's hint.)
+    [[nodiscard]] const rx_key_slot* rx_slot(uint8_t key_id) const noexcept {
+        for (unsigned k = limits::rx_keys_per_peer; k-- > 0;) {
+            if (rx[k].key != nullptr && rx[k].key_id == key_id) {
+                return &rx[k];
+            }
+        }
+        return nullptr;
+    }
 
     /// The UDP source port of everything sent to this peer on `lane` (a worker index, or
     /// transport::control_lane): the one rule for sealed, relayed and handshake packets.
@@ -133,7 +144,7 @@ struct dataplane_snapshot {
     /// Peers beyond which each packet's per-peer state is prefetched a few packets ahead of its use
     /// (engine/egress.cc, ingress.cc): past a few hundred peers a round-robin burst's peer
     /// entries, keys and windows no longer stay in the core's caches (docs/performance.md
-    /// "Many peers"); below it the passes would cost instructions for nothing.
+    /// "Many peers"); below it the prefetching would cost instructions for nothing.
     static constexpr size_t prefetch_min_peers = 128;
     [[nodiscard]] bool prefetch_peers() const noexcept { return peers.size() > prefetch_min_peers; }
 

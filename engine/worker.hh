@@ -444,7 +444,7 @@ private:
         unsigned worker;     // _s.worker_idx
         bool replay_off;     // _s.benchmark_replay_off
         const port_ctx* port;  // the wan port of the burst
-        uint32_t dvpe_offset = 0;  // where the last classified packet's data header was (0: none yet)
+        uint32_t dvpe_offset = 0;  // where the last looked-up data header was (0: none yet)
         bool prefetch = false;     // many peers: prefetch_sender / prefetch_window / the key's lines
         uint16_t sender_ahead = 0;  // the sender prefetch_sender() loaded last (0: none)
         uint64_t window_ahead = ~uint64_t{0};  // the head prefetch_window() loaded last (~0: none:

@@ -26,9 +26,10 @@ inline constexpr size_t n_imb_arch = 3;
 /// Expanded key material of every backend (only the part of the selected backend is used).
 /// Heap-allocated once per session, 64-byte aligned, wiped by key_state_deleter.
 struct alignas(64) key_state {
-    /// The kernels first, then the gen4 slot: what a GCM call of a small packet reads is the first
-    /// aead_key::hot_lines lines of this struct, which aead_key::prefetch() brings in ahead of the call
-    /// when every packet has another peer's key (docs/performance.md "Many peers").
+    /// The kernels first, then slot 0: by gcm_key_data's layout, what a gen4 GCM call of a small
+    /// packet reads lies in the first aead_key::hot_lines lines of this struct (a gen2 layout in
+    /// slot 0 also reads Karatsuba keys past them), which aead_key::prefetch() brings in ahead of
+    /// the call when every packet has another peer's key (docs/performance.md "Many peers").
     /// IPsec-MB GCM: [0] = the AVX2 (gen4) kernel, [1] = the AVX (gen2) one, see gcm_use_gen2().
     /// Fixed-manager backends put the same kernel in both.
     aes_gcm_enc_dec_t gcm_enc[2];

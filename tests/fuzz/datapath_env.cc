@@ -484,6 +484,8 @@ void node::publish() {
         s->owned.push_back(nb);
     }
     s->peers.resize(peer_ids[n_peers - 1] + 1);
+    static_assert(peer_ids[n_peers - 1] + 1 > engine::dataplane_snapshot::prefetch_min_peers,
+                  "a table this long takes the many-peers prefetch steps (engine/ingress.cc, egress.cc): fuzzed too");
     for (unsigned p = 0; p < n_peers; ++p) {
         engine::peer_entry& e = s->peers[peer_ids[p]];
         e.node_id = peer_ids[p];
