@@ -4,6 +4,7 @@
 // the key dies, and the per-worker IPsec-MB managers. The hot-path members are inline in aead.hh.
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include <sodium/utils.h>
 
@@ -11,11 +12,34 @@
 #include "crypto/aead/detail.hh"
 
 namespace crypto {
+namespace {
+
+key_memory g_key_memory{};  // set_key_memory(): once, before keys exist
+
+void* acquire_key_memory() noexcept {
+    constexpr size_t align = alignof(detail::key_state);
+    if (g_key_memory.acquire != nullptr) {
+        return g_key_memory.acquire(sizeof(detail::key_state), align);
+    }
+    return ::operator new(sizeof(detail::key_state), std::align_val_t{align}, std::nothrow);
+}
+
+}  // namespace
+
+void set_key_memory(key_memory m) noexcept { g_key_memory = m; }
+
 namespace detail {
+
+static_assert(std::is_trivially_destructible_v<key_state>, "freed without a destructor call");
 
 void key_state_deleter::operator()(key_state* k) const noexcept {
     sodium_memzero(k, sizeof *k);
-    delete k;
+    constexpr size_t align = alignof(key_state);
+    if (g_key_memory.release != nullptr) {
+        g_key_memory.release(k, align);  // also takes the default's memory (aead.hh)
+    } else {
+        ::operator delete(k, std::align_val_t{align});
+    }
 }
 
 void context_state_deleter::operator()(context_state* c) const noexcept {
@@ -70,7 +94,9 @@ result<aead_key> aead_key::create(aead_choice choice, std::span<const uint8_t> k
         return failure{std::string(name(choice.cipher)) + " needs a " + std::to_string(key_len(choice.cipher)) +
                      "-byte key, got " + std::to_string(key.size())};
     }
-    std::unique_ptr<detail::key_state, detail::key_state_deleter> st(new (std::nothrow) detail::key_state{});
+    void* mem = acquire_key_memory();
+    std::unique_ptr<detail::key_state, detail::key_state_deleter> st(mem != nullptr ? new (mem) detail::key_state{}
+                                                                                   : nullptr);
     if (!st) {
         return failure{"out of memory expanding a key"};
     }

@@ -133,6 +133,19 @@ struct context_state_deleter {
 };
 }  // namespace detail
 
+/// Where expanded keys live (a key_state: about 2 KiB, 64-byte aligned, read by every seal or
+/// open with the key). Process-wide: set once at startup, before the first aead_key::create()
+/// and before any thread uses keys. `acquire` returns zeroed memory or nullptr; `release` takes
+/// what `acquire` returned and also memory of ::operator new(size, std::align_val_t{align}),
+/// the default's. dvped points it at DPDK's hugepage heap (pmd/dp_memory.hh): the keys of
+/// thousands of peers then share a few 2 MiB pages (docs/performance.md "Per-peer state in
+/// hugepage memory").
+struct key_memory {
+    void* (*acquire)(size_t size, size_t align) noexcept = nullptr;  // nullptr: the C++ heap
+    void (*release)(void* p, size_t align) noexcept = nullptr;
+};
+void set_key_memory(key_memory m) noexcept;
+
 /// A session key expanded for one backend (AES round keys and GHASH tables, libsodium state, or
 /// the raw ChaCha20 key), created once per session and direction on the control thread and then
 /// read-only: any number of workers may use it concurrently. Move-only; the key material is wiped

@@ -195,6 +195,17 @@ inline const transport::data_header* peek_header(const rte_mbuf* m, uint32_t off
     return reinterpret_cast<const transport::data_header*>(rte_pktmbuf_mtod(m, const uint8_t*) + offset);
 }
 
+/// note_source()'s common case, inline: an IPv4 packet from the address the peer's IPv4 path
+/// sends to, on a path that does not follow the port. False: note_source() decides (its own
+/// first test is this one, for every family).
+[[gnu::always_inline]] inline bool same_source4(const rte_mbuf* m, const peer_entry& p) noexcept {
+    if (p.follow_port || p.tmpl.len == 0 || transport::is_ipv6(p.tmpl.k)) {
+        return false;
+    }
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, sizeof(rte_ether_hdr));
+    return (ip[0] >> 4U) == 4 && std::memcmp(ip + 12, p.tmpl.bytes + sizeof(rte_ether_hdr) + 16, 4) == 0;
+}
+
 }  // namespace
 
 void worker::prefetch_sender(const rte_mbuf* m, ingress_state& st, const dataplane_snapshot& s) noexcept {
@@ -374,6 +385,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
     uint64_t decrypted = 0;
     // Loaded once: the stores into packets below may alias anything for the compiler.
     const bool replay_off = _s.benchmark_replay_off;
+    const bool shared = _s.shared_replay_windows;  // else no other thread accepts into a window
     const bool has_overlay = s.has_overlay;
     const uint16_t overlay_port = s.overlay_port_id;
     const bool lan = s.lan_mode != pmd::overlay_mode::host;  // a site LAN: lan_deliver() (lan.cc)
@@ -429,7 +441,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
         bool authenticated = false;
         // The window of a lane is shared by every worker that may receive it: accept() runs under
         // its lock, taken once per run of packets from one sender lane (normally the whole run)
-        // and held through the run's delivery.
+        // and held through the run's delivery -- unless this is the process's only worker.
         lane_window* held = nullptr;
         for (; i < j; ++i) {
             open_item& it = _open[i];
@@ -440,7 +452,7 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 continue;
             }
             lane_window* lw = it.window;
-            if (lw != held) {
+            if (lw != held && shared) {
                 if (held != nullptr) {
                     rte_spinlock_unlock(&held->lock);
                 }
@@ -458,7 +470,9 @@ void worker::open_flush(const dataplane_snapshot& s) noexcept {
                 authenticated = true;
                 // Once per run, before the outer headers go.
                 if (m->port != _stream_port) [[likely]] {
-                    note_source(m, p, ns);
+                    if (!same_source4(m, p)) {
+                        note_source(m, p, ns);
+                    }
                 } else {
                     note_stream_source(m, p, ns);
                 }

@@ -28,6 +28,7 @@
 
 #include "crypto/aead.hh"
 #include "engine/snapshot.hh"
+#include "pmd/dp_memory.hh"
 #include "transports/outer.hh"
 #include "transports/wire.hh"
 
@@ -325,7 +326,7 @@ private:
 
     const uint16_t _lane;
     unsigned _n = 0;
-    std::vector<lane_state> _lanes;  // index = node id
+    std::vector<lane_state, pmd::dp_allocator<lane_state>> _lanes;  // index = node id (pmd/dp_memory.hh)
     std::array<item, max_items> _items{};
     unsigned _runs = 0;                   // runs of packets to one peer among the items
     const peer_entry* _last_p = nullptr;  // the last item's peer

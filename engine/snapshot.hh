@@ -21,12 +21,15 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <new>
+#include <type_traits>
 #include <vector>
 
 #include "crypto/aead.hh"
 #include "engine/mac_table.hh"
 #include "engine/replay.hh"
 #include "engine/route_table.hh"
+#include "pmd/dp_memory.hh"
 #include "pmd/port_role.hh"
 #include "transports/classify.hh"
 #include "transports/outer.hh"
@@ -53,12 +56,25 @@ struct alignas(64) lane_window {
 };
 
 /// Replay windows of one receive key, one per sender lane. Owned by control (kept alive by
-/// every snapshot that points at them), written by the workers under each window's lock.
+/// every snapshot that points at them), written by the workers under each window's lock. In
+/// per-peer state memory (pmd/dp_memory.hh: DPDK's hugepage heap in dvped).
 struct rx_windows {
-    std::unique_ptr<lane_window[]> w;  // limits::max_lanes
+    struct release {
+        void operator()(lane_window* w) const noexcept { pmd::dp_free(w, alignof(lane_window)); }
+    };
+    static_assert(std::is_trivially_destructible_v<lane_window>, "freed without destructor calls");
+    std::unique_ptr<lane_window[], release> w;  // limits::max_lanes
     static std::unique_ptr<rx_windows> create() {
         auto r = std::make_unique<rx_windows>();
-        r->w = std::make_unique<lane_window[]>(limits::max_lanes);
+        void* mem = pmd::dp_zalloc(sizeof(lane_window) * limits::max_lanes, alignof(lane_window));
+        if (mem == nullptr) {
+            throw std::bad_alloc();
+        }
+        auto* lanes = static_cast<lane_window*>(mem);
+        for (unsigned i = 0; i < limits::max_lanes; ++i) {
+            new (&lanes[i]) lane_window{};
+        }
+        r->w.reset(lanes);
         return r;
     }
 };
@@ -126,7 +142,8 @@ struct dataplane_snapshot {
     bool queue_without_session = false;      // hand frames for peers without a session to control
                                              // (max-queue/max-ttl) instead of dropping them
     transport::local_config local{};         // our underlay addresses and transports
-    std::vector<peer_entry> peers;           // index = node id; [0] unused
+    // index = node id; [0] unused. In per-peer state memory (pmd/dp_memory.hh), as the keys.
+    std::vector<peer_entry, pmd::dp_allocator<peer_entry>> peers;
     std::vector<uint16_t> broadcast_to;      // peers with tx_ready, for broadcast/multicast
     std::vector<uint16_t> queue_flood_for;   // the others (no session yet): with
                                              // queue_without_session a flood's copy for each goes

@@ -12,6 +12,9 @@
 #include <cstring>
 #include <optional>
 #include <string_view>
+#include <vector>
+
+#include "pmd/dp_memory.hh"
 
 namespace engine {
 
@@ -253,6 +256,9 @@ struct alignas(64) node_stats {
 };
 static_assert(offsetof(node_stats, closes) == 64, "the hot counters in the first cache line");
 static_assert(sizeof(node_stats) == 128, "two cache lines per worker and node");
+/// Per-node counters of one worker, index = node id: in per-peer state memory
+/// (pmd/dp_memory.hh), read by every packet of a peer.
+using node_stats_table = std::vector<node_stats, pmd::dp_allocator<node_stats>>;
 
 inline constexpr uint64_t roam_meta_v6 = 1;
 inline constexpr uint64_t roam_meta_icmp_request = 2;  ///< icmp: an echo request

@@ -110,7 +110,7 @@ worker::worker(const worker_setup& s) : _s(s), _sealer(static_cast<uint16_t>(s.w
             _s.qsbr->register_reader(_s.worker_idx);
         }
     }
-    _peer_stats = std::vector<node_stats>(limits::max_node_id + 1);
+    _peer_stats = node_stats_table(limits::max_node_id + 1);
     setup_idle();
 }
 

@@ -175,6 +175,12 @@ struct worker_setup {
     // is still consulted (same cost) but its verdict is ignored, so a looped capture decrypts on
     // every pass. Never set otherwise.
     bool benchmark_replay_off = false;
+    // Whether another worker may receive packets under the same replay windows (more than one
+    // worker in the process): open_flush() then takes each window's lock for accept(). The
+    // daemon sets false when it runs one worker (no other thread touches a window), which saves
+    // a locked instruction per run of packets -- per packet when every packet has another
+    // sender (docs/performance.md "Many peers").
+    bool shared_replay_windows = true;
     // wan-fragment = yes: sealed packets above the WAN MTU are sent as outer fragments instead
     // of being dropped with an ICMP "too big" answer. Reassembly is always on.
     bool wan_fragment = false;
@@ -220,7 +226,7 @@ public:
 
     [[nodiscard]] const worker_stats& stats() const noexcept { return _stats; }
     /// Per-node counters, indexed by node id (size limits::max_node_id + 1).
-    [[nodiscard]] const std::vector<node_stats>& peer_stats() const noexcept { return _peer_stats; }
+    [[nodiscard]] const node_stats_table& peer_stats() const noexcept { return _peer_stats; }
     [[nodiscard]] const worker_setup& setup() const noexcept { return _s; }
 
     /// Any thread, after queueing a frame on from_control: wakes the worker if it is blocked
@@ -400,7 +406,7 @@ private:
     const dataplane_snapshot* _snap = nullptr;  // valid for one iteration (RCU)
     std::optional<crypto::aead_context> _crypto;
 
-    std::vector<node_stats> _peer_stats;    // index = node id
+    node_stats_table _peer_stats;    // index = node id
     // Egress: the one sealer (engine/seal.hh) on this worker's lane.
     sealer _sealer;
 

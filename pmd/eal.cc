@@ -2,6 +2,8 @@
 // EAL argument construction and lifetime; see eal.hh.
 #include "pmd/eal.hh"
 
+#include "pmd/dp_memory.hh"
+
 #include <rte_eal.h>
 #include <rte_pdump.h>
 #include <rte_errno.h>
@@ -74,9 +76,13 @@ eal::eal(const eal_options& opt) {
     if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
         throw std::runtime_error(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
     }
+    dp_memory_use_dpdk(true);  // per-peer state from DPDK's heap from now on
 }
 
-eal::~eal() { rte_eal_cleanup(); }
+eal::~eal() {
+    dp_memory_use_dpdk(false);
+    rte_eal_cleanup();
+}
 
 capture::capture(std::string file_prefix) : _prefix(std::move(file_prefix)) {
     if (rte_pdump_init() != 0) {

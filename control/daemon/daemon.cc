@@ -29,6 +29,7 @@
 #include "control/ctl/control_socket.hh"
 #include "control/log.hh"
 #include "crypto/init.hh"
+#include "pmd/dp_memory.hh"
 #include "transports/kind.hh"
 
 static_assert(control::limits::reassembly_mbufs ==
@@ -320,6 +321,9 @@ void daemon::setup() {
     eo.huge_unlink = !l.capture;  // dpdk-dumpcap maps the hugepage files
     eo.log_level = log::enabled(log_level::debug) ? "*:info" : "*:warning";
     _eal = std::make_unique<pmd::eal>(eo);
+    // Expanded session keys in DPDK's hugepage heap with the windows and key objects
+    // (pmd/dp_memory.hh); before the first key, which comes with the first handshake.
+    crypto::set_key_memory({&pmd::dp_zalloc, &pmd::dp_free});
     if (l.capture) {
         _capture = std::make_unique<pmd::capture>(eo.file_prefix);
         log::notice("capture: dpdk-dumpcap --file-prefix=" + eo.file_prefix +
@@ -528,6 +532,7 @@ void daemon::setup() {
         ws.pool = _pool;
         ws.cipher = _cipher;
         ws.benchmark_replay_off = _opt.benchmark_static_keys;  // BENCHMARK ONLY (engine/worker.hh)
+        ws.shared_replay_windows = n_workers > 1;  // one worker: no other thread accepts into a window
         ws.wan_fragment = l.wan_fragment;
         ws.lcore_id = l.worker_lcores[w];
         ws.worker_idx = w;

@@ -2,6 +2,8 @@
 // Peer keys, paths and snapshot building; see peer_table.hh.
 #include "control/daemon/peer_table.hh"
 
+#include "pmd/dp_memory.hh"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -17,7 +19,8 @@ std::shared_ptr<crypto::aead_key> peer_table::make_key(const crypto::secret<32>&
     if (!key) {
         throw std::runtime_error("cannot expand a session key: " + key.error());
     }
-    return std::make_shared<crypto::aead_key>(std::move(key.value()));
+    // The key object with its expanded key (crypto::set_key_memory) in per-peer state memory.
+    return std::allocate_shared<crypto::aead_key>(pmd::dp_allocator<crypto::aead_key>{}, std::move(key.value()));
 }
 
 void peer_table::install(const handshake::session_keys& k, bool current) {

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "control/daemon/daemon.hh"
+#include "pmd/dp_memory.hh"
 
 namespace control {
 
@@ -42,6 +43,12 @@ nlohmann::json daemon::status_json() const {
     j["node"] = {{"name", self.name}, {"id", self.id}, {"mac", mac_string(node_mac(self.id))}};
     j["uptime_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - _started).count();
     j["tsc_hz"] = rte_get_tsc_hz();
+    // Per-peer state (keys, windows) in DPDK's hugepage heap, or on the C++ heap when that had
+    // no room (pmd/dp_memory.hh; docs/performance.md "Per-peer state in hugepage memory").
+    const auto mem = pmd::dp_memory_counters();
+    j["peer_state_memory"] = {{"dpdk", pmd::dp_memory_uses_dpdk()},
+                              {"dpdk_allocs", mem.dpdk_allocs},
+                              {"heap_fallbacks", mem.heap_fallbacks}};
     j["reload"] = {{"applied", _reloads_applied},
                    {"refused", _reloads_refused},
                    {"last", _last_reload.is_null() ? nlohmann::json::object() : _last_reload}};

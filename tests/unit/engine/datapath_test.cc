@@ -131,6 +131,9 @@ public:  // helpers below the fixture use it too
             s.cipher = cipher();
             s.wan_fragment = id == 3;  // node 3 fragments oversize packets, nodes 1 and 2 answer ICMP
             s.stage_clock_period = 1;  // every busy iteration timed (engine/stage_clock.hh)
+            // Node 2 accepts into its replay windows without their locks, as dvped's only worker
+            // does; nodes 1 and 3 take them, as one of several workers.
+            s.shared_replay_windows = id != 2;
             if (id == 2) {
                 // node 2 may flood 3 copies at once, then one a second (flood_budget test)
                 s.flood_copies_per_s = 1;
@@ -270,10 +273,13 @@ public:  // helpers below the fixture use it too
     }
 
     // Seals `f` on node 1 towards node 2 and returns the packet as it appears on the wire.
-    frame seal_1_to_2(const frame& f) {
-        inject(_nodes[1].ovl.rx, f);
-        run(1);
-        auto wire = take(_nodes[1].wan.tx);
+    frame seal_1_to_2(const frame& f) { return seal_on(1, f); }
+
+    // Seals `f` (addressed by its MACs) on node `from` and returns the packet on the wire.
+    frame seal_on(uint16_t from, const frame& f) {
+        inject(_nodes[from].ovl.rx, f);
+        run(from);
+        auto wire = take(_nodes[from].wan.tx);
         EXPECT_EQ(wire.size(), 1u);
         return wire.empty() ? frame{} : wire[0];
     }
@@ -513,6 +519,30 @@ TEST_P(datapath, replay_is_dropped) {
     // duplicate at accept(), the later one at would_accept()
     EXPECT_EQ(_nodes[2].w->peer_stats()[1].replayed.load(), 2u);
     EXPECT_EQ(_nodes[2].w->peer_stats()[1].auth_failed.load(), 0u);
+    expect_accounted();
+}
+
+TEST_P(datapath, replay_is_dropped_with_and_without_the_window_locks) {
+    // Node 2 runs without the windows' locks (one worker), node 1 with them: the same verdicts,
+    // a duplicate in one burst (accept) and a later copy (would_accept), and packets from two
+    // senders interleaved, so each run of one sender lane ends and another begins.
+    for (uint16_t to : {uint16_t{2}, uint16_t{1}}) {
+        const uint16_t from = to == 2 ? 1 : 2;
+        frame a = seal_on(from, overlay_frame(node_mac(to), node_mac(from), 64));
+        frame b = seal_on(3, overlay_frame(node_mac(to), node_mac(3), 80));
+        frame c = seal_on(from, overlay_frame(node_mac(to), node_mac(from), 96));
+        const uint64_t replayed = drops(to, engine::drop_reason::replayed);
+        for (const frame* f : {&a, &b, &a, &c, &b, &c}) {
+            inject(_nodes[to].wan.rx, *f);
+        }
+        run(to);
+        EXPECT_EQ(take(_nodes[to].ovl.tx).size(), 3u) << "to node " << to;
+        inject(_nodes[to].wan.rx, a);
+        inject(_nodes[to].wan.rx, b);
+        run(to);
+        EXPECT_TRUE(take(_nodes[to].ovl.tx).empty()) << "to node " << to;
+        EXPECT_EQ(drops(to, engine::drop_reason::replayed) - replayed, 5u) << "to node " << to;
+    }
     expect_accounted();
 }
 
