@@ -47,7 +47,9 @@ Many peers (--peers 1,100,1000,4000 [--peers-only] [--peers-reps 3]; issue 14 po
 encrypt case (n1's overlay port -> WAN net_null, 64 B, one worker, each --suites suite) with
 frames spread over N peers n2..n(N+1), each a node of the config with a static neighbour entry
 (10.77.HI.LO beyond n4) and its own static benchmark key, node MAC fe:fd:80:00:HH:LL:
-round-robin frame by frame, and flow-local (32 consecutive frames per peer). Ratio to N = 1 (the
+round-robin frame by frame in node-id order, round-robin in a fixed shuffled order of the peers
+(the worst case: no hardware prefetcher follows it), and flow-local (32 consecutive frames per
+peer); --peers-mixes picks some. Ratio to N = 1 (the
 encrypt case above) before and after every pass, median of the passes; control rows replay N = 1
 frames from captures as long as the cases'. Checks as for the site cases. --peers-dirs decrypt
 (default both): n2 opens packets from n1, n3..n(N+1) mixed alike, sealed by this script with
@@ -61,6 +63,7 @@ Only python3's standard library. The pcaps are written by hand (no scapy).
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -594,15 +597,39 @@ def node_mac(i):
     return bytes([0xfe, 0xfd, 0x80, 0x00, i >> 8 & 0xFF, i & 0xFF])
 
 
+PEERS_MIXES = ("rr", "shuffled", "local")
+PEERS_SEED = 14  # the 'shuffled' mix's permutation: the same in every run
+
+
+def peers_order(mix, n):
+    """The order in which a cycle visits the N peers (indices 0..N-1): by node id for 'rr' and
+    'local'; for 'shuffled' a fixed random permutation. Peers are set up in node-id order, so
+    their state (peer table, counters, and keys and windows as allocated) lies in that order in
+    memory, and a round-robin by id walks it as a stream the CPU's hardware prefetchers follow;
+    real traffic does not come in node-id order, and 'shuffled' is the worst case without that
+    help (docs/performance.md "Per-peer state in hugepage memory")."""
+    order = list(range(n))
+    if mix == "shuffled":
+        random.Random(PEERS_SEED).shuffle(order)
+    return order
+
+
+def peers_run(mix):
+    """Consecutive frames to one peer: 1 for the round-robin mixes, PEERS_RUN for 'local'."""
+    return PEERS_RUN if mix == "local" else 1
+
+
 def peers_frames(mix, n, size):
     """Frames n1 -> peers n2..n(N+1), 'rr': round-robin frame by frame (N * ceil(1200 / N)
-    frames), 'local': PEERS_RUN consecutive frames per peer (ceil(1200 / 32N) * 32N frames)."""
+    frames), 'shuffled': the same in peers_order()'s order, 'local': PEERS_RUN consecutive frames
+    per peer (ceil(1200 / 32N) * 32N frames)."""
     sl = size_list(size)
-    run = 1 if mix == "rr" else PEERS_RUN
+    run = peers_run(mix)
+    order = peers_order(mix, n)
     total = -(-N_FRAMES // (run * n)) * run * n
     out = []
     for j in range(total):
-        peer = 2 + (j // run) % n
+        peer = 2 + order[(j // run) % n]
         out.append(ipv4_udp_frame(sl[j % len(sl)], j, node_mac(peer), NODE_MAC[1], "10.88.0.1",
                                   "10.88.%d.%d" % (peer >> 8, peer & 0xFF)))
     return out
@@ -635,12 +662,13 @@ def sealed_peers_frames(suite, mix, n, size, frames=None):
     snd = peers_senders(n)
     keys = {x: ciph(benchmark_key(x, 2)[:klen]) for x in snd}
     sl = size_list(size)
-    run = 1 if mix == "rr" else PEERS_RUN
+    run = peers_run(mix)
+    order = peers_order(mix, n)
     total = frames or -(-N_FRAMES // (run * n)) * run * n
     ctr = {}
     out = []
     for j in range(total):
-        x = snd[(j // run) % n]
+        x = snd[order[(j // run) % n]]
         fr = ipv4_udp_frame(sl[j % len(sl)], j, node_mac(2), node_mac(x), "10.88.%d.%d" % (x >> 8, x & 0xFF), "10.88.0.2")
         c = ctr.get(x, 0)
         ctr[x] = c + 1
@@ -728,7 +756,7 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed, direction="encry
     for n in counts:
         if n == 1:
             continue
-        for mix in ("rr", "local"):
+        for mix in env.args.peers_mixes.split(","):
             fr = sealed_peers_frames(suite, mix, n, sz) if dec else peers_frames(mix, n, sz)
             pc = os.path.join(env.tmp, "peers-%s-%s-%d-%s.pcap" % (direction, mix, n, sz))
             write_pcap(pc, fr)
@@ -804,7 +832,7 @@ def run_peers_suite(env, suite, sz, plain_pcap, counts, failed, direction="encry
                     "mpps": statistics.median(v) / 1e6, "mpps_runs": [x / 1e6 for x in v],
                     "cycles_per_pkt": float("nan"), "ratio": statistics.median(ratios), "ratios": ratios,
                     "same_length_ratio": 1.0, "problems": [], "baseline_spread": spread, "loadavg": load})
-    for (mix, n), rs in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0] != "rr")):
+    for (mix, n), rs in sorted(runs.items(), key=lambda kv: (kv[0][1], PEERS_MIXES.index(kv[0][0]))):
         nf = caps[(mix, n)][1]
         ratios = [r["pps"] / bref[rep] for r, rep in rs]
         same = [r["pps"] / (ctl[nf][rep] if nf in ctl else bref[rep]) for r, rep in rs]
@@ -830,7 +858,8 @@ def print_peers(args, rows):
     print("|" + "---|" * 11)
     for r in rows:
         what = {"baseline": "N = 1 (baseline)", "control": "N = 1, %d-frame capture (control)" % r["frames"],
-                "peers": "round-robin" if r["mix"] == "rr" else "flow-local (runs of %d)" % PEERS_RUN}[r["case"]]
+                "peers": {"rr": "round-robin", "shuffled": "round-robin, shuffled peers",
+                          "local": "flow-local (runs of %d)" % PEERS_RUN}.get(r["mix"], r["mix"])}[r["case"]]
         each = " (%s)" % " ".join("%.2f" % x for x in r["ratios"]) if len(r["ratios"]) > 1 else ""
         print("| %s | %s | %d | %d | %s | %s | %.2f | %s | %.2f%s | %s | %s |" % (
             r.get("dir", "encrypt"), what, r["peers"], r["frames"], r["size"] if r["size"] == "imix" else r["size"] + " B", r["suite"],
@@ -951,6 +980,9 @@ def main():
     ap.add_argument("--peers-only", action="store_true",
                     help="run only the many-peers cases and their N = 1 baselines")
     ap.add_argument("--peers-sizes", default="64,imix", help="frame sizes of the many-peers cases (default 64,imix)")
+    ap.add_argument("--peers-mixes", default=",".join(PEERS_MIXES),
+                    help="many-peers mixes: rr (round-robin by node id), shuffled (round-robin in a fixed "
+                         "random order of the peers), local (runs of 32 frames per peer); default all three")
     ap.add_argument("--peers-dirs", default="encrypt,decrypt",
                     help="directions of the many-peers cases (default encrypt,decrypt; decrypt seals its captures "
                          "with python3-cryptography)")
@@ -976,6 +1008,8 @@ def main():
     peers_dirs = [x for x in args.peers_dirs.split(",") if x]
     if any(x not in ALL_SIZES for x in peers_sizes) or any(x not in PEERS_COUNTER for x in peers_dirs):
         sys.exit("dataplane_bench: --peers-sizes from %s, --peers-dirs from encrypt,decrypt" % ",".join(ALL_SIZES))
+    if any(x not in PEERS_MIXES for x in args.peers_mixes.split(",")):
+        sys.exit("dataplane_bench: --peers-mixes from %s" % ",".join(PEERS_MIXES))
     if any(c < 1 or c > 4094 for c in peer_counts):
         sys.exit("dataplane_bench: --peers: 1..4094 (12-bit node ids)")
     if args.peers_only and not peer_counts:

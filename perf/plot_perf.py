@@ -23,7 +23,7 @@ import math
 import sys
 from xml.sax.saxutils import escape
 
-COLORS = {"measured": "#1f77b4", "ceiling": "#bbbbbb", "inrun": "#ff7f0e", "flow": "#2ca02c"}
+COLORS = {"measured": "#1f77b4", "ceiling": "#bbbbbb", "inrun": "#ff7f0e", "flow": "#2ca02c", "shuffled": "#9467bd"}
 SIZE_ORDER = ["64", "128", "256", "512", "1024", "1420", "imix"]
 
 
@@ -172,6 +172,7 @@ def main():
         ns = sorted({r["peers"] for r in cases} | ({1} if base else set()))
         rr = {r["peers"]: r for r in cases if r["mix"] == "rr"}
         fl = {r["peers"]: r for r in cases if r["mix"] == "local"}
+        sh = {r["peers"]: r for r in cases if r["mix"] == "shuffled"}
         b = base[0] if base else None
 
         def val(tab, n, k):
@@ -184,13 +185,16 @@ def main():
         inrun_rr = [val(rr, n, "inrun_ceiling_mpps") for n in ns]
         lab_rr = [("%.2f" % val(rr, n, "ratio")) if val(rr, n, "ratio") is not None else None for n in ns]
         lab_fl = [("%.2f" % val(fl, n, "ratio")) if n != 1 and val(fl, n, "ratio") is not None else None for n in ns]
+        meas_sh = [val(sh, n, "mpps") for n in ns]
+        lab_sh = [("%.2f" % val(sh, n, "ratio")) if n != 1 and val(sh, n, "ratio") is not None else None for n in ns]
         ext = [r for r in matrix if r["direction"] == "encrypt" and r["size"] == "64"]
         hline = (ext[0]["ceiling_mpps"], "64 B encrypt ceiling (testpmd + aead_bench) %.1f" % ext[0]["ceiling_mpps"]) if ext else None
         x, y = place()
         bar_panel(svg, x, y, pw - 20, ph, "64 B encrypt: Mpps vs number of peers", ["N = %d" % n for n in ns],
                   [("in-run ceiling, round-robin", COLORS["inrun"], inrun_rr, None),
-                   ("round-robin", COLORS["measured"], meas_rr, lab_rr),
-                   ("flow-local (runs of 32)", COLORS["flow"], meas_fl, lab_fl)],
+                   ("round-robin", COLORS["measured"], meas_rr, lab_rr)] +
+                  ([("round-robin, shuffled peers", COLORS["shuffled"], meas_sh, lab_sh)] if sh else []) +
+                  ([("flow-local (runs of 32)", COLORS["flow"], meas_fl, lab_fl)] if fl else []),
                   "Mpps", note="labels: ratio to N = 1 of the same run", hline=hline)
     with open(args.out, "w") as f:
         f.write(svg.str())

@@ -5,8 +5,12 @@
 #include <rte_malloc.h>
 #include <rte_memory.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
 
 namespace pmd {
 
@@ -59,6 +63,65 @@ bool in_dpdk(const void* p) noexcept {
     return false;
 }
 
+// Small objects (expanded keys: 2.7 KiB, key objects: 64 B) come from slabs, chunks of slots of
+// one size carved from DPDK's heap, so that each size's objects lie packed together, not between
+// the 34 KiB replay windows allocated with them (peer by peer: receive key, windows, send key).
+// Measured: packed send keys made encrypt over 1 000 peers ~20 % faster, in node-id and in
+// shuffled order (docs/performance.md "Per-peer state in hugepage memory"). A chunk is never
+// given back: the slabs hold the most keys there ever were at once.
+constexpr size_t slab_max = 4096;     // larger: rte_malloc each
+constexpr size_t chunk_bytes = 128 << 10;
+struct chunk {
+    uintptr_t lo, hi;
+    size_t slot;
+};
+std::mutex g_slab_mu;
+std::map<size_t, std::vector<void*>> g_free;  // slot size -> free slots, the lowest address last
+std::vector<chunk> g_chunks;
+
+void* slab_alloc(size_t size) noexcept {
+    const size_t slot = (size + 63) & ~size_t{63};
+    void* p = nullptr;
+    try {
+        const std::lock_guard<std::mutex> lock(g_slab_mu);
+        auto& fl = g_free[slot];
+        if (fl.empty()) {
+            const size_t n = std::max<size_t>(16, chunk_bytes / slot);
+            auto* m = static_cast<uint8_t*>(rte_malloc("dvpe_peer_state", n * slot, 64));
+            if (m == nullptr) {
+                return nullptr;
+            }
+            g_chunks.push_back(chunk{reinterpret_cast<uintptr_t>(m), reinterpret_cast<uintptr_t>(m + n * slot), slot});
+            fl.reserve(fl.size() + n);
+            for (size_t i = n; i-- > 0;) {
+                fl.push_back(m + i * slot);  // handed out in address order
+            }
+        }
+        p = fl.back();
+        fl.pop_back();
+    } catch (...) {  // std::bad_alloc of the bookkeeping
+        return nullptr;
+    }
+    std::memset(p, 0, size);
+    return p;
+}
+
+/// True if p is a slab slot (then freed into its slab).
+bool slab_free(void* p) noexcept {
+    const auto a = reinterpret_cast<uintptr_t>(p);
+    const std::lock_guard<std::mutex> lock(g_slab_mu);
+    for (const chunk& c : g_chunks) {
+        if (a >= c.lo && a < c.hi) {
+            try {
+                g_free[c.slot].push_back(p);
+            } catch (...) {  // cannot note it: the slot is lost, nothing else
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 void* dp_zalloc(size_t size, size_t align) noexcept {
@@ -66,7 +129,9 @@ void* dp_zalloc(size_t size, size_t align) noexcept {
         return nullptr;
     }
     if (!sanitized && g_dpdk.load(std::memory_order_acquire)) {
-        if (void* p = rte_zmalloc("dvpe_peer_state", size, static_cast<unsigned>(align)); p != nullptr) {
+        void* p = size <= slab_max && align <= 64 ? slab_alloc(size)
+                                                  : rte_zmalloc("dvpe_peer_state", size, static_cast<unsigned>(align));
+        if (p != nullptr) {
             g_dpdk_allocs.fetch_add(1, std::memory_order_relaxed);
             return p;
         }
@@ -85,7 +150,7 @@ void dp_free(void* p, size_t align) noexcept {
     }
     // The address says where p came from, whatever the flag was when it was allocated.
     if (in_dpdk(p)) {
-        if (g_dpdk.load(std::memory_order_acquire)) {
+        if (g_dpdk.load(std::memory_order_acquire) && !slab_free(p)) {
             rte_free(p);
         }
         return;

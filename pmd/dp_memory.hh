@@ -5,7 +5,9 @@
 // few 2 MiB pages instead of a 4 KiB page or more each: with one packet per peer, a TLB miss per
 // structure per packet was a large part of the many-peers cost (docs/performance.md "Per-peer
 // state in hugepage memory"). Before the EAL (unit tests, config checks), when DPDK's heap has
-// no room left, and in sanitizer builds (ASan sees only the C++ heap), the C++ heap.
+// no room left, and in sanitizer builds (ASan sees only the C++ heap), the C++ heap. Objects of
+// up to 4 KiB come from slabs, each size packed in chunks of its own (dp_memory.cc says why).
+// DPDK's heap zeroes what it frees; slab slots are zeroed when handed out.
 // Threads: any (rte_malloc is thread-safe); allocation on the control thread, never per packet.
 #pragma once
 

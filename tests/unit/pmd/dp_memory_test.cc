@@ -126,6 +126,48 @@ TEST(DpMemory, e_many_small_allocations_and_frees_in_any_order) {
     }
 }
 
+TEST(DpMemory, e2_small_objects_lie_packed_and_slots_come_back_zeroed) {
+    bring_up_eal();
+    if (!pmd::dp_memory_uses_dpdk()) {
+        GTEST_SKIP() << "sanitizer build: the C++ heap";
+    }
+    // Objects of one size between allocations of another (as keys between windows): each size
+    // packed in its own slab, in address order.
+    std::vector<uint8_t*> keys;
+    std::vector<void*> big;
+    for (unsigned i = 0; i < 40; ++i) {
+        keys.push_back(static_cast<uint8_t*>(pmd::dp_zalloc(2688, 64)));
+        big.push_back(pmd::dp_zalloc(34816, 64));
+        ASSERT_NE(keys.back(), nullptr);
+        ASSERT_NE(big.back(), nullptr);
+    }
+    unsigned adjacent = 0;
+    for (unsigned i = 1; i < keys.size(); ++i) {
+        adjacent += keys[i] == keys[i - 1] + 2688;
+    }
+    EXPECT_GE(adjacent, keys.size() - 3) << "a chunk holds 48 slots: at most two chunk boundaries";
+    // A freed slot is handed out again, zeroed.
+    std::memset(keys[5], 0x5a, 2688);
+    pmd::dp_free(keys[5], 64);
+    auto* again = static_cast<uint8_t*>(pmd::dp_zalloc(2688, 64));
+    EXPECT_EQ(again, keys[5]);
+    EXPECT_TRUE(all_zero(again, 2688));
+    for (uint8_t* k : keys) {
+        pmd::dp_free(k, 64);
+    }
+    for (void* b : big) {
+        pmd::dp_free(b, 64);
+    }
+    // Sizes round up to lines: 100 and 128 bytes share a slab.
+    void* a = pmd::dp_zalloc(100, 64);
+    void* b = pmd::dp_zalloc(128, 64);
+    ASSERT_NE(a, nullptr);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(static_cast<uint8_t*>(b), static_cast<uint8_t*>(a) + 128);
+    pmd::dp_free(a, 64);
+    pmd::dp_free(b, 64);
+}
+
 TEST(DpMemory, f_keys_go_through_the_hook_and_still_work) {
     bring_up_eal();
     ASSERT_TRUE(crypto::init());
