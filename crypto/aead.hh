@@ -133,9 +133,10 @@ struct context_state_deleter {
 };
 }  // namespace detail
 
-/// Where expanded keys live (a key_state: about 2 KiB, 64-byte aligned, read by every seal or
+/// Where expanded keys live (a key_state: about 2.7 KiB, 64-byte aligned, read by every seal or
 /// open with the key). Process-wide: set once at startup, before the first aead_key::create()
-/// and before any thread uses keys. `acquire` returns zeroed memory or nullptr; `release` takes
+/// and before any thread uses keys; never changed while keys made under it exist (their
+/// release is the hook's of the moment). `acquire` returns zeroed memory or nullptr; `release` takes
 /// what `acquire` returned and also memory of ::operator new(size, std::align_val_t{align}),
 /// the default's. dvped points it at DPDK's hugepage heap (pmd/dp_memory.hh): the keys of
 /// thousands of peers then share a few 2 MiB pages (docs/performance.md "Per-peer state in

@@ -245,7 +245,9 @@ void worker::prefetch_window(const rte_mbuf* m, ingress_state& st, const datapla
     }
     rte_prefetch0(r->key);  // read at the packet's lookup (aead_key::prefetch), then by the AEAD
     const lane_window& w = r->windows[lane];
-    rte_prefetch0(&w.lock);
+    if (_s.shared_replay_windows) {
+        rte_prefetch0(&w.lock);  // a line of its own; not read by the process's only worker
+    }
     w.w.prefetch(transport::counter(*h));
 }
 

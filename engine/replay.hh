@@ -20,7 +20,7 @@
 //
 // Threads: one writer at a time (accept/reset), serialised by the caller: a receive key's window
 // for a sender lane is shared by every worker that may receive that lane (engine/snapshot.hh
-// lane_window holds it with its lock). would_accept() may run concurrently with a writer: every
+// lane_window holds it with its lock, which a process with one worker does not need). would_accept() may run concurrently with a writer: every
 // word is read and written with relaxed atomic accesses (plain moves on x86), the top with
 // release/acquire, so a reader that sees a new top also sees the blocks cleared for it. A racing
 // would_accept() can only answer "accept" for a counter that accept() will then refuse, or

@@ -24,6 +24,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "crypto/aead.hh"
@@ -314,6 +315,8 @@ private:
         uint64_t head_for = 0;  // (generation, our node id, key id) `head` was built for; 0: none
         uint64_t head = 0;      // data_header_head() without the flags
     };
+    // In DPDK memory (pmd/dp_memory.hh), which may be gone before the vector's destructor runs.
+    static_assert(std::is_trivially_destructible_v<lane_state>, "freed without destructor calls");
     struct item {
         rte_mbuf* m;
         const peer_entry* p;

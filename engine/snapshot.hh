@@ -49,14 +49,17 @@ static_assert((replay::n_blocks & (replay::n_blocks - 1)) == 0, "a power-of-two 
 
 /// The replay window of one sender lane under one receive key. Any worker may receive the lane;
 /// accept() runs under `lock` (workers take it once per run of packets from the lane, in
-/// open_flush), would_accept() without it (replay.hh says why that is safe).
+/// open_flush) -- unless the process has one worker (worker_setup::shared_replay_windows), the
+/// only thread that touches windows then -- and would_accept() without it (replay.hh says why
+/// that is safe).
 struct alignas(64) lane_window {
     rte_spinlock_t lock = RTE_SPINLOCK_INITIALIZER;
     replay w;
 };
 
 /// Replay windows of one receive key, one per sender lane. Owned by control (kept alive by
-/// every snapshot that points at them), written by the workers under each window's lock. In
+/// every snapshot that points at them), written by the workers under each window's lock (or
+/// by the only worker without it). In
 /// per-peer state memory (pmd/dp_memory.hh: DPDK's hugepage heap in dvped).
 struct rx_windows {
     struct release {

@@ -22,7 +22,9 @@ namespace pmd {
 
 /// Frees memory from dp_zalloc(), or from ::operator new(size, std::align_val_t{align}) (which
 /// heap it came from is told by its address). After the EAL is gone, DPDK memory is not freed
-/// (it went with the EAL).
+/// (it went with the EAL) -- and must not be touched either: objects in it are destroyed before
+/// pmd::eal goes (control/daemon/daemon.cc teardown) or are trivially destructible. Freeing a
+/// slab slot twice is not detected (the C++ heap under ASan is, where sanitizer builds put it).
 void dp_free(void* p, size_t align) noexcept;
 
 /// pmd::eal sets this after rte_eal_init and clears it before rte_eal_cleanup; tests that bring

@@ -322,8 +322,12 @@ void daemon::setup() {
     eo.log_level = log::enabled(log_level::debug) ? "*:info" : "*:warning";
     _eal = std::make_unique<pmd::eal>(eo);
     // Expanded session keys in DPDK's hugepage heap with the windows and key objects
-    // (pmd/dp_memory.hh); before the first key, which comes with the first handshake.
-    crypto::set_key_memory({&pmd::dp_zalloc, &pmd::dp_free});
+    // (pmd/dp_memory.hh); before the first key, which comes with the first handshake. Not with
+    // capture: its hugepage files stay in hugetlbfs for dpdk-dumpcap to map (and after a kill),
+    // and key material must not be readable there -- keys stay on the heap, which is wiped.
+    if (!l.capture) {
+        crypto::set_key_memory({&pmd::dp_zalloc, &pmd::dp_free});
+    }
     if (l.capture) {
         _capture = std::make_unique<pmd::capture>(eo.file_prefix);
         log::notice("capture: dpdk-dumpcap --file-prefix=" + eo.file_prefix +
@@ -879,6 +883,10 @@ void daemon::teardown() noexcept {
     _mac_table.reset();
     _routes.reset();
     _lan_neigh.reset();
+    // Per-peer state in DPDK memory (pmd/dp_memory.hh) goes before the EAL too: the control
+    // sealer's lanes, and the base snapshot's peer table.
+    _ctl_sealer.reset();
+    decltype(_base.peers)().swap(_base.peers);
     _eal.reset();
     if (!_pid_path.empty()) {
         unlink(_pid_path.c_str());

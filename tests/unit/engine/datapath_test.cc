@@ -5,6 +5,9 @@
 // tampered, unknown-key and misaddressed packets are dropped with their reason; broadcast
 // replicates; routers relay without keys; every packet is accounted for.
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
@@ -542,6 +545,27 @@ TEST_P(datapath, replay_is_dropped_with_and_without_the_window_locks) {
         run(to);
         EXPECT_TRUE(take(_nodes[to].ovl.tx).empty()) << "to node " << to;
         EXPECT_EQ(drops(to, engine::drop_reason::replayed) - replayed, 5u) << "to node " << to;
+    }
+    // The lock itself, held by this thread on the window of the sender's lane 0 (the windows
+    // from node 1 at node 2, and from node 2 at node 1, are each node's first): node 2 delivers
+    // without it, node 1 waits for it.
+    for (uint16_t to : {uint16_t{2}, uint16_t{1}}) {
+        const uint16_t from = to == 2 ? 1 : 2;
+        frame f = seal_on(from, overlay_frame(node_mac(to), node_mac(from), 72));
+        engine::lane_window& w = _nodes[to].windows[0]->w[0];
+        rte_spinlock_lock(&w.lock);
+        inject(_nodes[to].wan.rx, f);
+        auto done = std::async(std::launch::async, [&] { run(to); });
+        const bool finished =
+            done.wait_for(to == 2 ? std::chrono::seconds(10) : std::chrono::milliseconds(300)) == std::future_status::ready;
+        rte_spinlock_unlock(&w.lock);
+        done.wait();
+        if (to == 2) {
+            EXPECT_TRUE(finished) << "node 2, the only worker, took a window lock";
+        } else {
+            EXPECT_FALSE(finished) << "node 1, one of several workers, did not take the window lock";
+        }
+        EXPECT_EQ(take(_nodes[to].ovl.tx).size(), 1u) << "to node " << to;
     }
     expect_accounted();
 }
