@@ -327,8 +327,7 @@ void daemon::setup() {
     // and key material must not be readable there -- keys stay on the heap, which is wiped.
     if (!l.capture) {
         crypto::set_key_memory({&pmd::dp_zalloc, &pmd::dp_free});
-    }
-    if (l.capture) {
+    } else {
         _capture = std::make_unique<pmd::capture>(eo.file_prefix);
         log::notice("capture: dpdk-dumpcap --file-prefix=" + eo.file_prefix +
                     " -i PORT_DEVICE attaches (hugepage files are kept while dvped runs)");

@@ -4,6 +4,7 @@ dvped (`capture = yes`, hugepages kept) and writes what alpha's WAN port sends a
 the overlay carries a ping; the capture holds the sealed udp packets to and from beta, and the
 daemon keeps running (and stops cleanly) after dumpcap leaves. Skipped without free hugepages
 (scripts/hugepages.sh reserves them in CI)."""
+import json
 import os
 import struct
 import subprocess
@@ -18,6 +19,14 @@ import dvpe_client as dc  # noqa: E402
 import dvpe_netns as tb  # noqa: E402
 import test_mesh as tm  # noqa: E402
 import test_overlay as to  # noqa: E402
+
+
+def sanitized_build():
+    """Whether DVPE_BUILD was configured with a sanitizer (meson's b_sanitize)."""
+    path = os.path.join(os.environ.get("DVPE_BUILD", "build"), "meson-info", "intro-buildoptions.json")
+    with open(path) as f:
+        opts = {o["name"]: o["value"] for o in json.load(f)}
+    return opts.get("b_sanitize", "none") != "none" or bool(opts.get("sanitize", False))
 
 
 def free_hugepages():
@@ -107,6 +116,22 @@ class Capture(unittest.TestCase):
         r = a.sh(["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-w", "10", to.overlay_ip(2)], check=False)
         self.assertIn(" 0% packet loss", r.stdout, r.stdout)
         self.assertTrue(a.ctl("status")["ok"])
+
+    def test_peer_state_comes_from_dpdk_memory(self):
+        # docs/control.md status.peer_state_memory: with sessions up, per-peer state (keys, key
+        # objects, windows, tables: pmd/dp_memory.hh) came from DPDK's heap, on the capture node
+        # too (its keys stay on the C++ heap: not counted here), and nothing fell back to the
+        # C++ heap. A sanitizer build keeps it all there (dpdk false).
+        for name, other in (("alpha", "beta"), ("beta", "alpha")):
+            n = self.mesh.nodes[name]
+            dc.wait_for(lambda: dc.peers_by_name(n.ctl("peers"))[other]["state"] == "up", 30,
+                        "%s <-> %s up" % (name, other), lambda: n.log()[-3000:])
+            pm = n.ctl("status")["peer_state_memory"]
+            self.assertEqual(set(pm), {"dpdk", "dpdk_allocs", "heap_fallbacks"})
+            self.assertEqual(pm["dpdk"], not sanitized_build(), name)
+            if pm["dpdk"]:
+                self.assertGreater(pm["dpdk_allocs"], 0, name)
+                self.assertEqual(pm["heap_fallbacks"], 0, name)
 
 
 if __name__ == "__main__":
