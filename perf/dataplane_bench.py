@@ -264,7 +264,7 @@ class Dvped:
 
 def resolve_backend(env, suite):
     d = write_conf(env, "check", 1, ["wan0 wan net_null0,no-rx=1", "ovl0 overlay net_null1,no-rx=1"])
-    r = subprocess.run([env.dvped, "-c", d, "--check", "n1", "cipher=" + suite],
+    r = subprocess.run([env.dvped, "-c", d, "--check", "n1", "cipher=" + suite] + env.settings,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in r.stdout.splitlines():
         if line.startswith("cipher ") and " with backend " in line:

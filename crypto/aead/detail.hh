@@ -18,10 +18,12 @@
 
 namespace crypto::detail {
 
-/// IPsec-MB managers dvpe uses. AVX-512 is deliberately absent: init_mb_mgr_avx512() crashes and
-/// the VAES-AVX512 GCM kernels SIGILL (docs/crypto.md "Library facts the code relies on").
-enum class imb_arch : uint8_t { sse, avx, avx2 };
-inline constexpr size_t n_imb_arch = 3;
+/// IPsec-MB managers dvpe uses. avx512 is the VAES + VPCLMULQDQ AVX-512 manager, used only where
+/// the OS enables the AVX-512 state and a trial run in a child process passed: on one host
+/// init_mb_mgr_avx512() crashed and the VAES GCM kernels raised SIGILL although cpuid advertised
+/// AVX-512 (docs/crypto.md "Library facts the code relies on").
+enum class imb_arch : uint8_t { sse, avx, avx2, avx512 };
+inline constexpr size_t n_imb_arch = 4;
 
 /// Expanded key material of every backend (only the part of the selected backend is used).
 /// Heap-allocated once per session, 64-byte aligned, wiped by key_state_deleter.
@@ -46,12 +48,23 @@ struct alignas(64) key_state {
     /// libsodium AES-256-GCM expanded key (crypto_aead_aes256gcm_beforenm).
     crypto_aead_aes256gcm_state sodium_aes;
 };
-/// What a GCM call of a small packet reads from its key_state lies in aead_key::hot_lines: the
-/// kernel pointers, the 15 round keys (240 bytes) and the first powers of the hash key.
-inline constexpr bool gcm_hot = true;
+/// What a GCM call of a small packet reads from its key_state: the kernel pointers, the 15 round
+/// keys (240 bytes) and the first powers of the hash key. gen4 and gen2 keep the powers from
+/// HashKey^1 up right after the round keys (the first aead_key::hot_lines lines); the VAES-AVX512
+/// kernel keeps 48 powers with HashKey^8..^1 in its last 128 bytes (found by comparing the two
+/// precomputations of one key; tests/unit/crypto/aead_kat_test.cc checks it on a CPU that runs it).
+inline constexpr aead_key::hot_layout gcm_hot = aead_key::hot_layout::front;
+inline constexpr aead_key::hot_layout gcm_vaes_hot = aead_key::hot_layout::vaes;
 static_assert(offsetof(key_state, gcm_kd) == 64, "the kernels share the first line");
 static_assert(offsetof(key_state, gcm_kd) + offsetof(gcm_key_data, ghash_keys) + 128 <= 64U * aead_key::hot_lines,
               "round keys and the first hash-key powers in the hot lines");
+static_assert(offsetof(key_state, gcm_kd) + offsetof(gcm_key_data, ghash_keys) <= 64U * aead_key::front_lines,
+              "the round keys in the front lines");
+inline constexpr size_t vaes_low_powers = offsetof(key_state, gcm_kd) + offsetof(gcm_key_data, ghash_keys) + 16 * 40;
+static_assert(vaes_low_powers >= 64U * aead_key::vaes_tail_line &&
+                  offsetof(key_state, gcm_kd) + sizeof(gcm_key_data) <=
+                      64U * (aead_key::vaes_tail_line + aead_key::tail_lines),
+              "HashKey^8..^1 of the VAES layout (its slots 40..47) in the VAES tail lines");
 
 /// Per-worker state behind aead_context.
 struct alignas(64) context_state {
@@ -80,9 +93,9 @@ struct backend_desc {
     /// (seal / open once per run of one key, seal_multi_runs / open_multi_runs).
     seal_multi_fn seal_multi = nullptr;
     open_multi_fn open_multi = nullptr;
-    /// A call for a small packet reads the first aead_key::hot_lines lines of key_state (the
-    /// aead_key::prefetch() hint); false: no hint.
-    bool hot = false;
+    /// Which lines of key_state a call for a small packet reads (the aead_key::prefetch() hint);
+    /// none: no hint.
+    aead_key::hot_layout hot = aead_key::hot_layout::none;
 };
 
 /// What backends see of an aead_key (its functions and expanded state).
@@ -112,10 +125,10 @@ IMB_MGR* imb_alloc(imb_arch a) noexcept;
 const IMB_MGR& imb_reference(imb_arch a) noexcept;
 
 // Backend descriptors (defined only when their suite is compiled in).
-extern const backend_desc ipsec_mb_aes128_gcm, ipsec_mb_avx2_aes128_gcm, ipsec_mb_avx_aes128_gcm,
-    ipsec_mb_sse_aes128_gcm;
-extern const backend_desc ipsec_mb_aes256_gcm, ipsec_mb_avx2_aes256_gcm, ipsec_mb_avx_aes256_gcm,
-    ipsec_mb_sse_aes256_gcm, libsodium_aes256_gcm;
+extern const backend_desc ipsec_mb_avx512_aes128_gcm, ipsec_mb_aes128_gcm, ipsec_mb_avx2_aes128_gcm,
+    ipsec_mb_avx_aes128_gcm, ipsec_mb_sse_aes128_gcm;
+extern const backend_desc ipsec_mb_avx512_aes256_gcm, ipsec_mb_aes256_gcm, ipsec_mb_avx2_aes256_gcm,
+    ipsec_mb_avx_aes256_gcm, ipsec_mb_sse_aes256_gcm, libsodium_aes256_gcm;
 extern const backend_desc ipsec_mb_chacha20_poly1305, ipsec_mb_avx2_chacha20_poly1305,
     ipsec_mb_avx_chacha20_poly1305, ipsec_mb_sse_chacha20_poly1305, libsodium_chacha20_poly1305;
 extern const backend_desc null_null;

@@ -14,14 +14,15 @@ namespace crypto {
 namespace detail {
 namespace {
 
-// Preference order within a suite: the tuned IPsec-MB backend first, then single-manager IPsec-MB
-// from the newest ISA down, then libsodium.
+// Preference order within a suite: for AES-GCM the VAES-AVX512 kernel where it runs (1.4-2.3x the
+// AVX2 kernel from 128 B up, docs/crypto.md), then the tuned IPsec-MB backend, then single-manager
+// IPsec-MB from the newest ISA down, then libsodium.
 constexpr const backend_desc* registry[] = {
 #if DVPE_SUITE_AES128_GCM
-    &ipsec_mb_aes128_gcm, &ipsec_mb_avx2_aes128_gcm, &ipsec_mb_avx_aes128_gcm, &ipsec_mb_sse_aes128_gcm,
+    &ipsec_mb_avx512_aes128_gcm, &ipsec_mb_aes128_gcm, &ipsec_mb_avx2_aes128_gcm, &ipsec_mb_avx_aes128_gcm, &ipsec_mb_sse_aes128_gcm,
 #endif
 #if DVPE_SUITE_AES256_GCM
-    &ipsec_mb_aes256_gcm, &ipsec_mb_avx2_aes256_gcm, &ipsec_mb_avx_aes256_gcm, &ipsec_mb_sse_aes256_gcm,
+    &ipsec_mb_avx512_aes256_gcm, &ipsec_mb_aes256_gcm, &ipsec_mb_avx2_aes256_gcm, &ipsec_mb_avx_aes256_gcm, &ipsec_mb_sse_aes256_gcm,
     &libsodium_aes256_gcm,
 #endif
 #if DVPE_SUITE_CHACHA20_POLY1305
@@ -37,7 +38,7 @@ constexpr const backend_desc* registry[] = {
 constexpr std::array<std::string_view, n_suites> suite_names = {"aes128-gcm", "aes256-gcm", "chacha20-poly1305",
                                                                  "null"};
 constexpr std::array<std::string_view, n_backends> backend_names = {
-    "ipsec-mb", "ipsec-mb-avx2", "ipsec-mb-avx", "ipsec-mb-sse", "libsodium", "null"};
+    "ipsec-mb", "ipsec-mb-avx2", "ipsec-mb-avx", "ipsec-mb-sse", "libsodium", "null", "ipsec-mb-avx512"};
 constexpr std::array<std::string_view, n_suites> suite_options = {"suite_aes128_gcm", "suite_aes256_gcm",
                                                                    "suite_chacha20_poly1305", "suite_null"};
 

@@ -175,6 +175,7 @@ using crypto::detail::imb_arch;
 imb_arch gcm_arch(backend b, uint32_t len) {
     switch (b) {
     case backend::ipsec_mb: return crypto::detail::gcm_use_gen2(len) ? imb_arch::avx : imb_arch::avx2;
+    case backend::ipsec_mb_avx512: return imb_arch::avx512;
     case backend::ipsec_mb_avx2: return imb_arch::avx2;
     case backend::ipsec_mb_avx: return imb_arch::avx;
     default: return imb_arch::sse;
@@ -315,7 +316,7 @@ struct raw_sodium final : runner {
 std::vector<uint8_t> bench_key(suite s) { return std::vector<uint8_t>(crypto::key_len(s), 0x42); }
 
 std::unique_ptr<runner> make_raw(suite s, backend b, uint32_t len) {
-    const bool imb = b == backend::ipsec_mb || b == backend::ipsec_mb_avx2 || b == backend::ipsec_mb_avx ||
+    const bool imb = b == backend::ipsec_mb || b == backend::ipsec_mb_avx512 || b == backend::ipsec_mb_avx2 || b == backend::ipsec_mb_avx ||
                      b == backend::ipsec_mb_sse;
     const std::vector<uint8_t> k = bench_key(s);
     switch (s) {

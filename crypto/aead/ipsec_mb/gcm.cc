@@ -7,7 +7,8 @@
 //   ipsec-mb       per packet, the AVX2 (gen4) or the AVX (gen2) kernel, whichever is faster for its
 //                  length (gcm_use_gen2 in detail.hh); both keys precomputed at key creation (their
 //                  gcm_key_data layouts differ);
-//   ipsec-mb-avx2, ipsec-mb-avx, ipsec-mb-sse   one manager's kernel for every size.
+//   ipsec-mb-avx512, ipsec-mb-avx2, ipsec-mb-avx, ipsec-mb-sse   one manager's kernel for every size
+//                  (avx512: the VAES + VPCLMULQDQ kernel, where ipsec_mb.cc's probe lets it run).
 // The kernels do not use manager state, so the burst loops call the function pointers captured in
 // the key; the context's managers are not needed here.
 #include "crypto/aead/detail.hh"
@@ -130,6 +131,8 @@ uint32_t gcm_open_multi(context_state& cs, const aead_key* const* keys, std::spa
     return n_ok;
 }
 
+constexpr std::string_view req_avx512 =
+    "an IPsec-MB AVX-512 manager with VAES and VPCLMULQDQ, enabled by the OS, whose trial run passed";
 constexpr std::string_view req_avx2 = "an IPsec-MB AVX2 manager (AVX2, BMI2, AES-NI, PCLMULQDQ)";
 constexpr std::string_view req_avx = "an IPsec-MB AVX manager (AVX, AES-NI, PCLMULQDQ)";
 constexpr std::string_view req_sse = "an IPsec-MB SSE manager (SSE4.2, AES-NI, PCLMULQDQ)";
@@ -139,6 +142,9 @@ using enum imb_arch;
 }  // namespace
 
 #if DVPE_SUITE_AES128_GCM
+const backend_desc ipsec_mb_avx512_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_avx512,
+    &gcm_available<avx512, avx512>, req_avx512, &gcm_expand<16, avx512, avx512>, &gcm_seal<false>,
+    &gcm_open<false>, &gcm_seal_multi<false>, &gcm_open_multi<false>, gcm_vaes_hot};
 const backend_desc ipsec_mb_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb, &gcm_available<avx2, avx>,
     req_avx2, &gcm_expand<16, avx2, avx>, &gcm_seal<true>, &gcm_open<true>,
     &gcm_seal_multi<true>, &gcm_open_multi<true>, gcm_hot};
@@ -154,6 +160,9 @@ const backend_desc ipsec_mb_sse_aes128_gcm{suite::aes128_gcm, backend::ipsec_mb_
 #endif
 
 #if DVPE_SUITE_AES256_GCM
+const backend_desc ipsec_mb_avx512_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb_avx512,
+    &gcm_available<avx512, avx512>, req_avx512, &gcm_expand<32, avx512, avx512>, &gcm_seal<false>,
+    &gcm_open<false>, &gcm_seal_multi<false>, &gcm_open_multi<false>, gcm_vaes_hot};
 const backend_desc ipsec_mb_aes256_gcm{suite::aes256_gcm, backend::ipsec_mb, &gcm_available<avx2, avx>,
     req_avx2, &gcm_expand<32, avx2, avx>, &gcm_seal<true>, &gcm_open<true>,
     &gcm_seal_multi<true>, &gcm_open_multi<true>, gcm_hot};

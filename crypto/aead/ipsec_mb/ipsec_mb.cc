@@ -2,10 +2,21 @@
 // IPsec-MB manager handling for crypto/: the CPU probe per ISA, allocation of initialized managers
 // (one set per worker context) and the process-wide reference managers from which keys are
 // expanded and GCM kernel pointers are read. Managers are created with alloc_mb_mgr(0) +
-// init_mb_mgr_{avx2,avx,sse} and checked with imb_get_errno(); init_mb_mgr_auto() and the AVX-512
-// managers are never used (docs/crypto.md "Library facts": init_mb_mgr_avx512() crashes, VAES-AVX512
-// GCM raises SIGILL on this machine even though cpuid advertises AVX-512).
+// init_mb_mgr_{avx512,avx2,avx,sse} and checked with imb_get_errno(); init_mb_mgr_auto() is never
+// used. The AVX-512 manager only after three checks, because on one host init_mb_mgr_avx512()
+// crashed and the VAES GCM kernel raised SIGILL although cpuid advertised AVX-512 (docs/crypto.md
+// "Library facts"): IPsec-MB's CPU flags (AVX-512 with VAES and VPCLMULQDQ), the OS's (XCR0 must
+// enable the opmask and ZMM state, else every AVX-512 instruction faults), and a trial in a child
+// process -- manager, self-test and a seal and open of AES-128/256-GCM at several lengths against
+// the AVX2 kernel -- whose crash or mismatch leaves AVX-512 unused and the process running.
+#include <cpuid.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "crypto/aead/detail.hh"
@@ -18,8 +29,97 @@ uint64_t required_flags(imb_arch a) noexcept {
     case imb_arch::sse: return IMB_CPUFLAGS_SSE;
     case imb_arch::avx: return IMB_CPUFLAGS_AVX;
     case imb_arch::avx2: return IMB_CPUFLAGS_AVX2;
+    case imb_arch::avx512: return IMB_CPUFLAGS_AVX512 | IMB_FEATURE_VAES | IMB_FEATURE_VPCLMULQDQ;
     }
     return ~uint64_t{0};
+}
+
+/// The OS saves and restores the AVX-512 registers: CPUID.1:ECX.OSXSAVE, and XCR0 with the SSE,
+/// AVX, opmask, ZMM_Hi256 and Hi16_ZMM state bits (Intel SDM vol. 1, 15.2 "Detection of AVX-512").
+bool os_enables_avx512() noexcept {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d) == 0 || (c & bit_OSXSAVE) == 0) {
+        return false;
+    }
+    uint32_t lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    constexpr uint32_t need = 0x2 | 0x4 | 0x20 | 0x40 | 0x80;
+    return (lo & need) == need;
+}
+
+/// In the child: the AVX-512 manager initializes, and its GCM kernels seal and open like the AVX2
+/// kernels (ciphertext and tag, 128- and 256-bit keys, lengths around the kernels' block loops).
+bool avx512_gcm_matches_avx2() noexcept {
+    IMB_MGR* v = imb_alloc(imb_arch::avx512);
+    IMB_MGR* r = imb_alloc(imb_arch::avx2);
+    if (v == nullptr || r == nullptr) {
+        return false;
+    }
+    alignas(64) static gcm_key_data kv, kr;
+    static gcm_context_data cv, cr;
+    static uint8_t pt[1500], ctv[1500], ctr[1500], back[1500];
+    uint8_t key[32], iv[12], aad[16], tv[16], tr[16];
+    for (size_t i = 0; i < sizeof pt; ++i) {
+        pt[i] = static_cast<uint8_t>(i * 131 + 7);
+    }
+    for (size_t i = 0; i < sizeof key; ++i) {
+        key[i] = static_cast<uint8_t>(i * 29 + 3);
+    }
+    std::memset(iv, 0x5a, sizeof iv);
+    std::memset(aad, 0xa5, sizeof aad);
+    bool ok = true;
+    for (const bool k256 : {false, true}) {
+        if (k256) {
+            IMB_AES256_GCM_PRE(v, key, &kv);
+            IMB_AES256_GCM_PRE(r, key, &kr);
+        } else {
+            IMB_AES128_GCM_PRE(v, key, &kv);
+            IMB_AES128_GCM_PRE(r, key, &kr);
+        }
+        for (const uint32_t len : {0U, 1U, 16U, 63U, 64U, 255U, 256U, 511U, 1024U, 1420U, 1500U}) {
+            if (k256) {
+                IMB_AES256_GCM_ENC(v, &kv, &cv, ctv, pt, len, iv, aad, sizeof aad, tv, sizeof tv);
+                IMB_AES256_GCM_ENC(r, &kr, &cr, ctr, pt, len, iv, aad, sizeof aad, tr, sizeof tr);
+            } else {
+                IMB_AES128_GCM_ENC(v, &kv, &cv, ctv, pt, len, iv, aad, sizeof aad, tv, sizeof tv);
+                IMB_AES128_GCM_ENC(r, &kr, &cr, ctr, pt, len, iv, aad, sizeof aad, tr, sizeof tr);
+            }
+            ok = ok && std::memcmp(ctv, ctr, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
+            if (k256) {
+                IMB_AES256_GCM_DEC(v, &kv, &cv, back, ctv, len, iv, aad, sizeof aad, tv, sizeof tv);
+            } else {
+                IMB_AES128_GCM_DEC(v, &kv, &cv, back, ctv, len, iv, aad, sizeof aad, tv, sizeof tv);
+            }
+            ok = ok && std::memcmp(back, pt, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
+        }
+    }
+    return ok;
+}
+
+/// The AVX-512 manager may be used: flags, OS state, and the trial in a child (a fault there is
+/// the child's; no core file). Runs once per process (reference_managers).
+bool avx512_usable(uint64_t cpu) noexcept {
+    const uint64_t need = required_flags(imb_arch::avx512);
+    if ((cpu & need) != need || (cpu & required_flags(imb_arch::avx2)) != required_flags(imb_arch::avx2) ||
+        !os_enables_avx512()) {
+        return false;
+    }
+    const pid_t pid = fork();
+    if (pid < 0) {
+        return false;
+    }
+    if (pid == 0) {
+        const rlimit no_core{0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        _exit(avx512_gcm_matches_avx2() ? 0 : 1);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return false;  // reaped elsewhere: unknown, so not used
+        }
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 struct mgr_deleter {
@@ -27,7 +127,7 @@ struct mgr_deleter {
 };
 
 // Probed once: the CPU flags must be there and a trial manager must initialize cleanly (its
-// self-test included).
+// self-test included); AVX-512 also needs avx512_usable().
 struct reference_managers {
     std::array<std::unique_ptr<IMB_MGR, mgr_deleter>, n_imb_arch> mgr;
     reference_managers() noexcept {
@@ -35,7 +135,7 @@ struct reference_managers {
         for (size_t i = 0; i < n_imb_arch; ++i) {
             const auto a = static_cast<imb_arch>(i);
             const uint64_t need = required_flags(a);
-            if ((cpu & need) == need) {
+            if ((cpu & need) == need && (a != imb_arch::avx512 || avx512_usable(cpu))) {
                 mgr[i].reset(imb_alloc(a));
             }
         }
@@ -58,6 +158,7 @@ IMB_MGR* imb_alloc(imb_arch a) noexcept {
     case imb_arch::sse: init_mb_mgr_sse(m); break;
     case imb_arch::avx: init_mb_mgr_avx(m); break;
     case imb_arch::avx2: init_mb_mgr_avx2(m); break;
+    case imb_arch::avx512: init_mb_mgr_avx512(m); break;
     }
     const bool self_test_ok =
         (m->features & IMB_FEATURE_SELF_TEST) == 0 || (m->features & IMB_FEATURE_SELF_TEST_PASS) != 0;

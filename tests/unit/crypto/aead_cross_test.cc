@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -309,6 +310,44 @@ TEST(aead_null, passes_through_when_compiled_in) {
     uint8_t ok = 0;
     EXPECT_EQ(context().open_burst(k, {&v, 1}, {&ok, 1}), 1U);
     EXPECT_EQ(ok, 1);
+}
+
+// The VAES-AVX512 kernel's gcm_key_data keeps 48 hash-key powers; aead_key::prefetch() for it
+// fetches the round keys and the lines holding HashKey^8..^1, which crypto/aead/detail.hh places in
+// its slots 40..47 (found by comparing precomputations). Checked here against the AVX2 (gen4)
+// layout, whose first 8 slots are those powers, on a CPU where the AVX-512 manager runs.
+TEST(aead_layout, vaes_keeps_the_low_hash_powers_where_prefetch_fetches_them) {
+    if (!detail::imb_arch_available(detail::imb_arch::avx512)) {
+        GTEST_SKIP() << "no usable IPsec-MB AVX-512 (VAES) manager on this CPU";
+    }
+    ASSERT_TRUE(detail::imb_arch_available(detail::imb_arch::avx2));
+    const IMB_MGR& v = detail::imb_reference(detail::imb_arch::avx512);
+    const IMB_MGR& r = detail::imb_reference(detail::imb_arch::avx2);
+    for (const bool k256 : {false, true}) {
+        alignas(64) static gcm_key_data kv, kr;
+        std::vector<uint8_t> key(k256 ? 32 : 16);
+        for (size_t i = 0; i < key.size(); ++i) {
+            key[i] = static_cast<uint8_t>(0x11 * i + 5);
+        }
+        (k256 ? v.gcm256_pre : v.gcm128_pre)(key.data(), &kv);
+        (k256 ? r.gcm256_pre : r.gcm128_pre)(key.data(), &kr);
+        EXPECT_EQ(0, std::memcmp(kv.expanded_keys, kr.expanded_keys, sizeof kv.expanded_keys));
+        EXPECT_EQ(0, std::memcmp(kv.ghash_keys.vaes_avx512.shifted_hkey + 16 * 40,
+                                 kr.ghash_keys.avx2_avx512.shifted_hkey, 16 * 8))
+            << (k256 ? "aes256" : "aes128") << ": HashKey^1..^8 moved in the VAES layout";
+    }
+}
+
+TEST(aead_layout, auto_prefers_vaes_for_aes_gcm_where_it_runs) {
+    const bool vaes = detail::imb_arch_available(detail::imb_arch::avx512);
+    for (const char* s : {"aes128-gcm", "aes256-gcm"}) {
+        auto r = select_aead(s, "auto");
+        ASSERT_TRUE(r) << r.error();
+        EXPECT_EQ(r->impl, vaes ? backend::ipsec_mb_avx512 : backend::ipsec_mb) << s;
+    }
+    auto c = select_aead("chacha20-poly1305", "auto");
+    ASSERT_TRUE(c) << c.error();
+    EXPECT_EQ(c->impl, backend::ipsec_mb);  // no AVX-512 ChaCha20 backend
 }
 
 }  // namespace
