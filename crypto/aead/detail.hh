@@ -118,6 +118,10 @@ const backend_desc* find_backend(suite s, backend b) noexcept;
 
 /// The IPsec-MB side (crypto/aead/ipsec_mb/ipsec_mb.cc).
 bool imb_arch_available(imb_arch a) noexcept;
+/// Runs trial() in a forked child (no core file) and says whether it returned true; a crash,
+/// a signal or a false there is false here, and the caller keeps running. The AVX-512 probe's
+/// isolation (docs/crypto.md "Suites, backends, configuration").
+bool passes_in_child(bool (*trial)() noexcept) noexcept;
 /// A new, initialized manager (alloc_mb_mgr(0) + init_mb_mgr_<isa>), nullptr on failure.
 IMB_MGR* imb_alloc(imb_arch a) noexcept;
 /// A process-wide manager of that ISA, used only to read kernel function pointers and expand keys

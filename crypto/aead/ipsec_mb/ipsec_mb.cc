@@ -96,30 +96,15 @@ bool avx512_gcm_matches_avx2() noexcept {
     return ok;
 }
 
-/// The AVX-512 manager may be used: flags, OS state, and the trial in a child (a fault there is
-/// the child's; no core file). Runs once per process (reference_managers).
+/// The AVX-512 manager may be used: flags, OS state, and the trial in a child. Runs once per
+/// process (reference_managers).
 bool avx512_usable(uint64_t cpu) noexcept {
     const uint64_t need = required_flags(imb_arch::avx512);
     if ((cpu & need) != need || (cpu & required_flags(imb_arch::avx2)) != required_flags(imb_arch::avx2) ||
         !os_enables_avx512()) {
         return false;
     }
-    const pid_t pid = fork();
-    if (pid < 0) {
-        return false;
-    }
-    if (pid == 0) {
-        const rlimit no_core{0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        _exit(avx512_gcm_matches_avx2() ? 0 : 1);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            return false;  // reaped elsewhere: unknown, so not used
-        }
-    }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return passes_in_child(&avx512_gcm_matches_avx2);
 }
 
 struct mgr_deleter {
@@ -148,6 +133,25 @@ const reference_managers& references() noexcept {
 }
 
 }  // namespace
+
+bool passes_in_child(bool (*trial)() noexcept) noexcept {
+    const pid_t pid = fork();
+    if (pid < 0) {
+        return false;
+    }
+    if (pid == 0) {
+        const rlimit no_core{0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        _exit(trial() ? 0 : 1);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return false;  // reaped elsewhere: unknown, so not used
+        }
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
 IMB_MGR* imb_alloc(imb_arch a) noexcept {
     IMB_MGR* m = alloc_mb_mgr(0);

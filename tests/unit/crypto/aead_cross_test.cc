@@ -350,5 +350,20 @@ TEST(aead_layout, auto_prefers_vaes_for_aes_gcm_where_it_runs) {
     EXPECT_EQ(c->impl, backend::ipsec_mb);  // no AVX-512 ChaCha20 backend
 }
 
+// The AVX-512 probe's trial runs in a child: on one host the AVX-512 manager crashed and the VAES
+// kernel raised SIGILL. Whatever the trial does there -- an illegal instruction, a wild write, a
+// false -- the answer is "no" and this process goes on.
+TEST(aead_probe, a_crash_in_the_trial_is_the_childs) {
+    EXPECT_TRUE(detail::passes_in_child(+[]() noexcept { return true; }));
+    EXPECT_FALSE(detail::passes_in_child(+[]() noexcept { return false; }));
+    EXPECT_FALSE(detail::passes_in_child(+[]() noexcept -> bool { __builtin_trap(); }));  // ud2: SIGILL
+    EXPECT_FALSE(detail::passes_in_child(+[]() noexcept {
+        volatile int* p = nullptr;
+        *p = 1;  // SIGSEGV
+        return true;
+    }));
+    EXPECT_TRUE(detail::passes_in_child(+[]() noexcept { return true; }));  // and again, after them
+}
+
 }  // namespace
 }  // namespace crypto::test
