@@ -32,8 +32,8 @@ inline constexpr size_t n_suites = 4;
 /// Implementations (config: `crypto-backend = auto | ipsec-mb | ipsec-mb-avx512 | ipsec-mb-avx2 |
 /// ipsec-mb-avx | ipsec-mb-sse | libsodium | null`). `ipsec_mb` is the tuned one: it switches
 /// IPsec-MB kernels by packet size inside a burst; the `ipsec_mb_<isa>` ones pin a single IPsec-MB
-/// manager (`ipsec_mb_avx512`: the VAES-AVX512 GCM kernel, AES-GCM only, first for `auto` where
-/// it runs). New values go at the end: the names are indexed by value.
+/// manager (`ipsec_mb_avx512`: the AVX-512 manager -- VAES GCM kernel, ChaCha20-Poly1305 jobs --
+/// first for `auto` where it runs). New values go at the end: the names are indexed by value.
 enum class backend : uint8_t { ipsec_mb, ipsec_mb_avx2, ipsec_mb_avx, ipsec_mb_sse, libsodium, null, ipsec_mb_avx512 };
 inline constexpr size_t n_backends = 7;
 

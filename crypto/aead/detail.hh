@@ -133,7 +133,7 @@ extern const backend_desc ipsec_mb_avx512_aes128_gcm, ipsec_mb_aes128_gcm, ipsec
     ipsec_mb_avx_aes128_gcm, ipsec_mb_sse_aes128_gcm;
 extern const backend_desc ipsec_mb_avx512_aes256_gcm, ipsec_mb_aes256_gcm, ipsec_mb_avx2_aes256_gcm,
     ipsec_mb_avx_aes256_gcm, ipsec_mb_sse_aes256_gcm, libsodium_aes256_gcm;
-extern const backend_desc ipsec_mb_chacha20_poly1305, ipsec_mb_avx2_chacha20_poly1305,
+extern const backend_desc ipsec_mb_avx512_chacha20_poly1305, ipsec_mb_chacha20_poly1305, ipsec_mb_avx2_chacha20_poly1305,
     ipsec_mb_avx_chacha20_poly1305, ipsec_mb_sse_chacha20_poly1305, libsodium_chacha20_poly1305;
 extern const backend_desc null_null;
 

@@ -184,6 +184,7 @@ imb_arch gcm_arch(backend b, uint32_t len) {
 imb_arch chacha_arch(backend b, uint32_t len) {
     switch (b) {
     case backend::ipsec_mb: return len >= crypto::detail::chacha_large_threshold ? imb_arch::avx2 : imb_arch::sse;
+    case backend::ipsec_mb_avx512: return imb_arch::avx512;
     case backend::ipsec_mb_avx2: return imb_arch::avx2;
     case backend::ipsec_mb_avx: return imb_arch::avx;
     default: return imb_arch::sse;
