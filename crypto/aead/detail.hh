@@ -52,7 +52,8 @@ struct alignas(64) key_state {
 /// keys (240 bytes) and the first powers of the hash key. gen4 and gen2 keep the powers from
 /// HashKey^1 up right after the round keys (the first aead_key::hot_lines lines); the VAES-AVX512
 /// kernel keeps 48 powers with HashKey^8..^1 in its last 128 bytes (found by comparing the two
-/// precomputations of one key; tests/unit/crypto/aead_kat_test.cc checks it on a CPU that runs it).
+/// precomputations of one key; tests/unit/crypto/aead_cross_test.cc `aead_layout` checks it on a
+/// CPU that runs it).
 inline constexpr aead_key::hot_layout gcm_hot = aead_key::hot_layout::front;
 inline constexpr aead_key::hot_layout gcm_vaes_hot = aead_key::hot_layout::vaes;
 static_assert(offsetof(key_state, gcm_kd) == 64, "the kernels share the first line");
@@ -118,10 +119,11 @@ const backend_desc* find_backend(suite s, backend b) noexcept;
 
 /// The IPsec-MB side (crypto/aead/ipsec_mb/ipsec_mb.cc).
 bool imb_arch_available(imb_arch a) noexcept;
-/// Runs trial() in a forked child (no core file) and says whether it returned true; a crash,
-/// a signal or a false there is false here, and the caller keeps running. The AVX-512 probe's
-/// isolation (docs/crypto.md "Suites, backends, configuration").
-bool passes_in_child(bool (*trial)() noexcept) noexcept;
+/// Runs trial() in a forked child (fault signals at their default actions, no core file) and
+/// says whether it returned true within timeout_s seconds; a crash, a signal, a hang or a false
+/// there is false here, and the caller keeps running. The AVX-512 probe's isolation
+/// (docs/crypto.md "Suites, backends, configuration").
+bool passes_in_child(bool (*trial)() noexcept, unsigned timeout_s = 10) noexcept;
 /// A new, initialized manager (alloc_mb_mgr(0) + init_mb_mgr_<isa>), nullptr on failure.
 IMB_MGR* imb_alloc(imb_arch a) noexcept;
 /// A process-wide manager of that ISA, used only to read kernel function pointers and expand keys

@@ -103,7 +103,7 @@ def main():
 
     rows = sorted({(k[1], k[2], k[4], k[0]) for k in med},
                   key=lambda r: (r[0], r[1], r[2], r[3] != "seal"))
-    hdr = (f"{'suite':<18} {'backend':<14} {'op':<4} {'bytes':>5} | {'Mpps':>6} {'Gbit/s':>6} {'cv':>5} | "
+    hdr = (f"{'suite':<18} {'backend':<15} {'op':<4} {'bytes':>5} | {'Mpps':>6} {'Gbit/s':>6} {'cv':>5} | "
            f"{'raw Mpps':>8} {'cv':>5} | {'solo':>5} | {'pair w/r':>8} {'cv':>5}")
     print(hdr)
     print("-" * len(hdr))
@@ -114,7 +114,7 @@ def main():
         pr = med.get((op, suite, backend, "pair", size), {})
         if "Mpps" not in w:
             continue
-        line = (f"{suite:<18} {backend:<14} {op:<4} {size:>5} | {w['Mpps']:6.2f} {w['Gbit/s']:6.2f} "
+        line = (f"{suite:<18} {backend:<15} {op:<4} {size:>5} | {w['Mpps']:6.2f} {w['Gbit/s']:6.2f} "
                 f"{100 * w.get('cv', 0):4.1f}% | ")
         if "Mpps" in r:
             line += f"{r['Mpps']:8.2f} {100 * r.get('cv', 0):4.1f}% | {w['Mpps'] / r['Mpps']:5.3f} | "

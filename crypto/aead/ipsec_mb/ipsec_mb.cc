@@ -11,6 +11,7 @@
 // several lengths against the AVX2 manager -- whose crash or mismatch leaves AVX-512 unused and the
 // process running.
 #include <cpuid.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +31,10 @@ uint64_t required_flags(imb_arch a) noexcept {
     case imb_arch::sse: return IMB_CPUFLAGS_SSE;
     case imb_arch::avx: return IMB_CPUFLAGS_AVX;
     case imb_arch::avx2: return IMB_CPUFLAGS_AVX2;
-    case imb_arch::avx512: return IMB_CPUFLAGS_AVX512 | IMB_FEATURE_VAES | IMB_FEATURE_VPCLMULQDQ;
+    // What init_mb_mgr_avx512() of IPsec-MB 1.3 needs to pick its VAES kernels (else it falls
+    // back to AVX-512 kernels with the AVX2 key layout): AVX-512 F/DQ/CD/BW/VL, VAES, VPCLMULQDQ,
+    // GFNI, AVX512-IFMA and SHA-NI.
+    case imb_arch::avx512: return IMB_CPUFLAGS_AVX512_T2;
     }
     return ~uint64_t{0};
 }
@@ -90,7 +94,7 @@ bool avx512_matches_avx2() noexcept {
     alignas(64) static gcm_key_data kv, kr;
     static gcm_context_data cv, cr;
     static uint8_t pt[1500], ctv[1500], ctr[1500], back[1500];
-    uint8_t key[32], iv[12], aad[16], tv[16], tr[16];
+    uint8_t key[32], iv[12], aad[32], tv[16], tr[16];
     for (size_t i = 0; i < sizeof pt; ++i) {
         pt[i] = static_cast<uint8_t>(i * 131 + 7);
     }
@@ -98,7 +102,9 @@ bool avx512_matches_avx2() noexcept {
         key[i] = static_cast<uint8_t>(i * 29 + 3);
     }
     std::memset(iv, 0x5a, sizeof iv);
-    std::memset(aad, 0xa5, sizeof aad);
+    for (size_t i = 0; i < sizeof aad; ++i) {
+        aad[i] = static_cast<uint8_t>(0xa5 ^ i);
+    }
     bool ok = true;
     for (const bool k256 : {false, true}) {
         if (k256) {
@@ -108,21 +114,33 @@ bool avx512_matches_avx2() noexcept {
             IMB_AES128_GCM_PRE(v, key, &kv);
             IMB_AES128_GCM_PRE(r, key, &kr);
         }
+        // Out of place, then in place (as dvpe seals: the data in the packet, the header as AAD),
+        // with the AAD lengths of the data header and around it.
         for (const uint32_t len : {0U, 1U, 16U, 63U, 64U, 255U, 256U, 511U, 1024U, 1420U, 1500U}) {
-            if (k256) {
-                IMB_AES256_GCM_ENC(v, &kv, &cv, ctv, pt, len, iv, aad, sizeof aad, tv, sizeof tv);
-                IMB_AES256_GCM_ENC(r, &kr, &cr, ctr, pt, len, iv, aad, sizeof aad, tr, sizeof tr);
-            } else {
-                IMB_AES128_GCM_ENC(v, &kv, &cv, ctv, pt, len, iv, aad, sizeof aad, tv, sizeof tv);
-                IMB_AES128_GCM_ENC(r, &kr, &cr, ctr, pt, len, iv, aad, sizeof aad, tr, sizeof tr);
+            for (const uint64_t aad_len : {0U, 8U, 12U, 16U, 20U, 32U}) {
+                for (const bool in_place : {false, true}) {
+                    const uint8_t* src = pt;
+                    if (in_place) {
+                        std::memcpy(ctv, pt, len);
+                        std::memcpy(ctr, pt, len);
+                    }
+                    if (k256) {
+                        IMB_AES256_GCM_ENC(v, &kv, &cv, ctv, in_place ? ctv : src, len, iv, aad, aad_len, tv, sizeof tv);
+                        IMB_AES256_GCM_ENC(r, &kr, &cr, ctr, in_place ? ctr : src, len, iv, aad, aad_len, tr, sizeof tr);
+                    } else {
+                        IMB_AES128_GCM_ENC(v, &kv, &cv, ctv, in_place ? ctv : src, len, iv, aad, aad_len, tv, sizeof tv);
+                        IMB_AES128_GCM_ENC(r, &kr, &cr, ctr, in_place ? ctr : src, len, iv, aad, aad_len, tr, sizeof tr);
+                    }
+                    ok = ok && std::memcmp(ctv, ctr, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
+                    std::memcpy(back, ctv, len);
+                    if (k256) {
+                        IMB_AES256_GCM_DEC(v, &kv, &cv, back, back, len, iv, aad, aad_len, tv, sizeof tv);
+                    } else {
+                        IMB_AES128_GCM_DEC(v, &kv, &cv, back, back, len, iv, aad, aad_len, tv, sizeof tv);
+                    }
+                    ok = ok && std::memcmp(back, pt, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
+                }
             }
-            ok = ok && std::memcmp(ctv, ctr, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
-            if (k256) {
-                IMB_AES256_GCM_DEC(v, &kv, &cv, back, ctv, len, iv, aad, sizeof aad, tv, sizeof tv);
-            } else {
-                IMB_AES128_GCM_DEC(v, &kv, &cv, back, ctv, len, iv, aad, sizeof aad, tv, sizeof tv);
-            }
-            ok = ok && std::memcmp(back, pt, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
         }
     }
     for (const uint32_t len : {0U, 1U, 63U, 64U, 255U, 256U, 1024U, 1420U, 1500U}) {
@@ -133,12 +151,11 @@ bool avx512_matches_avx2() noexcept {
     return ok;
 }
 
-/// The AVX-512 manager may be used: flags, OS state, and the trial in a child. Runs once per
-/// process (reference_managers).
-bool avx512_usable(uint64_t cpu) noexcept {
+/// The AVX-512 manager may be used: flags, OS state, and the trial in a child.
+bool avx512_usable() noexcept {
+    const uint64_t cpu = imb_get_feature_flags();
     const uint64_t need = required_flags(imb_arch::avx512);
-    if ((cpu & need) != need || (cpu & required_flags(imb_arch::avx2)) != required_flags(imb_arch::avx2) ||
-        !os_enables_avx512()) {
+    if ((cpu & need) != need || !os_enables_avx512()) {
         return false;
     }
     return passes_in_child(&avx512_matches_avx2);
@@ -149,7 +166,8 @@ struct mgr_deleter {
 };
 
 // Probed once: the CPU flags must be there and a trial manager must initialize cleanly (its
-// self-test included); AVX-512 also needs avx512_usable().
+// self-test included). The AVX-512 manager on its own, at the first question about it (`auto`'s
+// resolution, a context's creation, list_backends), after avx512_usable().
 struct reference_managers {
     std::array<std::unique_ptr<IMB_MGR, mgr_deleter>, n_imb_arch> mgr;
     reference_managers() noexcept {
@@ -157,7 +175,7 @@ struct reference_managers {
         for (size_t i = 0; i < n_imb_arch; ++i) {
             const auto a = static_cast<imb_arch>(i);
             const uint64_t need = required_flags(a);
-            if ((cpu & need) == need && (a != imb_arch::avx512 || avx512_usable(cpu))) {
+            if (a != imb_arch::avx512 && (cpu & need) == need) {
                 mgr[i].reset(imb_alloc(a));
             }
         }
@@ -169,16 +187,33 @@ const reference_managers& references() noexcept {
     return r;
 }
 
+const std::unique_ptr<IMB_MGR, mgr_deleter>& avx512_reference() noexcept {
+    static const std::unique_ptr<IMB_MGR, mgr_deleter> m(avx512_usable() ? imb_alloc(imb_arch::avx512) : nullptr);
+    return m;
+}
+
 }  // namespace
 
-bool passes_in_child(bool (*trial)() noexcept) noexcept {
+bool passes_in_child(bool (*trial)() noexcept, unsigned timeout_s) noexcept {
     const pid_t pid = fork();
     if (pid < 0) {
         return false;
     }
     if (pid == 0) {
+        // A fault is the child's own end: the default actions (no sanitizer or fuzzer report, no
+        // crash file), no core file, and a hang ends at the alarm (dvped ignores SIGALRM).
         const rlimit no_core{0, 0};
         setrlimit(RLIMIT_CORE, &no_core);
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        for (const int sig : {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGABRT, SIGTRAP, SIGALRM}) {
+            sigaction(sig, &dfl, nullptr);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        alarm(timeout_s);
         _exit(trial() ? 0 : 1);
     }
     int status = 0;
@@ -211,10 +246,16 @@ IMB_MGR* imb_alloc(imb_arch a) noexcept {
 }
 
 bool imb_arch_available(imb_arch a) noexcept {
+    if (a == imb_arch::avx512) {
+        return avx512_reference() != nullptr;
+    }
     return references().mgr[static_cast<size_t>(a)] != nullptr;
 }
 
 const IMB_MGR& imb_reference(imb_arch a) noexcept {
+    if (a == imb_arch::avx512) {
+        return *avx512_reference();
+    }
     return *references().mgr[static_cast<size_t>(a)];
 }
 

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <unistd.h>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -362,6 +365,18 @@ TEST(aead_probe, a_crash_in_the_trial_is_the_childs) {
         *p = 1;  // SIGSEGV
         return true;
     }));
+    EXPECT_FALSE(detail::passes_in_child(+[]() noexcept { abort(); return true; }));
+    // A hang ends at the alarm, also when this process ignores SIGALRM (dvped does).
+    struct sigaction ign {}, old {};
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGALRM, &ign, &old);
+    EXPECT_FALSE(detail::passes_in_child(+[]() noexcept {
+        for (;;) {
+            pause();
+        }
+        return true;
+    }, 1));
+    sigaction(SIGALRM, &old, nullptr);
     EXPECT_TRUE(detail::passes_in_child(+[]() noexcept { return true; }));  // and again, after them
 }
 

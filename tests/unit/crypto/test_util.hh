@@ -31,7 +31,7 @@ struct owned_packet {
     aead_packet view();
 };
 
-/// aead_context shared by a test binary (creating one allocates three IPsec-MB managers).
+/// aead_context shared by a test binary (creating one allocates up to four IPsec-MB managers).
 aead_context& context();
 
 /// Creates a key or fails the test.
