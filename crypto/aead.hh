@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -71,6 +72,12 @@ inline constexpr size_t aead_max_key_len = 32;
 /// True if (s, b) is compiled in, implemented, and this CPU can run it (the backend's CPU probe).
 /// Thread-safe; the probe runs once per process.
 [[nodiscard]] bool available(suite s, backend b) noexcept;
+
+/// One line on IPsec-MB's AVX-512 manager (the `ipsec-mb-avx512` backend): "usable (trial
+/// passed)", or why it is not used (CPU flags, the OS's register state, or its trial in a child
+/// process: a signal, a hang, a mismatch). Runs the probe if nothing has yet. For logs and
+/// `dvped --check`.
+[[nodiscard]] std::string avx512_status();
 
 /// One row per compiled-in (suite, backend) pair, in preference order (the order "auto" tries).
 struct backend_status {

@@ -293,7 +293,7 @@ void daemon::setup() {
     }
     _cipher = resolve_cipher(_cfg);
     log::info("cipher " + std::string(crypto::name(_cipher.cipher)) + " with backend " +
-              std::string(crypto::name(_cipher.impl)));
+              std::string(crypto::name(_cipher.impl)) + "; " + crypto::avx512_status());
     if (!crypto::authenticated(_cipher.cipher)) {
         for (int i = 0; i < 3; ++i) {
             log::warn("*** cipher null: traffic is neither encrypted nor authenticated. Benchmarks and trusted "

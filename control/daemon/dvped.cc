@@ -216,6 +216,7 @@ int main(int argc, char** argv) {
         try {
             auto c = control::resolve_cipher(cfg.value());
             std::cout << "cipher " << crypto::name(c.cipher) << " with backend " << crypto::name(c.impl) << "\n";
+            std::cout << crypto::avx512_status() << "\n";
         } catch (const std::exception& e) {
             std::cerr << "dvped: " << e.what() << "\n";
             return 1;

@@ -124,6 +124,9 @@ bool imb_arch_available(imb_arch a) noexcept;
 /// there is false here, and the caller keeps running. The AVX-512 probe's isolation
 /// (docs/crypto.md "Suites, backends, configuration").
 bool passes_in_child(bool (*trial)() noexcept, unsigned timeout_s = 10) noexcept;
+/// passes_in_child() that also hands back the child's wait status (when status_out is set and
+/// the child was reaped).
+bool run_in_child(bool (*trial)() noexcept, unsigned timeout_s, int* status_out) noexcept;
 /// A new, initialized manager (alloc_mb_mgr(0) + init_mb_mgr_<isa>), nullptr on failure.
 IMB_MGR* imb_alloc(imb_arch a) noexcept;
 /// A process-wide manager of that ISA, used only to read kernel function pointers and expand keys

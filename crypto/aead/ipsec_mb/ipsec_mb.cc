@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cerrno>
+#include <string>
 #include <cstring>
 #include <memory>
 
@@ -152,13 +153,28 @@ bool avx512_matches_avx2() noexcept {
 }
 
 /// The AVX-512 manager may be used: flags, OS state, and the trial in a child.
+/// Why avx512_usable() said what it said (avx512_status()); written once, by the probe.
+const char* avx512_reason = "not probed";
+int avx512_child_status = 0;
+
 bool avx512_usable() noexcept {
     const uint64_t cpu = imb_get_feature_flags();
     const uint64_t need = required_flags(imb_arch::avx512);
-    if ((cpu & need) != need || !os_enables_avx512()) {
+    if ((cpu & need) != need) {
+        avx512_reason = "not used: the CPU lacks what IPsec-MB's VAES kernels need (AVX-512 F/DQ/CD/BW/VL, VAES, "
+                        "VPCLMULQDQ, GFNI, AVX512-IFMA, SHA-NI)";
         return false;
     }
-    return passes_in_child(&avx512_matches_avx2);
+    if (!os_enables_avx512()) {
+        avx512_reason = "not used: the OS does not enable the AVX-512 register state (XCR0)";
+        return false;
+    }
+    if (!run_in_child(&avx512_matches_avx2, 10, &avx512_child_status)) {
+        avx512_reason = "not used: its trial in a child process failed";
+        return false;
+    }
+    avx512_reason = "usable (trial passed)";
+    return true;
 }
 
 struct mgr_deleter {
@@ -195,6 +211,10 @@ const std::unique_ptr<IMB_MGR, mgr_deleter>& avx512_reference() noexcept {
 }  // namespace
 
 bool passes_in_child(bool (*trial)() noexcept, unsigned timeout_s) noexcept {
+    return run_in_child(trial, timeout_s, nullptr);
+}
+
+bool run_in_child(bool (*trial)() noexcept, unsigned timeout_s, int* status_out) noexcept {
     const pid_t pid = fork();
     if (pid < 0) {
         return false;
@@ -221,6 +241,9 @@ bool passes_in_child(bool (*trial)() noexcept, unsigned timeout_s) noexcept {
         if (errno != EINTR) {
             return false;  // reaped elsewhere: unknown, so not used
         }
+    }
+    if (status_out != nullptr) {
+        *status_out = status;
     }
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
@@ -260,3 +283,21 @@ const IMB_MGR& imb_reference(imb_arch a) noexcept {
 }
 
 }  // namespace crypto::detail
+
+namespace crypto {
+
+std::string avx512_status() {
+    const bool ok = detail::imb_arch_available(detail::imb_arch::avx512);  // probes, once
+    std::string s = std::string("AVX-512 (IPsec-MB): ") + detail::avx512_reason;
+    if (!ok && detail::avx512_child_status != 0) {
+        const int st = detail::avx512_child_status;
+        if (WIFSIGNALED(st)) {
+            s += WTERMSIG(st) == SIGALRM ? " (it hung)" : " (it died of signal " + std::to_string(WTERMSIG(st)) + ")";
+        } else if (WIFEXITED(st)) {
+            s += " (its results differed from the AVX2 manager's)";
+        }
+    }
+    return s;
+}
+
+}  // namespace crypto

@@ -341,6 +341,16 @@ TEST(aead_layout, vaes_keeps_the_low_hash_powers_where_prefetch_fetches_them) {
     }
 }
 
+TEST(aead_probe, avx512_status_says_what_the_probe_found) {
+    const std::string s = avx512_status();
+    EXPECT_EQ(s.rfind("AVX-512 (IPsec-MB): ", 0), 0U) << s;
+    if (detail::imb_arch_available(detail::imb_arch::avx512)) {
+        EXPECT_NE(s.find("usable (trial passed)"), std::string::npos) << s;
+    } else {
+        EXPECT_NE(s.find("not used: "), std::string::npos) << s;
+    }
+}
+
 TEST(aead_layout, auto_prefers_avx512_where_it_runs) {
     const bool vaes = detail::imb_arch_available(detail::imb_arch::avx512);
     for (const char* s : {"aes128-gcm", "aes256-gcm"}) {
