@@ -117,16 +117,21 @@ std::span<const backend_desc* const> all_backends() noexcept;
 /// The descriptor of (s, b) if compiled in, else nullptr.
 const backend_desc* find_backend(suite s, backend b) noexcept;
 
+/// What each IPsec-MB manager needs, for "cannot run on this CPU" errors (gcm.cc, chacha20_poly1305.cc).
+inline constexpr std::string_view req_avx512 =
+    "an IPsec-MB AVX-512 manager (AVX-512 F/DQ/CD/BW/VL, VAES, VPCLMULQDQ, GFNI, AVX512-IFMA, SHA-NI), "
+    "enabled by the OS, whose trial run passed";
+inline constexpr std::string_view req_avx2 = "an IPsec-MB AVX2 manager (AVX2, BMI2, AES-NI, PCLMULQDQ)";
+inline constexpr std::string_view req_avx = "an IPsec-MB AVX manager (AVX, AES-NI, PCLMULQDQ)";
+inline constexpr std::string_view req_sse = "an IPsec-MB SSE manager (SSE4.2, AES-NI, PCLMULQDQ)";
+
 /// The IPsec-MB side (crypto/aead/ipsec_mb/ipsec_mb.cc).
 bool imb_arch_available(imb_arch a) noexcept;
 /// Runs trial() in a forked child (fault signals at their default actions, no core file) and
 /// says whether it returned true within timeout_s seconds; a crash, a signal, a hang or a false
-/// there is false here, and the caller keeps running. The AVX-512 probe's isolation
-/// (docs/crypto.md "Suites, backends, configuration").
-bool passes_in_child(bool (*trial)() noexcept, unsigned timeout_s = 10) noexcept;
-/// passes_in_child() that also hands back the child's wait status (when status_out is set and
-/// the child was reaped).
-bool run_in_child(bool (*trial)() noexcept, unsigned timeout_s, int* status_out) noexcept;
+/// there is false here, and the caller keeps running. The child's wait status goes to status_out
+/// when given. The AVX-512 probe's isolation (docs/crypto.md "Suites, backends, configuration").
+bool passes_in_child(bool (*trial)() noexcept, unsigned timeout_s = 10, int* status_out = nullptr) noexcept;
 /// A new, initialized manager (alloc_mb_mgr(0) + init_mb_mgr_<isa>), nullptr on failure.
 IMB_MGR* imb_alloc(imb_arch a) noexcept;
 /// A process-wide manager of that ISA, used only to read kernel function pointers and expand keys

@@ -15,7 +15,7 @@ namespace detail {
 namespace {
 
 // Preference order within a suite: the AVX-512 manager where it runs (AES-GCM 1.2-2.6x the AVX2
-// kernel, ChaCha20-Poly1305 1.4-2.2x the best of SSE and AVX2; docs/crypto.md), then the tuned
+// kernel, ChaCha20-Poly1305 1.4-2.3x the best of SSE and AVX2; docs/crypto.md), then the tuned
 // IPsec-MB backend, then single-manager IPsec-MB from the newest ISA down, then libsodium.
 constexpr const backend_desc* registry[] = {
 #if DVPE_SUITE_AES128_GCM

@@ -126,11 +126,6 @@ uint32_t chacha_open(context_state& cs, const key_state& ks, std::span<aead_pack
     return n_ok;
 }
 
-constexpr std::string_view req_avx512 =
-    "an IPsec-MB AVX-512 manager with VAES and VPCLMULQDQ, enabled by the OS, whose trial run passed";
-constexpr std::string_view req_avx2 = "an IPsec-MB AVX2 manager (AVX2, BMI2, AES-NI, PCLMULQDQ)";
-constexpr std::string_view req_avx = "an IPsec-MB AVX manager (AVX, AES-NI, PCLMULQDQ)";
-constexpr std::string_view req_sse = "an IPsec-MB SSE manager (SSE4.2, AES-NI, PCLMULQDQ)";
 
 using enum imb_arch;
 

@@ -5,9 +5,9 @@
 // init_mb_mgr_{avx512,avx2,avx,sse} and checked with imb_get_errno(); init_mb_mgr_auto() is never
 // used. The AVX-512 manager only after three checks, because on one host init_mb_mgr_avx512()
 // crashed and the VAES GCM kernel raised SIGILL although cpuid advertised AVX-512 (docs/crypto.md
-// "Library facts"): IPsec-MB's CPU flags (AVX-512 with VAES and VPCLMULQDQ), the OS's (XCR0 must
+// "Library facts"): IPsec-MB's CPU flags (IMB_CPUFLAGS_AVX512_T2), the OS's (XCR0 must
 // enable the opmask and ZMM state, else every AVX-512 instruction faults), and a trial in a child
-// process -- manager, self-test, a seal and open of AES-128/256-GCM and a ChaCha20-Poly1305 seal at
+// process -- manager, self-test, a seal and open of AES-128/256-GCM and a ChaCha20-Poly1305 seal and open at
 // several lengths against the AVX2 manager -- whose crash or mismatch leaves AVX-512 unused and the
 // process running.
 #include <cpuid.h>
@@ -23,6 +23,7 @@
 #include <memory>
 
 #include "crypto/aead/detail.hh"
+#include "crypto/suites.hh"
 
 namespace crypto::detail {
 namespace {
@@ -53,39 +54,11 @@ bool os_enables_avx512() noexcept {
     return (lo & need) == need;
 }
 
-/// ChaCha20-Poly1305 seal of pt[0, len) through manager m's job API (the way
-/// chacha20_poly1305.cc drives it: the job may complete at a later submit or at the flush).
-void chacha_seal_once(IMB_MGR* m, const uint8_t* key, const uint8_t* iv, const uint8_t* aad, const uint8_t* pt,
-                      uint8_t* ct, uint32_t len, uint8_t* tag) noexcept {
-    std::memcpy(ct, pt, len);
-    IMB_JOB* j = IMB_GET_NEXT_JOB(m);
-    j->cipher_mode = IMB_CIPHER_CHACHA20_POLY1305;
-    j->hash_alg = IMB_AUTH_CHACHA20_POLY1305;
-    j->cipher_direction = IMB_DIR_ENCRYPT;
-    j->chain_order = IMB_ORDER_CIPHER_HASH;
-    j->enc_keys = key;
-    j->dec_keys = key;
-    j->key_len_in_bytes = 32;
-    j->src = ct;
-    j->dst = ct;
-    j->cipher_start_src_offset_in_bytes = 0;
-    j->msg_len_to_cipher_in_bytes = len;
-    j->hash_start_src_offset_in_bytes = 0;
-    j->msg_len_to_hash_in_bytes = len;
-    j->iv = iv;
-    j->iv_len_in_bytes = 12;
-    j->u.CHACHA20_POLY1305.aad = aad;
-    j->u.CHACHA20_POLY1305.aad_len_in_bytes = 16;
-    j->auth_tag_output = tag;
-    j->auth_tag_output_len_in_bytes = 16;
-    IMB_SUBMIT_JOB(m);
-    while (IMB_FLUSH_JOB(m) != nullptr) {
-    }
-}
-
 /// In the child: the AVX-512 manager initializes, its GCM kernels seal and open like the AVX2
-/// kernels (ciphertext and tag, 128- and 256-bit keys, lengths around the kernels' block loops),
-/// and its ChaCha20-Poly1305 jobs seal like the AVX2 manager's.
+/// kernels (ciphertext and tag, 128- and 256-bit keys, lengths around the kernels' block loops,
+/// the AAD lengths of the data header and around it, out of place and in place as dvpe seals), and
+/// the ipsec-mb-avx512 ChaCha20-Poly1305 backend seals like ipsec-mb-avx2 and opens what it sealed
+/// (the backends' own code, each on a context holding its manager).
 bool avx512_matches_avx2() noexcept {
     IMB_MGR* v = imb_alloc(imb_arch::avx512);
     IMB_MGR* r = imb_alloc(imb_arch::avx2);
@@ -94,7 +67,7 @@ bool avx512_matches_avx2() noexcept {
     }
     alignas(64) static gcm_key_data kv, kr;
     static gcm_context_data cv, cr;
-    static uint8_t pt[1500], ctv[1500], ctr[1500], back[1500];
+    static uint8_t pt[1500], ctv[1500], ctr[1500];
     uint8_t key[32], iv[12], aad[32], tv[16], tr[16];
     for (size_t i = 0; i < sizeof pt; ++i) {
         pt[i] = static_cast<uint8_t>(i * 131 + 7);
@@ -108,55 +81,54 @@ bool avx512_matches_avx2() noexcept {
     }
     bool ok = true;
     for (const bool k256 : {false, true}) {
-        if (k256) {
-            IMB_AES256_GCM_PRE(v, key, &kv);
-            IMB_AES256_GCM_PRE(r, key, &kr);
-        } else {
-            IMB_AES128_GCM_PRE(v, key, &kv);
-            IMB_AES128_GCM_PRE(r, key, &kr);
-        }
-        // Out of place, then in place (as dvpe seals: the data in the packet, the header as AAD),
-        // with the AAD lengths of the data header and around it.
+        (k256 ? v->gcm256_pre : v->gcm128_pre)(key, &kv);
+        (k256 ? r->gcm256_pre : r->gcm128_pre)(key, &kr);
+        const aes_gcm_enc_dec_t enc_v = k256 ? v->gcm256_enc : v->gcm128_enc;
+        const aes_gcm_enc_dec_t dec_v = k256 ? v->gcm256_dec : v->gcm128_dec;
+        const aes_gcm_enc_dec_t enc_r = k256 ? r->gcm256_enc : r->gcm128_enc;
         for (const uint32_t len : {0U, 1U, 16U, 63U, 64U, 255U, 256U, 511U, 1024U, 1420U, 1500U}) {
             for (const uint64_t aad_len : {0U, 8U, 12U, 16U, 20U, 32U}) {
                 for (const bool in_place : {false, true}) {
-                    const uint8_t* src = pt;
                     if (in_place) {
                         std::memcpy(ctv, pt, len);
                         std::memcpy(ctr, pt, len);
                     }
-                    if (k256) {
-                        IMB_AES256_GCM_ENC(v, &kv, &cv, ctv, in_place ? ctv : src, len, iv, aad, aad_len, tv, sizeof tv);
-                        IMB_AES256_GCM_ENC(r, &kr, &cr, ctr, in_place ? ctr : src, len, iv, aad, aad_len, tr, sizeof tr);
-                    } else {
-                        IMB_AES128_GCM_ENC(v, &kv, &cv, ctv, in_place ? ctv : src, len, iv, aad, aad_len, tv, sizeof tv);
-                        IMB_AES128_GCM_ENC(r, &kr, &cr, ctr, in_place ? ctr : src, len, iv, aad, aad_len, tr, sizeof tr);
-                    }
+                    enc_v(&kv, &cv, ctv, in_place ? ctv : pt, len, iv, aad, aad_len, tv, sizeof tv);
+                    enc_r(&kr, &cr, ctr, in_place ? ctr : pt, len, iv, aad, aad_len, tr, sizeof tr);
                     ok = ok && std::memcmp(ctv, ctr, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
-                    std::memcpy(back, ctv, len);
-                    if (k256) {
-                        IMB_AES256_GCM_DEC(v, &kv, &cv, back, back, len, iv, aad, aad_len, tv, sizeof tv);
-                    } else {
-                        IMB_AES128_GCM_DEC(v, &kv, &cv, back, back, len, iv, aad, aad_len, tv, sizeof tv);
-                    }
-                    ok = ok && std::memcmp(back, pt, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
+                    dec_v(&kv, &cv, ctv, ctv, len, iv, aad, aad_len, tv, sizeof tv);
+                    ok = ok && std::memcmp(ctv, pt, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
                 }
             }
         }
     }
+#if DVPE_SUITE_CHACHA20_POLY1305
+    alignas(64) static key_state ks;
+    static context_state cs;
+    cs.mgr[static_cast<size_t>(imb_arch::avx512)] = v;
+    cs.mgr[static_cast<size_t>(imb_arch::avx2)] = r;
+    ok = ok && ipsec_mb_avx512_chacha20_poly1305.expand_key(ks, {key, sizeof key}) == nullptr;
     for (const uint32_t len : {0U, 1U, 63U, 64U, 255U, 256U, 1024U, 1420U, 1500U}) {
-        chacha_seal_once(v, key, iv, aad, pt, ctv, len, tv);
-        chacha_seal_once(r, key, iv, aad, pt, ctr, len, tr);
+        std::memcpy(ctv, pt, len);
+        std::memcpy(ctr, pt, len);
+        aead_packet pv{ctv, len, 16, aad, iv, tv};
+        aead_packet pr{ctr, len, 16, aad, iv, tr};
+        ipsec_mb_avx512_chacha20_poly1305.seal(cs, ks, {&pv, 1});
+        ipsec_mb_avx2_chacha20_poly1305.seal(cs, ks, {&pr, 1});
         ok = ok && std::memcmp(ctv, ctr, len) == 0 && std::memcmp(tv, tr, sizeof tv) == 0;
+        uint8_t opened = 0;
+        ok = ok && ipsec_mb_avx512_chacha20_poly1305.open(cs, ks, {&pv, 1}, &opened) == 1 && opened == 1 &&
+             std::memcmp(ctv, pt, len) == 0;
     }
+#endif
     return ok;
 }
 
-/// The AVX-512 manager may be used: flags, OS state, and the trial in a child.
 /// Why avx512_usable() said what it said (avx512_status()); written once, by the probe.
 const char* avx512_reason = "not probed";
 int avx512_child_status = 0;
 
+/// The AVX-512 manager may be used: flags, OS state, and the trial in a child.
 bool avx512_usable() noexcept {
     const uint64_t cpu = imb_get_feature_flags();
     const uint64_t need = required_flags(imb_arch::avx512);
@@ -169,7 +141,7 @@ bool avx512_usable() noexcept {
         avx512_reason = "not used: the OS does not enable the AVX-512 register state (XCR0)";
         return false;
     }
-    if (!run_in_child(&avx512_matches_avx2, 10, &avx512_child_status)) {
+    if (!passes_in_child(&avx512_matches_avx2, 10, &avx512_child_status)) {
         avx512_reason = "not used: its trial in a child process failed";
         return false;
     }
@@ -210,11 +182,7 @@ const std::unique_ptr<IMB_MGR, mgr_deleter>& avx512_reference() noexcept {
 
 }  // namespace
 
-bool passes_in_child(bool (*trial)() noexcept, unsigned timeout_s) noexcept {
-    return run_in_child(trial, timeout_s, nullptr);
-}
-
-bool run_in_child(bool (*trial)() noexcept, unsigned timeout_s, int* status_out) noexcept {
+bool passes_in_child(bool (*trial)() noexcept, unsigned timeout_s, int* status_out) noexcept {
     const pid_t pid = fork();
     if (pid < 0) {
         return false;
