@@ -118,6 +118,9 @@ std::unique_ptr<host_tap> host_tap::open(const host_tap_setup& s, uint16_t port_
             }
         }
     }
+    // UDP runs are written as UDP_L4 super-frames, which a kernel without USO refuses.
+    t->_merge_udp4 = (offloads & tun_f_uso4) != 0;
+    t->_merge_udp6 = (offloads & tun_f_uso6) != 0;
     if (s.offload) {
         const std::pair<unsigned, const char*> names[] = {{TUN_F_CSUM, "csum"}, {TUN_F_TSO4, "tso4"},
                                                           {TUN_F_TSO6, "tso6"}, {TUN_F_TSO_ECN, "tso_ecn"},
@@ -328,16 +331,17 @@ uint16_t host_tap::tx_burst(uint16_t qi, rte_mbuf** pkts, uint16_t n) noexcept {
     uint16_t i = 0;
     while (i < n) {
         rte_mbuf* m = pkts[i];
-        tap::tcp_seg first;
-        if (_offload && m->nb_segs == 1 && first.parse(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len)) {
-            tap::tcp_seg last = first, next;
+        tap::l4_seg first;
+        if (_offload && m->nb_segs == 1 && first.parse(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len) &&
+            (!first.udp || (first.v6 ? _merge_udp6 : _merge_udp4))) {
+            tap::l4_seg last = first, next;
             uint32_t total = first.payload;
             uint32_t ip_len = first.len - first.l3;
             uint64_t run_bytes = m->pkt_len;
             uint16_t j = static_cast<uint16_t>(i + 1);
             while (j < n && pkts[j]->nb_segs == 1 &&
                    next.parse(rte_pktmbuf_mtod(pkts[j], const uint8_t*), pkts[j]->data_len) &&
-                   tap::tcp_follows(first, last, next, j - i, ip_len)) {
+                   tap::follows(first, last, next, j - i, ip_len)) {
                 total += next.payload;
                 ip_len += next.payload;
                 run_bytes += pkts[j]->pkt_len;
@@ -352,7 +356,7 @@ uint16_t host_tap::tx_burst(uint16_t qi, rte_mbuf** pkts, uint16_t n) noexcept {
                 iov[cnt++] = {&vh, sizeof vh};
                 iov[cnt++] = {hdr, first.hdr_len};
                 for (uint16_t k = i; k < j; ++k) {
-                    tap::tcp_seg s;
+                    tap::l4_seg s;
                     s.parse(rte_pktmbuf_mtod(pkts[k], const uint8_t*), pkts[k]->data_len);
                     iov[cnt++] = {const_cast<uint8_t*>(s.frame) + s.hdr_len, s.payload};
                 }

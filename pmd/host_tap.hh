@@ -5,7 +5,8 @@
 // USO where the kernel has it) while every frame dvpe seals stays MTU-sized:
 //   rx: one readv() per frame or super-frame; a super-frame is cut into MTU-sized frames
 //       (pmd/tap_offload.hh) across as many rx_burst calls as it takes.
-//   tx: consecutive TCP segments of one flow in a burst leave as one writev() with a GSO header.
+//   tx: consecutive TCP segments of one flow in a burst leave as one writev() with a GSO header,
+//       and so do consecutive UDP datagrams of one flow where the kernel took USO.
 // Multi-queue (IFF_MULTI_QUEUE): one fd per rx queue; the kernel spreads flows over them. Tx
 // queue w writes through fd w mod queues (a write may use any queue's fd).
 // Configured as `port = NAME overlay dvpe_tap0[,iface=IFNAME][,offload=on|off]`.
@@ -115,6 +116,7 @@ private:
     uint16_t _room = 0;  // data room of an mbuf past its headroom
     uint64_t _min_gap = 0, _max_gap = 0;  // TSC cycles: 1 us and 16 us
     bool _offload = true;
+    bool _merge_udp4 = false, _merge_udp6 = false;  // the kernel took USO4 / USO6: UDP runs merge
 };
 
 }  // namespace pmd

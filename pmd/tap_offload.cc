@@ -247,7 +247,7 @@ refusal complete_csum(const vnet_hdr& h, uint8_t* frame, uint32_t len) noexcept 
     return refusal::none;
 }
 
-bool tcp_seg::parse(const uint8_t* f, uint32_t n) noexcept {
+bool l4_seg::parse(const uint8_t* f, uint32_t n) noexcept {
     if (n < 14) {
         return false;
     }
@@ -255,67 +255,86 @@ bool tcp_seg::parse(const uint8_t* f, uint32_t n) noexcept {
     l3 = 14;
     const uint8_t* ip = f + 14;
     uint32_t ip_end = 0;
+    uint8_t proto = 0;
     if (et == eth_ipv4) {
         // No options, no fragment (DF alone is fine).
-        if (n < 34 || ip[0] != 0x45 || (rd16(ip + 6) & 0xbfff) != 0 || ip[9] != proto_tcp) {
+        if (n < 34 || ip[0] != 0x45 || (rd16(ip + 6) & 0xbfff) != 0) {
             return false;
         }
+        proto = ip[9];
         ip_end = 14u + rd16(ip + 2);
         l4 = 34;
         v6 = false;
     } else if (et == eth_ipv6) {
-        if (n < 54 || (ip[0] >> 4) != 6 || ip[6] != proto_tcp) {
+        if (n < 54 || (ip[0] >> 4) != 6) {
             return false;
         }
+        proto = ip[6];
         ip_end = 54u + rd16(ip + 4);
         l4 = 54;
         v6 = true;
     } else {
         return false;
     }
-    if (ip_end > n || ip_end < l4 + 20u) {
+    if (proto != proto_tcp && proto != proto_udp) {
+        return false;
+    }
+    udp = proto == proto_udp;
+    if (ip_end > n || ip_end < l4 + (udp ? 8u : 20u)) {
         return false;
     }
     const uint8_t* t = f + l4;
-    const uint32_t doff = (t[12] >> 4) * 4u;
-    if (doff < 20 || l4 + doff >= ip_end) {
-        return false;  // no payload: nothing to merge
-    }
-    flags = t[13];
-    if ((flags & (tcp_syn | tcp_fin | tcp_rst | tcp_urg)) != 0 || (flags & tcp_ack) == 0) {
-        return false;
+    if (udp) {
+        // The UDP length is the IP payload's (no trailing bytes a merge would lose), there is a
+        // payload, and a checksum (an IPv4 datagram without one would come out with one).
+        if (rd16(t + 4) != ip_end - l4 || ip_end == l4 + 8u || rd16(t + 6) == 0) {
+            return false;
+        }
+        flags = 0;
+        seq = 0;
+        hdr_len = static_cast<uint16_t>(l4 + 8);
+    } else {
+        const uint32_t doff = (t[12] >> 4) * 4u;
+        if (doff < 20 || l4 + doff >= ip_end) {
+            return false;  // no payload: nothing to merge
+        }
+        flags = t[13];
+        if ((flags & (tcp_syn | tcp_fin | tcp_rst | tcp_urg)) != 0 || (flags & tcp_ack) == 0) {
+            return false;
+        }
+        seq = rd32(t + 4);
+        hdr_len = static_cast<uint16_t>(l4 + doff);
     }
     frame = f;
     len = ip_end;
-    hdr_len = static_cast<uint16_t>(l4 + doff);
     payload = ip_end - hdr_len;
-    seq = rd32(t + 4);
     return true;
 }
 
 namespace {
 
-/// The IPv4 header checksum and the TCP checksum of a parsed segment.
-bool sums_ok(const tcp_seg& s) noexcept {
+/// The IPv4 header checksum and the TCP / UDP checksum of a parsed segment.
+bool sums_ok(const l4_seg& s) noexcept {
     const uint8_t* ip = s.frame + s.l3;
     if (!s.v6 && fold(sum16(ip, 20, 0)) != 0xffff) {
         return false;
     }
     const uint32_t l4_len = s.len - s.l4;
-    return fold(sum16(s.frame + s.l4, l4_len, pseudo_sum(ip, s.v6, proto_tcp, l4_len))) == 0xffff;
+    return fold(sum16(s.frame + s.l4, l4_len, pseudo_sum(ip, s.v6, s.udp ? proto_udp : proto_tcp, l4_len))) ==
+           0xffff;
 }
 
 }  // namespace
 
-bool tcp_follows(const tcp_seg& first, const tcp_seg& last, const tcp_seg& next, unsigned count,
-                 uint32_t ip_len) noexcept {
-    if (count >= max_merged_segments || next.v6 != first.v6 || next.hdr_len != first.hdr_len ||
-        last.payload != first.payload || (last.flags & tcp_psh) != 0 || next.payload > first.payload ||
+bool follows(const l4_seg& first, const l4_seg& last, const l4_seg& next, unsigned count, uint32_t ip_len) noexcept {
+    if (count >= max_merged_segments || next.udp != first.udp || next.v6 != first.v6 ||
+        next.hdr_len != first.hdr_len || last.payload != first.payload || next.payload > first.payload ||
         ip_len + next.payload > max_merged_ip_len) {
         return false;
     }
-    if (next.seq != last.seq + last.payload || (next.flags & static_cast<uint8_t>(~tcp_psh)) !=
-                                                   (first.flags & static_cast<uint8_t>(~(tcp_psh | tcp_cwr)))) {
+    if (!first.udp && ((last.flags & tcp_psh) != 0 || next.seq != last.seq + last.payload ||
+                       (next.flags & static_cast<uint8_t>(~tcp_psh)) !=
+                           (first.flags & static_cast<uint8_t>(~(tcp_psh | tcp_cwr))))) {
         return false;
     }
     const uint8_t* a = first.frame;
@@ -335,9 +354,14 @@ bool tcp_follows(const tcp_seg& first, const tcp_seg& last, const tcp_seg& next,
     }
     const uint8_t* ta = a + first.l4;
     const uint8_t* tb = b + next.l4;
-    // Ports, acknowledgement, data offset, window; then the options byte for byte.
-    if (std::memcmp(ta, tb, 4) != 0 || std::memcmp(ta + 8, tb + 8, 5) != 0 || std::memcmp(ta + 14, tb + 14, 2) != 0 ||
-        std::memcmp(ta + 20, tb + 20, first.hdr_len - first.l4 - 20u) != 0) {
+    if (first.udp) {
+        if (std::memcmp(ta, tb, 4) != 0) {  // the ports (length and checksum are per datagram)
+            return false;
+        }
+    } else if (std::memcmp(ta, tb, 4) != 0 || std::memcmp(ta + 8, tb + 8, 5) != 0 ||
+               std::memcmp(ta + 14, tb + 14, 2) != 0 ||
+               std::memcmp(ta + 20, tb + 20, first.hdr_len - first.l4 - 20u) != 0) {
+        // Ports, acknowledgement, data offset, window; then the options byte for byte.
         return false;
     }
     // Last (and once per run), as it reads the payload: the merged frame goes out with
@@ -346,7 +370,7 @@ bool tcp_follows(const tcp_seg& first, const tcp_seg& last, const tcp_seg& next,
     return (count != 1 || sums_ok(first)) && sums_ok(next);
 }
 
-void merge_header(const tcp_seg& first, uint8_t last_flags, uint32_t total_payload, uint8_t* out,
+void merge_header(const l4_seg& first, uint8_t last_flags, uint32_t total_payload, uint8_t* out,
                   vnet_hdr& h) noexcept {
     std::memcpy(out, first.frame, first.hdr_len);
     uint8_t* ip = out + first.l3;
@@ -358,15 +382,22 @@ void merge_header(const tcp_seg& first, uint8_t last_flags, uint32_t total_paylo
         wr16(ip + 2, 20 + l4_len);
         ipv4_checksum(ip);
     }
-    t[13] = static_cast<uint8_t>(t[13] | (last_flags & tcp_psh));
-    t[16] = t[17] = 0;
-    store_native(t + 16, fold(pseudo_sum(ip, first.v6, proto_tcp, l4_len)));
+    const uint16_t field = first.udp ? 6 : 16;
+    if (first.udp) {
+        wr16(t + 4, l4_len);
+    } else {
+        t[13] = static_cast<uint8_t>(t[13] | (last_flags & tcp_psh));
+    }
+    t[field] = t[field + 1] = 0;
+    store_native(t + field, fold(pseudo_sum(ip, first.v6, first.udp ? proto_udp : proto_tcp, l4_len)));
     h.flags = f_needs_csum;
-    h.gso_type = static_cast<uint8_t>((first.v6 ? gso_tcpv6 : gso_tcpv4) | ((first.flags & tcp_cwr) != 0 ? gso_ecn : 0));
+    h.gso_type = first.udp ? gso_udp_l4
+                           : static_cast<uint8_t>((first.v6 ? gso_tcpv6 : gso_tcpv4) |
+                                                  ((first.flags & tcp_cwr) != 0 ? gso_ecn : 0));
     h.hdr_len = first.hdr_len;
     h.gso_size = static_cast<uint16_t>(first.payload);
     h.csum_start = first.l4;
-    h.csum_offset = 16;
+    h.csum_offset = field;
 }
 
 bool checksums_ok(const uint8_t* f, uint32_t len) noexcept {

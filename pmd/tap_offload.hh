@@ -7,8 +7,10 @@
 //       length, TCP sequence and flags, UDP length, L3 and L4 checksums written). A frame with
 //       NEEDS_CSUM only (no GSO) gets its L4 checksum completed (complete_csum).
 //   tx: consecutive TCP segments of one flow (same headers, sequence numbers continuing, every
-//       one but the last exactly MSS long) are written as one super-frame: tcp_run collects them,
-//       merge_header writes the one header and the virtio_net_hdr (GSO TCPV4/6 + NEEDS_CSUM).
+//       one but the last exactly MSS long), and consecutive UDP datagrams of one flow (same
+//       headers, every one but the last of the first one's size), are written as one
+//       super-frame: l4_seg::parse and follows() collect them, merge_header writes the one
+//       header and the virtio_net_hdr (GSO TCPV4/6 or UDP_L4, NEEDS_CSUM).
 // Not rte_gso / rte_gro: DPDK 22.11 has neither for TCP over IPv6, they work on mbuf chains
 // (the rx super-frame is one flat buffer here) and the tx side needs our own virtio_net_hdr
 // anyway; one small code path serves both families.
@@ -86,32 +88,37 @@ uint32_t make_segment(const gso_plan& plan, const uint8_t* frame, uint32_t index
 /// of [csum_start, len) folded over the pseudo-header sum already in the field).
 refusal complete_csum(const vnet_hdr& h, uint8_t* frame, uint32_t len) noexcept;
 
-/// One TCP segment as the tx coalescer sees it; parse() is false for anything it does not merge
-/// (not TCP, IPv4 options or fragments, IPv6 extension headers, SYN/FIN/RST/URG, no payload).
-struct tcp_seg {
+/// One TCP segment or UDP datagram as the tx coalescer sees it; parse() is false for anything it
+/// does not merge: neither TCP nor UDP, IPv4 options or fragments, IPv6 extension headers, no
+/// payload; TCP with SYN/FIN/RST/URG or without ACK; UDP whose length field is not the IP
+/// payload's, or without a checksum (0: merged, it would get one).
+struct l4_seg {
     const uint8_t* frame = nullptr;
     uint32_t len = 0;
     uint16_t l3 = 0, l4 = 0, hdr_len = 0;
     uint32_t payload = 0;
-    uint32_t seq = 0;  // host order
-    uint8_t flags = 0;
+    uint32_t seq = 0;  // TCP, host order
+    uint8_t flags = 0;  // TCP
     bool v6 = false;
+    bool udp = false;
     bool parse(const uint8_t* f, uint32_t n) noexcept;
 };
 
-/// True if `next` continues the run that starts with `first` and last ended with `last`
-/// (same Ethernet, IP and TCP headers but the sequence number, length, IPv4 id and checksums;
-/// sequence continuing; `last` a full MSS segment without PSH; total within the bounds; the
-/// IPv4 header and TCP checksums of `next` right, and of `first` when `count` is 1: the merged
-/// frame's NEEDS_CSUM makes the kernel trust it unverified). `count` (1 on the first call of a
-/// run) and `ip_len` describe the run so far.
-bool tcp_follows(const tcp_seg& first, const tcp_seg& last, const tcp_seg& next, unsigned count,
-                 uint32_t ip_len) noexcept;
+/// True if `next` continues the run that starts with `first` and last ended with `last`: the
+/// same protocol and family; the same Ethernet and IP headers but the length, IPv4 id and
+/// checksum; every segment but the last as long as the first; total within the bounds; the IPv4
+/// header and L4 checksums of `next` right, and of `first` when `count` is 1 (the merged frame's
+/// NEEDS_CSUM makes the kernel trust it unverified). TCP: the same TCP header but the sequence
+/// number, flags as the first's (PSH, CWR aside) and checksum, the sequence continuing, `last`
+/// without PSH. UDP: the same ports. `count` (1 on the first call of a run) and `ip_len`
+/// describe the run so far.
+bool follows(const l4_seg& first, const l4_seg& last, const l4_seg& next, unsigned count, uint32_t ip_len) noexcept;
 
 /// The header of the merged run (first.hdr_len bytes into `out`, lengths for `total_payload`,
-/// PSH from the last segment if it had it, IPv4 checksum, TCP checksum = pseudo-header sum as
-/// NEEDS_CSUM wants it) and its vnet header.
-void merge_header(const tcp_seg& first, uint8_t last_flags, uint32_t total_payload, uint8_t* out,
+/// IPv4 checksum, L4 checksum = pseudo-header sum as NEEDS_CSUM wants it; TCP: PSH from the last
+/// segment if it had it) and its vnet header (GSO TCPV4/TCPV6, or UDP_L4 for UDP: the caller
+/// writes UDP runs only to a TAP that accepted USO, i.e. a kernel >= 6.2).
+void merge_header(const l4_seg& first, uint8_t last_flags, uint32_t total_payload, uint8_t* out,
                   vnet_hdr& h) noexcept;
 
 /// Internet checksum helpers (one's-complement sums in native byte order, as rte_raw_cksum).

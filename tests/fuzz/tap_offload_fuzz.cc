@@ -9,11 +9,11 @@
 //   plan_gso: a plan fits the room; every segment make_segment writes is at most hdr_len + mss
 //     long and a valid frame (IP length fields equal to its length, checksums_ok); the segments'
 //     payloads concatenate to the super-frame's; the same input plans and cuts the same way twice.
-//   coalescing the segments as host_tap::tx_burst does (parse, tcp_follows, merge_header): a run
+//   coalescing the segments as host_tap::tx_burst does (parse, follows, merge_header; TCP and UDP): a run
 //     stays within max_merged_segments and max_merged_ip_len; the merged header's IP length is the
 //     run's; planned again with the merged vnet header, the merged frame cuts into segments
 //     byte-identical to the run's.
-//   a segment with one payload bit flipped never follows another (tcp_follows).
+//   a segment with one payload bit flipped never follows another (follows).
 //   complete_csum (on a copy): on success only the checksum field changed; on a frame whose IP
 //     header is consistent and whose csum_start/csum_offset are its TCP/UDP checksum's, the result
 //     passes checksums_ok; on a refusal nothing changed.
@@ -95,18 +95,18 @@ std::vector<bytes> plan_and_cut(const vnet_hdr& h, const uint8_t* frame, uint32_
 
 void coalesce_and_recut(const std::vector<bytes>& segs, uint32_t room) {
     for (size_t i = 0; i < segs.size();) {
-        tcp_seg first;
+        l4_seg first;
         if (!first.parse(segs[i].data(), static_cast<uint32_t>(segs[i].size()))) {
             ++i;
             continue;
         }
         check(first.len <= segs[i].size() && first.hdr_len + first.payload == first.len, "parse lengths");
-        tcp_seg last = first, next;
+        l4_seg last = first, next;
         uint32_t total = first.payload;
         uint32_t ip_len = first.len - first.l3;
         size_t j = i + 1;
         while (j < segs.size() && next.parse(segs[j].data(), static_cast<uint32_t>(segs[j].size())) &&
-               tcp_follows(first, last, next, static_cast<unsigned>(j - i), ip_len)) {
+               follows(first, last, next, static_cast<unsigned>(j - i), ip_len)) {
             total += next.payload;
             ip_len += next.payload;
             last = next;
@@ -122,7 +122,7 @@ void coalesce_and_recut(const std::vector<bytes>& segs, uint32_t room) {
             merge_header(first, last.flags, total, m.get(), h);
             size_t off = first.hdr_len;
             for (size_t k = i; k < j; ++k) {
-                tcp_seg s;
+                l4_seg s;
                 check(s.parse(segs[k].data(), static_cast<uint32_t>(segs[k].size())), "a run's segment reparsed");
                 std::memcpy(m.get() + off, s.frame + s.hdr_len, s.payload);
                 off += s.payload;
@@ -131,7 +131,8 @@ void coalesce_and_recut(const std::vector<bytes>& segs, uint32_t room) {
             check(lengths_match(m.get(), static_cast<uint32_t>(merged_len), first.l3, first.v6), "merged IP length");
             check(merged_len - first.l3 == ip_len, "merged IP length vs the run's");
             check((h.flags & f_needs_csum) != 0 && h.gso_size == first.payload && h.csum_start == first.l4 &&
-                      h.csum_offset == 16 && h.hdr_len == first.hdr_len,
+                      h.csum_offset == (first.udp ? 6 : 16) && h.hdr_len == first.hdr_len &&
+                      (h.gso_type == gso_udp_l4) == first.udp,
                   "merged vnet header");
             gso_plan p;
             refusal r{};
@@ -246,13 +247,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check(plan_and_cut(h, frame.get(), len, room, p2, r2) == segs && r2 == r, "repetition differs");
         coalesce_and_recut(segs, room);
         // A corrupt segment never joins a run (its checksum would be lost under NEEDS_CSUM).
-        tcp_seg a, b;
+        l4_seg a, b;
         if (segs.size() >= 2 && a.parse(segs[0].data(), static_cast<uint32_t>(segs[0].size())) &&
             b.parse(segs[1].data(), static_cast<uint32_t>(segs[1].size()))) {
             bytes bad = segs[1];
             bad[b.hdr_len + (data[0] + len) % b.payload] ^= 0x10;
             check(b.parse(bad.data(), static_cast<uint32_t>(bad.size())), "a corrupt payload no longer parses");
-            check(!tcp_follows(a, a, b, 1, a.len - a.l3), "a corrupt segment follows");
+            check(!follows(a, a, b, 1, a.len - a.l3), "a corrupt segment follows");
         }
     } else {
         check(r != refusal::none && std::strcmp(to_string(r), "?") != 0, "refusal name");
@@ -261,10 +262,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     complete_oracle(h, frame.get(), len);
 
     // The raw frame through the coalescer's parser, and against itself.
-    tcp_seg t;
+    l4_seg t;
     if (t.parse(frame.get(), len)) {
         check(t.len <= len && t.hdr_len + t.payload == t.len && t.payload != 0, "parse of the raw frame");
-        (void)tcp_follows(t, t, t, 1, t.len - t.l3);
+        (void)follows(t, t, t, 1, t.len - t.l3);
     }
     return 0;
 }
