@@ -109,7 +109,8 @@ std::unique_ptr<host_tap> host_tap::open(const host_tap_setup& s, uint16_t port_
         }
         // Checksum offload and TSO; USO where the kernel knows it (>= 6.2); each refusal only
         // narrows what the kernel hands us, so fall back step by step.
-        const unsigned want[] = {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | tun_f_uso4 | tun_f_uso6,
+        // (uso=off: the second step first.)
+        const unsigned want[] = {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | (s.uso ? tun_f_uso4 | tun_f_uso6 : 0U),
                                  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN, TUN_F_CSUM, 0};
         for (unsigned w : want) {
             if (::ioctl(t->_q.back()->fd, TUNSETOFFLOAD, static_cast<unsigned long>(w)) == 0) {

@@ -9,7 +9,7 @@
 //       and so do consecutive UDP datagrams of one flow where the kernel took USO.
 // Multi-queue (IFF_MULTI_QUEUE): one fd per rx queue; the kernel spreads flows over them. Tx
 // queue w writes through fd w mod queues (a write may use any queue's fd).
-// Configured as `port = NAME overlay dvpe_tap0[,iface=IFNAME][,offload=on|off]`.
+// Configured as `port = NAME overlay dvpe_tap0[,iface=IFNAME][,offload=on|off][,uso=on|off]`.
 //
 // Port ids: the engine indexes ports by DPDK port id (arrays of RTE_MAX_ETHPORTS); a TAP port
 // takes a free id from the top of that range (pick_port_id) and is never an ethdev.
@@ -39,6 +39,7 @@ struct host_tap_setup {
     rte_ether_addr mac{};
     rte_mempool* pool = nullptr;
     bool offload = true;     // IFF_VNET_HDR offloads (off: one frame per syscall, like net_tap)
+    bool uso = true;         // with offload: ask for USO4/USO6 too (UDP super-frames both ways)
 };
 
 /// Counters of one queue (rx side written by its poller, tx side by its worker; totals() sums).

@@ -265,6 +265,8 @@ bool l4_seg::parse(const uint8_t* f, uint32_t n) noexcept {
         ip_end = 14u + rd16(ip + 2);
         l4 = 34;
         v6 = false;
+        ip_id = rd16(ip + 4);
+        df = (ip[6] & 0x40) != 0;
     } else if (et == eth_ipv6) {
         if (n < 54 || (ip[0] >> 4) != 6) {
             return false;
@@ -273,6 +275,8 @@ bool l4_seg::parse(const uint8_t* f, uint32_t n) noexcept {
         ip_end = 54u + rd16(ip + 4);
         l4 = 54;
         v6 = true;
+        ip_id = 0;
+        df = true;  // never fragmented on the way (the id rule below is IPv4's)
     } else {
         return false;
     }
@@ -286,8 +290,11 @@ bool l4_seg::parse(const uint8_t* f, uint32_t n) noexcept {
     const uint8_t* t = f + l4;
     if (udp) {
         // The UDP length is the IP payload's (no trailing bytes a merge would lose), there is a
-        // payload, and a checksum (an IPv4 datagram without one would come out with one).
-        if (rd16(t + 4) != ip_end - l4 || ip_end == l4 + 8u || rd16(t + 6) == 0) {
+        // payload, and a checksum (an IPv4 datagram without one would come out with one). Unicast
+        // only: group traffic (multicast routing, broadcast) must meet the kernel datagram by
+        // datagram -- ipmr drops a DF packet above the MTU without looking at GSO.
+        if (rd16(t + 4) != ip_end - l4 || ip_end == l4 + 8u || rd16(t + 6) == 0 || (f[0] & 1U) != 0 ||
+            (v6 ? ip[24] == 0xff : ip[16] >= 224)) {
             return false;
         }
         flags = 0;
@@ -330,6 +337,11 @@ bool follows(const l4_seg& first, const l4_seg& last, const l4_seg& next, unsign
     if (count >= max_merged_segments || next.udp != first.udp || next.v6 != first.v6 ||
         next.hdr_len != first.hdr_len || last.payload != first.payload || next.payload > first.payload ||
         ip_len + next.payload > max_merged_ip_len) {
+        return false;
+    }
+    // IPv4 without DF: the kernel numbers the cut segments first.id + k, so they must already be
+    // (as its own GRO requires): a datagram fragmented later must not share another's id.
+    if (!first.v6 && (!first.df || !next.df) && static_cast<uint16_t>(next.ip_id - first.ip_id) != count) {
         return false;
     }
     if (!first.udp && ((last.flags & tcp_psh) != 0 || next.seq != last.seq + last.payload ||

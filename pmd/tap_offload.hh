@@ -91,7 +91,8 @@ refusal complete_csum(const vnet_hdr& h, uint8_t* frame, uint32_t len) noexcept;
 /// One TCP segment or UDP datagram as the tx coalescer sees it; parse() is false for anything it
 /// does not merge: neither TCP nor UDP, IPv4 options or fragments, IPv6 extension headers, no
 /// payload; TCP with SYN/FIN/RST/URG or without ACK; UDP whose length field is not the IP
-/// payload's, or without a checksum (0: merged, it would get one).
+/// payload's, without a checksum (0: merged, it would get one), or to a group (multicast or
+/// broadcast MAC, IPv4 224/3 and above, IPv6 ff00::/8).
 struct l4_seg {
     const uint8_t* frame = nullptr;
     uint32_t len = 0;
@@ -99,6 +100,8 @@ struct l4_seg {
     uint32_t payload = 0;
     uint32_t seq = 0;  // TCP, host order
     uint8_t flags = 0;  // TCP
+    uint16_t ip_id = 0;  // IPv4
+    bool df = false;     // IPv4 DF (IPv6: true)
     bool v6 = false;
     bool udp = false;
     bool parse(const uint8_t* f, uint32_t n) noexcept;
@@ -106,7 +109,8 @@ struct l4_seg {
 
 /// True if `next` continues the run that starts with `first` and last ended with `last`: the
 /// same protocol and family; the same Ethernet and IP headers but the length, IPv4 id and
-/// checksum; every segment but the last as long as the first; total within the bounds; the IPv4
+/// checksum; every segment but the last as long as the first; IPv4 without DF: ids counting up
+/// from the first's by one (the kernel renumbers them so); total within the bounds; the IPv4
 /// header and L4 checksums of `next` right, and of `first` when `count` is 1 (the merged frame's
 /// NEEDS_CSUM makes the kernel trust it unverified). TCP: the same TCP header but the sequence
 /// number, flags as the first's (PSH, CWR aside) and checksum, the sequence continuing, `last`

@@ -177,12 +177,12 @@ std::optional<std::string> check_devargs(std::string_view devargs, std::string& 
                 if (v.empty() || v.size() > 15 || v.find('/') != std::string_view::npos) {
                     return "dvpe_tap iface=" + quote(v) + ": an interface name of 1 to 15 characters";
                 }
-            } else if (k == "offload") {
+            } else if (k == "offload" || k == "uso") {
                 if (v != "on" && v != "off") {
-                    return "dvpe_tap offload=" + quote(v) + ": expected on or off";
+                    return "dvpe_tap " + std::string(k) + "=" + quote(v) + ": expected on or off";
                 }
             } else {
-                return "dvpe_tap: unknown key " + quote(k) + " (known: iface, offload)";
+                return "dvpe_tap: unknown key " + quote(k) + " (known: iface, offload, uso)";
             }
         }
         return std::nullopt;

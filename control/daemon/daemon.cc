@@ -388,6 +388,7 @@ void daemon::setup() {
                 ts.mac = s.mac.value_or(rte_ether_addr{});
                 ts.pool = _pool;
                 ts.offload = devargs_value(s.devargs, "offload", "on") != "off";
+                ts.uso = devargs_value(s.devargs, "uso", "on") != "off";
                 std::vector<uint16_t> taken;
                 for (const auto& o : _ports) {
                     taken.push_back(o.info.port_id);

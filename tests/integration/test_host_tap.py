@@ -164,6 +164,23 @@ class NoOffload(unittest.TestCase):
         finally:
             m.cleanup()
 
+    def test_udp_without_uso(self):
+        # uso=off: TSO and checksum offload stay; UDP moves one datagram per system call.
+        m = to.OverlayMesh(["alpha", "beta"], "udp", tap="dvpe_tap0,uso=off")
+        try:
+            a, b = m.node("alpha"), m.node("beta")
+            offloads = tap_port(a)["tap"]["offloads"].split()
+            self.assertIn("tso4", offloads)
+            self.assertNotIn("uso4", offloads)
+            self.assertNotIn("uso6", offloads)
+            res = to.iperf(self, a, b, "10.88.0.2", ["-u", "-b", "100M", "-l", "1380", "-t", "2"])
+            lost, packets, _ = to.udp_loss(res)
+            self.assertGreater(packets, 1000)
+            self.assertLess(lost, packets * to.QUEUE_DROP_BOUND)
+            self.assertEqual(tap_port(b)["tap"]["tx_merged"], 0, tap_port(b))
+        finally:
+            m.cleanup()
+
 
 class MultiQueue(unittest.TestCase):
     """Two workers share one two-queue TAP (one fd per rx queue; each worker writes through its
