@@ -19,7 +19,7 @@ per-core benchmarks).
 rounds; tcp nodes get an exception interface, through which their kernel's sockets reach the
 WAN, docs/tcp.md).
 Usage (root): DVPE_BUILD=build perf/overlay_iperf.py [--seconds 5] [--transport udp|rawip|icmp|tcp[,...]]
-    [--overlays net_tap0,dvpe_tap0] [--rounds 3] [--cases TCP,UDP1380,UDP64] [--json FILE]
+    [--overlays net_tap0,dvpe_tap0[,dvpe_tap0,uso=off]] [--rounds 3] [--cases TCP,UDP1380,UDP64] [--json FILE]
 """
 import argparse
 import json
@@ -99,6 +99,12 @@ def run_dvpe(transport, seconds, overlay, cases, wan_kind):
                 out[name] = iperf(m.node("alpha").ns, m.node("beta").ns, "10.88.0.2", args, seconds)
         st = m.node("beta").ctl("status")
         out["drops"] = {k: v for k, v in st["drops"].items() if v}
+        # dvpe_tap's counters over all cases (tx_writes against tx_packets: the coalescing)
+        for node in ("alpha", "beta"):
+            ports = st["ports"] if node == "beta" else m.node(node).ctl("status")["ports"]
+            taps = [p["tap"] for p in ports if p.get("tap")]
+            if taps:
+                out[node + "_tap"] = taps[0]
         return out
     finally:
         m.cleanup()
@@ -144,7 +150,15 @@ def main():
     for t in transports:
         if t not in ("udp", "rawip", "icmp", "tcp", "dns"):
             sys.exit("overlay_iperf: unknown transport " + t)
-    overlays = ["%s@%s" % (ov, w) for w in args.wan.split(",") for ov in args.overlays.split(",")]
+    # Devargs have commas of their own: a piece with '=' belongs to the overlay before it
+    # ("dvpe_tap0,dvpe_tap0,uso=off" is two overlays).
+    ovs = []
+    for piece in args.overlays.split(","):
+        if "=" in piece and ovs:
+            ovs[-1] += "," + piece
+        else:
+            ovs.append(piece)
+    overlays = ["%s@%s" % (ov, w) for w in args.wan.split(",") for ov in ovs]
     if len(transports) > 1:
         overlays = ["%s/%s" % (ov, t) for t in transports for ov in overlays]
     else:

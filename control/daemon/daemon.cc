@@ -897,7 +897,9 @@ void daemon::teardown() noexcept {
 void daemon::handle_control_packets() {
     // At most what waits now: packets that arrive meanwhile wait for the next iteration, so a
     // flood cannot keep this loop from the control socket, timers, keepalives and rekeys.
-    // Handshake messages beyond the iteration's budget are dropped (_hs_drain counts them).
+    // Once the iteration's handshake budget is spent, up to max_deferred items stay in the ring
+    // for the next iteration; handshake messages taken out beyond the budget are dropped
+    // (_hs_drain counts both). Small bursts, so that few are taken out past the budget.
     unsigned left = rte_ring_count(_to_control);
     if (left == 0) {
         return;
@@ -908,9 +910,10 @@ void daemon::handle_control_packets() {
         bool& holding;
         ~release() { holding = false; }  // after an exception: the next execute() sends them
     } release_sends{_holding_sends};
-    void* objs[64];
+    void* objs[16];
     unsigned n;
-    while (left != 0 && (n = rte_ring_sc_dequeue_burst(_to_control, objs, std::min(left, 64U), nullptr)) != 0) {
+    while (left != 0 && !_hs_drain.defer(clock_now().mono_ns, left) &&
+           (n = rte_ring_sc_dequeue_burst(_to_control, objs, std::min(left, 16U), nullptr)) != 0) {
         left -= n;
         for (unsigned i = 0; i < n; ++i) {
             auto* m = static_cast<rte_mbuf*>(objs[i]);

@@ -16,8 +16,7 @@ void drain_budget::start(uint64_t now_ns, size_t backlog, size_t capacity) noexc
 }
 
 bool drain_budget::within_budget(uint64_t now_ns) noexcept {
-    const uint64_t spent = now_ns > _start_ns ? now_ns - _start_ns : 0;
-    if (_admitted >= _lim.max_messages || spent >= _lim.max_ns) {
+    if (spent(now_ns)) {
         _overloaded = true;
         _overloaded_ns = now_ns;
         return false;

@@ -8,6 +8,11 @@
 // and for `load_hold_ns` after (WireGuard holds 1 s), or when the ring is more than half full,
 // the node is under load: messages without a valid mac2 get a cheap cookie reply instead of DH
 // work, and senders that can receive at their address pass on their retry.
+// What still waits when the budget runs out stays in the ring for the next iteration, as long as
+// that is at most `max_deferred` items (a burst of legitimate initiators, more than one
+// iteration's DH work, is served an iteration later instead of dropped and retried after its
+// sender's timeout); beyond that the ring is drained down to it, what is taken out dropped as
+// below, so a flood never fills the ring and new messages (a proven sender's) still get in.
 // A message beyond the budget is not dropped blindly: if it carries a mac2 valid for its source
 // (its sender answered one of our cookie replies, so it receives at that address; a spoofing
 // flood cannot), it is admitted from a small second budget (`max_proven`). The proof costs two
@@ -30,6 +35,7 @@ struct drain_limits {
     uint32_t max_proven = 32;               ///< beyond the budget: admitted with a valid mac2, per iteration
     uint32_t max_proof_checks = 2048;       ///< beyond the budget: mac2 proofs checked, per iteration
     uint32_t max_proven_per_source = 2;     ///< ... of which from one source IP (IPv6: /64)
+    uint32_t max_deferred = 512;            ///< beyond the budget: left in the ring for the next iteration
 };
 
 class drain_budget {
@@ -70,16 +76,34 @@ public:
     [[nodiscard]] bool admit(uint64_t now_ns) noexcept {
         return admit(now_ns, [] { return false; });
     }
+    /// Asked before taking more from the ring, with `waiting` items (of any kind) still in it:
+    /// true if this iteration's budget is spent and at most max_deferred wait, i.e. the caller
+    /// stops here and leaves them for the next iteration (counted).
+    [[nodiscard]] bool defer(uint64_t now_ns, size_t waiting) noexcept {
+        if (waiting == 0 || waiting > _lim.max_deferred || !spent(now_ns)) {
+            return false;
+        }
+        _deferred += waiting;
+        return true;
+    }
     /// Demand mac2 (answer with cookie replies) from senders without one.
     [[nodiscard]] bool under_load(uint64_t now_ns) const noexcept;
     /// Handshake messages dropped because an iteration's budget was spent.
     [[nodiscard]] uint64_t dropped() const noexcept { return _dropped; }
     /// Messages beyond an iteration's budget admitted because their mac2 proved their source.
     [[nodiscard]] uint64_t admitted_proven() const noexcept { return _admitted_proven; }
+    /// Items left in the ring for the next iteration when a budget ran out (summed per iteration:
+    /// an item deferred twice counts twice).
+    [[nodiscard]] uint64_t deferred() const noexcept { return _deferred; }
 
 private:
     /// Within this iteration's count and time? If not, the node is overloaded from now.
     [[nodiscard]] bool within_budget(uint64_t now_ns) noexcept;
+    /// This iteration's count or time is used up (no side effect: only a handshake message
+    /// beyond it makes the node overloaded).
+    [[nodiscard]] bool spent(uint64_t now_ns) const noexcept {
+        return _admitted >= _lim.max_messages || (now_ns > _start_ns ? now_ns - _start_ns : 0) >= _lim.max_ns;
+    }
 
     struct source_slot {
         std::array<uint8_t, 8> key{};  // IPv4 address, or an IPv6 address's /64
@@ -101,6 +125,7 @@ private:
     uint64_t _overloaded_ns = 0;    ///< ... last at this time
     uint64_t _dropped = 0;
     uint64_t _admitted_proven = 0;
+    uint64_t _deferred = 0;
 };
 
 }  // namespace control::handshake

@@ -205,3 +205,121 @@ TEST(drain_budget, one_proven_sender_cannot_take_every_proven_slot) {
 }
 
 }  // namespace
+
+namespace {
+
+struct looped {
+    uint64_t admitted = 0, dropped = 0, deferred = 0, iterations = 0, elapsed_ns = 0;
+    size_t max_left_in_ring = 0;
+};
+
+/// The daemon's loop (control/daemon/daemon.cc handle_control_packets): each iteration asks
+/// defer() before taking the next item and leaves the rest in the ring; `arrive(iteration)`
+/// messages join the ring before each iteration (capped by the ring); each admitted one costs
+/// `cost_ns`, the loop between iterations `gap_ns`.
+template <class Arrive>
+looped run_loop(hs::drain_budget& b, uint64_t& now, size_t iterations, uint64_t cost_ns, uint64_t gap_ns,
+                Arrive&& arrive) {
+    looped r;
+    size_t in_ring = 0;
+    const uint64_t t0 = now;
+    for (size_t it = 0; it < iterations; ++it) {
+        in_ring = std::min(ring, in_ring + arrive(it));
+        if (in_ring == 0) {
+            now += gap_ns;
+            continue;
+        }
+        ++r.iterations;
+        size_t left = in_ring;
+        b.start(now, left, ring);
+        while (left != 0 && !b.defer(now, left)) {
+            --left;
+            --in_ring;
+            if (b.admit(now)) {
+                ++r.admitted;
+                now += cost_ns;
+            } else {
+                ++r.dropped;
+            }
+        }
+        r.max_left_in_ring = std::max(r.max_left_in_ring, in_ring);
+        now += gap_ns;
+    }
+    r.deferred = b.deferred();
+    r.elapsed_ns = now - t0;
+    return r;
+}
+
+}  // namespace
+
+TEST(drain_budget, within_the_budget_nothing_is_deferred) {
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    b.start(now, 100, ring);
+    EXPECT_FALSE(b.defer(now, 100));
+    EXPECT_FALSE(b.defer(now, 1));
+    EXPECT_FALSE(b.defer(now, 0));
+    EXPECT_EQ(b.deferred(), 0U);
+}
+
+TEST(drain_budget, a_spent_budget_defers_at_most_max_deferred) {
+    const hs::drain_limits lim;
+    for (bool by_time : {false, true}) {
+        SCOPED_TRACE(by_time ? "time" : "count");
+        hs::drain_budget b;
+        uint64_t now = 1'000 * ms;
+        b.start(now, lim.max_messages + lim.max_deferred, ring);  // less than half the ring: no load yet
+        if (by_time) {
+            now += lim.max_ns;  // spent without a message: no overload from defer() alone
+        } else {
+            for (uint32_t i = 0; i < lim.max_messages; ++i) {
+                ASSERT_TRUE(b.admit(now));
+            }
+        }
+        EXPECT_FALSE(b.defer(now, lim.max_deferred + 1));  // too many: drain on (and drop)
+        EXPECT_FALSE(b.defer(now, 0));
+        EXPECT_TRUE(b.defer(now, lim.max_deferred));
+        EXPECT_EQ(b.deferred(), lim.max_deferred);
+        EXPECT_EQ(b.dropped(), 0U);
+        EXPECT_FALSE(b.under_load(now)) << "deferring is not a dropped handshake";
+        // The next iteration has a fresh budget.
+        b.start(now, lim.max_deferred, ring);
+        EXPECT_FALSE(b.defer(now, lim.max_deferred));
+    }
+}
+
+TEST(drain_budget, a_burst_of_initiators_is_served_late_not_dropped) {
+    // 64 initiations arrive every iteration (a crowd with 64 outstanding), each ~150 us of
+    // X25519: ~27 fit in one iteration's 4 ms. Without deferral 37 an iteration were dropped
+    // (and retried after their senders' timeout); now the rest waits for the next iteration.
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    size_t sent = 0;
+    const auto r = run_loop(b, now, 200, 150 * us, 100 * us, [&](size_t it) {
+        const size_t n = it < 100 ? 27 : 0;  // what one iteration can answer, then nothing
+        sent += n;
+        return n;
+    });
+    EXPECT_EQ(r.dropped, 0U);
+    EXPECT_EQ(r.admitted, sent);
+    // A burst larger than an iteration: served over the next iterations, none dropped.
+    hs::drain_budget c;
+    const auto burst = run_loop(c, now, 50, 150 * us, 100 * us, [](size_t it) { return it == 0 ? size_t{400} : 0; });
+    EXPECT_EQ(burst.dropped, 0U);
+    EXPECT_EQ(burst.admitted, 400U);
+    EXPECT_GT(burst.deferred, 0U);
+}
+
+TEST(drain_budget, a_flood_still_leaves_room_in_the_ring) {
+    // A full ring every iteration: each iteration ends with at most max_deferred in the ring, so
+    // new messages (a proven sender's) still get in, and each iteration stays bounded in time.
+    const hs::drain_limits lim;
+    hs::drain_budget b;
+    uint64_t now = 1'000 * ms;
+    const auto r = run_loop(b, now, 100, 3 * us, 100 * us, [](size_t) { return ring; });
+    EXPECT_LE(r.max_left_in_ring, lim.max_deferred);
+    EXPECT_EQ(r.iterations, 100U);
+    EXPECT_LE(r.admitted, 100U * lim.max_messages);
+    EXPECT_GT(r.dropped, 100U * (ring - lim.max_deferred - lim.max_messages) - 1);
+    EXPECT_TRUE(b.under_load(now));
+}
