@@ -441,8 +441,11 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
         }
         return in.current ? in.current(id) : nullptr;
     };
+    // Which routers are up, asked once (not once per routed peer).
+    const std::vector<const node_conf*> routers =
+        routed.empty() || !in.connected ? std::vector<const node_conf*>{} : connected_routers(cfg, in.connected);
     for (const node_conf* n : routed) {
-        auto r = find_router(cfg, self, *n, in.connected ? in.connected : [](unsigned) { return false; });
+        auto r = find_router(routers, self, *n);
         const peer_path* rp = r ? path_of(static_cast<uint16_t>(*r)) : nullptr;
         if (rp == nullptr || rp->via != 0) {
             continue;

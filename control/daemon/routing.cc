@@ -55,35 +55,51 @@ bool can_reach_directly(const node_conf& a, const node_conf& b) {
     return connectable_protocols(a, b) != 0;
 }
 
-std::optional<unsigned> find_router(const config& cfg, const node_conf& self, const node_conf& dst,
-                                    const std::function<bool(unsigned)>& connected) {
+std::vector<const node_conf*> connected_routers(const config& cfg, const std::function<bool(unsigned)>& connected) {
+    std::vector<const node_conf*> out;
+    for (const auto& r : cfg.nodes) {
+        if (r.router_priority > 1 && connected(r.id)) {
+            out.push_back(&r);
+        }
+    }
+    return out;
+}
+
+std::optional<unsigned> find_router(const std::vector<const node_conf*>& routers, const node_conf& self,
+                                    const node_conf& dst) {
     std::optional<unsigned> best;
     unsigned best_prio = 0;
     // Pass 1: candidate routers (priority > 1) that reach dst directly.
-    for (const auto& r : cfg.nodes) {
-        if (r.id == self.id || r.id == dst.id || !connected(r.id) || r.router_priority <= 1) {
+    for (const node_conf* r : routers) {
+        if (r->id == self.id || r->id == dst.id) {
             continue;
         }
-        if (can_reach_directly(r, dst) && r.router_priority > best_prio) {
-            best = r.id;
-            best_prio = r.router_priority;
+        if (can_reach_directly(*r, dst) && r->router_priority > best_prio) {
+            best = r->id;
+            best_prio = r->router_priority;
         }
     }
     if (best) {
         return best;
     }
-    // Pass 2: any connected router ranked above us (routers never hand packets down the ranking).
+    // Pass 2: any connected router ranked above us (routers never hand packets down the ranking;
+    // the floor is at least 1, so only the candidates of pass 1 qualify).
     const unsigned floor = std::max(self.router_priority, 1u);
-    for (const auto& r : cfg.nodes) {
-        if (r.id == self.id || r.id == dst.id || !connected(r.id)) {
+    for (const node_conf* r : routers) {
+        if (r->id == self.id || r->id == dst.id) {
             continue;
         }
-        if (r.router_priority > floor && r.router_priority > best_prio) {
-            best = r.id;
-            best_prio = r.router_priority;
+        if (r->router_priority > floor && r->router_priority > best_prio) {
+            best = r->id;
+            best_prio = r->router_priority;
         }
     }
     return best;
+}
+
+std::optional<unsigned> find_router(const config& cfg, const node_conf& self, const node_conf& dst,
+                                    const std::function<bool(unsigned)>& connected) {
+    return find_router(connected_routers(cfg, connected), self, dst);
 }
 
 }  // namespace control

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "control/config/config.hh"
 
@@ -36,5 +37,14 @@ uint8_t connectable_protocols(const node_conf& a, const node_conf& b);
 /// nullopt: no router (packets wait for one or are dropped).
 std::optional<unsigned> find_router(const config& cfg, const node_conf& self, const node_conf& dst,
                                     const std::function<bool(unsigned)>& connected);
+
+/// The nodes find_router() may pick -- router-priority > 1, which both of its passes need --
+/// that are `connected`, in config order: asked once per node, not once per routed peer (with
+/// 1 000 address-less peers, each routed, that was a million session lookups per path update).
+std::vector<const node_conf*> connected_routers(const config& cfg, const std::function<bool(unsigned)>& connected);
+
+/// find_router() over connected_routers()'s list: the same choice.
+std::optional<unsigned> find_router(const std::vector<const node_conf*>& routers, const node_conf& self,
+                                    const node_conf& dst);
 
 }  // namespace control

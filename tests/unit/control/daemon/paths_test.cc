@@ -526,6 +526,33 @@ TEST(choose_paths, address_less_peer_gets_a_routed_path_via_the_best_connected_r
     EXPECT_EQ(out[f].via, r);
 }
 
+TEST(choose_paths, many_address_less_peers_ask_for_each_router_once) {
+    // A gateway of 1 000 roaming clients without an address: every one is routed, and which
+    // routers are up is asked once per node, not once per routed peer (a session lookup each:
+    // a million per path update made the control thread answer ~100 handshakes/s).
+    std::string text = base + two_routers;
+    for (int i = 0; i < 1000; ++i) {
+        text += "node = m" + std::to_string(i) + "\n";
+    }
+    auto c = load(text);
+    harness h;
+    const uint16_t r = id_of(c, "r"), s = id_of(c, "s");
+    h.connected = {r, s};
+    size_t asked = 0;
+    const auto inner = h.in.connected;
+    h.in.connected = [&](unsigned id) {
+        ++asked;
+        return inner(id);
+    };
+    const auto out = h.run(c);
+    EXPECT_LE(asked, c.nodes.size());
+    size_t routed = 0;
+    for (const auto& [id, p] : out) {
+        routed += p.via == s;
+    }
+    EXPECT_GE(routed, 1001U);  // f and the thousand (and e, g), all through s (priority 3)
+}
+
 TEST(choose_paths, pass_one_prefers_the_router_that_may_reach_the_peer) {
     // s (priority 3) may not talk to f: r (priority 2) is chosen; r gone: s by pass 2.
     auto c = load(base + two_routers + "node = f\ndeny-direct = s\n");
