@@ -899,7 +899,8 @@ void daemon::handle_control_packets() {
     // flood cannot keep this loop from the control socket, timers, keepalives and rekeys.
     // Once the iteration's handshake budget is spent, up to max_deferred items stay in the ring
     // for the next iteration; handshake messages taken out beyond the budget are dropped
-    // (_hs_drain counts both). Small bursts, so that few are taken out past the budget.
+    // (_hs_drain counts both). One item at a time, so that none is taken out past the budget
+    // while deferring (a dequeue and a clock read, ~50 ns, against ~3 us for the cheapest answer).
     unsigned left = rte_ring_count(_to_control);
     if (left == 0) {
         return;
@@ -910,10 +911,10 @@ void daemon::handle_control_packets() {
         bool& holding;
         ~release() { holding = false; }  // after an exception: the next execute() sends them
     } release_sends{_holding_sends};
-    void* objs[16];
+    void* objs[1];
     unsigned n;
     while (left != 0 && !_hs_drain.defer(clock_now().mono_ns, left) &&
-           (n = rte_ring_sc_dequeue_burst(_to_control, objs, std::min(left, 16U), nullptr)) != 0) {
+           (n = rte_ring_sc_dequeue_burst(_to_control, objs, 1U, nullptr)) != 0) {
         left -= n;
         for (unsigned i = 0; i < n; ++i) {
             auto* m = static_cast<rte_mbuf*>(objs[i]);

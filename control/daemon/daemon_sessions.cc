@@ -229,13 +229,19 @@ path_inputs daemon::path_inputs_now() {
 void daemon::update_paths() {
     const path_inputs in = path_inputs_now();
     const auto chosen = choose_paths(_cfg, in);
+    std::vector<bool> has_path;  // by node id (a search of `chosen` per node was O(peers^2))
+    for (const auto& c : chosen) {
+        if (c.first >= has_path.size()) {
+            has_path.resize(c.first + size_t{1});
+        }
+        has_path[c.first] = true;
+    }
     // A routed peer whose router is gone and no other connected: no path (its frames wait in
     // the queue, max-queue / max-ttl) rather than one into a router that is not there.
     for (const auto& n : _cfg.nodes) {
         const auto id = static_cast<uint16_t>(n.id);
         const peer_path* old = _peers->path(id);
-        if (old == nullptr || old->via == 0 ||
-            std::any_of(chosen.begin(), chosen.end(), [&](const auto& c) { return c.first == id; })) {
+        if (old == nullptr || old->via == 0 || (id < has_path.size() && has_path[id])) {
             continue;
         }
         log::info("node " + n.name + ": no router connected, its packets wait");

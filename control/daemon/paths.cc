@@ -195,21 +195,43 @@ peer_path answer_path(const source_addr& src, const node_conf& peer, const node_
     return p;
 }
 
-uint16_t relaying_router(const config& cfg, uint16_t peer, const transport::ip_address& src_ip,
-                         const std::function<const peer_path*(uint16_t)>& current) {
-    if (std::all_of(src_ip.bytes.begin(), src_ip.bytes.end(), [](uint8_t b) { return b == 0; })) {
-        return 0;  // a dns source (by node id, no address): no router's address
-    }
+relay_finder::relay_finder(const config& cfg, const std::function<const peer_path*(uint16_t)>& current) : _cfg(cfg) {
     for (const auto& r : cfg.nodes) {
-        if (r.id == peer || r.id == cfg.self_node().id || r.router_priority == 0) {
+        if (r.id == cfg.self_node().id || r.router_priority == 0) {
             continue;
         }
         const peer_path* p = current(static_cast<uint16_t>(r.id));
-        if (p != nullptr && p->via == 0 && p->ip == src_ip) {
-            return static_cast<uint16_t>(r.id);
+        if (p != nullptr && p->via == 0) {
+            _direct.emplace_back(static_cast<uint16_t>(r.id), p->ip);
+        }
+    }
+}
+
+uint16_t relay_finder::operator()(uint16_t peer, const transport::ip_address& src_ip) const {
+    if (std::all_of(src_ip.bytes.begin(), src_ip.bytes.end(), [](uint8_t b) { return b == 0; })) {
+        return 0;  // a dns source (by node id, no address): no router's address
+    }
+    for (const auto& [id, ip] : _direct) {
+        if (id != peer && ip == src_ip) {
+            return id;
         }
     }
     return 0;
+}
+
+uint16_t relay_finder::operator()(uint16_t peer, const source_addr& src) const {
+    if (transport::is_dns(src.k)) {
+        const node_conf* r = _cfg.node(src.udp_port);
+        return src.udp_port != peer && r != nullptr && r->id != _cfg.self_node().id && r->router_priority >= 1
+                   ? src.udp_port
+                   : 0;
+    }
+    return (*this)(peer, src.ip);
+}
+
+uint16_t relaying_router(const config& cfg, uint16_t peer, const transport::ip_address& src_ip,
+                         const std::function<const peer_path*(uint16_t)>& current) {
+    return relay_finder(cfg, current)(peer, src_ip);
 }
 
 namespace {
@@ -235,13 +257,7 @@ peer_path dns_path_to(const config& cfg, const path_inputs& in, const node_conf&
 
 uint16_t relaying_router(const config& cfg, uint16_t peer, const source_addr& src,
                          const std::function<const peer_path*(uint16_t)>& current) {
-    if (transport::is_dns(src.k)) {
-        const node_conf* r = cfg.node(src.udp_port);
-        return src.udp_port != peer && r != nullptr && r->id != cfg.self_node().id && r->router_priority >= 1
-                   ? src.udp_port
-                   : 0;
-    }
-    return relaying_router(cfg, peer, src.ip, current);
+    return relay_finder(cfg, current)(peer, src);
 }
 
 direct_result direct_path(const config& cfg, const path_inputs& in, const node_conf& n, const transport::ip_address& ip,
@@ -368,6 +384,9 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
     const node_conf& self = cfg.self_node();
     std::vector<std::pair<uint16_t, peer_path>> out;
     std::vector<const node_conf*> routed;
+    // The routers with a direct path, listed once: asked below for every peer with an endpoint.
+    const std::optional<relay_finder> relayed_by =
+        in.current ? std::optional<relay_finder>(std::in_place, cfg, in.current) : std::nullopt;
     // An endpoint from `map` (learned from a handshake, or roamed to by authenticated data),
     // unless it is a router's address: a handshake (or rekey) relayed by a router comes from
     // the router, which is where the router is, not the peer (it stays routed below).
@@ -378,7 +397,7 @@ std::vector<std::pair<uint16_t, peer_path>> choose_paths(const config& cfg, cons
         }
         auto it = map->find(static_cast<uint16_t>(id));
         auto a = it == map->end() ? std::nullopt : source_addr::decode(it->second);
-        if (a && in.current && relaying_router(cfg, static_cast<uint16_t>(id), *a, in.current) != 0) {
+        if (a && relayed_by && (*relayed_by)(static_cast<uint16_t>(id), *a) != 0) {
             return std::nullopt;
         }
         return a;

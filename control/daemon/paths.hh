@@ -127,6 +127,20 @@ uint16_t relaying_router(const config& cfg, uint16_t peer, const transport::ip_a
 uint16_t relaying_router(const config& cfg, uint16_t peer, const struct source_addr& src,
                          const std::function<const peer_path*(uint16_t)>& current);
 
+/// relaying_router() for many questions against one state: the routers with a direct path
+/// (`current`) are listed once, in config order. choose_paths() asks for every peer with a
+/// learned or roamed endpoint; a scan of the whole config each time was O(peers^2) per update.
+class relay_finder {
+public:
+    relay_finder(const config& cfg, const std::function<const peer_path*(uint16_t)>& current);
+    uint16_t operator()(uint16_t peer, const transport::ip_address& src_ip) const;
+    uint16_t operator()(uint16_t peer, const struct source_addr& src) const;
+
+private:
+    const config& _cfg;
+    std::vector<std::pair<uint16_t, transport::ip_address>> _direct;  // router id, its path's address
+};
+
 /// What choose_paths() needs to know beyond the configuration.
 struct path_inputs {
     struct wan_port {

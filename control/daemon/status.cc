@@ -161,7 +161,7 @@ nlohmann::json daemon::status_json() const {
                           {"unsent", _handshakes_unsent},
                           {"dropped_over_budget", _hs_drain.dropped()},
                           {"admitted_with_mac2_over_budget", _hs_drain.admitted_proven()},
-                          {"deferred_over_budget", _hs_drain.deferred()},
+                          {"deferred_iterations", _hs_drain.deferred()},
                           {"queued_frames_sent", _queue.sent()},
                           {"queued_frames_dropped", _queue.dropped()},
                           {"rejected", rej}};

@@ -76,14 +76,17 @@ public:
     [[nodiscard]] bool admit(uint64_t now_ns) noexcept {
         return admit(now_ns, [] { return false; });
     }
-    /// Asked before taking more from the ring, with `waiting` items (of any kind) still in it:
-    /// true if this iteration's budget is spent and at most max_deferred wait, i.e. the caller
-    /// stops here and leaves them for the next iteration (counted).
+    /// Asked before taking each item from the ring, with `waiting` items (of any kind) still in
+    /// it: true if this iteration's budget is spent and at most max_deferred wait, i.e. the
+    /// caller stops here and leaves them for the next iteration (counted). Work left waiting is
+    /// load, as a message beyond the budget is: cookies are demanded from now.
     [[nodiscard]] bool defer(uint64_t now_ns, size_t waiting) noexcept {
         if (waiting == 0 || waiting > _lim.max_deferred || !spent(now_ns)) {
             return false;
         }
-        _deferred += waiting;
+        _overloaded = true;
+        _overloaded_ns = now_ns;
+        ++_deferred;
         return true;
     }
     /// Demand mac2 (answer with cookie replies) from senders without one.
@@ -92,15 +95,13 @@ public:
     [[nodiscard]] uint64_t dropped() const noexcept { return _dropped; }
     /// Messages beyond an iteration's budget admitted because their mac2 proved their source.
     [[nodiscard]] uint64_t admitted_proven() const noexcept { return _admitted_proven; }
-    /// Items left in the ring for the next iteration when a budget ran out (summed per iteration:
-    /// an item deferred twice counts twice).
+    /// Iterations that ended with their budget spent and work left in the ring (defer() true).
     [[nodiscard]] uint64_t deferred() const noexcept { return _deferred; }
 
 private:
     /// Within this iteration's count and time? If not, the node is overloaded from now.
     [[nodiscard]] bool within_budget(uint64_t now_ns) noexcept;
-    /// This iteration's count or time is used up (no side effect: only a handshake message
-    /// beyond it makes the node overloaded).
+    /// This iteration's count or time is used up (no side effect).
     [[nodiscard]] bool spent(uint64_t now_ns) const noexcept {
         return _admitted >= _lim.max_messages || (now_ns > _start_ns ? now_ns - _start_ns : 0) >= _lim.max_ns;
     }

@@ -278,10 +278,11 @@ TEST(drain_budget, a_spent_budget_defers_at_most_max_deferred) {
         }
         EXPECT_FALSE(b.defer(now, lim.max_deferred + 1));  // too many: drain on (and drop)
         EXPECT_FALSE(b.defer(now, 0));
+        EXPECT_FALSE(b.under_load(now));
         EXPECT_TRUE(b.defer(now, lim.max_deferred));
-        EXPECT_EQ(b.deferred(), lim.max_deferred);
+        EXPECT_EQ(b.deferred(), 1U);
         EXPECT_EQ(b.dropped(), 0U);
-        EXPECT_FALSE(b.under_load(now)) << "deferring is not a dropped handshake";
+        EXPECT_TRUE(b.under_load(now)) << "work left waiting is load: cookies are demanded";
         // The next iteration has a fresh budget.
         b.start(now, lim.max_deferred, ring);
         EXPECT_FALSE(b.defer(now, lim.max_deferred));
